@@ -1,0 +1,68 @@
+# Thin wrapper around Meson.  Every target sets up what it needs, so a fresh Debian 12
+# machine only needs `make demo` or `make check`.
+BUILD     ?= build
+ASAN      ?= build-asan
+FANALYZER ?= build-fanalyzer
+FUZZ      ?= build-fuzz
+MESON     ?= meson
+SHARED    ?= ../shared
+FUZZ_SECONDS ?= 60
+
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+.PHONY: all deps setup check unit e2e asan fanalyzer lint format format-check fuzz bench demo clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh --quiet
+	$(MESON) setup $(BUILD) --buildtype=debugoptimized
+
+setup: $(BUILD)/build.ninja
+
+# Every test: unit (cmocka), conformance (toml-test) and end-to-end (bats).
+check: all
+	scripts/run-tests.sh $(BUILD)
+
+asan:
+	@scripts/deps.sh --quiet
+	test -f $(ASAN)/build.ninja || $(MESON) setup $(ASAN) -Dwerror=true \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fno-sanitize-recover=undefined
+	ninja -C $(ASAN)
+	scripts/run-tests.sh $(ASAN)
+
+fanalyzer:
+	@scripts/deps.sh --quiet
+	test -f $(FANALYZER)/build.ninja || CC=gcc $(MESON) setup $(FANALYZER) -Dwerror=true \
+		-Dc_args=-fanalyzer -Dtests=disabled
+	ninja -C $(FANALYZER)
+
+lint: fanalyzer format-check
+	@echo "lint: clean"
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+fuzz:
+	@scripts/deps.sh --quiet
+	test -f $(FUZZ)/build.ninja || CC=clang $(MESON) setup $(FUZZ) -Dfuzz=true -Dtests=disabled \
+		-Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZ)
+	scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
+
+bench: all
+	scripts/bench.sh $(BUILD)
+
+demo: all
+	scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FANALYZER) $(FUZZ)

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, testing and the demo need.
+# As root it runs apt-get for whatever is missing; otherwise it prints the exact command.
+#   scripts/deps.sh            install (or print) everything that is missing
+#   scripts/deps.sh --quiet    the same, silent when nothing is missing
+#   scripts/deps.sh --list     print the package list
+set -eu
+
+PACKAGES="
+build-essential pkg-config meson ninja-build git
+libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
+libcmocka-dev bats bats-assert bats-support
+clang clang-format clang-tidy libclang-rt-14-dev
+python3 ca-certificates
+"
+
+quiet=false
+case "${1:-}" in
+--quiet) quiet=true ;;
+--list)
+	echo $PACKAGES
+	exit 0
+	;;
+"") ;;
+*)
+	echo "usage: scripts/deps.sh [--quiet|--list]" >&2
+	exit 2
+	;;
+esac
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	$quiet || echo "deps: all packages are installed"
+	exit 0
+fi
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages:$missing" >&2
+	echo "deps: run as root:  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

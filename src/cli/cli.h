@@ -1,0 +1,87 @@
+/*
+ * cli.h - the command table, option tables and terminal output of the bv command line.
+ *
+ * Calling sequence (main.c):
+ *   bv_cli_init_output();                     decides on colour once
+ *   cmd = bv_cli_find_command(name);
+ *   bv_cli_parse_options(cmd->options, ...);  fills the arg_* variables the table points at
+ *   return cmd->run(argc, argv);              an exit status
+ *
+ * Each command lives in its own cmd_<name>.c and exports one `const struct bv_cli_command`.
+ * Its options are a table of struct bv_cli_option, from which both getopt_long's table and
+ * the --help text are generated, so the two never disagree.
+ *
+ * Only src/cli/ prints or exits.  Commands report failures with bv_cli_error() (one line,
+ * "error: ..." on stderr) and return an exit status: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef BV_CLI_H
+#define BV_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct bv_error;
+
+enum {
+	BV_EXIT_OK = 0,
+	BV_EXIT_FAILURE = 1,
+	BV_EXIT_USAGE = 2,
+};
+
+enum bv_cli_option_kind {
+	BV_OPT_FLAG,   /* bool *dest set to true */
+	BV_OPT_STRING, /* const char **dest set to the argument */
+	BV_OPT_UINT,   /* unsigned *dest parsed with bv_parse_uint */
+};
+
+struct bv_cli_option {
+	const char *long_name;
+	char short_name; /* 0 for none */
+	enum bv_cli_option_kind kind;
+	void *dest;
+	const char *arg_name; /* "N", "FILE": shown in --help; NULL for flags */
+	const char *help;
+};
+
+struct bv_cli_command {
+	const char *name;
+	const char *usage;   /* after "bv <name> ", e.g. "[--json] <tool>..." */
+	const char *summary; /* one line, lower case, for the command list */
+	const char *description;
+	const struct bv_cli_option *options; /* terminated by an entry with long_name NULL */
+	bool stop_at_operand; /* options end at the first operand (bv run <tool> --its-flags) */
+	int (*run)(int argc, char **argv);
+};
+
+/* All commands, NULL-terminated, in the order `bv --help` lists them. */
+extern const struct bv_cli_command *const bv_cli_commands[];
+
+const struct bv_cli_command *bv_cli_find_command(const char *name);
+
+/* The closest command name to `name`, or NULL when nothing is close. */
+const char *bv_cli_suggest_command(const char *name);
+
+/*
+ * Parses the options of `cmd` from argv (argv[0] is the command name) and returns the index
+ * of the first operand, or -1 after printing a usage error.  Handles -h/--help itself by
+ * printing the help and returning -2, which the caller turns into exit status 0.
+ */
+int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv);
+
+void bv_cli_print_command_help(FILE *out, const struct bv_cli_command *cmd);
+void bv_cli_print_main_help(FILE *out);
+
+/* Output. */
+void bv_cli_init_output(void);
+bool bv_cli_color(FILE *stream);
+__attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
+/* Prints "error: <formatted chain>" and frees `err`; returns BV_EXIT_FAILURE. */
+int bv_cli_report(struct bv_error *err);
+
+/* Commands. */
+extern const struct bv_cli_command bv_cmd_help;
+extern const struct bv_cli_command bv_cmd_version;
+
+#endif

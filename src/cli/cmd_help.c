@@ -1,0 +1,43 @@
+#include "cli.h"
+#include "util/banned.h"
+
+static int run_help(int argc, char **argv)
+{
+	const struct bv_cli_command *cmd;
+	int first = bv_cli_parse_options(&bv_cmd_help, argc, argv);
+	if (first == -2)
+		return BV_EXIT_OK;
+	if (first < 0)
+		return BV_EXIT_USAGE;
+	if (first == argc) {
+		bv_cli_print_main_help(stdout);
+		return BV_EXIT_OK;
+	}
+	if (argc - first > 1) {
+		bv_cli_error("'bv help' takes one command name");
+		return BV_EXIT_USAGE;
+	}
+	cmd = bv_cli_find_command(argv[first]);
+	if (!cmd) {
+		const char *guess = bv_cli_suggest_command(argv[first]);
+		bv_cli_error("unknown command '%s'", argv[first]);
+		if (guess)
+			bv_cli_hint("did you mean '%s'?", guess);
+		return BV_EXIT_USAGE;
+	}
+	bv_cli_print_command_help(stdout, cmd);
+	return BV_EXIT_OK;
+}
+
+static const struct bv_cli_option help_options[] = {
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_help = {
+	.name = "help",
+	.usage = "[<command>]",
+	.summary = "show help for bv or for one command",
+	.description = "Shows the list of commands, or the usage and options of <command>.",
+	.options = help_options,
+	.run = run_help,
+};

@@ -1,0 +1,48 @@
+#include "config.h"
+
+#include <archive.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "util/banned.h"
+
+static bool arg_verbose;
+
+static int run_version(int argc, char **argv)
+{
+	int first = bv_cli_parse_options(&bv_cmd_version, argc, argv);
+	if (first == -2)
+		return BV_EXIT_OK;
+	if (first < 0)
+		return BV_EXIT_USAGE;
+	if (first != argc) {
+		bv_cli_error("'bv version' takes no arguments");
+		return BV_EXIT_USAGE;
+	}
+	printf("bv %s\n", BV_VERSION);
+	if (arg_verbose) {
+		printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+		printf("jansson %s\n", jansson_version_str());
+		printf("%s\n", archive_version_string());
+		printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	}
+	return BV_EXIT_OK;
+}
+
+static const struct bv_cli_option version_options[] = {
+	{"verbose", 'v', BV_OPT_FLAG, &arg_verbose, NULL,
+	 "also print the versions of the libraries"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_version = {
+	.name = "version",
+	.usage = "[--verbose]",
+	.summary = "print the version of bv",
+	.description = "Prints the version of bv and, with --verbose, of the libraries it uses.",
+	.options = version_options,
+	.run = run_version,
+};

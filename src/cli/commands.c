@@ -1,0 +1,225 @@
+/*
+ * The command table, option parsing generated from option tables, and --help text.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/banned.h"
+#include "util/buf.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+const struct bv_cli_command *const bv_cli_commands[] = {
+	&bv_cmd_help,
+	&bv_cmd_version,
+	NULL,
+};
+
+const struct bv_cli_command *bv_cli_find_command(const char *name)
+{
+	for (size_t i = 0; bv_cli_commands[i]; i++)
+		if (!strcmp(bv_cli_commands[i]->name, name))
+			return bv_cli_commands[i];
+	return NULL;
+}
+
+/* Optimal string alignment distance, enough to catch typos such as "isntall" or "lst". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t *d;
+	size_t result;
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	d = bv_xcalloc((la + 1) * (lb + 1), sizeof(*d));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+	for (size_t i = 0; i <= la; i++)
+		D(i, 0) = i;
+	for (size_t j = 0; j <= lb; j++)
+		D(0, j) = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t best = D(i - 1, j) + 1;
+			if (D(i, j - 1) + 1 < best)
+				best = D(i, j - 1) + 1;
+			if (D(i - 1, j - 1) + cost < best)
+				best = D(i - 1, j - 1) + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    D(i - 2, j - 2) + 1 < best)
+				best = D(i - 2, j - 2) + 1;
+			D(i, j) = best;
+		}
+	}
+	result = D(la, lb);
+#undef D
+	free(d);
+	return result;
+}
+
+const char *bv_cli_suggest_command(const char *name)
+{
+	const char *best = NULL;
+	size_t best_distance = 3; /* more than two edits away is not a typo */
+	for (size_t i = 0; bv_cli_commands[i]; i++) {
+		size_t dist = edit_distance(name, bv_cli_commands[i]->name);
+		if (dist < best_distance) {
+			best_distance = dist;
+			best = bv_cli_commands[i]->name;
+		}
+	}
+	return best;
+}
+
+static size_t count_options(const struct bv_cli_option *opts)
+{
+	size_t n = 0;
+	while (opts && opts[n].long_name)
+		n++;
+	return n;
+}
+
+int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv)
+{
+	size_t n = count_options(cmd->options);
+	struct option *longopts = bv_xcalloc(n + 2, sizeof(*longopts));
+	struct bv_buf shortopts = BV_BUF_INIT;
+	int result = -1;
+
+	/* '+' stops at the first operand; ':' reports a missing argument as ':'. */
+	bv_buf_puts(&shortopts, cmd->stop_at_operand ? "+:h" : ":h");
+	for (size_t i = 0; i < n; i++) {
+		const struct bv_cli_option *o = &cmd->options[i];
+		longopts[i].name = o->long_name;
+		longopts[i].has_arg = o->kind == BV_OPT_FLAG ? no_argument : required_argument;
+		longopts[i].val = 256 + (int)i;
+		if (o->short_name) {
+			bv_buf_putc(&shortopts, o->short_name);
+			if (o->kind != BV_OPT_FLAG)
+				bv_buf_putc(&shortopts, ':');
+		}
+	}
+	longopts[n].name = "help";
+	longopts[n].val = 'h';
+
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int longindex = -1;
+		int c = getopt_long(argc, argv, shortopts.buf, longopts, &longindex);
+		const struct bv_cli_option *o = NULL;
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			bv_cli_print_command_help(stdout, cmd);
+			result = -2;
+			goto out;
+		}
+		if (c == '?') {
+			if (optopt)
+				bv_cli_error("unknown option '-%c' for 'bv %s'", optopt, cmd->name);
+			else
+				bv_cli_error("unknown option '%s' for 'bv %s'", argv[optind - 1],
+					     cmd->name);
+			bv_cli_hint("see 'bv %s --help'", cmd->name);
+			goto out;
+		}
+		if (c == ':') {
+			bv_cli_error("option '%s' needs an argument", argv[optind - 1]);
+			goto out;
+		}
+		if (c >= 256) {
+			o = &cmd->options[c - 256];
+		} else {
+			for (size_t i = 0; i < n; i++)
+				if (cmd->options[i].short_name == c)
+					o = &cmd->options[i];
+		}
+		if (!o)
+			abort(); /* getopt returned a character the table did not declare */
+		switch (o->kind) {
+		case BV_OPT_FLAG:
+			*(bool *)o->dest = true;
+			break;
+		case BV_OPT_STRING:
+			*(const char **)o->dest = optarg;
+			break;
+		case BV_OPT_UINT:
+			if (bv_parse_uint(optarg, (unsigned *)o->dest) < 0) {
+				bv_cli_error(
+					"invalid value '%s' for '--%s': expected a whole number",
+					optarg, o->long_name);
+				goto out;
+			}
+			break;
+		}
+	}
+	result = optind;
+out:
+	free(longopts);
+	bv_buf_release(&shortopts);
+	return result;
+}
+
+static void print_option_rows(FILE *out, const struct bv_cli_option *opts, bool with_help)
+{
+	size_t n = count_options(opts), width = 0;
+	struct bv_buf *cells = bv_xcalloc(n + 1, sizeof(*cells));
+	for (size_t i = 0; i <= n; i++) {
+		bv_buf_init(&cells[i], 0);
+		if (i == n) {
+			if (with_help)
+				bv_buf_puts(&cells[i], "-h, --help");
+		} else {
+			const struct bv_cli_option *o = &opts[i];
+			if (o->short_name)
+				bv_buf_printf(&cells[i], "-%c, ", o->short_name);
+			else
+				bv_buf_puts(&cells[i], "    ");
+			bv_buf_printf(&cells[i], "--%s", o->long_name);
+			if (o->arg_name)
+				bv_buf_printf(&cells[i], " <%s>", o->arg_name);
+		}
+		if (cells[i].len > width)
+			width = cells[i].len;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "  %-*s  %s\n", (int)width, cells[i].buf, opts[i].help);
+	if (with_help)
+		fprintf(out, "  %-*s  %s\n", (int)width, cells[n].buf, "show this help");
+	for (size_t i = 0; i <= n; i++)
+		bv_buf_release(&cells[i]);
+	free(cells);
+}
+
+void bv_cli_print_command_help(FILE *out, const struct bv_cli_command *cmd)
+{
+	fprintf(out, "usage: bv %s%s%s\n\n", cmd->name, cmd->usage[0] ? " " : "", cmd->usage);
+	fprintf(out, "%s\n\n", cmd->description);
+	fprintf(out, "Options:\n");
+	print_option_rows(out, cmd->options, true);
+}
+
+void bv_cli_print_main_help(FILE *out)
+{
+	static const struct bv_cli_option global[] = {
+		{"version", 'V', BV_OPT_FLAG, NULL, NULL, "print the version and exit"},
+		{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+	};
+	size_t width = 0;
+	fprintf(out, "usage: bv [--version] [--help] <command> [<args>]\n\n"
+		     "bv installs bioinformatics tools as OCI container images pinned by digest\n"
+		     "in bv.lock, and runs them as if they were installed.\n\n"
+		     "Commands:\n");
+	for (size_t i = 0; bv_cli_commands[i]; i++)
+		if (strlen(bv_cli_commands[i]->name) > width)
+			width = strlen(bv_cli_commands[i]->name);
+	for (size_t i = 0; bv_cli_commands[i]; i++)
+		fprintf(out, "  %-*s  %s\n", (int)width, bv_cli_commands[i]->name,
+			bv_cli_commands[i]->summary);
+	fprintf(out, "\nOptions:\n");
+	print_option_rows(out, global, true);
+	fprintf(out, "\nRun 'bv help <command>' or 'bv <command> --help' for more on a command.\n");
+}

@@ -1,0 +1,62 @@
+/*
+ * bv: entry point.  Handles the global options, finds the command and runs it.
+ * This is the only place that turns a command's return value into the process exit status.
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/banned.h"
+
+int main(int argc, char **argv)
+{
+	const struct bv_cli_command *cmd;
+	int i = 1;
+	int status;
+
+	/* Numbers and TOML floats are parsed and printed in the C locale, whatever the user's. */
+	setlocale(LC_ALL, "C");
+	bv_cli_init_output();
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			bv_cli_print_main_help(stdout);
+			return BV_EXIT_OK;
+		}
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("bv %s\n", BV_VERSION);
+			return BV_EXIT_OK;
+		}
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		bv_cli_error("unknown option '%s'", a);
+		bv_cli_hint("see 'bv --help'");
+		return BV_EXIT_USAGE;
+	}
+	if (i == argc) {
+		bv_cli_print_main_help(stderr);
+		return BV_EXIT_USAGE;
+	}
+	cmd = bv_cli_find_command(argv[i]);
+	if (!cmd) {
+		const char *guess = bv_cli_suggest_command(argv[i]);
+		bv_cli_error("unknown command '%s'", argv[i]);
+		if (guess)
+			bv_cli_hint("did you mean '%s'?", guess);
+		else
+			bv_cli_hint("see 'bv --help' for the list of commands");
+		return BV_EXIT_USAGE;
+	}
+	status = cmd->run(argc - i, argv + i);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		bv_cli_error("could not write to standard output");
+		return BV_EXIT_FAILURE;
+	}
+	return status;
+}

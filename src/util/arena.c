@@ -1,0 +1,92 @@
+#include "arena.h"
+
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banned.h"
+#include "xalloc.h"
+
+/* Most TOML documents bv reads are a few KiB; one chunk usually holds all of them. */
+#define ARENA_CHUNK_SIZE (32u * 1024u)
+#define ARENA_ALIGN      alignof(max_align_t)
+
+struct bv_arena_chunk {
+	struct bv_arena_chunk *prev;
+	alignas(max_align_t) char data[];
+};
+
+static size_t align_up(size_t n)
+{
+	return (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+}
+
+void *bv_arena_alloc(struct bv_arena *a, size_t size)
+{
+	char *p;
+	size = align_up(size ? size : 1);
+	if (!a->head || (size_t)(a->end - a->next) < size) {
+		size_t cap = size > ARENA_CHUNK_SIZE / 4 ? size : ARENA_CHUNK_SIZE;
+		struct bv_arena_chunk *c = bv_xmalloc(sizeof(*c) + cap);
+		if (size > ARENA_CHUNK_SIZE / 4 && a->head) {
+			/*
+			 * A large block gets a chunk of its own, linked behind the current one, so
+			 * the free space left in the current chunk is not thrown away.
+			 */
+			c->prev = a->head->prev;
+			a->head->prev = c;
+			memset(c->data, 0, size);
+			return c->data;
+		}
+		c->prev = a->head;
+		a->head = c;
+		a->next = c->data;
+		a->end = c->data + cap;
+	}
+	p = a->next;
+	a->next += size;
+	memset(p, 0, size);
+	return p;
+}
+
+char *bv_arena_strndup(struct bv_arena *a, const char *s, size_t n)
+{
+	char *p = bv_arena_alloc(a, n + 1);
+	if (n)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void bv_arena_grow(struct bv_arena *a, void **items, size_t *alloc, size_t n, size_t need,
+		   size_t size)
+{
+	size_t cap;
+	void *fresh;
+	if (need <= *alloc)
+		return;
+	cap = *alloc ? *alloc : 4;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2 / size)
+			bv_oom();
+		cap *= 2;
+	}
+	fresh = bv_arena_alloc(a, cap * size);
+	if (n)
+		memcpy(fresh, *items, n * size);
+	*items = fresh;
+	*alloc = cap;
+}
+
+void bv_arena_release(struct bv_arena *a)
+{
+	struct bv_arena_chunk *c = a->head;
+	while (c) {
+		struct bv_arena_chunk *prev = c->prev;
+		free(c);
+		c = prev;
+	}
+	a->head = NULL;
+	a->next = a->end = NULL;
+}

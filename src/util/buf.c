@@ -1,0 +1,168 @@
+#include "buf.h"
+
+#include <bv/error.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banned.h"
+#include "cleanup.h"
+#include "xalloc.h"
+
+char bv_buf_empty[1];
+
+void bv_buf_init(struct bv_buf *b, size_t hint)
+{
+	b->buf = bv_buf_empty;
+	b->len = 0;
+	b->alloc = 0;
+	if (hint)
+		bv_buf_grow(b, hint);
+}
+
+void bv_buf_release(struct bv_buf *b)
+{
+	if (b->alloc)
+		free(b->buf);
+	bv_buf_init(b, 0);
+}
+
+void bv_buf_reset(struct bv_buf *b)
+{
+	bv_buf_setlen(b, 0);
+}
+
+void bv_buf_grow(struct bv_buf *b, size_t extra)
+{
+	size_t need;
+	if (extra > SIZE_MAX - b->len - 1)
+		bv_oom();
+	need = b->len + extra + 1;
+	if (need <= b->alloc)
+		return;
+	if (!b->alloc) {
+		char *fresh = NULL;
+		size_t alloc = 0;
+		bv_grow((void **)&fresh, &alloc, need, 1);
+		b->buf = fresh;
+		b->buf[0] = '\0';
+		b->alloc = alloc;
+		return;
+	}
+	bv_grow((void **)&b->buf, &b->alloc, need, 1);
+}
+
+void bv_buf_setlen(struct bv_buf *b, size_t len)
+{
+	if (!b->alloc)
+		return; /* the shared empty string stays empty */
+	if (len >= b->alloc)
+		abort();
+	b->len = len;
+	b->buf[len] = '\0';
+}
+
+void bv_buf_add(struct bv_buf *b, const void *data, size_t len)
+{
+	if (!len)
+		return;
+	bv_buf_grow(b, len);
+	memcpy(b->buf + b->len, data, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+}
+
+void bv_buf_puts(struct bv_buf *b, const char *s)
+{
+	bv_buf_add(b, s, strlen(s));
+}
+
+void bv_buf_putc(struct bv_buf *b, char c)
+{
+	bv_buf_grow(b, 1);
+	b->buf[b->len++] = c;
+	b->buf[b->len] = '\0';
+}
+
+void bv_buf_vprintf(struct bv_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+	bv_buf_grow(b, 64);
+	va_copy(cp, ap);
+	n = vsnprintf(b->buf + b->len, b->alloc - b->len, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		abort(); /* only an invalid format string gets here */
+	if ((size_t)n >= b->alloc - b->len) {
+		bv_buf_grow(b, (size_t)n);
+		va_copy(cp, ap);
+		n = vsnprintf(b->buf + b->len, b->alloc - b->len, fmt, cp);
+		va_end(cp);
+	}
+	b->len += (size_t)n;
+}
+
+void bv_buf_printf(struct bv_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bv_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+char *bv_buf_detach(struct bv_buf *b, size_t *len)
+{
+	char *s;
+	if (!b->alloc)
+		bv_buf_grow(b, 0);
+	s = b->buf;
+	if (len)
+		*len = b->len;
+	bv_buf_init(b, 0);
+	return s;
+}
+
+int bv_buf_read_fd(struct bv_buf *b, int fd, size_t max, struct bv_error **err)
+{
+	size_t start = b->len;
+	for (;;) {
+		ssize_t n;
+		bv_buf_grow(b, 8192);
+		n = read(fd, b->buf + b->len, b->alloc - b->len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			bv_buf_setlen(b, start);
+			return bv_error_set_errno(err, "could not read");
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+		if (b->len - start > max) {
+			bv_buf_setlen(b, start);
+			return bv_error_setc(err, BV_ERR, EFBIG, "input is larger than %zu bytes",
+					     max);
+		}
+	}
+	b->buf[b->len] = '\0';
+	return 0;
+}
+
+int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_error **err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int r;
+	if (fd < 0) {
+		int code = errno == ENOENT ? BV_ENOTFOUND : BV_ERR;
+		return bv_error_setc(err, code, errno, "could not open '%s'", path);
+	}
+	r = bv_buf_read_fd(b, fd, max, err);
+	if (r < 0)
+		return bv_error_wrap(err, r, "could not read '%s'", path);
+	return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * buf.h - growable byte buffer that is always NUL-terminated.
+ *
+ * Calling sequence:
+ *   struct bv_buf b = BV_BUF_INIT;
+ *   bv_buf_puts(&b, "name = ");
+ *   bv_buf_printf(&b, "%d\n", 3);
+ *   use b.buf / b.len;
+ *   bv_buf_release(&b);              or: char *s = bv_buf_detach(&b, &len);
+ *
+ * Invariants: `buf` is never NULL and buf[len] == '\0', so b.buf is always a valid C string
+ * (the bytes may also contain NULs; `len` is authoritative).  A buffer with alloc == 0 points
+ * at a shared empty string and owns no memory.
+ *
+ * Ownership: the buffer owns `buf` until bv_buf_detach() hands it to the caller.
+ *
+ * Errors: growth aborts on out-of-memory (xalloc.h).  Reading files or descriptors can fail
+ * and reports through struct bv_error; those readers take a maximum size, because every input
+ * that comes from outside (a registry, a file a user points at) must be bounded.
+ */
+#ifndef BV_UTIL_BUF_H
+#define BV_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct bv_error;
+
+extern char bv_buf_empty[];
+
+struct bv_buf {
+	char *buf;
+	size_t len;
+	size_t alloc;
+};
+
+#define BV_BUF_INIT                                       \
+	{                                                 \
+		.buf = bv_buf_empty, .len = 0, .alloc = 0 \
+	}
+
+void bv_buf_init(struct bv_buf *b, size_t hint);
+void bv_buf_release(struct bv_buf *b);
+/* Keeps the allocation, sets len to 0. */
+void bv_buf_reset(struct bv_buf *b);
+/* Ensures room for `extra` more bytes plus the terminating NUL. */
+void bv_buf_grow(struct bv_buf *b, size_t extra);
+/* Sets len (<= alloc - 1) and terminates. */
+void bv_buf_setlen(struct bv_buf *b, size_t len);
+
+void bv_buf_add(struct bv_buf *b, const void *data, size_t len);
+void bv_buf_puts(struct bv_buf *b, const char *s);
+void bv_buf_putc(struct bv_buf *b, char c);
+__attribute__((format(printf, 2, 3))) void bv_buf_printf(struct bv_buf *b, const char *fmt, ...);
+__attribute__((format(printf, 2, 0))) void bv_buf_vprintf(struct bv_buf *b, const char *fmt,
+							  va_list ap);
+
+/* Returns the string (never NULL) and leaves `b` empty; stores the length in *len if given. */
+char *bv_buf_detach(struct bv_buf *b, size_t *len);
+
+/*
+ * Appends everything readable from `fd` until EOF.  Fails (BV_ERR, EFBIG) when more than
+ * `max` bytes would be appended, and with the errno of read(2) otherwise.
+ */
+int bv_buf_read_fd(struct bv_buf *b, int fd, size_t max, struct bv_error **err);
+
+/* Appends the whole file at `path` (see bv_buf_read_fd); BV_ENOTFOUND when it does not exist. */
+int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_error **err);
+
+static inline void bv_buf_releasep(struct bv_buf *b)
+{
+	bv_buf_release(b);
+}
+#define _cleanup_buf_ __attribute__((cleanup(bv_buf_releasep)))
+
+#endif

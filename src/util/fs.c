@@ -1,0 +1,275 @@
+#include "fs.h"
+
+#include <bv/error.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banned.h"
+#include "cleanup.h"
+#include "xalloc.h"
+
+int bv_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t bv_read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* Reports a failure on the temporary file, then removes it (keeping errno for the report). */
+static int atomic_fail(const char *tmp, const char *what, const char *path, struct bv_error **err)
+{
+	int r = bv_error_set_errno(err, "could not %s '%s'", what, path);
+	int saved = errno;
+	unlink(tmp);
+	errno = saved;
+	return r;
+}
+
+int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct bv_error **err)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dfd = -1;
+
+	if (!*base)
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid file name '%s'", path);
+	/* Same directory, so rename(2) stays on one file system and is atomic. */
+	tmp = bv_xasprintf("%.*s.%s.XXXXXX", (int)dirlen, path, base);
+	dir = dirlen ? bv_xstrndup(path, dirlen) : bv_xstrdup(".");
+
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return bv_error_set_errno(err, "could not create a temporary file for '%s'", path);
+	if (bv_write_all(fd, data, len) < 0)
+		return atomic_fail(tmp, "write", tmp, err);
+	/* mkostemp() creates 0600; fchmod() is not subject to the umask, so `mode` is exact. */
+	if (fchmod(fd, mode) < 0)
+		return atomic_fail(tmp, "change the mode of", tmp, err);
+	if (fsync(fd) < 0)
+		return atomic_fail(tmp, "flush", tmp, err);
+	/* close() reports deferred write errors on NFS; ignoring them would hide data loss. */
+	if (close(TAKE_FD(fd)) < 0)
+		return atomic_fail(tmp, "close", tmp, err);
+	if (rename(tmp, path) < 0) {
+		int r = bv_error_set_errno(err, "could not rename '%s' to '%s'", tmp, path);
+		unlink(tmp);
+		return r;
+	}
+
+	/* The rename lives in the directory; without this a crash can bring back the old file. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return bv_error_set_errno(err, "could not open directory '%s' to flush '%s'", dir,
+					  path);
+	/* Some file systems cannot fsync a directory at all (EINVAL); there is nothing to do. */
+	if (fsync(dfd) < 0 && errno != EINVAL)
+		return bv_error_set_errno(err, "could not flush directory '%s' after writing '%s'",
+					  dir, path);
+	return 0;
+}
+
+static int mkdir_one(const char *path, mode_t mode, struct bv_error **err)
+{
+	struct stat st;
+	int saved;
+	if (mkdir(path, mode) == 0)
+		return 0;
+	/* Existing directories give EEXIST, or EACCES/EROFS where we may not write: ask stat. */
+	saved = errno;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		saved = ENOTDIR;
+	}
+	return bv_error_setc(err, BV_ERR, saved, "could not create directory '%s'", path);
+}
+
+int bv_mkdir_p(const char *path, mode_t mode, struct bv_error **err)
+{
+	_cleanup_free_ char *p = NULL;
+	struct stat st;
+
+	if (!*path)
+		return bv_error_setc(err, BV_EINVALID, 0, "could not create directory ''");
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	p = bv_xstrdup(path);
+	for (char *s = p + 1;; s++) {
+		char c = *s;
+		if (c && c != '/')
+			continue;
+		if (s[-1] != '/') {
+			int r;
+			*s = '\0';
+			r = mkdir_one(p, mode, err);
+			*s = c;
+			if (r < 0)
+				return r;
+		}
+		if (!c)
+			return 0;
+	}
+}
+
+bool bv_path_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+char *bv_path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb;
+	char *s;
+	if (!*a)
+		return bv_xstrdup(b);
+	if (!*b)
+		return bv_xstrdup(a);
+	while (la && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	lb = strlen(b);
+	s = bv_xmalloc(la + lb + 2);
+	memcpy(s, a, la);
+	s[la] = '/';
+	memcpy(s + la + 1, b, lb + 1);
+	return s;
+}
+
+static int rm_entry(int dfd, const char *name, const char *parent, struct bv_error **err);
+
+/* Empties the directory open at `dfd` (taking ownership of it); `path` is for messages. */
+static int rm_contents(int dfd, const char *path, struct bv_error **err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct stat st;
+
+	if (fstat(dfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+		(void)fchmod(dfd, st.st_mode | S_IRWXU); /* if it fails, unlinkat() will say why */
+	d = fdopendir(dfd);
+	if (!d) {
+		int r = bv_error_set_errno(err, "could not read directory '%s'", path);
+		close(dfd);
+		return r;
+	}
+	for (;;) {
+		struct dirent *de;
+		int r;
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				return bv_error_set_errno(err, "could not read directory '%s'",
+							  path);
+			return 0;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = rm_entry(dirfd(d), de->d_name, path, err);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int rm_entry(int dfd, const char *name, const char *parent, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(parent, name);
+	struct stat st;
+	int sub, r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return bv_error_set_errno(err, "could not stat '%s'", path);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			return bv_error_set_errno(err, "could not remove '%s'", path);
+		return 0;
+	}
+	/* O_NOFOLLOW: if a symlink replaced the directory since fstatat(), fail rather than follow.
+	 */
+	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return bv_error_set_errno(err, "could not open directory '%s'", path);
+	}
+	r = rm_contents(sub, path, err);
+	if (r < 0)
+		return r;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return bv_error_set_errno(err, "could not remove directory '%s'", path);
+	return 0;
+}
+
+int bv_rm_rf(const char *path, struct bv_error **err)
+{
+	_cleanup_free_ char *p = bv_xstrdup(path);
+	size_t n = strlen(p);
+	struct stat st;
+	int fd, r;
+
+	/* A trailing slash makes the kernel follow a final symlink; strip it. */
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	if (!n || !strcmp(p, "/"))
+		return bv_error_setc(err, BV_EINVALID, 0, "refusing to remove '%s'", path);
+	if (lstat(p, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return bv_error_set_errno(err, "could not stat '%s'", p);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(p) < 0 && errno != ENOENT)
+			return bv_error_set_errno(err, "could not remove '%s'", p);
+		return 0;
+	}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return bv_error_set_errno(err, "could not open directory '%s'", p);
+	r = rm_contents(fd, p, err);
+	if (r < 0)
+		return r;
+	if (rmdir(p) < 0 && errno != ENOENT)
+		return bv_error_set_errno(err, "could not remove directory '%s'", p);
+	return 0;
+}

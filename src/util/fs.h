@@ -1,0 +1,68 @@
+/*
+ * fs.h - file system helpers: atomic replacement, directory trees, path strings, I/O loops.
+ *
+ * Calling sequence:
+ *   if (bv_mkdir_p(dir, 0755, err) < 0) ...
+ *   _cleanup_free_ char *path = bv_path_join(dir, "bv.lock");
+ *   if (bv_write_file_atomic(path, text, len, 0644, err) < 0) ...
+ *   if (bv_rm_rf(staging, err) < 0) ...
+ *
+ * Why atomic replacement: bv rewrites lock files and install manifests that other bv processes
+ * (and a crash) must never see half-written.  A reader sees either the old file or the new
+ * one, and after bv_write_file_atomic() returns both the data and the rename are on disk.
+ *
+ * Ownership: bv_path_join() returns a new string the caller frees; nothing else allocates
+ * memory the caller sees.
+ *
+ * Errors: functions taking `err` return 0 or BV_ERR and describe the failing path there.
+ * bv_write_all() and bv_read_all() are low-level loops that return -1 with errno set, so
+ * callers can word the message for what the descriptor is.
+ */
+#ifndef BV_UTIL_FS_H
+#define BV_UTIL_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bv_error;
+
+/*
+ * Replaces `path` with `len` bytes of `data`, with permission bits exactly `mode` (the umask
+ * does not apply).  On failure the temporary file is removed and `path` is untouched, except
+ * when only the final fsync of the directory fails: the new contents are then in place but
+ * may not survive a crash, and the error says so.
+ */
+int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct bv_error **err);
+
+/* Creates `path` and its missing parents with `mode` (subject to the umask); existing is ok. */
+int bv_mkdir_p(const char *path, mode_t mode, struct bv_error **err);
+
+/* Whether anything is at `path`, without following a final symlink (a dangling link exists). */
+bool bv_path_exists(const char *path);
+
+/*
+ * Returns "a/b" as a new string with exactly one '/' between the parts, whatever slashes `a`
+ * ends with or `b` starts with.  `b` is always appended, even when it starts with '/', so
+ * joining a directory with untrusted input cannot escape to the root.  An empty part yields a
+ * copy of the other.
+ */
+char *bv_path_join(const char *a, const char *b);
+
+/*
+ * Removes `path` and, if it is a directory, everything below it, like `rm -rf`: a missing path
+ * is success.  Symlinks are removed, never followed, and directories are opened with
+ * O_NOFOLLOW relative to their parent, so a link swapped in concurrently cannot redirect the
+ * removal outside the tree.  Read-only directories that we own (Go's module cache makes them
+ * 0555) are made writable first.
+ */
+int bv_rm_rf(const char *path, struct bv_error **err);
+
+/* Writes all `len` bytes, retrying on EINTR and short writes; 0 or -1 with errno. */
+int bv_write_all(int fd, const void *buf, size_t len);
+
+/* Reads until `len` bytes or EOF, retrying on EINTR; returns the count or -1 with errno. */
+ssize_t bv_read_all(int fd, void *buf, size_t len);
+
+#endif

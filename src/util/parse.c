@@ -1,0 +1,130 @@
+#include "parse.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+#include "banned.h"
+
+/* Parses the digits of s (no sign) into *out, rejecting anything above `max`. */
+static int parse_digits(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned d;
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		d = (unsigned)(*s - '0');
+		if (v > (max - d) / 10) {
+			/* Keep scanning: "99999999999999999999x" is malformed, not too large. */
+			for (s++; *s; s++)
+				if (*s < '0' || *s > '9')
+					return -EINVAL;
+			return -ERANGE;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_unsigned(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!s)
+		return -EINVAL;
+	return parse_digits(s, max, out);
+}
+
+static int parse_signed(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = false;
+	uint64_t mag, limit;
+	int r;
+	if (!s)
+		return -EINVAL;
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	/* The magnitude of min is one more than max; compute it without overflowing. */
+	limit = neg ? (uint64_t)(-(min + 1)) + 1 : (uint64_t)max;
+	r = parse_digits(s, limit, &mag);
+	if (r < 0)
+		return r;
+	if (neg)
+		*out = mag ? -(int64_t)(mag - 1) - 1 : 0;
+	else
+		*out = (int64_t)mag;
+	return 0;
+}
+
+int bv_parse_u64(const char *s, uint64_t *out)
+{
+	return parse_unsigned(s, UINT64_MAX, out);
+}
+
+int bv_parse_size(const char *s, size_t *out)
+{
+	uint64_t v;
+	int r = parse_unsigned(s, SIZE_MAX, &v);
+	if (r < 0)
+		return r;
+	*out = (size_t)v;
+	return 0;
+}
+
+int bv_parse_uint(const char *s, unsigned *out)
+{
+	uint64_t v;
+	int r = parse_unsigned(s, UINT_MAX, &v);
+	if (r < 0)
+		return r;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int bv_parse_i64(const char *s, int64_t *out)
+{
+	return parse_signed(s, INT64_MIN, INT64_MAX, out);
+}
+
+int bv_parse_int(const char *s, int *out)
+{
+	int64_t v;
+	int r = parse_signed(s, INT_MIN, INT_MAX, &v);
+	if (r < 0)
+		return r;
+	*out = (int)v;
+	return 0;
+}
+
+int bv_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool bv_str_has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+bool bv_str_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return m <= n && !memcmp(s + n - m, suffix, m);
+}

@@ -1,0 +1,47 @@
+/*
+ * parse.h - strict parsing of numbers, booleans and string affixes.
+ *
+ * Calling sequence:
+ *   uint64_t n;
+ *   if (bv_parse_u64(value, &n) < 0)
+ *           return bv_error_setc(err, BV_EINVALID, 0, "invalid number '%s'", value);
+ *
+ * Why not strtoul() or atoi(): they skip leading whitespace, accept "-1" for unsigned types
+ * (wrapping it to the maximum), stop silently at the first junk character and need errno
+ * juggling to notice overflow.  Every number bv reads comes from a file or the environment and
+ * must be either exactly right or rejected.
+ *
+ * Accepted syntax: decimal digits only, the whole string, no whitespace anywhere.  Unsigned
+ * parsers reject any sign; signed parsers accept one leading '-' or '+'.  Leading zeros are
+ * accepted ("007" is 7) because config files contain them and they are unambiguous here.
+ *
+ * Ownership: nothing is allocated.
+ *
+ * Errors: these are leaf helpers whose callers know far better what the string was, so they
+ * return a negative errno instead of filling a struct bv_error: -EINVAL for malformed input
+ * (including NULL and the empty string) and -ERANGE for a value that does not fit.  *out is
+ * written only on success.
+ */
+#ifndef BV_UTIL_PARSE_H
+#define BV_UTIL_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int bv_parse_u64(const char *s, uint64_t *out);
+int bv_parse_i64(const char *s, int64_t *out);
+int bv_parse_uint(const char *s, unsigned *out);
+int bv_parse_int(const char *s, int *out);
+int bv_parse_size(const char *s, size_t *out);
+
+/*
+ * Parses a boolean as people write it in environment variables: 1/0, true/false, yes/no,
+ * on/off, in any case.  Returns 0 or -EINVAL.
+ */
+int bv_parse_bool(const char *s, bool *out);
+
+bool bv_str_has_prefix(const char *s, const char *prefix);
+bool bv_str_has_suffix(const char *s, const char *suffix);
+
+#endif

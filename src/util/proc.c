@@ -1,0 +1,410 @@
+#include "proc.h"
+
+#include <bv/error.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "banned.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "xalloc.h"
+
+/* What the child was doing when it failed; sent to the parent with its errno. */
+enum child_stage {
+	STAGE_DUP = 1,
+	STAGE_CHDIR,
+	STAGE_EXEC,
+};
+
+struct child_report {
+	int stage;
+	int sys_errno;
+};
+
+/* Everything the child needs, prepared before fork() so the child need not allocate. */
+struct child_plan {
+	const char *path;
+	char **argv;
+	char **envp;
+	char **sh_argv; /* "/bin/sh path args..." for scripts without a #! line (ENOEXEC) */
+	const char *cwd;
+	int fd[3]; /* descriptors for 0, 1, 2, or -1 to inherit */
+	bool stderr_to_stdout;
+	int report_fd;
+};
+
+#define OWN_IN  1u
+#define OWN_OUT 2u
+#define OWN_ERR 4u
+
+static char sh_path[] = "/bin/sh";
+
+/*
+ * Looks `prog` up in the parent's PATH, like execvp(), but before fork() because execvp() is
+ * not async-signal-safe.  Returns 0 or the errno execvp() would have failed with.
+ */
+static int resolve_program(const char *prog, char **out)
+{
+	const char *path = getenv("PATH");
+	int failure = ENOENT;
+	if (!*prog)
+		return ENOENT;
+	if (strchr(prog, '/')) {
+		*out = bv_xstrdup(prog);
+		return 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (;;) {
+		const char *end = strchrnul(path, ':');
+		int len = (int)(end - path);
+		_cleanup_free_ char *cand =
+			len ? bv_xasprintf("%.*s/%s", len, path, prog) : bv_xasprintf("./%s", prog);
+		struct stat st;
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (faccessat(AT_FDCWD, cand, X_OK, AT_EACCESS) == 0) {
+				*out = TAKE_PTR(cand);
+				return 0;
+			}
+			failure = EACCES; /* keep looking, but report this if nothing better */
+		}
+		if (!*end)
+			return failure;
+		path = end + 1;
+	}
+}
+
+/* environ with the "K=V" / "K" entries of `overrides` applied; NULL to use environ as is. */
+static char **build_env(const struct bv_strv *overrides)
+{
+	size_t n = 0, cap;
+	char **envp;
+	if (!overrides->n)
+		return NULL;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	cap = n + overrides->n + 1;
+	envp = bv_xcalloc(cap, sizeof(*envp));
+	for (size_t i = 0; i < n; i++)
+		envp[i] = environ[i];
+	for (size_t i = 0; i < overrides->n; i++) {
+		char *o = overrides->v[i];
+		size_t klen = (size_t)(strchrnul(o, '=') - o), kept = 0;
+		for (size_t j = 0; j < n; j++)
+			if (strncmp(envp[j], o, klen) || envp[j][klen] != '=')
+				envp[kept++] = envp[j];
+		n = kept;
+		if (o[klen] == '=')
+			envp[n++] = o;
+	}
+	envp[n] = NULL;
+	return envp;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Async-signal-safe from here to child_exec(). */
+static __attribute__((noreturn)) void child_fail(int report_fd, int stage)
+{
+	struct child_report rep = {.stage = stage, .sys_errno = errno};
+	const char *p = (const char *)&rep;
+	size_t left = sizeof(rep);
+	while (left) {
+		ssize_t n = write(report_fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	_exit(127);
+}
+
+static int child_dup(int fd, int target)
+{
+	if (fd < 0)
+		return 0;
+	/* dup2() onto itself would keep O_CLOEXEC, and exec would then close the descriptor. */
+	if (fd == target)
+		return fcntl(fd, F_SETFD, 0);
+	while (dup2(fd, target) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static __attribute__((noreturn)) void child_exec(const struct child_plan *c)
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+	/* Handlers of bv must not run in the child; ignored signals other than SIGPIPE stay so. */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction cur;
+		if (sigaction(sig, NULL, &cur) < 0)
+			continue;
+		if (sig == SIGPIPE || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN)
+			sigaction(sig, &dfl, NULL);
+	}
+
+	if (child_dup(c->fd[0], 0) < 0 || child_dup(c->fd[1], 1) < 0)
+		child_fail(c->report_fd, STAGE_DUP);
+	if (c->stderr_to_stdout ? child_dup(1, 2) < 0 : child_dup(c->fd[2], 2) < 0)
+		child_fail(c->report_fd, STAGE_DUP);
+	if (c->cwd && chdir(c->cwd) < 0)
+		child_fail(c->report_fd, STAGE_CHDIR);
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(c->path, c->argv, c->envp);
+	if (errno == ENOEXEC)
+		execve(sh_path, c->sh_argv, c->envp);
+	child_fail(c->report_fd, STAGE_EXEC);
+}
+
+static int report_child_failure(const struct child_report *rep, const char *prog, const char *cwd,
+				struct bv_error **err)
+{
+	int code = rep->sys_errno == ENOENT ? BV_ENOTFOUND : BV_ERR;
+	switch (rep->stage) {
+	case STAGE_CHDIR:
+		bv_error_setc(err, code, rep->sys_errno, "could not change directory to '%s'", cwd);
+		return bv_error_wrap(err, code, "could not run '%s'", prog);
+	case STAGE_DUP:
+		bv_error_setc(err, BV_ERR, rep->sys_errno, "could not set up standard descriptors");
+		return bv_error_wrap(err, BV_ERR, "could not run '%s'", prog);
+	default:
+		return bv_error_setc(err, code, rep->sys_errno, "could not run '%s'", prog);
+	}
+}
+
+static pid_t waitpid_eintr(pid_t pid, int *status)
+{
+	pid_t r;
+	do
+		r = waitpid(pid, status, 0);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+int bv_proc_start(struct bv_proc *p, struct bv_error **err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char **envp = NULL;
+	_cleanup_free_ char **sh_argv = NULL;
+	_cleanup_close_ int null_fd = -1;
+	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+	int report[2] = {-1, -1};
+	const int fields[3] = {p->in, p->out, p->stderr_to_stdout ? 0 : p->err};
+	struct child_plan c = {.cwd = p->cwd, .fd = {-1, -1, -1}};
+	struct child_report rep;
+	sigset_t all, old;
+	const char *prog;
+	ssize_t n;
+	pid_t pid;
+	int e, r = 0;
+
+	if (!p->args.n)
+		return bv_error_setc(err, BV_EINVALID, 0, "no program to run");
+	prog = p->args.v[0];
+	if (p->pid > 0)
+		return bv_error_setc(err, BV_EINVALID, 0, "'%s' is already running", prog);
+	e = resolve_program(prog, &path);
+	if (e)
+		return bv_error_setc(err, e == ENOENT ? BV_ENOTFOUND : BV_ERR, e,
+				     "could not run '%s'", prog);
+
+	envp = build_env(&p->env);
+	sh_argv = bv_xcalloc(p->args.n + 2, sizeof(*sh_argv));
+	sh_argv[0] = sh_path;
+	sh_argv[1] = path;
+	for (size_t i = 1; i < p->args.n; i++)
+		sh_argv[i + 1] = p->args.v[i];
+	c.path = path;
+	c.argv = p->args.v;
+	c.envp = envp ? envp : environ;
+	c.sh_argv = sh_argv;
+	c.stderr_to_stdout = p->stderr_to_stdout;
+
+	for (int i = 0; i < 3; i++) {
+		if (fields[i] > 0) {
+			c.fd[i] = fields[i];
+		} else if (fields[i] == -1) {
+			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+				r = bv_error_set_errno(err, "could not create a pipe to run '%s'",
+						       prog);
+				goto out;
+			}
+			/* The child reads stdin from [0] and writes stdout/stderr to [1]. */
+			c.fd[i] = pipes[i][i == 0 ? 0 : 1];
+		}
+	}
+	if (!fields[0] && p->no_stdin) {
+		null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (null_fd < 0) {
+			r = bv_error_set_errno(err, "could not open '/dev/null'");
+			goto out;
+		}
+		c.fd[0] = null_fd;
+	}
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		r = bv_error_set_errno(err, "could not create a pipe to run '%s'", prog);
+		goto out;
+	}
+	c.report_fd = report[1];
+
+	/* Blocked until the child has reset the handlers, so none of ours runs in the child. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		child_exec(&c);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close_fd(&report[1]);
+	for (int i = 0; i < 3; i++)
+		close_fd(&pipes[i][i == 0 ? 0 : 1]); /* the child's ends */
+	if (pid < 0) {
+		errno = e;
+		r = bv_error_set_errno(err, "could not fork to run '%s'", prog);
+		goto out;
+	}
+
+	/* EOF means exec succeeded and closed the descriptor; a report means it did not. */
+	do
+		n = read(report[0], &rep, sizeof(rep));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(rep)) {
+		int ignored;
+		waitpid_eintr(pid, &ignored);
+		r = report_child_failure(&rep, prog, p->cwd, err);
+		goto out;
+	}
+
+	p->pid = pid;
+	p->owned_fds_ = 0;
+	if (pipes[0][1] >= 0) {
+		p->in = TAKE_FD(pipes[0][1]);
+		p->owned_fds_ |= OWN_IN;
+	}
+	if (pipes[1][0] >= 0) {
+		p->out = TAKE_FD(pipes[1][0]);
+		p->owned_fds_ |= OWN_OUT;
+	}
+	if (pipes[2][0] >= 0) {
+		p->err = TAKE_FD(pipes[2][0]);
+		p->owned_fds_ |= OWN_ERR;
+	}
+out:
+	close_fd(&report[0]);
+	close_fd(&report[1]);
+	for (int i = 0; i < 3; i++) {
+		close_fd(&pipes[i][0]);
+		close_fd(&pipes[i][1]);
+	}
+	return r;
+}
+
+int bv_proc_finish(struct bv_proc *p, int *status_out, struct bv_error **err)
+{
+	const char *prog = p->args.n ? p->args.v[0] : "(none)";
+	int st, code;
+
+	if (p->pid <= 0)
+		return bv_error_setc(err, BV_EINVALID, 0, "'%s' is not running", prog);
+	if ((p->owned_fds_ & OWN_IN) && p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+	if (waitpid_eintr(p->pid, &st) < 0) {
+		p->pid = -1;
+		return bv_error_set_errno(err, "could not wait for '%s'", prog);
+	}
+	p->pid = -1;
+	if (WIFEXITED(st))
+		code = WEXITSTATUS(st);
+	else if (WIFSIGNALED(st))
+		code = 128 + WTERMSIG(st);
+	else
+		code = 255; /* not reachable without WUNTRACED */
+
+	if (status_out) {
+		*status_out = code;
+		return 0;
+	}
+	if (WIFSIGNALED(st))
+		return bv_error_set(err, "'%s' was killed by signal %d", prog, WTERMSIG(st));
+	if (code)
+		return bv_error_set(err, "'%s' exited with status %d", prog, code);
+	return 0;
+}
+
+int bv_proc_run(struct bv_proc *p, int *status_out, struct bv_error **err)
+{
+	int r = bv_proc_start(p, err);
+	if (r < 0)
+		return r;
+	return bv_proc_finish(p, status_out, err);
+}
+
+int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *status_out,
+		    struct bv_error **err)
+{
+	size_t start_len = out->len;
+	const char *prog = p->args.n ? p->args.v[0] : "(none)";
+	int r;
+
+	if (p->out > 0)
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "cannot capture the output of '%s': stdout is redirected",
+				     prog);
+	p->out = -1;
+	r = bv_proc_start(p, err);
+	if (r < 0) {
+		p->out = 0;
+		return r;
+	}
+	r = bv_buf_read_fd(out, p->out, max, err);
+	close(p->out);
+	p->out = -1;
+	p->owned_fds_ &= ~OWN_OUT;
+	if (r < 0) {
+		int ignored;
+		kill(p->pid, SIGKILL); /* still our unreaped child, so the pid cannot be reused */
+		bv_proc_finish(p, &ignored, NULL);
+		return bv_error_wrap(err, r, "could not read the output of '%s'", prog);
+	}
+	r = bv_proc_finish(p, status_out, err);
+	if (r < 0) {
+		bv_buf_setlen(out, start_len);
+		return r;
+	}
+	return 0;
+}
+
+void bv_proc_clear(struct bv_proc *p)
+{
+	if ((p->owned_fds_ & OWN_IN) && p->in >= 0)
+		close(p->in);
+	if ((p->owned_fds_ & OWN_OUT) && p->out >= 0)
+		close(p->out);
+	if ((p->owned_fds_ & OWN_ERR) && p->err >= 0)
+		close(p->err);
+	bv_strv_clear(&p->args);
+	bv_strv_clear(&p->env);
+	*p = (struct bv_proc)BV_PROC_INIT;
+}

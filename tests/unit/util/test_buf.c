@@ -1,0 +1,136 @@
+#include <bv/error.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include "util/buf.h"
+
+static void test_buf__init_is_empty_string(void **state)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	(void)state;
+	assert_non_null(b.buf);
+	assert_string_equal(b.buf, "");
+	assert_int_equal(b.len, 0);
+	bv_buf_release(&b); /* owns nothing, must not free the shared string */
+	assert_string_equal(b.buf, "");
+}
+
+static void test_buf__add_and_printf_growth(void **state)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	char want[1001];
+	(void)state;
+	bv_buf_puts(&b, "name");
+	bv_buf_putc(&b, '=');
+	bv_buf_add(&b, "3\0x", 3); /* embedded NUL; len is authoritative */
+	assert_int_equal(b.len, 8);
+	assert_memory_equal(b.buf, "name=3\0x", 9);
+	bv_buf_reset(&b);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.buf, "");
+
+	/* Well past the 64 bytes printf reserves first. */
+	memset(want, 'x', 1000);
+	want[1000] = '\0';
+	bv_buf_printf(&b, "%s|%d", want, 42);
+	assert_int_equal(b.len, 1003);
+	assert_memory_equal(b.buf, want, 1000);
+	assert_string_equal(b.buf + 1000, "|42");
+	assert_true(b.alloc > b.len);
+	bv_buf_release(&b);
+}
+
+static void test_buf__detach(void **state)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	size_t len = 99;
+	char *s;
+	(void)state;
+	s = bv_buf_detach(&b, &len); /* even an empty buffer gives an owned string */
+	assert_string_equal(s, "");
+	assert_int_equal(len, 0);
+	free(s);
+	bv_buf_puts(&b, "abc");
+	s = bv_buf_detach(&b, &len);
+	assert_string_equal(s, "abc");
+	assert_int_equal(len, 3);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.alloc, 0);
+	assert_string_equal(b.buf, "");
+	free(s);
+}
+
+static void test_buf__read_fd_limit(void **state)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	struct bv_error *err = NULL;
+	char data[5000];
+	int fds[2];
+	(void)state;
+	memset(data, 'a', sizeof(data));
+	bv_buf_puts(&b, "prefix");
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], data, sizeof(data)), sizeof(data));
+	close(fds[1]);
+	assert_int_equal(bv_buf_read_fd(&b, fds[0], 4999, &err), BV_ERR);
+	close(fds[0]);
+	assert_int_equal(bv_error_errno(err), EFBIG);
+	assert_string_equal(b.buf, "prefix");
+	assert_int_equal(b.len, 6);
+	bv_error_free(err);
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], data, sizeof(data)), sizeof(data));
+	close(fds[1]);
+	assert_int_equal(bv_buf_read_fd(&b, fds[0], 5000, NULL), 0);
+	close(fds[0]);
+	assert_int_equal(b.len, 5006);
+	assert_int_equal(b.buf[5006], '\0');
+	bv_buf_release(&b);
+}
+
+static void test_buf__read_file(void **state)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	struct bv_error *err = NULL;
+	char *msg;
+	(void)state;
+	assert_int_equal(bv_buf_read_file(&b, "/nonexistent-bv/file", 100, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_error_errno(err), ENOENT);
+	msg = bv_error_format(err);
+	assert_string_equal(msg,
+			    "could not open '/nonexistent-bv/file': No such file or directory");
+	free(msg);
+	bv_error_free(err);
+	assert_int_equal(b.len, 0);
+
+	assert_int_equal(bv_buf_read_file(&b, "/proc/self/stat", 1 << 20, NULL), 0);
+	assert_true(b.len > 0);
+	assert_int_equal(strlen(b.buf), b.len);
+	bv_buf_release(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf__init_is_empty_string),
+		cmocka_unit_test(test_buf__add_and_printf_growth),
+		cmocka_unit_test(test_buf__detach),
+		cmocka_unit_test(test_buf__read_fd_limit),
+		cmocka_unit_test(test_buf__read_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

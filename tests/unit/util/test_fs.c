@@ -1,0 +1,244 @@
+#include <bv/error.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+static int setup_tmpdir(void **state)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir = bv_xasprintf("%s/bv-test-fs-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(dir)) {
+		free(dir);
+		return -1;
+	}
+	*state = dir;
+	return 0;
+}
+
+static int teardown_tmpdir(void **state)
+{
+	char *dir = *state;
+	int r = bv_rm_rf(dir, NULL);
+	free(dir);
+	return r;
+}
+
+static size_t count_entries(const char *dir)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	return n;
+}
+
+static void assert_file_contents(const char *path, const char *want)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	assert_int_equal(bv_buf_read_file(&b, path, 1 << 20, NULL), 0);
+	assert_string_equal(b.buf, want);
+	bv_buf_release(&b);
+}
+
+static void test_fs__atomic_write_replaces(void **state)
+{
+	const char *dir = *state;
+	_cleanup_free_ char *path = bv_path_join(dir, "bv.lock");
+	struct stat st;
+	(void)state;
+	assert_int_equal(bv_write_file_atomic(path, "old\n", 4, 0644, NULL), 0);
+	assert_file_contents(path, "old\n");
+	assert_int_equal(bv_write_file_atomic(path, "new contents\n", 13, 0600, NULL), 0);
+	assert_file_contents(path, "new contents\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* No temporary file left next to it. */
+	assert_int_equal(count_entries(dir), 1);
+}
+
+static void test_fs__atomic_write_mode_ignores_umask(void **state)
+{
+	_cleanup_free_ char *path = bv_path_join(*state, "script");
+	mode_t old = umask(077);
+	struct stat st;
+	assert_int_equal(bv_write_file_atomic(path, "#!/bin/sh\n", 10, 0755, NULL), 0);
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+}
+
+static void test_fs__atomic_write_missing_dir(void **state)
+{
+	const char *dir = *state;
+	_cleanup_free_ char *path = bv_path_join(dir, "missing/file");
+	struct bv_error *err = NULL;
+	char *msg;
+	assert_int_equal(bv_write_file_atomic(path, "x", 1, 0644, &err), BV_ERR);
+	assert_non_null(err);
+	assert_int_equal(bv_error_errno(err), ENOENT);
+	msg = bv_error_format(err);
+	assert_non_null(strstr(msg, path));
+	free(msg);
+	bv_error_free(err);
+	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(bv_write_file_atomic(dir, "x", 1, 0644, NULL), BV_ERR);
+	assert_int_equal(count_entries(dir), 0);
+}
+
+static void test_fs__mkdir_p(void **state)
+{
+	_cleanup_free_ char *deep = bv_path_join(*state, "a//b/c/");
+	_cleanup_free_ char *file = bv_path_join(*state, "a/f");
+	_cleanup_free_ char *below = bv_path_join(*state, "a/f/g");
+	struct bv_error *err = NULL;
+	struct stat st;
+	assert_int_equal(bv_mkdir_p(deep, 0755, NULL), 0);
+	assert_int_equal(stat(deep, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(bv_mkdir_p(deep, 0755, NULL), 0); /* existing is fine */
+	assert_int_equal(bv_write_file_atomic(file, "", 0, 0644, NULL), 0);
+	assert_int_equal(bv_mkdir_p(file, 0755, &err), BV_ERR);
+	assert_int_equal(bv_error_errno(err), ENOTDIR);
+	bv_error_free(err);
+	err = NULL;
+	assert_int_equal(bv_mkdir_p(below, 0755, &err), BV_ERR);
+	bv_error_free(err);
+}
+
+static void test_fs__path_join(void **state)
+{
+	static const char *const cases[][3] = {
+		{"a", "b", "a/b"},        {"a/", "b", "a/b"},      {"a//", "/b", "a/b"},
+		{"/", "b", "/b"},         {"a", "", "a"},          {"", "b", "b"},
+		{"/x", "/etc", "/x/etc"}, {"a", "b/c/", "a/b/c/"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = bv_path_join(cases[i][0], cases[i][1]);
+		assert_string_equal(s, cases[i][2]);
+		free(s);
+	}
+}
+
+static void test_fs__path_exists(void **state)
+{
+	_cleanup_free_ char *f = bv_path_join(*state, "f");
+	_cleanup_free_ char *dangling = bv_path_join(*state, "dangling");
+	assert_true(bv_path_exists(*state));
+	assert_false(bv_path_exists(f));
+	assert_int_equal(bv_write_file_atomic(f, "", 0, 0644, NULL), 0);
+	assert_true(bv_path_exists(f));
+	assert_int_equal(symlink("nowhere", dangling), 0);
+	assert_true(bv_path_exists(dangling));
+}
+
+static void test_fs__rm_rf_does_not_follow_symlinks(void **state)
+{
+	_cleanup_free_ char *outside = bv_path_join(*state, "outside");
+	_cleanup_free_ char *precious = bv_path_join(outside, "precious");
+	_cleanup_free_ char *tree = bv_path_join(*state, "tree");
+	_cleanup_free_ char *sub = bv_path_join(tree, "sub/deeper");
+	_cleanup_free_ char *leaf = bv_path_join(sub, "leaf");
+	_cleanup_free_ char *link = bv_path_join(tree, "sub/link");
+	_cleanup_free_ char *ro = bv_path_join(tree, "ro");
+	_cleanup_free_ char *rofile = bv_path_join(ro, "file");
+	_cleanup_free_ char *toplink = bv_path_join(*state, "toplink");
+	_cleanup_free_ char *toplink_slash = bv_xasprintf("%s/", toplink);
+
+	assert_int_equal(bv_mkdir_p(outside, 0755, NULL), 0);
+	assert_int_equal(bv_write_file_atomic(precious, "keep", 4, 0644, NULL), 0);
+	assert_int_equal(bv_mkdir_p(sub, 0755, NULL), 0);
+	assert_int_equal(bv_write_file_atomic(leaf, "x", 1, 0644, NULL), 0);
+	assert_int_equal(symlink(outside, link), 0);
+	/* A read-only directory, as Go's module cache leaves them. */
+	assert_int_equal(bv_mkdir_p(ro, 0755, NULL), 0);
+	assert_int_equal(bv_write_file_atomic(rofile, "x", 1, 0444, NULL), 0);
+	assert_int_equal(chmod(ro, 0555), 0);
+
+	assert_int_equal(bv_rm_rf(tree, NULL), 0);
+	assert_false(bv_path_exists(tree));
+	assert_file_contents(precious, "keep");
+
+	/* A symlink given directly, even with a trailing slash, is removed, not followed. */
+	assert_int_equal(symlink(outside, toplink), 0);
+	assert_int_equal(bv_rm_rf(toplink_slash, NULL), 0);
+	assert_false(bv_path_exists(toplink));
+	assert_file_contents(precious, "keep");
+
+	assert_int_equal(bv_rm_rf(tree, NULL), 0); /* missing is success */
+	assert_int_equal(bv_rm_rf(precious, NULL), 0);
+	assert_false(bv_path_exists(precious));
+	assert_int_equal(bv_rm_rf("/", NULL), BV_EINVALID);
+}
+
+static void test_fs__read_write_all(void **state)
+{
+	int fds[2];
+	char big[200000], back[200001];
+	ssize_t n;
+	pid_t pid;
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	/* Larger than a pipe buffer, so the writer needs several write() calls. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(bv_write_all(fds[1], big, sizeof(big)) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	n = bv_read_all(fds[0], back, sizeof(back));
+	close(fds[0]);
+	assert_int_equal(n, sizeof(big));
+	assert_memory_equal(back, big, sizeof(big));
+	assert_int_equal(bv_write_all(-1, "x", 1), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(bv_read_all(-1, back, 1), -1);
+	assert_int_equal(errno, EBADF);
+	{
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_int_equal(st, 0);
+	}
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_fs__atomic_write_replaces),
+		T(test_fs__atomic_write_mode_ignores_umask),
+		T(test_fs__atomic_write_missing_dir),
+		T(test_fs__mkdir_p),
+		T(test_fs__path_join),
+		T(test_fs__path_exists),
+		T(test_fs__rm_rf_does_not_follow_symlinks),
+		T(test_fs__read_write_all),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

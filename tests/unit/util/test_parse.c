@@ -1,0 +1,145 @@
+#include <errno.h>
+#include <limits.h>
+
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include "util/parse.h"
+
+static void test_parse__u64_bounds(void **state)
+{
+	uint64_t v = 42;
+	(void)state;
+	assert_int_equal(bv_parse_u64("0", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(bv_parse_u64("18446744073709551615", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(bv_parse_u64("007", &v), 0);
+	assert_true(v == 7);
+	v = 42;
+	assert_int_equal(bv_parse_u64("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(bv_parse_u64("99999999999999999999999", &v), -ERANGE);
+	assert_true(v == 42); /* untouched on failure */
+}
+
+static void test_parse__u64_rejects_junk(void **state)
+{
+	static const char *const bad[] = {"",   " 1", "1 ",  "1x",  "0x10", "+1",
+					  "-1", "-0", "1.0", "1e3", "\t1",  "99999999999999999999x",
+					  NULL};
+	uint64_t v = 42;
+	(void)state;
+	for (size_t i = 0; bad[i]; i++)
+		assert_int_equal(bv_parse_u64(bad[i], &v), -EINVAL);
+	assert_int_equal(bv_parse_u64(NULL, &v), -EINVAL);
+	assert_true(v == 42);
+}
+
+static void test_parse__i64_bounds_and_signs(void **state)
+{
+	int64_t v = 0;
+	(void)state;
+	assert_int_equal(bv_parse_i64("9223372036854775807", &v), 0);
+	assert_true(v == INT64_MAX);
+	assert_int_equal(bv_parse_i64("-9223372036854775808", &v), 0);
+	assert_true(v == INT64_MIN);
+	assert_int_equal(bv_parse_i64("9223372036854775808", &v), -ERANGE);
+	assert_int_equal(bv_parse_i64("-9223372036854775809", &v), -ERANGE);
+	assert_int_equal(bv_parse_i64("-12", &v), 0);
+	assert_true(v == -12);
+	assert_int_equal(bv_parse_i64("+12", &v), 0);
+	assert_true(v == 12);
+	assert_int_equal(bv_parse_i64("-0", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(bv_parse_i64("-", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64("+", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64("--1", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64("+-1", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64(" -1", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64("", &v), -EINVAL);
+}
+
+static void test_parse__int_and_uint_ranges(void **state)
+{
+	int i = 0;
+	unsigned u = 0;
+	(void)state;
+	assert_int_equal(bv_parse_int("2147483647", &i), 0);
+	assert_int_equal(i, INT_MAX);
+	assert_int_equal(bv_parse_int("-2147483648", &i), 0);
+	assert_int_equal(i, INT_MIN);
+	assert_int_equal(bv_parse_int("2147483648", &i), -ERANGE);
+	assert_int_equal(bv_parse_int("-2147483649", &i), -ERANGE);
+	assert_int_equal(bv_parse_uint("4294967295", &u), 0);
+	assert_true(u == UINT_MAX);
+	assert_int_equal(bv_parse_uint("4294967296", &u), -ERANGE);
+	assert_int_equal(bv_parse_uint("-1", &u), -EINVAL);
+}
+
+static void test_parse__size(void **state)
+{
+	size_t s = 0;
+	(void)state;
+	assert_int_equal(bv_parse_size("1048576", &s), 0);
+	assert_true(s == 1048576);
+	assert_int_equal(bv_parse_size("1k", &s), -EINVAL);
+	if (SIZE_MAX == UINT64_MAX)
+		assert_int_equal(bv_parse_size("18446744073709551616", &s), -ERANGE);
+}
+
+static void test_parse__bool(void **state)
+{
+	static const char *const yes[] = {"1", "true", "TRUE", "Yes", "on", "ON", NULL};
+	static const char *const no[] = {"0", "false", "False", "no", "NO", "off", NULL};
+	static const char *const bad[] = {"", "2", "y", "n", "truex", " true", "enable", NULL};
+	bool b;
+	(void)state;
+	for (size_t i = 0; yes[i]; i++) {
+		b = false;
+		assert_int_equal(bv_parse_bool(yes[i], &b), 0);
+		assert_true(b);
+	}
+	for (size_t i = 0; no[i]; i++) {
+		b = true;
+		assert_int_equal(bv_parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (size_t i = 0; bad[i]; i++) {
+		b = true;
+		assert_int_equal(bv_parse_bool(bad[i], &b), -EINVAL);
+		assert_true(b);
+	}
+}
+
+static void test_parse__prefix_suffix(void **state)
+{
+	(void)state;
+	assert_true(bv_str_has_prefix("samtools-1.19", "samtools"));
+	assert_true(bv_str_has_prefix("abc", ""));
+	assert_false(bv_str_has_prefix("sam", "samtools"));
+	assert_false(bv_str_has_prefix("xsamtools", "samtools"));
+	assert_true(bv_str_has_suffix("data.tar.gz", ".tar.gz"));
+	assert_true(bv_str_has_suffix("abc", ""));
+	assert_false(bv_str_has_suffix("gz", ".tar.gz"));
+	assert_false(bv_str_has_suffix("data.tar.gzx", ".tar.gz"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse__u64_bounds),
+		cmocka_unit_test(test_parse__u64_rejects_junk),
+		cmocka_unit_test(test_parse__i64_bounds_and_signs),
+		cmocka_unit_test(test_parse__int_and_uint_ranges),
+		cmocka_unit_test(test_parse__size),
+		cmocka_unit_test(test_parse__bool),
+		cmocka_unit_test(test_parse__prefix_suffix),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
