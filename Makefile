@@ -5,22 +5,26 @@ ASAN      ?= build-asan
 FANALYZER ?= build-fanalyzer
 FUZZ      ?= build-fuzz
 MESON     ?= meson
+MESON_OPTS ?=
 SHARED    ?= ../shared
 FUZZ_SECONDS ?= 60
 
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps setup check unit e2e asan fanalyzer lint format format-check fuzz bench demo clean
+.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz bench demo clean
 
-all: $(BUILD)/build.ninja
+all: deps-quiet $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 deps:
 	@scripts/deps.sh
 
+deps-quiet:
+	@scripts/deps.sh --quiet
+
 $(BUILD)/build.ninja:
 	@scripts/deps.sh --quiet
-	$(MESON) setup $(BUILD) --buildtype=debugoptimized
+	$(MESON) setup $(BUILD) --buildtype=debugoptimized $(MESON_OPTS)
 
 setup: $(BUILD)/build.ninja
 
@@ -29,12 +33,8 @@ check: all
 	scripts/run-tests.sh $(BUILD)
 
 asan:
-	@scripts/deps.sh --quiet
-	test -f $(ASAN)/build.ninja || $(MESON) setup $(ASAN) -Dwerror=true \
-		-Db_sanitize=address,undefined -Db_lundef=false \
-		-Dc_args=-fno-sanitize-recover=undefined
-	ninja -C $(ASAN)
-	scripts/run-tests.sh $(ASAN)
+	$(MAKE) check BUILD=$(ASAN) MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined"
 
 fanalyzer:
 	@scripts/deps.sh --quiet

@@ -1,4 +1,5 @@
 #include "cli.h"
+
 #include "util/banned.h"
 
 static int run_help(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+
 #include "util/banned.h"
 
 static bool arg_verbose;

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "cli.h"
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 const struct bv_cli_command *const bv_cli_commands[] = {
 	&bv_cmd_help,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+
 #include "util/banned.h"
 
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+
 #include "util/banned.h"
 
 static bool color_stdout, color_stderr;

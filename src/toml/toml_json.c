@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 static json_t *checked(json_t *j)
 {

@@ -30,10 +30,11 @@
 #include <string.h>
 
 #include "toml_internal.h"
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define MAX_DEPTH     128
 #define MAX_FILE_SIZE (16u * 1024u * 1024u)

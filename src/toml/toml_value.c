@@ -14,9 +14,10 @@
 #include <string.h>
 
 #include "toml_internal.h"
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define TABLE_INDEX_MIN 12
 

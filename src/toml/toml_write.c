@@ -15,9 +15,10 @@
 #include <string.h>
 
 #include "toml_internal.h"
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 static bool is_bare_key(const char *key, size_t len)
 {

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "banned.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 /* Most TOML documents bv reads are a few KiB; one chunk usually holds all of them. */
 #define ARENA_CHUNK_SIZE (32u * 1024u)

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "banned.h"
 #include "cleanup.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 char bv_buf_empty[1];
 

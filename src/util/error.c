@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "banned.h"
 #include "buf.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 static struct bv_error *error_new(int code, int sys_errno, const char *fmt, va_list ap)
 {

@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "banned.h"
+#include "buf.h"
 #include "cleanup.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 int bv_write_all(int fd, const void *buf, size_t len)
 {
@@ -156,8 +158,8 @@ bool bv_path_exists(const char *path)
 
 char *bv_path_join(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb;
-	char *s;
+	struct bv_buf out = BV_BUF_INIT;
+	size_t la = strlen(a);
 	if (!*a)
 		return bv_xstrdup(b);
 	if (!*b)
@@ -166,12 +168,10 @@ char *bv_path_join(const char *a, const char *b)
 		la--;
 	while (*b == '/')
 		b++;
-	lb = strlen(b);
-	s = bv_xmalloc(la + lb + 2);
-	memcpy(s, a, la);
-	s[la] = '/';
-	memcpy(s + la + 1, b, lb + 1);
-	return s;
+	bv_buf_add(&out, a, la);
+	bv_buf_putc(&out, '/');
+	bv_buf_puts(&out, b);
+	return bv_buf_detach(&out, NULL);
 }
 
 static int rm_entry(int dfd, const char *name, const char *parent, struct bv_error **err);
@@ -245,31 +245,11 @@ int bv_rm_rf(const char *path, struct bv_error **err)
 {
 	_cleanup_free_ char *p = bv_xstrdup(path);
 	size_t n = strlen(p);
-	struct stat st;
-	int fd, r;
 
 	/* A trailing slash makes the kernel follow a final symlink; strip it. */
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = '\0';
 	if (!n || !strcmp(p, "/"))
 		return bv_error_setc(err, BV_EINVALID, 0, "refusing to remove '%s'", path);
-	if (lstat(p, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return bv_error_set_errno(err, "could not stat '%s'", p);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(p) < 0 && errno != ENOENT)
-			return bv_error_set_errno(err, "could not remove '%s'", p);
-		return 0;
-	}
-	fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return bv_error_set_errno(err, "could not open directory '%s'", p);
-	r = rm_contents(fd, p, err);
-	if (r < 0)
-		return r;
-	if (rmdir(p) < 0 && errno != ENOENT)
-		return bv_error_set_errno(err, "could not remove directory '%s'", p);
-	return 0;
+	return rm_entry(AT_FDCWD, p, "", err);
 }

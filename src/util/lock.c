@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "banned.h"
 #include "cleanup.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 int bv_lock_acquire(struct bv_lock *lk, const char *path, enum bv_lock_mode mode, bool wait,
 		    struct bv_error **err)

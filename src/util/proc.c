@@ -10,10 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "banned.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 /* What the child was doing when it failed; sent to the parent with its errno. */
 enum child_stage {
@@ -39,9 +40,10 @@ struct child_plan {
 	int report_fd;
 };
 
-#define OWN_IN  1u
-#define OWN_OUT 2u
-#define OWN_ERR 4u
+/* Bits of owned_fds_, in the order in, out, err. */
+#define OWN_IN  (1u << 0)
+#define OWN_OUT (1u << 1)
+#define OWN_ERR (1u << 2)
 
 static char sh_path[] = "/bin/sh";
 
@@ -97,7 +99,7 @@ static char **build_env(const struct bv_strv *overrides)
 		char *o = overrides->v[i];
 		size_t klen = (size_t)(strchrnul(o, '=') - o), kept = 0;
 		for (size_t j = 0; j < n; j++)
-			if (strncmp(envp[j], o, klen) || envp[j][klen] != '=')
+			if (strncmp(envp[j], o, klen) != 0 || envp[j][klen] != '=')
 				envp[kept++] = envp[j];
 		n = kept;
 		if (o[klen] == '=')
@@ -105,6 +107,40 @@ static char **build_env(const struct bv_strv *overrides)
 	}
 	envp[n] = NULL;
 	return envp;
+}
+
+/*
+ * pipe2() that writes `fds` only on success, so that error paths can close whatever the
+ * caller initialised to -1.  `tmp` starts initialised because GCC 12's analyzer does not
+ * know that pipe2() fills it and would report each later close() as an uninitialised read.
+ */
+static int pipe_cloexec(int fds[2])
+{
+	int tmp[2] = {-1, -1};
+	if (pipe2(tmp, O_CLOEXEC) < 0)
+		return -1;
+	fds[0] = tmp[0];
+	fds[1] = tmp[1];
+	return 0;
+}
+
+/*
+ * Decides where one of the child's standard streams comes from: an fd of the caller's (> 0),
+ * inherited (0), or a new pipe (-1), whose ends are stored in *parent_end and *child_end.
+ */
+static int plan_stream(int field, bool child_reads, int *child_fd, int *parent_end, int *child_end)
+{
+	int fds[2] = {-1, -1};
+	if (field > 0)
+		*child_fd = field;
+	if (field != -1)
+		return 0;
+	if (pipe_cloexec(fds) < 0)
+		return -1;
+	*parent_end = child_reads ? fds[1] : fds[0];
+	*child_end = child_reads ? fds[0] : fds[1];
+	*child_fd = *child_end;
+	return 0;
 }
 
 static void close_fd(int *fd)
@@ -207,8 +243,11 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 	_cleanup_free_ char **envp = NULL;
 	_cleanup_free_ char **sh_argv = NULL;
 	_cleanup_close_ int null_fd = -1;
-	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-	int report[2] = {-1, -1};
+	/* Our ends and the child's ends of the pipes for stdin, stdout and stderr. */
+	int in_parent = -1, in_child = -1, out_parent = -1, out_child = -1, err_parent = -1,
+	    err_child = -1;
+	int report_read = -1, report_write = -1; /* the child's exec status pipe */
+	int fds[2] = {-1, -1};
 	const int fields[3] = {p->in, p->out, p->stderr_to_stdout ? 0 : p->err};
 	struct child_plan c = {.cwd = p->cwd, .fd = {-1, -1, -1}};
 	struct child_report rep;
@@ -240,18 +279,11 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 	c.sh_argv = sh_argv;
 	c.stderr_to_stdout = p->stderr_to_stdout;
 
-	for (int i = 0; i < 3; i++) {
-		if (fields[i] > 0) {
-			c.fd[i] = fields[i];
-		} else if (fields[i] == -1) {
-			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-				r = bv_error_set_errno(err, "could not create a pipe to run '%s'",
-						       prog);
-				goto out;
-			}
-			/* The child reads stdin from [0] and writes stdout/stderr to [1]. */
-			c.fd[i] = pipes[i][i == 0 ? 0 : 1];
-		}
+	if (plan_stream(fields[0], true, &c.fd[0], &in_parent, &in_child) < 0 ||
+	    plan_stream(fields[1], false, &c.fd[1], &out_parent, &out_child) < 0 ||
+	    plan_stream(fields[2], false, &c.fd[2], &err_parent, &err_child) < 0) {
+		r = bv_error_set_errno(err, "could not create a pipe to run '%s'", prog);
+		goto out;
 	}
 	if (!fields[0] && p->no_stdin) {
 		null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -261,11 +293,13 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 		}
 		c.fd[0] = null_fd;
 	}
-	if (pipe2(report, O_CLOEXEC) < 0) {
+	if (pipe_cloexec(fds) < 0) {
 		r = bv_error_set_errno(err, "could not create a pipe to run '%s'", prog);
 		goto out;
 	}
-	c.report_fd = report[1];
+	report_read = fds[0];
+	report_write = fds[1];
+	c.report_fd = report_write;
 
 	/* Blocked until the child has reset the handlers, so none of ours runs in the child. */
 	sigfillset(&all);
@@ -275,9 +309,10 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 		child_exec(&c);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close_fd(&report[1]);
-	for (int i = 0; i < 3; i++)
-		close_fd(&pipes[i][i == 0 ? 0 : 1]); /* the child's ends */
+	close_fd(&report_write);
+	close_fd(&in_child);
+	close_fd(&out_child);
+	close_fd(&err_child);
 	if (pid < 0) {
 		errno = e;
 		r = bv_error_set_errno(err, "could not fork to run '%s'", prog);
@@ -286,7 +321,7 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 
 	/* EOF means exec succeeded and closed the descriptor; a report means it did not. */
 	do
-		n = read(report[0], &rep, sizeof(rep));
+		n = read(report_read, &rep, sizeof(rep));
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)sizeof(rep)) {
 		int ignored;
@@ -297,25 +332,27 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err)
 
 	p->pid = pid;
 	p->owned_fds_ = 0;
-	if (pipes[0][1] >= 0) {
-		p->in = TAKE_FD(pipes[0][1]);
+	if (in_parent >= 0) {
+		p->in = TAKE_FD(in_parent);
 		p->owned_fds_ |= OWN_IN;
 	}
-	if (pipes[1][0] >= 0) {
-		p->out = TAKE_FD(pipes[1][0]);
+	if (out_parent >= 0) {
+		p->out = TAKE_FD(out_parent);
 		p->owned_fds_ |= OWN_OUT;
 	}
-	if (pipes[2][0] >= 0) {
-		p->err = TAKE_FD(pipes[2][0]);
+	if (err_parent >= 0) {
+		p->err = TAKE_FD(err_parent);
 		p->owned_fds_ |= OWN_ERR;
 	}
 out:
-	close_fd(&report[0]);
-	close_fd(&report[1]);
-	for (int i = 0; i < 3; i++) {
-		close_fd(&pipes[i][0]);
-		close_fd(&pipes[i][1]);
-	}
+	close_fd(&report_read);
+	close_fd(&report_write);
+	close_fd(&in_parent);
+	close_fd(&out_parent);
+	close_fd(&err_parent);
+	close_fd(&in_child);
+	close_fd(&out_child);
+	close_fd(&err_child);
 	return r;
 }
 
@@ -398,12 +435,10 @@ int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *stat
 
 void bv_proc_clear(struct bv_proc *p)
 {
-	if ((p->owned_fds_ & OWN_IN) && p->in >= 0)
-		close(p->in);
-	if ((p->owned_fds_ & OWN_OUT) && p->out >= 0)
-		close(p->out);
-	if ((p->owned_fds_ & OWN_ERR) && p->err >= 0)
-		close(p->err);
+	int *const slot[3] = {&p->in, &p->out, &p->err};
+	for (int i = 0; i < 3; i++)
+		if ((p->owned_fds_ & (1u << i)) && *slot[i] >= 0)
+			close(*slot[i]);
 	bv_strv_clear(&p->args);
 	bv_strv_clear(&p->env);
 	*p = (struct bv_proc)BV_PROC_INIT;

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "banned.h"
 #include "xalloc.h"
+
+#include "banned.h"
 
 char *bv_strv_empty[1] = {NULL};
 

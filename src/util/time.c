@@ -119,9 +119,10 @@ int bv_time_parse_rfc3339(const char *s, int64_t *unix_seconds_out, uint32_t *na
 	if (hour > 23 || min > 59 || sec > 59 || oh > 23 || om > 59)
 		return -EINVAL;
 
-	t = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec;
+	t = days_from_civil(year, mon, day) * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 +
+	    sec;
 	/* Local time = UTC + offset, so UTC = local time - offset. */
-	t -= sign * (int64_t)(oh * 3600 + om * 60);
+	t -= sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
 	*unix_seconds_out = t;
 	if (nanos_out)
 		*nanos_out = nanos;

@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include "toml/toml_json.h"
-#include "util/banned.h"
 #include "util/buf.h"
+
+#include "util/banned.h"
 
 int main(void)
 {

@@ -13,10 +13,11 @@
 #include <string.h>
 
 #include "toml/toml_json.h"
-#include "util/banned.h"
 #include "util/buf.h"
 #include "util/parse.h"
 #include "util/strv.h"
+
+#include "util/banned.h"
 
 /*
  * jansson cannot load an object key containing U+0000 (valid/key/quoted-unicode has one), so

@@ -4,7 +4,17 @@
 
 #include <bv/error.h>
 #include <bv/toml.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -149,22 +149,6 @@ static void test_lock__wait_blocks_until_release(void **state)
 	bv_lock_release(&lk);
 }
 
-static void test_lock__open_failure(void **state)
-{
-	struct bv_lock lk = BV_LOCK_INIT;
-	struct bv_error *err = NULL;
-	char *msg;
-	(void)state;
-	assert_int_equal(
-		bv_lock_acquire(&lk, "/nonexistent-bv-dir/x.lock", BV_LOCK_EXCLUSIVE, false, &err),
-		BV_ERR);
-	msg = bv_error_format(err);
-	assert_string_equal(msg, "could not open lock file '/nonexistent-bv-dir/x.lock': No such "
-				 "file or directory");
-	free(msg);
-	bv_error_free(err);
-}
-
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
 
 int main(void)
@@ -174,7 +158,6 @@ int main(void)
 		T(test_lock__shared_with_shared),
 		T(test_lock__same_process_conflicts),
 		T(test_lock__wait_blocks_until_release),
-		T(test_lock__open_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,43 @@
+#!/bin/sh
+# make bench: side-by-side timings, measured in this run, printed as ratios.
+#   scripts/bench.sh <builddir>
+# TOML: every manifest of the sample registry parsed 1000 times, and a generated 1000-tool
+# bv.lock parsed and written 20 times, against python3's tomllib on the same bytes.
+set -eu
+build=${1:?usage: scripts/bench.sh <builddir>}
+top=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED_DIR:-$top/../shared}
+manifest_iterations=${BENCH_MANIFEST_ITERATIONS:-1000}
+lock_iterations=${BENCH_LOCK_ITERATIONS:-20}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+seconds() { sed -n 's/.*seconds=\([0-9.]*\).*/\1/p'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1f", b / a; else print "inf" }'; }
+
+if ! python3 -c 'import tomllib' 2>/dev/null; then
+	echo "bench: python3 with tomllib (3.11+) is needed for the comparison" >&2
+	exit 1
+fi
+
+manifests=$(find "$shared/bv-registry-sample/tools" -name '*.toml' 2>/dev/null | sort)
+if [ -z "$manifests" ]; then
+	echo "bench: no manifests under $shared/bv-registry-sample/tools" >&2
+	exit 1
+fi
+count=$(echo "$manifests" | wc -l)
+
+# shellcheck disable=SC2086
+bv_m=$("$build/bench/bench_toml" manifests "$manifest_iterations" $manifests | seconds)
+# shellcheck disable=SC2086
+py_m=$(python3 "$top/bench/tomllib_bench.py" "$manifest_iterations" $manifests | seconds)
+
+"$build/bench/bench_toml" genlock 1000 "$tmp/bv.lock"
+lock_kib=$(( $(wc -c <"$tmp/bv.lock") / 1024 ))
+bv_l=$("$build/bench/bench_toml" lock "$lock_iterations" "$tmp/bv.lock" | seconds)
+py_l=$(python3 "$top/bench/tomllib_bench.py" "$lock_iterations" "$tmp/bv.lock" | seconds)
+
+printf '%-58s %10s %10s %8s\n' "benchmark" "bv (s)" "tomllib (s)" "speedup"
+printf '%-58s %10s %10s %7sx\n' "toml: parse $count manifests x$manifest_iterations" "$bv_m" "$py_m" "$(ratio "$bv_m" "$py_m")"
+printf '%-58s %10s %10s %7sx\n' "toml: parse+write 1000-tool bv.lock (${lock_kib} KiB) x$lock_iterations" "$bv_l" "$py_l" "$(ratio "$bv_l" "$py_l")"
+echo "(tomllib only parses: the Python standard library has no TOML writer)"
