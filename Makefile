@@ -53,7 +53,7 @@ format-check:
 
 fuzz:
 	@scripts/deps.sh --quiet
-	test -f $(FUZZ)/build.ninja || CC=clang $(MESON) setup $(FUZZ) -Dfuzz=true -Dtests=disabled \
+	test -f $(FUZZ)/build.ninja || CC=clang $(MESON) setup $(FUZZ) -Dfuzz=true -Dtests=disabled -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(FUZZ)
 	scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)

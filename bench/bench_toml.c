@@ -107,12 +107,13 @@ static int generate_lock(unsigned tools, const char *path)
 			bv_toml_table_add_string(doc, layer, "digest", digest);
 			bv_toml_table_add_integer(doc, layer, "size", 10485760);
 			bv_toml_table_add_string(doc, layer, "media_type",
-			                         "application/vnd.oci.image.layer.v1.tar+zstd");
+						 "application/vnd.oci.image.layer.v1.tar+zstd");
 			pkg = bv_toml_table_add_table(doc, layer, "conda_package");
 			bv_toml_table_add_string(doc, pkg, "name", l ? "htslib" : name);
 			bv_toml_table_add_string(doc, pkg, "version", "1.21");
 			bv_toml_table_add_string(doc, pkg, "build", "h566b1c6_0");
-			bv_toml_table_add_string(doc, pkg, "channel", "https://conda.anaconda.org/bioconda");
+			bv_toml_table_add_string(doc, pkg, "channel",
+						 "https://conda.anaconda.org/bioconda");
 			bv_toml_table_add_string(doc, pkg, "sha256", digest + 7);
 		}
 		bins = bv_toml_table_add_array(doc, t, "binaries");
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 		return bench_parse(n, 1, argv + 3, true);
 	if (argc == 4 && !strcmp(argv[1], "genlock") && bv_parse_uint(argv[2], &n) == 0)
 		return generate_lock(n, argv[3]);
-	fprintf(stderr, "usage: bench_toml manifests|lock <iterations> <file>... | genlock <tools> <out>\n");
+	fprintf(stderr,
+		"usage: bench_toml manifests|lock <iterations> <file>... | genlock <tools> <out>\n");
 	return 2;
 }

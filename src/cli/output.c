@@ -38,7 +38,8 @@ bool bv_cli_color(FILE *stream)
 	return stream == stderr ? color_stderr : stream == stdout ? color_stdout : false;
 }
 
-static void vreport(const char *prefix, const char *color, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vreport(const char *prefix, const char *color,
+							  const char *fmt, va_list ap)
 {
 	fflush(stdout);
 	if (color_stderr)

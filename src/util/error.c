@@ -9,7 +9,8 @@
 
 #include "banned.h"
 
-static struct bv_error *error_new(int code, int sys_errno, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static struct bv_error *error_new(int code, int sys_errno,
+									const char *fmt, va_list ap)
 {
 	struct bv_error *e = bv_xcalloc(1, sizeof(*e));
 	e->code = code < 0 ? code : BV_ERR;
