@@ -61,6 +61,9 @@ const struct bv_cli_command *bv_cli_find_command(const char *name);
 /* The closest command name to `name`, or NULL when nothing is close. */
 const char *bv_cli_suggest_command(const char *name);
 
+/* Reports `name` as an unknown command, with a suggestion; returns BV_EXIT_USAGE. */
+int bv_cli_unknown_command(const char *name);
+
 /*
  * Parses the options of `cmd` from argv (argv[0] is the command name) and returns the index
  * of the first operand, or -1 after printing a usage error.  Handles -h/--help itself by

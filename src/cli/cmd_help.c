@@ -19,13 +19,8 @@ static int run_help(int argc, char **argv)
 		return BV_EXIT_USAGE;
 	}
 	cmd = bv_cli_find_command(argv[first]);
-	if (!cmd) {
-		const char *guess = bv_cli_suggest_command(argv[first]);
-		bv_cli_error("unknown command '%s'", argv[first]);
-		if (guess)
-			bv_cli_hint("did you mean '%s'?", guess);
-		return BV_EXIT_USAGE;
-	}
+	if (!cmd)
+		return bv_cli_unknown_command(argv[first]);
 	bv_cli_print_command_help(stdout, cmd);
 	return BV_EXIT_OK;
 }

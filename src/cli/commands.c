@@ -74,6 +74,17 @@ const char *bv_cli_suggest_command(const char *name)
 	return best;
 }
 
+int bv_cli_unknown_command(const char *name)
+{
+	const char *guess = bv_cli_suggest_command(name);
+	bv_cli_error("unknown command '%s'", name);
+	if (guess)
+		bv_cli_hint("did you mean '%s'?", guess);
+	else
+		bv_cli_hint("see 'bv --help' for the list of commands");
+	return BV_EXIT_USAGE;
+}
+
 static size_t count_options(const struct bv_cli_option *opts)
 {
 	size_t n = 0;

@@ -45,15 +45,8 @@ int main(int argc, char **argv)
 		return BV_EXIT_USAGE;
 	}
 	cmd = bv_cli_find_command(argv[i]);
-	if (!cmd) {
-		const char *guess = bv_cli_suggest_command(argv[i]);
-		bv_cli_error("unknown command '%s'", argv[i]);
-		if (guess)
-			bv_cli_hint("did you mean '%s'?", guess);
-		else
-			bv_cli_hint("see 'bv --help' for the list of commands");
-		return BV_EXIT_USAGE;
-	}
+	if (!cmd)
+		return bv_cli_unknown_command(argv[i]);
 	status = cmd->run(argc - i, argv + i);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		bv_cli_error("could not write to standard output");

@@ -5,15 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/buf.h"
 
 static void test_buf__add_and_printf_growth(void **state)

@@ -3,14 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
+#include "test.h"
 
 static void assert_format(const struct bv_error *err, const char *want)
 {

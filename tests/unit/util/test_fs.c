@@ -8,15 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -24,14 +16,8 @@
 
 static int setup_tmpdir(void **state)
 {
-	const char *base = getenv("TMPDIR");
-	char *dir = bv_xasprintf("%s/bv-test-fs-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(dir)) {
-		free(dir);
-		return -1;
-	}
-	*state = dir;
-	return 0;
+	*state = test_mkdtemp("fs");
+	return *state ? 0 : -1;
 }
 
 static int teardown_tmpdir(void **state)

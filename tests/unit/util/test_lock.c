@@ -5,15 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/lock.h"
@@ -21,12 +13,9 @@
 
 static int setup_tmpdir(void **state)
 {
-	const char *base = getenv("TMPDIR");
-	char *dir = bv_xasprintf("%s/bv-test-lock-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(dir)) {
-		free(dir);
+	char *dir = test_mkdtemp("lock");
+	if (!dir)
 		return -1;
-	}
 	*state = bv_path_join(dir, "store.lock");
 	free(dir);
 	return 0;

@@ -1,15 +1,7 @@
 #include <errno.h>
 #include <limits.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/parse.h"
 
 static void test_parse__u64_bounds(void **state)

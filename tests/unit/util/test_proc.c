@@ -6,15 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/proc.h"

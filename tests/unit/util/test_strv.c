@@ -1,15 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cmocka.h needs these first, in this order. */
-/* clang-format off */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-/* clang-format on */
-
+#include "test.h"
 #include "util/strv.h"
 
 static void test_strv__push_pop(void **state)
