@@ -9,7 +9,7 @@ MESON_OPTS ?=
 SHARED    ?= ../shared
 FUZZ_SECONDS ?= 60
 
-SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz bench demo clean
 

@@ -128,6 +128,13 @@ const struct bv_toml_value *bv_toml_table_get(const struct bv_toml_table *t, con
 const struct bv_toml_kv *bv_toml_table_find(const struct bv_toml_table *t, const char *key,
 					    size_t key_len);
 
+/*
+ * True when a parsed table was opened by a [header] or an [[array]] header (or created as a
+ * parent of one), false for inline tables, tables made by dotted keys, and built tables.
+ * Tools that edit a file's text use it to find where sections begin.
+ */
+bool bv_toml_table_is_section(const struct bv_toml_table *t);
+
 /* "string", "integer", "offset datetime", ... for messages. */
 const char *bv_toml_type_name(enum bv_toml_type type);
 

@@ -146,6 +146,12 @@ void bv_toml_doc_free(struct bv_toml_doc *doc)
 	free(doc);
 }
 
+bool bv_toml_table_is_section(const struct bv_toml_table *t)
+{
+	return (t->flags & (TABLE_DEFINED | TABLE_IMPLICIT)) &&
+	       !(t->flags & (TABLE_DOTTED | TABLE_FROZEN));
+}
+
 const char *bv_toml_type_name(enum bv_toml_type type)
 {
 	switch (type) {

@@ -24,14 +24,14 @@
 
 #include "util/xalloc.h"
 
-#define assert_ok(expr, errp)                                                \
-	do {                                                                 \
-		if ((expr) < 0) {                                            \
-			char *msg_ = bv_error_format(*(errp));               \
-			print_error("%s failed: %s\n", #expr, msg_);         \
-			free(msg_);                                          \
-			fail();                                              \
-		}                                                            \
+#define assert_ok(expr, errp)                                        \
+	do {                                                         \
+		if ((expr) < 0) {                                    \
+			char *msg_ = bv_error_format(*(errp));       \
+			print_error("%s failed: %s\n", #expr, msg_); \
+			free(msg_);                                  \
+			fail();                                      \
+		}                                                    \
 	} while (0)
 
 static inline char *test_mkdtemp(const char *tag)

@@ -1,0 +1,204 @@
+#include "schema.h"
+
+#include <bv/error.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+struct bv_schema_table bv_schema_root(struct bv_schema *s, const struct bv_toml_table *root)
+{
+	struct bv_schema_table t = {.t = root, .pos = {1, 1}, .name = "the top level"};
+	(void)s;
+	return t;
+}
+
+void bv_schema_release(struct bv_schema *s)
+{
+	bv_strv_clear(&s->names);
+}
+
+int bv_schema_fail(struct bv_schema *s, struct bv_toml_pos pos, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	msg = bv_xvasprintf(fmt, ap);
+	va_end(ap);
+	return bv_error_setc(s->err, BV_EINVALID, 0, "%s:%u:%u: %s", s->file, pos.line, pos.column,
+			     msg);
+}
+
+const struct bv_toml_kv *bv_schema_find(const struct bv_schema_table *t, const char *key)
+{
+	return bv_toml_table_find(t->t, key, strlen(key));
+}
+
+static const char *article(enum bv_toml_type type)
+{
+	return type == BV_TOML_INTEGER || type == BV_TOML_ARRAY || type == BV_TOML_OFFSET_DATETIME
+		       ? "an"
+		       : "a";
+}
+
+/* Finds `key` and checks its type; returns 1, 0 (absent, optional) or BV_EINVALID. */
+static int get(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+	       enum bv_toml_type type, bool required, const struct bv_toml_kv **out)
+{
+	const struct bv_toml_kv *kv = bv_schema_find(t, key);
+	if (!kv) {
+		if (required)
+			return bv_schema_fail(s, t->pos, "missing key '%s' in %s", key, t->name);
+		return 0;
+	}
+	if (kv->value.type != type && !(type == BV_TOML_FLOAT && kv->value.type == BV_TOML_INTEGER))
+		return bv_schema_fail(s, kv->value.pos, "'%s' in %s must be %s %s, not %s %s", key,
+				      t->name, article(type),
+				      type == BV_TOML_FLOAT ? "number" : bv_toml_type_name(type),
+				      article(kv->value.type), bv_toml_type_name(kv->value.type));
+	*out = kv;
+	return 1;
+}
+
+int bv_schema_string(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		     bool required, const char **out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_STRING, required, &kv);
+	if (r <= 0)
+		return r;
+	if (strlen(kv->value.u.string.ptr) != kv->value.u.string.len)
+		return bv_schema_fail(s, kv->value.pos, "'%s' in %s must not contain NUL", key,
+				      t->name);
+	*out = kv->value.u.string.ptr;
+	return 1;
+}
+
+int bv_schema_bool(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		   bool required, bool *out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_BOOL, required, &kv);
+	if (r > 0)
+		*out = kv->value.u.boolean;
+	return r;
+}
+
+int bv_schema_integer(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		      bool required, int64_t *out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_INTEGER, required, &kv);
+	if (r > 0)
+		*out = kv->value.u.integer;
+	return r;
+}
+
+int bv_schema_number(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		     bool required, double *out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_FLOAT, required, &kv);
+	if (r > 0)
+		*out = kv->value.type == BV_TOML_INTEGER ? (double)kv->value.u.integer
+							 : kv->value.u.floating;
+	return r;
+}
+
+static const char *table_name(struct bv_schema *s, const struct bv_schema_table *parent,
+			      const char *key, bool array)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	size_t len = strlen(parent->name);
+	bv_buf_puts(&b, array ? "[[" : "[");
+	/* "[tool]" + "image" -> "[tool.image]"; the top level contributes nothing. */
+	if (parent->name[0] == '[') {
+		size_t brackets = parent->name[1] == '[' ? 2 : 1;
+		bv_buf_add(&b, parent->name + brackets, len - 2 * brackets);
+		bv_buf_putc(&b, '.');
+	}
+	bv_buf_puts(&b, key);
+	bv_buf_puts(&b, array ? "]]" : "]");
+	return bv_strv_push_take(&s->names, bv_buf_detach(&b, NULL));
+}
+
+int bv_schema_table(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		    bool required, struct bv_schema_table *out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_TABLE, required, &kv);
+	if (r <= 0)
+		return r;
+	out->t = kv->value.u.table;
+	out->pos = kv->value.pos;
+	out->name = table_name(s, t, key, false);
+	return 1;
+}
+
+int bv_schema_array(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		    bool required, const struct bv_toml_array **out, struct bv_toml_pos *pos_out)
+{
+	const struct bv_toml_kv *kv = NULL;
+	int r = get(s, t, key, BV_TOML_ARRAY, required, &kv);
+	if (r <= 0)
+		return r;
+	*out = kv->value.u.array;
+	if (pos_out)
+		*pos_out = kv->value.pos;
+	return 1;
+}
+
+int bv_schema_strings(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		      bool required, struct bv_strv *out)
+{
+	const struct bv_toml_array *a = NULL;
+	int r = bv_schema_array(s, t, key, required, &a, NULL);
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct bv_toml_value *v = &a->items[i];
+		if (v->type != BV_TOML_STRING || strlen(v->u.string.ptr) != v->u.string.len)
+			return bv_schema_fail(s, v->pos, "'%s' in %s must be an array of strings",
+					      key, t->name);
+	}
+	for (size_t i = 0; i < a->n; i++)
+		bv_strv_push(out, a->items[i].u.string.ptr);
+	return 1;
+}
+
+int bv_schema_table_at(struct bv_schema *s, const struct bv_toml_array *a, size_t i,
+		       const char *name, struct bv_schema_table *out)
+{
+	const struct bv_toml_value *v = &a->items[i];
+	if (v->type != BV_TOML_TABLE)
+		return bv_schema_fail(s, v->pos, "entries of %s must be tables, not %s %s", name,
+				      article(v->type), bv_toml_type_name(v->type));
+	out->t = v->u.table;
+	out->pos = v->pos;
+	out->name = name;
+	return 1;
+}
+
+int bv_schema_check_keys(struct bv_schema *s, const struct bv_schema_table *t,
+			 const char *const *known)
+{
+	for (size_t i = 0; i < t->t->n; i++) {
+		const struct bv_toml_kv *kv = &t->t->items[i];
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strlen(*k) == kv->key_len && !memcmp(*k, kv->key, kv->key_len);
+		if (ok)
+			continue;
+		if (!s->warnings)
+			return bv_schema_fail(s, kv->pos, "unknown key '%s' in %s", kv->key,
+					      t->name);
+		bv_strv_pushf(s->warnings, "%s:%u: unknown key '%s' in %s (ignored)", s->file,
+			      kv->pos.line, kv->key, t->name);
+	}
+	return 0;
+}
