@@ -18,6 +18,7 @@
 #define BV_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct bv_error;
@@ -83,8 +84,57 @@ __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
 /* Prints "error: <formatted chain>" and frees `err`; returns BV_EXIT_FAILURE. */
 int bv_cli_report(struct bv_error *err);
 
+/*
+ * What most commands load: the project found from the cwd, its lock, the registry index and
+ * the type vocabulary.  Each loader prints its own error and returns an exit status (0 on
+ * success), so a command can stop with `return r;`.  Warnings (unknown keys in bv.toml, an
+ * index used offline) are printed as they are found.
+ */
+struct bv_project;
+struct bv_lockfile;
+struct bv_index;
+struct bv_types;
+
+struct bv_cli_ctx {
+	struct bv_project *project;
+	struct bv_lockfile *lock; /* NULL when the project has no bv.lock yet */
+	char *lock_path;
+	struct bv_index *index;
+	struct bv_types *types;
+};
+
+enum {
+	BV_CTX_NO_PROJECT = 1 << 4,    /* a project is optional (bv show, bv search) */
+	BV_CTX_LOCK = 1 << 0,          /* bv.lock must exist */
+	BV_CTX_INDEX = 1 << 1,         /* open the registry, refreshing it when stale */
+	BV_CTX_INDEX_OFFLINE = 1 << 2, /* open the registry without touching the network */
+	BV_CTX_TYPES = 1 << 3,
+};
+
+int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag);
+/* Opens the registry (flag > BV_REGISTRY > bv.toml > default) without a project. */
+int bv_cli_ctx_load_index(struct bv_cli_ctx *ctx, const char *registry_flag, bool offline);
+int bv_cli_ctx_load_types(struct bv_cli_ctx *ctx);
+void bv_cli_ctx_release(struct bv_cli_ctx *ctx);
+
+/* Prints a JSON value to stdout, indented, with a final newline; consumes the reference. */
+struct json_t;
+int bv_cli_print_json(struct json_t *j);
+
+/* Human sizes: "1.2 GiB". */
+void bv_cli_format_size(char *out, size_t len, int64_t bytes);
+
 /* Commands. */
+extern const struct bv_cli_command bv_cmd_export;
 extern const struct bv_cli_command bv_cmd_help;
+extern const struct bv_cli_command bv_cmd_info;
+extern const struct bv_cli_command bv_cmd_init;
+extern const struct bv_cli_command bv_cmd_list;
+extern const struct bv_cli_command bv_cmd_lock;
+extern const struct bv_cli_command bv_cmd_remove;
+extern const struct bv_cli_command bv_cmd_search;
+extern const struct bv_cli_command bv_cmd_show;
 extern const struct bv_cli_command bv_cmd_version;
+extern const struct bv_cli_command bv_cmd_why;
 
 #endif

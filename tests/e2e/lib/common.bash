@@ -1,6 +1,7 @@
 # Shared set-up for the end-to-end tests (git's test-lib in miniature).
 # Every test gets its own HOME and XDG directories under $BATS_TEST_TMPDIR, so nothing a
 # test does touches the user's files or leaks into the next test.
+bats_require_minimum_version 1.5.0
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
 

@@ -1,0 +1,150 @@
+/*
+ * bv/index.h - the registry index: a directory tree of manifests, usually a git checkout.
+ *
+ * Calling sequence:
+ *   const char *url = bv_registry_url_choose(flag, project->registry_url);
+ *   struct bv_index *idx = NULL;
+ *   if (bv_index_open(&idx, url, BV_INDEX_REFRESH_STALE, &err) < 0) ...
+ *   if (bv_index_warning(idx)) print it               the refresh failed, old copy in use
+ *   struct bv_strv v = BV_STRV_INIT;
+ *   bv_index_tool_versions(idx, "samtools", &v, &err);  ascending: v.v[v.n - 1] is newest
+ *   char *path = bv_index_tool_path(idx, "samtools", v.v[v.n - 1]);
+ *   ... bv_manifest_load(path) ...
+ *   bv_index_free(idx);
+ *
+ * Layout of a registry: tools/<id>/<version>.toml, data/<id>/<version>.toml and an optional
+ * generated index.json with one summary per tool (for search).
+ *
+ * Where the tree comes from (bv_index_open):
+ * - A plain path ("/srv/registry", "../reg", "~/reg"; relative to the current directory) must
+ *   be an existing directory and is used in place: no clone, no refresh, whatever `mode`.  It
+ *   may be a git working tree; its current files, committed or not, are what bv sees, which
+ *   is what someone editing a registry wants.  To clone a local repository instead, name it
+ *   with a file:// URL.
+ * - A file:// URL (file:///abs or file://localhost/abs) naming a git repository (a directory
+ *   with .git, or a bare repository) is cloned like a remote.  One naming a plain directory
+ *   that is not a repository is used in place, as a path would be.
+ * - Anything else (https://, http://, ssh://, git://, user@host:path) is a git URL.  It is
+ *   cloned shallowly into <cache>/index/<name>-<12 hex of sha256(url)>, where <name> is the
+ *   sanitised last path component ("bv-registry"): one clone per URL, so two registries never
+ *   overwrite each other's checkout.  The clone is made in "<dir>.tmp" and renamed into place,
+ *   so an interrupted clone is never mistaken for a complete one.  A refresh is `git fetch
+ *   --depth 1 origin` plus `git reset --hard FETCH_HEAD`, which also follows force-pushes.
+ *   Cloning and refreshing happen under an exclusive lock on "<dir>.lock", so concurrent bv
+ *   processes wait for each other instead of racing.  After each success the file
+ *   <dir>/.bv-refresh is rewritten; its mtime is the age of the copy.
+ *
+ * Refresh modes: BV_INDEX_OFFLINE never runs git and needs an existing clone;
+ * BV_INDEX_REFRESH_STALE refreshes when the copy is older than $BV_INDEX_TTL seconds (default
+ * 300; 0 refreshes every time); BV_INDEX_REFRESH_ALWAYS refreshes every time.  When a refresh
+ * fails (no network, a git error) and a clone exists, the clone is used and
+ * bv_index_warning() says so; only a failed first clone is an error.
+ *
+ * git never prompts: it runs with stdin from /dev/null, GIT_TERMINAL_PROMPT=0,
+ * GCM_INTERACTIVE=never, no credential helper, the ext:: transport disabled, and without
+ * GIT_DIR-style variables inherited from a surrounding git command.
+ *
+ * Credentials: a URL may carry them (https://user:token@host/...).  No message produced here
+ * contains them: URLs are shown with the user-info replaced by "***" (bv_index_redact_url()),
+ * and git's own output is scrubbed of the user-info, its password and a token-like user name.
+ * bv_index_url() returns the URL as given: redact it before printing.
+ *
+ * Version lists: every stem of tools/<id>/<version>.toml (data/<id>/<version>.toml), semver
+ * or not (calendar versions such as 2024_01 are versions too: upstream dropped them), in
+ * bv_version_compare() order.  Only regular files count: symlinks, hidden files and other
+ * names are skipped, so a registry cannot make bv read files outside its tree through a link.
+ * Ids containing '/' or starting with '.' are rejected, so an id from the command line cannot
+ * leave the tree.
+ *
+ * Lock files stay behind after a failed first clone; they are empty, and deleting a lock file
+ * that another process may be waiting on would let two clones run at once.
+ *
+ * Ownership: the index owns its URL, root and warning strings; the getters return borrowed
+ * pointers valid until bv_index_free().  Functions returning char * return new strings.
+ * Version and id lists are appended to the caller's vector, which then owns them.
+ * bv_index_load_summaries() returns a new jansson reference (json_decref() it).
+ *
+ * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
+ * on success.  Nothing here prints.
+ */
+#ifndef BV_INDEX_H
+#define BV_INDEX_H
+
+#include <jansson.h>
+
+struct bv_error;
+struct bv_strv;
+struct bv_index;
+
+#define BV_DEFAULT_REGISTRY "https://github.com/tejasprabhune/bv-registry"
+
+/* Seconds a fetched copy stays fresh in BV_INDEX_REFRESH_STALE unless BV_INDEX_TTL is set. */
+#define BV_INDEX_DEFAULT_TTL 300
+
+enum bv_index_refresh {
+	BV_INDEX_OFFLINE,       /* never touch the network; needs an existing clone */
+	BV_INDEX_REFRESH_STALE, /* refresh when older than the TTL */
+	BV_INDEX_REFRESH_ALWAYS,
+};
+
+/*
+ * The registry to use: `flag` (--registry), else $BV_REGISTRY, else `from_bv_toml` ([registry]
+ * url), else BV_DEFAULT_REGISTRY.  NULL and empty strings count as unset.  Returns one of the
+ * arguments, the environment's string or the constant: borrowed, not to be freed.
+ */
+const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml);
+
+/*
+ * Opens the registry at `url` (see above).  BV_ENOTFOUND when a path does not exist or, in
+ * BV_INDEX_OFFLINE, when the registry has never been fetched; BV_EINVALID for an empty URL,
+ * a path that is not a directory or a malformed BV_INDEX_TTL; BV_ERR when the first clone
+ * fails, with the last lines of git's output.
+ */
+int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh mode,
+		  struct bv_error **err);
+
+/* The directory holding tools/ and data/ (absolute for local paths and clones). */
+const char *bv_index_root(const struct bv_index *idx);
+/* The URL as passed to bv_index_open(); may contain credentials. */
+const char *bv_index_url(const struct bv_index *idx);
+/* Why the copy in use may be out of date, or NULL. */
+const char *bv_index_warning(const struct bv_index *idx);
+void bv_index_free(struct bv_index *idx);
+
+/* `url` with its user-info ("user:token" in https://user:token@host/x) replaced by "***". */
+char *bv_index_redact_url(const char *url);
+
+/*
+ * Appends the versions of `tool` (data set `id`) in ascending order.  BV_ENOTFOUND "tool 'x'
+ * is not in the registry" when tools/<tool> does not exist; an existing directory without
+ * manifests yields no versions and success.  BV_EINVALID for an invalid id.
+ */
+int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct bv_strv *out,
+			   struct bv_error **err);
+int bv_index_data_versions(const struct bv_index *idx, const char *id, struct bv_strv *out,
+			   struct bv_error **err);
+
+/*
+ * Appends the ids under tools/ (data/), sorted bytewise: every non-hidden directory.  A
+ * registry without tools/ (data/) has none.
+ */
+int bv_index_list_tools(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
+int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
+
+/*
+ * "<root>/tools/<tool>/<version>.toml" ("<root>/data/<id>/<version>.toml") as a new string.
+ * The names must be valid ids and versions, e.g. ones the listing functions returned; these
+ * functions only build the string.
+ */
+char *bv_index_tool_path(const struct bv_index *idx, const char *tool, const char *version);
+char *bv_index_data_path(const struct bv_index *idx, const char *id, const char *version);
+
+/*
+ * Reads <root>/index.json (at most 64 MiB, duplicate keys rejected) and stores its "tools"
+ * array in *out as a new reference.  BV_ENOTFOUND when the registry has no index.json (fall
+ * back to reading manifests); BV_EINVALID when it is not JSON, its schema_version is not 1
+ * or it has no "tools" array.
+ */
+int bv_index_load_summaries(const struct bv_index *idx, json_t **out, struct bv_error **err);
+
+#endif

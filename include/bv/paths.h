@@ -1,0 +1,52 @@
+/*
+ * bv/paths.h - where bv keeps its cache and where the current project is.
+ *
+ * Calling sequence:
+ *   char *cache = NULL, *root = NULL;
+ *   if (bv_cache_dir(&cache, &err) < 0) ...        "/home/u/.cache/bv"
+ *   r = bv_project_find(&root, NULL, &err);        the directory holding bv.toml
+ *   if (r == BV_ENOTFOUND) ...                     not inside a project
+ *   char *p = bv_expand_home("~/refs");            "/home/u/refs"
+ *   free(cache); free(root); free(p);
+ *
+ * Cache root: $BV_CACHE_DIR, else $XDG_CACHE_HOME/bv, else $HOME/.cache/bv, the same on
+ * every platform.  Empty variables count as unset, and a relative XDG_CACHE_HOME is ignored
+ * as the XDG base directory specification requires.  BV_CACHE_DIR is taken as given: a
+ * user setting it explicitly means it.  Trailing slashes are removed.
+ *
+ * Project root: the nearest directory, starting at `start_dir` and walking up to "/", that
+ * contains a regular file (or a symlink to one) named bv.toml.  bv.lock plays no part: a
+ * lock without a manifest is not a project.  The walk does not stop at file-system
+ * boundaries or at $HOME: projects on a separate mount below a directory tree are common on
+ * clusters, and a stray bv.toml in a parent is something the user can see and remove.  The
+ * start directory is made absolute and canonical first (realpath(3)), so the root is an
+ * absolute path without symlinks, "." or "..", and without a trailing slash (except "/").
+ * Directories that cannot be searched (EACCES) are treated as not containing bv.toml.
+ *
+ * Ownership: every returned string is new and belongs to the caller.
+ *
+ * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
+ * on success.  bv_expand_home() cannot fail.
+ */
+#ifndef BV_PATHS_H
+#define BV_PATHS_H
+
+struct bv_error;
+
+/* The cache root (see above); BV_ENOTFOUND when none of the variables is set. */
+int bv_cache_dir(char **out, struct bv_error **err);
+
+/*
+ * The root of the project containing `start_dir` (NULL: the current directory); BV_ENOTFOUND
+ * when no directory up to "/" contains bv.toml, BV_ERR when `start_dir` cannot be resolved.
+ */
+int bv_project_find(char **root_out, const char *start_dir, struct bv_error **err);
+
+/*
+ * Replaces a leading "~" (the whole string) or "~/" with $HOME.  Anything else, "~user"
+ * included, and any path when HOME is unset or empty, comes back unchanged.  Always returns a
+ * new string.
+ */
+char *bv_expand_home(const char *path);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * bv/project.h - the project file, bv.toml.
+ *
+ * Calling sequence:
+ *   char *root;  bv_project_find(&root, NULL, &err)          (paths.h: walks up from the cwd)
+ *   struct bv_project *p;
+ *   if (bv_project_load(&p, root, &err) < 0) ...
+ *   bv_strv_foreach(w, &p->warnings) print w;                 unknown keys, with file:line
+ *   for (size_t i = 0; i < p->n_tools; i++) p->tools[i].id ...
+ *   bv_project_free(p);
+ *
+ * Edits (bv add, bv remove) are made to the file's text, not by re-serialising the model, so
+ * comments, layout and keys this bv does not know survive; the edited text is parsed again
+ * before it is written (atomically), so an edit never produces a file bv cannot read.
+ *
+ * Ownership: all strings in struct bv_project point into the project's TOML document and live
+ * until bv_project_free().
+ *
+ * Errors: BV_ENOTFOUND when bv.toml does not exist; BV_EINVALID with "bv.toml:line:column: ..."
+ * for syntax and schema errors.  Unknown keys are not errors: they are listed in `warnings`.
+ */
+#ifndef BV_PROJECT_H
+#define BV_PROJECT_H
+
+#include <bv/toml.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/strv.h"
+
+struct bv_error;
+
+struct bv_project_tool {
+	const char *id;
+	const char *version; /* requirement as written; "" means latest */
+	struct bv_toml_pos pos;
+};
+
+struct bv_binary_override {
+	const char *binary;
+	const char *tool;
+};
+
+struct bv_cache_rule {
+	const char *match;          /* tool id or "*" */
+	const char *container_path; /* absolute */
+	const char *host_path;      /* may contain "~" and "{tool}" */
+};
+
+struct bv_project_data {
+	const char *key;
+	const char *id;
+	const char *version;
+};
+
+struct bv_project {
+	char *path; /* absolute path of bv.toml */
+	char *root; /* its directory */
+	char *text; /* the file as read */
+	size_t text_len;
+	struct bv_toml_doc *doc;
+
+	const char *name;
+	const char *description;     /* NULL when absent */
+	const char *registry_url;    /* NULL when absent */
+	const char *runtime_backend; /* NULL when absent */
+
+	struct bv_project_tool *tools;
+	size_t n_tools;
+	struct bv_binary_override *overrides;
+	size_t n_overrides;
+	struct bv_cache_rule *caches;
+	size_t n_caches;
+	struct bv_project_data *data;
+	size_t n_data;
+
+	/* [hardware]: what the project expects of a machine; negative when not given */
+	int gpu; /* 1, 0, or -1 */
+	int64_t cpu_cores;
+	double ram_gb;
+
+	struct bv_strv warnings;
+};
+
+/* Reads <root>/bv.toml. */
+int bv_project_load(struct bv_project **out, const char *root, struct bv_error **err);
+/* Parses `text` as the bv.toml at `path` (used by load, by edits and by tests). */
+int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
+		     struct bv_error **err);
+void bv_project_free(struct bv_project *p);
+
+const struct bv_project_tool *bv_project_find_tool(const struct bv_project *p, const char *id);
+
+/* The project name: [project] name, else the directory's name. */
+const char *bv_project_display_name(const struct bv_project *p);
+
+/* The text of a new bv.toml for a project called `name` (bv init). */
+char *bv_project_template(const char *name);
+
+/*
+ * New text of bv.toml without the [[tools]] entry for `id` (BV_ENOTFOUND when there is none).
+ * The entry's lines, from its header to the next header, are removed; nothing else changes.
+ */
+int bv_project_text_without_tool(char **out, const struct bv_project *p, const char *id,
+				 struct bv_error **err);
+
+/*
+ * New text of bv.toml with `id` declared at requirement `version` ("" for latest): the
+ * existing entry's version is replaced, or a [[tools]] entry is appended.
+ */
+int bv_project_text_with_tool(char **out, const struct bv_project *p, const char *id,
+			      const char *version, struct bv_error **err);
+
+/* Checks `text` parses as a project and writes it to p->path atomically. */
+int bv_project_save_text(const struct bv_project *p, const char *text, struct bv_error **err);
+
+/* The host directory of a [[cache]] rule for `tool`: "~" and "{tool}" expanded.  New string. */
+char *bv_cache_rule_host_path(const struct bv_cache_rule *rule, const char *tool);
+
+#endif

@@ -1,0 +1,80 @@
+#include <bv/error.h>
+#include <bv/project.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#include "util/banned.h"
+
+static const char *arg_registry;
+
+static int run_init(int argc, char **argv)
+{
+	char cwd[PATH_MAX];
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	struct bv_buf b = BV_BUF_INIT;
+	struct bv_error *err = NULL;
+	const char *name;
+	int first = bv_cli_parse_options(&bv_cmd_init, argc, argv);
+	if (first == -2)
+		return BV_EXIT_OK;
+	if (first < 0)
+		return BV_EXIT_USAGE;
+	if (argc - first > 1) {
+		bv_cli_error("'bv init' takes at most one project name");
+		return BV_EXIT_USAGE;
+	}
+	if (!getcwd(cwd, sizeof(cwd))) {
+		bv_cli_error("cannot find the current directory");
+		return BV_EXIT_FAILURE;
+	}
+	name = first < argc ? argv[first] : strrchr(cwd, '/') + 1;
+	if (!name[0] || strchr(name, '\n') || strchr(name, '"') || strchr(name, '\\')) {
+		bv_cli_error("invalid project name '%s'", name);
+		return BV_EXIT_USAGE;
+	}
+	path = bv_path_join(cwd, "bv.toml");
+	if (bv_path_exists(path)) {
+		bv_cli_error("'%s' already exists", path);
+		return BV_EXIT_FAILURE;
+	}
+	text = bv_project_template(name);
+	bv_buf_puts(&b, text);
+	if (arg_registry) {
+		if (strchr(arg_registry, '"') || strchr(arg_registry, '\\') ||
+		    strchr(arg_registry, '\n')) {
+			bv_buf_release(&b);
+			bv_cli_error("invalid registry URL '%s'", arg_registry);
+			return BV_EXIT_USAGE;
+		}
+		bv_buf_printf(&b, "\n[registry]\nurl = \"%s\"\n", arg_registry);
+	}
+	if (bv_write_file_atomic(path, b.buf, b.len, 0644, &err) < 0) {
+		bv_buf_release(&b);
+		return bv_cli_report(err);
+	}
+	bv_buf_release(&b);
+	fprintf(stderr, "Created '%s' for project '%s'\n", path, name);
+	return BV_EXIT_OK;
+}
+
+static const struct bv_cli_option init_options[] = {
+	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL", "registry to record in bv.toml"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_init = {
+	.name = "init",
+	.usage = "[--registry <URL>] [<name>]",
+	.summary = "create a bv.toml in the current directory",
+	.description =
+		"Creates bv.toml for a new project named <name> (default: the directory's name).\nIt refuses to overwrite an existing bv.toml.",
+	.options = init_options,
+	.run = run_init,
+};

@@ -1,0 +1,157 @@
+/*
+ * bv lock --check: would re-resolving bv.toml against the registry change bv.lock?
+ *
+ * It never pulls.  A tool that resolves to the version already locked keeps its locked image
+ * digest (only a pull could tell otherwise); a tool that resolves to another version, is new,
+ * or is gone shows up in the diff, as do manifest changes and binary index changes.
+ */
+#include <bv/error.h>
+#include <bv/lockfile.h>
+#include <bv/manifest.h>
+#include <bv/project.h>
+#include <bv/resolve.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static bool arg_check;
+static const char *arg_registry;
+
+static void replace(char **field, const char *value)
+{
+	free(*field);
+	*field = bv_xstrdup(value ? value : "");
+}
+
+/* The lock entry bv would write for `m`, keeping what only a pull could refresh. */
+static void expected_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
+			   const char *requirement, const struct bv_lock_tool *locked)
+{
+	bool same = locked && !strcmp(locked->version, m->version);
+	char *digest = bv_manifest_digest(m);
+	replace(&t->declared_version_req, requirement);
+	replace(&t->version, m->version);
+	t->factored = m->factored;
+	replace(&t->image_reference,
+		m->factored ? m->factored_image_reference : m->image_reference);
+	if (m->factored)
+		replace(&t->image_digest, m->factored_image_digest);
+	else if (!same)
+		replace(&t->image_digest, "");
+	replace(&t->manifest_sha256, digest);
+	free(digest);
+	bv_strv_clear(&t->binaries);
+	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
+}
+
+static int check(struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	struct bv_lockfile *expected = NULL;
+	struct bv_strv diff = BV_STRV_INIT;
+	const char **bins = NULL, **tools = NULL;
+	int r = BV_EXIT_FAILURE;
+
+	/* Start from a copy of the lock, so untouched fields compare equal. */
+	{
+		struct bv_buf text = BV_BUF_INIT;
+		bv_lockfile_write(&text, ctx->lock);
+		r = bv_lockfile_parse(&expected, text.buf, text.len, ctx->lock_path, &err);
+		bv_buf_release(&text);
+		if (r < 0) {
+			r = bv_cli_report(err);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < ctx->lock->n_tools; i++)
+		if (!bv_project_find_tool(ctx->project, ctx->lock->tools[i].tool_id))
+			bv_lockfile_remove(expected, ctx->lock->tools[i].tool_id);
+	for (size_t i = 0; i < ctx->project->n_tools; i++) {
+		const struct bv_project_tool *pt = &ctx->project->tools[i];
+		struct bv_manifest *m = NULL;
+		if (bv_resolve_tool(&m, ctx->index, pt->id, pt->version, ctx->types, &err) < 0) {
+			r = bv_cli_report(err);
+			goto out;
+		}
+		expected_entry(bv_lockfile_upsert(expected, pt->id), m, pt->version,
+			       bv_lockfile_find(ctx->lock, pt->id));
+		bv_manifest_free(m);
+	}
+	bins = bv_xcalloc(ctx->project->n_overrides + 1, sizeof(*bins));
+	tools = bv_xcalloc(ctx->project->n_overrides + 1, sizeof(*tools));
+	for (size_t i = 0; i < ctx->project->n_overrides; i++) {
+		bins[i] = ctx->project->overrides[i].binary;
+		tools[i] = ctx->project->overrides[i].tool;
+	}
+	if (bv_lockfile_rebuild_binary_index(expected, bins, tools, ctx->project->n_overrides,
+					     &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	bv_lockfile_diff(ctx->lock, expected, &diff);
+	if (!diff.n) {
+		fprintf(stderr, "bv.lock is up to date\n");
+		r = BV_EXIT_OK;
+		goto out;
+	}
+	fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
+	bv_strv_foreach (line, &diff)
+		printf("%s\n", *line);
+	bv_cli_hint("run 'bv lock' to update it");
+	r = BV_EXIT_FAILURE;
+out:
+	free(bins);
+	free(tools);
+	bv_strv_clear(&diff);
+	bv_lockfile_free(expected);
+	return r;
+}
+
+static int run_lock(int argc, char **argv)
+{
+	struct bv_cli_ctx ctx;
+	int first = bv_cli_parse_options(&bv_cmd_lock, argc, argv);
+	int r;
+	if (first == -2)
+		return BV_EXIT_OK;
+	if (first < 0)
+		return BV_EXIT_USAGE;
+	if (first != argc) {
+		bv_cli_error("'bv lock' takes no arguments");
+		return BV_EXIT_USAGE;
+	}
+	if (!arg_check) {
+		/* Writing a lock needs image digests from a registry: that arrives with the OCI
+		 * client.  Until then only the check exists, and says so rather than pretending. */
+		bv_cli_error("only 'bv lock --check' is available in this version of bv");
+		return BV_EXIT_USAGE;
+	}
+	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
+	if (!r)
+		r = check(&ctx);
+	bv_cli_ctx_release(&ctx);
+	return r;
+}
+
+static const struct bv_cli_option lock_options[] = {
+	{"check", 0, BV_OPT_FLAG, &arg_check, NULL,
+	 "exit 1 with a diff when bv.lock is out of date; never pulls"},
+	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
+	 "registry to resolve against (default: BV_REGISTRY, bv.toml, the public registry)"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_lock = {
+	.name = "lock",
+	.usage = "--check [--registry <URL>]",
+	.summary = "check that bv.lock matches bv.toml and the registry",
+	.description =
+		"Resolves every tool of bv.toml against the registry and compares the result with\nbv.lock.  With --check it prints the differences and exits 1 when there are any.",
+	.options = lock_options,
+	.run = run_lock,
+};

@@ -1,0 +1,893 @@
+/*
+ * index.c - opening, cloning and refreshing a registry, and listing what it holds
+ * (see include/bv/index.h).
+ */
+#include <bv/error.h>
+#include <bv/index.h>
+#include <bv/paths.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/digest.h"
+#include "util/fs.h"
+#include "util/lock.h"
+#include "util/parse.h"
+#include "util/proc.h"
+#include "util/strv.h"
+#include "util/time.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define STAMP_NAME     ".bv-refresh"
+#define GIT_OUTPUT_MAX (256 * 1024)
+#define SUMMARIES_MAX  (64u * 1024 * 1024)
+#define CLONE_NAME_MAX 40
+#define REASON_LINES   3
+#define REASON_MAX     600
+#define TOKEN_USER_MIN 8
+
+struct bv_index {
+	char *url;
+	char *root;
+	char *warning;
+};
+
+const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml)
+{
+	const char *env = getenv("BV_REGISTRY");
+	if (flag && *flag)
+		return flag;
+	if (env && *env)
+		return env;
+	if (from_bv_toml && *from_bv_toml)
+		return from_bv_toml;
+	return BV_DEFAULT_REGISTRY;
+}
+
+/* ---- URLs ---------------------------------------------------------------------------- */
+
+/*
+ * The user-info of a "scheme://" URL: its offset and length (without the '@'), or false when
+ * there is none.  The authority ends at the first '/', '?' or '#'; the last '@' in it ends the
+ * user-info, since passwords may contain '@' when written unencoded.
+ */
+static bool find_userinfo(const char *url, size_t *start, size_t *len)
+{
+	const char *p = strstr(url, "://");
+	size_t auth;
+	const char *at = NULL;
+	if (!p)
+		return false;
+	p += 3;
+	auth = strcspn(p, "/?#");
+	for (size_t i = 0; i < auth; i++)
+		if (p[i] == '@')
+			at = p + i;
+	if (!at)
+		return false;
+	*start = (size_t)(p - url);
+	*len = (size_t)(at - p);
+	return true;
+}
+
+char *bv_index_redact_url(const char *url)
+{
+	size_t start, len;
+	if (!find_userinfo(url, &start, &len))
+		return bv_xstrdup(url);
+	return bv_xasprintf("%.*s***%s", (int)start, url, url + start + len);
+}
+
+static void replace_all(struct bv_buf *text, const char *needle, size_t nlen)
+{
+	struct bv_buf out = BV_BUF_INIT;
+	const char *s = text->buf;
+	const char *hit;
+	if (!nlen)
+		return;
+	while ((hit = memmem(s, text->len - (size_t)(s - text->buf), needle, nlen))) {
+		bv_buf_add(&out, s, (size_t)(hit - s));
+		bv_buf_puts(&out, "***");
+		s = hit + nlen;
+	}
+	bv_buf_add(&out, s, text->len - (size_t)(s - text->buf));
+	bv_buf_release(text);
+	*text = out;
+}
+
+/*
+ * Removes `url`'s secrets from text git printed: the whole user-info, the password, and a
+ * user name long enough to be a token (https://TOKEN@host); short names such as "git" are
+ * left alone, since replacing them would garble the message without protecting anything.
+ */
+static void scrub_secrets(struct bv_buf *text, const char *url)
+{
+	size_t start, len;
+	const char *info, *colon;
+	if (!find_userinfo(url, &start, &len))
+		return;
+	info = url + start;
+	replace_all(text, info, len);
+	colon = memchr(info, ':', len);
+	if (colon) {
+		replace_all(text, colon + 1, len - (size_t)(colon + 1 - info));
+	} else if (len >= TOKEN_USER_MIN) {
+		replace_all(text, info, len);
+	}
+}
+
+enum url_kind { URL_PATH, URL_FILE, URL_GIT };
+
+static enum url_kind classify(const char *url, const char **file_path)
+{
+	const char *colon, *slash;
+	if (bv_str_has_prefix(url, "file://")) {
+		const char *p = url + strlen("file://");
+		if (bv_str_has_prefix(p, "localhost/"))
+			p += strlen("localhost");
+		if (*p == '/') {
+			*file_path = p;
+			return URL_FILE;
+		}
+		return URL_GIT; /* file://host/path: let git say what it makes of it */
+	}
+	if (strstr(url, "://"))
+		return URL_GIT;
+	/* git's rule: a ':' before the first '/' makes "host:path" an scp-like address. */
+	colon = strchr(url, ':');
+	slash = strchr(url, '/');
+	if (colon && (!slash || colon < slash))
+		return URL_GIT;
+	return URL_PATH;
+}
+
+static bool is_git_repository(const char *dir)
+{
+	_cleanup_free_ char *dotgit = bv_path_join(dir, ".git");
+	_cleanup_free_ char *head = bv_path_join(dir, "HEAD");
+	_cleanup_free_ char *objects = bv_path_join(dir, "objects");
+	_cleanup_free_ char *refs = bv_path_join(dir, "refs");
+	struct stat st;
+	if (bv_path_exists(dotgit))
+		return true;
+	return stat(head, &st) == 0 && S_ISREG(st.st_mode) && stat(objects, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && stat(refs, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* "bv-registry" from ".../bv-registry.git/", restricted to [A-Za-z0-9._-]. */
+static char *clone_name(const char *url)
+{
+	const char *p = strstr(url, "://");
+	const char *path;
+	size_t n, b;
+	struct bv_buf name = BV_BUF_INIT;
+
+	if (p) {
+		p += 3;
+		path = p + strcspn(p, "/?#");
+	} else {
+		const char *colon = strchr(url, ':');
+		path = colon ? colon + 1 : url;
+	}
+	n = strcspn(path, "?#");
+	while (n && path[n - 1] == '/')
+		n--;
+	if (n >= 4 && !memcmp(path + n - 4, ".git", 4))
+		n -= 4;
+	while (n && path[n - 1] == '/')
+		n--;
+	b = n;
+	while (b && path[b - 1] != '/' && path[b - 1] != ':')
+		b--;
+	for (size_t i = b; i < n && name.len < CLONE_NAME_MAX; i++) {
+		unsigned char c = (unsigned char)path[i];
+		if (!name.len && (c == '.' || c == '-'))
+			continue;
+		bv_buf_putc(&name, isalnum(c) || c == '.' || c == '_' || c == '-' ? (char)c : '_');
+	}
+	if (!name.len)
+		bv_buf_puts(&name, "registry");
+	return bv_buf_detach(&name, NULL);
+}
+
+/* ---- git ----------------------------------------------------------------------------- */
+
+static const char *strip_git_prefix(const char *line)
+{
+	static const char *const prefixes[] = {"fatal: ", "error: "};
+	for (size_t k = 0; k < BV_ARRAY_SIZE(prefixes); k++)
+		if (bv_str_has_prefix(line, prefixes[k]))
+			return line + strlen(prefixes[k]);
+	return line;
+}
+
+/*
+ * What git said went wrong: its last "fatal:" or "error:" line and the two non-empty lines
+ * before it (where ssh or a first "fatal:" says why), prefixes removed and joined with "; ".
+ * The advice git prints after it ("Please make sure you have the correct access rights") is
+ * left out.  Without such a line, the last non-empty line.  Bounded in length.
+ */
+static char *git_reason(const struct bv_buf *out)
+{
+	_cleanup_strv_ struct bv_strv lines = BV_STRV_INIT;
+	struct bv_buf r = BV_BUF_INIT;
+	const char *s = out->buf, *end = out->buf + out->len;
+	size_t last, first;
+
+	while (s < end) {
+		size_t n = strcspn(s, "\r\n");
+		if (n)
+			bv_strv_push_take(&lines, bv_xstrndup(s, n));
+		s += n;
+		while (s < end && (*s == '\r' || *s == '\n' || *s == '\0'))
+			s++;
+	}
+	if (!lines.n)
+		return bv_xstrdup("");
+	last = lines.n - 1;
+	for (size_t i = lines.n; i-- > 0;) {
+		if (strip_git_prefix(lines.v[i]) != lines.v[i]) {
+			last = i;
+			break;
+		}
+	}
+	first = last >= REASON_LINES - 1 ? last - (REASON_LINES - 1) : 0;
+	if (strip_git_prefix(lines.v[last]) == lines.v[last])
+		first = last;
+	for (size_t i = first; i <= last; i++) {
+		if (r.len)
+			bv_buf_puts(&r, "; ");
+		bv_buf_puts(&r, strip_git_prefix(lines.v[i]));
+	}
+	if (r.len > REASON_MAX) {
+		bv_buf_setlen(&r, REASON_MAX);
+		bv_buf_puts(&r, "...");
+	}
+	return bv_buf_detach(&r, NULL);
+}
+
+/*
+ * Runs git with `args` (after the options every call shares).  On failure stores in *reason
+ * what went wrong, scrubbed of `url`'s secrets, and returns BV_ERR.
+ */
+static int run_git(const char *const *args, const char *url, char **reason)
+{
+	static const char *const unset[] = {
+		"GIT_DIR",
+		"GIT_WORK_TREE",
+		"GIT_INDEX_FILE",
+		"GIT_OBJECT_DIRECTORY",
+		"GIT_COMMON_DIR",
+		"GIT_NAMESPACE",
+		"GIT_ALTERNATE_OBJECT_DIRECTORIES",
+		"GIT_PREFIX",
+	};
+	struct bv_proc p = BV_PROC_INIT;
+	_cleanup_buf_ struct bv_buf out = BV_BUF_INIT;
+	struct bv_error *perr = NULL;
+	int status = 0, r;
+
+	bv_strv_push(&p.args, "git");
+	bv_strv_push(&p.args, "-c");
+	bv_strv_push(&p.args, "credential.helper=");
+	bv_strv_push(&p.args, "-c");
+	bv_strv_push(&p.args, "protocol.ext.allow=never");
+	bv_strv_pushv(&p.args, args);
+	for (size_t i = 0; i < BV_ARRAY_SIZE(unset); i++)
+		bv_strv_push(&p.env, unset[i]);
+	bv_strv_push(&p.env, "GIT_TERMINAL_PROMPT=0");
+	bv_strv_push(&p.env, "GCM_INTERACTIVE=never");
+	p.no_stdin = true;
+	p.stderr_to_stdout = true;
+	r = bv_proc_capture(&p, &out, GIT_OUTPUT_MAX, &status, &perr);
+	bv_proc_clear(&p);
+	if (r < 0) {
+		char *text = bv_error_format(perr);
+		bv_error_free(perr);
+		bv_buf_puts(&out, text);
+		free(text);
+	} else if (status == 0) {
+		return 0;
+	}
+	scrub_secrets(&out, url);
+	*reason = git_reason(&out);
+	if (!**reason) {
+		free(*reason);
+		*reason = bv_xasprintf("git exited with status %d", status);
+	}
+	return BV_ERR;
+}
+
+static int git_clone(const char *url, const char *dir, char **reason)
+{
+	const char *args[] = {"clone", "--depth", "1", "--quiet", "--", url, dir, NULL};
+	return run_git(args, url, reason);
+}
+
+static int git_refresh(const char *url, const char *dir, char **reason)
+{
+	const char *fetch[] = {"-C", dir, "fetch", "--depth", "1", "--quiet", "origin", NULL};
+	const char *reset[] = {"-C", dir, "reset", "--hard", "--quiet", "FETCH_HEAD", NULL};
+	int r = run_git(fetch, url, reason);
+	return r < 0 ? r : run_git(reset, url, reason);
+}
+
+/* ---- opening ------------------------------------------------------------------------- */
+
+static int read_ttl(int64_t *out, struct bv_error **err)
+{
+	const char *v = getenv("BV_INDEX_TTL");
+	uint64_t ttl;
+	if (!v || !*v) {
+		*out = BV_INDEX_DEFAULT_TTL;
+		return 0;
+	}
+	if (bv_parse_u64(v, &ttl) < 0)
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "invalid BV_INDEX_TTL '%s': expected a number of seconds", v);
+	*out = ttl > INT64_MAX ? INT64_MAX : (int64_t)ttl;
+	return 0;
+}
+
+static bool has_clone(const char *dir)
+{
+	_cleanup_free_ char *dotgit = bv_path_join(dir, ".git");
+	return bv_path_exists(dotgit);
+}
+
+/* Whether the copy in `dir` was refreshed less than `ttl` seconds ago. */
+static bool is_fresh(const char *dir, int64_t ttl)
+{
+	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
+	struct stat st;
+	int64_t age;
+	if (ttl <= 0 || stat(stamp, &st) < 0)
+		return false;
+	age = bv_time_now() - (int64_t)st.st_mtime;
+	return age >= 0 && age < ttl; /* a stamp from the future means a wrong clock: refresh */
+}
+
+static int write_stamp(const char *dir, struct bv_error **err)
+{
+	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
+	_cleanup_free_ char *text = NULL;
+	char now[BV_RFC3339_LEN + 1];
+	/* Only the mtime matters; the text is for people looking at the cache. */
+	if (bv_time_format_rfc3339(bv_time_now(), now) < 0)
+		now[0] = '\0';
+	text = bv_xasprintf("%s\n", now);
+	return bv_write_file_atomic(stamp, text, strlen(text), 0644, err);
+}
+
+static char *stale_warning(const char *shown_url, const char *dir, const char *reason)
+{
+	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
+	char when[BV_RFC3339_LEN + 1];
+	struct stat st;
+	if (stat(stamp, &st) == 0 && bv_time_format_rfc3339((int64_t)st.st_mtime, when) == 0)
+		return bv_xasprintf("could not refresh registry '%s' (%s); using the copy from %s",
+				    shown_url, reason, when);
+	return bv_xasprintf("could not refresh registry '%s' (%s); using the existing copy",
+			    shown_url, reason);
+}
+
+/* Clones `url` into `dir` through `<dir>.tmp`; the caller holds the lock. */
+static int clone_into(const char *url, const char *shown, const char *dir, struct bv_error **err)
+{
+	_cleanup_free_ char *tmp = bv_xasprintf("%s.tmp", dir);
+	_cleanup_free_ char *reason = NULL;
+	int r;
+
+	/* Left over by a bv killed mid-clone; nobody else uses it while we hold the lock. */
+	r = bv_rm_rf(tmp, err);
+	if (r < 0)
+		return r;
+	if (git_clone(url, tmp, &reason) < 0) {
+		(void)bv_rm_rf(tmp, NULL);
+		return bv_error_set(err, "could not clone registry '%s': %s", shown, reason);
+	}
+	r = write_stamp(tmp, err);
+	/* A directory without .git at `dir` is debris (a clone someone half-deleted). */
+	if (r >= 0)
+		r = bv_rm_rf(dir, err);
+	if (r >= 0 && rename(tmp, dir) < 0)
+		r = bv_error_set_errno(err, "could not rename '%s' to '%s'", tmp, dir);
+	if (r < 0)
+		(void)bv_rm_rf(tmp, NULL);
+	return r;
+}
+
+static int open_clone(struct bv_index *idx, enum bv_index_refresh mode, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL;
+	_cleanup_free_ char *base = NULL;
+	_cleanup_free_ char *name = clone_name(idx->url);
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *lock_path = NULL;
+	_cleanup_free_ char *shown = bv_index_redact_url(idx->url);
+	_cleanup_free_ char *reason = NULL;
+	struct bv_lock lk = BV_LOCK_INIT;
+	char hex[BV_SHA256_HEX_LEN + 1];
+	int64_t ttl = 0;
+	int r;
+
+	if (mode == BV_INDEX_REFRESH_STALE) {
+		r = read_ttl(&ttl, err);
+		if (r < 0)
+			return r;
+	}
+	r = bv_cache_dir(&cache, err);
+	if (r < 0)
+		return r;
+	bv_sha256_hex(idx->url, strlen(idx->url), hex);
+	base = bv_path_join(cache, "index");
+	dir = bv_xasprintf("%s/%s-%.12s", base, name, hex);
+
+	if (mode == BV_INDEX_OFFLINE) {
+		if (!has_clone(dir))
+			return bv_error_setc(
+				err, BV_ENOTFOUND, 0,
+				"registry '%s' has not been fetched yet; run 'bv lock' "
+				"or 'bv add' while online to fetch it",
+				shown);
+		idx->root = TAKE_PTR(dir);
+		return 0;
+	}
+	if (mode == BV_INDEX_REFRESH_STALE && has_clone(dir) && is_fresh(dir, ttl)) {
+		idx->root = TAKE_PTR(dir);
+		return 0;
+	}
+
+	r = bv_mkdir_p(base, 0755, err);
+	if (r < 0)
+		return r;
+	lock_path = bv_xasprintf("%s.lock", dir);
+	r = bv_lock_acquire(&lk, lock_path, BV_LOCK_EXCLUSIVE, true, err);
+	if (r < 0)
+		return r;
+	if (!has_clone(dir)) {
+		r = clone_into(idx->url, shown, dir, err);
+	} else if (mode == BV_INDEX_REFRESH_STALE && is_fresh(dir, ttl)) {
+		r = 0; /* another bv refreshed it while we waited for the lock */
+	} else if (git_refresh(idx->url, dir, &reason) < 0) {
+		idx->warning = stale_warning(shown, dir, reason);
+		r = 0;
+	} else {
+		r = write_stamp(dir, err);
+	}
+	bv_lock_release(&lk);
+	if (r < 0)
+		return r;
+	idx->root = TAKE_PTR(dir);
+	return 0;
+}
+
+static int open_in_place(struct bv_index *idx, const char *path, struct bv_error **err)
+{
+	_cleanup_free_ char *expanded = bv_expand_home(path);
+	_cleanup_free_ char *shown = bv_index_redact_url(idx->url);
+	char *real = realpath(expanded, NULL);
+	struct stat st;
+
+	if (!real) {
+		if (errno == ENOENT)
+			return bv_error_setc(err, BV_ENOTFOUND, 0,
+					     "registry directory '%s' does not exist", shown);
+		return bv_error_set_errno(err, "could not resolve registry directory '%s'", shown);
+	}
+	if (stat(real, &st) < 0) {
+		int e = errno;
+		free(real);
+		return bv_error_setc(err, BV_ERR, e, "could not stat registry directory '%s'",
+				     shown);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		free(real);
+		return bv_error_setc(err, BV_EINVALID, 0, "registry '%s' is not a directory",
+				     shown);
+	}
+	idx->root = real;
+	return 0;
+}
+
+int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh mode,
+		  struct bv_error **err)
+{
+	struct bv_index *idx;
+	const char *file_path = NULL;
+	int r;
+
+	if (!url || !*url)
+		return bv_error_setc(err, BV_EINVALID, 0, "empty registry URL");
+	idx = bv_xcalloc(1, sizeof(*idx));
+	idx->url = bv_xstrdup(url);
+	switch (classify(url, &file_path)) {
+	case URL_PATH:
+		r = open_in_place(idx, url, err);
+		break;
+	case URL_FILE: {
+		struct stat st;
+		if (stat(file_path, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    !is_git_repository(file_path))
+			r = open_in_place(idx, file_path, err);
+		else
+			r = open_clone(idx, mode, err);
+		break;
+	}
+	default:
+		r = open_clone(idx, mode, err);
+		break;
+	}
+	if (r < 0) {
+		bv_index_free(idx);
+		return r;
+	}
+	*out = idx;
+	return 0;
+}
+
+const char *bv_index_root(const struct bv_index *idx)
+{
+	return idx->root;
+}
+
+const char *bv_index_url(const struct bv_index *idx)
+{
+	return idx->url;
+}
+
+const char *bv_index_warning(const struct bv_index *idx)
+{
+	return idx->warning;
+}
+
+void bv_index_free(struct bv_index *idx)
+{
+	if (!idx)
+		return;
+	free(idx->url);
+	free(idx->root);
+	free(idx->warning);
+	free(idx);
+}
+
+/* ---- listing ------------------------------------------------------------------------- */
+
+/*
+ * TODO(lead): use bv_version_compare (include/bv/version.h) instead of this stand-in with the
+ * same contract: semver precedence when both strings are semver, natural order otherwise,
+ * and strcmp() as the final tie-break so the order is total.
+ */
+static size_t numeric_span(const char *s)
+{
+	size_t n = 0;
+	while (isdigit((unsigned char)s[n]))
+		n++;
+	return n;
+}
+
+/* Compares digit runs by value, without overflow: drop leading zeros, then length, bytes. */
+static int compare_digits(const char *a, size_t na, const char *b, size_t nb)
+{
+	while (na > 1 && *a == '0')
+		a++, na--;
+	while (nb > 1 && *b == '0')
+		b++, nb--;
+	if (na != nb)
+		return na < nb ? -1 : 1;
+	return memcmp(a, b, na);
+}
+
+/* A semver identifier run: [0-9A-Za-z-]+. */
+static size_t ident_span(const char *s)
+{
+	size_t n = 0;
+	while (isalnum((unsigned char)s[n]) || s[n] == '-')
+		n++;
+	return n;
+}
+
+static bool is_numeric_ident(const char *s, size_t n)
+{
+	return n && numeric_span(s) == n;
+}
+
+/* Parses semver 2.0.0; on success *pre points at the prerelease (or NULL), *pre_len its size. */
+static bool semver_split(const char *s, const char **pre, size_t *pre_len)
+{
+	const char *p = s;
+	for (int i = 0; i < 3; i++) {
+		size_t n = numeric_span(p);
+		if (!n || (n > 1 && p[0] == '0'))
+			return false;
+		p += n;
+		if (i < 2 && *p++ != '.')
+			return false;
+	}
+	*pre = NULL;
+	*pre_len = 0;
+	if (*p == '-') {
+		const char *start = ++p;
+		for (;;) {
+			size_t n = ident_span(p);
+			if (!n || (is_numeric_ident(p, n) && n > 1 && p[0] == '0'))
+				return false;
+			p += n;
+			if (*p != '.')
+				break;
+			p++;
+		}
+		*pre = start;
+		*pre_len = (size_t)(p - start);
+	}
+	if (*p == '+') {
+		p++;
+		for (;;) {
+			size_t n = ident_span(p);
+			if (!n)
+				return false;
+			p += n;
+			if (*p != '.')
+				break;
+			p++;
+		}
+	}
+	return *p == '\0';
+}
+
+static int compare_semver(const char *a, const char *pa, size_t la, const char *b, const char *pb,
+			  size_t lb)
+{
+	for (int i = 0; i < 3; i++) {
+		size_t na = numeric_span(a), nb = numeric_span(b);
+		int c = compare_digits(a, na, b, nb);
+		if (c)
+			return c;
+		a += na + 1;
+		b += nb + 1;
+	}
+	if (!pa || !pb)
+		return pa ? -1 : pb ? 1 : 0;
+	while (la && lb) {
+		size_t ia = ident_span(pa), ib = ident_span(pb);
+		bool da = is_numeric_ident(pa, ia), db = is_numeric_ident(pb, ib);
+		int c;
+		if (da && db)
+			c = compare_digits(pa, ia, pb, ib);
+		else if (da || db)
+			c = da ? -1 : 1;
+		else {
+			c = memcmp(pa, pb, ia < ib ? ia : ib);
+			if (!c && ia != ib)
+				c = ia < ib ? -1 : 1;
+		}
+		if (c)
+			return c;
+		pa += ia, la -= ia;
+		pb += ib, lb -= ib;
+		if (la)
+			pa++, la--;
+		if (lb)
+			pb++, lb--;
+	}
+	return la ? 1 : lb ? -1 : 0;
+}
+
+static int compare_natural(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			size_t na = numeric_span(a), nb = numeric_span(b);
+			int c = compare_digits(a, na, b, nb);
+			if (c)
+				return c;
+			a += na;
+			b += nb;
+		} else if (*a != *b) {
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		} else {
+			a++;
+			b++;
+		}
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+static int version_compare(const char *a, const char *b)
+{
+	const char *pa, *pb;
+	size_t la, lb;
+	int c;
+	if (semver_split(a, &pa, &la) && semver_split(b, &pb, &lb))
+		c = compare_semver(a, pa, la, b, pb, lb);
+	else
+		c = compare_natural(a, b);
+	return c ? c : strcmp(a, b);
+}
+
+static int version_qsort_cmp(const void *a, const void *b)
+{
+	return version_compare(*(char *const *)a, *(char *const *)b);
+}
+
+static bool valid_id(const char *id)
+{
+	return id && id[0] && id[0] != '.' && !strchr(id, '/');
+}
+
+/*
+ * Opens <root>/<sub> as a directory stream, refusing a symlink as the last component.
+ * Returns 0, BV_ENOTFOUND when it does not exist (or is not a directory), BV_ERR otherwise.
+ */
+static int open_dir(DIR **out, const char *path, struct bv_error **err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return BV_ENOTFOUND;
+		return bv_error_set_errno(err, "could not open '%s'", path);
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return bv_error_setc(err, BV_ERR, e, "could not open '%s'", path);
+	}
+	*out = d;
+	return 0;
+}
+
+/*
+ * Appends the names in `path` that are regular files ending in `suffix` (with the suffix
+ * removed) or, with a NULL suffix, directories; hidden names are skipped.
+ */
+static int read_names(const char *path, const char *suffix, struct bv_strv *out,
+		      struct bv_error **err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int r = open_dir(&d, path, err);
+	if (r < 0)
+		return r;
+	for (;;) {
+		struct stat st;
+		size_t n;
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				return bv_error_set_errno(err, "could not read '%s'", path);
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* removed while we read: not there */
+		if (!suffix) {
+			if (S_ISDIR(st.st_mode))
+				bv_strv_push(out, de->d_name);
+			continue;
+		}
+		n = strlen(de->d_name);
+		if (!S_ISREG(st.st_mode) || !bv_str_has_suffix(de->d_name, suffix) ||
+		    n == strlen(suffix))
+			continue;
+		bv_strv_push_take(out, bv_xstrndup(de->d_name, n - strlen(suffix)));
+	}
+	return 0;
+}
+
+static int list_versions(const struct bv_index *idx, const char *sub, const char *what,
+			 const char *id, struct bv_strv *out, struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv v = BV_STRV_INIT;
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (!valid_id(id))
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid %s name '%s'", what,
+				     id ? id : "");
+	path = bv_xasprintf("%s/%s/%s", idx->root, sub, id);
+	r = read_names(path, ".toml", &v, err);
+	if (r == BV_ENOTFOUND)
+		return bv_error_setc(err, BV_ENOTFOUND, 0, "%s '%s' is not in the registry", what,
+				     id);
+	if (r < 0)
+		return r;
+	if (v.n)
+		qsort(v.v, v.n, sizeof(*v.v), version_qsort_cmp);
+	for (size_t i = 0; i < v.n; i++)
+		bv_strv_push_take(out, TAKE_PTR(v.v[i]));
+	return 0;
+}
+
+int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct bv_strv *out,
+			   struct bv_error **err)
+{
+	return list_versions(idx, "tools", "tool", tool, out, err);
+}
+
+int bv_index_data_versions(const struct bv_index *idx, const char *id, struct bv_strv *out,
+			   struct bv_error **err)
+{
+	return list_versions(idx, "data", "dataset", id, out, err);
+}
+
+static int list_ids(const struct bv_index *idx, const char *sub, struct bv_strv *out,
+		    struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv v = BV_STRV_INIT;
+	_cleanup_free_ char *path = bv_path_join(idx->root, sub);
+	int r = read_names(path, NULL, &v, err);
+	if (r == BV_ENOTFOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	bv_strv_sort(&v);
+	for (size_t i = 0; i < v.n; i++)
+		bv_strv_push_take(out, TAKE_PTR(v.v[i]));
+	return 0;
+}
+
+int bv_index_list_tools(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err)
+{
+	return list_ids(idx, "tools", out, err);
+}
+
+int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err)
+{
+	return list_ids(idx, "data", out, err);
+}
+
+char *bv_index_tool_path(const struct bv_index *idx, const char *tool, const char *version)
+{
+	return bv_xasprintf("%s/tools/%s/%s.toml", idx->root, tool, version);
+}
+
+char *bv_index_data_path(const struct bv_index *idx, const char *id, const char *version)
+{
+	return bv_xasprintf("%s/data/%s/%s.toml", idx->root, id, version);
+}
+
+/* ---- index.json ---------------------------------------------------------------------- */
+
+int bv_index_load_summaries(const struct bv_index *idx, json_t **out, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(idx->root, "index.json");
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	json_error_t je;
+	json_t *doc, *version, *tools;
+	int r = bv_buf_read_file(&text, path, SUMMARIES_MAX, err);
+	if (r < 0)
+		return r;
+	doc = json_loadb(text.buf, text.len, JSON_REJECT_DUPLICATES, &je);
+	if (!doc)
+		return bv_error_setc(err, BV_EINVALID, 0, "%s:%d:%d: %s", path, je.line, je.column,
+				     je.text);
+	version = json_is_object(doc) ? json_object_get(doc, "schema_version") : NULL;
+	if (!json_is_integer(version)) {
+		r = bv_error_setc(err, BV_EINVALID, 0, "%s: no integer schema_version", path);
+	} else if (json_integer_value(version) != 1) {
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "%s: unsupported index.json schema_version %" JSON_INTEGER_FORMAT,
+				  path, json_integer_value(version));
+	} else if (!json_is_array(tools = json_object_get(doc, "tools"))) {
+		r = bv_error_setc(err, BV_EINVALID, 0, "%s: no \"tools\" array", path);
+	} else {
+		*out = json_incref(tools);
+	}
+	json_decref(doc);
+	return r;
+}

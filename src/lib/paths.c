@@ -1,0 +1,101 @@
+/*
+ * paths.c - cache root, project discovery and "~" expansion (see include/bv/paths.h).
+ */
+#include <bv/error.h>
+#include <bv/paths.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* Drops trailing slashes in place, keeping a lone "/". */
+static char *strip_slashes(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+int bv_cache_dir(char **out, struct bv_error **err)
+{
+	const char *v = env_nonempty("BV_CACHE_DIR");
+	if (v) {
+		*out = strip_slashes(bv_xstrdup(v));
+		return 0;
+	}
+	v = env_nonempty("XDG_CACHE_HOME");
+	if (v && v[0] == '/') {
+		*out = strip_slashes(bv_path_join(v, "bv"));
+		return 0;
+	}
+	v = env_nonempty("HOME");
+	if (v) {
+		*out = strip_slashes(bv_path_join(v, ".cache/bv"));
+		return 0;
+	}
+	return bv_error_setc(err, BV_ENOTFOUND, 0,
+			     "cannot find a cache directory: set BV_CACHE_DIR or HOME");
+}
+
+int bv_project_find(char **root_out, const char *start_dir, struct bv_error **err)
+{
+	_cleanup_free_ char *start = NULL;
+	_cleanup_free_ char *dir = NULL;
+
+	if (start_dir) {
+		start = realpath(start_dir, NULL);
+		if (!start)
+			return bv_error_set_errno(err, "could not resolve '%s'", start_dir);
+	} else {
+		start = getcwd(NULL, 0);
+		if (!start)
+			return bv_error_set_errno(err, "could not get the current directory");
+	}
+	dir = bv_xstrdup(start);
+	for (;;) {
+		_cleanup_free_ char *candidate = bv_path_join(dir, "bv.toml");
+		struct stat st;
+		char *slash;
+
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+			*root_out = TAKE_PTR(dir);
+			return 0;
+		}
+		if (!strcmp(dir, "/"))
+			break;
+		slash = strrchr(dir, '/');
+		if (!slash)
+			break; /* realpath() and getcwd() return absolute paths; defensive */
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	return bv_error_setc(err, BV_ENOTFOUND, 0,
+			     "not in a bv project (no bv.toml in '%s' or any parent directory)",
+			     start);
+}
+
+char *bv_expand_home(const char *path)
+{
+	const char *home = env_nonempty("HOME");
+	if (!home || path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+		return bv_xstrdup(path);
+	if (path[1] == '\0')
+		return bv_xstrdup(home);
+	return bv_path_join(home, path + 2);
+}

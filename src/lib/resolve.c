@@ -1,0 +1,103 @@
+#include <bv/error.h>
+#include <bv/index.h>
+#include <bv/manifest.h>
+#include <bv/resolve.h>
+#include <bv/version.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+/* "1.0, 1.1 and 1.2" (the last few) for messages. */
+static char *list_versions(const struct bv_strv *versions)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	size_t first = versions->n > 8 ? versions->n - 8 : 0;
+	if (first)
+		bv_buf_puts(&b, "..., ");
+	for (size_t i = first; i < versions->n; i++)
+		bv_buf_printf(&b, "%s%s", i == first ? "" : ", ", versions->v[i]);
+	return bv_buf_detach(&b, NULL);
+}
+
+int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,
+		    const char *requirement, const struct bv_types *types, struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv versions = BV_STRV_INIT;
+	struct bv_version_req *req = NULL;
+	_cleanup_free_ char *path = NULL;
+	struct bv_manifest *m = NULL;
+	int best, r;
+
+	r = bv_index_tool_versions(idx, id, &versions, err);
+	if (r < 0)
+		return r;
+	r = bv_version_req_parse(&req, requirement ? requirement : "", err);
+	if (r < 0)
+		return r;
+	best = bv_version_req_best(req, (const char *const *)versions.v, versions.n);
+	bv_version_req_free(req);
+	if (best < 0) {
+		_cleanup_free_ char *list = list_versions(&versions);
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "no version of '%s' matches '%s' (the registry has %s)", id,
+				     requirement, list);
+	}
+	path = bv_index_tool_path(idx, id, versions.v[best]);
+	r = bv_manifest_load(&m, path, types, err);
+	if (r < 0)
+		return r;
+	if (strcmp(m->id, id) || strcmp(m->version, versions.v[best])) {
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "registry manifest '%s' declares %s %s, not %s %s", path, m->id,
+				  m->version, id, versions.v[best]);
+		bv_manifest_free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+int bv_resolve_dataset(struct bv_dataset **out, const struct bv_index *idx, const char *id,
+		       const char *version, struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv versions = BV_STRV_INIT;
+	_cleanup_free_ char *path = NULL;
+	struct bv_dataset *d = NULL;
+	const char *chosen;
+	int r = bv_index_data_versions(idx, id, &versions, err);
+	if (r < 0)
+		return r;
+	if (!versions.n)
+		return bv_error_setc(err, BV_ENOTFOUND, 0, "dataset '%s' has no versions", id);
+	/* Calendar versions (2024_01) are versions too: upstream dropped them (bug). */
+	chosen = versions.v[versions.n - 1];
+	if (version && version[0]) {
+		if (!bv_strv_contains(&versions, version)) {
+			_cleanup_free_ char *list = list_versions(&versions);
+			return bv_error_setc(
+				err, BV_ENOTFOUND, 0,
+				"dataset '%s' has no version '%s' (the registry has %s)", id,
+				version, list);
+		}
+		chosen = version;
+	}
+	path = bv_index_data_path(idx, id, chosen);
+	r = bv_dataset_load(&d, path, err);
+	if (r < 0)
+		return r;
+	if (strcmp(d->id, id) || strcmp(d->version, chosen)) {
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "registry dataset '%s' declares %s %s, not %s %s", path, d->id,
+				  d->version, id, chosen);
+		bv_dataset_free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
