@@ -5,6 +5,7 @@
 #include <bv/error.h>
 #include <bv/index.h>
 #include <bv/paths.h>
+#include <bv/version.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -564,161 +565,9 @@ void bv_index_free(struct bv_index *idx)
 
 /* ---- listing ------------------------------------------------------------------------- */
 
-/*
- * TODO(lead): use bv_version_compare (include/bv/version.h) instead of this stand-in with the
- * same contract: semver precedence when both strings are semver, natural order otherwise,
- * and strcmp() as the final tie-break so the order is total.
- */
-static size_t numeric_span(const char *s)
-{
-	size_t n = 0;
-	while (isdigit((unsigned char)s[n]))
-		n++;
-	return n;
-}
-
-/* Compares digit runs by value, without overflow: drop leading zeros, then length, bytes. */
-static int compare_digits(const char *a, size_t na, const char *b, size_t nb)
-{
-	while (na > 1 && *a == '0')
-		a++, na--;
-	while (nb > 1 && *b == '0')
-		b++, nb--;
-	if (na != nb)
-		return na < nb ? -1 : 1;
-	return memcmp(a, b, na);
-}
-
-/* A semver identifier run: [0-9A-Za-z-]+. */
-static size_t ident_span(const char *s)
-{
-	size_t n = 0;
-	while (isalnum((unsigned char)s[n]) || s[n] == '-')
-		n++;
-	return n;
-}
-
-static bool is_numeric_ident(const char *s, size_t n)
-{
-	return n && numeric_span(s) == n;
-}
-
-/* Parses semver 2.0.0; on success *pre points at the prerelease (or NULL), *pre_len its size. */
-static bool semver_split(const char *s, const char **pre, size_t *pre_len)
-{
-	const char *p = s;
-	for (int i = 0; i < 3; i++) {
-		size_t n = numeric_span(p);
-		if (!n || (n > 1 && p[0] == '0'))
-			return false;
-		p += n;
-		if (i < 2 && *p++ != '.')
-			return false;
-	}
-	*pre = NULL;
-	*pre_len = 0;
-	if (*p == '-') {
-		const char *start = ++p;
-		for (;;) {
-			size_t n = ident_span(p);
-			if (!n || (is_numeric_ident(p, n) && n > 1 && p[0] == '0'))
-				return false;
-			p += n;
-			if (*p != '.')
-				break;
-			p++;
-		}
-		*pre = start;
-		*pre_len = (size_t)(p - start);
-	}
-	if (*p == '+') {
-		p++;
-		for (;;) {
-			size_t n = ident_span(p);
-			if (!n)
-				return false;
-			p += n;
-			if (*p != '.')
-				break;
-			p++;
-		}
-	}
-	return *p == '\0';
-}
-
-static int compare_semver(const char *a, const char *pa, size_t la, const char *b, const char *pb,
-			  size_t lb)
-{
-	for (int i = 0; i < 3; i++) {
-		size_t na = numeric_span(a), nb = numeric_span(b);
-		int c = compare_digits(a, na, b, nb);
-		if (c)
-			return c;
-		a += na + 1;
-		b += nb + 1;
-	}
-	if (!pa || !pb)
-		return pa ? -1 : pb ? 1 : 0;
-	while (la && lb) {
-		size_t ia = ident_span(pa), ib = ident_span(pb);
-		bool da = is_numeric_ident(pa, ia), db = is_numeric_ident(pb, ib);
-		int c;
-		if (da && db)
-			c = compare_digits(pa, ia, pb, ib);
-		else if (da || db)
-			c = da ? -1 : 1;
-		else {
-			c = memcmp(pa, pb, ia < ib ? ia : ib);
-			if (!c && ia != ib)
-				c = ia < ib ? -1 : 1;
-		}
-		if (c)
-			return c;
-		pa += ia, la -= ia;
-		pb += ib, lb -= ib;
-		if (la)
-			pa++, la--;
-		if (lb)
-			pb++, lb--;
-	}
-	return la ? 1 : lb ? -1 : 0;
-}
-
-static int compare_natural(const char *a, const char *b)
-{
-	while (*a && *b) {
-		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-			size_t na = numeric_span(a), nb = numeric_span(b);
-			int c = compare_digits(a, na, b, nb);
-			if (c)
-				return c;
-			a += na;
-			b += nb;
-		} else if (*a != *b) {
-			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-		} else {
-			a++;
-			b++;
-		}
-	}
-	return *a ? 1 : *b ? -1 : 0;
-}
-
-static int version_compare(const char *a, const char *b)
-{
-	const char *pa, *pb;
-	size_t la, lb;
-	int c;
-	if (semver_split(a, &pa, &la) && semver_split(b, &pb, &lb))
-		c = compare_semver(a, pa, la, b, pb, lb);
-	else
-		c = compare_natural(a, b);
-	return c ? c : strcmp(a, b);
-}
-
 static int version_qsort_cmp(const void *a, const void *b)
 {
-	return version_compare(*(char *const *)a, *(char *const *)b);
+	return bv_version_compare(*(char *const *)a, *(char *const *)b);
 }
 
 static bool valid_id(const char *id)
