@@ -37,7 +37,41 @@ lock_kib=$(( $(wc -c <"$tmp/bv.lock") / 1024 ))
 bv_l=$("$build/bench/bench_toml" lock "$lock_iterations" "$tmp/bv.lock" | seconds)
 py_l=$(python3 "$top/bench/tomllib_bench.py" "$lock_iterations" "$tmp/bv.lock" | seconds)
 
+# The project model: a generated 1000-tool registry (a git repository, cloned into the cache
+# the way a real registry is) and a project that locks every tool.
+"$build/bench/bench_project" gen "$tmp/p" 1000
+git -C "$tmp/p/registry" init -q
+git -C "$tmp/p/registry" add -A
+git -C "$tmp/p/registry" -c user.name=bench -c user.email=bench@localhost commit -qm registry
+export BV_CACHE_DIR="$tmp/cache" BV_REGISTRY="file://$tmp/p/registry"
+bv_bin=$(cd "$build" && pwd)/bv
+(cd "$tmp/p/project" && "$bv_bin" lock --check) || { echo "bench: the generated project is not up to date" >&2; exit 1; }
+
+# Median wall time of a command over N runs, in milliseconds.
+median_ms() {
+	n=$1
+	shift
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		s=$(date +%s%N)
+		"$@" >/dev/null 2>&1
+		e=$(date +%s%N)
+		echo $(((e - s) / 1000))
+		i=$((i + 1))
+	done | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000 }'
+}
+list_ms=$(cd "$tmp/p/project" && median_ms 31 "$bv_bin" list)
+check_ms=$(cd "$tmp/p/project" && median_ms 31 "$bv_bin" lock --check)
+registry=$("$build/bench/bench_project" registry "$shared/bv-registry-sample" 200)
+registry_ms=$(echo "$registry" | awk -F'[= ]' '{ printf "%.2f", $2 * 1000 / $4 }')
+registry_n=$(echo "$registry" | sed -n 's/.*manifests=\([0-9]*\).*/\1/p')
+
 printf '%-58s %10s %10s %8s\n' "benchmark" "bv (s)" "tomllib (s)" "speedup"
 printf '%-58s %10s %10s %7sx\n' "toml: parse $count manifests x$manifest_iterations" "$bv_m" "$py_m" "$(ratio "$bv_m" "$py_m")"
 printf '%-58s %10s %10s %7sx\n' "toml: parse+write 1000-tool bv.lock (${lock_kib} KiB) x$lock_iterations" "$bv_l" "$py_l" "$(ratio "$bv_l" "$py_l")"
 echo "(tomllib only parses: the Python standard library has no TOML writer)"
+echo
+printf '%-58s %10s %10s\n' "benchmark (median)" "bv (ms)" "target"
+printf '%-58s %10s %10s\n' "bv list, 1000-tool project" "$list_ms" "< 20"
+printf '%-58s %10s %10s\n' "bv lock --check, 1000-tool project" "$check_ms" "< 20"
+printf '%-58s %10s %10s\n' "load the sample registry ($registry_n manifests + types)" "$registry_ms" "< 5"

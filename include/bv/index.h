@@ -137,6 +137,14 @@ int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct b
  * functions only build the string.
  */
 char *bv_index_tool_path(const struct bv_index *idx, const char *tool, const char *version);
+
+/*
+ * "sha256:<hex>" of the bytes of a tool manifest (the manifest_sha256 of bv.lock).  For a
+ * cloned registry it comes from the snapshot made at the last refresh, without reading the
+ * file.  `out` holds 71 characters and a NUL.
+ */
+int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const char *version,
+			     char out[72], struct bv_error **err);
 char *bv_index_data_path(const struct bv_index *idx, const char *id, const char *version);
 
 /*

@@ -111,6 +111,8 @@ struct bv_lockfile {
 /* An empty lock stamped with `bv_version` and `now` (seconds since the epoch) as generated_at. */
 struct bv_lockfile *bv_lockfile_new(const char *bv_version, int64_t now);
 void bv_lockfile_free(struct bv_lockfile *lock);
+/* A deep copy (bv lock --check edits a copy and compares it with the original). */
+struct bv_lockfile *bv_lockfile_clone(const struct bv_lockfile *lock);
 
 /* Parses `len` bytes of `text`; `path` names the file in error messages. */
 int bv_lockfile_parse(struct bv_lockfile **out, const char *text, size_t len, const char *path,

@@ -77,6 +77,7 @@ struct bv_manifest_env {
 struct bv_manifest {
 	char *path;
 	struct bv_toml_doc *doc;
+	char digest[72]; /* bv_manifest_text_digest() of the file */
 
 	const char *id, *version;
 	const char *description, *homepage, *license; /* NULL when absent */
@@ -131,10 +132,15 @@ int bv_manifest_load(struct bv_manifest **out, const char *path, const struct bv
 void bv_manifest_free(struct bv_manifest *m);
 
 /*
- * sha256 of the manifest's canonical form (bv's deterministic TOML rendering of the parsed
- * document), as "sha256:<hex>": formatting and comments do not change it, content does.
+ * "sha256:<hex>" of the manifest file's bytes, recorded in bv.lock as manifest_sha256.
+ * Upstream hashes its own re-serialisation, which no other program can reproduce byte for
+ * byte; hashing the file lets `bv lock --check` see that a manifest is unchanged without
+ * parsing it, at the price of reporting a comment-only edit as a change.  New string.
  */
 char *bv_manifest_digest(const struct bv_manifest *m);
+
+/* The same digest for bytes not parsed yet; `out` holds "sha256:" and 64 hex digits. */
+void bv_manifest_text_digest(char out[72], const char *text, size_t len);
 
 /* bv show --format json: upstream's stable shape, "schema_version": "1.0". */
 json_t *bv_manifest_to_json(const struct bv_manifest *m);

@@ -24,6 +24,13 @@ struct bv_index;
 struct bv_manifest;
 struct bv_types;
 
+/*
+ * The version of `id` that `requirement` selects and the path of its manifest, without
+ * reading the manifest (both new strings).
+ */
+int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv_index *idx,
+			    const char *id, const char *requirement, struct bv_error **err);
+
 int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,
 		    const char *requirement, const struct bv_types *types, struct bv_error **err);
 

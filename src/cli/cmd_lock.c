@@ -6,6 +6,7 @@
  * or is gone shows up in the diff, as do manifest changes and binary index changes.
  */
 #include <bv/error.h>
+#include <bv/index.h>
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
 #include <bv/project.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "util/buf.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -22,64 +22,87 @@
 static bool arg_check;
 static const char *arg_registry;
 
-static void replace(char **field, const char *value)
-{
-	free(*field);
-	*field = bv_xstrdup(value ? value : "");
-}
-
 /* The lock entry bv would write for `m`, keeping what only a pull could refresh. */
 static void expected_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 			   const char *requirement, const struct bv_lock_tool *locked)
 {
 	bool same = locked && !strcmp(locked->version, m->version);
 	char *digest = bv_manifest_digest(m);
-	replace(&t->declared_version_req, requirement);
-	replace(&t->version, m->version);
+	bv_lock_set_string(&t->declared_version_req, requirement);
+	bv_lock_set_string(&t->version, m->version);
 	t->factored = m->factored;
-	replace(&t->image_reference,
-		m->factored ? m->factored_image_reference : m->image_reference);
+	bv_lock_set_string(&t->image_reference,
+			   m->factored ? m->factored_image_reference : m->image_reference);
 	if (m->factored)
-		replace(&t->image_digest, m->factored_image_digest);
+		bv_lock_set_string(&t->image_digest, m->factored_image_digest);
 	else if (!same)
-		replace(&t->image_digest, "");
-	replace(&t->manifest_sha256, digest);
+		bv_lock_set_string(&t->image_digest, "");
+	bv_lock_set_string(&t->manifest_sha256, digest);
 	free(digest);
 	bv_strv_clear(&t->binaries);
 	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * True when the locked entry can stand as it is: the requirement still selects the locked
+ * version and the manifest still has the locked digest.  This skips parsing the manifest,
+ * which is most of the work in a large project that is up to date.
+ */
+static bool unchanged(const struct bv_cli_ctx *ctx, const struct bv_lock_tool *locked,
+		      const char *version, const char *requirement)
+{
+	char digest[72];
+	if (!locked || strcmp(locked->version, version) || !locked->manifest_sha256[0] ||
+	    strcmp(locked->declared_version_req, requirement) ||
+	    bv_index_manifest_digest(ctx->index, locked->tool_id, version, digest, NULL) < 0)
+		return false;
+	return !strcmp(digest, locked->manifest_sha256);
+}
+
 static int check(struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
-	struct bv_lockfile *expected = NULL;
+	struct bv_lockfile *expected = bv_lockfile_clone(ctx->lock);
 	struct bv_strv diff = BV_STRV_INIT;
 	const char **bins = NULL, **tools = NULL;
+	const char **declared = bv_xcalloc(ctx->project->n_tools + 1, sizeof(*declared));
 	int r = BV_EXIT_FAILURE;
 
-	/* Start from a copy of the lock, so untouched fields compare equal. */
-	{
-		struct bv_buf text = BV_BUF_INIT;
-		bv_lockfile_write(&text, ctx->lock);
-		r = bv_lockfile_parse(&expected, text.buf, text.len, ctx->lock_path, &err);
-		bv_buf_release(&text);
-		if (r < 0) {
+	for (size_t i = 0; i < ctx->project->n_tools; i++)
+		declared[i] = ctx->project->tools[i].id;
+	qsort(declared, ctx->project->n_tools, sizeof(*declared), compare_strings);
+	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
+		const char *id = ctx->lock->tools[i].tool_id;
+		if (!bsearch(&id, declared, ctx->project->n_tools, sizeof(*declared),
+			     compare_strings))
+			bv_lockfile_remove(expected, id);
+	}
+	for (size_t i = 0; i < ctx->project->n_tools; i++) {
+		const struct bv_project_tool *pt = &ctx->project->tools[i];
+		const struct bv_lock_tool *locked = bv_lockfile_find(ctx->lock, pt->id);
+		struct bv_manifest *m = NULL;
+		char *version = NULL, *path = NULL;
+		bool keep;
+		if (bv_resolve_tool_version(&version, &path, ctx->index, pt->id, pt->version,
+					    &err) < 0) {
 			r = bv_cli_report(err);
 			goto out;
 		}
-	}
-	for (size_t i = 0; i < ctx->lock->n_tools; i++)
-		if (!bv_project_find_tool(ctx->project, ctx->lock->tools[i].tool_id))
-			bv_lockfile_remove(expected, ctx->lock->tools[i].tool_id);
-	for (size_t i = 0; i < ctx->project->n_tools; i++) {
-		const struct bv_project_tool *pt = &ctx->project->tools[i];
-		struct bv_manifest *m = NULL;
+		keep = unchanged(ctx, locked, version, pt->version);
+		free(version);
+		free(path);
+		if (keep)
+			continue;
 		if (bv_resolve_tool(&m, ctx->index, pt->id, pt->version, ctx->types, &err) < 0) {
 			r = bv_cli_report(err);
 			goto out;
 		}
-		expected_entry(bv_lockfile_upsert(expected, pt->id), m, pt->version,
-			       bv_lockfile_find(ctx->lock, pt->id));
+		expected_entry(bv_lockfile_upsert(expected, pt->id), m, pt->version, locked);
 		bv_manifest_free(m);
 	}
 	bins = bv_xcalloc(ctx->project->n_overrides + 1, sizeof(*bins));
@@ -105,6 +128,7 @@ static int check(struct bv_cli_ctx *ctx)
 	bv_cli_hint("run 'bv lock' to update it");
 	r = BV_EXIT_FAILURE;
 out:
+	free(declared);
 	free(bins);
 	free(tools);
 	bv_strv_clear(&diff);

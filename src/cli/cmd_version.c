@@ -1,7 +1,5 @@
 #include "config.h"
 
-#include <archive.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -25,9 +23,7 @@ static int run_version(int argc, char **argv)
 	}
 	printf("bv %s\n", BV_VERSION);
 	if (arg_verbose) {
-		printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
 		printf("jansson %s\n", jansson_version_str());
-		printf("%s\n", archive_version_string());
 		printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
 	}
 	return BV_EXIT_OK;

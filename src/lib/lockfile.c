@@ -903,3 +903,57 @@ bool bv_lockfile_equivalent(const struct bv_lockfile *a, const struct bv_lockfil
 	bv_lockfile_diff(a, b, &lines);
 	return lines.n == 0;
 }
+
+static void copy_tool(struct bv_lock_tool *dst, const struct bv_lock_tool *src)
+{
+	bv_lock_set_string(&dst->declared_version_req, src->declared_version_req);
+	bv_lock_set_string(&dst->version, src->version);
+	dst->factored = src->factored;
+	bv_lock_set_string(&dst->image_reference, src->image_reference);
+	bv_lock_set_string(&dst->image_digest, src->image_digest);
+	bv_lock_set_string(&dst->manifest_sha256, src->manifest_sha256);
+	dst->image_size_bytes = src->image_size_bytes;
+	bv_lock_set_string(&dst->resolved_at, src->resolved_at);
+	for (size_t i = 0; i < src->n_layers; i++) {
+		const struct bv_lock_layer *sl = &src->layers[i];
+		struct bv_lock_layer *dl = bv_lock_tool_add_layer(dst);
+		bv_lock_set_string(&dl->digest, sl->digest);
+		dl->size = sl->size;
+		bv_lock_set_string(&dl->media_type, sl->media_type);
+		if (sl->conda) {
+			dl->conda = bv_xcalloc(1, sizeof(*dl->conda));
+			bv_lock_set_string(&dl->conda->name, sl->conda->name);
+			bv_lock_set_string(&dl->conda->version, sl->conda->version);
+			bv_lock_set_string(&dl->conda->build, sl->conda->build);
+			bv_lock_set_string(&dl->conda->channel, sl->conda->channel);
+			bv_lock_set_string(&dl->conda->sha256, sl->conda->sha256);
+		}
+	}
+	for (size_t i = 0; i < src->n_pins; i++) {
+		struct bv_lock_data_pin *p = bv_lock_tool_set_pin(dst, src->pins[i].key);
+		bv_lock_set_string(&p->id, src->pins[i].id);
+		bv_lock_set_string(&p->version, src->pins[i].version);
+		bv_lock_set_string(&p->sha256, src->pins[i].sha256);
+	}
+	bv_strv_clear(&dst->binaries);
+	bv_strv_pushv(&dst->binaries, (const char *const *)src->binaries.v);
+}
+
+struct bv_lockfile *bv_lockfile_clone(const struct bv_lockfile *lock)
+{
+	struct bv_lockfile *copy = bv_xcalloc(1, sizeof(*copy));
+	copy->version = lock->version;
+	copy->bv_version = bv_xstrdup(str(lock->bv_version));
+	copy->generated_at = bv_xstrdup(str(lock->generated_at));
+	copy->hardware_summary = lock->hardware_summary ? bv_xstrdup(lock->hardware_summary) : NULL;
+	/* The source is sorted, so each upsert appends. */
+	for (size_t i = 0; i < lock->n_tools; i++)
+		copy_tool(bv_lockfile_upsert(copy, lock->tools[i].tool_id), &lock->tools[i]);
+	copy->binary_index = bv_xcalloc(lock->n_binary_index + 1, sizeof(*copy->binary_index));
+	for (size_t i = 0; i < lock->n_binary_index; i++) {
+		copy->binary_index[i].binary = bv_xstrdup(lock->binary_index[i].binary);
+		copy->binary_index[i].tool = bv_xstrdup(lock->binary_index[i].tool);
+	}
+	copy->n_binary_index = lock->n_binary_index;
+	return copy;
+}

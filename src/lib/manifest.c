@@ -447,6 +447,7 @@ int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, co
 	bv_strv_init(&m->warnings);
 	s.warnings = &m->warnings;
 	m->path = bv_xstrdup(path);
+	bv_manifest_text_digest(m->digest, text, len);
 	r = bv_toml_parse(&m->doc, text, len, path, err);
 	if (r >= 0)
 		r = read_tool(&s, m, types);
@@ -469,14 +470,15 @@ int bv_manifest_load(struct bv_manifest **out, const char *path, const struct bv
 	return bv_manifest_parse(out, text.buf, text.len, path, types, err);
 }
 
+void bv_manifest_text_digest(char out[72], const char *text, size_t len)
+{
+	memcpy(out, "sha256:", 7);
+	bv_sha256_hex(text, len, out + 7);
+}
+
 char *bv_manifest_digest(const struct bv_manifest *m)
 {
-	struct bv_buf canonical = BV_BUF_INIT;
-	char hex[BV_SHA256_HEX_LEN + 1];
-	bv_toml_write(&canonical, bv_toml_doc_root(m->doc));
-	bv_sha256_hex(canonical.buf, canonical.len, hex);
-	bv_buf_release(&canonical);
-	return bv_xasprintf("sha256:%s", hex);
+	return bv_xstrdup(m->digest);
 }
 
 /* JSON renderings. */

@@ -84,6 +84,31 @@ static int read_registry_and_runtime(struct bv_schema *s, struct bv_project *p,
 	return 0;
 }
 
+static int compare_tool_ids(const void *a, const void *b)
+{
+	const struct bv_project_tool *x = *(const struct bv_project_tool *const *)a;
+	const struct bv_project_tool *y = *(const struct bv_project_tool *const *)b;
+	int c = strcmp(x->id, y->id);
+	return c ? c : (x->pos.line > y->pos.line) - (x->pos.line < y->pos.line);
+}
+
+/* Sorting, not comparing every pair: a project may declare thousands of tools. */
+static int check_duplicate_tools(struct bv_schema *s, const struct bv_project *p)
+{
+	const struct bv_project_tool **sorted = bv_xcalloc(p->n_tools + 1, sizeof(*sorted));
+	int r = 0;
+	for (size_t i = 0; i < p->n_tools; i++)
+		sorted[i] = &p->tools[i];
+	qsort(sorted, p->n_tools, sizeof(*sorted), compare_tool_ids);
+	for (size_t i = 1; i < p->n_tools && !r; i++)
+		if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
+			r = bv_schema_fail(s, sorted[i]->pos,
+					   "tool '%s' is declared twice (first on line %u)",
+					   sorted[i]->id, sorted[i - 1]->pos.line);
+	free(sorted);
+	return r;
+}
+
 static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv_schema_table *root)
 {
 	static const char *const known[] = {"id", "version", NULL};
@@ -112,12 +137,6 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 			bv_error_free(spec_err);
 			return bv_schema_fail(s, kv->value.pos, "invalid tool id '%s'", tool->id);
 		}
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(p->tools[j].id, tool->id))
-				return bv_schema_fail(
-					s, kv->value.pos,
-					"tool '%s' is declared twice (first on line %u)", tool->id,
-					p->tools[j].pos.line);
 		if (tool->version[0]) {
 			struct bv_version_req *vr = NULL;
 			if (bv_version_req_parse(&vr, tool->version, &spec_err) < 0) {
@@ -130,7 +149,7 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 		}
 		p->n_tools++;
 	}
-	return 0;
+	return check_duplicate_tools(s, p);
 }
 
 static int read_overrides(struct bv_schema *s, struct bv_project *p,

@@ -25,13 +25,11 @@ static char *list_versions(const struct bv_strv *versions)
 	return bv_buf_detach(&b, NULL);
 }
 
-int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,
-		    const char *requirement, const struct bv_types *types, struct bv_error **err)
+int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv_index *idx,
+			    const char *id, const char *requirement, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv versions = BV_STRV_INIT;
 	struct bv_version_req *req = NULL;
-	_cleanup_free_ char *path = NULL;
-	struct bv_manifest *m = NULL;
 	int best, r;
 
 	r = bv_index_tool_versions(idx, id, &versions, err);
@@ -48,14 +46,26 @@ int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const 
 				     "no version of '%s' matches '%s' (the registry has %s)", id,
 				     requirement, list);
 	}
-	path = bv_index_tool_path(idx, id, versions.v[best]);
+	*path_out = bv_index_tool_path(idx, id, versions.v[best]);
+	*version_out = bv_xstrdup(versions.v[best]);
+	return 0;
+}
+
+int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,
+		    const char *requirement, const struct bv_types *types, struct bv_error **err)
+{
+	_cleanup_free_ char *path = NULL, *version = NULL;
+	struct bv_manifest *m = NULL;
+	int r = bv_resolve_tool_version(&version, &path, idx, id, requirement, err);
+	if (r < 0)
+		return r;
 	r = bv_manifest_load(&m, path, types, err);
 	if (r < 0)
 		return r;
-	if (strcmp(m->id, id) || strcmp(m->version, versions.v[best])) {
+	if (strcmp(m->id, id) || strcmp(m->version, version)) {
 		r = bv_error_setc(err, BV_EINVALID, 0,
 				  "registry manifest '%s' declares %s %s, not %s %s", path, m->id,
-				  m->version, id, versions.v[best]);
+				  m->version, id, version);
 		bv_manifest_free(m);
 		return r;
 	}

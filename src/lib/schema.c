@@ -18,6 +18,23 @@ struct bv_schema_table bv_schema_root(struct bv_schema *s, const struct bv_toml_
 	return t;
 }
 
+/* open + parent + "." + key + close, cut short to fit (names are for messages only). */
+static void set_name(struct bv_schema_table *t, const char *open, const char *parent_name,
+		     size_t parent_len, const char *key, const char *close)
+{
+	const char *parts[] = {open, parent_name, parent_len ? "." : "", key, close};
+	size_t lens[] = {strlen(open), parent_len, parent_len ? 1 : 0, strlen(key), strlen(close)};
+	size_t n = 0;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(parts); i++) {
+		size_t take = lens[i] < sizeof(t->name) - 1 - n ? lens[i] : sizeof(t->name) - 1 - n;
+		memcpy(t->name + n, parts[i], take);
+		n += take;
+	}
+	t->name[n] = '\0';
+	if (n == sizeof(t->name) - 1)
+		memcpy(t->name + sizeof(t->name) - 5, "...]", 5);
+}
+
 void bv_schema_release(struct bv_schema *s)
 {
 	bv_strv_clear(&s->names);
@@ -110,21 +127,13 @@ int bv_schema_number(struct bv_schema *s, const struct bv_schema_table *t, const
 	return r;
 }
 
-static const char *table_name(struct bv_schema *s, const struct bv_schema_table *parent,
-			      const char *key, bool array)
+/* "[tool]" + "image" -> "[tool.image]"; the top level contributes nothing. */
+static void name_child(struct bv_schema_table *out, const struct bv_schema_table *parent,
+		       const char *key)
 {
-	struct bv_buf b = BV_BUF_INIT;
-	size_t len = strlen(parent->name);
-	bv_buf_puts(&b, array ? "[[" : "[");
-	/* "[tool]" + "image" -> "[tool.image]"; the top level contributes nothing. */
-	if (parent->name[0] == '[') {
-		size_t brackets = parent->name[1] == '[' ? 2 : 1;
-		bv_buf_add(&b, parent->name + brackets, len - 2 * brackets);
-		bv_buf_putc(&b, '.');
-	}
-	bv_buf_puts(&b, key);
-	bv_buf_puts(&b, array ? "]]" : "]");
-	return bv_strv_push_take(&s->names, bv_buf_detach(&b, NULL));
+	size_t brackets = parent->name[0] != '[' ? 0 : parent->name[1] == '[' ? 2 : 1;
+	size_t len = brackets ? strlen(parent->name) - 2 * brackets : 0;
+	set_name(out, "[", parent->name + brackets, len, key, "]");
 }
 
 int bv_schema_table(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
@@ -136,7 +145,7 @@ int bv_schema_table(struct bv_schema *s, const struct bv_schema_table *t, const 
 		return r;
 	out->t = kv->value.u.table;
 	out->pos = kv->value.pos;
-	out->name = table_name(s, t, key, false);
+	name_child(out, t, key);
 	return 1;
 }
 
@@ -180,7 +189,7 @@ int bv_schema_table_at(struct bv_schema *s, const struct bv_toml_array *a, size_
 				      article(v->type), bv_toml_type_name(v->type));
 	out->t = v->u.table;
 	out->pos = v->pos;
-	out->name = name;
+	set_name(out, "", "", 0, name, "");
 	return 1;
 }
 

@@ -23,8 +23,8 @@
  * and reading goes on (bv.toml, where a typo must not lose the user's data); with `warnings`
  * NULL an unknown key is an error (bv.lock, whose fields are exactly upstream's).
  *
- * Ownership: strings returned point into the TOML document and live as long as it does;
- * table names live as long as the struct bv_schema (released with bv_schema_release()).
+ * Ownership: strings returned point into the TOML document and live as long as it does.
+ * `names` is scratch space a caller may use for names it builds itself (bv_schema_release()).
  */
 #ifndef BV_LIB_SCHEMA_H
 #define BV_LIB_SCHEMA_H
@@ -47,7 +47,12 @@ struct bv_schema {
 struct bv_schema_table {
 	const struct bv_toml_table *t;
 	struct bv_toml_pos pos; /* of the header or key that opened the table */
-	const char *name;       /* "[tool.image]", "[[tools]]", "the top level" */
+	/*
+	 * "[tool.image]", "[[tools]]", "the top level": kept in the struct, because building
+	 * a heap string for each of the thousands of tables of a large lock showed up in
+	 * profiles; names longer than the buffer are cut short (messages only).
+	 */
+	char name[128];
 };
 
 struct bv_schema_table bv_schema_root(struct bv_schema *s, const struct bv_toml_table *root);

@@ -33,11 +33,23 @@ static bool is_bare_key(const char *key, size_t len)
 	return true;
 }
 
+static bool needs_escape(unsigned char c)
+{
+	return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
+}
+
 static void write_string(struct bv_buf *out, const char *s, size_t len)
 {
 	bv_buf_putc(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < len;) {
+		size_t run = i;
+		unsigned char c;
+		while (run < len && !needs_escape((unsigned char)s[run]))
+			run++;
+		bv_buf_add(out, s + i, run - i); /* most strings are one run */
+		if (run == len)
+			break;
+		c = (unsigned char)s[run];
 		switch (c) {
 		case '"':
 			bv_buf_puts(out, "\\\"");
@@ -61,11 +73,9 @@ static void write_string(struct bv_buf *out, const char *s, size_t len)
 			bv_buf_puts(out, "\\r");
 			break;
 		default:
-			if (c < 0x20 || c == 0x7f)
-				bv_buf_printf(out, "\\u%04X", c);
-			else
-				bv_buf_putc(out, (char)c);
+			bv_buf_printf(out, "\\u%04X", c);
 		}
+		i = run + 1;
 	}
 	bv_buf_putc(out, '"');
 }

@@ -1,7 +1,6 @@
 #include "digest.h"
 
 #include <openssl/evp.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "xalloc.h"
@@ -32,14 +31,22 @@ void bv_sha256_update(struct bv_sha256 *h, const void *data, size_t len)
 	check(EVP_DigestUpdate(h->ctx, data, len));
 }
 
+static void to_hex(const unsigned char *md, char out[BV_SHA256_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < BV_SHA256_HEX_LEN / 2; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[BV_SHA256_HEX_LEN] = '\0';
+}
+
 void bv_sha256_final_hex(struct bv_sha256 *h, char out[BV_SHA256_HEX_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	check(EVP_DigestFinal_ex(h->ctx, md, &n));
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[BV_SHA256_HEX_LEN] = '\0';
+	check(EVP_DigestFinal_ex(h->ctx, md, &n) && n == BV_SHA256_HEX_LEN / 2);
+	to_hex(md, out);
 	bv_sha256_free(h);
 }
 
@@ -53,7 +60,9 @@ void bv_sha256_free(struct bv_sha256 *h)
 
 void bv_sha256_hex(const void *data, size_t len, char out[BV_SHA256_HEX_LEN + 1])
 {
-	struct bv_sha256 *h = bv_sha256_new();
-	bv_sha256_update(h, data, len);
-	bv_sha256_final_hex(h, out);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	/* The one-shot call skips allocating a context, which dominates for small inputs. */
+	check(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) && n == BV_SHA256_HEX_LEN / 2);
+	to_hex(md, out);
 }

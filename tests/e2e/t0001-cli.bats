@@ -20,10 +20,8 @@ setup() {
 @test "version --verbose names the libraries" {
 	run bv version --verbose
 	assert_success
-	assert_line --partial "libcurl"
-	assert_line --partial "jansson"
-	assert_line --partial "libarchive"
-	assert_line --partial "OpenSSL"
+	assert_line --regexp '^jansson [0-9]+\.[0-9]+'
+	assert_line --regexp '^OpenSSL [0-9]+\.[0-9]+'
 }
 
 @test "--help lists every command of the table" {
