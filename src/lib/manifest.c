@@ -123,6 +123,10 @@ static int read_io(struct bv_schema *s, const struct bv_schema_table *tool, cons
 		}
 		def = bv_schema_find(&t, "default");
 		io->default_value = def ? &def->value : NULL;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp((*out)[j].name, io->name))
+				return bv_schema_fail(s, *pos_of(&t, "name"),
+						      "%s '%s' is declared twice", name, io->name);
 	}
 	return 0;
 }
@@ -263,6 +267,21 @@ static const char *basename_of(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* Appends `key` of `t` to m->cache_paths; each must be absolute. */
+static int read_cache_paths(struct bv_schema *s, struct bv_manifest *m,
+			    const struct bv_schema_table *t)
+{
+	size_t before = m->cache_paths.n;
+	if (bv_schema_strings(s, t, "cache_paths", false, &m->cache_paths) < 0)
+		return BV_EINVALID;
+	for (size_t i = before; i < m->cache_paths.n; i++)
+		if (m->cache_paths.v[i][0] != '/')
+			return bv_schema_fail(s, *pos_of(t, "cache_paths"),
+					      "cache path '%s' in %s must be absolute",
+					      m->cache_paths.v[i], t->name);
+	return 0;
+}
+
 static int read_entrypoint(struct bv_schema *s, struct bv_manifest *m,
 			   const struct bv_schema_table *tool)
 {
@@ -274,8 +293,7 @@ static int read_entrypoint(struct bv_schema *s, struct bv_manifest *m,
 		return r;
 	if (require_nonempty(s, &t, "command", &m->entrypoint) < 0 ||
 	    bv_schema_string(s, &t, "args_template", false, &m->args_template) < 0 ||
-	    bv_schema_strings(s, &t, "cache_paths", false, &m->cache_paths) < 0 ||
-	    bv_schema_check_keys(s, &t, keys) < 0)
+	    read_cache_paths(s, m, &t) < 0 || bv_schema_check_keys(s, &t, keys) < 0)
 		return BV_EINVALID;
 	r = bv_schema_table(s, &t, "env", false, &env);
 	if (r <= 0)
@@ -325,13 +343,14 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 	static const char *const smoke_keys[] = {"probes", "skip", NULL};
 	static const char *const signature_keys[] = {"image", "manifest", NULL};
 	struct bv_schema_table t, probes;
+	int exposed = 0;
 	int r = bv_schema_table(s, tool, "binaries", false, &t);
 	if (r < 0)
 		return r;
 	if (r > 0) {
 		struct bv_toml_pos at = *pos_of(&t, "exposed");
-		if (bv_schema_strings(s, &t, "exposed", false, &m->binaries) < 0 ||
-		    bv_schema_check_keys(s, &t, binaries_keys) < 0)
+		exposed = bv_schema_strings(s, &t, "exposed", false, &m->binaries);
+		if (exposed < 0 || bv_schema_check_keys(s, &t, binaries_keys) < 0)
 			return BV_EINVALID;
 		for (size_t i = 0; i < m->binaries.n; i++) {
 			if (!m->binaries.v[i][0] || strchr(m->binaries.v[i], '/'))
@@ -345,14 +364,15 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 						"binary '%s' is listed twice in [tool.binaries]",
 						m->binaries.v[i]);
 		}
-		if (m->entrypoint && m->binaries.n &&
+		/* An explicit list, even an empty one, must let the entrypoint be run. */
+		if (exposed > 0 && m->entrypoint &&
 		    !bv_strv_contains(&m->binaries, basename_of(m->entrypoint)))
 			return bv_schema_fail(
 				s, at, "[tool.binaries] exposed must include the entrypoint '%s'",
 				basename_of(m->entrypoint));
-	} else if (m->entrypoint) {
-		bv_strv_push(&m->binaries, basename_of(m->entrypoint));
 	}
+	if (!exposed && m->entrypoint)
+		bv_strv_push(&m->binaries, basename_of(m->entrypoint));
 
 	r = bv_schema_table(s, tool, "smoke", false, &t);
 	if (r < 0)
@@ -408,8 +428,7 @@ static int read_tool(struct bv_schema *s, struct bv_manifest *m, const struct bv
 	    bv_schema_string(s, &tool, "tier", false, &m->tier) < 0 ||
 	    bv_schema_strings(s, &tool, "maintainers", false, &m->maintainers) < 0 ||
 	    bv_schema_bool(s, &tool, "deprecated", false, &m->deprecated) < 0 ||
-	    bv_schema_strings(s, &tool, "cache_paths", false, &m->cache_paths) < 0 ||
-	    bv_schema_check_keys(s, &tool, keys) < 0)
+	    read_cache_paths(s, m, &tool) < 0 || bv_schema_check_keys(s, &tool, keys) < 0)
 		return BV_EINVALID;
 	if (!m->tier)
 		m->tier = "community";
@@ -425,11 +444,6 @@ static int read_tool(struct bv_schema *s, struct bv_manifest *m, const struct bv
 		return bv_schema_fail(s, tool.pos,
 				      "tool '%s' needs [tool.entrypoint] or [tool.subcommands]",
 				      m->id);
-	for (size_t i = 0; i < m->cache_paths.n; i++)
-		if (m->cache_paths.v[i][0] != '/')
-			return bv_schema_fail(s, *pos_of(&tool, "cache_paths"),
-					      "cache path '%s' must be absolute",
-					      m->cache_paths.v[i]);
 	return 0;
 }
 

@@ -96,15 +96,22 @@ static int compare_tool_ids(const void *a, const void *b)
 static int check_duplicate_tools(struct bv_schema *s, const struct bv_project *p)
 {
 	const struct bv_project_tool **sorted = bv_xcalloc(p->n_tools + 1, sizeof(*sorted));
+	const struct bv_project_tool *dup = NULL, *first = NULL;
 	int r = 0;
 	for (size_t i = 0; i < p->n_tools; i++)
 		sorted[i] = &p->tools[i];
 	qsort(sorted, p->n_tools, sizeof(*sorted), compare_tool_ids);
-	for (size_t i = 1; i < p->n_tools && !r; i++)
-		if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
-			r = bv_schema_fail(s, sorted[i]->pos,
-					   "tool '%s' is declared twice (first on line %u)",
-					   sorted[i]->id, sorted[i - 1]->pos.line);
+	/* Of all repeated declarations, report the one that comes first in the file. */
+	for (size_t i = 1; i < p->n_tools; i++) {
+		if (strcmp(sorted[i - 1]->id, sorted[i]->id) ||
+		    (dup && sorted[i]->pos.line >= dup->pos.line))
+			continue;
+		dup = sorted[i];
+		first = sorted[i - 1];
+	}
+	if (dup)
+		r = bv_schema_fail(s, dup->pos, "tool '%s' is declared twice (first on line %u)",
+				   dup->id, first->pos.line);
 	free(sorted);
 	return r;
 }
@@ -370,6 +377,15 @@ static size_t *line_starts(const char *text, size_t len, size_t *n_out)
 	return starts;
 }
 
+/* Whether 1-based `line` holds nothing but a comment. */
+static bool is_comment_line(const char *text, const size_t *starts, uint32_t line)
+{
+	const char *s = text + starts[line - 1], *end = text + starts[line];
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	return s < end && *s == '#';
+}
+
 /* The first line after `after` on which a [header] or [[header]] starts, or 0. */
 static uint32_t next_header_line(const struct bv_toml_table *t, uint32_t after, uint32_t best)
 {
@@ -393,6 +409,19 @@ static uint32_t next_header_line(const struct bv_toml_table *t, uint32_t after, 
 		}
 	}
 	return best;
+}
+
+/* Whether bv.toml writes `tools = [...]` inline, where no [[tools]] section can be added. */
+static bool tools_written_inline(const struct bv_project *p)
+{
+	const struct bv_toml_value *tools = bv_toml_table_get(bv_toml_doc_root(p->doc), "tools");
+	if (!tools || tools->type != BV_TOML_ARRAY)
+		return false;
+	for (size_t i = 0; i < tools->u.array->n; i++)
+		if (tools->u.array->items[i].type != BV_TOML_TABLE ||
+		    !bv_toml_table_is_section(tools->u.array->items[i].u.table))
+			return true;
+	return tools->u.array->n == 0; /* "tools = []" */
 }
 
 /* The [[tools]] element declaring `id`, which must have been written as a section. */
@@ -431,8 +460,16 @@ int bv_project_text_without_tool(char **out, const struct bv_project *p, const c
 	starts = line_starts(p->text, p->text_len, &n_lines);
 	first = entry->pos.line;
 	next = next_header_line(bv_toml_doc_root(p->doc), first, 0);
-	if (!next || next > n_lines)
+	if (!next || next > n_lines) {
 		next = (uint32_t)n_lines + 1;
+	} else {
+		/* Comments right above the next header belong to it... */
+		while (next - 1 > first && is_comment_line(p->text, starts, next - 1))
+			next--;
+	}
+	/* ...and comments right above this entry's header belong to this entry. */
+	while (first > 1 && is_comment_line(p->text, starts, first - 1))
+		first--;
 	bv_buf_add(&b, p->text, starts[first - 1]);
 	bv_buf_add(&b, p->text + starts[next - 1], p->text_len - starts[next - 1]);
 	*out = bv_buf_detach(&b, NULL);
@@ -459,6 +496,11 @@ int bv_project_text_with_tool(char **out, const struct bv_project *p, const char
 		return r;
 	}
 	bv_error_free(find_err);
+	if (r == BV_ENOTFOUND && tools_written_inline(p))
+		return bv_error_setc(
+			err, BV_EINVALID, 0,
+			"cannot add '%s' to '%s': declare tools as [[tools]] tables, not inline",
+			id, p->path);
 	if (r == BV_ENOTFOUND) {
 		bv_buf_add(&b, p->text, p->text_len);
 		if (b.len && b.buf[b.len - 1] != '\n')

@@ -40,11 +40,17 @@ int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv
 		return r;
 	best = bv_version_req_best(req, (const char *const *)versions.v, versions.n);
 	bv_version_req_free(req);
+	if (!versions.n) {
+		bv_error_setc(err, BV_ENOTFOUND, 0, "tool '%s' has no versions in the registry",
+			      id);
+		return BV_ENOTFOUND;
+	}
 	if (best < 0) {
 		_cleanup_free_ char *list = list_versions(&versions);
-		return bv_error_setc(err, BV_ENOTFOUND, 0,
-				     "no version of '%s' matches '%s' (the registry has %s)", id,
-				     requirement, list);
+		bv_error_setc(err, BV_ENOTFOUND, 0,
+			      "no version of '%s' matches '%s' (the registry has %s)", id,
+			      requirement ? requirement : "", list);
+		return BV_ENOTFOUND;
 	}
 	*path_out = bv_index_tool_path(idx, id, versions.v[best]);
 	*version_out = bv_xstrdup(versions.v[best]);

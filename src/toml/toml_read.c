@@ -712,7 +712,9 @@ static int parse_header(struct parser *p)
 	if (!array) {
 		if (!kv) {
 			p->current = add_table(p, t, last, TABLE_DEFINED);
-			p->current->flags |= TABLE_DEFINED;
+			kv = toml_table_lookup(t, last->key, last->len);
+			/* A table defined by a header is where its '[' is, as for [[arrays]]. */
+			kv->value.pos = pos_here(p, start);
 			return 0;
 		}
 		if (kv->value.type != BV_TOML_TABLE)
@@ -723,6 +725,7 @@ static int parse_header(struct parser *p)
 			return fail(p, start, "table '%s' is defined more than once",
 				    show_key(p, last->key, last->len));
 		kv->value.u.table->flags |= TABLE_DEFINED;
+		kv->value.pos = pos_here(p, start);
 		p->current = kv->value.u.table;
 		return 0;
 	}

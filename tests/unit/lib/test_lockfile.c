@@ -434,7 +434,7 @@ static void test_lockfile__tool_id_must_match_key(void **state)
 	assert_parse_error(MINIMAL_HEAD "[tools.bwa]\ntool_id = \"bwa-mem2\"\n" TOOL_BODY,
 			   "bv.lock:6:11: 'tool_id' is 'bwa-mem2' but the table is [tools.bwa]");
 	assert_parse_error(MINIMAL_HEAD "[tools.bwa]\n" TOOL_BODY,
-			   "bv.lock:5:8: missing key 'tool_id' in [tools.bwa]");
+			   "bv.lock:5:1: missing key 'tool_id' in [tools.bwa]");
 }
 
 static void test_lockfile__bad_digests_rejected(void **state)
@@ -515,9 +515,9 @@ static void test_lockfile__missing_and_mistyped_fields(void **state)
 	assert_parse_error(MINIMAL_HEAD
 			   "[tools.bwa]\ntool_id = \"bwa\"\nversion = \"1\"\n"
 			   "image_digest = \"\"\nresolved_at = \"2026-05-06T10:00:01Z\"\n",
-			   "bv.lock:5:8: missing key 'image_reference' in [tools.bwa]");
+			   "bv.lock:5:1: missing key 'image_reference' in [tools.bwa]");
 	assert_parse_error("version = 1\n[metadata]\nbv_version = \"1\"\n",
-			   "bv.lock:2:2: missing key 'generated_at' in [metadata]");
+			   "bv.lock:2:1: missing key 'generated_at' in [metadata]");
 	assert_parse_error("version = 1\n", "bv.lock:1:1: missing key 'metadata' in the top level");
 	assert_parse_error(MINIMAL_HEAD "[tools.bwa]\ntool_id = \"bwa\"\n" TOOL_BODY
 					"[[tools.bwa.layers]]\ndigest = \"" D2 "\"\n"

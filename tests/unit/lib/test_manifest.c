@@ -435,20 +435,20 @@ static void test_manifest__validation_errors(void **state)
 		{"", "m.toml:1:1: missing key 'tool' in the top level"},
 		{"tool = 1\n",
 		 "m.toml:1:8: 'tool' in the top level must be a table, not an integer"},
-		{HEAD IMAGE EP, "m.toml:1:2: missing key 'hardware' in [tool]"},
-		{HEAD HW EP, "m.toml:1:2: missing key 'image' in [tool]"},
+		{HEAD IMAGE EP, "m.toml:1:1: missing key 'hardware' in [tool]"},
+		{HEAD HW EP, "m.toml:1:1: missing key 'image' in [tool]"},
 		{HEAD "[tool.image]\nbackend = \"docker\"\n" HW EP,
-		 "m.toml:4:7: missing key 'reference' in [tool.image]"},
+		 "m.toml:4:1: missing key 'reference' in [tool.image]"},
 		{HEAD "[tool.image]\nbackend = \"docker\"\nreference = \"\"\n" HW EP,
 		 "m.toml:6:13: 'reference' in [tool.image] must not be empty"},
 		{"[tool]\nid = \"\"\nversion = \"1\"\n" IMAGE HW EP,
 		 "m.toml:2:6: 'id' in [tool] must not be empty"},
 		{"[tool]\nid = \"demo\"\n" IMAGE HW EP,
-		 "m.toml:1:2: missing key 'version' in [tool]"},
+		 "m.toml:1:1: missing key 'version' in [tool]"},
 		{"[tool]\nid = 3\nversion = \"1\"\n" IMAGE HW EP,
 		 "m.toml:2:6: 'id' in [tool] must be a string, not an integer"},
-		{BASE, "m.toml:1:2: tool 'demo' needs [tool.entrypoint] or [tool.subcommands]"},
-		{BASE "[tool.subcommands]\n", "m.toml:1:2: tool 'demo' needs [tool.entrypoint] or "
+		{BASE, "m.toml:1:1: tool 'demo' needs [tool.entrypoint] or [tool.subcommands]"},
+		{BASE "[tool.subcommands]\n", "m.toml:1:1: tool 'demo' needs [tool.entrypoint] or "
 					      "[tool.subcommands]"},
 		{BASE "[tool.entrypoint]\ncommand = \"\"\n",
 		 "m.toml:10:11: 'command' in [tool.entrypoint] must not be empty"},
@@ -491,7 +491,7 @@ static void test_manifest__validation_errors(void **state)
 			 "mount_path = \"db\"\n",
 		 "m.toml:14:14: 'mount_path' must be an absolute path, not 'db'"},
 		{BASE EP "[tool.reference_data.db]\nid = \"pdbaa\"\n",
-		 "m.toml:11:22: missing key 'version' in [tool.reference_data.db]"},
+		 "m.toml:11:1: missing key 'version' in [tool.reference_data.db]"},
 		{HEAD IMAGE HW "[tool.hardware.gpu]\nrequired = true\ncuda_version = \"12\"\n" EP,
 		 "m.toml:11:16: 'cuda_version' must be \"major.minor\", not '12'"},
 		{HEAD IMAGE HW "[tool.hardware.gpu]\nrequired = true\ncuda_version = \"12.\"\n" EP,
@@ -505,24 +505,25 @@ static void test_manifest__validation_errors(void **state)
 		{HEAD IMAGE HW "[tool.hardware.gpu]\nrequired = true\ncuda_version = \".1\"\n" EP,
 		 "m.toml:11:16: 'cuda_version' must be \"major.minor\", not '.1'"},
 		{HEAD IMAGE HW "[tool.hardware.gpu]\nmin_vram_gb = 8\n" EP,
-		 "m.toml:9:16: missing key 'required' in [tool.hardware.gpu]"},
+		 "m.toml:9:1: missing key 'required' in [tool.hardware.gpu]"},
 		{HEAD IMAGE "[tool.hardware]\ncpu_cores = \"4\"\n" EP,
 		 "m.toml:8:13: 'cpu_cores' in [tool.hardware] must be an integer, not a string"},
 		{HEAD "tier = \"gold\"\n" IMAGE HW EP,
 		 "m.toml:4:8: 'tier' in [tool] must be 'core', 'community' or 'experimental', not "
 		 "'gold'"},
 		{HEAD "cache_paths = [\"cache\"]\n" IMAGE HW EP,
-		 "m.toml:4:15: cache path 'cache' must be absolute"},
+		 "m.toml:4:15: cache path 'cache' in [tool] must be absolute"},
 		{HEAD "maintainers = \"me\"\n" IMAGE HW EP,
 		 "m.toml:4:15: 'maintainers' in [tool] must be an array, not a string"},
 		{BASE EP "[tool.factored]\nimage_digest = \"sha256:aa\"\n",
-		 "m.toml:11:7: missing key 'image_reference' in [tool.factored]"},
+		 "m.toml:11:1: missing key 'image_reference' in [tool.factored]"},
 		{BASE EP "[tool.factored]\nimage_reference = \"r\"\n[[tool.factored.layers]]\n"
 			 "digest = \"sha256:01\"\nmedia_type = \"t\"\n",
 		 "m.toml:13:1: missing key 'size' in [[tool.factored.layers]]"},
 		{BASE EP "[tool.entrypoint.env]\nX = 1\n",
 		 "m.toml:12:5: 'X' in [tool.entrypoint.env] must be a string, not an integer"},
-		{"[tool]\nid = \"demo\"\n[tool\n", "m.toml:3:6: expected ']' to end the table header"},
+		{"[tool]\nid = \"demo\"\n[tool\n",
+		 "m.toml:3:6: expected ']' to end the table header"},
 	};
 	(void)state;
 	for (size_t i = 0; i < BV_ARRAY_SIZE(cases); i++)
@@ -546,7 +547,7 @@ static void test_manifest__entrypoint_cache_paths(void **state)
 	assert_null(m);
 	msg = bv_error_format(err);
 	assert_memory_equal(msg, "m.toml:", 7);
-	assert_non_null(strstr(msg, ": cache path 'rel' must be absolute"));
+	assert_non_null(strstr(msg, ": cache path 'rel' in [tool.entrypoint] must be absolute"));
 	free(msg);
 	bv_error_free(err);
 
@@ -877,10 +878,10 @@ static void test_manifest__dataset_errors(void **state)
 		const char *text, *want;
 	} cases[] = {
 		{"", "d.toml:1:1: missing key 'data' in the top level"},
-		{"[data]\nversion = \"1\"\n" DS_URLS, "d.toml:1:2: missing key 'id' in [data]"},
+		{"[data]\nversion = \"1\"\n" DS_URLS, "d.toml:1:1: missing key 'id' in [data]"},
 		{"[data]\nid = \"db\"\nversion = \"\"\n" DS_URLS,
 		 "d.toml:3:11: 'version' in [data] must not be empty"},
-		{DS_HEAD, "d.toml:1:2: missing key 'source_urls' in [data]"},
+		{DS_HEAD, "d.toml:1:1: missing key 'source_urls' in [data]"},
 		{DS_HEAD "source_urls = []\n", "d.toml:4:15: 'source_urls' in [data] is empty"},
 		{DS_HEAD "source_urls = [1]\n",
 		 "d.toml:4:16: 'source_urls' in [data] must be an array of strings"},

@@ -278,14 +278,14 @@ static void test_project__schema_errors(void **state)
 		{"[registry]\nurl = \"x\"\n", PATH ":1:1: missing key 'project' in the top level"},
 		{"project = \"x\"\n",
 		 PATH ":1:11: 'project' in the top level must be a table, not a string"},
-		{"[project]\ndescription = \"d\"\n", PATH ":1:2: missing key 'name' in [project]"},
+		{"[project]\ndescription = \"d\"\n", PATH ":1:1: missing key 'name' in [project]"},
 		{"[project]\nname = \"\"\n", PATH ":2:8: 'name' in [project] must not be empty"},
 		{"[project]\nname = 42\n",
 		 PATH ":2:8: 'name' in [project] must be a string, not an integer"},
 		{"[project]\nname = \"x\"\ndescription = [\"d\"]\n",
 		 PATH ":3:15: 'description' in [project] must be a string, not an array"},
 		{"[project]\nname = \"x\"\n[registry]\n",
-		 PATH ":3:2: missing key 'url' in [registry]"},
+		 PATH ":3:1: missing key 'url' in [registry]"},
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = true\n",
 		 PATH ":4:11: 'backend' in [runtime] must be a string, not a boolean"},
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = \"podman\"\n", PATH
@@ -312,6 +312,9 @@ static void test_project__schema_errors(void **state)
 		{"[project]\nname = \"x\"\n\n[[tools]]\nid = \"bwa\"\n\n[[tools]]\nid = \"blast\"\n\n"
 		 "[[tools]]\nid = \"bwa\"\nversion = \"1\"\n",
 		 PATH ":10:1: tool 'bwa' is declared twice (first on line 4)"},
+		{"[project]\nname = \"x\"\n[[tools]]\nid = \"a\"\n[[tools]]\nid = \"a\"\n"
+		 "[[tools]]\nid = \"a\"\n",
+		 PATH ":5:1: tool 'a' is declared twice (first on line 3)"},
 		{"[project]\nname = \"x\"\n[[tools]]\nid = \"bwa\"\nversion = \">>1\"\n",
 		 PATH ":5:11: invalid version requirement '>>1': unexpected '>'"},
 		{"[project]\nname = \"x\"\n[binary_overrides]\nblastp = 1\n",
@@ -327,7 +330,7 @@ static void test_project__schema_errors(void **state)
 		{"[project]\nname = \"x\"\n[data]\nref = \"pfam\"\n",
 		 PATH ":4:7: 'ref' in [data] must be a table, not a string"},
 		{"[project]\nname = \"x\"\n[data.ref]\nversion = \"36.0\"\n",
-		 PATH ":3:7: missing key 'id' in [data.ref]"},
+		 PATH ":3:1: missing key 'id' in [data.ref]"},
 		{"[project]\nname = \"x\"\n[hardware]\ngpu = \"yes\"\n",
 		 PATH ":4:7: 'gpu' in [hardware] must be a boolean, not a string"},
 		{"[project]\nname = \"x\"\n[hardware]\ncpu_cores = 2.5\n",
@@ -495,13 +498,13 @@ static void test_project__without_first(void **state)
 {
 	char *out = without(three, "bwa");
 	(void)state;
-	/* From the entry's header up to the next header: comments above the next entry's header
-	 * go with the removed entry, as the header documents. */
+	/* Comments right above a header belong to it: "# aligner" goes with bwa, the comment
+	 * above bcftools stays with bcftools. */
 	assert_string_equal(out, "# lab project\n"
 				 "[project]\n"
 				 "name = \"lab\"  # short\n"
 				 "\n"
-				 "# aligner\n"
+				 "# caller, keep in sync with the paper\n"
 				 "[[tools]]\n"
 				 "id = \"bcftools\"\n"
 				 "\n"
@@ -530,7 +533,7 @@ static void test_project__without_middle(void **state)
 				 "id = \"bwa\"\n"
 				 "version = \"^0.7\"\n"
 				 "\n"
-				 "# caller, keep in sync with the paper\n"
+				 "\t# trailing comment of bcftools\n"
 				 "[[tools]]\n"
 				 "# pinned\n"
 				 "id = \"samtools\"\n"
@@ -559,7 +562,6 @@ static void test_project__without_last_before_table(void **state)
 				 "[[tools]]\n"
 				 "id = \"bcftools\"\n"
 				 "\n"
-				 "\t# trailing comment of bcftools\n"
 				 "[hardware]\n"
 				 "cpu_cores = 4\n");
 	assert_declared(out, "bwa@^0.7 bcftools");
@@ -615,6 +617,18 @@ static void test_project__without_before_nested_headers(void **state)
 				 "[[cache]]\ncontainer_path = \"/c\"\nhost_path = \"/h\"\n"
 				 "[[tools]]\nid = \"c\"\n");
 	assert_declared(out, "a c");
+	free(out);
+}
+
+/* CRLF files and indented headers: whole lines go, line endings stay as they were. */
+static void test_project__without_crlf_and_indent(void **state)
+{
+	char *out = without("[project]\r\nname = \"x\"\r\n  [[tools]] # one\r\n  id = \"a\"\r\n"
+			    "[[tools]]\r\nid = \"b\"\r\n",
+			    "a");
+	(void)state;
+	assert_string_equal(out, "[project]\r\nname = \"x\"\r\n[[tools]]\r\nid = \"b\"\r\n");
+	assert_declared(out, "b");
 	free(out);
 }
 
@@ -854,8 +868,13 @@ static void test_project__with_after_inline_is_refused(void **state)
 	assert_non_null(dir);
 	path = write_project(dir, text);
 	assert_ok(bv_project_load(&p, dir, &err), &err);
-	assert_ok(bv_project_text_with_tool(&out, p, "samtools", "", &err), &err);
-	assert_int_equal(bv_project_save_text(p, out, &err), BV_EINVALID);
+	assert_int_equal(bv_project_text_with_tool(&out, p, "samtools", "", &err), BV_EINVALID);
+	assert_null(out);
+	{
+		char *msg = bv_error_format(err);
+		assert_non_null(strstr(msg, "declare tools as [[tools]] tables, not inline"));
+		free(msg);
+	}
 	bv_error_free(err);
 	on_disk = slurp(path);
 	assert_string_equal(on_disk, text);
@@ -924,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_project__without_last_before_table),
 		cmocka_unit_test(test_project__without_at_end_of_file),
 		cmocka_unit_test(test_project__without_before_nested_headers),
+		cmocka_unit_test(test_project__without_crlf_and_indent),
 		cmocka_unit_test(test_project__without_errors),
 		cmocka_unit_test(test_project__with_appends),
 		cmocka_unit_test(test_project__with_replaces_version),

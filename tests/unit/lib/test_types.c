@@ -262,7 +262,7 @@ static void test_types__malformed_files(void **state)
 	assert_load_error("[types]\nfile = 1\n", "2:8: type 'file' must be a table, not integer");
 	assert_load_error("[other]\n", "1:2: unknown key 'other' (expected [types.<id>])");
 	assert_load_error("", "1:1: no [types.<id>] tables");
-	assert_load_error("[types]\n", "1:2: no types are defined");
+	assert_load_error("[types]\n", "1:1: no types are defined");
 	/* The TOML reader's own errors come through unchanged. */
 	assert_load_error("[types.file]\nkind = file\n", "2:8: invalid value");
 }
