@@ -47,21 +47,15 @@ export BV_CACHE_DIR="$tmp/cache" BV_REGISTRY="file://$tmp/p/registry"
 bv_bin=$(cd "$build" && pwd)/bv
 (cd "$tmp/p/project" && "$bv_bin" lock --check) || { echo "bench: the generated project is not up to date" >&2; exit 1; }
 
-# Median wall time of a command over N runs, in milliseconds.
+# Median wall time in milliseconds, measured by hyperfine without a shell (-N).
 median_ms() {
-	n=$1
-	shift
-	i=0
-	while [ "$i" -lt "$n" ]; do
-		s=$(date +%s%N)
-		"$@" >/dev/null 2>&1
-		e=$(date +%s%N)
-		echo $(((e - s) / 1000))
-		i=$((i + 1))
-	done | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000 }'
+	hyperfine -N -w 3 -r 41 --export-json "$tmp/hf.json" "$*" >/dev/null 2>&1 ||
+		{ echo "bench: hyperfine failed on '$*'" >&2; exit 1; }
+	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$tmp/hf.json"
 }
-list_ms=$(cd "$tmp/p/project" && median_ms 31 "$bv_bin" list)
-check_ms=$(cd "$tmp/p/project" && median_ms 31 "$bv_bin" lock --check)
+list_ms=$(cd "$tmp/p/project" && median_ms "$bv_bin" list)
+check_ms=$(cd "$tmp/p/project" && median_ms "$bv_bin" lock --check)
+version_ms=$(median_ms "$bv_bin" --version)
 registry=$("$build/bench/bench_project" registry "$shared/bv-registry-sample" 200)
 registry_ms=$(echo "$registry" | awk -F'[= ]' '{ printf "%.2f", $2 * 1000 / $4 }')
 registry_n=$(echo "$registry" | sed -n 's/.*manifests=\([0-9]*\).*/\1/p')
@@ -72,6 +66,7 @@ printf '%-58s %10s %10s %7sx\n' "toml: parse+write 1000-tool bv.lock (${lock_kib
 echo "(tomllib only parses: the Python standard library has no TOML writer)"
 echo
 printf '%-58s %10s %10s\n' "benchmark (median)" "bv (ms)" "target"
+printf '%-58s %10s %10s\n' "bv --version (start-up)" "$version_ms" ""
 printf '%-58s %10s %10s\n' "bv list, 1000-tool project" "$list_ms" "< 20"
 printf '%-58s %10s %10s\n' "bv lock --check, 1000-tool project" "$check_ms" "< 20"
 printf '%-58s %10s %10s\n' "load the sample registry ($registry_n manifests + types)" "$registry_ms" "< 5"

@@ -11,7 +11,7 @@ build-essential pkg-config meson ninja-build git
 libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
 libcmocka-dev bats bats-assert bats-support
 clang clang-format clang-tidy libclang-rt-14-dev
-python3 ca-certificates
+python3 ca-certificates hyperfine git
 "
 
 quiet=false

@@ -25,7 +25,7 @@
  *   with .git, or a bare repository) is cloned like a remote.  One naming a plain directory
  *   that is not a repository is used in place, as a path would be.
  * - Anything else (https://, http://, ssh://, git://, user@host:path) is a git URL.  It is
- *   cloned shallowly into <cache>/index/<name>-<12 hex of sha256(url)>, where <name> is the
+ *   cloned shallowly into <cache>/index/<name>-<16 hex of FNV-1a-64(url)>, where <name> is the
  *   sanitised last path component ("bv-registry"): one clone per URL, so two registries never
  *   overwrite each other's checkout.  The clone is made in "<dir>.tmp" and renamed into place,
  *   so an interrupted clone is never mistaken for a complete one.  A refresh is `git fetch

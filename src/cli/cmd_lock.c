@@ -64,18 +64,111 @@ static bool unchanged(const struct bv_cli_ctx *ctx, const struct bv_lock_tool *l
 	return !strcmp(digest, locked->manifest_sha256);
 }
 
+/* The overrides of bv.toml as the two parallel arrays the lock module takes. */
+struct overrides {
+	const char **bins, **tools;
+	size_t n;
+};
+
+static void overrides_init(struct overrides *o, const struct bv_project *p)
+{
+	o->bins = bv_xcalloc(p->n_overrides + 1, sizeof(*o->bins));
+	o->tools = bv_xcalloc(p->n_overrides + 1, sizeof(*o->tools));
+	for (size_t i = 0; i < p->n_overrides; i++) {
+		o->bins[i] = p->overrides[i].binary;
+		o->tools[i] = p->overrides[i].tool;
+	}
+	o->n = p->n_overrides;
+}
+
+static int print_diff(const struct bv_lockfile *old, const struct bv_lockfile *new)
+{
+	struct bv_strv diff = BV_STRV_INIT;
+	bv_lockfile_diff(old, new, &diff);
+	if (!diff.n) {
+		fprintf(stderr, "bv.lock is up to date\n");
+		return BV_EXIT_OK;
+	}
+	fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
+	bv_strv_foreach (line, &diff)
+		printf("%s\n", *line);
+	bv_cli_hint("run 'bv lock' to update it");
+	bv_strv_clear(&diff);
+	return BV_EXIT_FAILURE;
+}
+
+/*
+ * When every declared tool is locked and unchanged and nothing else is locked, only the
+ * binary index can differ (bv.toml's overrides may have changed): rebuild it in place and
+ * compare, without copying the lock.  On a large project that is up to date this is the
+ * whole check.
+ */
+static int check_binary_index_only(struct bv_cli_ctx *ctx, const struct overrides *o)
+{
+	struct bv_error *err = NULL;
+	struct bv_lockfile old = *ctx->lock; /* shallow: only its binary index is replaced */
+	size_t n = ctx->lock->n_binary_index;
+	struct bv_lock_binary *saved = bv_xcalloc(n + 1, sizeof(*saved));
+	int r;
+	for (size_t i = 0; i < n; i++) {
+		saved[i].binary = bv_xstrdup(ctx->lock->binary_index[i].binary);
+		saved[i].tool = bv_xstrdup(ctx->lock->binary_index[i].tool);
+	}
+	if (bv_lockfile_rebuild_binary_index(ctx->lock, o->bins, o->tools, o->n, &err) < 0) {
+		r = bv_cli_report(err);
+	} else {
+		old.binary_index = saved;
+		old.n_binary_index = n;
+		r = print_diff(&old, ctx->lock);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(saved[i].binary);
+		free(saved[i].tool);
+	}
+	free(saved);
+	return r;
+}
+
 static int check(struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
-	struct bv_lockfile *expected = bv_lockfile_clone(ctx->lock);
-	struct bv_strv diff = BV_STRV_INIT;
-	const char **bins = NULL, **tools = NULL;
+	struct bv_lockfile *expected = NULL;
 	const char **declared = bv_xcalloc(ctx->project->n_tools + 1, sizeof(*declared));
+	bool *changed = bv_xcalloc(ctx->project->n_tools + 1, sizeof(*changed));
+	bool any_change = false;
+	struct overrides o;
 	int r = BV_EXIT_FAILURE;
 
+	overrides_init(&o, ctx->project);
 	for (size_t i = 0; i < ctx->project->n_tools; i++)
 		declared[i] = ctx->project->tools[i].id;
 	qsort(declared, ctx->project->n_tools, sizeof(*declared), compare_strings);
+	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
+		const char *id = ctx->lock->tools[i].tool_id;
+		if (!bsearch(&id, declared, ctx->project->n_tools, sizeof(*declared),
+			     compare_strings))
+			any_change = true; /* locked, no longer declared */
+	}
+	for (size_t i = 0; i < ctx->project->n_tools; i++) {
+		const struct bv_project_tool *pt = &ctx->project->tools[i];
+		char *version = NULL, *path = NULL;
+		if (bv_resolve_tool_version(&version, &path, ctx->index, pt->id, pt->version,
+					    &err) < 0) {
+			r = bv_cli_report(err);
+			goto out;
+		}
+		changed[i] =
+			!unchanged(ctx, bv_lockfile_find(ctx->lock, pt->id), version, pt->version);
+		any_change = any_change || changed[i];
+		free(version);
+		free(path);
+	}
+	if (!any_change) {
+		r = check_binary_index_only(ctx, &o);
+		goto out;
+	}
+
+	expected = bv_lockfile_clone(ctx->lock);
 	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
 		const char *id = ctx->lock->tools[i].tool_id;
 		if (!bsearch(&id, declared, ctx->project->n_tools, sizeof(*declared),
@@ -84,54 +177,27 @@ static int check(struct bv_cli_ctx *ctx)
 	}
 	for (size_t i = 0; i < ctx->project->n_tools; i++) {
 		const struct bv_project_tool *pt = &ctx->project->tools[i];
-		const struct bv_lock_tool *locked = bv_lockfile_find(ctx->lock, pt->id);
 		struct bv_manifest *m = NULL;
-		char *version = NULL, *path = NULL;
-		bool keep;
-		if (bv_resolve_tool_version(&version, &path, ctx->index, pt->id, pt->version,
-					    &err) < 0) {
-			r = bv_cli_report(err);
-			goto out;
-		}
-		keep = unchanged(ctx, locked, version, pt->version);
-		free(version);
-		free(path);
-		if (keep)
+		if (!changed[i])
 			continue;
 		if (bv_resolve_tool(&m, ctx->index, pt->id, pt->version, ctx->types, &err) < 0) {
 			r = bv_cli_report(err);
 			goto out;
 		}
-		expected_entry(bv_lockfile_upsert(expected, pt->id), m, pt->version, locked);
+		expected_entry(bv_lockfile_upsert(expected, pt->id), m, pt->version,
+			       bv_lockfile_find(ctx->lock, pt->id));
 		bv_manifest_free(m);
 	}
-	bins = bv_xcalloc(ctx->project->n_overrides + 1, sizeof(*bins));
-	tools = bv_xcalloc(ctx->project->n_overrides + 1, sizeof(*tools));
-	for (size_t i = 0; i < ctx->project->n_overrides; i++) {
-		bins[i] = ctx->project->overrides[i].binary;
-		tools[i] = ctx->project->overrides[i].tool;
-	}
-	if (bv_lockfile_rebuild_binary_index(expected, bins, tools, ctx->project->n_overrides,
-					     &err) < 0) {
+	if (bv_lockfile_rebuild_binary_index(expected, o.bins, o.tools, o.n, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
-	bv_lockfile_diff(ctx->lock, expected, &diff);
-	if (!diff.n) {
-		fprintf(stderr, "bv.lock is up to date\n");
-		r = BV_EXIT_OK;
-		goto out;
-	}
-	fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
-	bv_strv_foreach (line, &diff)
-		printf("%s\n", *line);
-	bv_cli_hint("run 'bv lock' to update it");
-	r = BV_EXIT_FAILURE;
+	r = print_diff(ctx->lock, expected);
 out:
 	free(declared);
-	free(bins);
-	free(tools);
-	bv_strv_clear(&diff);
+	free(changed);
+	free(o.bins);
+	free(o.tools);
 	bv_lockfile_free(expected);
 	return r;
 }

@@ -65,17 +65,38 @@ struct parser {
 	size_t n_parts, alloc_parts;
 
 	struct bv_buf scratch; /* string being unescaped */
+
+	/* The last position computed on the current line, to count columns from. */
+	const char *col_at;
+	uint32_t col;
+	bool ascii; /* no byte >= 0x80: a column is a byte offset */
 };
 
 static int parse_value(struct parser *p, struct bv_toml_value *out, int depth);
 
 /* Errors and positions. */
 
-static struct bv_toml_pos position_of(const struct parser *p, const char *at)
+static struct bv_toml_pos position_of(struct parser *p, const char *at)
 {
 	struct bv_toml_pos pos = {1, 1};
 	const char *line_start = p->src;
 	const char *q;
+	if (p->ascii && at >= p->line_start) {
+		pos.line = p->line;
+		pos.column = (uint32_t)(at - p->line_start) + 1;
+		return pos;
+	}
+	if (at >= p->line_start && p->col_at >= p->line_start && at >= p->col_at) {
+		/* Positions are asked for left to right: count on from the last one. */
+		pos.line = p->line;
+		pos.column = p->col;
+		for (q = p->col_at; q < at && q < p->end; q++)
+			if (((unsigned char)*q & 0xC0) != 0x80)
+				pos.column++;
+		p->col_at = at;
+		p->col = pos.column;
+		return pos;
+	}
 	if (at >= p->line_start) {
 		pos.line = p->line;
 		line_start = p->line_start;
@@ -89,6 +110,10 @@ static struct bv_toml_pos position_of(const struct parser *p, const char *at)
 	for (q = line_start; q < at && q < p->end; q++)
 		if (((unsigned char)*q & 0xC0) != 0x80)
 			pos.column++;
+	if (at >= p->line_start) {
+		p->col_at = at;
+		p->col = pos.column;
+	}
 	return pos;
 }
 
@@ -155,27 +180,33 @@ static size_t utf8_len(const unsigned char *s, const unsigned char *end)
 
 static int check_utf8(struct parser *p)
 {
-	const unsigned char *s = (const unsigned char *)p->src;
+	const unsigned char *s = (const unsigned char *)p->p;
 	const unsigned char *end = (const unsigned char *)p->end;
+	p->ascii = true;
 	while (s < end) {
 		size_t n;
-		if (*s < 0x80) {
-			if (*s == '\n') {
-				p->line++;
-				p->line_start = (const char *)s + 1;
+		uint64_t word;
+		/* Eight ASCII bytes at a time: bv's files are almost all ASCII. */
+		if (end - s >= 8) {
+			memcpy(&word, s, sizeof(word));
+			if (!(word & 0x8080808080808080ull)) {
+				s += 8;
+				continue;
 			}
+		}
+		if (*s < 0x80) {
 			s++;
 			continue;
 		}
 		n = utf8_len(s, end);
 		if (!n) {
-			int r = fail(p, (const char *)s, "invalid UTF-8 byte 0x%02x", *s);
-			return r;
+			/* Positions are counted from the start: nothing is parsed yet. */
+			p->line_start = p->end;
+			return fail(p, (const char *)s, "invalid UTF-8 byte 0x%02x", *s);
 		}
 		s += n;
+		p->ascii = false;
 	}
-	p->line = 1;
-	p->line_start = p->p;
 	return 0;
 }
 
@@ -367,6 +398,16 @@ static int parse_basic(struct parser *p, const char **ptr, size_t *len)
 {
 	const char *start = p->p;
 	struct bv_buf *b = &p->scratch;
+	const char *q = p->p + 1;
+	/* Most strings have no escapes: copy them straight from the input. */
+	while (q < p->end && *q != '"' && *q != '\\' && !is_control((unsigned char)*q))
+		q++;
+	if (q < p->end && *q == '"') {
+		*len = (size_t)(q - p->p - 1);
+		*ptr = bv_arena_strndup(&p->doc->arena, p->p + 1, *len);
+		p->p = q + 1;
+		return 0;
+	}
 	bv_buf_reset(b);
 	p->p++;
 	for (;;) {
@@ -545,7 +586,7 @@ static int parse_key(struct parser *p)
 
 /* Tables. */
 
-static struct bv_toml_pos pos_here(const struct parser *p, const char *at)
+static struct bv_toml_pos pos_here(struct parser *p, const char *at)
 {
 	return position_of(p, at);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -130,10 +131,18 @@ char *bv_buf_detach(struct bv_buf *b, size_t *len)
 
 int bv_buf_read_fd(struct bv_buf *b, int fd, size_t max, struct bv_error **err)
 {
-	size_t start = b->len;
+	size_t start = b->len, spare = 4096;
+	struct stat st;
+	/* A regular file's size lets one read() do: a 1000-tool bv.lock took 60 of them. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= max) {
+		bv_buf_grow(b, (size_t)st.st_size + 1);
+		spare = 2; /* room for the read() that returns end of file */
+	}
 	for (;;) {
 		ssize_t n;
-		bv_buf_grow(b, 8192);
+		if (b->alloc - b->len < spare)
+			bv_buf_grow(b, 8192);
 		n = read(fd, b->buf + b->len, b->alloc - b->len - 1);
 		if (n < 0) {
 			if (errno == EINTR)

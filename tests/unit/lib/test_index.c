@@ -281,8 +281,8 @@ static void test_index__clone_one_dir_per_url(void **state)
 	root = bv_xstrdup(bv_index_root(idx));
 	assert_null(bv_index_warning(idx));
 	assert_true(bv_str_has_prefix(root, prefix));
-	assert_int_equal(strlen(root), strlen(prefix) + 12);
-	assert_true(strspn(root + strlen(prefix), "0123456789abcdef") == 12);
+	assert_int_equal(strlen(root), strlen(prefix) + 16);
+	assert_true(strspn(root + strlen(prefix), "0123456789abcdef") == 16);
 	assert_versions(idx, "blast", false, "2.14.0 2.15.0");
 	assert_versions(idx, "pdbaa", true, "2024_01");
 	tmp = bv_xasprintf("%s.tmp", root);
