@@ -72,6 +72,15 @@ int bv_cli_unknown_command(const char *name);
  */
 int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv);
 
+/*
+ * The start of every command: parses its options and checks that it got between
+ * `min_operands` and `max_operands` (-1: no limit) operands.  Returns -1 to go on, with the
+ * first operand's index in *first_out, or the exit status to return at once (after --help,
+ * or after printing a usage error).
+ */
+int bv_cli_begin(const struct bv_cli_command *cmd, int argc, char **argv, int min_operands,
+		 int max_operands, int *first_out);
+
 void bv_cli_print_command_help(FILE *out, const struct bv_cli_command *cmd);
 void bv_cli_print_main_help(FILE *out);
 

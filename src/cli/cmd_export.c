@@ -38,16 +38,11 @@ static int run_export(int argc, char **argv)
 	struct bv_cli_ctx ctx;
 	struct bv_buf yaml = BV_BUF_INIT, skipped = BV_BUF_INIT;
 	struct bv_error *err = NULL;
-	int first = bv_cli_parse_options(&bv_cmd_export, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (first != argc) {
-		bv_cli_error("'bv export' takes no arguments");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_export, argc, argv, 0, 0, &first);
+	if (status >= 0)
+		return status;
 	if (!arg_format || strcmp(arg_format, "conda")) {
 		bv_cli_error("unsupported export format '%s'; the only format is 'conda'",
 			     arg_format ? arg_format : "");

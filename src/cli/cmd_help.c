@@ -5,18 +5,13 @@
 static int run_help(int argc, char **argv)
 {
 	const struct bv_cli_command *cmd;
-	int first = bv_cli_parse_options(&bv_cmd_help, argc, argv);
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
+	int first = 0;
+	int status = bv_cli_begin(&bv_cmd_help, argc, argv, 0, 1, &first);
+	if (status >= 0)
+		return status;
 	if (first == argc) {
 		bv_cli_print_main_help(stdout);
 		return BV_EXIT_OK;
-	}
-	if (argc - first > 1) {
-		bv_cli_error("'bv help' takes one command name");
-		return BV_EXIT_USAGE;
 	}
 	cmd = bv_cli_find_command(argv[first]);
 	if (!cmd)

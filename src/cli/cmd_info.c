@@ -21,16 +21,11 @@ static int run_info(int argc, char **argv)
 	const struct bv_lock_tool *t;
 	_cleanup_free_ char *pinned = NULL;
 	char size[32];
-	int first = bv_cli_parse_options(&bv_cmd_info, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (argc - first != 1) {
-		bv_cli_error("'bv info' takes one tool");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_info, argc, argv, 1, 1, &first);
+	if (status >= 0)
+		return status;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;

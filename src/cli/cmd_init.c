@@ -21,15 +21,10 @@ static int run_init(int argc, char **argv)
 	struct bv_buf b = BV_BUF_INIT;
 	struct bv_error *err = NULL;
 	const char *name;
-	int first = bv_cli_parse_options(&bv_cmd_init, argc, argv);
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (argc - first > 1) {
-		bv_cli_error("'bv init' takes at most one project name");
-		return BV_EXIT_USAGE;
-	}
+	int first = 0;
+	int status = bv_cli_begin(&bv_cmd_init, argc, argv, 0, 1, &first);
+	if (status >= 0)
+		return status;
 	if (!getcwd(cwd, sizeof(cwd))) {
 		bv_cli_error("cannot find the current directory");
 		return BV_EXIT_FAILURE;

@@ -84,16 +84,11 @@ static int list_tools(const struct bv_lockfile *lock)
 static int run_list(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	int first = bv_cli_parse_options(&bv_cmd_list, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (first != argc) {
-		bv_cli_error("'bv list' takes no arguments");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_list, argc, argv, 0, 0, &first);
+	if (status >= 0)
+		return status;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (!r)
 		r = arg_binaries ? list_binaries(ctx.lock) : list_tools(ctx.lock);

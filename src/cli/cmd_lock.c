@@ -205,16 +205,11 @@ out:
 static int run_lock(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	int first = bv_cli_parse_options(&bv_cmd_lock, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (first != argc) {
-		bv_cli_error("'bv lock' takes no arguments");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_lock, argc, argv, 0, 0, &first);
+	if (status >= 0)
+		return status;
 	if (!arg_check) {
 		/* Writing a lock needs image digests from a registry: that arrives with the OCI
 		 * client.  Until then only the check exists, and says so rather than pretending. */

@@ -45,16 +45,11 @@ static int run_remove(int argc, char **argv)
 	struct bv_error *err = NULL;
 	struct bv_project *current = NULL;
 	_cleanup_free_ char *text = NULL;
-	int first = bv_cli_parse_options(&bv_cmd_remove, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (first == argc) {
-		bv_cli_error("'bv remove' needs at least one tool");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_remove, argc, argv, 1, -1, &first);
+	if (status >= 0)
+		return status;
 	r = bv_cli_ctx_load(&ctx, 0, NULL);
 	if (r) {
 		bv_cli_ctx_release(&ctx);

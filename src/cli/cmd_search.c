@@ -131,14 +131,13 @@ static int run_search(int argc, char **argv)
 	json_t *summaries = NULL, *e;
 	struct hit *hits = NULL;
 	size_t n = 0, i;
-	int first = bv_cli_parse_options(&bv_cmd_search, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (argc - first != 1 || !argv[first][0]) {
-		bv_cli_error("'bv search' takes one query");
+	int status = bv_cli_begin(&bv_cmd_search, argc, argv, 1, 1, &first);
+	if (status >= 0)
+		return status;
+	if (!argv[first][0]) {
+		bv_cli_error("the search query is empty");
 		return BV_EXIT_USAGE;
 	}
 	if (strcmp(arg_tier, "default") && strcmp(arg_tier, "all") && strcmp(arg_tier, "core") &&

@@ -71,16 +71,11 @@ static int run_show(int argc, char **argv)
 	struct bv_error *err = NULL;
 	const char *requirement = "";
 	_cleanup_free_ char *pinned = NULL;
-	int first = bv_cli_parse_options(&bv_cmd_show, argc, argv);
+	int first = 0;
 	int r;
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (argc - first != 1) {
-		bv_cli_error("'bv show' takes one tool");
-		return BV_EXIT_USAGE;
-	}
+	int status = bv_cli_begin(&bv_cmd_show, argc, argv, 1, 1, &first);
+	if (status >= 0)
+		return status;
 	if (strcmp(arg_format, "human") && strcmp(arg_format, "json") &&
 	    strcmp(arg_format, "mcp") && strcmp(arg_format, "json-schema")) {
 		bv_cli_error("unknown format '%s'; expected human, json, mcp or json-schema",

@@ -12,15 +12,10 @@ static bool arg_verbose;
 
 static int run_version(int argc, char **argv)
 {
-	int first = bv_cli_parse_options(&bv_cmd_version, argc, argv);
-	if (first == -2)
-		return BV_EXIT_OK;
-	if (first < 0)
-		return BV_EXIT_USAGE;
-	if (first != argc) {
-		bv_cli_error("'bv version' takes no arguments");
-		return BV_EXIT_USAGE;
-	}
+	int first = 0;
+	int status = bv_cli_begin(&bv_cmd_version, argc, argv, 0, 0, &first);
+	if (status >= 0)
+		return status;
 	printf("bv %s\n", BV_VERSION);
 	if (arg_verbose) {
 		printf("jansson %s\n", jansson_version_str());

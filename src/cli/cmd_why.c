@@ -25,16 +25,15 @@ static int run_why(int argc, char **argv)
 	struct bv_cli_ctx ctx;
 	json_t *matches = json_array();
 	size_t without_layers = 0, found = 0;
-	int first = bv_cli_parse_options(&bv_cmd_why, argc, argv);
-	int r;
-	if (first == -2 || first < 0) {
-		json_decref(matches);
-		return first == -2 ? BV_EXIT_OK : BV_EXIT_USAGE;
+	int first = 0, r;
+	int status = bv_cli_begin(&bv_cmd_why, argc, argv, 1, 1, &first);
+	if (status < 0 && !argv[first][0]) {
+		bv_cli_error("the package name is empty");
+		status = BV_EXIT_USAGE;
 	}
-	if (argc - first != 1 || !argv[first][0]) {
+	if (status >= 0) {
 		json_decref(matches);
-		bv_cli_error("'bv why' takes one package name");
-		return BV_EXIT_USAGE;
+		return status;
 	}
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)

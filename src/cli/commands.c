@@ -174,6 +174,33 @@ out:
 	return result;
 }
 
+int bv_cli_begin(const struct bv_cli_command *cmd, int argc, char **argv, int min_operands,
+		 int max_operands, int *first_out)
+{
+	int first = bv_cli_parse_options(cmd, argc, argv);
+	int n;
+	if (first == -2)
+		return BV_EXIT_OK;
+	if (first < 0)
+		return BV_EXIT_USAGE;
+	n = argc - first;
+	if (n < min_operands || (max_operands >= 0 && n > max_operands)) {
+		if (max_operands == 0)
+			bv_cli_error("'bv %s' takes no arguments", cmd->name);
+		else if (n < min_operands)
+			bv_cli_error("'bv %s' needs %s", cmd->name,
+				     min_operands == max_operands ? "an argument"
+								  : "more arguments");
+		else
+			bv_cli_error("'bv %s' takes at most %d argument%s", cmd->name, max_operands,
+				     max_operands == 1 ? "" : "s");
+		bv_cli_hint("usage: bv %s %s", cmd->name, cmd->usage);
+		return BV_EXIT_USAGE;
+	}
+	*first_out = first;
+	return -1;
+}
+
 static void print_option_rows(FILE *out, const struct bv_cli_option *opts, bool with_help)
 {
 	size_t n = count_options(opts), width = 0;
