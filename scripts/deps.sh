@@ -11,7 +11,9 @@ build-essential pkg-config meson ninja-build git
 libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
 libcmocka-dev bats bats-assert bats-support
 clang clang-format clang-tidy libclang-rt-14-dev
-python3 ca-certificates hyperfine git
+python3 ca-certificates hyperfine git zstd
+docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
+skopeo umoci
 "
 
 quiet=false

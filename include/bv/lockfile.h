@@ -140,6 +140,8 @@ int bv_lockfile_remove(struct bv_lockfile *lock, const char *tool_id);
 
 /* Appends a layer with empty strings, size 0 and no conda package; returns it. */
 struct bv_lock_layer *bv_lock_tool_add_layer(struct bv_lock_tool *tool);
+/* Drops every layer of `tool` (before recording the layers of a newly pulled image). */
+void bv_lock_tool_clear_layers(struct bv_lock_tool *tool);
 /* The pin of `key`, created (in sorted position, empty strings) when absent. */
 struct bv_lock_data_pin *bv_lock_tool_set_pin(struct bv_lock_tool *tool, const char *key);
 

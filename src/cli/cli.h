@@ -130,10 +130,33 @@ void bv_cli_ctx_release(struct bv_cli_ctx *ctx);
 struct json_t;
 int bv_cli_print_json(struct json_t *j);
 
+/* Progress of pulls, drawn on stderr (bv_registry_options.progress). */
+struct bv_pull_progress;
+struct bv_cli_progress {
+	double last_draw;
+};
+void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload);
+
+/* bv.lock entries (locking.c). */
+struct bv_manifest;
+struct bv_lock_tool;
+struct bv_install_item;
+struct bv_error;
+const char *bv_cli_image_reference(const struct bv_manifest *m);
+const char *bv_cli_image_pin(const struct bv_manifest *m);
+/* Fills `t` from `m` and, when `it` is not NULL, from its resolved image. */
+void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
+			    const char *requirement, const struct bv_install_item *it);
+/* Rebuilds the binary index with bv.toml's overrides (those naming locked tools). */
+int bv_cli_rebuild_binary_index(struct bv_lockfile *lock, const struct bv_project *p,
+				struct bv_error **err);
+
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 
 /* Commands. */
+extern const struct bv_cli_command bv_cmd_add;
+extern const struct bv_cli_command bv_cmd_cache;
 extern const struct bv_cli_command bv_cmd_export;
 extern const struct bv_cli_command bv_cmd_help;
 extern const struct bv_cli_command bv_cmd_info;
@@ -143,6 +166,7 @@ extern const struct bv_cli_command bv_cmd_lock;
 extern const struct bv_cli_command bv_cmd_remove;
 extern const struct bv_cli_command bv_cmd_search;
 extern const struct bv_cli_command bv_cmd_show;
+extern const struct bv_cli_command bv_cmd_sync;
 extern const struct bv_cli_command bv_cmd_version;
 extern const struct bv_cli_command bv_cmd_why;
 

@@ -37,6 +37,18 @@ static void conda_free(struct bv_lock_conda *c)
 	free(c);
 }
 
+void bv_lock_tool_clear_layers(struct bv_lock_tool *t)
+{
+	for (size_t i = 0; i < t->n_layers; i++) {
+		free(t->layers[i].digest);
+		free(t->layers[i].media_type);
+		conda_free(t->layers[i].conda);
+	}
+	free(t->layers);
+	t->layers = NULL;
+	t->n_layers = 0;
+}
+
 static void tool_clear(struct bv_lock_tool *t)
 {
 	free(t->tool_id);
@@ -46,12 +58,7 @@ static void tool_clear(struct bv_lock_tool *t)
 	free(t->image_digest);
 	free(t->manifest_sha256);
 	free(t->resolved_at);
-	for (size_t i = 0; i < t->n_layers; i++) {
-		free(t->layers[i].digest);
-		free(t->layers[i].media_type);
-		conda_free(t->layers[i].conda);
-	}
-	free(t->layers);
+	bv_lock_tool_clear_layers(t);
 	for (size_t i = 0; i < t->n_pins; i++) {
 		free(t->pins[i].key);
 		free(t->pins[i].id);

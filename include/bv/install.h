@@ -1,0 +1,70 @@
+/*
+ * bv/install.h - getting the images bv.lock pins onto this machine: resolve, pull, unpack.
+ *
+ * Calling sequence (bv sync, bv add, bv lock):
+ *   struct bv_install_item items[n] = {{.tool_id = "samtools",
+ *                                       .reference = "quay.io/biocontainers/samtools:1.21--0",
+ *                                       .pinned = lock_entry->image_digest}, ...};
+ *   struct bv_install_options o = {.mode = BV_INSTALL_FULL};
+ *   if (bv_install(items, n, &o, &err) < 0) ...
+ *   items[i].top_digest, .size, .layers, .rootfs
+ *   bv_install_item_release(&items[i]);
+ *
+ * A pinned item whose root filesystem exists is done: nothing is opened but that directory,
+ * which is what keeps a warm `bv sync` in the milliseconds.  Everything else is resolved
+ * against its registry (mirrors and credentials as configured), pulled into the store in one
+ * parallel transfer, and unpacked: each layer once into <cache>/layers/<hex>, each image into
+ * <cache>/rootfs/<top hex>-<os>-<arch>[-<variant>] from hard links into the layer trees.  A
+ * pinned item must resolve to its pin (pulling by digest verifies every byte); an unpinned
+ * one records what its tag points to now.
+ *
+ * Ownership: inputs are borrowed; outputs belong to the item until
+ * bv_install_item_release().
+ *
+ * Errors: one error naming the tool and the image; nothing of a failed image becomes visible
+ * (the store publishes verified blobs only, unpacking renames complete trees only).
+ */
+#ifndef BV_INSTALL_H
+#define BV_INSTALL_H
+
+#include <bv/registry.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bv_error;
+
+enum bv_install_mode {
+	BV_INSTALL_FULL,         /* resolve, pull and unpack */
+	BV_INSTALL_RESOLVE_ONLY, /* only what the tag points to (bv lock) */
+};
+
+struct bv_install_item {
+	/* in */
+	const char *tool_id;
+	const char *reference; /* as the manifest writes it; tag kept */
+	const char *pinned;    /* "sha256:..." or NULL/"" to resolve the tag */
+	/* out */
+	char *top_digest; /* bv.lock's image_digest */
+	int64_t size;     /* config + layers, compressed; -1 when not looked up */
+	struct bv_descriptor *layers;
+	size_t n_layers;
+	char *rootfs; /* the image's root filesystem (FULL mode) */
+	bool present; /* was already installed */
+};
+
+struct bv_install_options {
+	enum bv_install_mode mode;
+	unsigned jobs; /* 0: BV_JOBS, else 8 */
+	bv_pull_progress_fn progress;
+	void *progress_payload;
+};
+
+int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_options *o,
+	       struct bv_error **err);
+
+/* Where the root filesystem of an image pinned at `top_digest` lives on this machine. */
+int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
+
+void bv_install_item_release(struct bv_install_item *it);
+
+#endif

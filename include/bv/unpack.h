@@ -1,0 +1,135 @@
+/*
+ * bv/unpack.h - turning OCI/Docker layer blobs into the read-only root filesystem of an image.
+ *
+ * Unpacking happens in two steps, so that a layer shared by many images is on disk once:
+ *
+ *   1. bv_unpack_layer() extracts one layer blob into its own "layer tree": a directory that
+ *      holds exactly the files of that layer.  Whiteouts are recorded, not applied: they stay
+ *      the empty regular files `.wh.<name>` and `.wh..wh..opq` they were in the tar.
+ *   2. bv_unpack_image() builds an image's root filesystem from its layer trees, lowest first:
+ *      directories are created, symlinks copied, and every other file is HARD-LINKED from its
+ *      layer tree, so two images that share a layer share its inodes.  `.wh.<name>` deletes
+ *      <name> from the layers below, `.wh..wh..opq` empties its directory of what the layers
+ *      below put there, and a later layer overrides an earlier one (as overlayfs does: a
+ *      directory replaces a lower symlink of the same name instead of being written through it).
+ *
+ * Calling sequence:
+ *   struct bv_strv warnings = BV_STRV_INIT;
+ *   struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
+ *   o.warnings = &warnings;
+ *   char diff_id[BV_UNPACK_DIFF_ID_LEN + 1];
+ *   bv_unpack_diff_id(blob, media_type, diff_id, err);      compare with rootfs.diff_ids[i]
+ *   bv_unpack_layer(blob, media_type, "<store>/layers/<digest>", &o, err);
+ *   bv_unpack_image(trees, n, "<store>/rootfs/<image>", &o, err);
+ *   ...
+ *   bv_unpack_remove_tree("<store>/rootfs/<image>", err);     never plain rm -rf (see below)
+ *
+ * Atomicity: both unpackers build into "<dest>.tmp-<pid>" next to <dest> and rename it into
+ * place only when complete (after syncfs(2)), with RENAME_NOREPLACE.  A crash therefore never
+ * leaves a partial tree under the final name, and an existing <dest> directory means the work
+ * was done: the call returns 0 without looking at it.  Leftover "<dest>.tmp-<pid>" directories
+ * of processes that no longer exist are removed by the next call for the same <dest>.  Two
+ * processes racing for the same <dest> both succeed; the loser discards its copy.  The parent
+ * of <dest> is created when missing.
+ *
+ * Read-only trees: every file loses its write bits, every directory ends up with its mode
+ * minus the write bits (plus u+rx, so bv can always walk it; normally 0555).  Files must be
+ * read-only in layer trees too, because the root filesystems hard-link them: a write through
+ * any image would change every image sharing the layer.  Consequently a tree cannot be removed
+ * by unlinking alone; bv_unpack_remove_tree() makes each directory writable (u+rwx) before
+ * emptying it, and never follows symlinks.  Other code that deletes these trees must do the
+ * same.  Layer trees and root filesystems should live on one file system: when hard-linking
+ * fails with EXDEV or EMLINK (too many links to one inode) the file is copied instead.
+ *
+ * Security: layer blobs come from registries and are hostile until proven otherwise.  No
+ * entry can create or change anything outside the tree being built: absolute paths and '..'
+ * components are rejected; parent directories are opened with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS) (or component by component with O_NOFOLLOW on older kernels), so an
+ * entry below a symlink is rejected; symlinks are created with their target as is and never
+ * followed; existing files are unlinked and re-created (O_EXCL|O_NOFOLLOW), never written
+ * through; hard links must point at a regular file inside the same layer, not at a symlink
+ * or directory.  Any such entry fails the whole layer, and the message names the layer and
+ * the entry: "layer sha256:...: entry '../../etc/passwd' escapes the image root".
+ * In rootless mode (the default) device nodes, fifos and sockets are dropped (one counted
+ * warning per layer), setuid/setgid/sticky bits are cleared and ownership is not applied;
+ * otherwise ownership is applied and modes keep their 07777 bits.  Extended attributes are
+ * not extracted.  Limits on the number of entries, the total size of the files and the depth
+ * of paths resist tar bombs; data is streamed, so memory does not grow with the layer size.
+ *
+ * Ownership: the caller owns every argument; `opts->warnings`, when not NULL, receives one
+ * string per warning (appended, owned by the vector).
+ *
+ * Errors: 0 on success, otherwise a negative enum bv_error_code with a message in *err.
+ * BV_EINVALID for a layer that is malformed, malicious, over a limit or of an unsupported
+ * media type; BV_ENOTFOUND for a missing blob or layer tree; BV_ERR for system failures.
+ * On failure nothing remains of the temporary tree.
+ */
+#ifndef BV_UNPACK_H
+#define BV_UNPACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bv_error;
+struct bv_strv;
+
+#define BV_UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
+#define BV_UNPACK_DEFAULT_MAX_BYTES   (64ULL << 30)
+/* Entries nested deeper than this are rejected; walking a tree holds a descriptor per level. */
+#define BV_UNPACK_MAX_DEPTH 128
+/* "sha256:" and 64 hex digits. */
+#define BV_UNPACK_DIFF_ID_LEN 71
+
+struct bv_unpack_options {
+	bool rootless;            /* drop special files, clear setuid/setgid/sticky, keep our uid */
+	uint64_t max_entries;     /* entries per layer, 0 = BV_UNPACK_DEFAULT_MAX_ENTRIES */
+	uint64_t max_bytes;       /* sum of file sizes per layer, 0 = BV_UNPACK_DEFAULT_MAX_BYTES */
+	struct bv_strv *warnings; /* NULL: warnings are not reported */
+};
+
+/* Use this rather than zero-initialising: a zeroed struct would not be rootless. */
+#define BV_UNPACK_OPTIONS_INIT                                                  \
+	{                                                                       \
+		.rootless = true, .max_entries = BV_UNPACK_DEFAULT_MAX_ENTRIES, \
+		.max_bytes = BV_UNPACK_DEFAULT_MAX_BYTES, .warnings = NULL      \
+	}
+
+/*
+ * Extracts the layer blob at `layer_path` into the new layer tree `dest_dir` (see above).
+ * `media_type` is the descriptor's: the OCI layer types (tar, tar+gzip, tar+zstd, also
+ * "nondistributable"), Docker's rootfs.diff.tar.gzip, or a generic one (NULL, "",
+ * "application/octet-stream").  The compression is always taken from the blob's magic bytes,
+ * because registries serve "gzip" layers that are plain tars; an unknown media type or
+ * compression (bzip2, xz) is BV_EINVALID.  Messages name the layer by its digest when the
+ * blob is stored as ".../sha256/<hex>" or "sha256:<hex>", and by its path otherwise.
+ * `opts` may be NULL for the defaults.
+ */
+int bv_unpack_layer(const char *layer_path, const char *media_type, const char *dest_dir,
+		    const struct bv_unpack_options *opts, struct bv_error **err);
+
+/*
+ * Builds the root filesystem `rootfs_dir` from `n` layer trees made by bv_unpack_layer(),
+ * `layer_trees[0]` being the lowest layer.  Only `opts->rootless` matters here: without it,
+ * directory and symlink ownership is copied from the layer trees.
+ */
+int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs_dir,
+		    const struct bv_unpack_options *opts, struct bv_error **err);
+
+/*
+ * Writes "sha256:<hex>" of the uncompressed tar stream (the layer's "diff_id") into `out`,
+ * decompressing on the fly whatever the magic bytes say.  `media_type` is checked as for
+ * bv_unpack_layer().
+ */
+int bv_unpack_diff_id(const char *layer_path, const char *media_type,
+		      char out[BV_UNPACK_DIFF_ID_LEN + 1], struct bv_error **err);
+
+/*
+ * Removes the tree at `dir` (a layer tree, a root filesystem or a leftover temporary tree),
+ * making each directory writable before emptying it.  Symlinks are removed, never followed,
+ * and directories are opened relative to their parent with O_NOFOLLOW.  A missing `dir` is
+ * success; a symlink at `dir` is removed itself.
+ */
+int bv_unpack_remove_tree(const char *dir, struct bv_error **err);
+
+#endif

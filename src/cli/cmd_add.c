@@ -1,0 +1,141 @@
+/*
+ * bv add <tool[@version]>...: resolve in the registry, pull, then record in bv.toml and
+ * bv.lock.  Nothing is written unless every tool resolved and pulled.
+ */
+#include "config.h"
+
+#include <bv/error.h>
+#include <bv/install.h>
+#include <bv/lockfile.h>
+#include <bv/manifest.h>
+#include <bv/project.h>
+#include <bv/resolve.h>
+#include <bv/version.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/cleanup.h"
+#include "util/time.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static const char *arg_registry;
+static unsigned arg_jobs;
+
+struct wanted {
+	char *id;
+	char *requirement;
+	struct bv_manifest *manifest;
+};
+
+static int run_add(int argc, char **argv)
+{
+	struct bv_cli_ctx ctx;
+	struct bv_error *err = NULL;
+	struct bv_cli_progress progress = {0};
+	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
+	struct bv_install_item *items = NULL;
+	struct wanted *want = NULL;
+	struct bv_lockfile *lock = NULL;
+	struct bv_project *edited = NULL;
+	char *text = NULL;
+	size_t n = 0;
+	int first = 0, r;
+	int status = bv_cli_begin(&bv_cmd_add, argc, argv, 1, -1, &first);
+	if (status >= 0)
+		return status;
+	r = bv_cli_ctx_load(&ctx, BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
+	if (r)
+		goto out;
+	n = (size_t)(argc - first);
+	want = bv_xcalloc(n + 1, sizeof(*want));
+	items = bv_xcalloc(n + 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		struct wanted *w = &want[i];
+		if (bv_tool_spec_parse(&w->id, &w->requirement, argv[first + (int)i], &err) < 0 ||
+		    bv_resolve_tool(&w->manifest, ctx.index, w->id, w->requirement, ctx.types,
+				    &err) < 0) {
+			r = bv_cli_report(err);
+			goto out;
+		}
+		if (w->manifest->deprecated)
+			bv_cli_warning("%s %s is deprecated", w->id, w->manifest->version);
+		if (!strcmp(w->manifest->tier, "experimental"))
+			bv_cli_warning("%s is experimental", w->id);
+		items[i].tool_id = w->id;
+		items[i].reference = bv_cli_image_reference(w->manifest);
+		items[i].pinned = bv_cli_image_pin(w->manifest);
+	}
+	o.jobs = arg_jobs;
+	o.progress = bv_cli_pull_progress;
+	o.progress_payload = &progress;
+	if (bv_install(items, n, &o, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+
+	/* Everything is on disk: now the two files, the lock checked before either is written. */
+	lock = ctx.lock ? TAKE_PTR(ctx.lock) : bv_lockfile_new(BV_VERSION, bv_time_now());
+	text = bv_xstrndup(ctx.project->text, ctx.project->text_len);
+	for (size_t i = 0; i < n; i++) {
+		struct bv_project *next = NULL;
+		char *next_text = NULL;
+		const struct bv_project *cur = edited ? edited : ctx.project;
+		bv_cli_fill_lock_entry(bv_lockfile_upsert(lock, want[i].id), want[i].manifest,
+				       want[i].requirement, &items[i]);
+		if (bv_project_text_with_tool(&next_text, cur, want[i].id, want[i].requirement,
+					      &err) < 0 ||
+		    bv_project_parse(&next, next_text, strlen(next_text), cur->path, &err) < 0) {
+			free(next_text);
+			r = bv_cli_report(err);
+			goto out;
+		}
+		bv_project_free(edited);
+		edited = next;
+		free(text);
+		text = next_text;
+	}
+	if (bv_cli_rebuild_binary_index(lock, edited, &err) < 0 ||
+	    bv_project_save_text(ctx.project, text, &err) < 0 ||
+	    bv_lockfile_save(lock, ctx.lock_path, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "Added %s %s (%.19s)\n", want[i].id, want[i].manifest->version,
+			items[i].top_digest);
+	r = BV_EXIT_OK;
+out:
+	for (size_t i = 0; want && i < n; i++) {
+		free(want[i].id);
+		free(want[i].requirement);
+		bv_manifest_free(want[i].manifest);
+		bv_install_item_release(&items[i]);
+	}
+	free(want);
+	free(items);
+	free(text);
+	bv_project_free(edited);
+	bv_lockfile_free(lock);
+	bv_cli_ctx_release(&ctx);
+	return r;
+}
+
+static const struct bv_cli_option add_options[] = {
+	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
+	 "registry to resolve in (default: BV_REGISTRY, bv.toml, the public registry)"},
+	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_add = {
+	.name = "add",
+	.usage = "[--registry <URL>] <tool[@version]>...",
+	.summary = "add tools to the project and pull them",
+	.description =
+		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.",
+	.options = add_options,
+	.run = run_add,
+};

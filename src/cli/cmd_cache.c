@@ -1,0 +1,227 @@
+/*
+ * bv cache size|list|verify|prune [--dry-run]: the content-addressed store and unpacked trees.
+ */
+#include <bv/error.h>
+#include <bv/install.h>
+#include <bv/lockfile.h>
+#include <bv/paths.h>
+#include <bv/project.h>
+#include <bv/store.h>
+#include <bv/unpack.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static bool arg_dry_run;
+
+static int cache_size(struct bv_store *s)
+{
+	struct bv_error *err = NULL;
+	int64_t bytes = 0;
+	size_t blobs = 0;
+	char human[32];
+	if (bv_store_usage(s, &bytes, &blobs, &err) < 0)
+		return bv_cli_report(err);
+	bv_cli_format_size(human, sizeof(human), bytes);
+	printf("%s in %zu blobs at %s\n", human, blobs, bv_store_dir(s));
+	return BV_EXIT_OK;
+}
+
+static int cache_list(struct bv_store *s)
+{
+	struct bv_error *err = NULL;
+	struct bv_store_image *images = NULL;
+	size_t n = 0;
+	if (bv_store_list_images(s, &images, &n, &err) < 0)
+		return bv_cli_report(err);
+	for (size_t i = 0; i < n; i++) {
+		char human[32];
+		bv_cli_format_size(human, sizeof(human), images[i].size);
+		printf("%-60s %.19s\n", images[i].ref_name, images[i].digest);
+	}
+	bv_store_images_free(images, n);
+	return BV_EXIT_OK;
+}
+
+static int cache_verify(struct bv_store *s)
+{
+	struct bv_error *err = NULL;
+	struct bv_strv problems = BV_STRV_INIT;
+	int r = BV_EXIT_OK;
+	if (bv_store_verify(s, &problems, &err) < 0)
+		return bv_cli_report(err);
+	bv_strv_foreach (p, &problems)
+		printf("%s\n", *p);
+	if (problems.n) {
+		bv_cli_error("the store has %zu problem%s", problems.n, problems.n == 1 ? "" : "s");
+		r = BV_EXIT_FAILURE;
+	} else {
+		fprintf(stderr, "The store is intact\n");
+	}
+	bv_strv_clear(&problems);
+	return r;
+}
+
+/* The image digests the locks of known projects pin: this project and BV_KNOWN_PROJECTS. */
+static int known_digests(struct bv_strv *keep, size_t *projects)
+{
+	struct bv_strv roots = BV_STRV_INIT;
+	struct bv_error *err = NULL;
+	char *here = NULL;
+	const char *env = getenv("BV_KNOWN_PROJECTS");
+	int r = 0;
+	if (bv_project_find(&here, NULL, NULL) == 0)
+		bv_strv_push_take(&roots, here);
+	if (env && *env) {
+		char *copy = bv_xstrdup(env), *save = NULL;
+		for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
+			bv_strv_push(&roots, dir);
+		free(copy);
+	}
+	*projects = 0;
+	bv_strv_foreach (root, &roots) {
+		_cleanup_free_ char *path = bv_path_join(*root, "bv.lock");
+		struct bv_lockfile *lock = NULL;
+		r = bv_lockfile_load(&lock, path, &err);
+		if (r == BV_ENOTFOUND) {
+			bv_error_free(err);
+			err = NULL;
+			r = 0;
+			continue;
+		}
+		if (r < 0) {
+			r = bv_cli_report(err);
+			break;
+		}
+		for (size_t i = 0; i < lock->n_tools; i++)
+			if (lock->tools[i].image_digest[0])
+				bv_strv_push(keep, lock->tools[i].image_digest);
+		bv_lockfile_free(lock);
+		(*projects)++;
+	}
+	bv_strv_clear(&roots);
+	return r;
+}
+
+/* Removes unpacked trees whose image or layer is no longer wanted. */
+static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_image,
+			const struct bv_store *s, size_t *removed)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char digest[80];
+		bool wanted;
+		if (de->d_name[0] == '.' || strlen(de->d_name) < 64)
+			continue;
+		(void)snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
+		wanted = by_image ? bv_strv_contains(keep, digest) : bv_store_has_blob(s, digest);
+		if (wanted)
+			continue;
+		(*removed)++;
+		if (arg_dry_run) {
+			printf("would remove %s/%s\n", dir, de->d_name);
+		} else {
+			_cleanup_free_ char *path = bv_path_join(dir, de->d_name);
+			(void)bv_unpack_remove_tree(path, NULL);
+		}
+	}
+}
+
+static int cache_prune(struct bv_store *s)
+{
+	struct bv_error *err = NULL;
+	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT;
+	_cleanup_free_ char *cache = NULL, *rootfs = NULL, *layers = NULL;
+	int64_t freed = 0;
+	size_t projects = 0, trees = 0;
+	char human[32];
+	int r = known_digests(&keep, &projects);
+	if (r)
+		goto out;
+	if (!projects) {
+		bv_cli_error("no project is known, so everything would look unused");
+		bv_cli_hint(
+			"run 'bv cache prune' inside a project, or list projects in BV_KNOWN_PROJECTS");
+		r = BV_EXIT_FAILURE;
+		goto out;
+	}
+	if (bv_store_gc(s, (const char *const *)keep.v, keep.n, arg_dry_run, &removed, &freed,
+			&err) < 0 ||
+	    bv_cache_dir(&cache, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	rootfs = bv_path_join(cache, "rootfs");
+	layers = bv_path_join(cache, "layers");
+	prune_trees(rootfs, &keep, true, s, &trees);
+	prune_trees(layers, &keep, false, s, &trees);
+	bv_strv_foreach (line, &removed)
+		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", *line);
+	bv_cli_format_size(human, sizeof(human), freed);
+	fprintf(stderr, "%s %zu blobs (%s) and %zu unpacked trees; kept what %zu project%s use\n",
+		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, projects,
+		projects == 1 ? "" : "s");
+	r = BV_EXIT_OK;
+out:
+	bv_strv_clear(&keep);
+	bv_strv_clear(&removed);
+	return r;
+}
+
+static int run_cache(int argc, char **argv)
+{
+	struct bv_store *s = NULL;
+	struct bv_error *err = NULL;
+	const char *what;
+	int first = 0, r;
+	int status = bv_cli_begin(&bv_cmd_cache, argc, argv, 1, 1, &first);
+	if (status >= 0)
+		return status;
+	what = argv[first];
+	if (strcmp(what, "size") && strcmp(what, "list") && strcmp(what, "verify") &&
+	    strcmp(what, "prune")) {
+		bv_cli_error("unknown cache command '%s'; expected size, list, verify or prune",
+			     what);
+		return BV_EXIT_USAGE;
+	}
+	if (arg_dry_run && strcmp(what, "prune")) {
+		bv_cli_error("--dry-run only applies to 'bv cache prune'");
+		return BV_EXIT_USAGE;
+	}
+	if (bv_store_open(&s, NULL, &err) < 0)
+		return bv_cli_report(err);
+	if (!strcmp(what, "size"))
+		r = cache_size(s);
+	else if (!strcmp(what, "list"))
+		r = cache_list(s);
+	else if (!strcmp(what, "verify"))
+		r = cache_verify(s);
+	else
+		r = cache_prune(s);
+	bv_store_free(s);
+	return r;
+}
+
+static const struct bv_cli_option cache_options[] = {
+	{"dry-run", 'n', BV_OPT_FLAG, &arg_dry_run, NULL, "with prune: show what would be removed"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_cache = {
+	.name = "cache",
+	.usage = "size|list|verify|prune [--dry-run]",
+	.summary = "inspect, verify and prune the image store",
+	.description =
+		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob and checks every image is complete.  prune: removes what no known project's\nbv.lock pins (this project and those in BV_KNOWN_PROJECTS, colon-separated).",
+	.options = cache_options,
+	.run = run_cache,
+};

@@ -1,0 +1,202 @@
+#include <bv/error.h>
+#include <bv/imageref.h>
+#include <bv/install.h>
+#include <bv/paths.h>
+#include <bv/registry.h>
+#include <bv/store.h>
+#include <bv/unpack.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static char *platform_slug(void)
+{
+	char *slug = bv_xstrdup(bv_registry_default_platform());
+	for (char *c = slug; *c; c++)
+		if (*c == '/')
+			*c = '-';
+	return slug;
+}
+
+int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL, *slug = NULL;
+	int r;
+	if (!bv_store_digest_valid(top_digest))
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s'", top_digest);
+	r = bv_cache_dir(&cache, err);
+	if (r < 0)
+		return r;
+	slug = platform_slug();
+	/* The platform is part of the name: one cache may serve amd64 and arm64 nodes. */
+	*out = bv_xasprintf("%s/rootfs/%s-%s", cache, top_digest + 7, slug);
+	return 0;
+}
+
+void bv_install_item_release(struct bv_install_item *it)
+{
+	free(it->top_digest);
+	for (size_t i = 0; i < it->n_layers; i++) {
+		free(it->layers[i].media_type);
+		free(it->layers[i].digest);
+	}
+	free(it->layers);
+	free(it->rootfs);
+	it->top_digest = it->rootfs = NULL;
+	it->layers = NULL;
+	it->n_layers = 0;
+}
+
+static void copy_result(struct bv_install_item *it, const struct bv_resolved *r)
+{
+	it->top_digest = bv_xstrdup(r->top_digest);
+	it->size = (int64_t)r->total_size;
+	it->layers = bv_xcalloc(r->n_layers + 1, sizeof(*it->layers));
+	for (size_t i = 0; i < r->n_layers; i++) {
+		it->layers[i].media_type = bv_xstrdup(r->layers[i].media_type);
+		it->layers[i].digest = bv_xstrdup(r->layers[i].digest);
+		it->layers[i].size = r->layers[i].size;
+	}
+	it->n_layers = r->n_layers;
+}
+
+/* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
+static int unpack(struct bv_install_item *it, const struct bv_store *store,
+		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
+{
+	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
+	_cleanup_strv_ struct bv_strv trees = BV_STRV_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < r->n_layers && rc >= 0; i++) {
+		const char *tree =
+			bv_strv_pushf(&trees, "%s/layers/%s", cache, r->layers[i].digest + 7);
+		_cleanup_free_ char *blob = bv_store_blob_path(store, r->layers[i].digest);
+		rc = bv_unpack_layer(blob, r->layers[i].media_type, tree, &o, err);
+	}
+	if (rc >= 0)
+		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
+	if (rc < 0)
+		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
+				     it->tool_id);
+	return 0;
+}
+
+int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_options *o,
+	       struct bv_error **err)
+{
+	struct bv_store *store = NULL;
+	struct bv_mirrors *mirrors = NULL;
+	struct bv_registry_client *client = NULL;
+	struct bv_imageref *refs = bv_xcalloc(n + 1, sizeof(*refs));
+	struct bv_resolved *resolved = bv_xcalloc(n + 1, sizeof(*resolved));
+	struct bv_pull_request *reqs = bv_xcalloc(n + 1, sizeof(*reqs));
+	size_t n_reqs = 0, n_refs = 0;
+	_cleanup_free_ char *cache = NULL;
+	int r = 0;
+
+	/* The fast path: pinned and unpacked already. */
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct bv_install_item *it = &items[i];
+		it->size = -1;
+		if (!it->pinned || !it->pinned[0] || o->mode != BV_INSTALL_FULL)
+			continue;
+		r = bv_install_rootfs_path(&it->rootfs, it->pinned, err);
+		if (r >= 0 && is_dir(it->rootfs)) {
+			it->present = true;
+			it->top_digest = bv_xstrdup(it->pinned);
+		}
+	}
+	if (r < 0)
+		goto out;
+
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct bv_install_item *it = &items[i];
+		struct bv_imageref *ref = &refs[i];
+		if (it->present)
+			continue;
+		if (!client) {
+			struct bv_registry_options ro = {0};
+			r = bv_cache_dir(&cache, err);
+			if (r >= 0)
+				r = bv_store_open(&store, NULL, err);
+			if (r >= 0)
+				r = bv_mirrors_load(&mirrors, err);
+			if (r < 0)
+				break;
+			ro.store = store;
+			ro.mirrors = mirrors;
+			ro.jobs = o->jobs;
+			ro.progress = o->progress;
+			ro.progress_payload = o->progress_payload;
+			r = bv_registry_client_new(&client, &ro, err);
+			if (r < 0)
+				break;
+		}
+		r = bv_imageref_parse(ref, it->reference, err);
+		if (r < 0) {
+			r = bv_error_wrap(err, r, "tool '%s'", it->tool_id);
+			break;
+		}
+		n_refs = i + 1;
+		if (it->pinned && it->pinned[0]) {
+			/* Pulling by digest is what makes the bytes verifiable against bv.lock. */
+			free(ref->digest);
+			ref->digest = bv_xstrdup(it->pinned);
+		}
+		r = bv_registry_resolve(client, ref, NULL, &resolved[i], err);
+		if (r < 0) {
+			r = bv_error_wrap(err, r, "could not resolve '%s' for %s", it->reference,
+					  it->tool_id);
+			break;
+		}
+		if (it->pinned && it->pinned[0] && strcmp(resolved[i].top_digest, it->pinned)) {
+			r = bv_error_setc(err, BV_EINVALID, 0,
+					  "'%s' for %s resolved to %s, but bv.lock pins %s",
+					  it->reference, it->tool_id, resolved[i].top_digest,
+					  it->pinned);
+			break;
+		}
+		copy_result(it, &resolved[i]);
+		if (o->mode == BV_INSTALL_FULL) {
+			reqs[n_reqs].ref = ref;
+			reqs[n_reqs++].resolved = &resolved[i];
+		}
+	}
+	if (r >= 0 && n_reqs)
+		r = bv_registry_pull(client, reqs, n_reqs, err);
+	for (size_t i = 0; i < n && r >= 0 && o->mode == BV_INSTALL_FULL; i++) {
+		struct bv_install_item *it = &items[i];
+		if (it->present)
+			continue;
+		free(it->rootfs);
+		it->rootfs = NULL;
+		r = bv_install_rootfs_path(&it->rootfs, it->top_digest, err);
+		if (r >= 0)
+			r = unpack(it, store, &resolved[i], cache, err);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		bv_resolved_release(&resolved[i]);
+	for (size_t i = 0; i < n_refs; i++)
+		bv_imageref_release(&refs[i]);
+	free(refs);
+	free(resolved);
+	free(reqs);
+	bv_registry_client_free(client);
+	bv_mirrors_free(mirrors);
+	bv_store_free(store);
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,1307 @@
+/*
+ * unpack.c - layer blobs to layer trees to read-only root filesystems (see include/bv/unpack.h).
+ *
+ * libarchive only reads: it decompresses and parses the tar headers (ustar, GNU long names,
+ * pax).  Everything that touches the file system is done here with *at() calls relative to
+ * descriptors of the tree being built, because archive_write_disk's protections are options
+ * that are easy to get wrong and it cannot express the layer-tree/whiteout model anyway.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <bv/error.h>
+#include <bv/unpack.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/digest.h"
+#include "util/fs.h"
+#include "util/parse.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define READ_BLOCK    (128 * 1024)
+#define WHITEOUT      ".wh."
+#define WHITEOUT_META ".wh..wh."
+#define OPAQUE        ".wh..wh..opq"
+
+static void archive_freep(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+#define _cleanup_archive_ _cleanup_(archive_freep)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names */
+
+static bool all_hex(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+/* How messages name a layer: its digest when the blob is stored by digest, else its path. */
+static char *layer_label(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (bv_str_has_prefix(base, "sha256:"))
+		return bv_xstrdup(base);
+	if (strlen(base) == 64 && all_hex(base) && base - path >= 7 &&
+	    !memcmp(base - 7, "sha256/", 7) && (base - path == 7 || base[-8] == '/'))
+		return bv_xasprintf("sha256:%s", base);
+	return bv_xasprintf("'%s'", path);
+}
+
+/* Entry names go into messages: control characters become '?' and huge names are cut. */
+static char *printable(const char *s)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n && i < 512; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bv_buf_putc(&b, c < 0x20 || c == 0x7f ? '?' : (char)c);
+	}
+	if (n > 512)
+		bv_buf_puts(&b, "...");
+	return bv_buf_detach(&b, NULL);
+}
+
+enum {
+	PATH_ESCAPES = -1,
+	PATH_TOO_LONG = -2,
+	PATH_TOO_DEEP = -3,
+};
+
+/*
+ * Writes the relative path of a tar name into `out` without empty and "." components ("" is
+ * the root itself).  Absolute names and ".." anywhere are refused rather than resolved: a
+ * layer that contains them was not made by an image builder.
+ */
+static int clean_path(const char *in, struct bv_buf *out)
+{
+	const char *p = in;
+	size_t depth = 0;
+
+	bv_buf_reset(out);
+	if (*p == '/')
+		return PATH_ESCAPES;
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return PATH_ESCAPES;
+		if (len && !(len == 1 && p[0] == '.')) {
+			if (len > NAME_MAX)
+				return PATH_TOO_LONG;
+			if (out->len)
+				bv_buf_putc(out, '/');
+			bv_buf_add(out, p, len);
+			depth++;
+		}
+		p = *end ? end + 1 : end;
+	}
+	if (out->len >= PATH_MAX)
+		return PATH_TOO_LONG;
+	if (depth > BV_UNPACK_MAX_DEPTH)
+		return PATH_TOO_DEEP;
+	return 0;
+}
+
+/* Splits a clean, non-empty path into a new directory string ("" at the top) and its name. */
+static char *split_path(const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		*name = path;
+		return bv_xstrdup("");
+	}
+	*name = slash + 1;
+	return bv_xstrndup(path, (size_t)(slash - path));
+}
+
+static bool valid_whiteout_target(const char *victim)
+{
+	return *victim && strcmp(victim, ".") && strcmp(victim, "..") && !strchr(victim, '/');
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Safe file system primitives: every path below a tree root is one component at a time. */
+
+/*
+ * Opens the directory `rel` (a clean relative path) below `root` without following any
+ * symlink, creating missing directories (0755) when `create`.  Returns the descriptor or
+ * -errno: -ELOOP when a component is a symlink, -ENOTDIR when it is something else.
+ */
+static int open_beneath(int root, const char *rel, bool create)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	_cleanup_free_ char *copy = NULL;
+	_cleanup_close_ int cur = -1;
+	char *p;
+	int fd;
+
+	if (!*rel) {
+		fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	if (fd >= 0)
+		return fd;
+	/* ENOSYS: kernel before 5.6; EPERM: a seccomp filter that does not know openat2. */
+	if (errno != ENOENT && errno != ENOSYS && errno != EPERM && errno != E2BIG)
+		return -errno;
+	if (errno == ENOENT && !create)
+		return -ENOENT;
+
+	cur = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return -errno;
+	copy = bv_xstrdup(rel);
+	p = copy;
+	while (*p) {
+		char *slash = strchr(p, '/');
+		int next;
+		if (slash)
+			*slash = '\0';
+		next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* the umask must not decide the mode of implicit directories */
+			if (next >= 0)
+				(void)fchmod(next, 0755);
+		}
+		if (next < 0) {
+			struct stat st;
+			int e = errno;
+			if (e == ELOOP || e == ENOTDIR) {
+				if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+					return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
+			}
+			return -e;
+		}
+		close(cur);
+		cur = next;
+		p = slash ? slash + 1 : p + strlen(p);
+	}
+	return TAKE_FD(cur);
+}
+
+static int remove_at(int dfd, const char *name);
+
+/* Removes everything in the directory `fd` (which it closes), making it writable first. */
+static int empty_dir(int fd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+		(void)fchmod(fd, (st.st_mode & 07777) | S_IRWXU); /* else unlinkat() says why */
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	for (;;) {
+		struct dirent *de;
+		int r;
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			return errno ? -errno : 0;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = remove_at(dirfd(d), de->d_name);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* rm -rf of `name` in `dfd` for read-only trees; never follows symlinks.  0 or -errno. */
+static int remove_at(int dfd, const char *name)
+{
+	struct stat st;
+	int fd, r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES) {
+		/* A directory we may not even read (mode 0000): make it ours to walk first. */
+		if (fchmodat(dfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = empty_dir(fd);
+	if (r < 0)
+		return r;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Makes room for a new entry `name` in `pfd`: whatever is there goes, except a directory when
+ * `keep_dir` (a tar may list a directory twice; its contents stay).  Returns 1 when a directory
+ * was kept, 0 when the name is free, -errno on failure.
+ */
+static int clear_slot(int pfd, const char *name, bool keep_dir)
+{
+	struct stat st;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(st.st_mode))
+		return keep_dir ? 1 : remove_at(pfd, name);
+	if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Takes the write bits off every directory below and including `fd` (borrowed). */
+static int seal_dir(int fd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct stat st;
+	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (own < 0)
+		return -errno;
+	d = fdopendir(own);
+	if (!d) {
+		int e = errno;
+		close(own);
+		return -e;
+	}
+	for (;;) {
+		struct dirent *de;
+		int r;
+		_cleanup_close_ int sub = -1;
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				return -errno;
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			if (errno == ENOTDIR || errno == ELOOP)
+				continue;
+			return -errno;
+		}
+		r = seal_dir(sub);
+		if (r < 0)
+			return r;
+	}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (fchmod(fd, ((st.st_mode & 07777) & ~(mode_t)0222) | S_IRUSR | S_IXUSR) < 0)
+		return -errno;
+	return 0;
+}
+
+static int pwrite_all(int fd, const char *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Staging: build "<dest>.tmp-<pid>", rename it into place when complete. */
+
+struct stage {
+	char *final; /* dest without trailing slashes */
+	char *tmp;
+	int root; /* the open temporary tree */
+};
+
+static void stage_release(struct stage *s)
+{
+	if (s->root >= 0)
+		close(s->root);
+	s->root = -1;
+	free(s->final);
+	free(s->tmp);
+	s->final = s->tmp = NULL;
+}
+
+/* Splits a path without trailing slashes into a new parent directory string and its base. */
+static char *parent_of(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		*base = path;
+		return bv_xstrdup(".");
+	}
+	*base = slash + 1;
+	return slash == path ? bv_xstrdup("/") : bv_xstrndup(path, (size_t)(slash - path));
+}
+
+/*
+ * Removes "<base>.tmp-<pid>" next to `final` for processes that are gone (or for this one: a
+ * previous attempt in this process failed to clean up).  Best effort: the next call retries.
+ */
+static void clean_stale(const char *final)
+{
+	const char *base;
+	_cleanup_free_ char *dir = parent_of(final, &base);
+	_cleanup_free_ char *prefix = bv_xasprintf("%s.tmp-", base);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int pid;
+		if (!bv_str_has_prefix(de->d_name, prefix))
+			continue;
+		if (bv_parse_int(de->d_name + strlen(prefix), &pid) < 0 || pid <= 0)
+			continue;
+		if (pid != getpid() && (kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		(void)remove_at(dirfd(d), de->d_name);
+	}
+}
+
+/* Returns 1 when `final` exists already (nothing to do), 0 with the stage ready, or < 0. */
+static int stage_begin(struct stage *s, const char *final, struct bv_error **err)
+{
+	struct stat st;
+	size_t n;
+	const char *base;
+	_cleanup_free_ char *parent = NULL;
+
+	s->root = -1;
+	s->tmp = NULL;
+	s->final = bv_xstrdup(final);
+	n = strlen(s->final);
+	while (n > 1 && s->final[n - 1] == '/')
+		s->final[--n] = '\0';
+	if (!n || !strcmp(s->final, "/") || !strcmp(s->final, ".") || !strcmp(s->final, ".."))
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid destination '%s'", final);
+
+	clean_stale(s->final);
+	if (lstat(s->final, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 1;
+		return bv_error_setc(err, BV_EEXISTS, 0, "'%s' exists and is not a directory",
+				     s->final);
+	}
+	if (errno != ENOENT)
+		return bv_error_set_errno(err, "could not stat '%s'", s->final);
+	parent = parent_of(s->final, &base);
+	if (bv_mkdir_p(parent, 0755, err) < 0)
+		return BV_ERR;
+	s->tmp = bv_xasprintf("%s.tmp-%ld", s->final, (long)getpid());
+	if (mkdir(s->tmp, 0700) < 0) {
+		int r = bv_error_set_errno(err, "could not create directory '%s'", s->tmp);
+		free(s->tmp);
+		s->tmp = NULL; /* not ours to remove */
+		return r;
+	}
+	s->root = open(s->tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->root < 0)
+		return bv_error_set_errno(err, "could not open directory '%s'", s->tmp);
+	return 0;
+}
+
+/* Discards the temporary tree, if any. */
+static void stage_abort(struct stage *s)
+{
+	if (s->root >= 0)
+		close(s->root);
+	s->root = -1;
+	if (s->tmp)
+		(void)remove_at(AT_FDCWD, s->tmp);
+	stage_release(s);
+}
+
+static int stage_commit(struct stage *s, struct bv_error **err)
+{
+	const char *base;
+	_cleanup_free_ char *parent = parent_of(s->final, &base);
+	_cleanup_close_ int pfd = -1;
+	int r = 0;
+
+	/* the top was private (0700) while it was incomplete; it ends up 0555 like the rest */
+	if (fchmod(s->root, 0755) < 0)
+		r = -errno;
+	if (r == 0)
+		r = seal_dir(s->root);
+	if (r < 0)
+		return bv_error_setc(err, BV_ERR, -r, "could not make '%s' read-only", s->tmp);
+	/* The rename must not reach the disk before the data it publishes. */
+	if (syncfs(s->root) < 0)
+		return bv_error_set_errno(err, "could not sync '%s'", s->tmp);
+	if (renameat2(AT_FDCWD, s->tmp, AT_FDCWD, s->final, RENAME_NOREPLACE) < 0) {
+		if (errno == EINVAL && rename(s->tmp, s->final) == 0)
+			goto renamed;
+		if (errno == EEXIST || errno == ENOTEMPTY) {
+			/* Another process finished the same tree first; theirs is as good. */
+			stage_abort(s);
+			return 0;
+		}
+		return bv_error_set_errno(err, "could not rename '%s' to '%s'", s->tmp, s->final);
+	}
+renamed:
+	free(s->tmp);
+	s->tmp = NULL;
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0 || fsync(pfd) < 0)
+		return bv_error_set_errno(err, "could not sync directory '%s'", parent);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading blobs */
+
+enum compression { COMP_NONE, COMP_GZIP, COMP_ZSTD };
+
+static bool media_type_supported(const char *mt)
+{
+	static const char *const known[] = {
+		"application/vnd.oci.image.layer.v1.tar",
+		"application/vnd.oci.image.layer.v1.tar+gzip",
+		"application/vnd.oci.image.layer.v1.tar+zstd",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+		"application/vnd.docker.image.rootfs.diff.tar.gzip",
+		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+		"application/octet-stream",
+		"application/x-tar",
+	};
+	if (!mt || !*mt)
+		return true;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(known); i++)
+		if (!strcmp(mt, known[i]))
+			return true;
+	return false;
+}
+
+/* The compression of the blob open at `fd`, from its first bytes. */
+static int sniff(int fd, const char *label, enum compression *out, struct bv_error **err)
+{
+	unsigned char m[6] = {0};
+	ssize_t n;
+
+	do
+		n = pread(fd, m, sizeof(m), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return bv_error_set_errno(err, "could not read layer %s", label);
+	if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+		*out = COMP_GZIP;
+	else if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+		*out = COMP_ZSTD;
+	else if ((n >= 3 && !memcmp(m, "BZh", 3)) ||
+		 (n >= 6 && !memcmp(m,
+				    "\xfd"
+				    "7zXZ\0",
+				    6)) ||
+		 (n >= 4 && !memcmp(m, "\x04\x22\x4d\x18", 4)))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s uses an unsupported compression", label);
+	else
+		*out = COMP_NONE;
+	return 0;
+}
+
+static int archive_failed(struct archive *a, const char *label, struct bv_error **err)
+{
+	const char *msg = archive_error_string(a);
+	int e = archive_errno(a);
+	/*
+	 * Damaged data comes with EILSEQ (libarchive's private ARCHIVE_ERRNO_FILE_FORMAT), -1 or
+	 * EINVAL; only a real I/O failure is a system error rather than a bad layer.
+	 */
+	if (e == EILSEQ || e == EINVAL || e <= 0)
+		e = 0;
+	return bv_error_setc(err, e ? BV_ERR : BV_EINVALID, e, "could not read layer %s: %s", label,
+			     msg ? msg : "unknown error");
+}
+
+/*
+ * Opens the blob and a libarchive reader on it with exactly the filter its magic bytes call
+ * for, and the tar formats (or "raw", to see the uncompressed stream itself).  `*fd` must
+ * outlive `*out`.
+ */
+static int open_reader(const char *path, const char *media_type, const char *label, bool raw,
+		       int *fd, struct archive **out, struct bv_error **err)
+{
+	_cleanup_archive_ struct archive *a = NULL;
+	enum compression comp = COMP_NONE;
+	int r;
+
+	if (!media_type_supported(media_type))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s has the unsupported media type '%s'", label,
+				     media_type);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
+				     "could not open layer '%s'", path);
+	r = sniff(*fd, label, &comp, err);
+	if (r < 0)
+		return r;
+	a = archive_read_new();
+	if (!a)
+		bv_oom();
+	switch (comp) {
+	case COMP_GZIP:
+		r = archive_read_support_filter_gzip(a);
+		break;
+	case COMP_ZSTD:
+		r = archive_read_support_filter_zstd(a);
+		break;
+	case COMP_NONE:
+	default:
+		r = archive_read_support_filter_none(a);
+		break;
+	}
+	/* ARCHIVE_WARN means libarchive would fork an external program; bv does not do that. */
+	if (r != ARCHIVE_OK)
+		return bv_error_setc(err, BV_ERR, 0,
+				     "layer %s: this libarchive cannot decompress it in process",
+				     label);
+	if (raw) {
+		r = archive_read_support_format_raw(a);
+	} else {
+		r = archive_read_support_format_tar(a);
+		if (r == ARCHIVE_OK)
+			r = archive_read_support_format_gnutar(a);
+		if (r == ARCHIVE_OK)
+			r = archive_read_support_format_empty(a);
+	}
+	if (r != ARCHIVE_OK)
+		return bv_error_setc(err, BV_ERR, 0, "layer %s: %s", label,
+				     archive_error_string(a) ? archive_error_string(a)
+							     : "libarchive failed");
+	if (archive_read_open_fd(a, *fd, READ_BLOCK) != ARCHIVE_OK)
+		return archive_failed(a, label, err);
+	*out = TAKE_PTR(a);
+	return 0;
+}
+
+int bv_unpack_diff_id(const char *layer_path, const char *media_type,
+		      char out[BV_UNPACK_DIFF_ID_LEN + 1], struct bv_error **err)
+{
+	_cleanup_free_ char *label = layer_label(layer_path);
+	_cleanup_close_ int fd = -1;
+	_cleanup_archive_ struct archive *a = NULL;
+	struct archive_entry *e;
+	struct bv_sha256 *h;
+	char hex[BV_SHA256_HEX_LEN + 1];
+	int r;
+
+	r = open_reader(layer_path, media_type, label, true, &fd, &a, err);
+	if (r < 0)
+		return r;
+	h = bv_sha256_new();
+	r = archive_read_next_header(a, &e);
+	if (r != ARCHIVE_EOF) {
+		if (r < ARCHIVE_WARN) {
+			bv_sha256_free(h);
+			return archive_failed(a, label, err);
+		}
+		for (;;) {
+			const void *buf;
+			size_t len;
+			la_int64_t off;
+			r = archive_read_data_block(a, &buf, &len, &off);
+			if (r == ARCHIVE_EOF)
+				break;
+			if (r < ARCHIVE_WARN) {
+				bv_sha256_free(h);
+				return archive_failed(a, label, err);
+			}
+			bv_sha256_update(h, buf, len);
+		}
+	}
+	bv_sha256_final_hex(h, hex);
+	memcpy(out, "sha256:", 7);
+	memcpy(out + 7, hex, BV_SHA256_HEX_LEN + 1);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Layer trees */
+
+struct layer {
+	struct archive *a;
+	const char *label;
+	const struct bv_unpack_options *o;
+	uint64_t max_entries, max_bytes;
+	int root;
+	uint64_t entries, bytes, dropped;
+	const char *raw;      /* the current entry's name as the tar has it */
+	struct bv_buf path;   /* ... cleaned */
+	struct bv_buf target; /* a hard link's cleaned target */
+};
+
+/* "layer X: entry 'NAME' <what>" for entries that are invalid or hostile. */
+__attribute__((format(printf, 3, 4))) static int
+entry_invalid(struct bv_error **err, const struct layer *l, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	_cleanup_free_ char *name = printable(l->raw);
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = bv_xvasprintf(fmt, ap);
+	va_end(ap);
+	return bv_error_setc(err, BV_EINVALID, 0, "layer %s: entry '%s' %s", l->label, name, what);
+}
+
+/* For failing system calls; `e` is the errno. */
+static int entry_failed(struct bv_error **err, const struct layer *l, int e)
+{
+	_cleanup_free_ char *name = printable(l->raw);
+	return bv_error_setc(err, BV_ERR, e, "layer %s: could not extract entry '%s'", l->label,
+			     name);
+}
+
+static int path_error(struct bv_error **err, const struct layer *l, int r, const char *link)
+{
+	_cleanup_free_ char *target = link ? printable(link) : NULL;
+	const char *what = r == PATH_ESCAPES    ? "escapes the image root"
+			   : r == PATH_TOO_LONG ? "has a name that is too long"
+						: "is nested too deeply";
+	if (target)
+		return entry_invalid(err, l, "is a hard link to '%s', which %s", target, what);
+	return entry_invalid(err, l, "%s", what);
+}
+
+/* Opens the parent directory `dir` of the current entry, with entry-named errors. */
+static int entry_parent(struct layer *l, const char *dir, struct bv_error **err)
+{
+	int fd = open_beneath(l->root, dir, true);
+	if (fd >= 0)
+		return fd;
+	if (fd == -ELOOP || fd == -EXDEV)
+		return entry_invalid(err, l, "escapes the image root through a symlink");
+	if (fd == -ENOTDIR)
+		return entry_invalid(err, l, "is below something that is not a directory");
+	return entry_failed(err, l, -fd);
+}
+
+static mode_t entry_perm(const struct layer *l, struct archive_entry *e)
+{
+	return archive_entry_mode(e) & (l->o->rootless ? 0777 : 07777);
+}
+
+static void entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+	if (archive_entry_mtime_is_set(e)) {
+		ts[1].tv_sec = archive_entry_mtime(e);
+		ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+	} else {
+		ts[1].tv_sec = 0;
+		ts[1].tv_nsec = UTIME_OMIT;
+	}
+	ts[0] = ts[1];
+}
+
+/* Applies the entry's owner (never in rootless mode) to `name` in `pfd`, or to `fd`. */
+static int entry_owner(struct layer *l, struct archive_entry *e, int pfd, const char *name, int fd,
+		       struct bv_error **err)
+{
+	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+
+	if (l->o->rootless)
+		return 0;
+	if (uid < 0 || gid < 0 || uid >= (la_int64_t)UINT32_MAX || gid >= (la_int64_t)UINT32_MAX)
+		return entry_invalid(err, l, "has an invalid owner");
+	if ((fd >= 0 ? fchown(fd, (uid_t)uid, (gid_t)gid)
+		     : fchownat(pfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW)) < 0)
+		return entry_failed(err, l, errno);
+	return 0;
+}
+
+static int check_slot(struct layer *l, int r, struct bv_error **err)
+{
+	return r < 0 ? entry_failed(err, l, -r) : r;
+}
+
+static int extract_dir(struct layer *l, struct archive_entry *e, int pfd, const char *name,
+		       struct bv_error **err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = check_slot(l, clear_slot(pfd, name, true), err);
+
+	if (r < 0)
+		return r;
+	if (r == 0 && mkdirat(pfd, name, 0700) < 0)
+		return entry_failed(err, l, errno);
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return entry_failed(err, l, errno);
+	r = entry_owner(l, e, pfd, name, fd, err);
+	if (r < 0)
+		return r;
+	/* writable while the layer is filled in; seal_dir() takes the write bits away */
+	if (fchmod(fd, entry_perm(l, e) | S_IRWXU) < 0)
+		return entry_failed(err, l, errno);
+	return 0;
+}
+
+static int write_data(struct layer *l, int fd, la_int64_t size, struct bv_error **err)
+{
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int r = archive_read_data_block(l->a, &buf, &len, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return archive_failed(l->a, l->label, err);
+		if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)(size - off))
+			return entry_invalid(err, l, "has more data than its size");
+		if (pwrite_all(fd, buf, len, (off_t)off) < 0)
+			return entry_failed(err, l, errno);
+	}
+	/* sparse files may end in a hole */
+	if (ftruncate(fd, (off_t)size) < 0)
+		return entry_failed(err, l, errno);
+	return 0;
+}
+
+static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const char *name,
+			bool marker, struct bv_error **err)
+{
+	_cleanup_close_ int fd = -1;
+	la_int64_t size = marker ? 0 : archive_entry_size(e);
+	mode_t perm = marker ? 0444 : entry_perm(l, e);
+	struct timespec ts[2];
+	int r;
+
+	if (size < 0)
+		return entry_invalid(err, l, "has a negative size");
+	if ((uint64_t)size > l->max_bytes - l->bytes)
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s: more than %" PRIu64 " bytes of files", l->label,
+				     l->max_bytes);
+	l->bytes += (uint64_t)size;
+	r = check_slot(l, clear_slot(pfd, name, false), err);
+	if (r < 0)
+		return r;
+	/* O_EXCL|O_NOFOLLOW: the slot was just cleared, so this can only create a new file */
+	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return entry_failed(err, l, errno);
+	if (size) {
+		r = write_data(l, fd, size, err);
+		if (r < 0)
+			return r;
+	}
+	if (!marker) {
+		r = entry_owner(l, e, pfd, name, fd, err);
+		if (r < 0)
+			return r;
+	}
+	/* after fchown(), which clears setuid */
+	if (fchmod(fd, perm & ~(mode_t)0222) < 0)
+		return entry_failed(err, l, errno);
+	if (!marker) {
+		entry_times(e, ts);
+		(void)futimens(fd, ts); /* cosmetic; some file systems refuse odd timestamps */
+	}
+	return 0;
+}
+
+static int extract_symlink(struct layer *l, struct archive_entry *e, int pfd, const char *name,
+			   struct bv_error **err)
+{
+	const char *target = archive_entry_symlink(e);
+	struct timespec ts[2];
+	int r;
+
+	if (!target || !*target || strlen(target) >= PATH_MAX)
+		return entry_invalid(err, l, "is a symlink without a valid target");
+	r = check_slot(l, clear_slot(pfd, name, false), err);
+	if (r < 0)
+		return r;
+	/* created as the image has it; it is never followed while unpacking */
+	if (symlinkat(target, pfd, name) < 0)
+		return entry_failed(err, l, errno);
+	r = entry_owner(l, e, pfd, name, -1, err);
+	if (r < 0)
+		return r;
+	entry_times(e, ts);
+	(void)utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+static int extract_special(struct layer *l, struct archive_entry *e, int pfd, const char *name,
+			   struct bv_error **err)
+{
+	mode_t type = archive_entry_filetype(e);
+	int r;
+
+	if (l->o->rootless || (type != AE_IFCHR && type != AE_IFBLK && type != AE_IFIFO)) {
+		l->dropped++;
+		return 0;
+	}
+	r = check_slot(l, clear_slot(pfd, name, false), err);
+	if (r < 0)
+		return r;
+	if (mknodat(pfd, name, type | entry_perm(l, e), archive_entry_rdev(e)) < 0)
+		return entry_failed(err, l, errno);
+	return entry_owner(l, e, pfd, name, -1, err);
+}
+
+static int extract_hardlink(struct layer *l, const char *link, int pfd, const char *name,
+			    struct bv_error **err)
+{
+	_cleanup_free_ char *tdir = NULL;
+	_cleanup_close_ int tfd = -1;
+	_cleanup_free_ char *shown = printable(link);
+	const char *tname;
+	struct stat st;
+	int r = clean_path(link, &l->target);
+
+	if (r < 0)
+		return path_error(err, l, r, link);
+	if (!l->target.len)
+		return entry_invalid(err, l, "is a hard link to the image root");
+	if (!strcmp(l->target.buf, l->path.buf))
+		return 0;
+	tdir = split_path(l->target.buf, &tname);
+	tfd = open_beneath(l->root, tdir, false);
+	if (tfd == -ELOOP || tfd == -EXDEV)
+		return entry_invalid(err, l,
+				     "is a hard link to '%s', which escapes the image root "
+				     "through a symlink",
+				     shown);
+	if (tfd >= 0 && fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	else
+		r = tfd < 0 ? tfd : 0;
+	if (r == -ENOENT || r == -ENOTDIR) {
+		/* linking to a special file that rootless mode dropped */
+		if (l->dropped) {
+			l->dropped++;
+			return 0;
+		}
+		return entry_invalid(err, l, "is a hard link to '%s', which does not exist", shown);
+	}
+	if (r < 0)
+		return entry_failed(err, l, -r);
+	if (S_ISLNK(st.st_mode))
+		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
+	if (S_ISDIR(st.st_mode))
+		return entry_invalid(err, l, "is a hard link to the directory '%s'", shown);
+	r = check_slot(l, clear_slot(pfd, name, false), err);
+	if (r < 0)
+		return r;
+	/* flags 0: link the target itself, never what it might point to */
+	if (linkat(tfd, tname, pfd, name, 0) < 0)
+		return entry_failed(err, l, errno);
+	return 0;
+}
+
+static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_error **err)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int pfd = -1;
+	const char *name, *link;
+	mode_t type;
+	int r;
+
+	l->raw = archive_entry_pathname(e);
+	if (!l->raw)
+		l->raw = archive_entry_pathname_utf8(e);
+	if (!l->raw)
+		return bv_error_setc(err, BV_EINVALID, 0, "layer %s: entry %" PRIu64 " has no name",
+				     l->label, l->entries);
+	r = clean_path(l->raw, &l->path);
+	if (r < 0)
+		return path_error(err, l, r, NULL);
+	if (!l->path.len)
+		return 0; /* "./": the root's own metadata is bv's to choose */
+	dir = split_path(l->path.buf, &name);
+	type = archive_entry_filetype(e);
+	link = archive_entry_hardlink(e);
+
+	if (bv_str_has_prefix(name, WHITEOUT_META) && strcmp(name, OPAQUE))
+		return 0; /* aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs) */
+	if (bv_str_has_prefix(name, WHITEOUT) && strcmp(name, OPAQUE) &&
+	    !valid_whiteout_target(name + strlen(WHITEOUT)))
+		return entry_invalid(err, l, "is not a valid whiteout");
+
+	if (!link && !bv_str_has_prefix(name, WHITEOUT) && type != AE_IFDIR && type != AE_IFREG &&
+	    type != AE_IFLNK && l->o->rootless) {
+		l->dropped++; /* before creating its parent, which the image may not have */
+		return 0;
+	}
+	pfd = entry_parent(l, dir, err);
+	if (pfd < 0)
+		return pfd;
+	if (bv_str_has_prefix(name, WHITEOUT))
+		return extract_file(l, e, pfd, name, true, err);
+	if (link)
+		return extract_hardlink(l, link, pfd, name, err);
+	switch (type) {
+	case AE_IFDIR:
+		return extract_dir(l, e, pfd, name, err);
+	case AE_IFREG:
+		return extract_file(l, e, pfd, name, false, err);
+	case AE_IFLNK:
+		return extract_symlink(l, e, pfd, name, err);
+	default:
+		return extract_special(l, e, pfd, name, err);
+	}
+}
+
+static int read_entries(struct layer *l, struct bv_error **err)
+{
+	for (;;) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(l->a, &e);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return archive_failed(l->a, l->label, err);
+		if (++l->entries > l->max_entries)
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "layer %s: more than %" PRIu64 " entries", l->label,
+					     l->max_entries);
+		r = extract_entry(l, e, err);
+		if (r < 0)
+			return r;
+	}
+}
+
+static const struct bv_unpack_options default_options = BV_UNPACK_OPTIONS_INIT;
+
+int bv_unpack_layer(const char *layer_path, const char *media_type, const char *dest_dir,
+		    const struct bv_unpack_options *opts, struct bv_error **err)
+{
+	const struct bv_unpack_options *o = opts ? opts : &default_options;
+	_cleanup_free_ char *label = layer_label(layer_path);
+	_cleanup_close_ int fd = -1;
+	_cleanup_archive_ struct archive *a = NULL;
+	struct stage s;
+	struct layer l = {
+		.label = label,
+		.o = o,
+		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
+		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
+		.path = BV_BUF_INIT,
+		.target = BV_BUF_INIT,
+	};
+	int r = stage_begin(&s, dest_dir, err);
+
+	if (r != 0) {
+		if (r < 0)
+			stage_abort(&s);
+		stage_release(&s);
+		return r < 0 ? r : 0;
+	}
+	r = open_reader(layer_path, media_type, label, false, &fd, &a, err);
+	if (r == 0) {
+		l.a = a;
+		l.root = s.root;
+		r = read_entries(&l, err);
+	}
+	bv_buf_release(&l.path);
+	bv_buf_release(&l.target);
+	if (r == 0)
+		r = stage_commit(&s, err);
+	if (r < 0) {
+		stage_abort(&s);
+		return r;
+	}
+	stage_release(&s);
+	if (l.dropped && o->warnings)
+		bv_strv_pushf(o->warnings,
+			      "layer %s: dropped %" PRIu64
+			      " device nodes, fifos and sockets (rootless mode cannot create them)",
+			      label, l.dropped);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Root filesystems */
+
+struct image {
+	const struct bv_unpack_options *o;
+	const char *tree; /* the layer tree being applied, for messages */
+};
+
+__attribute__((format(printf, 4, 5))) static int
+image_failed(struct bv_error **err, const struct image *im, int e, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = bv_xvasprintf(fmt, ap);
+	va_end(ap);
+	return bv_error_setc(err, BV_ERR, e, "layer tree '%s': %s", im->tree, what);
+}
+
+/* The names in directory `fd` (borrowed), sorted, so images come out the same every time. */
+static int list_names(int fd, struct bv_strv *out)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (own < 0)
+		return -errno;
+	d = fdopendir(own);
+	if (!d) {
+		int e = errno;
+		close(own);
+		return -e;
+	}
+	for (;;) {
+		struct dirent *de;
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			break;
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			bv_strv_push(out, de->d_name);
+	}
+	if (errno)
+		return -errno;
+	bv_strv_sort(out);
+	return 0;
+}
+
+/* The fallback when a hard link is impossible (another file system, too many links). */
+static int copy_file(int lfd, int rfd, const char *name, const struct stat *st, bool rootless)
+{
+	_cleanup_close_ int in = openat(lfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int out = -1;
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
+	char buf[64 * 1024];
+
+	if (in < 0)
+		return -errno;
+	out = openat(rfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		if (bv_write_all(out, buf, (size_t)n) < 0)
+			return -errno;
+	}
+	if (!rootless && fchown(out, st->st_uid, st->st_gid) < 0)
+		return -errno;
+	if (fchmod(out, st->st_mode & 07777 & ~(mode_t)0222) < 0)
+		return -errno;
+	(void)futimens(out, ts);
+	return 0;
+}
+
+static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
+		     struct bv_error **err);
+
+/* Adds (or replaces) the non-whiteout `name` of the layer directory `lfd` in `rfd`. */
+static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, const char *name,
+		       unsigned depth, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(rel, name);
+	struct stat st;
+	int r;
+
+	if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return image_failed(err, im, errno, "could not stat '%s'", path);
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int lsub = -1, rsub = -1;
+		mode_t mask = im->o->rootless ? 0777 : 07777;
+		if (depth >= BV_UNPACK_MAX_DEPTH)
+			return image_failed(err, im, 0, "'%s' is nested too deeply", path);
+		/* a directory replaces a lower non-directory, as in overlayfs */
+		r = clear_slot(rfd, name, true);
+		if (r == 0 && mkdirat(rfd, name, 0700) < 0)
+			r = -errno;
+		if (r < 0)
+			return image_failed(err, im, -r, "could not create directory '%s'", path);
+		lsub = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rsub = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (lsub < 0 || rsub < 0)
+			return image_failed(err, im, errno, "could not open directory '%s'", path);
+		if (!im->o->rootless && fchown(rsub, st.st_uid, st.st_gid) < 0)
+			return image_failed(err, im, errno, "could not chown '%s'", path);
+		if (fchmod(rsub, (st.st_mode & mask) | S_IRWXU) < 0)
+			return image_failed(err, im, errno, "could not chmod '%s'", path);
+		return apply_dir(im, lsub, rsub, path, depth + 1, err);
+	}
+
+	r = clear_slot(rfd, name, false);
+	if (r < 0)
+		return image_failed(err, im, -r, "could not replace '%s'", path);
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		struct timespec ts[2] = {st.st_atim, st.st_mtim};
+		ssize_t n = readlinkat(lfd, name, target, sizeof(target));
+		if (n < 0 || (size_t)n >= sizeof(target))
+			return image_failed(err, im, n < 0 ? errno : ENAMETOOLONG,
+					    "could not read symlink '%s'", path);
+		target[n] = '\0';
+		if (symlinkat(target, rfd, name) < 0)
+			return image_failed(err, im, errno, "could not create symlink '%s'", path);
+		if (!im->o->rootless &&
+		    fchownat(rfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return image_failed(err, im, errno, "could not chown '%s'", path);
+		(void)utimensat(rfd, name, ts, AT_SYMLINK_NOFOLLOW);
+		return 0;
+	}
+	if (linkat(lfd, name, rfd, name, 0) == 0)
+		return 0;
+	if ((errno == EXDEV || errno == EMLINK) && S_ISREG(st.st_mode)) {
+		r = copy_file(lfd, rfd, name, &st, im->o->rootless);
+		if (r < 0)
+			return image_failed(err, im, -r, "could not copy '%s'", path);
+		return 0;
+	}
+	return image_failed(err, im, errno, "could not link '%s'", path);
+}
+
+/* Applies the layer directory `lfd` onto the root filesystem directory `rfd` (both borrowed). */
+static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
+		     struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;
+	int r = list_names(lfd, &names);
+
+	if (r < 0)
+		return image_failed(err, im, -r, "could not read directory '%s'", *rel ? rel : ".");
+	/* Whiteouts act on the layers below only, so they go before this layer's own files. */
+	if (bv_strv_contains(&names, OPAQUE)) {
+		_cleanup_strv_ struct bv_strv lower = BV_STRV_INIT;
+		r = list_names(rfd, &lower);
+		bv_strv_foreach (n, &lower) {
+			if (r >= 0)
+				r = remove_at(rfd, *n);
+		}
+		if (r < 0)
+			return image_failed(err, im, -r, "could not empty opaque directory '%s'",
+					    *rel ? rel : ".");
+	}
+	bv_strv_foreach (n, &names) {
+		const char *victim = *n + strlen(WHITEOUT);
+		if (!bv_str_has_prefix(*n, WHITEOUT) || bv_str_has_prefix(*n, WHITEOUT_META))
+			continue;
+		if (!valid_whiteout_target(victim))
+			continue;
+		r = remove_at(rfd, victim);
+		if (r < 0) {
+			_cleanup_free_ char *path = bv_path_join(rel, victim);
+			return image_failed(err, im, -r, "could not delete '%s'", path);
+		}
+	}
+	bv_strv_foreach (n, &names) {
+		if (bv_str_has_prefix(*n, WHITEOUT))
+			continue;
+		r = apply_entry(im, lfd, rfd, rel, *n, depth, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs_dir,
+		    const struct bv_unpack_options *opts, struct bv_error **err)
+{
+	struct image im = {.o = opts ? opts : &default_options};
+	struct stage s;
+	int r = stage_begin(&s, rootfs_dir, err);
+
+	if (r != 0) {
+		if (r < 0)
+			stage_abort(&s);
+		stage_release(&s);
+		return r < 0 ? r : 0;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		_cleanup_close_ int lfd = open(layer_trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		im.tree = layer_trees[i];
+		if (lfd < 0)
+			r = bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
+					  "could not open layer tree '%s'", layer_trees[i]);
+		else
+			r = apply_dir(&im, lfd, s.root, "", 0, err);
+	}
+	if (r == 0)
+		r = stage_commit(&s, err);
+	if (r < 0) {
+		stage_abort(&s);
+		return r;
+	}
+	stage_release(&s);
+	return 0;
+}
+
+int bv_unpack_remove_tree(const char *dir, struct bv_error **err)
+{
+	_cleanup_free_ char *p = bv_xstrdup(dir);
+	size_t n = strlen(p);
+	int r;
+
+	/* a trailing slash would make the kernel follow a final symlink */
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	if (!n || !strcmp(p, "/") || !strcmp(p, ".") || !strcmp(p, ".."))
+		return bv_error_setc(err, BV_EINVALID, 0, "refusing to remove '%s'", dir);
+	r = remove_at(AT_FDCWD, p);
+	if (r < 0)
+		return bv_error_setc(err, BV_ERR, -r, "could not remove '%s'", p);
+	return 0;
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# bv add, bv sync, bv lock and bv cache against Debian's docker-registry on loopback, fed
+# with images of Debian's samtools and bwa built by umoci/skopeo (tests/fixtures/images.sh).
+# The fixture bv-registry names them as quay.io/biocontainers/...; the mirror setting sends
+# quay.io to the loopback registry.
+
+load lib/common
+
+setup_file() {
+	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
+	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
+	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
+	export ADDR
+}
+
+teardown_file() {
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+}
+
+setup() {
+	common_setup
+	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	export BV_MIRRORS="quay.io=$ADDR"
+	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
+	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
+	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
+	bv init align >/dev/null 2>&1
+}
+
+registry_digest() {
+	skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/biocontainers/$1"
+}
+
+@test "add pulls, unpacks and pins the registry's digests in bv.lock" {
+	run bv add samtools bwa
+	assert_success
+	want=$(registry_digest samtools:1.16.1--debian)
+	run python3 -c 'import tomllib; l = tomllib.load(open("bv.lock", "rb")); print(l["tools"]["samtools"]["image_digest"], l["tools"]["samtools"]["version"], l["binary_index"]["bwa"])'
+	assert_output "$want 1.16.1 bwa"
+	run bv list
+	assert_line --regexp '^samtools +1\.16\.1 '
+	assert_line --regexp '^bwa +0\.7\.17 '
+	grep -q '^id = "samtools"$' bv.toml
+	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*)
+	[ -x "$rootfs/usr/bin/samtools" ]
+}
+
+@test "OCI gzip and zstd images pull and unpack; skopeo and umoci read the store" {
+	sed -i 's/:0.7.17--debian"/:0.7.17--debian-oci"/' "$BV_REGISTRY"/tools/bwa/*.toml
+	sed -i 's/:2.24--debian"/:2.24--debian-zstd"/' "$BV_REGISTRY"/tools/minimap2/*.toml
+	run bv add bwa minimap2
+	assert_success
+	want=$(registry_digest minimap2:2.24--debian-zstd)
+	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*)
+	[ -x "$rootfs/usr/bin/minimap2" ]
+	# independent readers of the OCI layout (they read OCI media types, not Docker v2s2)
+	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/bwa:0.7.17--debian-oci"
+	assert_success
+	run umoci unpack --rootless --image "$BV_CACHE_DIR/store:quay.io/biocontainers/bwa:0.7.17--debian-oci" "$BATS_TEST_TMPDIR/bundle"
+	assert_success
+	[ -x "$BATS_TEST_TMPDIR/bundle/rootfs/usr/bin/bwa" ]
+}
+
+@test "sync on a fresh cache pulls exactly the lock; a second sync does nothing" {
+	run bv add samtools
+	assert_success
+	rm -rf "$BV_CACHE_DIR"
+	run bv sync
+	assert_success
+	assert_output --partial "Synced 1 tool (1 pulled)"
+	run bv sync
+	assert_success
+	assert_output "Everything is up to date (1 tool)"
+	run bv cache verify
+	assert_success
+}
+
+@test "a failed pull writes neither bv.toml nor bv.lock" {
+	run bv add samtools
+	assert_success
+	toml_before=$(cat bv.toml) lock_before=$(cat bv.lock)
+	sed -i 's/1.16.1--debian/9.9.9--missing/' "$BV_REGISTRY"/tools/samtools/*.toml
+	sed -i 's/^version = "1.16.1"$/version = "1.16.2"/' "$BV_REGISTRY"/tools/samtools/*.toml
+	mv "$BV_REGISTRY"/tools/samtools/1.16.1.toml "$BV_REGISTRY"/tools/samtools/1.16.2.toml
+	run bv add samtools bwa
+	assert_failure 1
+	assert_output --partial "quay.io/biocontainers/samtools:9.9.9--missing"
+	assert_equal "$(cat bv.toml)" "$toml_before"
+	assert_equal "$(cat bv.lock)" "$lock_before"
+}
+
+@test "cache verify finds a damaged blob and names it" {
+	run bv add bwa
+	assert_success
+	blob=$(ls "$BV_CACHE_DIR"/store/blobs/sha256/ | head -n 1)
+	chmod u+w "$BV_CACHE_DIR/store/blobs/sha256/$blob"
+	printf 'x' >>"$BV_CACHE_DIR/store/blobs/sha256/$blob"
+	run bv cache verify
+	assert_failure 1
+	assert_output --partial "sha256:$blob"
+}
+
+@test "sync --frozen refuses a lock that no longer satisfies bv.toml" {
+	run bv add samtools
+	assert_success
+	sed -i 's/^id = "samtools"$/id = "samtools"\nversion = ">=2"/' bv.toml
+	sed -i '/^version = ""$/d' bv.toml
+	run bv sync --frozen
+	assert_failure 1
+	assert_output --partial "does not satisfy '>=2'"
+}
+
+@test "cache prune keeps what the project pins and drops what it no longer does" {
+	run bv add samtools bwa
+	assert_success
+	run bv cache prune --dry-run
+	assert_success
+	assert_output --partial "Would remove 0 blobs"
+	run bv remove bwa
+	assert_success
+	run bv cache prune
+	assert_success
+	refute_output --partial "Removed 0 blobs"
+	run bv cache verify
+	assert_success
+	run bv sync
+	assert_output "Everything is up to date (1 tool)"
+}
