@@ -151,6 +151,15 @@ void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 int bv_cli_rebuild_binary_index(struct bv_lockfile *lock, const struct bv_project *p,
 				struct bv_error **err);
 
+/* Re-resolving bv.toml (relock.c): bv lock --check, bv lock, bv update. */
+enum bv_relock_mode {
+	BV_RELOCK_CHECK,  /* compare and print; never talks to an image registry */
+	BV_RELOCK_WRITE,  /* resolve changed tools' tags, write bv.lock */
+	BV_RELOCK_UPDATE, /* also re-resolve unchanged tools (all, or `only`), pull, write */
+};
+int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
+		  unsigned jobs);
+
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 
@@ -167,6 +176,7 @@ extern const struct bv_cli_command bv_cmd_remove;
 extern const struct bv_cli_command bv_cmd_search;
 extern const struct bv_cli_command bv_cmd_show;
 extern const struct bv_cli_command bv_cmd_sync;
+extern const struct bv_cli_command bv_cmd_update;
 extern const struct bv_cli_command bv_cmd_version;
 extern const struct bv_cli_command bv_cmd_why;
 

@@ -127,3 +127,42 @@ registry_digest() {
 	run bv sync
 	assert_output "Everything is up to date (1 tool)"
 }
+
+@test "lock records what a new tool's tag points to; check and sync follow" {
+	run bv add samtools
+	assert_success
+	printf '\n[[tools]]\nid = "bwa"\n' >>bv.toml
+	run bv lock --check
+	assert_failure 1
+	assert_line --partial "+ bwa 0.7.17"
+	run bv lock
+	assert_success
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.lock", "rb"))["tools"]["bwa"]["image_digest"])'
+	assert_output "$(registry_digest bwa:0.7.17--debian)"
+	run bv lock --check
+	assert_success
+	run bv lock
+	assert_success
+	assert_output --partial "bv.lock is up to date"
+	run bv sync
+	assert_success
+	assert_output --partial "(1 pulled)"
+}
+
+@test "update re-resolves a moved tag and pulls it; bv.toml stays" {
+	run bv add samtools
+	assert_success
+	toml_before=$(cat bv.toml)
+	sed -i 's/:1.16.1--debian"/:1.16.1--debian-oci"/' "$BV_REGISTRY"/tools/samtools/*.toml
+	run bv update samtools
+	assert_success
+	assert_line --partial "~ samtools"
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.lock", "rb"))["tools"]["samtools"]["image_digest"])'
+	assert_output "$(registry_digest samtools:1.16.1--debian-oci)"
+	assert_equal "$(cat bv.toml)" "$toml_before"
+	run bv sync
+	assert_output "Everything is up to date (1 tool)"
+	run bv update nosuchtool
+	assert_failure 1
+	assert_output --partial "tool 'nosuchtool' is not declared"
+}

@@ -1,0 +1,44 @@
+/*
+ * bv update [tool...]: the newest version bv.toml allows, with tags re-resolved, pulled.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli.h"
+
+#include "util/banned.h"
+
+static const char *arg_registry;
+static unsigned arg_jobs;
+
+static int run_update(int argc, char **argv)
+{
+	struct bv_cli_ctx ctx;
+	int first = 0, r;
+	int status = bv_cli_begin(&bv_cmd_update, argc, argv, 0, -1, &first);
+	if (status >= 0)
+		return status;
+	r = bv_cli_ctx_load(&ctx, BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
+	if (!r)
+		r = bv_cli_relock(&ctx, BV_RELOCK_UPDATE, argv + first, (size_t)(argc - first),
+				  arg_jobs);
+	bv_cli_ctx_release(&ctx);
+	return r;
+}
+
+static const struct bv_cli_option update_options[] = {
+	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
+	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
+	 "registry to resolve in (default: BV_REGISTRY, bv.toml, the public registry)"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_update = {
+	.name = "update",
+	.usage = "[--registry <URL>] [<tool>...]",
+	.summary = "move tools to the newest version bv.toml allows",
+	.description =
+		"Resolves each <tool> (default: all) to the newest version its bv.toml requirement\nallows, asks the registry again what its image tag points to, pulls and unpacks the\nresult and writes bv.lock.  bv.toml is not changed: its requirements still hold.",
+	.options = update_options,
+	.run = run_update,
+};
