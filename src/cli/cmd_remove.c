@@ -10,35 +10,6 @@
 
 #include "util/banned.h"
 
-/* Rebuilds the binary index with the overrides that still name a locked tool. */
-static int rebuild_index(struct bv_lockfile *lock, const struct bv_project *p,
-			 struct bv_error **err)
-{
-	const char **bins = calloc(p->n_overrides + 1, sizeof(*bins));
-	const char **tools = calloc(p->n_overrides + 1, sizeof(*tools));
-	size_t n = 0;
-	int r;
-	if (!bins || !tools) {
-		free(bins);
-		free(tools);
-		return bv_error_set(err, "out of memory");
-	}
-	for (size_t i = 0; i < p->n_overrides; i++) {
-		if (!bv_lockfile_find(lock, p->overrides[i].tool)) {
-			bv_cli_warning(
-				"[binary_overrides] in bv.toml still names '%s', which is not locked",
-				p->overrides[i].tool);
-			continue;
-		}
-		bins[n] = p->overrides[i].binary;
-		tools[n++] = p->overrides[i].tool;
-	}
-	r = bv_lockfile_rebuild_binary_index(lock, bins, tools, n, err);
-	free(bins);
-	free(tools);
-	return r;
-}
-
 static int run_remove(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
@@ -75,7 +46,7 @@ static int run_remove(int argc, char **argv)
 		if (ctx.lock)
 			bv_lockfile_remove(ctx.lock, argv[i]);
 	}
-	if (ctx.lock && rebuild_index(ctx.lock, current, &err) < 0) {
+	if (ctx.lock && bv_cli_rebuild_binary_index(ctx.lock, current, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}

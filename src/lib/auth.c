@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/proc.h"
 #include "util/xalloc.h"
 
@@ -52,20 +53,10 @@ static inline void wipe_bufp(struct bv_buf *b)
 }
 #define _cleanup_wipe_buf_ __attribute__((cleanup(wipe_bufp)))
 
-/* Printable ASCII only, cut to SHOWN_MAX, for quoting hostile headers in messages. */
+/* Untrusted text as it may be quoted in a message (util/parse.h). */
 static char *shown(const char *text, size_t len)
 {
-	size_t n = len < SHOWN_MAX ? len : SHOWN_MAX;
-	char *s = bv_xmalloc(n + 4);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		s[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	if (n < len)
-		memcpy(s + n, "...", 4);
-	else
-		s[n] = '\0';
-	return s;
+	return bv_str_shown(text, len, SHOWN_MAX);
 }
 
 /* ---- WWW-Authenticate ----------------------------------------------------------------- */

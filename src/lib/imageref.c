@@ -38,25 +38,10 @@ static bool is_alnum(char c)
 	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
 }
 
-/*
- * The reference as it may appear in a message: cut to SHOWN_MAX characters, with bytes that
- * are not printable ASCII shown as '?', so a hostile reference cannot write escape sequences
- * to the user's terminal through an error message.
- */
+/* Untrusted text as it may be quoted in a message (util/parse.h). */
 static char *shown(const char *text, size_t len)
 {
-	size_t n = len < SHOWN_MAX ? len : SHOWN_MAX;
-	char *s = bv_xmalloc(n + 4);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		s[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	if (n < len) {
-		memcpy(s + n, "...", 4);
-	} else {
-		s[n] = '\0';
-	}
-	return s;
+	return bv_str_shown(text, len, SHOWN_MAX);
 }
 
 __attribute__((format(printf, 4, 5))) static int fail(struct bv_error **err, const char *text,

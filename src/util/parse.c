@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xalloc.h"
+
 #include "banned.h"
 
 /* Parses the digits of s (no sign) into *out, rejecting anything above `max`. */
@@ -127,4 +129,19 @@ bool bv_str_has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return m <= n && !memcmp(s + n - m, suffix, m);
+}
+
+char *bv_str_shown(const char *text, size_t len, size_t max)
+{
+	size_t n = len < max ? len : max;
+	char *s = bv_xmalloc(n + 4);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		s[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (n < len)
+		memcpy(s + n, "...", 4);
+	else
+		s[n] = '\0';
+	return s;
 }

@@ -44,4 +44,12 @@ int bv_parse_bool(const char *s, bool *out);
 bool bv_str_has_prefix(const char *s, const char *prefix);
 bool bv_str_has_suffix(const char *s, const char *suffix);
 
+/*
+ * A copy of `len` bytes of `text` fit for quoting untrusted input in a message: at most `max`
+ * characters (then "..."), and every byte that is not printable ASCII shown as '?', so a
+ * hostile header or reference cannot write escape sequences to the user's terminal.  The
+ * caller frees the result.
+ */
+char *bv_str_shown(const char *text, size_t len, size_t max);
+
 #endif
