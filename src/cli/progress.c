@@ -27,6 +27,7 @@ void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 {
 	struct bv_cli_progress *state = payload;
 	char done[32], total[32], rate[32];
+	size_t layers_done, layers_total;
 	bool tty = isatty(STDERR_FILENO) == 1;
 	double t = now_s();
 	if (!p->finished && (!tty || t - state->last_draw < 0.1))
@@ -35,9 +36,15 @@ void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 	human(done, sizeof(done), (double)p->bytes_done);
 	human(total, sizeof(total), (double)p->bytes_total);
 	human(rate, sizeof(rate), p->rate);
+	/* The registry counts the config among the blobs; people count layers. */
+	layers_done = p->layers_done ? p->layers_done - 1 : 0;
+	layers_total = p->layers_total ? p->layers_total - 1 : 0;
+	if (layers_done > layers_total)
+		layers_done = layers_total;
 	if (tty)
 		fprintf(stderr, "\r\033[K%s  %s / %s  %s/s  layers %zu/%zu%s", p->name, done, total,
 			rate, p->layers_done, p->layers_total, p->finished ? "\n" : "");
 	else
-		fprintf(stderr, "Pulled %s (%s, %zu layers)\n", p->name, total, p->layers_total);
+		fprintf(stderr, "Pulled %s (%s, %zu layer%s)\n", p->name, total, layers_total,
+			layers_total == 1 ? "" : "s");
 }

@@ -873,7 +873,7 @@ static int fetch_manifest(struct bv_registry_client *c, const struct endpoint *e
 	if (ret < 0)
 		goto out;
 	if (r.body_too_big) {
-		ret = bv_error_set(err, "manifest of %s is larger than %u MiB", ep->display,
+		ret = bv_error_set(err, "manifest of '%s' is larger than %u MiB", ep->display,
 				   BV_REGISTRY_MANIFEST_MAX >> 20);
 		goto out;
 	}
@@ -886,9 +886,10 @@ static int fetch_manifest(struct bv_registry_client *c, const struct endpoint *e
 	if (!expect && r.docker_digest && bv_str_has_prefix(r.docker_digest, "sha256:"))
 		expect = r.docker_digest;
 	if (expect && strcmp(expect, got) != 0) {
-		ret = bv_error_setc(err, BV_EINVALID, 0,
-				    "manifest of %s does not match its digest: expected %s, got %s",
-				    ep->display, expect, got);
+		ret = bv_error_setc(
+			err, BV_EINVALID, 0,
+			"manifest of '%s' does not match its digest: expected %s, got %s",
+			ep->display, expect, got);
 		goto out;
 	}
 	media_type = media_type_of(r.content_type);

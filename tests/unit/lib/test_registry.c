@@ -935,7 +935,7 @@ static void test_registry__oversized_manifest(void **state)
 		   BV_MEDIA_OCI_MANIFEST);
 	c = client(f, 0);
 	assert_true(fake_pull(f, c, &msg) < 0);
-	assert_non_null(strstr(msg, "test/img:1 is larger than 4 MiB"));
+	assert_non_null(strstr(msg, "test/img:1' is larger than 4 MiB"));
 	free(msg);
 	bv_registry_client_free(c);
 }
