@@ -13,7 +13,7 @@
 #
 # The fixture registry (tests/fixtures/registry.sh, state in $BV_FIXTURE_DIR, default
 # <builddir>/fixtures) is started if it is not running and stopped at the end only if this
-# script started it. BENCH_PULL_RUNS (default 5) sets the runs of the cold benchmarks.
+# script started it. BENCH_PULL_RUNS (default 5) sets the timed runs of the cold benchmarks.
 set -euo pipefail
 
 build=${1:?usage: scripts/bench-pull.sh <builddir>}
@@ -42,15 +42,24 @@ cleanup() {
 	if $started_registry; then
 		"$fixtures/registry.sh" stop >/dev/null 2>&1 || true
 	fi
-	# Rootless podman leaves files owned by sub-uids that only its user namespace can remove.
-	if [[ -d $tmp/podman && $(id -u) -ne 0 ]] && command -v podman >/dev/null; then
-		podman unshare rm -rf "$tmp/podman" 2>/dev/null || true
+	if [[ -d $tmp/podman ]]; then
+		if [[ $(id -u) -eq 0 ]]; then
+			# podman may bind-mount its storage dir; a killed podman leaves the mount
+			# behind. Only mounts inside our own tmp dir are touched.
+			awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
+				sort -r | while read -r m; do umount "$m" || true; done
+		elif command -v podman >/dev/null; then
+			# Rootless podman leaves files owned by sub-uids.
+			podman unshare rm -rf "$tmp/podman" 2>/dev/null || true
+		fi
 	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# The commands below are strings that hyperfine -N splits at blanks.
+[[ $tmp != *[[:space:]]* ]] || die "the temporary dir '$tmp' contains blanks"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1f", b / a; else print "inf" }'; }
 
@@ -71,6 +80,22 @@ first_error() {
 		cut -c1-110
 }
 
+# cold NAME DIR COMMAND: one checked run of COMMAND from an empty DIR (it also warms the page
+# cache and the registry), then the timed runs, each after removing DIR and flushing the
+# previous run's writes. Prints the median in ms, or nothing when the checked run fails (its
+# stderr is then in $tmp/NAME.err).
+cold() {
+	local name=$1 dir=$2 cmd=$3 rm="rm -rf" prep
+	if [[ $name == podman && $(id -u) -ne 0 ]]; then
+		rm="podman unshare rm -rf"
+	fi
+	prep="sh -c '$rm $dir && sync'"
+	eval "$prep"
+	# shellcheck disable=SC2086 # split at blanks, as hyperfine -N does
+	$cmd >/dev/null 2>"$tmp/$name.err" || return 0
+	hf_median_ms "$name" --prepare "$prep" -r "$runs" "$cmd"
+}
+
 # ---- fixtures --------------------------------------------------------------------------------
 
 if ! "$fixtures/registry.sh" status >/dev/null; then
@@ -83,7 +108,7 @@ addr=$("$fixtures/registry.sh" addr)
 	die "tests/fixtures/images.sh push failed"
 }
 
-# A writable copy of the fixture bv-registry; bigdata is added to it in part 3.
+# A writable copy of the fixture bv-registry; part 3 adds bigdata to it.
 cp -r "$fixtures/bv-registry" "$tmp/bv-registry"
 export BV_REGISTRY=$tmp/bv-registry BV_MIRRORS="quay.io=$addr"
 unset BV_CACHE_DIR
@@ -93,67 +118,59 @@ for i in "${images[@]}"; do tools+=("${i%%:*}"); done
 mkdir -p "$tmp/proj"
 (
 	cd "$tmp/proj"
-	"$bv_bin" init bench >/dev/null
-	BV_CACHE_DIR=$tmp/add-cache "$bv_bin" add "${tools[@]}" >/dev/null
-) || die "bv add ${tools[*]} failed"
+	"$bv_bin" init bench >/dev/null 2>&1
+	BV_CACHE_DIR=$tmp/add-cache "$bv_bin" add "${tools[@]}" >"$tmp/add.out" 2>&1
+) || {
+	cat "$tmp/add.out" >&2
+	die "bv add ${tools[*]} failed"
+}
 rm -rf "$tmp/add-cache"
 
 # ---- 1. cold pulls ---------------------------------------------------------------------------
 
-cold=(--prepare "rm -rf $tmp/cache" -w 1 -r "$runs")
-bv_cold=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache hf_median_ms bv-cold "${cold[@]}" "$bv_bin sync")
+bv_cold=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache cold bv-cold "$tmp/cache" "$bv_bin sync")
 [[ -n $bv_cold ]] || die "cold bv sync failed: $(first_error "$tmp/bv-cold.err")"
 [[ -x $(echo "$tmp"/cache/rootfs/*/usr/bin/samtools) ]] || die "bv sync did not unpack samtools"
 
 # (a) what a user does without bv: copy each image into one OCI layout, unpack each.
-cat >"$tmp/skopeo-umoci.sh" <<EOF
-#!/bin/sh
-set -eu
-dest=\$1
-mkdir -p "\$dest"
-for ref in ${images[*]}; do
-	tool=\${ref%%:*}
-	skopeo copy -q --src-tls-verify=false "docker://$addr/biocontainers/\$ref" "oci:\$dest/oci:\$tool"
-	umoci unpack --rootless --image "\$dest/oci:\$tool" "\$dest/\$tool" >/dev/null
-done
-EOF
-su_cold=$(hf_median_ms skopeo-umoci --prepare "rm -rf $tmp/su" -w 1 -r "$runs" \
-	"sh $tmp/skopeo-umoci.sh $tmp/su")
+# shellcheck disable=SC2016 # $1 is the generated script's argument
+{
+	printf '#!/bin/sh\nset -eu\nmkdir -p "$1"\n'
+	for i in "${images[@]}"; do
+		printf 'skopeo copy -q --src-tls-verify=false docker://%s/biocontainers/%s "oci:$1/oci:%s"\n' \
+			"$addr" "$i" "${i%%:*}"
+		printf 'umoci unpack --rootless --image "$1/oci:%s" "$1/%s" >/dev/null\n' "${i%%:*}" "${i%%:*}"
+	done
+} >"$tmp/skopeo-umoci.sh"
+su_cell=- su_ratio=- su_reason=""
+su_cold=$(cold skopeo-umoci "$tmp/su" "sh $tmp/skopeo-umoci.sh $tmp/su")
 if [[ -n $su_cold ]]; then
 	[[ -x $tmp/su/samtools/rootfs/usr/bin/samtools ]] || die "skopeo + umoci did not unpack samtools"
 	su_cell=$su_cold su_ratio=$(ratio "$bv_cold" "$su_cold")x
 else
-	su_cell=- su_ratio=- su_reason=$(first_error "$tmp/skopeo-umoci.err")
+	su_reason="skopeo + umoci failed: $(first_error "$tmp/skopeo-umoci.err")"
 fi
 
-# (b) podman, with a private storage root and the limits this machine needs.
+# (b) podman, with a private storage root and the limits this machine needs (machine.md).
+# skip_mount_home: no bind mount of the storage dir, which a killed podman would leave behind.
 pm_cell=- pm_ratio=- pm_reason="" pm_driver=""
 if ! command -v podman >/dev/null; then
 	pm_reason="podman is not installed (scripts/deps.sh)"
 else
-	cat >"$tmp/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-	export CONTAINERS_CONF=$tmp/containers.conf
-	pm=(podman --root "$tmp/podman/root" --runroot "$tmp/podman/run")
+	printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' '' \
+		'[engine]' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' >"$tmp/containers.conf"
+	printf '%s\n' '[storage]' 'driver = "overlay"' "graphroot = \"$tmp/podman/root\"" \
+		"runroot = \"$tmp/podman/run\"" '' '[storage.options.overlay]' 'skip_mount_home = "true"' \
+		>"$tmp/storage.conf"
+	export CONTAINERS_CONF=$tmp/containers.conf CONTAINERS_STORAGE_CONF=$tmp/storage.conf
+	pm="podman --root $tmp/podman/root --runroot $tmp/podman/run"
 	refs=()
 	for i in "${images[@]}"; do refs+=("$addr/biocontainers/$i"); done
-	if ! pm_driver=$("${pm[@]}" info --format '{{.Store.GraphDriverName}}' 2>"$tmp/podman-info.err"); then
+	# shellcheck disable=SC2086 # split at blanks, as hyperfine -N does
+	if ! pm_driver=$($pm info --format '{{.Store.GraphDriverName}}' 2>"$tmp/podman-info.err"); then
 		pm_reason="podman cannot run here: $(first_error "$tmp/podman-info.err")"
 	else
-		# As root the whole private root is removable; rootless needs podman's namespace.
-		if [[ $(id -u) -eq 0 ]]; then
-			pm_prepare="rm -rf $tmp/podman"
-		else
-			pm_prepare="podman unshare rm -rf $tmp/podman"
-		fi
-		pm_cold=$(hf_median_ms podman --prepare "$pm_prepare" -w 1 -r "$runs" \
-			"${pm[*]} pull -q --tls-verify=false ${refs[*]}")
+		pm_cold=$(cold podman "$tmp/podman" "$pm pull -q --tls-verify=false ${refs[*]}")
 		if [[ -n $pm_cold ]]; then
 			pm_cell=$pm_cold pm_ratio=$(ratio "$bv_cold" "$pm_cold")x
 		else
@@ -164,7 +181,7 @@ fi
 
 # ---- 2. warm sync ----------------------------------------------------------------------------
 
-out=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache "$bv_bin" sync)
+out=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache "$bv_bin" sync 2>&1)
 [[ $out == "Everything is up to date"* ]] || die "a second bv sync still did work: $out"
 bv_warm=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache hf_median_ms bv-warm -w 3 -r 41 "$bv_bin sync")
 [[ -n $bv_warm ]] || die "warm bv sync failed: $(first_error "$tmp/bv-warm.err")"
@@ -174,7 +191,7 @@ bv_warm=$(cd "$tmp/proj" && BV_CACHE_DIR=$tmp/cache hf_median_ms bv-warm -w 3 -r
 # The image is the fixtures' base (busybox, so "sh" exists) plus one uncompressed layer holding
 # a file of pseudo-random bytes. The bytes are an AES-CTR keystream with a fixed key rather
 # than /dev/urandom: just as incompressible, but the same every run, so the registry (which
-# keeps its data across runs and never garbage-collects) stores the 220 MiB blob once.
+# keeps its data across runs and never garbage-collects) stores the blob once, not per run.
 blob() { printf '%s/blobs/sha256/%s' "$1" "${2#sha256:}"; }
 src=$("$fixtures/images.sh" path)/oci
 oci=$tmp/bigdata-oci
@@ -192,17 +209,15 @@ head -c "$((big_mib * 1024 * 1024))" /dev/zero |
 tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u=rwX,go=rX \
 	-C "$tmp/bigdata-root" -cf "$tmp/layer.tar" data
 rm -rf "$tmp/bigdata-root"
-layer=sha256:$(sha256sum <"$tmp/layer.tar" | cut -d' ' -f1)
-layer_size=$(stat -c %s "$tmp/layer.tar")
-mv "$tmp/layer.tar" "$(blob "$oci" "$layer")"
 
-# add_blob FILE: moves FILE into the layout and prints its descriptor fields "digest size".
+# add_blob FILE: moves FILE into the layout and prints "digest size".
 add_blob() {
 	local d
 	d=sha256:$(sha256sum <"$1" | cut -d' ' -f1)
 	printf '%s %s\n' "$d" "$(stat -c %s "$1")"
 	mv "$1" "$(blob "$oci" "$d")"
 }
+read -r layer layer_size < <(add_blob "$tmp/layer.tar")
 jq -c --arg d "$layer" '.rootfs.diff_ids += [$d]
 	| if .history then .history += [{"created_by": "bench-pull.sh: pseudo-random bytes"}] else . end' \
 	"$(blob "$src" "$(jq -r .config.digest "$base_manifest")")" >"$tmp/config.json"
@@ -220,15 +235,18 @@ jq -n -c --arg d "$man" --argjson s "$man_size" '{schemaVersion: 2, manifests: [
 echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
 
 # --preserve-digests keeps the layer uncompressed (skopeo would gzip it for a registry).
-skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$oci:bench" \
-	"docker://$addr/biocontainers/bigdata:1.0--bench" 2>"$tmp/skopeo-big.err" || {
+big_ref=$addr/biocontainers/bigdata:1.0--bench
+skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$oci:bench" "docker://$big_ref" \
+	2>"$tmp/skopeo-big.err" || {
 	cat "$tmp/skopeo-big.err" >&2
 	die "skopeo could not push the bigdata image"
 }
 rm -rf "$oci"
+pushed=$(skopeo inspect --raw --tls-verify=false "docker://$big_ref" | jq -r '.layers[-1].mediaType')
+[[ $pushed == application/vnd.oci.image.layer.v1.tar ]] || die "the big layer was pushed as $pushed"
 
 mkdir -p "$tmp/bv-registry/tools/bigdata" "$tmp/big"
-cat >"$tmp/bv-registry/tools/bigdata/1.0.0.toml" <<'EOF'
+cat >"$tmp/bv-registry/tools/bigdata/1.0.0.toml" <<'TOML'
 # Benchmark manifest written by scripts/bench-pull.sh: the fixtures' busybox base plus one
 # uncompressed 220 MiB layer of pseudo-random bytes, pushed as biocontainers/bigdata:1.0--bench.
 [tool]
@@ -260,10 +278,11 @@ command = "sh"
 
 [tool.binaries]
 exposed = ["sh"]
-EOF
+TOML
 (
 	cd "$tmp/big"
-	"$bv_bin" init big >/dev/null
+	"$bv_bin" init big >/dev/null 2>&1
+	sync
 	BV_CACHE_DIR=$tmp/big-cache /usr/bin/time -f '%M %e' -o "$tmp/big.time" \
 		"$bv_bin" add bigdata >"$tmp/big.out" 2>&1
 ) || {
@@ -281,9 +300,9 @@ row() { printf '%-58s %10s %10s %8s\n' "$@"; }
 row "benchmark (median of $runs, 4 tools, cold)" "bv (ms)" "peer (ms)" "peer/bv"
 row "bv sync vs skopeo copy + umoci unpack, sequential" "$bv_cold" "$su_cell" "$su_ratio"
 row "bv sync vs podman pull${pm_driver:+ ($pm_driver)}" "$bv_cold" "$pm_cell" "$pm_ratio"
-[[ -z ${su_reason:-} ]] || echo "(skopeo + umoci: ${su_reason})"
-[[ -z $pm_reason ]] || echo "(podman: ${pm_reason})"
-echo "(fresh BV_CACHE_DIR / dir / storage root every run; images from the loopback registry)"
+[[ -z $su_reason ]] || echo "(${su_reason})"
+[[ -z $pm_reason ]] || echo "(${pm_reason})"
+echo "(each run starts from an empty BV_CACHE_DIR, dir or storage root; loopback registry)"
 echo
 printf '%-58s %10s %10s\n' "benchmark" "bv" "target"
 printf '%-58s %10s %10s\n' "bv sync, everything present (median ms)" "$bv_warm" "< 20"

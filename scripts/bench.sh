@@ -70,3 +70,5 @@ printf '%-58s %10s %10s\n' "bv --version (start-up)" "$version_ms" ""
 printf '%-58s %10s %10s\n' "bv list, 1000-tool project" "$list_ms" "< 20"
 printf '%-58s %10s %10s\n' "bv lock --check, 1000-tool project" "$check_ms" "< 20"
 printf '%-58s %10s %10s\n' "load the sample registry ($registry_n manifests + types)" "$registry_ms" "< 5"
+echo
+"$top/scripts/bench-pull.sh" "$build"
