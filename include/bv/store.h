@@ -204,6 +204,16 @@ int bv_store_add_image(struct bv_store *s, const char *ref_name, const char *man
 		       const char *media_type, int64_t size, struct bv_error **err);
 
 /*
+ * The same, for a manifest bv wrote itself from the registry's `source_digest` (a Docker
+ * schema 2 manifest rewritten with OCI media types, so that OCI tools such as skopeo and umoci
+ * can read the image): the descriptor names the new manifest and its "dev.bv.digest"
+ * annotation the source, and bv_store_gc() keeps it for as long as the source is kept.
+ */
+int bv_store_add_image_as(struct bv_store *s, const char *ref_name, const char *manifest_digest,
+			  const char *media_type, int64_t size, const char *source_digest,
+			  struct bv_error **err);
+
+/*
  * The images in index.json that have a ref.name, in file order (*out NULL when there are
  * none).  Descriptors other tools added without a name are kept in the file but not listed.
  */

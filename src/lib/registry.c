@@ -1707,6 +1707,71 @@ static void pull_loop(struct pull *p)
 	}
 }
 
+/* Docker schema 2 media types and their OCI equivalents (same bytes, other names). */
+static const char *oci_media_type(const char *docker)
+{
+	static const char *const map[][2] = {
+		{"application/vnd.docker.container.image.v1+json",
+		 "application/vnd.oci.image.config.v1+json"},
+		{"application/vnd.docker.image.rootfs.diff.tar.gzip",
+		 "application/vnd.oci.image.layer.v1.tar+gzip"},
+		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+		 "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"},
+	};
+	for (size_t i = 0; docker && i < BV_ARRAY_SIZE(map); i++)
+		if (!strcmp(docker, map[i][0]))
+			return map[i][1];
+	return docker;
+}
+
+static void rename_media_type(json_t *desc)
+{
+	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+	if (mt)
+		json_object_set_new(desc, "mediaType", json_string(oci_media_type(mt)));
+}
+
+/*
+ * Records a Docker schema 2 image under an OCI manifest naming the same config and layers,
+ * because OCI tools (skopeo's and umoci's oci: layouts) do not read Docker manifests.  The
+ * registry's manifest stays in the store, and bv.lock keeps pinning it: the OCI manifest is
+ * only a second, derived view (bv_store_add_image_as()).
+ */
+static int add_oci_view(struct bv_store *store, const char *ref_name, const struct bv_resolved *res,
+			struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	_cleanup_free_ char *digest = NULL;
+	json_t *doc, *layers, *layer;
+	char *out;
+	size_t i, len;
+	int r = bv_store_read_blob(store, res->manifest_digest, BV_REGISTRY_MANIFEST_MAX, &text,
+				   err);
+	if (r < 0)
+		return r;
+	doc = json_loadb(text.buf, text.len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return bv_error_setc(err, BV_EINVALID, 0, "manifest %s cannot be parsed",
+				     res->manifest_digest);
+	}
+	json_object_set_new(doc, "mediaType", json_string(BV_MEDIA_OCI_MANIFEST));
+	rename_media_type(json_object_get(doc, "config"));
+	layers = json_object_get(doc, "layers");
+	json_array_foreach(layers, i, layer) rename_media_type(layer);
+	out = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (!out)
+		bv_oom();
+	len = strlen(out);
+	r = bv_store_put_blob(store, out, len, NULL, &digest, err);
+	free(out);
+	if (r < 0)
+		return r;
+	return bv_store_add_image_as(store, ref_name, digest, BV_MEDIA_OCI_MANIFEST, (int64_t)len,
+				     res->manifest_digest, err);
+}
+
 int bv_registry_pull(struct bv_registry_client *c, const struct bv_pull_request *reqs, size_t n,
 		     struct bv_error **err)
 {
@@ -1761,8 +1826,11 @@ int bv_registry_pull(struct bv_registry_client *c, const struct bv_pull_request 
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		const struct bv_resolved *res = reqs[i].resolved;
 		_cleanup_free_ char *ref_name = bv_store_ref_name(p.images[i].name);
-		ret = bv_store_add_image(c->store, ref_name, res->manifest_digest, res->media_type,
-					 (int64_t)res->manifest_size, err);
+		if (!strcmp(res->media_type, BV_MEDIA_DOCKER_V2))
+			ret = add_oci_view(c->store, ref_name, res, err);
+		else
+			ret = bv_store_add_image(c->store, ref_name, res->manifest_digest,
+						 res->media_type, (int64_t)res->manifest_size, err);
 		if (ret < 0)
 			bv_error_wrap(err, ret, "could not pull %s", p.images[i].name);
 	}

@@ -683,12 +683,12 @@ static const char *desc_ref_name(const json_t *desc)
 }
 
 static json_t *new_descriptor(const char *ref_name, const char *digest, const char *media_type,
-			      int64_t size)
+			      int64_t size, const char *source_digest)
 {
 	json_t *d = json_object();
 	json_t *ann = json_object();
 	json_object_set_new(ann, BV_STORE_REF_NAME_ANNOTATION, json_string(ref_name));
-	json_object_set_new(ann, BV_STORE_DIGEST_ANNOTATION, json_string(digest));
+	json_object_set_new(ann, BV_STORE_DIGEST_ANNOTATION, json_string(source_digest));
 	json_object_set_new(d, "mediaType", json_string(media_type));
 	json_object_set_new(d, "digest", json_string(digest));
 	json_object_set_new(d, "size", json_integer(size));
@@ -699,7 +699,7 @@ static json_t *new_descriptor(const char *ref_name, const char *digest, const ch
 }
 
 static bool descriptor_equal(const json_t *d, const char *digest, const char *media_type,
-			     int64_t size)
+			     int64_t size, const char *source_digest)
 {
 	const json_t *sz = json_object_get(d, "size");
 	const char *pinned = json_string_value(
@@ -708,7 +708,7 @@ static bool descriptor_equal(const json_t *d, const char *digest, const char *me
 	       strcmp(desc_string(d, "digest") ? desc_string(d, "digest") : "", digest) == 0 &&
 	       strcmp(desc_string(d, "mediaType") ? desc_string(d, "mediaType") : "", media_type) ==
 		       0 &&
-	       pinned && strcmp(pinned, digest) == 0;
+	       pinned && strcmp(pinned, source_digest) == 0;
 }
 
 static ssize_t find_ref(const json_t *manifests, const char *ref_name)
@@ -724,6 +724,14 @@ static ssize_t find_ref(const json_t *manifests, const char *ref_name)
 int bv_store_add_image(struct bv_store *s, const char *ref_name, const char *manifest_digest,
 		       const char *media_type, int64_t size, struct bv_error **err)
 {
+	return bv_store_add_image_as(s, ref_name, manifest_digest, media_type, size,
+				     manifest_digest, err);
+}
+
+int bv_store_add_image_as(struct bv_store *s, const char *ref_name, const char *manifest_digest,
+			  const char *media_type, int64_t size, const char *source_digest,
+			  struct bv_error **err)
+{
 	struct bv_lock lk = BV_LOCK_INIT;
 	_cleanup_free_ char *path = NULL;
 	json_t *doc = NULL, *manifests;
@@ -735,6 +743,9 @@ int bv_store_add_image(struct bv_store *s, const char *ref_name, const char *man
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image name '%s'",
 				     ref_name ? ref_name : "(null)");
 	r = check_digest(manifest_digest, err);
+	if (r < 0)
+		return r;
+	r = check_digest(source_digest, err);
 	if (r < 0)
 		return r;
 	if (!media_type_known(media_type))
@@ -760,14 +771,15 @@ int bv_store_add_image(struct bv_store *s, const char *ref_name, const char *man
 	manifests = json_object_get(doc, "manifests");
 	at = find_ref(manifests, ref_name);
 	if (at >= 0 && descriptor_equal(json_array_get(manifests, (size_t)at), manifest_digest,
-					media_type, size))
+					media_type, size, source_digest))
 		goto out; /* already recorded: leave the file alone */
 	if (at >= 0)
-		json_array_set_new(manifests, (size_t)at,
-				   new_descriptor(ref_name, manifest_digest, media_type, size));
+		json_array_set_new(
+			manifests, (size_t)at,
+			new_descriptor(ref_name, manifest_digest, media_type, size, source_digest));
 	else
-		json_array_append_new(manifests,
-				      new_descriptor(ref_name, manifest_digest, media_type, size));
+		json_array_append_new(manifests, new_descriptor(ref_name, manifest_digest,
+								media_type, size, source_digest));
 	r = index_save(s, doc, err);
 out:
 	json_decref(doc);
@@ -1245,7 +1257,19 @@ static int gc_locked(struct bv_store *s, const char *const *keep, size_t n_keep,
 		return r;
 	manifests = json_object_get(doc, "manifests");
 	for (size_t i = json_array_size(manifests); i-- > 0;) {
-		const char *d = desc_string(json_array_get(manifests, i), "digest");
+		const json_t *desc = json_array_get(manifests, i);
+		const char *d = desc_string(desc, "digest");
+		const char *source = json_string_value(json_object_get(
+			json_object_get(desc, "annotations"), BV_STORE_DIGEST_ANNOTATION));
+		/*
+		 * An OCI manifest bv wrote for a Docker image (bv_store_add_image_as()) stays
+		 * while the Docker manifest it was made from is kept: it names the same blobs.
+		 */
+		if (d && source && strcmp(d, source) && sorted_contains(&reach, source) &&
+		    !sorted_contains(&reach, d)) {
+			bv_strv_push(&reach, d);
+			bv_strv_sort(&reach);
+		}
 		if (!d || !sorted_contains(&reach, d)) {
 			json_array_remove(manifests, i);
 			changed = true;

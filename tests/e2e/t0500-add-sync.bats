@@ -44,6 +44,13 @@ registry_digest() {
 	grep -q '^id = "samtools"$' bv.toml
 	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*)
 	[ -x "$rootfs/usr/bin/samtools" ]
+	# a Docker v2s2 image is also recorded under an OCI manifest, which skopeo reads
+	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/samtools:1.16.1--debian"
+	assert_success
+	run bv cache prune
+	assert_success
+	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/samtools:1.16.1--debian"
+	assert_success
 }
 
 @test "OCI gzip and zstd images pull and unpack; skopeo and umoci read the store" {

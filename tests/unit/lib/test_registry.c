@@ -551,7 +551,25 @@ static void test_registry__docker_v2s2(void **state)
 			    "application/vnd.docker.image.rootfs.diff.tar.gzip");
 	assert_true(bv_store_has_blob(f->store, r.layers[0].digest));
 	assert_true(bv_store_has_blob(f->store, r.config.digest));
-	assert_true(image_recorded(f->store, r.manifest_digest));
+	/* the registry's manifest stays, and the image is recorded under an OCI view of it */
+	assert_true(bv_store_has_blob(f->store, r.manifest_digest));
+	assert_false(image_recorded(f->store, r.manifest_digest));
+	{
+		struct bv_store_image *images = NULL;
+		struct bv_buf text = BV_BUF_INIT;
+		size_t n = 0;
+		assert_int_equal(bv_store_list_images(f->store, &images, &n, NULL), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(images[0].media_type, BV_MEDIA_OCI_MANIFEST);
+		assert_int_equal(
+			bv_store_read_blob(f->store, images[0].digest, 1 << 20, &text, NULL), 0);
+		assert_non_null(strstr(text.buf, r.layers[0].digest));
+		assert_non_null(strstr(text.buf, "application/vnd.oci.image.layer.v1.tar+gzip"));
+		assert_non_null(strstr(text.buf, "application/vnd.oci.image.config.v1+json"));
+		assert_null(strstr(text.buf, "vnd.docker"));
+		bv_buf_release(&text);
+		bv_store_images_free(images, n);
+	}
 	bv_resolved_release(&r);
 	bv_registry_client_free(c);
 }
