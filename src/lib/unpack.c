@@ -319,21 +319,33 @@ static int clear_slot(int pfd, const char *name, bool keep_dir)
 	return 0;
 }
 
+/*
+ * A directory stream of its own for the directory `fd` (borrowed), which stays open and
+ * positioned where it was; returns 0 or -errno.
+ */
+static int open_dir_stream(int fd, DIR **out)
+{
+	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (own < 0)
+		return -errno;
+	*out = fdopendir(own);
+	if (!*out) {
+		int e = errno;
+		close(own);
+		return -e;
+	}
+	return 0;
+}
+
 /* Takes the write bits off every directory below and including `fd` (borrowed). */
 static int seal_dir(int fd)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct stat st;
-	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r0 = open_dir_stream(fd, &d);
 
-	if (own < 0)
-		return -errno;
-	d = fdopendir(own);
-	if (!d) {
-		int e = errno;
-		close(own);
-		return -e;
-	}
+	if (r0 < 0)
+		return r0;
 	for (;;) {
 		struct dirent *de;
 		int r;
@@ -1125,16 +1137,10 @@ image_failed(struct bv_error **err, const struct image *im, int e, const char *f
 static int list_names(int fd, struct bv_strv *out)
 {
 	_cleanup_closedir_ DIR *d = NULL;
-	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r0 = open_dir_stream(fd, &d);
 
-	if (own < 0)
-		return -errno;
-	d = fdopendir(own);
-	if (!d) {
-		int e = errno;
-		close(own);
-		return -e;
-	}
+	if (r0 < 0)
+		return r0;
 	for (;;) {
 		struct dirent *de;
 		errno = 0;
