@@ -45,7 +45,7 @@ static int cache_list(struct bv_store *s)
 	for (size_t i = 0; i < n; i++) {
 		char human[32];
 		bv_cli_format_size(human, sizeof(human), images[i].size);
-		printf("%-60s %.19s\n", images[i].ref_name, images[i].digest);
+		printf("%-60s %.19s %10s\n", images[i].ref_name, images[i].digest, human);
 	}
 	bv_store_images_free(images, n);
 	return BV_EXIT_OK;
