@@ -14,7 +14,7 @@ clang clang-format clang-tidy libclang-rt-14-dev
 python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 skopeo umoci
-podman time
+podman time busybox-static
 "
 
 quiet=false

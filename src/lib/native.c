@@ -1,0 +1,510 @@
+#include <bv/error.h>
+#include <bv/native.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+/* What the child was doing when it failed; sent to the parent with errno and a mount index. */
+enum stage {
+	STAGE_UNSHARE = 1,
+	STAGE_SETGROUPS,
+	STAGE_UID_MAP,
+	STAGE_GID_MAP,
+	STAGE_PRIVATE,
+	STAGE_ROOTFS,
+	STAGE_PROC,
+	STAGE_DEV,
+	STAGE_SYS,
+	STAGE_TMP,
+	STAGE_RESOLV,
+	STAGE_HOSTS,
+	STAGE_USER_MOUNT,
+	STAGE_PIVOT,
+	STAGE_CHDIR,
+	STAGE_NO_NEW_PRIVS,
+	STAGE_EXEC,
+};
+
+struct child_report {
+	int stage;
+	int sys_errno;
+	size_t index; /* which user mount, for STAGE_USER_MOUNT */
+};
+
+/* Everything the child needs, built before fork() so that the child makes no allocation. */
+struct child_plan {
+	const char *rootfs;
+	char *proc, *dev, *sys, *tmp;
+	char *resolv, *hosts; /* NULL: the image has no regular file there, or the host has none */
+	char **targets;       /* host-side paths of the user mount targets */
+	const struct bv_native_mount *mounts;
+	size_t n_mounts;
+	char uid_map[64], gid_map[64];
+	const char *workdir;
+	char **candidates; /* paths to try for argv[0] inside the new root, in order */
+	char **argv, **envp;
+	int report_fd;
+};
+
+static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/* The pid the parent's handlers forward signals to; 0 outside bv_native_run(). */
+static volatile sig_atomic_t forward_pid;
+
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static void forward_signal(int sig)
+{
+	int saved = errno;
+	if (forward_pid > 0)
+		kill((pid_t)forward_pid, sig);
+	errno = saved;
+}
+
+/* Async-signal-safe from here to the end of child_run(). */
+static __attribute__((noreturn)) void child_fail(const struct child_plan *c, int stage,
+						 size_t index)
+{
+	struct child_report rep = {.stage = stage, .sys_errno = errno, .index = index};
+	const char *p = (const char *)&rep;
+	size_t left = sizeof(rep);
+	while (left) {
+		ssize_t n = write(c->report_fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	_exit(127);
+}
+
+static int write_proc_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, len);
+	if (n < 0 || (size_t)n != len) {
+		int saved = n < 0 ? errno : EIO;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Makes the bind mount at `path` read-only.  In a user namespace the kernel refuses a remount
+ * that would drop nosuid, nodev or noexec locked in by the mount's owner, so those are kept;
+ * atime flags are left out, which makes the kernel keep them as they are.
+ */
+static int remount_read_only(const char *path)
+{
+	struct statvfs sv;
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+	if (statvfs(path, &sv) < 0)
+		return -1;
+	if (sv.f_flag & ST_NOSUID)
+		flags |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		flags |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		flags |= MS_NOEXEC;
+	return mount(NULL, path, NULL, flags, NULL);
+}
+
+/* Recursive bind mount of a host tree; a mount point the image lacks is not an error. */
+static void bind_optional(const struct child_plan *c, const char *host, const char *target,
+			  bool read_only, int stage)
+{
+	if (mount(host, target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		if (errno == ENOENT)
+			return;
+		child_fail(c, stage, 0);
+	}
+	if (read_only && remount_read_only(target) < 0)
+		child_fail(c, stage, 0);
+}
+
+static void setup_namespaces(const struct child_plan *c)
+{
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		child_fail(c, STAGE_UNSHARE, 0);
+	/* An unprivileged process may write gid_map only once setgroups(2) is off for good. */
+	if (write_proc_file("/proc/self/setgroups", "deny") < 0)
+		child_fail(c, STAGE_SETGROUPS, 0);
+	if (write_proc_file("/proc/self/uid_map", c->uid_map) < 0)
+		child_fail(c, STAGE_UID_MAP, 0);
+	if (write_proc_file("/proc/self/gid_map", c->gid_map) < 0)
+		child_fail(c, STAGE_GID_MAP, 0);
+	/* Without this our mounts would propagate back to the host's shared mounts. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(c, STAGE_PRIVATE, 0);
+}
+
+static void setup_mounts(const struct child_plan *c)
+{
+	/* Binding the rootfs onto itself also makes it a mount point, which pivot_root needs. */
+	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    remount_read_only(c->rootfs) < 0)
+		child_fail(c, STAGE_ROOTFS, 0);
+	bind_optional(c, "/proc", c->proc, false, STAGE_PROC);
+	bind_optional(c, "/dev", c->dev, false, STAGE_DEV);
+	bind_optional(c, "/sys", c->sys, true, STAGE_SYS);
+	if (mount("tmpfs", c->tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0 &&
+	    errno != ENOENT)
+		child_fail(c, STAGE_TMP, 0);
+	if (c->resolv && mount("/etc/resolv.conf", c->resolv, NULL, MS_BIND, NULL) < 0)
+		child_fail(c, STAGE_RESOLV, 0);
+	if (c->hosts && mount("/etc/hosts", c->hosts, NULL, MS_BIND, NULL) < 0)
+		child_fail(c, STAGE_HOSTS, 0);
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		if (mount(c->mounts[i].host, c->targets[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(c, STAGE_USER_MOUNT, i);
+		if (c->mounts[i].read_only && remount_read_only(c->targets[i]) < 0)
+			child_fail(c, STAGE_USER_MOUNT, i);
+	}
+}
+
+/*
+ * pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching "." then
+ * drops it (see pivot_root(2)), so no put-old directory is needed in a read-only image.
+ */
+static void enter_root(const struct child_plan *c)
+{
+	if (chdir(c->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		child_fail(c, STAGE_PIVOT, 0);
+	if (chdir(c->workdir) < 0)
+		child_fail(c, STAGE_CHDIR, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(c, STAGE_NO_NEW_PRIVS, 0);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction cur;
+		if (sigaction(sig, NULL, &cur) < 0)
+			continue;
+		if (sig == SIGPIPE || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN)
+			sigaction(sig, &dfl, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static __attribute__((noreturn)) void child_run(const struct child_plan *c)
+{
+	int failure = ENOENT;
+	reset_signals();
+	setup_namespaces(c);
+	setup_mounts(c);
+	enter_root(c);
+	/* Like execvp(): a candidate that exists but cannot run is reported if nothing else runs.
+	 */
+	for (char **p = c->candidates; *p; p++) {
+		execve(*p, c->argv, c->envp);
+		if (errno != ENOENT && errno != ENOTDIR)
+			failure = errno;
+	}
+	errno = failure;
+	child_fail(c, STAGE_EXEC, 0);
+}
+
+/* The PATH in `env`, which is what the tool would search itself, or a usual default. */
+static const char *env_path(const char *const *env)
+{
+	for (; env && *env; env++)
+		if (strncmp(*env, "PATH=", 5) == 0)
+			return *env + 5;
+	return default_path;
+}
+
+static void plan_candidates(const char *prog, const char *path, struct bv_strv *out)
+{
+	if (strchr(prog, '/')) {
+		bv_strv_push(out, prog);
+		return;
+	}
+	for (;;) {
+		const char *end = strchrnul(path, ':');
+		int len = (int)(end - path);
+		/* An empty PATH element means the working directory, as in execvp(). */
+		if (len)
+			bv_strv_pushf(out, "%.*s/%s", len, path, prog);
+		else
+			bv_strv_pushf(out, "./%s", prog);
+		if (!*end)
+			return;
+		path = end + 1;
+	}
+}
+
+/* The image's file at `rel` when it is a regular file and the host has `host` too; else NULL. */
+static char *plan_host_file(const char *rootfs, const char *rel, const char *host)
+{
+	_cleanup_free_ char *path = bv_path_join(rootfs, rel);
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	return TAKE_PTR(path);
+}
+
+static void plan_clear(struct child_plan *c)
+{
+	free(c->proc);
+	free(c->dev);
+	free(c->sys);
+	free(c->tmp);
+	free(c->resolv);
+	free(c->hosts);
+	bv_strv_free(c->targets);
+	bv_strv_free(c->candidates);
+	bv_strv_free(c->argv);
+	bv_strv_free(c->envp);
+}
+
+static int check_request(const struct bv_native_request *req, struct bv_error **err)
+{
+	struct stat st;
+	if (!req->rootfs || !req->argv || !req->argv[0] || !req->argv[0][0])
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "native run needs a rootfs and a program");
+	if (stat(req->rootfs, &st) < 0)
+		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
+				     "could not use image root '%s'", req->rootfs);
+	if (!S_ISDIR(st.st_mode))
+		return bv_error_setc(err, BV_EINVALID, ENOTDIR, "could not use image root '%s'",
+				     req->rootfs);
+	if (req->workdir && req->workdir[0] != '/')
+		return bv_error_setc(err, BV_EINVALID, 0, "working directory '%s' is not absolute",
+				     req->workdir);
+	for (size_t i = 0; i < req->n_mounts; i++) {
+		const struct bv_native_mount *m = &req->mounts[i];
+		if (!m->host || !m->target || m->target[0] != '/')
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "mount target '%s' is not an absolute path",
+					     m->target ? m->target : "");
+		if (stat(m->host, &st) < 0)
+			return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
+					     "could not use mount source '%s'", m->host);
+	}
+	return 0;
+}
+
+static void build_plan(const struct bv_native_request *req, struct child_plan *c)
+{
+	struct bv_strv targets = BV_STRV_INIT, cand = BV_STRV_INIT, argv = BV_STRV_INIT,
+		       envp = BV_STRV_INIT;
+	c->rootfs = req->rootfs;
+	c->proc = bv_path_join(req->rootfs, "proc");
+	c->dev = bv_path_join(req->rootfs, "dev");
+	c->sys = bv_path_join(req->rootfs, "sys");
+	c->tmp = bv_path_join(req->rootfs, "tmp");
+	c->resolv = plan_host_file(req->rootfs, "etc/resolv.conf", "/etc/resolv.conf");
+	c->hosts = plan_host_file(req->rootfs, "etc/hosts", "/etc/hosts");
+	for (size_t i = 0; i < req->n_mounts; i++)
+		bv_strv_push_take(&targets, bv_path_join(req->rootfs, req->mounts[i].target));
+	c->targets = bv_strv_detach(&targets);
+	c->mounts = req->mounts;
+	c->n_mounts = req->n_mounts;
+	snprintf(c->uid_map, sizeof(c->uid_map), "%u %u 1\n", (unsigned)getuid(),
+		 (unsigned)getuid());
+	snprintf(c->gid_map, sizeof(c->gid_map), "%u %u 1\n", (unsigned)getgid(),
+		 (unsigned)getgid());
+	c->workdir = req->workdir ? req->workdir : "/";
+	plan_candidates(req->argv[0], env_path(req->env), &cand);
+	c->candidates = bv_strv_detach(&cand);
+	bv_strv_pushv(&argv, req->argv);
+	c->argv = bv_strv_detach(&argv);
+	if (req->env)
+		bv_strv_pushv(&envp, req->env);
+	c->envp = bv_strv_detach(&envp);
+	c->report_fd = -1;
+}
+
+static const char *stage_what(int stage)
+{
+	switch (stage) {
+	case STAGE_UNSHARE:
+		return "could not create user and mount namespaces";
+	case STAGE_SETGROUPS:
+		return "could not write '/proc/self/setgroups'";
+	case STAGE_UID_MAP:
+		return "could not write '/proc/self/uid_map'";
+	case STAGE_GID_MAP:
+		return "could not write '/proc/self/gid_map'";
+	case STAGE_PRIVATE:
+		return "could not make the mounts private";
+	case STAGE_PROC:
+		return "could not bind-mount '/proc'";
+	case STAGE_DEV:
+		return "could not bind-mount '/dev'";
+	case STAGE_SYS:
+		return "could not bind-mount '/sys' read-only";
+	case STAGE_TMP:
+		return "could not mount a tmpfs on '/tmp'";
+	case STAGE_RESOLV:
+		return "could not bind-mount '/etc/resolv.conf'";
+	case STAGE_HOSTS:
+		return "could not bind-mount '/etc/hosts'";
+	case STAGE_NO_NEW_PRIVS:
+		return "could not set no_new_privs";
+	default:
+		return "could not set up the image";
+	}
+}
+
+static int report_failure(const struct child_report *rep, const struct bv_native_request *req,
+			  const char *workdir, struct bv_error **err)
+{
+	const char *prog = req->argv[0];
+	int e = rep->sys_errno;
+	int code = e == ENOENT ? BV_ENOTFOUND : BV_ERR;
+	switch (rep->stage) {
+	case STAGE_EXEC:
+		return bv_error_setc(err, code, e, "could not run '%s' in image root '%s'", prog,
+				     req->rootfs);
+	case STAGE_CHDIR:
+		bv_error_setc(err, code, e, "could not change directory to '%s' in the image",
+			      workdir);
+		break;
+	case STAGE_USER_MOUNT:
+		if (rep->index >= req->n_mounts)
+			bv_error_setc(err, BV_ERR, e, "could not bind-mount a directory");
+		else if (e == ENOENT)
+			bv_error_setc(err, BV_ENOTFOUND, 0,
+				      "mount target '%s' does not exist in image root '%s'",
+				      req->mounts[rep->index].target, req->rootfs);
+		else
+			bv_error_setc(err, BV_ERR, e, "could not bind-mount '%s' on '%s'",
+				      req->mounts[rep->index].host, req->mounts[rep->index].target);
+		code = e == ENOENT ? BV_ENOTFOUND : BV_ERR;
+		break;
+	case STAGE_ROOTFS:
+		code = BV_ERR;
+		bv_error_setc(err, code, e, "could not bind-mount '%s' read-only", req->rootfs);
+		break;
+	case STAGE_PIVOT:
+		code = BV_ERR;
+		bv_error_setc(err, code, e, "could not pivot_root into '%s'", req->rootfs);
+		break;
+	default:
+		code = BV_ERR;
+		bv_error_setc(err, code, e, "%s", stage_what(rep->stage));
+		break;
+	}
+	return bv_error_wrap(err, code, "could not run '%s'", prog);
+}
+
+static pid_t waitpid_eintr(pid_t pid, int *status)
+{
+	pid_t r;
+	do
+		r = waitpid(pid, status, 0);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* Reads the child's report: 1 when it sent one (setup failed), 0 at EOF (exec succeeded). */
+static int read_report(int fd, struct child_report *rep)
+{
+	size_t got = 0;
+	while (got < sizeof(*rep)) {
+		ssize_t n = read(fd, (char *)rep + got, sizeof(*rep) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got == sizeof(*rep);
+}
+
+int bv_native_run(const struct bv_native_request *req, int *status_out, struct bv_error **err)
+{
+	struct child_plan plan;
+	struct sigaction fwd, old[BV_ARRAY_SIZE(forwarded_signals)];
+	struct child_report rep;
+	int fds[2] = {-1, -1};
+	int status = 0, r = 0, failed;
+	pid_t pid;
+
+	r = check_request(req, err);
+	if (r < 0)
+		return r;
+	memset(&plan, 0, sizeof(plan));
+	build_plan(req, &plan);
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		r = bv_error_set_errno(err, "could not create a pipe");
+		goto out;
+	}
+	plan.report_fd = fds[1];
+	pid = fork();
+	if (pid < 0) {
+		r = bv_error_set_errno(err, "could not fork");
+		goto out;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child_run(&plan);
+	}
+	close(fds[1]);
+	fds[1] = -1;
+
+	memset(&fwd, 0, sizeof(fwd));
+	fwd.sa_handler = forward_signal;
+	fwd.sa_flags = SA_RESTART;
+	sigemptyset(&fwd.sa_mask);
+	forward_pid = pid;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
+		sigaction(forwarded_signals[i], &fwd, &old[i]);
+
+	failed = read_report(fds[0], &rep);
+	if (waitpid_eintr(pid, &status) < 0 && !failed)
+		r = bv_error_set_errno(err, "could not wait for '%s'", req->argv[0]);
+
+	forward_pid = 0;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
+		sigaction(forwarded_signals[i], &old[i], NULL);
+
+	if (failed)
+		r = report_failure(&rep, req, plan.workdir, err);
+	else if (r == 0 && status_out)
+		*status_out = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	plan_clear(&plan);
+	return r;
+}

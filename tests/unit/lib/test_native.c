@@ -1,0 +1,260 @@
+/*
+ * Runs busybox from a tiny rootfs in real user and mount namespaces.  Nothing is skipped: on a
+ * machine without working user namespaces every case fails, which is the point.
+ */
+#include <bv/native.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#include "util/banned.h"
+
+static char *root;
+
+static const char *const tools[] = {"sh", "echo", "cat", "id", "ls", "pwd", "touch", "kill"};
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char chunk[65536];
+	ssize_t n;
+	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (in < 0 || out < 0)
+		return -1;
+	while ((n = read(in, chunk, sizeof(chunk))) > 0)
+		if (bv_write_all(out, chunk, (size_t)n) < 0)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+static int setup_rootfs(void **state)
+{
+	static const char *const dirs[] = {"bin", "proc", "dev", "sys", "tmp", "etc", "workspace"};
+	(void)state;
+	root = test_mkdtemp("native");
+	if (!root)
+		return -1;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *d = bv_path_join(root, dirs[i]);
+		if (mkdir(d, 0755) < 0)
+			return -1;
+	}
+	_cleanup_free_ char *bb = bv_path_join(root, "bin/busybox");
+	if (copy_file("/bin/busybox", bb, 0755) < 0)
+		return -1;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(tools); i++) {
+		_cleanup_free_ char *link = bv_xasprintf("%s/bin/%s", root, tools[i]);
+		if (symlink("busybox", link) < 0)
+			return -1;
+	}
+	/* Like an unpacked image: the caller owns it but cannot write it without chmod. */
+	_cleanup_free_ char *bin = bv_path_join(root, "bin");
+	if (chmod(bin, 0555) < 0 || chmod(root, 0555) < 0)
+		return -1;
+	return 0;
+}
+
+static int teardown_rootfs(void **state)
+{
+	struct bv_error *err = NULL;
+	(void)state;
+	if (root && bv_rm_rf(root, &err) < 0)
+		bv_error_free(err);
+	free(root);
+	return 0;
+}
+
+static const char *const base_env[] = {"PATH=/bin", NULL};
+
+/*
+ * Runs `argv` with stdout redirected to a pipe; returns what bv_native_run() returned and
+ * stores the output (the tests print little, far less than a pipe holds).
+ */
+static int run_capture(struct bv_native_request *req, int *status, char **out,
+		       struct bv_error **err)
+{
+	int fds[2];
+	int saved, r;
+	struct bv_buf buf = BV_BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	fflush(stdout);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	saved = dup(1);
+	assert_true(saved >= 0);
+	assert_true(dup2(fds[1], 1) == 1);
+	close(fds[1]);
+	r = bv_native_run(req, status, err);
+	assert_true(dup2(saved, 1) == 1);
+	close(saved);
+	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
+		bv_buf_add(&buf, chunk, (size_t)n);
+	close(fds[0]);
+	*out = bv_buf_detach(&buf, NULL);
+	return r;
+}
+
+static void run_sh(const char *script, const char *const *env, int *status, char **out)
+{
+	const char *argv[] = {"sh", "-c", script, NULL};
+	struct bv_native_request req = {.rootfs = root, .argv = argv, .env = env};
+	struct bv_error *err = NULL;
+	assert_ok(run_capture(&req, status, out, &err), &err);
+}
+
+static void test_native__exit_status(void **state)
+{
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	(void)state;
+	run_sh("exit 7", base_env, &status, &out);
+	assert_int_equal(status, 7);
+}
+
+static void test_native__signal_status(void **state)
+{
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	(void)state;
+	run_sh("kill -9 $$", base_env, &status, &out);
+	assert_int_equal(status, 128 + 9);
+}
+
+static void test_native__stdout_and_uid(void **state)
+{
+	_cleanup_free_ char *out = NULL, *want = NULL;
+	int status = -1;
+	(void)state;
+	run_sh("echo hello; id -u; id -g", base_env, &status, &out);
+	assert_int_equal(status, 0);
+	want = bv_xasprintf("hello\n%u\n%u\n", (unsigned)getuid(), (unsigned)getgid());
+	assert_string_equal(out, want);
+}
+
+static void test_native__env_exact(void **state)
+{
+	static const char *const env[] = {"PATH=/bin", "FOO=bar baz", NULL};
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	(void)state;
+	/* A variable of the caller must not leak in: the environment is exactly `env`. */
+	setenv("BV_TEST_NATIVE_LEAK", "1", 1);
+	run_sh("echo \"$FOO|$BV_TEST_NATIVE_LEAK|$PATH\"", env, &status, &out);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "bar baz||/bin\n");
+}
+
+static void test_native__rootfs_read_only_tmp_writable(void **state)
+{
+	_cleanup_free_ char *out = NULL, *x = bv_path_join(root, "x");
+	int status = -1;
+	(void)state;
+	run_sh("touch /x 2>/dev/null && echo wrote; touch /tmp/y && ls /tmp", base_env, &status,
+	       &out);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "y\n");
+	assert_false(bv_path_exists(x));
+}
+
+static void test_native__workdir(void **state)
+{
+	const char *argv[] = {"pwd", NULL};
+	struct bv_native_request req = {
+		.rootfs = root, .argv = argv, .env = base_env, .workdir = "/etc"};
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	(void)state;
+	assert_ok(run_capture(&req, &status, &out, &err), &err);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "/etc\n");
+}
+
+static void test_native__workspace_mounts(void **state)
+{
+	const char *argv[] = {"sh", "-c",
+			      "echo data > /workspace/out.txt && "
+			      "if touch /etc/nope 2>/dev/null; then echo ro-writable; fi",
+			      NULL};
+	_cleanup_free_ char *ws = test_mkdtemp("native-ws"), *ro = test_mkdtemp("native-ro");
+	_cleanup_free_ char *file = NULL, *nope = NULL, *out = NULL;
+	struct bv_native_mount mounts[] = {
+		{.host = ws, .target = "/workspace", .read_only = false},
+		{.host = ro, .target = "/etc", .read_only = true},
+	};
+	struct bv_native_request req = {
+		.rootfs = root, .argv = argv, .env = base_env, .mounts = mounts, .n_mounts = 2};
+	struct bv_error *err = NULL;
+	struct stat st;
+	int status = -1;
+	(void)state;
+	assert_non_null(ws);
+	assert_non_null(ro);
+	assert_ok(run_capture(&req, &status, &out, &err), &err);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "");
+	file = bv_path_join(ws, "out.txt");
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_uid, getuid());
+	assert_int_equal(st.st_gid, getgid());
+	nope = bv_path_join(ro, "nope");
+	assert_false(bv_path_exists(nope));
+	assert_ok(bv_rm_rf(ws, &err), &err);
+	assert_ok(bv_rm_rf(ro, &err), &err);
+}
+
+static void test_native__missing_program(void **state)
+{
+	const char *argv[] = {"no-such-tool", NULL};
+	struct bv_native_request req = {.rootfs = root, .argv = argv, .env = base_env};
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *out = NULL, *msg = NULL;
+	int status = -1;
+	(void)state;
+	assert_int_equal(run_capture(&req, &status, &out, &err), BV_ENOTFOUND);
+	assert_int_equal(status, -1);
+	msg = bv_error_format(err);
+	assert_non_null(strstr(msg, "'no-such-tool'"));
+	assert_int_equal(bv_error_errno(err), ENOENT);
+	bv_error_free(err);
+}
+
+static void test_native__missing_mount_target(void **state)
+{
+	const char *argv[] = {"true", NULL};
+	struct bv_native_mount m = {.host = "/tmp", .target = "/data"};
+	struct bv_native_request req = {
+		.rootfs = root, .argv = argv, .env = base_env, .mounts = &m, .n_mounts = 1};
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *out = NULL, *msg = NULL;
+	int status = -1;
+	(void)state;
+	assert_int_equal(run_capture(&req, &status, &out, &err), BV_ENOTFOUND);
+	msg = bv_error_format(err);
+	assert_non_null(strstr(msg, "'/data'"));
+	bv_error_free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_native__exit_status),
+		cmocka_unit_test(test_native__signal_status),
+		cmocka_unit_test(test_native__stdout_and_uid),
+		cmocka_unit_test(test_native__env_exact),
+		cmocka_unit_test(test_native__rootfs_read_only_tmp_writable),
+		cmocka_unit_test(test_native__workdir),
+		cmocka_unit_test(test_native__workspace_mounts),
+		cmocka_unit_test(test_native__missing_program),
+		cmocka_unit_test(test_native__missing_mount_target),
+	};
+	return cmocka_run_group_tests(tests, setup_rootfs, teardown_rootfs);
+}
