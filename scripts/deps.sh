@@ -21,6 +21,7 @@ quiet=false
 case "${1:-}" in
 --quiet) quiet=true ;;
 --list)
+	# shellcheck disable=SC2086 # one package per word, on one line
 	echo $PACKAGES
 	exit 0
 	;;
