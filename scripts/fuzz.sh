@@ -32,8 +32,8 @@ for seed in 'ubuntu' 'docker://quay.io/biocontainers/samtools:1.21--h50ea8bc_0' 
 	i=$((i + 1))
 done
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 # run <target> <seconds> <max_len> <corpus>
 run() {
