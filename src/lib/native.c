@@ -16,6 +16,7 @@
 
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/proc.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -204,17 +205,8 @@ static void enter_root(const struct child_plan *c)
 
 static void reset_signals(void)
 {
-	struct sigaction dfl;
 	sigset_t none;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-		if (sigaction(sig, NULL, &cur) < 0)
-			continue;
-		if (sig == SIGPIPE || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN)
-			sigaction(sig, &dfl, NULL);
-	}
+	bv_proc_default_signals();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

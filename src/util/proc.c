@@ -181,14 +181,12 @@ static int child_dup(int fd, int target)
 	return 0;
 }
 
-static __attribute__((noreturn)) void child_exec(const struct child_plan *c)
+void bv_proc_default_signals(void)
 {
 	struct sigaction dfl;
-	sigset_t none;
-
-	/* Handlers of bv must not run in the child; ignored signals other than SIGPIPE stay so. */
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
+	/* Handlers of bv must not run in the child; ignored signals other than SIGPIPE stay so. */
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction cur;
 		if (sigaction(sig, NULL, &cur) < 0)
@@ -196,6 +194,13 @@ static __attribute__((noreturn)) void child_exec(const struct child_plan *c)
 		if (sig == SIGPIPE || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN)
 			sigaction(sig, &dfl, NULL);
 	}
+}
+
+static __attribute__((noreturn)) void child_exec(const struct child_plan *c)
+{
+	sigset_t none;
+
+	bv_proc_default_signals();
 
 	if (child_dup(c->fd[0], 0) < 0 || child_dup(c->fd[1], 1) < 0)
 		child_fail(c->report_fd, STAGE_DUP);

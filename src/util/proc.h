@@ -82,4 +82,11 @@ int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *stat
 /* Releases args and env and closes the pipe ends start created; `p` can then be reused. */
 void bv_proc_clear(struct bv_proc *p);
 
+/*
+ * For a child between fork() and exec(): puts every handled signal, and SIGPIPE, back to its
+ * default disposition; other ignored signals stay ignored, as exec would leave them.  The
+ * signal mask is left to the caller, which unblocks when it is ready.  Async-signal-safe.
+ */
+void bv_proc_default_signals(void);
+
 #endif

@@ -11,8 +11,10 @@
 #define BV_TEST_H
 
 #include <bv/error.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* clang-format off */
 #include <setjmp.h>
@@ -33,6 +35,20 @@
 			fail();                                      \
 		}                                                    \
 	} while (0)
+
+/* Entries of `dir` other than "." and ".."; fails the test when it cannot be read. */
+static inline size_t test_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
 
 static inline char *test_mkdtemp(const char *tag)
 {

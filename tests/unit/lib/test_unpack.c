@@ -185,18 +185,6 @@ static void assert_symlink(const char *dir, const char *rel, const char *want)
 	assert_string_equal(buf, want);
 }
 
-static size_t count_entries(const char *dir)
-{
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	return n;
-}
-
 /* Whether anything below `dir` (symlinks not followed) has a name starting with `prefix`. */
 static bool find_prefix(const char *dir, const char *prefix)
 {
@@ -223,7 +211,7 @@ static void assert_outside_untouched(void)
 	_cleanup_free_ char *canary = bv_path_join(outside, "canary");
 	_cleanup_free_ char *text = read_text(canary);
 	assert_string_equal(text, CANARY);
-	assert_int_equal(count_entries(outside), 1);
+	assert_int_equal(test_count_entries(outside), 1);
 	assert_false(find_prefix(work, "evil"));
 	assert_false(bv_path_exists("/abs"));
 	if (!tmp_evil_existed)
@@ -314,10 +302,10 @@ static void test_unpack__plain_gzip_zstd(void **state)
 			unpack_ok(cases_[i].tar, cases_[i].media_type, dest, NULL);
 		check_plain(tree);
 		/* nothing but the tree itself is left next to it */
-		assert_int_equal(count_entries(cases), 1);
+		assert_int_equal(test_count_entries(cases), 1);
 		remove_case(dest);
 	}
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 }
 
 static void test_unpack__whiteouts_across_layers(void **state)
@@ -466,7 +454,7 @@ static void test_unpack__hostile_layers(void **state)
 		assert_error(r, err, BV_EINVALID, needle);
 		/* nothing written anywhere: not the tree, not its temporary, not outside */
 		assert_false(bv_path_exists(dest));
-		assert_int_equal(count_entries(cases), 0);
+		assert_int_equal(test_count_entries(cases), 0);
 		assert_outside_untouched();
 		n++;
 		line = nl + 1;
@@ -533,7 +521,7 @@ static void test_unpack__without_openat2(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_outside_untouched();
-	assert_int_equal(count_entries(cases), 1);
+	assert_int_equal(test_count_entries(cases), 1);
 	check_plain(dest);
 	remove_case("no-openat2");
 }
@@ -566,7 +554,7 @@ static void test_unpack__error_messages(void **state)
 	bv_error_free(err);
 	err = NULL;
 	remove_case("blobs");
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 }
 
 static void test_unpack__bad_blobs(void **state)
@@ -593,7 +581,7 @@ static void test_unpack__bad_blobs(void **state)
 	r = bv_unpack_layer(missing, OCI_TAR, dest, NULL, &err);
 	assert_error(r, err, BV_ENOTFOUND, "missing.tar");
 	err = NULL;
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 }
 
 static void test_unpack__devices_dropped_rootless(void **state)
@@ -643,7 +631,7 @@ static void test_unpack__limits(void **state)
 	r = bv_unpack_layer(many, OCI_TAR, dest, &o, &err);
 	assert_error(r, err, BV_EINVALID, "more than 10 entries");
 	err = NULL;
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 	o.max_entries = 50; /* exactly the count */
 	assert_ok(bv_unpack_layer(many, OCI_TAR, dest, &o, &err), &err);
 	remove_case("bomb");
@@ -653,7 +641,7 @@ static void test_unpack__limits(void **state)
 	r = bv_unpack_layer(big, OCI_TAR, dest, &o, &err);
 	assert_error(r, err, BV_EINVALID, "more than 1000 bytes");
 	err = NULL;
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 	o.max_bytes = 1 << 20;
 	assert_ok(bv_unpack_layer(big, OCI_TAR, dest, &o, &err), &err);
 	assert_int_equal(lstat_of(dest, "big").st_size, 1 << 20);
@@ -721,7 +709,7 @@ static void test_unpack__crash_leftovers(void **state)
 	assert_ok(bv_unpack_remove_tree(live, &err), &err);
 	remove_case("crash-rootfs");
 	remove_case("crash-layer");
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 }
 
 static void test_unpack__existing_is_done(void **state)
@@ -840,7 +828,7 @@ static void test_unpack__remove_read_only_tree(void **state)
 	assert_ok(bv_unpack_remove_tree(manual, &err), &err);
 	assert_false(bv_path_exists(manual));
 	assert_outside_untouched();
-	assert_int_equal(count_entries(cases), 0);
+	assert_int_equal(test_count_entries(cases), 0);
 }
 
 int main(int argc, char **argv)

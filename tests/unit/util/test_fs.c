@@ -28,18 +28,6 @@ static int teardown_tmpdir(void **state)
 	return r;
 }
 
-static size_t count_entries(const char *dir)
-{
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	return n;
-}
-
 static void assert_file_contents(const char *path, const char *want)
 {
 	struct bv_buf b = BV_BUF_INIT;
@@ -63,7 +51,7 @@ static void test_fs__atomic_write_replaces(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	/* No temporary file left next to it. */
-	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(test_count_entries(dir), 1);
 }
 
 static void test_fs__atomic_write_mode_ignores_umask(void **state)
@@ -90,9 +78,9 @@ static void test_fs__atomic_write_missing_dir(void **state)
 	assert_non_null(strstr(msg, path));
 	free(msg);
 	bv_error_free(err);
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(test_count_entries(dir), 0);
 	assert_int_equal(bv_write_file_atomic(dir, "x", 1, 0644, NULL), BV_ERR);
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(test_count_entries(dir), 0);
 }
 
 static void test_fs__mkdir_p(void **state)
