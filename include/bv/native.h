@@ -22,8 +22,10 @@
  *      host's because there is no PID namespace: mounting a fresh proc requires one;
  *   4. a fresh tmpfs (mode 1777) on /tmp, and the host's /etc/resolv.conf and /etc/hosts over
  *      the image's when the image has them as regular files;
- *   5. the caller's mounts, in order; each target must already exist in the image (the
- *      rootfs is read-only, so bv cannot create it) or the run fails with an error naming it;
+ *   5. the caller's mounts, in order, and the injected files (read-only).  A target the image
+ *      lacks is created in a writable scaffold: an overlay whose upper layer is a private
+ *      tmpfs made with fsopen(2), mounted over the rootfs only when something is missing, so
+ *      the image itself is never written; the overlay is made read-only again before exec;
  *   6. pivot_root(2) into the rootfs with the "pivot_root(".", ".")" idiom, which needs no
  *      put-old directory, then the old root is detached;
  *   7. chdir(workdir), PR_SET_NO_NEW_PRIVS, and execve() with exactly `env` as environment;
@@ -40,9 +42,9 @@
  * 127, because the child sends its stage and errno back over a close-on-exec pipe.  A missing
  * program or mount target returns BV_ENOTFOUND.
  *
- * Known limits of this first version: a user mount target that is a symlink in the image is
- * followed from the host's point of view before pivot_root; submounts of /sys stay writable
- * (only its top mount is made read-only); only one uid and gid exist inside, so files the
+ * A mount target that is, or passes through, a symbolic link in the image is refused: before
+ * pivot_root the link would resolve against the host.  Known limits: submounts of /sys stay
+ * writable (only its top mount is made read-only); only one uid and gid exist inside, so files the
  * image owns under other IDs appear as the overflow ID (nobody).
  *
  * Ownership: everything in the request is borrowed and only read.
@@ -61,13 +63,22 @@ struct bv_native_mount {
 	bool read_only;
 };
 
+/* A small file made for the run (e.g. /etc/passwd with the caller's entry), bound read-only. */
+struct bv_native_file {
+	const char *target; /* absolute path inside the image */
+	const char *content;
+	size_t len;
+};
+
 struct bv_native_request {
 	const char *rootfs;      /* the unpacked image root, e.g. <cache>/rootfs/<digest> */
 	const char *const *argv; /* NULL-terminated, at least argv[0] */
 	const char *const *env;  /* NULL-terminated "K=V", the complete environment; NULL: empty */
 	const char *workdir;     /* inside the image; NULL: "/" */
-	struct bv_native_mount *mounts;
+	const struct bv_native_mount *mounts;
 	size_t n_mounts;
+	const struct bv_native_file *files;
+	size_t n_files;
 };
 
 /*

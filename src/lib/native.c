@@ -2,6 +2,7 @@
 #include <bv/native.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/proc.h"
@@ -30,6 +32,10 @@ enum stage {
 	STAGE_GID_MAP,
 	STAGE_PRIVATE,
 	STAGE_ROOTFS,
+	STAGE_SCRATCH,
+	STAGE_OVERLAY,
+	STAGE_MKDIR,
+	STAGE_FILE,
 	STAGE_PROC,
 	STAGE_DEV,
 	STAGE_SYS,
@@ -37,6 +43,7 @@ enum stage {
 	STAGE_RESOLV,
 	STAGE_HOSTS,
 	STAGE_USER_MOUNT,
+	STAGE_ROOT_READ_ONLY,
 	STAGE_PIVOT,
 	STAGE_CHDIR,
 	STAGE_NO_NEW_PRIVS,
@@ -57,6 +64,17 @@ struct child_plan {
 	char **targets;       /* host-side paths of the user mount targets */
 	const struct bv_native_mount *mounts;
 	size_t n_mounts;
+	/*
+	 * The writable scaffold: an overlay whose upper layer is a private tmpfs, so mount
+	 * points the image lacks can be created without touching the image.  NULL when every
+	 * target exists and no file is injected.
+	 */
+	char *overlay_options; /* "lowerdir=<rootfs>,upperdir=/proc/self/fd/" + fd + "/u,..." */
+	char **create_dirs;    /* host-side paths to mkdir, parents first */
+	char **create_files;   /* host-side paths of file mount points to create */
+	char **file_targets;   /* host-side paths of the injected files */
+	const struct bv_native_file *files;
+	size_t n_files;
 	char uid_map[64], gid_map[64];
 	const char *workdir;
 	char **candidates; /* paths to try for argv[0] inside the new root, in order */
@@ -164,12 +182,114 @@ static void setup_namespaces(const struct child_plan *c)
 		child_fail(c, STAGE_PRIVATE, 0);
 }
 
+/* Appends `text` at *p within [*p, end); false when it does not fit.  (No stdio in the child.) */
+static bool put_text(char **p, const char *end, const char *text)
+{
+	size_t len = strlen(text);
+	if ((size_t)(end - *p) <= len)
+		return false;
+	memcpy(*p, text, len + 1);
+	*p += len;
+	return true;
+}
+
+static bool put_uint(char **p, const char *end, unsigned n)
+{
+	char digits[16];
+	size_t i = sizeof(digits) - 1;
+	digits[i] = 0;
+	do
+		digits[--i] = (char)('0' + n % 10);
+	while ((n /= 10) && i);
+	return put_text(p, end, digits + i);
+}
+
+/*
+ * A tmpfs that is mounted nowhere (fsopen + fsmount), so it needs no mount point on the host
+ * and disappears with the namespace; returns its fd, with "u" and "w" made for the overlay.
+ */
+static int make_scratch(void)
+{
+	int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	int mnt;
+	if (fs < 0)
+		return -1;
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		close(fs);
+		return -1;
+	}
+	mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	close(fs);
+	if (mnt < 0)
+		return -1;
+	if (mkdirat(mnt, "u", 0755) < 0 || mkdirat(mnt, "w", 0755) < 0) {
+		close(mnt);
+		return -1;
+	}
+	return mnt;
+}
+
+static bool scratch_path(char *buf, size_t size, int scratch, const char *name)
+{
+	char *p = buf;
+	return put_text(&p, buf + size, "/proc/self/fd/") &&
+	       put_uint(&p, buf + size, (unsigned)scratch) && put_text(&p, buf + size, "/") &&
+	       put_text(&p, buf + size, name);
+}
+
+static void write_injected_files(const struct child_plan *c, int scratch)
+{
+	for (size_t i = 0; i < c->n_files; i++) {
+		char name[16] = "f", *p = name + 1;
+		int fd;
+		put_uint(&p, name + sizeof(name), (unsigned)i);
+		fd = openat(scratch, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || bv_write_all(fd, c->files[i].content, c->files[i].len) < 0)
+			child_fail(c, STAGE_FILE, i);
+		close(fd);
+	}
+}
+
+/* Mounts the overlay over the rootfs and creates the missing mount points in it. */
+static void setup_overlay(const struct child_plan *c, int scratch)
+{
+	char opts[8192], *p = opts;
+	const char *end = opts + sizeof(opts);
+	if (!put_text(&p, end, c->overlay_options) || !put_uint(&p, end, (unsigned)scratch) ||
+	    !put_text(&p, end, "/u,workdir=/proc/self/fd/") ||
+	    !put_uint(&p, end, (unsigned)scratch) || !put_text(&p, end, "/w")) {
+		errno = ENAMETOOLONG;
+		child_fail(c, STAGE_OVERLAY, 0);
+	}
+	if (mount("overlay", c->rootfs, "overlay", 0, opts) < 0)
+		child_fail(c, STAGE_OVERLAY, 0);
+	for (size_t i = 0; c->create_dirs[i]; i++)
+		if (mkdir(c->create_dirs[i], 0755) < 0 && errno != EEXIST)
+			child_fail(c, STAGE_MKDIR, i);
+	for (size_t i = 0; c->create_files[i]; i++) {
+		int fd = open(c->create_files[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			child_fail(c, STAGE_MKDIR, i);
+		close(fd);
+	}
+}
+
 static void setup_mounts(const struct child_plan *c)
 {
+	int scratch = -1;
 	/* Binding the rootfs onto itself also makes it a mount point, which pivot_root needs. */
 	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	    remount_read_only(c->rootfs) < 0)
 		child_fail(c, STAGE_ROOTFS, 0);
+	if (c->overlay_options || c->n_files) {
+		scratch = make_scratch();
+		if (scratch < 0)
+			child_fail(c, STAGE_SCRATCH, 0);
+		if (c->overlay_options)
+			setup_overlay(c, scratch);
+		write_injected_files(c, scratch);
+	}
 	bind_optional(c, "/proc", c->proc, false, STAGE_PROC);
 	bind_optional(c, "/dev", c->dev, false, STAGE_DEV);
 	bind_optional(c, "/sys", c->sys, true, STAGE_SYS);
@@ -186,6 +306,18 @@ static void setup_mounts(const struct child_plan *c)
 		if (c->mounts[i].read_only && remount_read_only(c->targets[i]) < 0)
 			child_fail(c, STAGE_USER_MOUNT, i);
 	}
+	for (size_t i = 0; i < c->n_files; i++) {
+		char src[64], name[16] = "f", *p = name + 1;
+		put_uint(&p, name + sizeof(name), (unsigned)i);
+		if (!scratch_path(src, sizeof(src), scratch, name) ||
+		    mount(src, c->file_targets[i], NULL, MS_BIND, NULL) < 0 ||
+		    remount_read_only(c->file_targets[i]) < 0)
+			child_fail(c, STAGE_FILE, i);
+	}
+	if (c->overlay_options && remount_read_only(c->rootfs) < 0)
+		child_fail(c, STAGE_ROOT_READ_ONLY, 0);
+	if (scratch >= 0)
+		close(scratch);
 }
 
 /*
@@ -278,7 +410,11 @@ static void plan_clear(struct child_plan *c)
 	free(c->tmp);
 	free(c->resolv);
 	free(c->hosts);
+	free(c->overlay_options);
 	bv_strv_free(c->targets);
+	bv_strv_free(c->create_dirs);
+	bv_strv_free(c->create_files);
+	bv_strv_free(c->file_targets);
 	bv_strv_free(c->candidates);
 	bv_strv_free(c->argv);
 	bv_strv_free(c->envp);
@@ -309,13 +445,72 @@ static int check_request(const struct bv_native_request *req, struct bv_error **
 			return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
 					     "could not use mount source '%s'", m->host);
 	}
+	for (size_t i = 0; i < req->n_files; i++)
+		if (!req->files[i].target || req->files[i].target[0] != '/' ||
+		    (req->files[i].len && !req->files[i].content))
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "file target '%s' is not an absolute path",
+					     req->files[i].target ? req->files[i].target : "");
 	return 0;
 }
 
-static void build_plan(const struct bv_native_request *req, struct child_plan *c)
+/*
+ * Checks the path of `target` (absolute, inside the image) component by component and queues
+ * what is missing: parents as directories, the last one as a directory or an empty file.
+ * Symbolic links are refused, because before pivot_root they would resolve on the host.
+ */
+static int plan_target(const char *rootfs, const char *target, bool is_dir, struct bv_strv *dirs,
+		       struct bv_strv *files, struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf path = BV_BUF_INIT;
+	const char *p = target;
+	bv_buf_puts(&path, rootfs);
+	while (*p) {
+		struct stat st;
+		const char *end;
+		bool last;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		end = strchrnul(p, '/');
+		if ((end - p == 1 && p[0] == '.') || (end - p == 2 && p[0] == '.' && p[1] == '.'))
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "mount target '%s' contains '.' or '..'", target);
+		bv_buf_putc(&path, '/');
+		bv_buf_add(&path, p, (size_t)(end - p));
+		last = !*end || !end[strspn(end, "/")];
+		p = end;
+		if (lstat(path.buf, &st) < 0) {
+			if (errno != ENOENT)
+				return bv_error_setc(err, BV_ERR, errno,
+						     "could not check mount target '%s'", target);
+			if (last && !is_dir)
+				bv_strv_push(files, path.buf);
+			else if (!bv_strv_contains(dirs, path.buf))
+				bv_strv_push(dirs, path.buf);
+			continue;
+		}
+		if (S_ISLNK(st.st_mode))
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "mount target '%s' passes through a symbolic link in "
+					     "the image",
+					     target);
+		if (!last && !S_ISDIR(st.st_mode))
+			return bv_error_setc(err, BV_EINVALID, ENOTDIR,
+					     "mount target '%s' passes through a file in the image",
+					     target);
+	}
+	return 0;
+}
+
+static int build_plan(const struct bv_native_request *req, struct child_plan *c,
+		      struct bv_error **err)
 {
 	struct bv_strv targets = BV_STRV_INIT, cand = BV_STRV_INIT, argv = BV_STRV_INIT,
-		       envp = BV_STRV_INIT;
+		       envp = BV_STRV_INIT, dirs = BV_STRV_INIT, files = BV_STRV_INIT,
+		       file_targets = BV_STRV_INIT;
+	int r = 0;
 	c->rootfs = req->rootfs;
 	c->proc = bv_path_join(req->rootfs, "proc");
 	c->dev = bv_path_join(req->rootfs, "dev");
@@ -323,11 +518,38 @@ static void build_plan(const struct bv_native_request *req, struct child_plan *c
 	c->tmp = bv_path_join(req->rootfs, "tmp");
 	c->resolv = plan_host_file(req->rootfs, "etc/resolv.conf", "/etc/resolv.conf");
 	c->hosts = plan_host_file(req->rootfs, "etc/hosts", "/etc/hosts");
-	for (size_t i = 0; i < req->n_mounts; i++)
+	for (size_t i = 0; i < req->n_mounts && r >= 0; i++) {
+		struct stat st;
+		bool is_dir = stat(req->mounts[i].host, &st) == 0 && S_ISDIR(st.st_mode);
+		r = plan_target(req->rootfs, req->mounts[i].target, is_dir, &dirs, &files, err);
 		bv_strv_push_take(&targets, bv_path_join(req->rootfs, req->mounts[i].target));
+	}
+	for (size_t i = 0; i < req->n_files && r >= 0; i++) {
+		r = plan_target(req->rootfs, req->files[i].target, false, &dirs, &files, err);
+		bv_strv_push_take(&file_targets, bv_path_join(req->rootfs, req->files[i].target));
+	}
+	/* With a scaffold anyway, an image without /tmp gets one, so $HOME=/tmp works. */
+	if (r >= 0 && (dirs.n || files.n) && access(c->tmp, F_OK) < 0)
+		bv_strv_push(&dirs, c->tmp);
+	if (r >= 0 && (dirs.n || files.n)) {
+		/* overlayfs options are split at ',' and ':' and unescape '\\'. */
+		if (strpbrk(req->rootfs, ",:\\"))
+			r = bv_error_setc(err, BV_EINVALID, 0,
+					  "cannot create mount points in image root '%s': its path "
+					  "contains ',', ':' or '\\'",
+					  req->rootfs);
+		else
+			c->overlay_options =
+				bv_xasprintf("lowerdir=%s,upperdir=/proc/self/fd/", req->rootfs);
+	}
 	c->targets = bv_strv_detach(&targets);
+	c->create_dirs = bv_strv_detach(&dirs);
+	c->create_files = bv_strv_detach(&files);
+	c->file_targets = bv_strv_detach(&file_targets);
 	c->mounts = req->mounts;
 	c->n_mounts = req->n_mounts;
+	c->files = req->files;
+	c->n_files = req->n_files;
 	snprintf(c->uid_map, sizeof(c->uid_map), "%u %u 1\n", (unsigned)getuid(),
 		 (unsigned)getuid());
 	snprintf(c->gid_map, sizeof(c->gid_map), "%u %u 1\n", (unsigned)getgid(),
@@ -341,6 +563,7 @@ static void build_plan(const struct bv_native_request *req, struct child_plan *c
 		bv_strv_pushv(&envp, req->env);
 	c->envp = bv_strv_detach(&envp);
 	c->report_fd = -1;
+	return r;
 }
 
 static const char *stage_what(int stage)
@@ -370,6 +593,12 @@ static const char *stage_what(int stage)
 		return "could not bind-mount '/etc/hosts'";
 	case STAGE_NO_NEW_PRIVS:
 		return "could not set no_new_privs";
+	case STAGE_SCRATCH:
+		return "could not create a private tmpfs";
+	case STAGE_OVERLAY:
+		return "could not mount an overlay over the image to create mount points";
+	case STAGE_ROOT_READ_ONLY:
+		return "could not make the image root read-only";
 	default:
 		return "could not set up the image";
 	}
@@ -400,6 +629,18 @@ static int report_failure(const struct child_report *rep, const struct bv_native
 			bv_error_setc(err, BV_ERR, e, "could not bind-mount '%s' on '%s'",
 				      req->mounts[rep->index].host, req->mounts[rep->index].target);
 		code = e == ENOENT ? BV_ENOTFOUND : BV_ERR;
+		break;
+	case STAGE_MKDIR:
+		code = BV_ERR;
+		bv_error_setc(err, code, e, "could not create a mount point in the image");
+		break;
+	case STAGE_FILE:
+		code = BV_ERR;
+		if (rep->index < req->n_files)
+			bv_error_setc(err, code, e, "could not provide '%s'",
+				      req->files[rep->index].target);
+		else
+			bv_error_setc(err, code, e, "could not provide a file");
 		break;
 	case STAGE_ROOTFS:
 		code = BV_ERR;
@@ -454,7 +695,9 @@ int bv_native_run(const struct bv_native_request *req, int *status_out, struct b
 	if (r < 0)
 		return r;
 	memset(&plan, 0, sizeof(plan));
-	build_plan(req, &plan);
+	r = build_plan(req, &plan, err);
+	if (r < 0)
+		goto out;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		r = bv_error_set_errno(err, "could not create a pipe");
 		goto out;
