@@ -65,6 +65,13 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 /* Where the root filesystem of an image pinned at `top_digest` lives on this machine. */
 int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
 
+/*
+ * The image's config blob (OCI/Docker JSON) saved beside its rootfs: "<rootfs>.json".  It is
+ * written before the rootfs is renamed into place; images unpacked by older versions of bv
+ * have none, and a run then uses defaults.
+ */
+char *bv_install_config_path(const char *rootfs);
+
 void bv_install_item_release(struct bv_install_item *it);
 
 #endif

@@ -121,6 +121,8 @@ enum {
 };
 
 int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag);
+/* The same for the project around `start_dir` (NULL: the working directory). */
+int bv_cli_ctx_load_from(struct bv_cli_ctx *ctx, unsigned what, const char *start_dir);
 /* Opens the registry (flag > BV_REGISTRY > bv.toml > default) without a project. */
 int bv_cli_ctx_load_index(struct bv_cli_ctx *ctx, const char *registry_flag, bool offline);
 int bv_cli_ctx_load_types(struct bv_cli_ctx *ctx);
@@ -160,12 +162,25 @@ enum bv_relock_mode {
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
 		  unsigned jobs);
 
+/* A shim in .bv/bin (a link to bv named after a binary): bv run <argv[0]> argv[1...]. */
+int bv_cli_run_shim(int argc, char **argv);
+/* Whether bv was called under its own name ("bv", "bv-*", "biov") rather than as a shim. */
+bool bv_cli_is_own_name(const char *argv0);
+
+/* syncing.c: bv.lock's images onto the backend chosen by `backend` (NULL: the default
+ * order); prints one summary line ("Synced ...", or "Everything is up to date" unless
+ * `quiet`).  bv_cli_write_shims() rewrites .bv/bin.  Both return an exit status. */
+int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs,
+		       bool quiet);
+int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
+
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 
 /* Commands. */
 extern const struct bv_cli_command bv_cmd_add;
 extern const struct bv_cli_command bv_cmd_cache;
+extern const struct bv_cli_command bv_cmd_exec;
 extern const struct bv_cli_command bv_cmd_export;
 extern const struct bv_cli_command bv_cmd_help;
 extern const struct bv_cli_command bv_cmd_info;
@@ -173,7 +188,9 @@ extern const struct bv_cli_command bv_cmd_init;
 extern const struct bv_cli_command bv_cmd_list;
 extern const struct bv_cli_command bv_cmd_lock;
 extern const struct bv_cli_command bv_cmd_remove;
+extern const struct bv_cli_command bv_cmd_run;
 extern const struct bv_cli_command bv_cmd_search;
+extern const struct bv_cli_command bv_cmd_shell;
 extern const struct bv_cli_command bv_cmd_show;
 extern const struct bv_cli_command bv_cmd_sync;
 extern const struct bv_cli_command bv_cmd_update;

@@ -11,10 +11,12 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -131,7 +133,11 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 			printf("would remove %s/%s\n", dir, de->d_name);
 		} else {
 			_cleanup_free_ char *path = bv_path_join(dir, de->d_name);
-			(void)bv_unpack_remove_tree(path, NULL);
+			/* An image's saved config (bv_install_config_path) goes with its rootfs. */
+			if (bv_str_has_suffix(de->d_name, ".json"))
+				(void)unlink(path);
+			else
+				(void)bv_unpack_remove_tree(path, NULL);
 		}
 	}
 }

@@ -16,6 +16,7 @@
 
 static bool arg_frozen;
 static unsigned arg_jobs;
+static const char *arg_backend;
 
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
@@ -55,11 +56,6 @@ static int check_frozen(const struct bv_cli_ctx *ctx)
 static int run_sync(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	struct bv_error *err = NULL;
-	struct bv_install_item *items = NULL;
-	struct bv_cli_progress progress = {0};
-	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
-	size_t pulled = 0;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_sync, argc, argv, 0, 0, &first);
 	if (status >= 0)
@@ -69,39 +65,10 @@ static int run_sync(int argc, char **argv)
 		goto out;
 	if (arg_frozen && (r = check_frozen(&ctx)))
 		goto out;
-	items = bv_xcalloc(ctx.lock->n_tools + 1, sizeof(*items));
-	for (size_t i = 0; i < ctx.lock->n_tools; i++) {
-		const struct bv_lock_tool *t = &ctx.lock->tools[i];
-		if (!t->image_digest[0]) {
-			bv_cli_error("bv.lock pins no image digest for '%s'", t->tool_id);
-			bv_cli_hint("run 'bv lock' to record one");
-			r = BV_EXIT_FAILURE;
-			goto out;
-		}
-		items[i].tool_id = t->tool_id;
-		items[i].reference = t->image_reference;
-		items[i].pinned = t->image_digest;
-	}
-	o.jobs = arg_jobs;
-	o.progress = bv_cli_pull_progress;
-	o.progress_payload = &progress;
-	if (bv_install(items, ctx.lock->n_tools, &o, &err) < 0) {
-		r = bv_cli_report(err);
-		goto out;
-	}
-	for (size_t i = 0; i < ctx.lock->n_tools; i++)
-		pulled += !items[i].present;
-	if (pulled)
-		fprintf(stderr, "Synced %zu tool%s (%zu pulled)\n", ctx.lock->n_tools,
-			ctx.lock->n_tools == 1 ? "" : "s", pulled);
-	else
-		fprintf(stderr, "Everything is up to date (%zu tool%s)\n", ctx.lock->n_tools,
-			ctx.lock->n_tools == 1 ? "" : "s");
-	r = BV_EXIT_OK;
+	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false);
+	if (!r)
+		r = bv_cli_write_shims(&ctx);
 out:
-	for (size_t i = 0; items && i < ctx.lock->n_tools; i++)
-		bv_install_item_release(&items[i]);
-	free(items);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }
@@ -110,15 +77,17 @@ static const struct bv_cli_option sync_options[] = {
 	{"frozen", 0, BV_OPT_FLAG, &arg_frozen, NULL,
 	 "fail unless bv.lock matches bv.toml exactly"},
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
+	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
+	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
-	.usage = "[--frozen] [--jobs <N>]",
+	.usage = "[--frozen] [--jobs <N>] [--backend <NAME>]",
 	.summary = "pull and unpack exactly what bv.lock pins",
 	.description =
-		"Pulls every image bv.lock pins, by digest, verifies every blob, and unpacks each\nimage once.  Images already unpacked are not touched.",
+		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.",
 	.options = sync_options,
 	.run = run_sync,
 };

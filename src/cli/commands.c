@@ -12,11 +12,30 @@
 
 #include "util/banned.h"
 
+/* One command per line, in `bv --help` order, so that adding one is a one-line change. */
+/* clang-format off */
 const struct bv_cli_command *const bv_cli_commands[] = {
-	&bv_cmd_init,  &bv_cmd_add,  &bv_cmd_remove,  &bv_cmd_sync,   &bv_cmd_lock, &bv_cmd_update,
-	&bv_cmd_list,  &bv_cmd_show, &bv_cmd_info,    &bv_cmd_search, &bv_cmd_why,  &bv_cmd_export,
-	&bv_cmd_cache, &bv_cmd_help, &bv_cmd_version, NULL,
+	&bv_cmd_init,
+	&bv_cmd_add,
+	&bv_cmd_remove,
+	&bv_cmd_sync,
+	&bv_cmd_run,
+	&bv_cmd_exec,
+	&bv_cmd_shell,
+	&bv_cmd_lock,
+	&bv_cmd_update,
+	&bv_cmd_list,
+	&bv_cmd_show,
+	&bv_cmd_info,
+	&bv_cmd_search,
+	&bv_cmd_why,
+	&bv_cmd_export,
+	&bv_cmd_cache,
+	&bv_cmd_help,
+	&bv_cmd_version,
+	NULL,
 };
+/* clang-format on */
 
 const struct bv_cli_command *bv_cli_find_command(const char *name)
 {

@@ -50,14 +50,14 @@ int bv_cli_ctx_load_types(struct bv_cli_ctx *ctx)
 	return 0;
 }
 
-int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag)
+static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag, const char *start)
 {
 	struct bv_error *err = NULL;
 	char *root = NULL;
 	int r;
 
 	memset(ctx, 0, sizeof(*ctx));
-	r = bv_project_find(&root, NULL, &err);
+	r = bv_project_find(&root, start, &err);
 	if (r == BV_ENOTFOUND && (what & BV_CTX_NO_PROJECT)) {
 		bv_error_free(err);
 		goto shared;
@@ -92,6 +92,16 @@ shared:
 	if (what & BV_CTX_TYPES)
 		return bv_cli_ctx_load_types(ctx);
 	return 0;
+}
+
+int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag)
+{
+	return load(ctx, what, registry_flag, NULL);
+}
+
+int bv_cli_ctx_load_from(struct bv_cli_ctx *ctx, unsigned what, const char *start_dir)
+{
+	return load(ctx, what, NULL, start_dir);
 }
 
 int bv_cli_print_json(json_t *j)

@@ -21,6 +21,8 @@ int main(int argc, char **argv)
 	/* Numbers and TOML floats are parsed and printed in the C locale, whatever the user's. */
 	setlocale(LC_ALL, "C");
 	bv_cli_init_output();
+	if (argc > 0 && !bv_cli_is_own_name(argv[0]))
+		return bv_cli_run_shim(argc, argv);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -73,6 +74,26 @@ static void copy_result(struct bv_install_item *it, const struct bv_resolved *r)
 	it->n_layers = r->n_layers;
 }
 
+/*
+ * The image config (Env, WorkingDir, Entrypoint, Cmd) next to the rootfs, written before the
+ * rootfs appears, so that a run reads one small file instead of walking the store.
+ */
+static int save_config(const struct bv_store *store, const struct bv_resolved *r,
+		       const char *rootfs, struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf config = BV_BUF_INIT;
+	_cleanup_free_ char *path = bv_install_config_path(rootfs);
+	int rc = bv_store_read_blob(store, r->config.digest, 4u << 20, &config, err);
+	if (rc >= 0)
+		rc = bv_write_file_atomic(path, config.buf, config.len, 0644, err);
+	return rc;
+}
+
+char *bv_install_config_path(const char *rootfs)
+{
+	return bv_xasprintf("%s.json", rootfs);
+}
+
 /* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
@@ -86,6 +107,8 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		_cleanup_free_ char *blob = bv_store_blob_path(store, r->layers[i].digest);
 		rc = bv_unpack_layer(blob, r->layers[i].media_type, tree, &o, err);
 	}
+	if (rc >= 0)
+		rc = save_config(store, r, it->rootfs, err);
 	if (rc >= 0)
 		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
 	if (rc < 0)

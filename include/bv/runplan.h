@@ -1,0 +1,90 @@
+/*
+ * bv/runplan.h - turning "bv run <name> args..." into a backend-neutral run request for a
+ * locked tool: which tool, which command, which mounts, which environment.
+ *
+ * Calling sequence (bv run, shims, bv session, bv run --warm):
+ *   struct bv_run_plan plan;
+ *   struct bv_run_plan_input in = {.project = p, .lock = lock, .name = "samtools",
+ *                                  .args = argv + 1, .n_args = argc - 1, .cwd = cwd};
+ *   if (bv_run_plan_build(&plan, &in, &err) < 0) ...
+ *   if (plan.list_subcommands) ...             print plan.manifest's subcommands, exit 0
+ *   rt->ops->run(rt, &plan.req, &res, &err);
+ *   bv_run_plan_release(&plan);
+ *
+ * Name resolution follows upstream: the tool id first, then bv.lock's binary index.  The
+ * command is, in order: a binary alias → [binary, args...]; a first argument naming one of
+ * the tool's subcommands → the subcommand's argv + the rest; a tool with subcommands only and
+ * no arguments → list_subcommands; an unknown argument to such a tool → an error listing the
+ * subcommands; otherwise [entrypoint, args...].  A leading "--" in args is dropped.
+ *
+ * Mounts: the project root at /workspace (read-write), with the working directory following
+ * the caller's position inside the project (upstream mounts only $PWD, which breaks "../x"
+ * paths from a subdirectory); reference data read-only at its mount path when it exists in
+ * the cache (<cache>/data/<id>/<version>), an error when a required dataset is missing; the
+ * manifest's cache_paths at <cache>/tool-cache/<tool>/<slug>, then bv.toml's [[cache]] rules
+ * ("*" or the tool id; a later rule wins for the same container path), host directories
+ * created as needed.
+ *
+ * Manifests: the manifest a lock entry was made from is kept in <cache>/manifests/<hex>.toml
+ * (named by bv.lock's manifest_sha256) by bv_run_plan_save_manifest() at add/sync time, so a
+ * run neither opens the registry index nor depends on it still having that version.  Without
+ * that copy the registry is read offline and the copy is made.
+ *
+ * Ownership: the input is borrowed and must outlive the plan (the request points into the
+ * lock); everything else in the plan is owned by it.
+ *
+ * Errors: an unknown name is BV_ENOTFOUND ("'x' is not a tool or binary of this project");
+ * a locked tool without an image digest, a bad subcommand or a missing dataset is BV_EINVALID.
+ */
+#ifndef BV_RUNPLAN_H
+#define BV_RUNPLAN_H
+
+#include <bv/runtime.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/strv.h"
+
+struct bv_error;
+struct bv_lock_tool;
+struct bv_lockfile;
+struct bv_manifest;
+struct bv_project;
+
+struct bv_run_plan_input {
+	const struct bv_project *project;
+	const struct bv_lockfile *lock;
+	const char *name; /* tool id or binary */
+	char *const *args;
+	size_t n_args;
+	const char *cwd;       /* the caller's directory; NULL: the project root */
+	const char *cache_dir; /* NULL: bv_cache_dir() */
+};
+
+struct bv_run_plan {
+	struct bv_run_request req;
+	const struct bv_lock_tool *tool;
+	struct bv_manifest *manifest; /* NULL when no copy of it could be found */
+	bool list_subcommands;
+	/* storage behind req */
+	struct bv_strv argv, env, strings;
+	struct bv_run_mount *mounts;
+	char *workdir;
+};
+
+int bv_run_plan_build(struct bv_run_plan *plan, const struct bv_run_plan_input *in,
+		      struct bv_error **err);
+void bv_run_plan_release(struct bv_run_plan *plan);
+
+/* Keeps a copy of manifest `m` for runs, named by its digest (see above). */
+int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir,
+			      struct bv_error **err);
+
+/* The tool bv.lock routes `name` to (tool id first, then binary index), or NULL. */
+const struct bv_lock_tool *bv_run_plan_find_tool(const struct bv_lockfile *lock, const char *name,
+						 bool *is_binary_out);
+
+/* "/cache/colabfold" → "cache-colabfold": the host directory name of a cache path. */
+char *bv_run_plan_cache_slug(const char *container_path);
+
+#endif

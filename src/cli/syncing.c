@@ -1,0 +1,74 @@
+/*
+ * Getting bv.lock's images onto the selected backend, and the shims that go with them:
+ * shared by bv sync, bv add and bv exec's auto-sync.
+ */
+#include <bv/error.h>
+#include <bv/lockfile.h>
+#include <bv/project.h>
+#include <bv/runtime.h>
+#include <bv/shims.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	if (bv_shims_write(ctx->project->root, ctx->lock, &err) < 0)
+		return bv_cli_report(err);
+	return BV_EXIT_OK;
+}
+
+int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet)
+{
+	struct bv_error *err = NULL;
+	struct bv_runtime *rt = NULL;
+	struct bv_image_spec *missing = bv_xcalloc(ctx->lock->n_tools + 1, sizeof(*missing));
+	struct bv_cli_progress progress = {0};
+	struct bv_ensure_options o = {
+		.jobs = jobs, .progress = bv_cli_pull_progress, .progress_payload = &progress};
+	size_t n_missing = 0;
+	int r = BV_EXIT_OK;
+
+	if (bv_runtime_select(&rt, backend, ctx->project->runtime_backend, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
+		const struct bv_lock_tool *t = &ctx->lock->tools[i];
+		struct bv_image_spec image = {.tool_id = t->tool_id,
+					      .reference = t->image_reference,
+					      .digest = t->image_digest};
+		bool available = false;
+		if (!t->image_digest[0]) {
+			bv_cli_error("bv.lock pins no image digest for '%s'", t->tool_id);
+			bv_cli_hint("run 'bv lock' to record one");
+			r = BV_EXIT_FAILURE;
+			goto out;
+		}
+		if (rt->ops->is_available(rt, &image, &available, &err) < 0) {
+			r = bv_cli_report(err);
+			goto out;
+		}
+		if (!available)
+			missing[n_missing++] = image;
+	}
+	if (n_missing && rt->ops->ensure(rt, missing, n_missing, &o, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	if (n_missing)
+		fprintf(stderr, "Synced %zu tool%s (%zu pulled, %s backend)\n", ctx->lock->n_tools,
+			ctx->lock->n_tools == 1 ? "" : "s", n_missing, rt->ops->name);
+	else if (!quiet)
+		fprintf(stderr, "Everything is up to date (%zu tool%s)\n", ctx->lock->n_tools,
+			ctx->lock->n_tools == 1 ? "" : "s");
+out:
+	bv_runtime_free(rt);
+	free(missing);
+	return r;
+}

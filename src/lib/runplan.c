@@ -1,0 +1,309 @@
+#include <bv/error.h>
+#include <bv/index.h>
+#include <bv/lockfile.h>
+#include <bv/manifest.h>
+#include <bv/paths.h>
+#include <bv/project.h>
+#include <bv/resolve.h>
+#include <bv/runplan.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define WORKSPACE "/workspace"
+
+const struct bv_lock_tool *bv_run_plan_find_tool(const struct bv_lockfile *lock, const char *name,
+						 bool *is_binary_out)
+{
+	const struct bv_lock_tool *t = bv_lockfile_find(lock, name);
+	*is_binary_out = false;
+	if (t)
+		return t;
+	for (size_t i = 0; i < lock->n_binary_index; i++) {
+		if (strcmp(lock->binary_index[i].binary, name) == 0) {
+			*is_binary_out = true;
+			return bv_lockfile_find(lock, lock->binary_index[i].tool);
+		}
+	}
+	return NULL;
+}
+
+char *bv_run_plan_cache_slug(const char *container_path)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	for (const char *p = container_path; *p; p++) {
+		if (*p == '/') {
+			/* Leading, trailing and repeated slashes make no empty parts. */
+			if (b.len && b.buf[b.len - 1] != '-' && p[strspn(p, "/")])
+				bv_buf_putc(&b, '-');
+			continue;
+		}
+		bv_buf_putc(&b, *p == '.' && (b.len == 0 || b.buf[b.len - 1] == '-') ? '_' : *p);
+	}
+	if (!b.len)
+		bv_buf_puts(&b, "root");
+	return bv_buf_detach(&b, NULL);
+}
+
+static char *manifest_copy_path(const char *cache_dir, const char *digest)
+{
+	if (!bv_str_has_prefix(digest, "sha256:") || strlen(digest) != 71 ||
+	    strspn(digest + 7, "0123456789abcdef") != 64)
+		return NULL;
+	return bv_xasprintf("%s/manifests/%s.toml", cache_dir, digest + 7);
+}
+
+int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir,
+			      struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	_cleanup_free_ char *path = manifest_copy_path(cache_dir, m->digest), *dir = NULL;
+	int r;
+	if (!path || !m->path)
+		return 0;
+	if (bv_path_exists(path))
+		return 0;
+	dir = bv_path_join(cache_dir, "manifests");
+	r = bv_mkdir_p(dir, 0755, err);
+	if (r >= 0)
+		r = bv_buf_read_file(&text, m->path, 1u << 20, err);
+	if (r >= 0)
+		r = bv_write_file_atomic(path, text.buf, text.len, 0644, err);
+	return r < 0 ? bv_error_wrap(err, r, "could not keep the manifest of %s %s", m->id,
+				     m->version)
+		     : 0;
+}
+
+/*
+ * The manifest bv.lock's entry was made from: the kept copy when its digest still matches,
+ * else the registry's copy of that exact version (offline), kept for next time.  Not finding
+ * one is not an error: a run then uses the tool id as the command.
+ */
+static struct bv_manifest *load_manifest(const struct bv_lock_tool *t, const struct bv_project *p,
+					 const char *cache_dir)
+{
+	struct bv_manifest *m = NULL;
+	struct bv_index *idx = NULL;
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *path = manifest_copy_path(cache_dir, t->manifest_sha256);
+	_cleanup_free_ char *pinned = NULL;
+	if (path && bv_manifest_load(&m, path, NULL, &err) == 0) {
+		if (strcmp(m->digest, t->manifest_sha256) == 0)
+			return m;
+		bv_manifest_free(m);
+		m = NULL;
+	}
+	bv_error_free(err);
+	err = NULL;
+	pinned = bv_xasprintf("=%s", t->version);
+	if (bv_index_open(&idx, bv_registry_url_choose(NULL, p ? p->registry_url : NULL),
+			  BV_INDEX_OFFLINE, &err) == 0 &&
+	    bv_resolve_tool(&m, idx, t->tool_id, pinned, NULL, &err) == 0)
+		(void)bv_run_plan_save_manifest(m, cache_dir, NULL);
+	bv_error_free(err);
+	bv_index_free(idx);
+	return m;
+}
+
+static const struct bv_manifest_subcommand *find_subcommand(const struct bv_manifest *m,
+							    const char *name)
+{
+	for (size_t i = 0; i < m->n_subcommands; i++)
+		if (strcmp(m->subcommands[i].name, name) == 0)
+			return &m->subcommands[i];
+	return NULL;
+}
+
+static int plan_command(struct bv_run_plan *plan, const char *name, bool is_binary,
+			char *const *args, size_t n_args, struct bv_error **err)
+{
+	const struct bv_manifest *m = plan->manifest;
+	const struct bv_manifest_subcommand *sub = NULL;
+	if (n_args && strcmp(args[0], "--") == 0) {
+		args++;
+		n_args--;
+	}
+	if (is_binary || !m) {
+		bv_strv_push(&plan->argv, name);
+	} else if (n_args && (sub = find_subcommand(m, args[0]))) {
+		bv_strv_pushv(&plan->argv, (const char *const *)sub->argv.v);
+		args++;
+		n_args--;
+	} else if (m->n_subcommands && !m->entrypoint) {
+		_cleanup_buf_ struct bv_buf names = BV_BUF_INIT;
+		if (!n_args) {
+			plan->list_subcommands = true;
+			return 0;
+		}
+		for (size_t i = 0; i < m->n_subcommands; i++) {
+			if (i)
+				bv_buf_puts(&names, ", ");
+			bv_buf_puts(&names, m->subcommands[i].name);
+		}
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "'%s' is not a subcommand of %s (it has: %s)", args[0], m->id,
+				     names.buf);
+	} else {
+		bv_strv_push(&plan->argv, m->entrypoint ? m->entrypoint : name);
+	}
+	for (size_t i = 0; i < n_args; i++)
+		bv_strv_push(&plan->argv, args[i]);
+	return 0;
+}
+
+/* Adds a mount, or replaces the host side of one with the same target (a later rule wins). */
+static void add_mount(struct bv_run_plan *plan, size_t *n, const char *host, const char *target,
+		      bool read_only, enum bv_mount_kind kind)
+{
+	struct bv_run_mount *m = NULL;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(plan->mounts[i].target, target) == 0)
+			m = &plan->mounts[i];
+	if (!m) {
+		plan->mounts = bv_xrealloc(plan->mounts, (*n + 1) * sizeof(*plan->mounts));
+		m = &plan->mounts[(*n)++];
+	}
+	m->host = bv_strv_push(&plan->strings, host);
+	m->target = bv_strv_push(&plan->strings, target);
+	m->read_only = read_only;
+	m->kind = kind;
+}
+
+static int plan_workspace(struct bv_run_plan *plan, size_t *n, const char *root, const char *cwd)
+{
+	size_t len = strlen(root);
+	if (!cwd)
+		cwd = root;
+	if (strncmp(cwd, root, len) == 0 && (cwd[len] == '/' || !cwd[len])) {
+		add_mount(plan, n, root, WORKSPACE, false, BV_MOUNT_WORKSPACE);
+		plan->workdir = bv_xasprintf(WORKSPACE "%s", cwd + len);
+	} else {
+		add_mount(plan, n, cwd, WORKSPACE, false, BV_MOUNT_WORKSPACE);
+		plan->workdir = bv_xstrdup(WORKSPACE);
+	}
+	return 0;
+}
+
+static int plan_caches(struct bv_run_plan *plan, size_t *n, const struct bv_project *p,
+		       const char *tool, const char *cache_dir, struct bv_error **err)
+{
+	const struct bv_manifest *m = plan->manifest;
+	int r = 0;
+	for (size_t i = 0; m && i < m->cache_paths.n && r >= 0; i++) {
+		_cleanup_free_ char *slug = bv_run_plan_cache_slug(m->cache_paths.v[i]);
+		_cleanup_free_ char *host =
+			bv_xasprintf("%s/tool-cache/%s/%s", cache_dir, tool, slug);
+		r = bv_mkdir_p(host, 0755, err);
+		if (r >= 0)
+			add_mount(plan, n, host, m->cache_paths.v[i], false, BV_MOUNT_CACHE);
+	}
+	for (size_t i = 0; p && i < p->n_caches && r >= 0; i++) {
+		const struct bv_cache_rule *rule = &p->caches[i];
+		_cleanup_free_ char *host = NULL;
+		if (strcmp(rule->match, "*") != 0 && strcmp(rule->match, tool) != 0)
+			continue;
+		host = bv_cache_rule_host_path(rule, tool);
+		r = bv_mkdir_p(host, 0755, err);
+		if (r >= 0)
+			add_mount(plan, n, host, rule->container_path, false, BV_MOUNT_CACHE);
+	}
+	return r < 0 ? bv_error_wrap(err, r, "could not prepare the caches of %s", tool) : 0;
+}
+
+static int plan_data(struct bv_run_plan *plan, size_t *n, const char *cache_dir,
+		     struct bv_error **err)
+{
+	const struct bv_manifest *m = plan->manifest;
+	for (size_t i = 0; m && i < m->n_reference_data; i++) {
+		const struct bv_manifest_reference *ref = &m->reference_data[i];
+		_cleanup_free_ char *host =
+			bv_xasprintf("%s/data/%s/%s", cache_dir, ref->id, ref->version);
+		_cleanup_free_ char *target = NULL;
+		if (!bv_path_exists(host)) {
+			if (ref->required)
+				return bv_error_setc(err, BV_EINVALID, 0,
+						     "%s needs reference data '%s' %s, which is "
+						     "not in the cache",
+						     m->id, ref->id, ref->version);
+			continue;
+		}
+		target = ref->mount_path ? bv_xstrdup(ref->mount_path)
+					 : bv_xasprintf("/data/%s", ref->id);
+		add_mount(plan, n, host, target, true, BV_MOUNT_DATA);
+	}
+	return 0;
+}
+
+int bv_run_plan_build(struct bv_run_plan *plan, const struct bv_run_plan_input *in,
+		      struct bv_error **err)
+{
+	_cleanup_free_ char *cache_owned = NULL;
+	const char *cache_dir = in->cache_dir;
+	const char *root = in->project ? in->project->root : in->cwd;
+	size_t n_mounts = 0;
+	bool is_binary;
+	int r;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->tool = bv_run_plan_find_tool(in->lock, in->name, &is_binary);
+	if (!plan->tool)
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "'%s' is not a tool or binary of this project", in->name);
+	if (!plan->tool->image_digest[0])
+		return bv_error_setc(err, BV_EINVALID, 0, "bv.lock pins no image digest for '%s'",
+				     plan->tool->tool_id);
+	if (!cache_dir) {
+		r = bv_cache_dir(&cache_owned, err);
+		if (r < 0)
+			return r;
+		cache_dir = cache_owned;
+	}
+	plan->manifest = load_manifest(plan->tool, in->project, cache_dir);
+	r = plan_command(plan, in->name, is_binary, in->args, in->n_args, err);
+	if (r >= 0 && !plan->list_subcommands) {
+		r = plan_workspace(plan, &n_mounts, root ? root : ".", in->cwd);
+		if (r >= 0)
+			r = plan_data(plan, &n_mounts, cache_dir, err);
+		if (r >= 0)
+			r = plan_caches(plan, &n_mounts, in->project, plan->tool->tool_id,
+					cache_dir, err);
+	}
+	if (r < 0) {
+		bv_run_plan_release(plan);
+		return r;
+	}
+	for (size_t i = 0; plan->manifest && i < plan->manifest->n_env; i++)
+		bv_strv_pushf(&plan->env, "%s=%s", plan->manifest->env[i].name,
+			      plan->manifest->env[i].value);
+	plan->req.image.tool_id = plan->tool->tool_id;
+	plan->req.image.reference = plan->tool->image_reference;
+	plan->req.image.digest = plan->tool->image_digest;
+	plan->req.argv = (const char *const *)plan->argv.v;
+	plan->req.env = (const char *const *)plan->env.v;
+	plan->req.mounts = plan->mounts;
+	plan->req.n_mounts = n_mounts;
+	plan->req.workdir = plan->workdir;
+	plan->req.gpu = plan->manifest && plan->manifest->gpu_required;
+	plan->req.project_root = in->project ? in->project->root : NULL;
+	return 0;
+}
+
+void bv_run_plan_release(struct bv_run_plan *plan)
+{
+	bv_strv_clear(&plan->argv);
+	bv_strv_clear(&plan->env);
+	bv_strv_clear(&plan->strings);
+	free(plan->mounts);
+	free(plan->workdir);
+	bv_manifest_free(plan->manifest);
+	memset(plan, 0, sizeof(*plan));
+}

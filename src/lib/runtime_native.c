@@ -1,0 +1,499 @@
+/*
+ * The native backend: images come from bv's own store (bv_install) and run through
+ * bv_native_run() in unprivileged namespaces.  This file turns a backend-neutral run request
+ * into a native one: the image config's Entrypoint, Cmd, Env and WorkingDir, an /etc/passwd
+ * and /etc/group that know the caller, a usable HOME, and NVIDIA libraries for GPU tools.
+ */
+#include "config.h"
+
+#include <bv/error.h>
+#include <bv/install.h>
+#include <bv/native.h>
+#include <bv/runtime.h>
+#include <bv/unpack.h>
+#include <bv/version.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/parse.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define NVIDIA_DIR "/.bv/nvidia"
+
+static const char default_path[] =
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/* Reads an integer from a /proc/sys file; `fallback` when it does not exist. */
+static long read_sysctl(const char *path, long fallback)
+{
+	char text[32];
+	ssize_t n;
+	int64_t v;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fallback;
+	n = read(fd, text, sizeof(text) - 1);
+	if (n <= 0)
+		return fallback;
+	text[n] = 0;
+	text[strcspn(text, "\n")] = 0;
+	return bv_parse_i64(text, &v) == 0 ? (long)v : fallback;
+}
+
+/*
+ * Whether an unprivileged user namespace can be made, from the kernel's switches (Debian's
+ * unprivileged_userns_clone, Ubuntu's AppArmor restriction, the namespace limit): a few
+ * reads, where a trial unshare would cost a fork.
+ */
+static bool native_is_usable(struct bv_runtime *rt)
+{
+	(void)rt;
+	if (read_sysctl("/proc/sys/user/max_user_namespaces", 1) <= 0)
+		return false;
+	if (geteuid() == 0)
+		return true;
+	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", 1) == 0)
+		return false;
+	return read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 0) == 0;
+}
+
+static int native_health(struct bv_runtime *rt, struct bv_runtime_info *out, struct bv_error **err)
+{
+	if (!native_is_usable(rt))
+		return bv_error_setc(err, BV_ERR, 0,
+				     "unprivileged user namespaces are disabled on this machine");
+	out->name = bv_xstrdup("native");
+	out->version = bv_xstrdup(BV_VERSION);
+	out->detail = bv_xasprintf("user namespaces, max %ld",
+				   read_sysctl("/proc/sys/user/max_user_namespaces", -1));
+	return 0;
+}
+
+static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *images, size_t n,
+			 const struct bv_ensure_options *o, struct bv_error **err)
+{
+	struct bv_install_item *items = bv_xcalloc(n + 1, sizeof(*items));
+	struct bv_install_options io = {.mode = BV_INSTALL_FULL,
+					.jobs = o ? o->jobs : 0,
+					.progress = o ? o->progress : NULL,
+					.progress_payload = o ? o->progress_payload : NULL};
+	int r;
+	(void)rt;
+	for (size_t i = 0; i < n; i++) {
+		items[i].tool_id = images[i].tool_id;
+		items[i].reference = images[i].reference;
+		items[i].pinned = images[i].digest;
+	}
+	r = bv_install(items, n, &io, err);
+	for (size_t i = 0; i < n; i++)
+		bv_install_item_release(&items[i]);
+	free(items);
+	return r;
+}
+
+static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
+{
+	struct stat st;
+	_cleanup_free_ char *rootfs = NULL;
+	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
+	if (r < 0)
+		return r;
+	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return bv_error_setc(
+			err, BV_ENOTFOUND, 0, "the image of %s (%s) is not on this machine",
+			image->tool_id ? image->tool_id : image->reference, image->reference);
+	*out = TAKE_PTR(rootfs);
+	return 0;
+}
+
+static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
+			       bool *available_out, struct bv_error **err)
+{
+	_cleanup_free_ char *rootfs = NULL;
+	struct bv_error *missing = NULL;
+	int r = find_rootfs(&rootfs, image, &missing);
+	(void)rt;
+	(void)err;
+	bv_error_free(missing);
+	*available_out = r >= 0;
+	return 0;
+}
+
+static int native_inspect(struct bv_runtime *rt, const struct bv_image_spec *image,
+			  struct bv_image_info *out, struct bv_error **err)
+{
+	_cleanup_free_ char *rootfs = NULL;
+	int r = find_rootfs(&rootfs, image, err);
+	(void)rt;
+	if (r < 0)
+		return r;
+	/* The layers are shared between images through hard links, so no size is its own. */
+	out->size = -1;
+	return 0;
+}
+
+static int native_remove(struct bv_runtime *rt, const struct bv_image_spec *image,
+			 struct bv_error **err)
+{
+	_cleanup_free_ char *rootfs = NULL, *config = NULL;
+	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
+	(void)rt;
+	if (r < 0)
+		return r;
+	config = bv_install_config_path(rootfs);
+	if (bv_path_exists(rootfs))
+		r = bv_unpack_remove_tree(rootfs, err);
+	if (r >= 0 && unlink(config) < 0 && errno != ENOENT)
+		r = bv_error_set_errno(err, "could not remove '%s'", config);
+	return r;
+}
+
+/* "K=V" into `env`, replacing an entry for the same K. */
+static void env_set(struct bv_strv *env, const char *entry)
+{
+	size_t key = strcspn(entry, "=");
+	for (size_t i = 0; i < env->n; i++) {
+		if (strncmp(env->v[i], entry, key + 1) == 0) {
+			free(env->v[i]);
+			env->v[i] = bv_xstrdup(entry);
+			return;
+		}
+	}
+	bv_strv_push(env, entry);
+}
+
+static bool env_has(const struct bv_strv *env, const char *key)
+{
+	size_t len = strlen(key);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, len) == 0 && env->v[i][len] == '=')
+			return true;
+	return false;
+}
+
+static void push_json_strings(struct bv_strv *out, json_t *array)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(array, i, v) if (json_is_string(v))
+		bv_strv_push(out, json_string_value(v));
+}
+
+struct native_run {
+	struct bv_strv argv, env, strings;
+	struct bv_native_mount *mounts;
+	size_t n_mounts;
+	struct bv_native_file files[2];
+	size_t n_files;
+	struct bv_buf passwd, group;
+	const char *workdir;
+	json_t *config;
+};
+
+static void native_run_release(struct native_run *nr)
+{
+	bv_strv_clear(&nr->argv);
+	bv_strv_clear(&nr->env);
+	bv_strv_clear(&nr->strings);
+	free(nr->mounts);
+	bv_buf_release(&nr->passwd);
+	bv_buf_release(&nr->group);
+	json_decref(nr->config);
+}
+
+/* Whether `text` (passwd or group format) has an entry whose third field is `id`. */
+static bool has_id(const char *text, unsigned id)
+{
+	char want[24];
+	int len = snprintf(want, sizeof(want), ":%u:", id);
+	for (const char *line = text; line && *line;) {
+		const char *end = strchrnul(line, '\n');
+		const char *p = line;
+		/* skip name and password */
+		for (int field = 0; field < 2 && p < end; field++) {
+			p = memchr(p, ':', (size_t)(end - p));
+			if (!p)
+				break;
+			if (field == 0)
+				p++;
+		}
+		if (p && p < end && (size_t)(end - p) >= (size_t)len &&
+		    strncmp(p, want, (size_t)len) == 0)
+			return true;
+		line = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/*
+ * /etc/passwd and /etc/group with an entry for the caller when the image has none, so tools
+ * that look up their user (ssh, git, python's getpass) work.  The home directory is /tmp,
+ * the private writable tmpfs.
+ */
+static void plan_identity(struct native_run *nr, const char *rootfs)
+{
+	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+	_cleanup_free_ char *passwd_path = bv_path_join(rootfs, "etc/passwd");
+	_cleanup_free_ char *group_path = bv_path_join(rootfs, "etc/group");
+	const struct passwd *pw = getpwuid(uid);
+	char name[64];
+	if (pw && pw->pw_name[0] && !strpbrk(pw->pw_name, ":\n"))
+		snprintf(name, sizeof(name), "%s", pw->pw_name);
+	else
+		snprintf(name, sizeof(name), "user%u", uid);
+	if (bv_buf_read_file(&nr->passwd, passwd_path, 1u << 20, NULL) < 0)
+		bv_buf_reset(&nr->passwd);
+	if (!has_id(nr->passwd.buf, uid)) {
+		if (nr->passwd.len && nr->passwd.buf[nr->passwd.len - 1] != '\n')
+			bv_buf_putc(&nr->passwd, '\n');
+		bv_buf_printf(&nr->passwd, "%s:x:%u:%u:%s:/tmp:/bin/sh\n", name, uid, gid, name);
+		nr->files[nr->n_files++] = (struct bv_native_file){
+			.target = "/etc/passwd", .content = nr->passwd.buf, .len = nr->passwd.len};
+	}
+	if (bv_buf_read_file(&nr->group, group_path, 1u << 20, NULL) < 0)
+		bv_buf_reset(&nr->group);
+	if (!has_id(nr->group.buf, gid)) {
+		if (nr->group.len && nr->group.buf[nr->group.len - 1] != '\n')
+			bv_buf_putc(&nr->group, '\n');
+		bv_buf_printf(&nr->group, "%s:x:%u:\n", name, gid);
+		nr->files[nr->n_files++] = (struct bv_native_file){
+			.target = "/etc/group", .content = nr->group.buf, .len = nr->group.len};
+	}
+}
+
+static void add_mount(struct native_run *nr, const char *host, const char *target, bool read_only)
+{
+	nr->mounts = bv_xreallocarray(nr->mounts, nr->n_mounts + 1, sizeof(*nr->mounts));
+	nr->mounts[nr->n_mounts++] =
+		(struct bv_native_mount){.host = bv_strv_push(&nr->strings, host),
+					 .target = bv_strv_push(&nr->strings, target),
+					 .read_only = read_only};
+}
+
+/* NVIDIA driver libraries under /.bv/nvidia/lib (the devices come with the host's /dev). */
+static int plan_gpu(struct native_run *nr, struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv devices = BV_STRV_INIT, libraries = BV_STRV_INIT;
+	const char *visible = getenv("NVIDIA_VISIBLE_DEVICES");
+	int r = bv_runtime_nvidia_files(&devices, &libraries, err);
+	if (r < 0 || !devices.n)
+		return r;
+	bv_strv_foreach (lib, &libraries) {
+		_cleanup_free_ char *target =
+			bv_xasprintf(NVIDIA_DIR "/lib/%s", strrchr(*lib, '/') + 1);
+		add_mount(nr, *lib, target, true);
+	}
+	if (bv_path_exists("/usr/bin/nvidia-smi"))
+		add_mount(nr, "/usr/bin/nvidia-smi", NVIDIA_DIR "/bin/nvidia-smi", true);
+	for (size_t i = 0; i < nr->env.n; i++) {
+		if (bv_str_has_prefix(nr->env.v[i], "PATH=")) {
+			char *p = bv_xasprintf("%s:" NVIDIA_DIR "/bin", nr->env.v[i]);
+			free(nr->env.v[i]);
+			nr->env.v[i] = p;
+		}
+	}
+	if (env_has(&nr->env, "LD_LIBRARY_PATH")) {
+		for (size_t i = 0; i < nr->env.n; i++) {
+			if (bv_str_has_prefix(nr->env.v[i], "LD_LIBRARY_PATH=")) {
+				char *p = bv_xasprintf("%s:" NVIDIA_DIR "/lib", nr->env.v[i]);
+				free(nr->env.v[i]);
+				nr->env.v[i] = p;
+			}
+		}
+	} else {
+		env_set(&nr->env, "LD_LIBRARY_PATH=" NVIDIA_DIR "/lib");
+	}
+	if (visible) {
+		_cleanup_free_ char *e = bv_xasprintf("NVIDIA_VISIBLE_DEVICES=%s", visible);
+		env_set(&nr->env, e);
+	}
+	return 0;
+}
+
+static int plan_run(struct native_run *nr, const char *rootfs, const struct bv_run_request *req,
+		    struct bv_error **err)
+{
+	_cleanup_free_ char *config_path = bv_install_config_path(rootfs);
+	json_t *cfg = NULL;
+	json_error_t jerr;
+	int r;
+	nr->config = json_load_file(config_path, 0, &jerr);
+	if (!nr->config && errno != ENOENT && bv_path_exists(config_path))
+		return bv_error_setc(err, BV_EINVALID, 0, "could not read image config '%s': %s",
+				     config_path, jerr.text);
+	cfg = json_object_get(nr->config, "config");
+
+	/* Docker's rule: the Entrypoint stays, the arguments replace Cmd. */
+	push_json_strings(&nr->argv, json_object_get(cfg, "Entrypoint"));
+	if (req->argv && req->argv[0])
+		bv_strv_pushv(&nr->argv, req->argv);
+	else
+		push_json_strings(&nr->argv, json_object_get(cfg, "Cmd"));
+	if (!nr->argv.n)
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "no command to run: the image of %s has no Entrypoint or Cmd",
+				     req->image.tool_id ? req->image.tool_id
+							: req->image.reference);
+
+	push_json_strings(&nr->env, json_object_get(cfg, "Env"));
+	if (!env_has(&nr->env, "PATH"))
+		env_set(&nr->env, default_path);
+	if (!env_has(&nr->env, "HOME"))
+		env_set(&nr->env, "HOME=/tmp");
+	for (const char *const *e = req->env; e && *e; e++)
+		env_set(&nr->env, *e);
+
+	nr->workdir = req->workdir;
+	if (!nr->workdir && json_is_string(json_object_get(cfg, "WorkingDir")) &&
+	    json_string_value(json_object_get(cfg, "WorkingDir"))[0] == '/')
+		nr->workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
+
+	for (size_t i = 0; i < req->n_mounts; i++)
+		add_mount(nr, req->mounts[i].host, req->mounts[i].target, req->mounts[i].read_only);
+	if (req->gpu && (r = plan_gpu(nr, err)) < 0)
+		return r;
+	plan_identity(nr, rootfs);
+	return 0;
+}
+
+/* stdout and stderr into memory files for BV_STDIO_CAPTURE; returns the saved fds. */
+struct capture {
+	int saved[3];
+	int files[3];
+};
+
+static int capture_begin(struct capture *c, struct bv_error **err)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c->files[0] = null;
+	c->files[1] = memfd_create("bv-stdout", MFD_CLOEXEC);
+	c->files[2] = memfd_create("bv-stderr", MFD_CLOEXEC);
+	for (int i = 0; i < 3; i++)
+		c->saved[i] = -1;
+	if (c->files[0] < 0 || c->files[1] < 0 || c->files[2] < 0)
+		goto fail;
+	for (int i = 0; i < 3; i++) {
+		c->saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+		if (c->saved[i] < 0 || dup2(c->files[i], i) < 0)
+			goto fail;
+	}
+	return 0;
+fail:;
+	int r = bv_error_set_errno(err, "could not capture the output of the tool");
+	for (int i = 0; i < 3; i++) {
+		if (c->saved[i] >= 0) {
+			dup2(c->saved[i], i);
+			close(c->saved[i]);
+		}
+		if (c->files[i] >= 0)
+			close(c->files[i]);
+	}
+	return r;
+}
+
+static int read_back(int fd, char **out, size_t *len)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	if (lseek(fd, 0, SEEK_SET) < 0 || bv_buf_read_fd(&b, fd, SIZE_MAX, NULL) < 0) {
+		bv_buf_release(&b);
+		return -1;
+	}
+	*out = bv_buf_detach(&b, len);
+	return 0;
+}
+
+static int capture_end(struct capture *c, struct bv_run_result *res, struct bv_error **err)
+{
+	int r = 0;
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < 3; i++) {
+		dup2(c->saved[i], i);
+		close(c->saved[i]);
+	}
+	if (read_back(c->files[1], &res->out, &res->out_len) < 0 ||
+	    read_back(c->files[2], &res->err, &res->err_len) < 0)
+		r = bv_error_set_errno(err, "could not read the output of the tool");
+	for (int i = 0; i < 3; i++)
+		close(c->files[i]);
+	return r;
+}
+
+static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
+		      struct bv_run_result *out, struct bv_error **err)
+{
+	struct native_run nr = {.argv = BV_STRV_INIT,
+				.env = BV_STRV_INIT,
+				.strings = BV_STRV_INIT,
+				.passwd = BV_BUF_INIT,
+				.group = BV_BUF_INIT};
+	struct bv_native_request nreq = {0};
+	struct capture cap;
+	_cleanup_free_ char *rootfs = NULL;
+	int status = -1;
+	int r = find_rootfs(&rootfs, &req->image, err);
+	(void)rt;
+	if (r >= 0)
+		r = plan_run(&nr, rootfs, req, err);
+	if (r < 0)
+		goto out;
+	nreq.rootfs = rootfs;
+	nreq.argv = (const char *const *)nr.argv.v;
+	nreq.env = (const char *const *)nr.env.v;
+	nreq.workdir = nr.workdir;
+	nreq.mounts = nr.mounts;
+	nreq.n_mounts = nr.n_mounts;
+	nreq.files = nr.files;
+	nreq.n_files = nr.n_files;
+	if (req->stdio == BV_STDIO_CAPTURE) {
+		r = capture_begin(&cap, err);
+		if (r < 0)
+			goto out;
+		r = bv_native_run(&nreq, &status, err);
+		int c = capture_end(&cap, out, r < 0 ? NULL : err);
+		if (r >= 0)
+			r = c;
+	} else {
+		r = bv_native_run(&nreq, &status, err);
+	}
+	if (r >= 0)
+		out->status = status;
+out:
+	native_run_release(&nr);
+	return r;
+}
+
+static const struct bv_runtime_ops native_ops = {
+	.name = "native",
+	.is_usable = native_is_usable,
+	.health = native_health,
+	.ensure = native_ensure,
+	.is_available = native_is_available,
+	.inspect = native_inspect,
+	.run = native_run,
+	.remove = native_remove,
+	.free = NULL,
+};
+
+int bv_runtime_native_new(struct bv_runtime **out, struct bv_error **err)
+{
+	struct bv_runtime *rt = bv_xcalloc(1, sizeof(*rt));
+	(void)err;
+	rt->ops = &native_ops;
+	*out = rt;
+	return 0;
+}

@@ -1,0 +1,131 @@
+#include <bv/error.h>
+#include <bv/lockfile.h>
+#include <bv/shims.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static bool name_ok(const char *name)
+{
+	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < NAME_MAX;
+}
+
+static char *own_executable(struct bv_error **err)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n < 0) {
+		bv_error_set_errno(err, "could not find the bv executable");
+		return NULL;
+	}
+	path[n] = 0;
+	return bv_xstrdup(path);
+}
+
+/* Appends ".bv/" to <root>/.gitignore unless a line already says so. */
+static int ignore_in_git(const char *root, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(root, ".gitignore");
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	struct bv_error *read_err = NULL;
+	int r = bv_buf_read_file(&text, path, 1u << 20, &read_err);
+	if (r < 0 && r != BV_ENOTFOUND) {
+		*err = read_err;
+		return r;
+	}
+	bv_error_free(read_err);
+	if (r < 0)
+		bv_buf_reset(&text);
+	for (const char *line = text.buf; line && *line;) {
+		size_t len = strcspn(line, "\n");
+		if ((len == 4 && !strncmp(line, ".bv/", 4)) ||
+		    (len == 3 && !strncmp(line, ".bv", 3)))
+			return 0;
+		line += len + (line[len] == '\n');
+	}
+	if (text.len && text.buf[text.len - 1] != '\n')
+		bv_buf_putc(&text, '\n');
+	bv_buf_puts(&text, ".bv/\n");
+	return bv_write_file_atomic(path, text.buf, text.len, 0644, err);
+}
+
+int bv_shims_write(const char *project_root, const struct bv_lockfile *lock, struct bv_error **err)
+{
+	_cleanup_free_ char *exe = own_executable(err);
+	_cleanup_free_ char *dot = bv_path_join(project_root, ".bv");
+	_cleanup_free_ char *bin = bv_path_join(dot, "bin");
+	_cleanup_free_ char *tmp = NULL;
+	int r = 0;
+	if (!exe)
+		return BV_ERR;
+	tmp = bv_xasprintf("%s/bin.tmp-%ld", dot, (long)getpid());
+	if (bv_path_exists(tmp) && (r = bv_rm_rf(tmp, err)) < 0)
+		return r;
+	r = bv_mkdir_p(tmp, 0755, err);
+	for (size_t i = 0; i < lock->n_binary_index && r >= 0; i++) {
+		const char *name = lock->binary_index[i].binary;
+		_cleanup_free_ char *link = NULL;
+		if (!name_ok(name)) {
+			r = bv_error_setc(err, BV_EINVALID, 0,
+					  "binary '%s' of %s cannot be a file name", name,
+					  lock->binary_index[i].tool);
+			break;
+		}
+		link = bv_path_join(tmp, name);
+		if (symlink(exe, link) < 0)
+			r = bv_error_set_errno(err, "could not create shim '%s'", link);
+	}
+	if (r >= 0) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, bin, RENAME_EXCHANGE) == 0)
+			r = bv_rm_rf(tmp, err); /* now the old directory */
+		else if (errno == ENOENT && rename(tmp, bin) == 0)
+			r = 0;
+		else
+			r = bv_error_set_errno(err, "could not replace '%s'", bin);
+	}
+	if (r < 0) {
+		(void)bv_rm_rf(tmp, NULL);
+		return bv_error_wrap(err, r, "could not write the shims in '%s'", bin);
+	}
+	return ignore_in_git(project_root, err);
+}
+
+bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock)
+{
+	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", project_root);
+	_cleanup_free_ char *exe = own_executable(NULL);
+	_cleanup_closedir_ DIR *d = opendir(bin);
+	struct dirent *de;
+	size_t entries = 0;
+	if (!d || !exe)
+		return false;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			entries++;
+	if (entries != lock->n_binary_index)
+		return false;
+	for (size_t i = 0; i < lock->n_binary_index; i++) {
+		char target[PATH_MAX];
+		_cleanup_free_ char *link = bv_path_join(bin, lock->binary_index[i].binary);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n < 0)
+			return false;
+		target[n] = 0;
+		if (strcmp(target, exe))
+			return false;
+	}
+	return true;
+}
