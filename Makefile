@@ -60,9 +60,10 @@ fuzz:
 
 bench: all
 	scripts/bench.sh $(BUILD)
+	scripts/bench-run.sh $(BUILD)
 
 demo: all
-	scripts/demo.sh $(BUILD)
+	@scripts/demo.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FANALYZER) $(FUZZ)

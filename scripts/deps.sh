@@ -13,8 +13,9 @@ libcmocka-dev bats bats-assert bats-support
 clang clang-format clang-tidy libclang-rt-14-dev
 python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
-skopeo umoci
 podman time busybox-static
+charliecloud-runtime bubblewrap crun uidmap docker.io
+samtools bwa
 "
 
 quiet=false

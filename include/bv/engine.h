@@ -101,4 +101,44 @@ int bv_engine_attach(struct bv_engine *e, const char *path, json_t *body, bool t
 		     int (*on_ready)(void *payload, struct bv_error **err), void *payload,
 		     struct bv_error **err);
 
+/*
+ * Whether an engine answers GET /_ping on `host` (NULL: DOCKER_HOST or the default socket)
+ * within `timeout_ms`.  No version negotiation: cheap enough for backend selection ("auto").
+ * Fails with the same classified errors as bv_engine_open().
+ */
+int bv_engine_ping(const char *host, long timeout_ms, struct bv_error **err);
+
+/*
+ * bv_engine_attach() with every option: output may go to a callback instead of fds (so a
+ * caller can capture it without a thread), and one more fd can be watched while the stream
+ * runs (e.g. a self-pipe of signal handlers, to forward signals to the container).
+ */
+struct bv_engine_attach_options {
+	bool tty;      /* the container has a tty: the stream is raw, not multiplexed */
+	int stdin_fd;  /* copied into the connection until EOF, then half-closed; -1: none */
+	int stdout_fd; /* where stream 1 goes when on_output is NULL; -1: discarded */
+	int stderr_fd; /* stream 2, likewise */
+	/* Called with the payload of stream 1 (stdout) or 2 (stderr); < 0 stops the attach. */
+	int (*on_output)(int stream, const char *data, size_t len, void *payload,
+			 struct bv_error **err);
+	/* Called once the connection is upgraded, before any output is read. */
+	int (*on_ready)(void *payload, struct bv_error **err);
+	int watch_fd; /* -1: none; when it becomes readable, on_watch is called */
+	int (*on_watch)(void *payload, struct bv_error **err);
+	void *payload;
+};
+int bv_engine_attach_with(struct bv_engine *e, const char *path, json_t *body,
+			  const struct bv_engine_attach_options *o, struct bv_error **err);
+
+/*
+ * POST /images/create?fromImage=<image>&tag=<tag> (tag may be a digest, "sha256:..."), with
+ * the registry credentials bv finds for the image's registry (auth.h) in X-Registry-Auth.
+ * The engine streams JSON progress objects; each is passed to on_event (borrowed; may be
+ * NULL).  An {"error": ...} in the stream fails the pull with that message, as does an HTTP
+ * status >= 400 (BV_ENOTFOUND for 404).
+ */
+int bv_engine_pull(struct bv_engine *e, const char *image, const char *tag,
+		   int (*on_event)(json_t *event, void *payload), void *payload,
+		   struct bv_error **err);
+
 #endif

@@ -146,6 +146,7 @@ struct bv_install_item;
 struct bv_error;
 const char *bv_cli_image_reference(const struct bv_manifest *m);
 const char *bv_cli_image_pin(const struct bv_manifest *m);
+void bv_cli_keep_manifest(const struct bv_manifest *m);
 /* Fills `t` from `m` and, when `it` is not NULL, from its resolved image. */
 void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 			    const char *requirement, const struct bv_install_item *it);
@@ -180,6 +181,8 @@ void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 /* Commands. */
 extern const struct bv_cli_command bv_cmd_add;
 extern const struct bv_cli_command bv_cmd_cache;
+extern const struct bv_cli_command bv_cmd_doctor;
+extern const struct bv_cli_command bv_cmd_down;
 extern const struct bv_cli_command bv_cmd_exec;
 extern const struct bv_cli_command bv_cmd_export;
 extern const struct bv_cli_command bv_cmd_help;
@@ -187,12 +190,17 @@ extern const struct bv_cli_command bv_cmd_info;
 extern const struct bv_cli_command bv_cmd_init;
 extern const struct bv_cli_command bv_cmd_list;
 extern const struct bv_cli_command bv_cmd_lock;
+extern const struct bv_cli_command bv_cmd_logs;
+extern const struct bv_cli_command bv_cmd_ps;
 extern const struct bv_cli_command bv_cmd_remove;
+extern const struct bv_cli_command bv_cmd_restart;
 extern const struct bv_cli_command bv_cmd_run;
 extern const struct bv_cli_command bv_cmd_search;
+extern const struct bv_cli_command bv_cmd_session;
 extern const struct bv_cli_command bv_cmd_shell;
 extern const struct bv_cli_command bv_cmd_show;
 extern const struct bv_cli_command bv_cmd_sync;
+extern const struct bv_cli_command bv_cmd_up;
 extern const struct bv_cli_command bv_cmd_update;
 extern const struct bv_cli_command bv_cmd_version;
 extern const struct bv_cli_command bv_cmd_why;

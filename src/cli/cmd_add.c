@@ -10,6 +10,7 @@
 #include <bv/manifest.h>
 #include <bv/project.h>
 #include <bv/resolve.h>
+#include <bv/runtime.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,35 @@
 
 static const char *arg_registry;
 static unsigned arg_jobs;
+static const char *arg_backend;
 
 struct wanted {
 	char *id;
 	char *requirement;
 	struct bv_manifest *manifest;
 };
+
+static int ensure_on_backend(const struct bv_cli_ctx *ctx, const struct bv_install_item *items,
+			     size_t n)
+{
+	struct bv_error *err = NULL;
+	struct bv_runtime *rt = NULL;
+	struct bv_image_spec *images = bv_xcalloc(n + 1, sizeof(*images));
+	struct bv_cli_progress progress = {0};
+	struct bv_ensure_options o = {
+		.jobs = arg_jobs, .progress = bv_cli_pull_progress, .progress_payload = &progress};
+	int r = 0;
+	for (size_t i = 0; i < n; i++)
+		images[i] = (struct bv_image_spec){.tool_id = items[i].tool_id,
+						   .reference = items[i].reference,
+						   .digest = items[i].top_digest};
+	if (bv_runtime_select(&rt, arg_backend, ctx->project->runtime_backend, &err) < 0 ||
+	    rt->ops->ensure(rt, images, n, &o, &err) < 0)
+		r = bv_cli_report(err);
+	bv_runtime_free(rt);
+	free(images);
+	return r;
+}
 
 static int run_add(int argc, char **argv)
 {
@@ -38,6 +62,7 @@ static int run_add(int argc, char **argv)
 	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
+	bool native;
 	struct bv_lockfile *lock = NULL;
 	struct bv_project *edited = NULL;
 	char *text = NULL;
@@ -71,10 +96,17 @@ static int run_add(int argc, char **argv)
 	o.jobs = arg_jobs;
 	o.progress = bv_cli_pull_progress;
 	o.progress_payload = &progress;
+	/* Other backends keep their own copy: resolve here, let the backend pull (below). */
+	native = !strcmp(bv_runtime_selected_name(arg_backend, ctx.project->runtime_backend),
+			 "native");
+	if (!native)
+		o.mode = BV_INSTALL_RESOLVE_ONLY;
 	if (bv_install(items, n, &o, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
+	if (!native && (r = ensure_on_backend(&ctx, items, n)))
+		goto out;
 
 	/* Everything is on disk: now the two files, the lock checked before either is written. */
 	lock = ctx.lock ? TAKE_PTR(ctx.lock) : bv_lockfile_new(BV_VERSION, bv_time_now());
@@ -106,7 +138,8 @@ static int run_add(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		fprintf(stderr, "Added %s %s (%.19s)\n", want[i].id, want[i].manifest->version,
 			items[i].top_digest);
-	r = BV_EXIT_OK;
+	ctx.lock = TAKE_PTR(lock);
+	r = bv_cli_write_shims(&ctx);
 out:
 	for (size_t i = 0; want && i < n; i++) {
 		free(want[i].id);
@@ -127,12 +160,14 @@ static const struct bv_cli_option add_options[] = {
 	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
 	 "registry to resolve in (default: BV_REGISTRY, bv.toml, the public registry)"},
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
+	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
+	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_add = {
 	.name = "add",
-	.usage = "[--registry <URL>] <tool[@version]>...",
+	.usage = "[--registry <URL>] [--backend <NAME>] <tool[@version]>...",
 	.summary = "add tools to the project and pull them",
 	.description =
 		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.",

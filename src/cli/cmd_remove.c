@@ -59,7 +59,7 @@ static int run_remove(int argc, char **argv)
 	}
 	for (int i = first; i < argc; i++)
 		fprintf(stderr, "Removed %s\n", argv[i]);
-	r = BV_EXIT_OK;
+	r = ctx.lock ? bv_cli_write_shims(&ctx) : BV_EXIT_OK;
 out:
 	if (current != ctx.project)
 		bv_project_free(current);

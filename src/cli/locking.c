@@ -1,14 +1,18 @@
 /*
  * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock).
  */
+#include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
+#include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/runplan.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/cleanup.h"
 #include "util/time.h"
 #include "util/xalloc.h"
 
@@ -25,6 +29,19 @@ const char *bv_cli_image_pin(const struct bv_manifest *m)
 	return m->factored ? m->factored_image_digest : NULL;
 }
 
+/* A copy for bv run (bv_run_plan_save_manifest); failing to keep one only slows a run. */
+void bv_cli_keep_manifest(const struct bv_manifest *m)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	if (bv_cache_dir(&cache, &err) < 0 || bv_run_plan_save_manifest(m, cache, &err) < 0) {
+		char *msg = bv_error_format(err);
+		bv_cli_warning("%s", msg);
+		free(msg);
+		bv_error_free(err);
+	}
+}
+
 void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 			    const char *requirement, const struct bv_install_item *it)
 {
@@ -39,6 +56,7 @@ void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 	bv_lock_set_string(&t->resolved_at, now);
 	bv_strv_clear(&t->binaries);
 	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
+	bv_cli_keep_manifest(m);
 	if (!it)
 		return;
 	/* Always the registry's digest, whatever the backend (upstream records a SIF hash). */

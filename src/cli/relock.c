@@ -19,6 +19,7 @@
 #include <bv/manifest.h>
 #include <bv/project.h>
 #include <bv/resolve.h>
+#include <bv/shims.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,6 +241,8 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	r = print_diff(old, expected, mode);
 	fprintf(stderr, "Wrote bv.lock (%zu tool%s)\n", expected->n_tools,
 		expected->n_tools == 1 ? "" : "s");
+	if (bv_shims_write(ctx->project->root, expected, &err) < 0)
+		r = bv_cli_report(err);
 out:
 	for (size_t i = 0; i < n; i++)
 		bv_manifest_free(tools[i].manifest);

@@ -24,16 +24,30 @@ struct bv_error;
 
 /* Every libarchive function bv calls. */
 #define BV_ARCHIVE_FUNCTIONS(X)               \
+	X(archive_entry_clear)                \
+	X(archive_entry_copy_pathname)        \
+	X(archive_entry_copy_stat)            \
+	X(archive_entry_copy_symlink)         \
 	X(archive_entry_filetype)             \
+	X(archive_entry_free)                 \
 	X(archive_entry_gid)                  \
 	X(archive_entry_hardlink)             \
 	X(archive_entry_mode)                 \
 	X(archive_entry_mtime)                \
 	X(archive_entry_mtime_is_set)         \
 	X(archive_entry_mtime_nsec)           \
+	X(archive_entry_new)                  \
 	X(archive_entry_pathname)             \
 	X(archive_entry_pathname_utf8)        \
 	X(archive_entry_rdev)                 \
+	X(archive_entry_set_filetype)         \
+	X(archive_entry_set_gid)              \
+	X(archive_entry_set_mtime)            \
+	X(archive_entry_set_pathname)         \
+	X(archive_entry_set_perm)             \
+	X(archive_entry_set_size)             \
+	X(archive_entry_set_symlink)          \
+	X(archive_entry_set_uid)              \
 	X(archive_entry_size)                 \
 	X(archive_entry_symlink)              \
 	X(archive_entry_uid)                  \
@@ -50,7 +64,14 @@ struct bv_error;
 	X(archive_read_support_format_empty)  \
 	X(archive_read_support_format_gnutar) \
 	X(archive_read_support_format_raw)    \
-	X(archive_read_support_format_tar)
+	X(archive_read_support_format_tar)    \
+	X(archive_write_close)                \
+	X(archive_write_data)                 \
+	X(archive_write_free)                 \
+	X(archive_write_header)               \
+	X(archive_write_new)                  \
+	X(archive_write_open_fd)              \
+	X(archive_write_set_format_pax_restricted)
 
 struct bv_archive_api {
 #define BV_ARCHIVE_FIELD(f) __typeof__(f) *f;

@@ -64,6 +64,10 @@ int bv_curl_load(struct bv_curl *out, const char *soname, struct bv_error **err)
 	SYM(slist_append, "curl_slist_append");
 	SYM(slist_free_all, "curl_slist_free_all");
 	SYM(version_info, "curl_version_info");
+	SYM(easy_reset, "curl_easy_reset");
+	SYM(easy_perform, "curl_easy_perform");
+	SYM(easy_send, "curl_easy_send");
+	SYM(easy_recv, "curl_easy_recv");
 	if (missing) {
 		dlclose(lib);
 		return bv_error_set(err,

@@ -57,6 +57,10 @@ struct bv_curl {
 	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
 	void (*slist_free_all)(struct curl_slist *list);
 	curl_version_info_data *(*version_info)(CURLversion age);
+	void (*easy_reset)(CURL *h);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_send)(CURL *h, const void *buf, size_t len, size_t *sent);
+	CURLcode (*easy_recv)(CURL *h, void *buf, size_t len, size_t *received);
 };
 
 /* The loaded library, or NULL with `err` set. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -83,7 +84,10 @@ static int save_config(const struct bv_store *store, const struct bv_resolved *r
 {
 	_cleanup_buf_ struct bv_buf config = BV_BUF_INIT;
 	_cleanup_free_ char *path = bv_install_config_path(rootfs);
+	_cleanup_free_ char *parent = bv_xstrndup(rootfs, (size_t)(strrchr(rootfs, '/') - rootfs));
 	int rc = bv_store_read_blob(store, r->config.digest, 4u << 20, &config, err);
+	if (rc >= 0)
+		rc = bv_mkdir_p(parent, 0755, err);
 	if (rc >= 0)
 		rc = bv_write_file_atomic(path, config.buf, config.len, 0644, err);
 	return rc;
@@ -92,6 +96,23 @@ static int save_config(const struct bv_store *store, const struct bv_resolved *r
 char *bv_install_config_path(const char *rootfs)
 {
 	return bv_xasprintf("%s.json", rootfs);
+}
+
+/*
+ * An empty /workspace in the rootfs, where every run mounts the project: with it, a run
+ * needs no overlay to create the mount point (bv_native_run), which saves a millisecond or
+ * two per run.  Best effort: without it a run still works.
+ */
+static void add_workspace(const char *rootfs)
+{
+	_cleanup_free_ char *dir = bv_path_join(rootfs, "workspace");
+	struct stat st;
+	if (lstat(dir, &st) == 0 || stat(rootfs, &st) < 0 || st.st_uid != geteuid())
+		return;
+	if (chmod(rootfs, st.st_mode | S_IWUSR) < 0)
+		return;
+	(void)mkdir(dir, 0755);
+	(void)chmod(rootfs, st.st_mode & 07777);
 }
 
 /* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
@@ -111,6 +132,8 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		rc = save_config(store, r, it->rootfs, err);
 	if (rc >= 0)
 		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
+	if (rc >= 0)
+		add_workspace(it->rootfs);
 	if (rc < 0)
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);

@@ -263,9 +263,9 @@ static char *dir_of(const char *path)
 int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
 		     struct bv_error **err)
 {
-	static const char *const known[] = {"project", "registry",         "runtime",
-					    "tools",   "binary_overrides", "cache",
-					    "data",    "hardware",         NULL};
+	static const char *const known[] = {"project",          "registry", "runtime", "tools",
+					    "binary_overrides", "cache",    "data",    "hardware",
+					    "services",         NULL};
 	struct bv_project *p = bv_xcalloc(1, sizeof(*p));
 	struct bv_schema s = {.file = path, .err = err};
 	struct bv_schema_table root;

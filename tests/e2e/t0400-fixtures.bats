@@ -201,7 +201,7 @@ manifest() {
 	assert_output "${BASE_LAYER#sha256:}  -"
 }
 
-@test "skopeo sees amd64 images with the tool as entrypoint and Debian labels" {
+@test "skopeo sees amd64 images with the tool as Cmd (no Entrypoint) and Debian labels" {
 	run skopeo inspect --tls-verify=false "docker://${PLAIN#http://}/$NAMESPACE/bwa:$bwa_TAG"
 	assert_success
 	assert_equal "$(jq -r '.Os + "/" + .Architecture' <<<"$output")" linux/amd64
@@ -210,7 +210,8 @@ manifest() {
 	run skopeo inspect --tls-verify=false --config \
 		"docker://${PLAIN#http://}/$NAMESPACE/samtools:$samtools_TAG-zstd"
 	assert_success
-	assert_equal "$(jq -c .config.Entrypoint <<<"$output")" '["/usr/bin/samtools"]'
+	assert_equal "$(jq -c .config.Entrypoint <<<"$output")" null
+	assert_equal "$(jq -c .config.Cmd <<<"$output")" '["/usr/bin/samtools"]'
 }
 
 @test "an image pulled back from the registry runs its tool" {

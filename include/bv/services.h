@@ -1,0 +1,278 @@
+/*
+ * bv/services.h - project services: long-running containers a project declares in bv.toml
+ * ([[services]]), started in dependency order on a Docker Engine API (dockerd, or Podman's
+ * Docker-compatible service) by `bv up`, listed by `bv ps`, stopped by `bv down`.
+ *
+ *   [[services]]
+ *   name = "web"                          [a-z0-9][a-z0-9_.-]*, at most 63 characters
+ *   build = "web"                         or: image = "nginx:1.25", or: tool = "samtools"
+ *   dockerfile = "Dockerfile"             (build only; relative to the context)
+ *   command = ["busybox", "httpd", "-f"]
+ *   env = { GREETING = "hi" }
+ *   ports = ["8080:80", "0.0.0.0:8443:443/tcp"]     bound to 127.0.0.1 unless an address is given
+ *   volumes = ["data:/data", "conf:/etc/app:ro"]    host paths relative to the project root
+ *   depends_on = ["db"]
+ *   healthcheck = { test = ["CMD", "wget", "-q", "-O-", "http://127.0.0.1/"], interval = "1s",
+ *                   timeout = "500ms", start_period = "2m", retries = 3 }
+ *
+ * Calling sequence:
+ *   struct bv_services *s;
+ *   if (bv_services_parse(&s, project, &err) < 0) ...       "bv.toml:12:9: ..." errors
+ *   bv_strv_foreach(w, &s->warnings) print w;                unknown keys
+ *   for (size_t i = 0; i < s->n; i++) s->v[s->order[i]] ...  dependencies before dependents
+ *   struct bv_engine *e;  bv_engine_open(&e, NULL, &err);
+ *   bv_services_up(e, s, &options, &err);     bv_services_down(e, s, &events, &err);
+ *   bv_services_ps(&rows, &n, e, s, &err);    bv_services_logs(e, s, "web", &logopts, &err);
+ *   bv_services_free(s);
+ *
+ * What the engine sees: every container is named bv-<project>-<service>, labelled
+ * bv.project=<project root> and bv.service=<name>, and attached to the bridge network
+ * bv-<project>-net with the service name as its DNS alias, so services reach each other by
+ * name.  <project> is the project's name, lower-cased, with characters an engine name cannot
+ * hold replaced by '-'.  The root label is what makes a container or network the project's:
+ * a same-named network or container without it is refused, never reused or removed, so two
+ * projects that happen to share a name cannot tear each other down.  A label bv.config holds
+ * a digest of the container's whole definition (and its image id): `bv up` keeps a running
+ * container whose definition did not change and recreates any other.
+ *
+ * Health: `bv up` starts a service only when its dependencies are ready: healthy when they
+ * have a healthcheck (their own or their image's), running otherwise.  dockerd runs
+ * healthchecks itself.  Podman's service never does: it schedules them with systemd timers,
+ * and where it runs as a plain service there is no systemd.  Against Podman, bv triggers each
+ * check itself, at the check's interval (the first at once), through the endpoint behind
+ * `podman healthcheck run` (GET /libpod/containers/{id}/healthcheck), so Podman still applies
+ * the timeout, start period and retries and records the verdict where `bv ps` reads it.
+ * (Running the test through a detached exec is no substitute: Podman 4.3 reports such an exec
+ * as running for minutes after it ended.)  A container that exits before it is ready is an
+ * error quoting its exit code and the last lines of its log; so is an "unhealthy" verdict,
+ * quoting the last check's output.
+ *
+ * Ownership: strings of struct bv_service that are `const char *` point into the project's
+ * TOML document, so a struct bv_services must not outlive the struct bv_project it was
+ * parsed from; everything else belongs to the struct bv_services.
+ *
+ * Errors: 0 or a negative enum bv_error_code with *err set.  Errors about bv.toml start with
+ * "file:line:column: "; engine failures name the service and the operation.
+ */
+#ifndef BV_SERVICES_H
+#define BV_SERVICES_H
+
+#include <bv/toml.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/strv.h"
+
+struct bv_engine;
+struct bv_error;
+struct bv_lockfile;
+struct bv_mirrors;
+struct bv_project;
+
+enum bv_service_source {
+	BV_SERVICE_IMAGE = 1, /* any reference, pulled when missing */
+	BV_SERVICE_TOOL,      /* a locked tool: its image pinned by digest in bv.lock */
+	BV_SERVICE_BUILD,     /* a Dockerfile in a context directory of the project */
+};
+
+struct bv_service_port {
+	char host_ip[48];        /* "127.0.0.1" unless the mapping names one; IPv6 without [] */
+	unsigned host_port;      /* 1..65535 */
+	unsigned container_port; /* 1..65535 */
+	const char *proto;       /* "tcp" or "udp" (static strings) */
+};
+
+struct bv_service_volume {
+	char *host;      /* absolute */
+	char *container; /* absolute */
+	bool read_only;
+};
+
+/* Durations are nanoseconds, as the Engine API takes them; 0 means the engine's default. */
+struct bv_healthcheck {
+	struct bv_strv test; /* ["CMD", argv...], ["CMD-SHELL", line] or ["NONE"]; empty: none */
+	int64_t interval_ns, timeout_ns, start_period_ns;
+	int64_t retries;
+};
+
+/* The engines' interval when none is given: how often bv triggers checks on Podman. */
+#define BV_HEALTH_DEFAULT_INTERVAL_NS (30 * INT64_C(1000000000))
+
+struct bv_service {
+	const char *name;
+	enum bv_service_source source;
+	const char *tool;       /* BV_SERVICE_TOOL */
+	const char *image;      /* BV_SERVICE_IMAGE, as written */
+	char *context;          /* BV_SERVICE_BUILD: absolute directory */
+	const char *dockerfile; /* BV_SERVICE_BUILD: relative to the context */
+	struct bv_strv command; /* empty: the image's */
+	struct bv_strv env;     /* "KEY=value", in the file's order */
+	struct bv_service_port *ports;
+	size_t n_ports;
+	struct bv_service_volume *volumes;
+	size_t n_volumes;
+	struct bv_healthcheck health;
+	struct bv_strv depends_on;
+	size_t *deps;                  /* indices into bv_services.v, one per depends_on entry */
+	struct bv_toml_pos pos;        /* of the [[services]] entry */
+	struct bv_toml_pos source_pos; /* of its tool, image or build value */
+};
+
+struct bv_services {
+	char *project_root; /* the bv.project label */
+	char *project_name; /* the <project> of engine names */
+	char *file;         /* bv.toml's path, for messages */
+	struct bv_service *v;
+	size_t n;
+	size_t *order; /* every index of v, dependencies first, otherwise in the file's order */
+	struct bv_strv warnings;
+};
+
+/* Reads [[services]] from the project's document; a project without any gives n == 0. */
+int bv_services_parse(struct bv_services **out, const struct bv_project *p, struct bv_error **err);
+void bv_services_free(struct bv_services *s);
+
+/* The service called `name`, or NULL. */
+const struct bv_service *bv_services_find(const struct bv_services *s, const char *name);
+
+/*
+ * Marks in `selected` (s->n entries) the services named in `names` and everything they depend
+ * on, transitively; with n_names == 0, every service.  BV_ENOTFOUND for an unknown name.
+ */
+int bv_services_select(bool *selected, const struct bv_services *s, const char *const *names,
+		       size_t n_names, struct bv_error **err);
+
+/* Engine names (new strings): "bv-<project>-net", "bv-<project>-<service>", and the tag
+ * "bv-<project>-<service>:latest" given to images built for a service. */
+char *bv_services_network_name(const struct bv_services *s);
+char *bv_services_container_name(const struct bv_services *s, const char *service);
+char *bv_services_build_tag(const struct bv_services *s, const char *service);
+
+/*
+ * The image a service runs (new string): the image as written, a tool's reference pinned to
+ * the digest bv.lock records, or the build tag.  Images from a registry that has a mirror
+ * (BV_MIRRORS, mirrors.toml) are taken from the mirror, like every other pull bv makes.
+ * `lock` and `mirrors` may be NULL.  A tool that is not locked, or locked without a digest,
+ * is a "bv.toml:line:column: " error.
+ */
+int bv_service_image(char **out, const struct bv_services *s, const struct bv_service *svc,
+		     const struct bv_lockfile *lock, const struct bv_mirrors *mirrors,
+		     struct bv_error **err);
+
+/* Leaf parsers, exposed for tests.  Ports: "HOST:CONTAINER", "ADDR:HOST:CONTAINER" or
+ * "[v6addr]:HOST:CONTAINER", each optionally followed by "/tcp" or "/udp". */
+int bv_service_port_parse(struct bv_service_port *out, const char *text, struct bv_error **err);
+/* "host:container" or "host:container:ro" (or ":rw"); `root` makes a relative host absolute. */
+int bv_service_volume_parse(struct bv_service_volume *out, const char *text, const char *root,
+			    struct bv_error **err);
+/*
+ * A path cleaned lexically (new string): "//" and "." components dropped, "x/.." removed, no
+ * trailing '/'; "" becomes ".".  Used on volume sources, build contexts and ignore patterns.
+ */
+char *bv_services_clean_path(const char *path);
+/* "500ms", "1s", "2m", "1h", "1m30s"; units ns, us, ms, s, m, h.  0 or -EINVAL/-ERANGE. */
+int bv_duration_parse(const char *text, int64_t *ns_out);
+
+/*
+ * .dockerignore, with Docker's documented rules: one pattern per line; lines starting with
+ * '#' are comments; surrounding white space is dropped; a leading '!' makes an exception;
+ * a pattern is cleaned like a path ("./a//b/" is "a/b", a leading '/' is dropped) and
+ * matched against paths relative to the context with fnmatch(3) per path component, where a
+ * component "**" matches any number of components, zero included.  A pattern also matches
+ * everything below a directory it matches.  The last pattern that matches decides.
+ */
+struct bv_dockerignore;
+int bv_dockerignore_parse(struct bv_dockerignore **out, const char *text, size_t len,
+			  const char *file, struct bv_error **err);
+void bv_dockerignore_free(struct bv_dockerignore *d);
+/* Whether `path` ("dir/file", relative to the context) is excluded. */
+bool bv_dockerignore_excluded(const struct bv_dockerignore *d, const char *path);
+/*
+ * Whether the walk must look inside an excluded directory, because an exception pattern may
+ * bring back something below it (Docker's rule: an exception that starts with "<dir>/").
+ */
+bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const char *dir);
+
+/*
+ * Writes the build context `dir` as a tar stream to `fd`: regular files, directories and
+ * symlinks (not followed), sorted by name, owned by 0:0, without what <dir>/.dockerignore
+ * excludes, except that the Dockerfile (`dockerfile`, relative to `dir`) and .dockerignore
+ * itself are always sent, as Docker does.
+ */
+int bv_build_context_write(int fd, const char *dir, const char *dockerfile, struct bv_error **err);
+
+/*
+ * Log lines: feed it what bv_engine_demux_feed() hands out (stream 1 stdout, 2 stderr, any
+ * chunking); it calls on_line once per complete line, without the newline.  With
+ * `timestamps`, the engine's RFC 3339 prefix ("2026-11-22T08:39:36.537897016Z ") is split off
+ * and passed as `timestamp` (NULL when a line has none).  Lines are NUL-terminated copies.
+ */
+struct bv_log_splitter {
+	bool timestamps;
+	int (*on_line)(int stream, const char *timestamp, const char *line, void *payload);
+	void *payload;
+	char *partial[3]; /* per stream: the incomplete line, private */
+	size_t partial_len[3], partial_alloc[3];
+};
+int bv_log_splitter_feed(struct bv_log_splitter *ls, int stream, const char *data, size_t len);
+/* Passes on what is left of unterminated lines, then frees them. */
+int bv_log_splitter_finish(struct bv_log_splitter *ls);
+
+/* What bv_services_up() reports while it works (any callback may be NULL). */
+struct bv_services_events {
+	/* "building", "pulling 127.0.0.1:5000/x@sha256:...", "created", "started", "healthy" */
+	void (*on_event)(const char *service, const char *what, void *payload);
+	/* one line of build or pull progress */
+	void (*on_output)(const char *service, const char *line, void *payload);
+	void *payload;
+};
+
+struct bv_services_up_options {
+	const char *const *only; /* services to start (with their dependencies); NULL: all */
+	size_t n_only;
+	const struct bv_lockfile *lock;   /* for tool services; may be NULL */
+	const struct bv_mirrors *mirrors; /* may be NULL */
+	uint64_t timeout_ns;              /* per service, to become healthy; 0: 120 s */
+	struct bv_services_events events;
+};
+
+int bv_services_up(struct bv_engine *e, const struct bv_services *s,
+		   const struct bv_services_up_options *o, struct bv_error **err);
+
+/* Stops and removes every container labelled with this project, then its network.  What
+ * is already gone is fine, so running it twice succeeds. */
+int bv_services_down(struct bv_engine *e, const struct bv_services *s,
+		     const struct bv_services_events *events, struct bv_error **err);
+
+/* Restarts one service's container and waits until it is healthy again. */
+int bv_services_restart(struct bv_engine *e, const struct bv_services *s, const char *service,
+			uint64_t timeout_ns, const struct bv_services_events *events,
+			struct bv_error **err);
+
+struct bv_service_status {
+	char *service;
+	char *container; /* name */
+	char *state;     /* "running", "exited", "created", ... */
+	char *health;    /* "healthy", "starting", "unhealthy", or "" without a healthcheck */
+	char *ports;     /* "127.0.0.1:8080->80/tcp, ..." or "" */
+	int exit_code;
+};
+
+/* The project's containers, from their labels, sorted by service name. */
+int bv_services_ps(struct bv_service_status **out, size_t *n_out, struct bv_engine *e,
+		   const struct bv_services *s, struct bv_error **err);
+void bv_service_status_free(struct bv_service_status *rows, size_t n);
+
+struct bv_services_log_options {
+	bool follow;
+	bool timestamps;
+	int (*on_line)(int stream, const char *timestamp, const char *line, void *payload);
+	void *payload;
+};
+
+/* The log of one service's container, line by line.  BV_ENOTFOUND when it has none. */
+int bv_services_logs(struct bv_engine *e, const struct bv_services *s, const char *service,
+		     const struct bv_services_log_options *o, struct bv_error **err);
+
+#endif

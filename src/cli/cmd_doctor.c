@@ -1,0 +1,180 @@
+/*
+ * bv doctor: what can run tools here (each backend, usable or why not), the cache, and the
+ * state of the project in the working directory.  Exits 1 only when no backend is usable:
+ * everything else is information, so scripts can use `bv doctor` as "can bv work here?".
+ */
+#include <bv/error.h>
+#include <bv/lockfile.h>
+#include <bv/paths.h>
+#include <bv/project.h>
+#include <bv/runtime.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "cli.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static const char *arg_backend;
+
+static const char *const backends[] = {"native", "docker", "apptainer"};
+
+/* The first line of an error chain, formatted; the caller frees it. */
+static char *error_line(struct bv_error *err)
+{
+	char *text = bv_error_format(err);
+	char *nl = strchr(text, '\n');
+	if (nl)
+		*nl = '\0';
+	bv_error_free(err);
+	return text;
+}
+
+/* One line per backend; returns whether it is usable. */
+static bool doctor_backend(const char *name)
+{
+	struct bv_runtime *rt = NULL;
+	struct bv_error *err = NULL;
+	struct bv_runtime_info info = {0};
+	bool usable;
+	if (bv_runtime_new(&rt, name, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  %-10s  not usable: %s\n", name, why);
+		return false;
+	}
+	usable = rt->ops->is_usable(rt);
+	/* health() of an unusable backend says why it is not usable. */
+	if (rt->ops->health(rt, &info, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  %-10s  %s: %s\n", name, usable ? "usable, but unhealthy" : "not usable",
+		       why);
+	} else {
+		printf("  %-10s  %s  %s%s%s%s\n", name, usable ? "usable" : "not usable",
+		       info.version ? info.version : "?", info.detail ? " (" : "",
+		       info.detail ? info.detail : "", info.detail ? ")" : "");
+	}
+	bv_runtime_info_release(&info);
+	bv_runtime_free(rt);
+	return usable;
+}
+
+static void doctor_cache(void)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct bv_error *err = NULL;
+	struct statvfs vfs;
+	printf("\nCache\n");
+	if (bv_cache_dir(&dir, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  directory   unknown: %s\n", why);
+		return;
+	}
+	printf("  directory   %s%s\n", dir, bv_path_exists(dir) ? "" : " (not created yet)");
+	/* The nearest existing ancestor holds the file system the cache will live on. */
+	for (char *slash; statvfs(dir, &vfs) < 0 && (slash = strrchr(dir, '/')) && slash != dir;)
+		*slash = '\0';
+	if (statvfs(dir, &vfs) == 0) {
+		char human[32];
+		bv_cli_format_size(human, sizeof(human),
+				   (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize);
+		printf("  free        %s\n", human);
+	}
+}
+
+static void doctor_project(const struct bv_cli_ctx *ctx, bool loaded)
+{
+	struct bv_runtime *rt = NULL;
+	struct bv_error *err = NULL;
+	size_t available = 0;
+	printf("\nProject\n");
+	if (!loaded) {
+		printf("  bv.toml     cannot be loaded (see the error above)\n");
+		return;
+	}
+	if (!ctx->project) {
+		printf("  bv.toml     none here or above (not in a project)\n");
+		return;
+	}
+	printf("  bv.toml     %s (%zu tool%s)\n", ctx->project->path, ctx->project->n_tools,
+	       ctx->project->n_tools == 1 ? "" : "s");
+	if (!ctx->lock) {
+		printf("  bv.lock     none yet (run 'bv lock' or 'bv add <tool>')\n");
+		return;
+	}
+	printf("  bv.lock     %s (%zu tool%s locked)\n", ctx->lock_path, ctx->lock->n_tools,
+	       ctx->lock->n_tools == 1 ? "" : "s");
+	if (bv_runtime_select(&rt, arg_backend, ctx->project->runtime_backend, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  images      unknown: %s\n", why);
+		return;
+	}
+	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
+		const struct bv_lock_tool *t = &ctx->lock->tools[i];
+		struct bv_image_spec image = {.tool_id = t->tool_id,
+					      .reference = t->image_reference,
+					      .digest = t->image_digest};
+		bool here = false;
+		if (!t->image_digest[0])
+			continue;
+		if (rt->ops->is_available(rt, &image, &here, &err) < 0) {
+			bv_error_free(err);
+			err = NULL;
+			here = false;
+		}
+		available += here;
+	}
+	printf("  images      %zu of %zu on this machine (%s backend)%s\n", available,
+	       ctx->lock->n_tools, rt->ops->name,
+	       available < ctx->lock->n_tools ? ": run 'bv sync'" : "");
+	bv_runtime_free(rt);
+}
+
+static int run_doctor(int argc, char **argv)
+{
+	struct bv_cli_ctx ctx;
+	size_t usable = 0;
+	bool loaded;
+	int first = 0;
+	int status = bv_cli_begin(&bv_cmd_doctor, argc, argv, 0, 0, &first);
+	if (status >= 0)
+		return status;
+	/* First, so that its warnings come before the report rather than inside it. */
+	loaded = bv_cli_ctx_load(&ctx, BV_CTX_NO_PROJECT, NULL) == 0;
+	printf("Runtime\n");
+	for (size_t i = 0; i < BV_ARRAY_SIZE(backends); i++)
+		usable += doctor_backend(backends[i]);
+	printf("  selected    %s\n",
+	       bv_runtime_selected_name(
+		       arg_backend, loaded && ctx.project ? ctx.project->runtime_backend : NULL));
+	doctor_cache();
+	doctor_project(&ctx, loaded);
+	bv_cli_ctx_release(&ctx);
+	fflush(stdout);
+	if (!usable) {
+		bv_cli_error("no backend can run tools here");
+		bv_cli_hint("allow unprivileged user namespaces, start a Docker engine, or put "
+			    "apptainer on PATH");
+		return BV_EXIT_FAILURE;
+	}
+	return BV_EXIT_OK;
+}
+
+static const struct bv_cli_option doctor_options[] = {
+	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
+	 "the backend whose images the project section counts (default: the selected one)"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
+const struct bv_cli_command bv_cmd_doctor = {
+	.name = "doctor",
+	.usage = "[--backend <NAME>]",
+	.summary = "check what bv can use on this machine",
+	.description =
+		"Shows each backend (native, docker, apptainer): whether it is usable here and its\nversion, or why not; the cache directory and its free space; and, inside a\nproject, bv.toml, bv.lock and how many locked images the selected backend has.\nExits 1 only when no backend is usable.",
+	.options = doctor_options,
+	.run = run_doctor,
+};

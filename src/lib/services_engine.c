@@ -1,0 +1,1115 @@
+/*
+ * services_engine.c - project services on the Docker Engine API: the project network, image
+ * builds and pulls, containers started in dependency order and gated on health, down, ps,
+ * logs and restart (see include/bv/services.h).
+ *
+ * Everything goes through include/bv/engine.h, so dockerd and Podman's service are driven
+ * the same way; the one difference handled here is health (Podman never runs healthchecks
+ * on its own without systemd, so bv runs them through exec).
+ */
+#include <bv/engine.h>
+#include <bv/error.h>
+#include <bv/imageref.h>
+#include <bv/services.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/digest.h"
+#include "util/fs.h"
+#include "util/parse.h"
+#include "util/time.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define LABEL_PROJECT       "bv.project"
+#define LABEL_SERVICE       "bv.service"
+#define LABEL_CONFIG        "bv.config"
+#define LABEL_BUILT_FOR     "bv.built-for" /* on images built for a service: project root */
+#define LABEL_BUILT_AS      "bv.built-as"  /* and the service */
+#define DEFAULT_TIMEOUT_NS  (120 * UINT64_C(1000000000))
+#define POLL_NS             (100 * UINT64_C(1000000)) /* inspect every 100 ms while waiting */
+#define STOP_TIMEOUT_S      10
+#define LOG_TAIL_LINES      20
+#define MAX_SHOWN_LOG_BYTES 4096
+
+BV_DEFINE_CLEANUP(json_t *, services_json_decrefp, json_decref, NULL)
+#define _cleanup_json_ _cleanup_(services_json_decrefp)
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void event(const struct bv_services_events *ev,
+							const char *service, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+	if (!ev || !ev->on_event)
+		return;
+	va_start(ap, fmt);
+	what = bv_xvasprintf(fmt, ap);
+	va_end(ap);
+	ev->on_event(service, what, ev->payload);
+}
+
+static void output(const struct bv_services_events *ev, const char *service, const char *line)
+{
+	if (ev && ev->on_output)
+		ev->on_output(service, line, ev->payload);
+}
+
+/* A string member, or NULL. */
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* o[k1][k2]..., NULL-terminated keys. */
+static json_t *jpath(json_t *o, ...)
+{
+	va_list ap;
+	const char *k;
+	va_start(ap, o);
+	while (o && (k = va_arg(ap, const char *)))
+		o = json_object_get(o, k);
+	va_end(ap);
+	return o;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000),
+			      .tv_nsec = (long)(ns % 1000000000)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* GET a JSON document; *status_out says whether it exists (404 is not an error here). */
+static int get_json(struct bv_engine *e, const char *path, long *status_out, json_t **out,
+		    struct bv_error **err)
+{
+	return bv_engine_call(e, "GET", path, NULL, status_out, out, err);
+}
+
+/* Whether `labels` carry this project's root. */
+static bool is_ours(const struct bv_services *s, json_t *labels)
+{
+	const char *root = jstr(labels, LABEL_PROJECT);
+	return root && !strcmp(root, s->project_root);
+}
+
+/* ---- the network ---------------------------------------------------------------------- */
+
+static int ensure_network(struct bv_engine *e, const struct bv_services *s, struct bv_error **err)
+{
+	_cleanup_free_ char *name = bv_services_network_name(s);
+	_cleanup_free_ char *path = bv_xasprintf("/networks/%s", name);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		_cleanup_json_ json_t *resp = NULL;
+		_cleanup_json_ json_t *body = NULL;
+		long status = 0;
+		int r = get_json(e, path, &status, &resp, err);
+		if (r < 0)
+			return r;
+		if (status == 200) {
+			const char *owner = jstr(json_object_get(resp, "Labels"), LABEL_PROJECT);
+			if (owner && !strcmp(owner, s->project_root))
+				return 0;
+			return bv_error_setc(
+				err, BV_EEXISTS, 0,
+				"network '%s' exists but does not belong to this project (label " LABEL_PROJECT
+				" is '%s', not '%s'); remove it or give the project another name",
+				name, owner ? owner : "", s->project_root);
+		}
+		if (status != 404)
+			return bv_engine_fail(err, status, resp, "could not inspect network '%s'",
+					      name);
+		json_decref(resp);
+		resp = NULL;
+		body = json_pack("{s:s, s:s, s:b, s:{s:s}}", "Name", name, "Driver", "bridge",
+				 "CheckDuplicate", 1, "Labels", LABEL_PROJECT, s->project_root);
+		if (!body)
+			bv_oom();
+		r = bv_engine_call(e, "POST", "/networks/create", body, &status, &resp, err);
+		if (r < 0)
+			return r;
+		if (status == 200 || status == 201)
+			return 0;
+		if (status != 409) /* 409: created meanwhile; look again */
+			return bv_engine_fail(err, status, resp, "could not create network '%s'",
+					      name);
+	}
+	return bv_error_set(err, "could not create network '%s'", name);
+}
+
+/* ---- progress streams (pull, build) --------------------------------------------------- */
+
+struct progress {
+	const struct bv_services_events *ev;
+	const char *service;
+	struct bv_buf line;
+	char *error; /* the first error line */
+};
+
+static void progress_line(struct progress *p, const char *text, size_t len)
+{
+	json_error_t jerr;
+	_cleanup_json_ json_t *j = json_loadb(text, len, 0, &jerr);
+	const char *msg;
+	if (!j)
+		return; /* not JSON: nothing the user needs */
+	msg = jstr(json_object_get(j, "errorDetail"), "message");
+	if (!msg)
+		msg = jstr(j, "error");
+	if (msg) {
+		if (!p->error)
+			p->error = bv_xstrdup(msg);
+		return;
+	}
+	msg = jstr(j, "stream");
+	if (msg) {
+		/* build output: text that may hold several lines */
+		const char *s = msg;
+		while (*s) {
+			const char *nl = strchr(s, '\n');
+			size_t n = nl ? (size_t)(nl - s) : strlen(s);
+			if (n) {
+				_cleanup_free_ char *one = bv_xstrndup(s, n);
+				output(p->ev, p->service, one);
+			}
+			s += n + (nl ? 1 : 0);
+		}
+		return;
+	}
+	msg = jstr(j, "status");
+	if (msg && !jstr(j, "progress")) { /* not the many "Downloading [==>  ]" lines */
+		const char *id = jstr(j, "id");
+		_cleanup_free_ char *one = id ? bv_xasprintf("%s: %s", id, msg) : bv_xstrdup(msg);
+		output(p->ev, p->service, one);
+	}
+}
+
+static int progress_data(const char *data, size_t len, void *payload)
+{
+	struct progress *p = payload;
+	bv_buf_add(&p->line, data, len);
+	for (;;) {
+		char *nl = memchr(p->line.buf, '\n', p->line.len);
+		size_t n;
+		if (!nl)
+			break;
+		n = (size_t)(nl - p->line.buf);
+		if (n)
+			progress_line(p, p->line.buf, n);
+		memmove(p->line.buf, nl + 1, p->line.len - n - 1);
+		bv_buf_setlen(&p->line, p->line.len - n - 1);
+	}
+	return 0;
+}
+
+static void progress_finish(struct progress *p)
+{
+	if (p->line.len)
+		progress_line(p, p->line.buf, p->line.len);
+	bv_buf_release(&p->line);
+}
+
+/* ---- images --------------------------------------------------------------------------- */
+
+/* The image's id, or NULL (with 0) when the engine does not have it. */
+static int image_id(char **out, struct bv_engine *e, const char *image, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", image);
+	_cleanup_json_ json_t *resp = NULL;
+	long status = 0;
+	int r = get_json(e, path, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status == 404) {
+		*out = NULL;
+		return 0;
+	}
+	if (status != 200 || !jstr(resp, "Id"))
+		return bv_engine_fail(err, status, resp, "could not inspect image '%s'", image);
+	*out = bv_xstrdup(jstr(resp, "Id"));
+	return 0;
+}
+
+static int pull(struct bv_engine *e, const char *service, const char *image,
+		const struct bv_services_events *ev, struct bv_error **err)
+{
+	struct bv_imageref ref;
+	struct progress p = {.ev = ev, .service = service, .line = BV_BUF_INIT};
+	_cleanup_json_ json_t *body = NULL;
+	_cleanup_free_ char *repo = NULL, *erepo = NULL, *etag = NULL, *path = NULL;
+	long status = 0;
+	int r = bv_imageref_parse(&ref, image, err);
+	if (r < 0)
+		return r;
+	/* the tag (or digest) apart: without one the engine would pull every tag */
+	repo = bv_xasprintf("%s/%s", ref.registry, ref.repository);
+	erepo = bv_engine_escape(repo);
+	etag = bv_engine_escape(ref.digest ? ref.digest : ref.tag ? ref.tag : "latest");
+	bv_imageref_release(&ref);
+	path = bv_xasprintf("/images/create?fromImage=%s&tag=%s", erepo, etag);
+	event(ev, service, "pulling %s", image);
+	r = bv_engine_stream(e, "POST", path, NULL, -1, progress_data, &p, &status, &body, err);
+	progress_finish(&p);
+	if (r >= 0 && status >= 400)
+		r = bv_engine_fail(err, status, body, "could not pull '%s'", image);
+	else if (r >= 0 && p.error)
+		r = bv_error_setc(err, BV_ERR, 0, "could not pull '%s': %s", image, p.error);
+	free(p.error);
+	return r;
+}
+
+/* An unlinked temporary file for the build context. */
+static int temp_fd(struct bv_error **err)
+{
+	const char *dir = getenv("TMPDIR");
+	_cleanup_free_ char *tmpl = NULL;
+	int fd;
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	tmpl = bv_xasprintf("%s/bv-context-XXXXXX", dir);
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		return bv_error_set_errno(err, "could not create a temporary file in '%s'", dir);
+	(void)unlink(tmpl);
+	return fd;
+}
+
+static int build(struct bv_engine *e, const struct bv_services *s, const struct bv_service *svc,
+		 const char *tag, const struct bv_services_events *ev, struct bv_error **err)
+{
+	struct stat st;
+	struct progress p = {.ev = ev, .service = svc->name, .line = BV_BUF_INIT};
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *df = bv_path_join(svc->context, svc->dockerfile);
+	_cleanup_free_ char *etag = NULL, *edf = NULL, *elabels = NULL, *labels = NULL;
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *label_obj = NULL, *body = NULL;
+	long status = 0;
+	int r;
+	if (stat(svc->context, &st) < 0 || !S_ISDIR(st.st_mode))
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "%s:%u:%u: build context '%s' of service '%s' is not a "
+				     "directory",
+				     s->file, svc->source_pos.line, svc->source_pos.column,
+				     svc->context, svc->name);
+	if (stat(df, &st) < 0 || !S_ISREG(st.st_mode))
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "%s:%u:%u: service '%s' has no Dockerfile '%s' in '%s'",
+				     s->file, svc->source_pos.line, svc->source_pos.column,
+				     svc->name, svc->dockerfile, svc->context);
+	event(ev, svc->name, "building %s", tag);
+	fd = temp_fd(err);
+	if (fd < 0)
+		return fd;
+	r = bv_build_context_write(fd, svc->context, svc->dockerfile, err);
+	if (r < 0)
+		return bv_error_wrap(err, r, "could not send the build context of service '%s'",
+				     svc->name);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return bv_error_set_errno(err, "could not rewind the build context");
+	/*
+	 * Not bv.project: containers inherit their image's labels, and any container made from
+	 * this image, by anyone, would then count as the project's and fall to `bv down`.
+	 */
+	label_obj = json_pack("{s:s, s:s}", LABEL_BUILT_FOR, s->project_root, LABEL_BUILT_AS,
+			      svc->name);
+	if (!label_obj)
+		bv_oom();
+	labels = json_dumps(label_obj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!labels)
+		bv_oom();
+	etag = bv_engine_escape(tag);
+	{
+		_cleanup_free_ char *clean = bv_services_clean_path(svc->dockerfile);
+		edf = bv_engine_escape(clean);
+	}
+	elabels = bv_engine_escape(labels);
+	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1", etag, edf,
+			    elabels);
+	r = bv_engine_stream(e, "POST", path, "application/x-tar", fd, progress_data, &p, &status,
+			     &body, err);
+	progress_finish(&p);
+	if (r >= 0 && status >= 400)
+		r = bv_engine_fail(err, status, body, "could not build service '%s'", svc->name);
+	else if (r >= 0 && p.error)
+		r = bv_error_setc(err, BV_ERR, 0, "could not build service '%s': %s", svc->name,
+				  p.error);
+	free(p.error);
+	return r;
+}
+
+/* Builds or pulls what `svc` runs; *id_out is the image's id. */
+static int ensure_image(char **id_out, struct bv_engine *e, const struct bv_services *s,
+			const struct bv_service *svc, const char *image,
+			const struct bv_services_events *ev, struct bv_error **err)
+{
+	char *id = NULL;
+	int r;
+	if (svc->source == BV_SERVICE_BUILD) {
+		r = build(e, s, svc, image, ev, err);
+	} else {
+		r = image_id(&id, e, image, err);
+		if (r >= 0 && id) {
+			*id_out = id;
+			return 0;
+		}
+		if (r >= 0)
+			r = pull(e, svc->name, image, ev, err);
+	}
+	if (r >= 0)
+		r = image_id(&id, e, image, err);
+	if (r >= 0 && !id)
+		r = bv_error_setc(err, BV_ENOTFOUND, 0,
+				  "image '%s' of service '%s' is missing after it was %s", image,
+				  svc->name, svc->source == BV_SERVICE_BUILD ? "built" : "pulled");
+	if (r < 0)
+		return r;
+	*id_out = id;
+	return 0;
+}
+
+/* ---- containers ----------------------------------------------------------------------- */
+
+static json_t *string_array(const struct bv_strv *v, size_t from)
+{
+	json_t *a = json_array();
+	for (size_t i = from; i < v->n; i++)
+		json_array_append_new(a, json_string(v->v[i]));
+	return a;
+}
+
+static json_t *healthcheck_json(const struct bv_healthcheck *h)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "Test", string_array(&h->test, 0));
+	if (h->interval_ns)
+		json_object_set_new(o, "Interval", json_integer(h->interval_ns));
+	if (h->timeout_ns)
+		json_object_set_new(o, "Timeout", json_integer(h->timeout_ns));
+	if (h->start_period_ns)
+		json_object_set_new(o, "StartPeriod", json_integer(h->start_period_ns));
+	if (h->retries)
+		json_object_set_new(o, "Retries", json_integer(h->retries));
+	return o;
+}
+
+/* The body of POST /containers/create, without the config digest label. */
+static json_t *container_body(const struct bv_services *s, const struct bv_service *svc,
+			      const char *image, const char *network)
+{
+	json_t *body = json_object(), *host = json_object(), *exposed = json_object();
+	json_t *bindings = json_object(), *binds = json_array(), *labels = json_object();
+	json_t *endpoints = json_object(), *endpoint = json_object(), *aliases = json_array();
+
+	json_object_set_new(body, "Image", json_string(image));
+	if (svc->command.n)
+		json_object_set_new(body, "Cmd", string_array(&svc->command, 0));
+	if (svc->env.n)
+		json_object_set_new(body, "Env", string_array(&svc->env, 0));
+	json_object_set_new(labels, LABEL_PROJECT, json_string(s->project_root));
+	json_object_set_new(labels, LABEL_SERVICE, json_string(svc->name));
+	json_object_set_new(body, "Labels", labels);
+	if (svc->health.test.n)
+		json_object_set_new(body, "Healthcheck", healthcheck_json(&svc->health));
+
+	for (size_t i = 0; i < svc->n_ports; i++) {
+		const struct bv_service_port *p = &svc->ports[i];
+		char key[32], host_port[16];
+		json_t *list;
+		(void)snprintf(key, sizeof(key), "%u/%s", p->container_port, p->proto);
+		(void)snprintf(host_port, sizeof(host_port), "%u", p->host_port);
+		json_object_set_new(exposed, key, json_object());
+		list = json_object_get(bindings, key);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(bindings, key, list);
+		}
+		json_array_append_new(
+			list, json_pack("{s:s, s:s}", "HostIp", p->host_ip, "HostPort", host_port));
+	}
+	if (svc->n_ports)
+		json_object_set_new(body, "ExposedPorts", exposed);
+	else
+		json_decref(exposed);
+	for (size_t i = 0; i < svc->n_volumes; i++) {
+		const struct bv_service_volume *v = &svc->volumes[i];
+		_cleanup_free_ char *bind =
+			bv_xasprintf("%s:%s%s", v->host, v->container, v->read_only ? ":ro" : "");
+		json_array_append_new(binds, json_string(bind));
+	}
+	json_object_set_new(host, "PortBindings", bindings);
+	json_object_set_new(host, "Binds", binds);
+	json_object_set_new(host, "NetworkMode", json_string(network));
+	json_object_set_new(body, "HostConfig", host);
+	json_array_append_new(aliases, json_string(svc->name));
+	json_object_set_new(endpoint, "Aliases", aliases);
+	json_object_set_new(endpoints, network, endpoint);
+	json_object_set_new(body, "NetworkingConfig",
+			    json_pack("{s:o}", "EndpointsConfig", endpoints));
+	return body;
+}
+
+/* Inspects a container by name or id: *out NULL (and 0) when there is none. */
+static int inspect_container(json_t **out, struct bv_engine *e, const char *ref,
+			     struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", ref);
+	json_t *resp = NULL;
+	long status = 0;
+	int r = get_json(e, path, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status == 404) {
+		json_decref(resp);
+		*out = NULL;
+		return 0;
+	}
+	if (status != 200) {
+		r = bv_engine_fail(err, status, resp, "could not inspect container '%s'", ref);
+		json_decref(resp);
+		return r;
+	}
+	*out = resp;
+	return 0;
+}
+
+static int simple_call(struct bv_engine *e, const char *method, const char *path, const long *ok,
+		       size_t n_ok, const char *what, const char *subject, struct bv_error **err)
+{
+	_cleanup_json_ json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(e, method, path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_ok; i++)
+		if (status == ok[i])
+			return 0;
+	return bv_engine_fail(err, status, resp, "could not %s '%s'", what, subject);
+}
+
+static int stop_container(struct bv_engine *e, const char *id, const char *name,
+			  struct bv_error **err)
+{
+	static const long ok[] = {204, 304, 404}; /* stopped, already stopped, gone */
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/stop?t=%d", id, STOP_TIMEOUT_S);
+	return simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "stop container", name, err);
+}
+
+static int remove_container(struct bv_engine *e, const char *id, const char *name,
+			    struct bv_error **err)
+{
+	static const long ok[] = {200, 204, 404};
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", id);
+	return simple_call(e, "DELETE", path, ok, BV_ARRAY_SIZE(ok), "remove container", name, err);
+}
+
+static int start_container(struct bv_engine *e, const char *id, const char *name,
+			   struct bv_error **err)
+{
+	static const long ok[] = {204, 304};
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", id);
+	return simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "start container", name, err);
+}
+
+/* ---- logs ----------------------------------------------------------------------------- */
+
+struct log_stream {
+	struct bv_engine_demux demux;
+	struct bv_log_splitter split;
+	bool tty;
+};
+
+static int log_frame(int stream, const char *data, size_t len, void *payload)
+{
+	struct log_stream *ls = payload;
+	return bv_log_splitter_feed(&ls->split, stream, data, len);
+}
+
+static int log_data(const char *data, size_t len, void *payload)
+{
+	struct log_stream *ls = payload;
+	if (ls->tty)
+		return bv_log_splitter_feed(&ls->split, 1, data, len);
+	return bv_engine_demux_feed(&ls->demux, data, len);
+}
+
+static int stream_logs(struct bv_engine *e, const char *id, bool tty, const char *query,
+		       bool timestamps, int (*on_line)(int, const char *, const char *, void *),
+		       void *payload, struct bv_error **err)
+{
+	struct log_stream ls = {.tty = tty};
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/logs?%s", id, query);
+	_cleanup_json_ json_t *body = NULL;
+	long status = 0;
+	int r, fr;
+	ls.demux.on_frame = log_frame;
+	ls.demux.payload = &ls;
+	ls.split.timestamps = timestamps;
+	ls.split.on_line = on_line;
+	ls.split.payload = payload;
+	r = bv_engine_stream(e, "GET", path, NULL, -1, log_data, &ls, &status, &body, err);
+	fr = bv_log_splitter_finish(&ls.split);
+	if (r >= 0 && status >= 400)
+		return bv_engine_fail(err, status, body, "could not read the log of '%s'", id);
+	return r < 0 ? r : fr;
+}
+
+static int collect_tail(int stream, const char *timestamp, const char *line, void *payload)
+{
+	struct bv_buf *b = payload;
+	(void)stream;
+	(void)timestamp;
+	if (b->len < MAX_SHOWN_LOG_BYTES)
+		bv_buf_printf(b, "\n  %s", line);
+	return 0;
+}
+
+/* "\n  line" for each of the last lines of the container's log ("" if it cannot be read). */
+static char *log_tail(struct bv_engine *e, const char *id, bool tty)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	_cleanup_free_ char *query = bv_xasprintf("stdout=1&stderr=1&tail=%d", LOG_TAIL_LINES);
+	if (stream_logs(e, id, tty, query, false, collect_tail, &b, NULL) < 0)
+		bv_buf_reset(&b);
+	return bv_buf_detach(&b, NULL);
+}
+
+/* ---- health --------------------------------------------------------------------------- */
+
+/* Seconds and nanoseconds of an RFC 3339 time as one comparable number; 0 if unreadable. */
+static int64_t time_ns(const char *text)
+{
+	int64_t secs;
+	uint32_t nanos;
+	if (!text || bv_time_parse_rfc3339(text, &secs, &nanos) < 0)
+		return 0;
+	return secs * 1000000000 + nanos;
+}
+
+/*
+ * Podman schedules healthchecks with systemd timers, so its API service, running where there
+ * is no systemd, never runs one.  bv triggers each check through the endpoint behind
+ * `podman healthcheck run`, which applies the check's timeout, start period and retries and
+ * records the result in State.Health exactly as the timers would have.  (A detached exec is
+ * no substitute: Podman 4.3 reports such a session as running for five minutes after it
+ * ended.)  409 means "not running" or "no healthcheck", which the next inspect reports.
+ */
+static int podman_run_healthcheck(struct bv_engine *e, const char *id, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/libpod/containers/%s/healthcheck", id);
+	_cleanup_json_ json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status == 200 || status == 409)
+		return 0;
+	return bv_engine_fail(err, status, resp, "could not run the healthcheck of '%s'", id);
+}
+
+/* The last healthcheck's result, as one line. */
+static char *last_health_output(json_t *health)
+{
+	json_t *log = json_object_get(health, "Log");
+	size_t n = json_array_size(log);
+	const char *text;
+	char *out;
+	if (!n)
+		return bv_xstrdup("");
+	text = jstr(json_array_get(log, n - 1), "Output");
+	out = bv_xasprintf("exit code %lld%s%s",
+			   (long long)json_integer_value(
+				   json_object_get(json_array_get(log, n - 1), "ExitCode")),
+			   text && *text ? ", output: " : "", text ? text : "");
+	for (char *c = out; *c; c++)
+		if (*c == '\n' || *c == '\r' || *c == '\t')
+			*c = ' ';
+	for (size_t len = strlen(out); len && out[len - 1] == ' '; len--)
+		out[len - 1] = '\0';
+	return out;
+}
+
+/* Whether the container has a healthcheck (its own or its image's). */
+static bool has_healthcheck(json_t *info)
+{
+	json_t *test = jpath(info, "Config", "Healthcheck", "Test", NULL);
+	const char *first = json_string_value(json_array_get(test, 0));
+	return first && strcmp(first, "NONE") && json_array_size(test) > 1;
+}
+
+/* Whether a "healthy" verdict comes from a check made since the container last started. */
+static bool verdict_is_fresh(json_t *state)
+{
+	json_t *log = jpath(state, "Health", "Log", NULL);
+	size_t n = json_array_size(log);
+	int64_t started = time_ns(jstr(state, "StartedAt"));
+	int64_t checked = n ? time_ns(jstr(json_array_get(log, n - 1), "Start")) : 0;
+	return !n || !started || !checked || checked >= started;
+}
+
+/*
+ * Waits until the container `id` of service `name` is ready: healthy when it has a
+ * healthcheck, running otherwise.  An exit, an "unhealthy" verdict or the timeout is an error.
+ */
+static int wait_ready(struct bv_engine *e, const char *name, const char *id, uint64_t timeout_ns,
+		      const struct bv_services_events *ev, struct bv_error **err)
+{
+	uint64_t deadline = bv_time_monotonic_ns() + timeout_ns, next_check = 0;
+	bool podman = bv_engine_is_podman(e), announced = false;
+	_cleanup_free_ char *status = bv_xstrdup("unknown"), *health = bv_xstrdup("");
+	_cleanup_free_ char *last_output = NULL;
+	for (;;) {
+		_cleanup_json_ json_t *info = NULL;
+		json_t *state;
+		const char *st, *hs;
+		uint64_t now;
+		int r = inspect_container(&info, e, id, err);
+		if (r < 0)
+			return r;
+		if (!info)
+			return bv_error_setc(err, BV_ENOTFOUND, 0,
+					     "the container of service '%s' disappeared", name);
+		state = json_object_get(info, "State");
+		st = jstr(state, "Status");
+		if (st && (!strcmp(st, "exited") || !strcmp(st, "dead"))) {
+			_cleanup_free_ char *tail =
+				log_tail(e, id, json_is_true(jpath(info, "Config", "Tty", NULL)));
+			return bv_error_setc(
+				err, BV_ERR, 0,
+				"service '%s' exited with code %lld before it was ready%s%s", name,
+				(long long)json_integer_value(json_object_get(state, "ExitCode")),
+				*tail ? "; the last lines of its log:" : " (its log is empty)",
+				tail);
+		}
+		free(status);
+		status = bv_xstrdup(st ? st : "unknown");
+		now = bv_time_monotonic_ns();
+		if (st && !strcmp(st, "running")) {
+			json_t *h = json_object_get(state, "Health");
+			if (!has_healthcheck(info))
+				return 0;
+			if (podman && now >= next_check) {
+				json_int_t interval = json_integer_value(
+					jpath(info, "Config", "Healthcheck", "Interval", NULL));
+				r = podman_run_healthcheck(e, id, err);
+				if (r < 0)
+					return r;
+				next_check =
+					now + (uint64_t)(interval > 0
+								 ? interval
+								 : BV_HEALTH_DEFAULT_INTERVAL_NS);
+				continue; /* read the verdict it recorded */
+			}
+			hs = jstr(h, "Status");
+			free(health);
+			health = bv_xstrdup(hs && *hs ? hs : "starting");
+			free(last_output);
+			last_output = last_health_output(h);
+			if (!strcmp(health, "healthy") && verdict_is_fresh(state))
+				return 0;
+			if (!strcmp(health, "unhealthy"))
+				return bv_error_setc(
+					err, BV_ERR, 0,
+					"service '%s' is unhealthy: its healthcheck failed (%s)",
+					name, *last_output ? last_output : "no output");
+			if (!announced) {
+				event(ev, name, "waiting until it is healthy");
+				announced = true;
+			}
+		}
+		if (now >= deadline)
+			return bv_error_setc(
+				err, BV_ERR, 0,
+				"service '%s' was not ready within %llu s (state: %s%s%s%s%s)",
+				name, (unsigned long long)(timeout_ns / 1000000000), status,
+				*health ? ", health: " : "", health,
+				last_output && *last_output ? ", last check: " : "",
+				last_output && *last_output ? last_output : "");
+		sleep_ns(POLL_NS);
+	}
+}
+
+/* ---- up ------------------------------------------------------------------------------- */
+
+static int up_one(struct bv_engine *e, const struct bv_services *s, const struct bv_service *svc,
+		  const char *image, const char *image_id_text, const char *network,
+		  const struct bv_services_up_options *o, struct bv_error **err)
+{
+	const struct bv_services_events *ev = &o->events;
+	_cleanup_free_ char *name = bv_services_container_name(s, svc->name);
+	_cleanup_free_ char *dump = NULL, *id = NULL, *path = NULL;
+	_cleanup_json_ json_t *body = container_body(s, svc, image, network);
+	_cleanup_json_ json_t *existing = NULL, *resp = NULL;
+	char digest[BV_SHA256_HEX_LEN + 1];
+	struct bv_buf text = BV_BUF_INIT;
+	long status = 0;
+	int r;
+
+	/* the definition's digest decides whether a container can be kept */
+	dump = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!dump)
+		bv_oom();
+	bv_buf_printf(&text, "%s\n%s", dump, image_id_text);
+	bv_sha256_hex(text.buf, text.len, digest);
+	bv_buf_release(&text);
+	json_object_set_new(json_object_get(body, "Labels"), LABEL_CONFIG, json_string(digest));
+
+	r = inspect_container(&existing, e, name, err);
+	if (r < 0)
+		return r;
+	if (existing) {
+		json_t *labels = jpath(existing, "Config", "Labels", NULL);
+		const char *have = jstr(labels, LABEL_CONFIG);
+		const char *existing_id = jstr(existing, "Id");
+		if (!is_ours(s, labels))
+			return bv_error_setc(
+				err, BV_EEXISTS, 0,
+				"a container named '%s' exists and does not belong to this project; "
+				"remove it or give the project another name",
+				name);
+		if (!existing_id)
+			return bv_error_set(err, "container '%s' has no id", name);
+		if (have && !strcmp(have, digest)) {
+			id = bv_xstrdup(existing_id);
+			if (json_is_true(jpath(existing, "State", "Running", NULL))) {
+				event(ev, svc->name, "up to date");
+			} else {
+				r = start_container(e, id, name, err);
+				if (r < 0)
+					return r;
+				event(ev, svc->name, "started");
+			}
+		} else {
+			event(ev, svc->name, "recreating (its definition changed)");
+			r = stop_container(e, existing_id, name, err);
+			if (r >= 0)
+				r = remove_container(e, existing_id, name, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (!id) {
+		_cleanup_free_ char *ename = bv_engine_escape(name);
+		path = bv_xasprintf("/containers/create?name=%s", ename);
+		r = bv_engine_call(e, "POST", path, body, &status, &resp, err);
+		if (r < 0)
+			return r;
+		if (status != 201 || !jstr(resp, "Id"))
+			return bv_engine_fail(err, status, resp,
+					      "could not create the container of service '%s'",
+					      svc->name);
+		id = bv_xstrdup(jstr(resp, "Id"));
+		r = start_container(e, id, name, err);
+		if (r < 0)
+			return r;
+		event(ev, svc->name, "started");
+	}
+	r = wait_ready(e, svc->name, id, o->timeout_ns ? o->timeout_ns : DEFAULT_TIMEOUT_NS, ev,
+		       err);
+	if (r < 0)
+		return r;
+	event(ev, svc->name,
+	      svc->health.test.n && strcmp(svc->health.test.v[0], "NONE") ? "healthy" : "running");
+	return 0;
+}
+
+int bv_services_up(struct bv_engine *e, const struct bv_services *s,
+		   const struct bv_services_up_options *o, struct bv_error **err)
+{
+	_cleanup_free_ bool *selected = bv_xcalloc(s->n + 1, sizeof(*selected));
+	_cleanup_strv_ struct bv_strv images = BV_STRV_INIT, ids = BV_STRV_INIT;
+	_cleanup_free_ char *network = bv_services_network_name(s);
+	int r = bv_services_select(selected, s, o->only, o->n_only, err);
+	if (r < 0)
+		return r;
+	/* every image first, so nothing starts when a build or pull fails */
+	for (size_t k = 0; k < s->n; k++) {
+		const struct bv_service *svc = &s->v[s->order[k]];
+		char *image = NULL, *id = NULL;
+		if (!selected[s->order[k]]) {
+			bv_strv_push(&images, "");
+			bv_strv_push(&ids, "");
+			continue;
+		}
+		r = bv_service_image(&image, s, svc, o->lock, o->mirrors, err);
+		if (r < 0)
+			return r;
+		bv_strv_push_take(&images, image);
+		r = ensure_image(&id, e, s, svc, image, &o->events, err);
+		if (r < 0)
+			return r;
+		bv_strv_push_take(&ids, id);
+	}
+	r = ensure_network(e, s, err);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct bv_service *svc = &s->v[s->order[k]];
+		if (!selected[s->order[k]])
+			continue;
+		r = up_one(e, s, svc, images.v[k], ids.v[k], network, o, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- down, ps ------------------------------------------------------------------------- */
+
+/* The project's containers, from GET /containers/json with a label filter. */
+static int list_containers(json_t **out, struct bv_engine *e, const struct bv_services *s,
+			   struct bv_error **err)
+{
+	_cleanup_free_ char *label = bv_xasprintf(LABEL_PROJECT "=%s", s->project_root);
+	_cleanup_json_ json_t *filters = json_pack("{s:[s]}", "label", label);
+	_cleanup_free_ char *ftext = json_dumps(filters, JSON_COMPACT);
+	_cleanup_free_ char *efilters = NULL, *path = NULL;
+	json_t *resp = NULL;
+	long status = 0;
+	int r;
+	if (!ftext)
+		bv_oom();
+	efilters = bv_engine_escape(ftext);
+	path = bv_xasprintf("/containers/json?all=1&filters=%s", efilters);
+	r = get_json(e, path, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status != 200 || !json_is_array(resp)) {
+		r = bv_engine_fail(err, status, resp, "could not list the containers of '%s'",
+				   s->project_root);
+		json_decref(resp);
+		return r;
+	}
+	*out = resp;
+	return 0;
+}
+
+static const char *container_name(json_t *c)
+{
+	const char *n = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+	if (!n)
+		return jstr(c, "Id");
+	return n[0] == '/' ? n + 1 : n;
+}
+
+int bv_services_down(struct bv_engine *e, const struct bv_services *s,
+		     const struct bv_services_events *events, struct bv_error **err)
+{
+	_cleanup_json_ json_t *list = NULL, *net = NULL;
+	_cleanup_free_ char *network = bv_services_network_name(s);
+	_cleanup_free_ char *path = bv_xasprintf("/networks/%s", network);
+	json_t *c;
+	size_t i;
+	long status = 0;
+	int r = list_containers(&list, e, s, err);
+	if (r < 0)
+		return r;
+	json_array_foreach(list, i, c)
+	{
+		const char *id = jstr(c, "Id");
+		const char *service = jstr(json_object_get(c, "Labels"), LABEL_SERVICE);
+		const char *name = container_name(c);
+		if (!id || !is_ours(s, json_object_get(c, "Labels")))
+			continue;
+		event(events, service ? service : name, "stopping");
+		r = stop_container(e, id, name, err);
+		if (r >= 0)
+			r = remove_container(e, id, name, err);
+		if (r < 0)
+			return r;
+		event(events, service ? service : name, "removed");
+	}
+	r = get_json(e, path, &status, &net, err);
+	if (r < 0)
+		return r;
+	if (status == 404)
+		return 0;
+	if (status != 200)
+		return bv_engine_fail(err, status, net, "could not inspect network '%s'", network);
+	if (!is_ours(s, json_object_get(net, "Labels"))) {
+		event(events, NULL, "network '%s' does not belong to this project; left alone",
+		      network);
+		return 0;
+	}
+	{
+		static const long ok[] = {200, 204, 404};
+		r = simple_call(e, "DELETE", path, ok, BV_ARRAY_SIZE(ok), "remove network", network,
+				err);
+	}
+	if (r >= 0)
+		event(events, NULL, "removed network %s", network);
+	return r;
+}
+
+void bv_service_status_free(struct bv_service_status *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++) {
+		free(rows[i].service);
+		free(rows[i].container);
+		free(rows[i].state);
+		free(rows[i].health);
+		free(rows[i].ports);
+	}
+	free(rows);
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+	const struct bv_service_status *x = a, *y = b;
+	int c = strcmp(x->service, y->service);
+	return c ? c : strcmp(x->container, y->container);
+}
+
+static char *format_ports(json_t *ports)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	_cleanup_strv_ struct bv_strv items = BV_STRV_INIT;
+	json_t *p;
+	size_t i;
+	json_array_foreach(ports, i, p)
+	{
+		const char *ip = jstr(p, "IP"), *type = jstr(p, "Type");
+		json_int_t priv = json_integer_value(json_object_get(p, "PrivatePort"));
+		json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
+		if (pub)
+			bv_strv_pushf(&items, "%s%s%s:%lld->%lld/%s",
+				      ip && strchr(ip, ':') ? "[" : "", ip && *ip ? ip : "0.0.0.0",
+				      ip && strchr(ip, ':') ? "]" : "", (long long)pub,
+				      (long long)priv, type ? type : "tcp");
+		else
+			bv_strv_pushf(&items, "%lld/%s", (long long)priv, type ? type : "tcp");
+	}
+	bv_strv_sort(&items);
+	for (size_t k = 0; k < items.n; k++) {
+		/* the engine lists a port once per address family; show it once */
+		if (k && !strcmp(items.v[k], items.v[k - 1]))
+			continue;
+		if (b.len)
+			bv_buf_puts(&b, ", ");
+		bv_buf_puts(&b, items.v[k]);
+	}
+	return bv_buf_detach(&b, NULL);
+}
+
+int bv_services_ps(struct bv_service_status **out, size_t *n_out, struct bv_engine *e,
+		   const struct bv_services *s, struct bv_error **err)
+{
+	_cleanup_json_ json_t *list = NULL;
+	struct bv_service_status *rows;
+	size_t n = 0, i;
+	json_t *c;
+	int r = list_containers(&list, e, s, err);
+	if (r < 0)
+		return r;
+	rows = bv_xcalloc(json_array_size(list) + 1, sizeof(*rows));
+	json_array_foreach(list, i, c)
+	{
+		_cleanup_json_ json_t *info = NULL;
+		struct bv_service_status *row;
+		json_t *labels = json_object_get(c, "Labels");
+		const char *service = jstr(labels, LABEL_SERVICE), *id = jstr(c, "Id");
+		const char *health = NULL;
+		if (!id || !is_ours(s, labels))
+			continue;
+		r = inspect_container(&info, e, id, err);
+		if (r < 0) {
+			bv_service_status_free(rows, n);
+			return r;
+		}
+		if (!info)
+			continue; /* removed meanwhile */
+		row = &rows[n++];
+		row->service = bv_xstrdup(service ? service : "");
+		row->container = bv_xstrdup(container_name(c));
+		row->state = bv_xstrdup(jstr(jpath(info, "State", NULL), "Status")
+						? jstr(jpath(info, "State", NULL), "Status")
+						: "unknown");
+		if (has_healthcheck(info))
+			health = jstr(jpath(info, "State", "Health", NULL), "Status");
+		row->health = bv_xstrdup(health && strcmp(health, "none") ? health : "");
+		row->ports = format_ports(json_object_get(c, "Ports"));
+		row->exit_code = (int)json_integer_value(jpath(info, "State", "ExitCode", NULL));
+	}
+	qsort(rows, n, sizeof(*rows), compare_rows);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+/* ---- logs, restart -------------------------------------------------------------------- */
+
+/* The container of `service`, which must be this project's. */
+static int find_service_container(json_t **out, struct bv_engine *e, const struct bv_services *s,
+				  const char *service, struct bv_error **err)
+{
+	_cleanup_free_ char *name = bv_services_container_name(s, service);
+	json_t *info = NULL;
+	int r = inspect_container(&info, e, name, err);
+	if (r < 0)
+		return r;
+	if (!info)
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "service '%s' has no container; run 'bv up %s'", service,
+				     service);
+	if (!is_ours(s, jpath(info, "Config", "Labels", NULL)) || !jstr(info, "Id")) {
+		json_decref(info);
+		return bv_error_setc(err, BV_EEXISTS, 0,
+				     "container '%s' does not belong to this project", name);
+	}
+	*out = info;
+	return 0;
+}
+
+int bv_services_logs(struct bv_engine *e, const struct bv_services *s, const char *service,
+		     const struct bv_services_log_options *o, struct bv_error **err)
+{
+	_cleanup_json_ json_t *info = NULL;
+	_cleanup_free_ char *query = NULL;
+	int r = find_service_container(&info, e, s, service, err);
+	if (r < 0)
+		return r;
+	query = bv_xasprintf("stdout=1&stderr=1%s%s", o->follow ? "&follow=1" : "",
+			     o->timestamps ? "&timestamps=1" : "");
+	return stream_logs(e, jstr(info, "Id"), json_is_true(jpath(info, "Config", "Tty", NULL)),
+			   query, o->timestamps, o->on_line, o->payload, err);
+}
+
+int bv_services_restart(struct bv_engine *e, const struct bv_services *s, const char *service,
+			uint64_t timeout_ns, const struct bv_services_events *events,
+			struct bv_error **err)
+{
+	static const long ok[] = {204};
+	_cleanup_json_ json_t *info = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *id;
+	int r = find_service_container(&info, e, s, service, err);
+	if (r < 0)
+		return r;
+	id = jstr(info, "Id");
+	path = bv_xasprintf("/containers/%s/restart?t=%d", id, STOP_TIMEOUT_S);
+	event(events, service, "restarting");
+	r = simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "restart service", service, err);
+	if (r < 0)
+		return r;
+	r = wait_ready(e, service, id, timeout_ns ? timeout_ns : DEFAULT_TIMEOUT_NS, events, err);
+	if (r >= 0)
+		event(events, service, "restarted");
+	return r;
+}

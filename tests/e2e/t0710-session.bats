@@ -1,0 +1,352 @@
+#!/usr/bin/env bats
+# bv session against a private dockerd (tests/fixtures/dockerd.sh) and, for start, exec and
+# snapshot, Podman's Docker-compatible service (tests/fixtures/podman-service.sh).  Images come
+# from the loopback registry (tests/fixtures/images.sh) through BV_MIRRORS, pulled by the
+# engine itself.  Files outside /workspace prove what is in a container's own file system
+# (and so in its snapshots); files under /workspace land in the project on the host.
+
+load lib/common
+
+setup_file() {
+	[ -x "${BV_DOCKERD:-/usr/sbin/dockerd}" ] || skip "dockerd is not installed"
+	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
+	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
+	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
+	# stop only the daemons this file started
+	"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" status >/dev/null 2>&1 ||
+		touch "$BATS_FILE_TMPDIR/dockerd-started"
+	"$BV_SOURCE_DIR/tests/fixtures/podman-service.sh" status >/dev/null 2>&1 ||
+		touch "$BATS_FILE_TMPDIR/podman-not-running"
+	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
+	PROJ="$BATS_FILE_TMPDIR/proj"
+	# cache keys name images in the daemon, which outlives this file: make them this run's
+	RUN="r$(date +%s%N)"
+	export ADDR SOCK PROJ RUN
+	# one project (and one bv.lock) for the whole file; each test uses its own sessions
+	mkdir -p "$PROJ"
+	(
+		cd "$PROJ" || exit 1
+		export HOME="$BATS_FILE_TMPDIR/home" BV_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
+		export BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" BV_MIRRORS="quay.io=$ADDR"
+		cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
+		# the image's /bin/sh as a second binary, so warm runs can run shell
+		sed -i 's/^exposed = \["samtools"\]$/exposed = ["samtools", "sh"]/' \
+			"$BV_REGISTRY"/tools/samtools/*.toml
+		"$BV" init align >/dev/null 2>&1 && "$BV" add samtools >/dev/null 2>&1
+	) || return 1
+}
+
+teardown_file() {
+	if [ -n "${SOCK:-}" ]; then
+		# sessions have restart=unless-stopped: remove them, or the next start revives them
+		(cd "$PROJ" && DOCKER_HOST="unix://$SOCK" "$BV" session ls 2>/dev/null |
+			awk 'NR > 1 { print $1 }' | xargs -r env DOCKER_HOST="unix://$SOCK" "$BV" session rm) || true
+		remove_images "$SOCK" || true
+		[ ! -e "$BATS_FILE_TMPDIR/dockerd-started" ] ||
+			"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" stop >/dev/null || true
+	fi
+	if [ -e "$BATS_FILE_TMPDIR/podman-not-running" ]; then
+		"$BV_SOURCE_DIR/tests/fixtures/podman-service.sh" stop >/dev/null 2>&1 || true
+	fi
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+}
+
+# remove_images SOCKET: the snapshot images of this file's project.
+remove_images() {
+	local filter
+	filter=$(python3 -c 'import json, sys, urllib.parse; print(urllib.parse.quote(json.dumps({"label": ["bv.project=" + sys.argv[1]]})))' "$PROJ")
+	curl -s --unix-socket "$1" "http://engine/images/json?filters=$filter" |
+		python3 -c 'import json, sys; [print(i["Id"]) for i in json.load(sys.stdin)]' |
+		while read -r id; do
+			curl -s -o /dev/null -X DELETE --unix-socket "$1" "http://engine/images/$id?force=1"
+		done
+}
+
+setup() {
+	common_setup
+	export DOCKER_HOST="unix://$SOCK" BV_MIRRORS="quay.io=$ADDR"
+	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	cd "$PROJ" || return 1
+}
+
+@test "start, exec: output, exit status, user, /workspace; ls lists the project's sessions" {
+	run --separate-stderr bv session start samtools --name t1
+	assert_success
+	assert_output "t1"
+	[ "$stderr" = "Started session 't1' from samtools" ]
+	run bv session exec t1 -- samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	run --separate-stderr bv session exec t1 -- sh -c 'echo to-out; echo to-err >&2; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$output" = "to-out" ]
+	[ "$stderr" = "to-err" ]
+	run bv session exec t1 -- sh -c 'pwd; id -u; id -g; printf "no newline"'
+	assert_success
+	assert_output "/workspace
+$(id -u)
+$(id -g)
+no newline"
+	# the project is mounted read-write
+	run bv session exec t1 -- sh -c 'echo from-session > /workspace/t1.txt'
+	assert_success
+	[ "$(cat "$PROJ/t1.txt")" = from-session ]
+	# standard input reaches the command when it is a pipe
+	run bash -c 'printf "a\nb\n" | "$0" session exec t1 -- wc -l' "$BV"
+	assert_success
+	assert_output "2"
+	run bv session start samtools --name t1
+	assert_failure 1
+	assert_output --partial "session 't1' exists already"
+	run bv session ls
+	assert_success
+	assert_line --index 0 --regexp '^NAME +STATE +IMAGE$'
+	assert_line --regexp '^t1 +running +quay.io/biocontainers/samtools:1.16.1--debian@sha256:'
+	run bv session exec nosuch -- true
+	assert_failure 1
+	assert_output --partial "no session 'nosuch'"
+	run bv session exec t1
+	assert_failure 2
+}
+
+@test "cp copies a directory's contents into a new directory of the session" {
+	run bv session start samtools --name t2
+	assert_success
+	mkdir -p "$BATS_TEST_TMPDIR/in/sub"
+	echo alpha >"$BATS_TEST_TMPDIR/in/a.txt"
+	echo beta >"$BATS_TEST_TMPDIR/in/sub/b.txt"
+	ln -s a.txt "$BATS_TEST_TMPDIR/in/link"
+	chmod 0750 "$BATS_TEST_TMPDIR/in/sub"
+	run bv session cp "$BATS_TEST_TMPDIR/in" t2:/opt/input/deep
+	assert_success
+	run bv session exec t2 -- sh -c 'cat /opt/input/deep/a.txt /opt/input/deep/sub/b.txt; readlink /opt/input/deep/link; stat -c %a /opt/input/deep/sub'
+	assert_success
+	assert_output "alpha
+beta
+a.txt
+750"
+	# into an existing directory, whose owner and mode stay as they were
+	run bv session exec t2 -- stat -c '%u %a' /tmp
+	tmp_before=$output
+	run bv session cp "$BATS_TEST_TMPDIR/in" t2:/tmp
+	assert_success
+	run bv session exec t2 -- sh -c 'cat /tmp/a.txt; stat -c "%u %a" /tmp'
+	assert_output "alpha
+$tmp_before"
+	run bv session cp "$BATS_TEST_TMPDIR/in" t2:relative
+	assert_failure 1
+	run bv session cp "$BATS_TEST_TMPDIR/in" t2
+	assert_failure 2
+}
+
+@test "snapshot and restore keep the container's files; snapshots lists, snapshot-rm removes" {
+	run bv session start samtools --name t3
+	assert_success
+	run bv session exec t3 -- sh -c 'echo before-snapshot > /tmp/marker'
+	assert_success
+	run bv session snapshot t3
+	assert_success
+	image=$output
+	[[ $image == bv-snapshot:* ]]
+	run bv session exec t3 -- sh -c 'echo after-snapshot > /tmp/marker'
+	run --separate-stderr bv session restore "$image" --name t3r
+	assert_success
+	assert_output "t3r"
+	run bv session exec t3r -- cat /tmp/marker
+	assert_success
+	assert_output "before-snapshot"
+	# without --name the snapshot's session name is used
+	run bv session restore "$image"
+	assert_failure 1
+	assert_output --partial "session 't3' exists already"
+	run bv session rm t3
+	assert_success
+	run --separate-stderr bv session restore "$image"
+	assert_success
+	assert_output "t3"
+	run bv session exec t3 -- cat /tmp/marker
+	assert_output "before-snapshot"
+	# a keyed snapshot gets the key as its name
+	run bv session snapshot t3 --key mysnap:v1
+	assert_success
+	assert_output "mysnap:v1"
+	run bv session snapshots
+	assert_success
+	assert_line --regexp "^$image +t3 +.* -$"
+	assert_line --regexp "^mysnap:v1 +t3 +.* mysnap:v1$"
+	run bv session restore mysnap:v1 --name t3k
+	assert_success
+	run bv session exec t3k -- cat /tmp/marker
+	assert_output "before-snapshot"
+	run bv session snapshot-rm "$image"
+	assert_success
+	run bv session snapshot-rm "$image"
+	assert_success
+	run bv session snapshots
+	refute_output --partial "$image"
+	run bv session restore "$image" --name t3x
+	assert_failure 1
+	assert_output --partial "no snapshot '$image'"
+	run bv session snapshot t3 --key 'Bad Key'
+	assert_failure 1
+}
+
+@test "a cached step runs once; the second time the session is restored without running" {
+	run bv session start samtools --name t4
+	assert_success
+	step='echo ran >> /tmp/count; echo ran >> /workspace/t4-ran.log; echo built > /tmp/built'
+	run bv session exec --cache t4-build-$RUN t4 -- sh -c "$step"
+	assert_success
+	refute_output --partial "cached:"
+	run bv session exec t4 -- sh -c 'echo extra > /tmp/extra'
+	run bv session exec --cache t4-build-$RUN t4 -- sh -c "$step"
+	assert_success
+	assert_output "cached: t4-build-$RUN"
+	# not run again: the host file has one line, and the container is the snapshot's
+	[ "$(wc -l <"$PROJ/t4-ran.log")" -eq 1 ]
+	run --separate-stderr bv session exec t4 -- sh -c 'wc -l < /tmp/count; cat /tmp/built; ls /tmp/extra'
+	assert_failure 1
+	assert_line --index 0 "1"
+	assert_line --index 1 "built"
+	# a failing step is neither cached nor skipped the next time
+	run bv session exec --cache t4-fail-$RUN t4 -- sh -c 'echo x >> /workspace/t4-fail.log; exit 4'
+	assert_failure 4
+	run bv session exec --cache t4-fail-$RUN t4 -- sh -c 'echo x >> /workspace/t4-fail.log; exit 4'
+	assert_failure 4
+	[ "$(wc -l <"$PROJ/t4-fail.log")" -eq 2 ]
+	run bv session snapshots
+	assert_line --regexp "^bv-cache:t4-build-$RUN-[0-9a-f]{16} +t4 +.* t4-build-$RUN \\(cached step\\)\$"
+	refute_output --partial "t4-fail-$RUN"
+}
+
+@test "cached snapshots beyond the capacity are evicted, least recently used first" {
+	export BV_SESSION_CACHE_CAPACITY=2
+	run bv session start samtools --name t5
+	assert_success
+	for k in t5-a-$RUN t5-b-$RUN t5-c-$RUN; do
+		run bv session exec --cache "$k" t5 -- true
+		assert_success
+	done
+	run bv session snapshots
+	refute_output --partial " t5-a-$RUN (cached step)"
+	assert_output --partial " t5-b-$RUN (cached step)"
+	assert_output --partial " t5-c-$RUN (cached step)"
+	# a hit counts as a use: b becomes the most recent, so d pushes out c
+	run bv session exec --cache t5-b-$RUN t5 -- true
+	assert_output "cached: t5-b-$RUN"
+	run bv session exec --cache t5-d-$RUN t5 -- true
+	run bv session snapshots
+	assert_output --partial " t5-b-$RUN (cached step)"
+	refute_output --partial " t5-c-$RUN (cached step)"
+	assert_output --partial " t5-d-$RUN (cached step)"
+	run python3 -c 'import json,sys; print(sorted(e["key"] for e in json.load(open(sys.argv[1]))["entries"]))' \
+		"$BV_CACHE_DIR/sessions/cache-lru.json"
+	assert_output "['t5-b-$RUN', 't5-d-$RUN']"
+}
+
+@test "two snapshots of one session at once give two distinct images" {
+	run bv session start samtools --name t6
+	assert_success
+	bv session snapshot t6 >"$BATS_TEST_TMPDIR/a" 2>&1 &
+	pa=$!
+	bv session snapshot t6 >"$BATS_TEST_TMPDIR/b" 2>&1 &
+	pb=$!
+	wait "$pa"
+	wait "$pb"
+	a=$(cat "$BATS_TEST_TMPDIR/a") b=$(cat "$BATS_TEST_TMPDIR/b")
+	[[ $a == bv-snapshot:* && $b == bv-snapshot:* ]]
+	[ "$a" != "$b" ]
+	run bv session snapshots
+	assert_line --regexp "^$a +t6 "
+	assert_line --regexp "^$b +t6 "
+}
+
+@test "rm is idempotent and ls follows" {
+	run bv session start samtools --name t7
+	assert_success
+	run bv session rm t7
+	assert_success
+	run bv session rm t7
+	assert_success
+	run bv session ls
+	refute_output --partial "t7 "
+	run bv session rm 'bad name'
+	assert_failure 1
+	run bv session frobnicate
+	assert_failure 2
+	run bv session ls --cache x
+	assert_failure 2
+}
+
+@test "start, exec and snapshot on Podman's Docker-compatible service" {
+	command -v "${BV_PODMAN:-podman}" >/dev/null || skip "podman is not installed"
+	psock=$("$BV_SOURCE_DIR/tests/fixtures/podman-service.sh" start)
+	export DOCKER_HOST="unix://$psock"
+	run bv session start samtools --name p1
+	assert_success
+	run --separate-stderr bv session exec p1 -- sh -c 'echo out; echo err >&2; echo podman-state > /tmp/m; exit 5'
+	[ "$status" -eq 5 ]
+	[ "$output" = out ]
+	[ "$stderr" = err ] || fail "stderr: $stderr"
+	run bv session snapshot p1
+	assert_success
+	image=$output
+	run bv session restore "$image" --name p1r
+	assert_success
+	run bv session exec p1r -- cat /tmp/m
+	assert_success
+	assert_output "podman-state"
+	run bv session snapshots
+	assert_line --regexp "^$image +p1 "
+	run bv session rm p1 p1r
+	assert_success
+	run bv session rm p1
+	assert_success
+	run bv session snapshot-rm "$image"
+	assert_success
+}
+
+@test "bv run --warm: one long-lived container per tool image, only exec'd into" {
+	run bv run --warm samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	# the same container serves every run: state outside /workspace accumulates
+	run bv run --warm sh -c 'echo x >> /tmp/warm-count; wc -l < /tmp/warm-count'
+	assert_success
+	first=$output
+	run bv run --warm sh -c 'echo x >> /tmp/warm-count; wc -l < /tmp/warm-count'
+	assert_output "$((first + 1))"
+	run bv session ls
+	assert_line --regexp '^warm-[0-9a-f]{12} +running +quay.io/biocontainers/samtools:1.16.1--debian$'
+	# exit status, stdin, working directory following the caller into the project
+	run bv run --warm sh -c 'exit 6'
+	assert_failure 6
+	run bv run --warm samtools view /no/such/file.bam
+	assert_failure 1
+	assert_output --partial 'failed to open "/no/such/file.bam"'
+	run bash -c 'printf "a\nb\nc\n" | "$0" run --warm sh -c "wc -l"' "$BV"
+	assert_output "3"
+	mkdir -p "$PROJ/sub"
+	run bash -c 'cd "$1/sub" && "$0" run --warm sh -c pwd' "$BV" "$PROJ"
+	assert_output "/workspace/sub"
+}
+
+@test "10 warm runs take at most half the time of 10 docker run --rm" {
+	image=$ADDR/biocontainers/samtools:1.16.1--debian
+	run bv run --warm samtools --version
+	assert_success
+	docker_cli=$(command -v docker) || fail "the docker command is missing (it comes with dockerd)"
+	start=$(date +%s%N)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		bv run --warm samtools --version >/dev/null
+	done
+	warm=$(($(date +%s%N) - start))
+	start=$(date +%s%N)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		"$docker_cli" run --rm -v "$PROJ:/workspace" -w /workspace "$image" samtools --version >/dev/null
+	done
+	cold=$(($(date +%s%N) - start))
+	echo "# warm ${warm}ns, docker run --rm ${cold}ns" >&3
+	[ $((warm * 2)) -le "$cold" ]
+}
