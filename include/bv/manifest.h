@@ -127,6 +127,13 @@ struct bv_manifest {
 
 int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, const char *path,
 		      const struct bv_types *types, struct bv_error **err);
+/*
+ * Loads a manifest whose digest is known already: bv's own content-addressed copy
+ * (bv/runplan.h), named by that digest.  Skips hashing, which would load OpenSSL's
+ * providers on the path of every `bv run`; `bv cache verify` checks the copies instead.
+ */
+int bv_manifest_load_known(struct bv_manifest **out, const char *path, const char *digest,
+			   struct bv_error **err);
 int bv_manifest_load(struct bv_manifest **out, const char *path, const struct bv_types *types,
 		     struct bv_error **err);
 void bv_manifest_free(struct bv_manifest *m);

@@ -87,4 +87,11 @@ struct bv_native_request {
  */
 int bv_native_run(const struct bv_native_request *req, int *status_out, struct bv_error **err);
 
+/*
+ * The same steps in the calling process, which becomes the tool: no fork, no waiting, and the
+ * tool's exit status and signals are the caller's (bv run, like ch-run).  Returns only when
+ * something failed before exec; the process is then in the new namespaces and should exit.
+ */
+int bv_native_exec(const struct bv_native_request *req, struct bv_error **err);
+
 #endif

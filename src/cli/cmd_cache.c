@@ -4,6 +4,7 @@
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
+#include <bv/manifest.h>
 #include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/store.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
@@ -53,6 +55,40 @@ static int cache_list(struct bv_store *s)
 	return BV_EXIT_OK;
 }
 
+/* The manifest copies bv run reads (bv/runplan.h) must hash to their names; a bad one is
+ * removed, and the next run reads the registry's copy again. */
+static void verify_manifest_copies(struct bv_strv *problems)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL, *dir = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		return;
+	}
+	dir = bv_path_join(cache, "manifests");
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+		char digest[72];
+		if (!bv_str_has_suffix(de->d_name, ".toml") || strlen(de->d_name) != 69)
+			continue;
+		path = bv_path_join(dir, de->d_name);
+		if (bv_buf_read_file(&text, path, 1u << 20, &err) < 0) {
+			bv_error_free(err);
+			err = NULL;
+			continue;
+		}
+		bv_manifest_text_digest(digest, text.buf, text.len);
+		if (strncmp(digest + 7, de->d_name, 64) != 0) {
+			bv_strv_pushf(problems, "manifest copy %s is corrupt (removed)", path);
+			(void)unlink(path);
+		}
+	}
+}
+
 static int cache_verify(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
@@ -60,6 +96,7 @@ static int cache_verify(struct bv_store *s)
 	int r = BV_EXIT_OK;
 	if (bv_store_verify(s, &problems, &err) < 0)
 		return bv_cli_report(err);
+	verify_manifest_copies(&problems);
 	bv_strv_foreach (p, &problems)
 		printf("%s\n", *p);
 	if (problems.n) {

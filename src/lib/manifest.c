@@ -447,8 +447,8 @@ static int read_tool(struct bv_schema *s, struct bv_manifest *m, const struct bv
 	return 0;
 }
 
-int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, const char *path,
-		      const struct bv_types *types, struct bv_error **err)
+static int parse(struct bv_manifest **out, const char *text, size_t len, const char *path,
+		 const struct bv_types *types, const char *known_digest, struct bv_error **err)
 {
 	struct bv_manifest *m = bv_xcalloc(1, sizeof(*m));
 	struct bv_schema s = {.file = path, .err = err};
@@ -461,7 +461,10 @@ int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, co
 	bv_strv_init(&m->warnings);
 	s.warnings = &m->warnings;
 	m->path = bv_xstrdup(path);
-	bv_manifest_text_digest(m->digest, text, len);
+	if (known_digest)
+		snprintf(m->digest, sizeof(m->digest), "%s", known_digest);
+	else
+		bv_manifest_text_digest(m->digest, text, len);
 	r = bv_toml_parse(&m->doc, text, len, path, err);
 	if (r >= 0)
 		r = read_tool(&s, m, types);
@@ -472,6 +475,22 @@ int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, co
 	}
 	*out = m;
 	return 0;
+}
+
+int bv_manifest_parse(struct bv_manifest **out, const char *text, size_t len, const char *path,
+		      const struct bv_types *types, struct bv_error **err)
+{
+	return parse(out, text, len, path, types, NULL, err);
+}
+
+int bv_manifest_load_known(struct bv_manifest **out, const char *path, const char *digest,
+			   struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	int r = bv_buf_read_file(&text, path, MANIFEST_MAX_SIZE, err);
+	if (r < 0)
+		return r;
+	return parse(out, text.buf, text.len, path, NULL, digest, err);
 }
 
 int bv_manifest_load(struct bv_manifest **out, const char *path, const struct bv_types *types,

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,11 +98,22 @@ static void forward_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * bv_native_exec() runs the child's steps in the calling process; a failure then jumps back
+ * to it with the report instead of writing it to the parent.
+ */
+static jmp_buf *in_process_jump;
+static struct child_report in_process_report;
+
 /* Async-signal-safe from here to the end of child_run(). */
 static __attribute__((noreturn)) void child_fail(const struct child_plan *c, int stage,
 						 size_t index)
 {
 	struct child_report rep = {.stage = stage, .sys_errno = errno, .index = index};
+	if (in_process_jump) {
+		in_process_report = rep;
+		longjmp(*in_process_jump, 1);
+	}
 	const char *p = (const char *)&rep;
 	size_t left = sizeof(rep);
 	while (left) {
@@ -740,6 +752,26 @@ out:
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	plan_clear(&plan);
+	return r;
+}
+
+int bv_native_exec(const struct bv_native_request *req, struct bv_error **err)
+{
+	struct child_plan plan;
+	jmp_buf jump;
+	int r = check_request(req, err);
+	if (r < 0)
+		return r;
+	memset(&plan, 0, sizeof(plan));
+	r = build_plan(req, &plan, err);
+	if (r >= 0) {
+		in_process_jump = &jump;
+		if (setjmp(jump) == 0)
+			child_run(&plan);
+		in_process_jump = NULL;
+		r = report_failure(&in_process_report, req, plan.workdir, err);
+	}
 	plan_clear(&plan);
 	return r;
 }

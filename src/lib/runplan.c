@@ -96,12 +96,8 @@ static struct bv_manifest *load_manifest(const struct bv_lock_tool *t, const str
 	struct bv_error *err = NULL;
 	_cleanup_free_ char *path = manifest_copy_path(cache_dir, t->manifest_sha256);
 	_cleanup_free_ char *pinned = NULL;
-	if (path && bv_manifest_load(&m, path, NULL, &err) == 0) {
-		if (strcmp(m->digest, t->manifest_sha256) == 0)
-			return m;
-		bv_manifest_free(m);
-		m = NULL;
-	}
+	if (path && bv_manifest_load_known(&m, path, t->manifest_sha256, &err) == 0)
+		return m;
 	bv_error_free(err);
 	err = NULL;
 	pinned = bv_xasprintf("=%s", t->version);

@@ -239,6 +239,16 @@ static bool has_id(const char *text, unsigned id)
 	return false;
 }
 
+/* The caller's user name on the host (NSS can be slow, so only when an entry is missing). */
+static void caller_name(char *name, size_t size, unsigned uid)
+{
+	const struct passwd *pw = getpwuid(uid);
+	if (pw && pw->pw_name[0] && !strpbrk(pw->pw_name, ":\n"))
+		snprintf(name, size, "%s", pw->pw_name);
+	else
+		snprintf(name, size, "user%u", uid);
+}
+
 /*
  * /etc/passwd and /etc/group with an entry for the caller when the image has none, so tools
  * that look up their user (ssh, git, python's getpass) work.  The home directory is /tmp,
@@ -249,14 +259,13 @@ static void plan_identity(struct native_run *nr, const char *rootfs)
 	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
 	_cleanup_free_ char *passwd_path = bv_path_join(rootfs, "etc/passwd");
 	_cleanup_free_ char *group_path = bv_path_join(rootfs, "etc/group");
-	const struct passwd *pw = getpwuid(uid);
-	char name[64];
-	if (pw && pw->pw_name[0] && !strpbrk(pw->pw_name, ":\n"))
-		snprintf(name, sizeof(name), "%s", pw->pw_name);
-	else
-		snprintf(name, sizeof(name), "user%u", uid);
+	char name[64] = "";
 	if (bv_buf_read_file(&nr->passwd, passwd_path, 1u << 20, NULL) < 0)
 		bv_buf_reset(&nr->passwd);
+	if (bv_buf_read_file(&nr->group, group_path, 1u << 20, NULL) < 0)
+		bv_buf_reset(&nr->group);
+	if (!has_id(nr->passwd.buf, uid) || !has_id(nr->group.buf, gid))
+		caller_name(name, sizeof(name), uid);
 	if (!has_id(nr->passwd.buf, uid)) {
 		if (nr->passwd.len && nr->passwd.buf[nr->passwd.len - 1] != '\n')
 			bv_buf_putc(&nr->passwd, '\n');
@@ -264,8 +273,6 @@ static void plan_identity(struct native_run *nr, const char *rootfs)
 		nr->files[nr->n_files++] = (struct bv_native_file){
 			.target = "/etc/passwd", .content = nr->passwd.buf, .len = nr->passwd.len};
 	}
-	if (bv_buf_read_file(&nr->group, group_path, 1u << 20, NULL) < 0)
-		bv_buf_reset(&nr->group);
 	if (!has_id(nr->group.buf, gid)) {
 		if (nr->group.len && nr->group.buf[nr->group.len - 1] != '\n')
 			bv_buf_putc(&nr->group, '\n');
@@ -467,6 +474,10 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 		int c = capture_end(&cap, out, r < 0 ? NULL : err);
 		if (r >= 0)
 			r = c;
+	} else if (req->may_replace_process) {
+		fflush(stdout);
+		fflush(stderr);
+		r = bv_native_exec(&nreq, err);
 	} else {
 		r = bv_native_run(&nreq, &status, err);
 	}

@@ -27,7 +27,10 @@ static const EVP_MD *sha256(void)
 {
 	static const EVP_MD *md;
 	if (!md) {
-		check(OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL));
+		check(OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
+						  OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+						  OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+					  NULL));
 		md = EVP_sha256();
 	}
 	return md;
