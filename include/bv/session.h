@@ -18,7 +18,8 @@
  *   bv_session_close(s);
  *
  * What a session is.  A container started from a tool's locked image (reference + digest,
- * pulled through the engine and the configured mirror when the engine lacks it) or from any
+ * pulled by the engine (bv_engine_pull, with bv's registry credentials) from the configured
+ * mirror of its registry when the engine lacks it) or from any
  * image reference, running `sleep infinity` as its only process, as the caller's uid:gid,
  * with the project mounted read-write at /workspace (also the working directory).  It is
  * labelled bv.session=<name> and bv.project=<project root>, and named
@@ -29,11 +30,12 @@
  * [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.  The restart policy is unless-stopped,
  * so sessions survive a daemon restart.
  *
- * exec creates an engine exec (argv, env, working directory), starts it and streams its
- * stdout and stderr to the caller's descriptors in whole lines: each write(2) carries only
+ * exec creates an engine exec (argv, env, working directory), starts it over a hijacked
+ * connection (bv_engine_attach_with) and streams its stdout and stderr to the caller's
+ * descriptors in whole lines: each write(2) carries only
  * complete lines, so the two streams sharing one terminal never tear a line; a last line
- * without a newline is written at the end.  The status is the exec's ExitCode.  Standard
- * input is forwarded only when stdin_fd >= 0.
+ * without a newline is written at the end.  The status is the exec's ExitCode (128 + N for
+ * a command killed by signal N).  Standard input is forwarded only when stdin_fd >= 0.
  *
  * cp uploads a host directory's contents as a tar (written with libarchive into an unlinked
  * temporary file, symlinks kept as symlinks, devices and sockets skipped) with PUT
@@ -47,7 +49,8 @@
  * snapshots taken at once never fight over a tag.  With a key ("repo:tag", or "repo" for
  * :latest) the image gets that name.  Snapshot images carry bv.snapshot=1, bv.session,
  * bv.project and bv.key (empty without a key), which is how bv_session_snapshots() finds
- * them.  restore starts a new session from any such image (or any image at all).
+ * them (dockerd takes labels from the commit body, Podman only from LABEL changes, which
+ * bv adds for it).  restore starts a new session from any such image (or any image at all).
  *
  * Cached steps (exec with cache_key): the key names the state after a successful command.
  * Its image is bv-cache:<key reduced to [A-Za-z0-9_.-], at most 48>-<16 hex of sha256(key)>
@@ -70,8 +73,9 @@
  * The image's Entrypoint is put in front of argv and its Cmd used for an empty argv, as for
  * every backend; the environment is the image's plus req->env; the working directory is
  * req->workdir, else /workspace.  With BV_STDIO_INHERIT, stdin is forwarded when it is a
- * pipe, socket or file (not a terminal, not /dev/null).  Warm sessions appear in `bv session
- * ls` and are removed with `bv session rm warm-<digest12>`.
+ * pipe, socket or file (not a terminal, not /dev/null), and signals are forwarded as with
+ * forward_signals.  Warm sessions appear in `bv session ls` and are removed with
+ * `bv session rm warm-<digest12>`.
  *
  * Ownership: strings passed in are borrowed; strings and arrays returned are the caller's
  * (free with free() or the *_free functions below).  The context owns the engine it opened;
@@ -129,6 +133,9 @@ struct bv_session_exec {
 	int stdout_fd;           /* where its output goes, in whole lines */
 	int stderr_fd;
 	const char *cache_key; /* NULL: a plain exec; else a cached step (see above) */
+	/* While it runs, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to bv go to the command (bv's
+	 * handlers for them are replaced meanwhile).  Needs an engine on this machine. */
+	bool forward_signals;
 };
 
 struct bv_session_exec_result {

@@ -13,6 +13,7 @@
 #include <bv/project.h>
 #include <bv/runplan.h>
 #include <bv/runtime.h>
+#include <bv/session.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,12 @@ static int run_in_project(const char *start, const char *name, char **args, size
 		r = BV_EXIT_OK;
 		goto out;
 	}
-	if (bv_runtime_select(&rt, arg_backend, ctx.project->runtime_backend, &err) < 0 ||
+	/* --warm is a docker feature: it picks docker unless a backend is named */
+	if (bv_runtime_select(&rt,
+			      arg_backend ? arg_backend
+			      : arg_warm  ? "docker"
+					  : NULL,
+			      ctx.project->runtime_backend, &err) < 0 ||
 	    rt->ops->is_available(rt, &plan.req.image, &available, &err) < 0) {
 		bv_cli_report(err);
 		r = EXIT_BV_FAILED;
@@ -95,7 +101,14 @@ static int run_in_project(const char *start, const char *name, char **args, size
 	plan.req.stdio = BV_STDIO_INHERIT;
 	plan.req.may_replace_process = true;
 	fflush(stdout);
-	if (rt->ops->run(rt, &plan.req, &res, &err) < 0) {
+	if (arg_warm && strcmp(rt->ops->name, "docker") != 0) {
+		bv_cli_error("--warm needs the docker backend, not '%s'", rt->ops->name);
+		bv_cli_hint("add '--backend docker'");
+		r = EXIT_BV_FAILED;
+		goto out;
+	}
+	if (arg_warm ? bv_session_run_warm(NULL, &plan.req, &res, &err) < 0
+		     : rt->ops->run(rt, &plan.req, &res, &err) < 0) {
 		r = bv_error_root_code(err) == BV_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_BV_FAILED;
 		bv_cli_report(err);
 		goto out;
@@ -115,10 +128,6 @@ static int run_run(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_run, argc, argv, 1, -1, &first);
 	if (status >= 0)
 		return status;
-	if (arg_warm && arg_backend && strcmp(arg_backend, "docker") != 0) {
-		bv_cli_error("--warm needs the docker backend, not '%s'", arg_backend);
-		return BV_EXIT_USAGE;
-	}
 	return run_in_project(NULL, argv[first], argv + first + 1, (size_t)(argc - first - 1));
 }
 

@@ -115,6 +115,7 @@ static int do_exec(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops,
 		.stdout_fd = STDOUT_FILENO,
 		.stderr_fd = STDERR_FILENO,
 		.cache_key = arg_cache,
+		.forward_signals = true,
 	};
 	struct bv_session_exec_result res = {0};
 	struct bv_error *err = NULL;

@@ -145,8 +145,8 @@ static int connect_failed(const char *socket, long os_errno, struct bv_error **e
 				     "the Docker daemon is not running at '%s'", socket);
 	case EACCES:
 	case EPERM:
-		return bv_error_setc(err, BV_ERR, (int)os_errno, "permission denied on '%s'",
-				     socket);
+		/* no errno: "Permission denied" would only repeat the message */
+		return bv_error_setc(err, BV_ERR, 0, "permission denied on '%s'", socket);
 	default:
 		return bv_error_setc(err, BV_ERR, (int)os_errno,
 				     "could not connect to the Docker daemon at '%s'", socket);
@@ -1154,7 +1154,7 @@ int bv_engine_attach_with(struct bv_engine *e, const char *path, json_t *body,
 		goto out;
 	if (status >= 400) {
 		json_t *j = hj_error_body(&hj, head_len);
-		r = bv_engine_fail(err, status, j, "could not attach to POST %s", path);
+		r = bv_engine_fail(err, status, j, "could not attach");
 		json_decref(j);
 		goto out;
 	}

@@ -12,17 +12,13 @@
 
 #include "util/banned.h"
 
-/* Weak until the docker backend is built in. */
-extern int bv_runtime_docker_new(struct bv_runtime **out, struct bv_error **err)
-	__attribute__((weak));
-
 static const char *const known_names = "native, docker, apptainer, singularity or auto";
 
 static int new_named(struct bv_runtime **out, const char *name, struct bv_error **err)
 {
 	if (strcmp(name, "native") == 0)
 		return bv_runtime_native_new(out, err);
-	if (strcmp(name, "docker") == 0 && bv_runtime_docker_new)
+	if (strcmp(name, "docker") == 0)
 		return bv_runtime_docker_new(out, err);
 	if (strcmp(name, "apptainer") == 0 || strcmp(name, "singularity") == 0)
 		return bv_runtime_apptainer_new(out, err);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -530,9 +531,10 @@ int bv_session_open(struct bv_session_ctx **out, struct bv_engine *engine,
 		    const struct bv_session_config *cfg, struct bv_error **err)
 {
 	struct bv_session_ctx *s;
-	if (!cfg->project_root || cfg->project_root[0] != '/')
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "sessions need the absolute path of a project");
+	if (!cfg->project_root || cfg->project_root[0] != '/') {
+		bv_error_setc(err, BV_EINVALID, 0, "sessions need the absolute path of a project");
+		return BV_EINVALID;
+	}
 	s = bv_xcalloc(1, sizeof(*s));
 	if (!engine) {
 		int r = bv_engine_open(&engine, NULL, err);
@@ -911,12 +913,90 @@ static int sink_emit(const char *data, size_t len, void *payload)
 	return 0;
 }
 
+/*
+ * Signals for a running exec.  The engine has no API to signal an exec, but GET /exec/{id}/json
+ * names its process by host PID, and it runs as the caller's uid, so bv can kill(2) it
+ * directly when the engine is on this machine (over a remote or rootless engine the kill
+ * fails and the signal only stops bv).  The handler only writes the signal number into a
+ * self-pipe, which the attach loop watches.
+ */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+static int forward_pipe_w = -1;
+
+static void forward_handler(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+	if (forward_pipe_w >= 0 && write(forward_pipe_w, &c, 1) < 0) {
+		/* the pipe is full of signals still to forward: nothing is lost that matters */
+	}
+	errno = saved;
+}
+
+struct exec_run {
+	struct bv_session_lines lines[2]; /* stdout, stderr */
+	struct bv_engine *e;
+	const char *exec_id;
+	int pipe[2];
+	struct sigaction old[BV_ARRAY_SIZE(forwarded_signals)];
+	bool forwarding;
+};
+
+static int forward_on(struct exec_run *x, struct bv_error **err)
+{
+	struct sigaction sa;
+	if (pipe2(x->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return bv_error_set_errno(err, "could not create a pipe");
+	forward_pipe_w = x->pipe[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
+		sigaction(forwarded_signals[i], &sa, &x->old[i]);
+	x->forwarding = true;
+	return 0;
+}
+
+static void forward_off(struct exec_run *x)
+{
+	if (!x->forwarding)
+		return;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
+		sigaction(forwarded_signals[i], &x->old[i], NULL);
+	forward_pipe_w = -1;
+	close(x->pipe[0]);
+	close(x->pipe[1]);
+	x->forwarding = false;
+}
+
+static int forward_pending(void *payload, struct bv_error **err)
+{
+	struct exec_run *x = payload;
+	_cleanup_free_ char *path = bv_xasprintf("/exec/%s/json", x->exec_id);
+	unsigned char sigs[16];
+	ssize_t n = read(x->pipe[0], sigs, sizeof(sigs));
+	(void)err;
+	for (ssize_t i = 0; i < n; i++) {
+		json_t *resp = NULL;
+		long status = 0;
+		json_int_t pid;
+		if (bv_engine_call(x->e, "GET", path, NULL, &status, &resp, NULL) < 0)
+			continue;
+		pid = json_integer_value(json_object_get(resp, "Pid"));
+		json_decref(resp);
+		if (status < 300 && pid > 1)
+			(void)kill((pid_t)pid, sigs[i]);
+	}
+	return 0;
+}
+
 /* stdout and stderr of an exec, each cut into whole lines. */
 static int on_output(int stream, const char *data, size_t len, void *payload, struct bv_error **err)
 {
-	struct bv_session_lines *lines = payload;
+	struct exec_run *x = payload;
 	(void)err;
-	return bv_session_lines_feed(&lines[stream == 2 ? 1 : 0], data, len);
+	return bv_session_lines_feed(&x->lines[stream == 2 ? 1 : 0], data, len);
 }
 
 /* The exit code of a finished exec (the engine may need a moment to record it). */
@@ -958,6 +1038,7 @@ struct exec_req {
 	const char *user; /* NULL: the container's */
 	int stdin_fd;
 	struct sink out, err;
+	bool forward_signals;
 };
 
 static json_t *strv_json(const char *const *v)
@@ -979,7 +1060,7 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 	_cleanup_free_ char *start_path = NULL;
 	char *exec_id;
 	json_t *body, *resp = NULL, *start;
-	struct bv_session_lines lines[2] = {{0}, {0}};
+	struct exec_run run = {.e = e, .pipe = {-1, -1}};
 	struct bv_engine_attach_options o = {0};
 	long status = 0;
 	int r;
@@ -1016,24 +1097,30 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 	exec_id = bv_xstrdup(jstr(resp, "Id"));
 	json_decref(resp);
 
-	lines[0].emit = sink_emit;
-	lines[0].payload = &x->out;
-	lines[1].emit = sink_emit;
-	lines[1].payload = &x->err;
+	run.exec_id = exec_id;
+	run.lines[0].emit = sink_emit;
+	run.lines[0].payload = &x->out;
+	run.lines[1].emit = sink_emit;
+	run.lines[1].payload = &x->err;
 	o.stdin_fd = x->stdin_fd;
 	o.stdout_fd = -1;
 	o.stderr_fd = -1;
 	o.on_output = on_output;
 	o.watch_fd = -1;
-	o.payload = lines;
+	o.payload = &run;
+	if (x->forward_signals && forward_on(&run, NULL) == 0) {
+		o.watch_fd = run.pipe[0];
+		o.on_watch = forward_pending;
+	}
 	start_path = bv_xasprintf("/exec/%s/start", exec_id);
 	start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
 	r = bv_engine_attach_with(e, start_path, start, &o, err);
 	json_decref(start);
-	(void)bv_session_lines_flush(&lines[0]);
-	(void)bv_session_lines_flush(&lines[1]);
-	bv_session_lines_release(&lines[0]);
-	bv_session_lines_release(&lines[1]);
+	forward_off(&run);
+	(void)bv_session_lines_flush(&run.lines[0]);
+	(void)bv_session_lines_flush(&run.lines[1]);
+	bv_session_lines_release(&run.lines[0]);
+	bv_session_lines_release(&run.lines[1]);
 	if (r >= 0)
 		r = exec_exit_code(e, exec_id, status_out, err);
 	free(exec_id);
@@ -1346,6 +1433,7 @@ int bv_session_exec(struct bv_session_ctx *s, const char *name, const struct bv_
 		.stdin_fd = x->stdin_fd,
 		.out = {.fd = x->stdout_fd},
 		.err = {.fd = x->stderr_fd},
+		.forward_signals = x->forward_signals,
 	};
 	struct bv_session_exec_result res = {0};
 	_cleanup_free_ char *what = NULL;
@@ -1962,6 +2050,7 @@ int bv_session_run_warm(struct bv_engine *e, const struct bv_run_request *req,
 		x.stdin_fd = stdin_is_data() ? 0 : -1;
 		x.out.fd = 1;
 		x.err.fd = 2;
+		x.forward_signals = true;
 	}
 	what = bv_xasprintf("the warm session of '%s'",
 			    req->image.tool_id ? req->image.tool_id : req->image.reference);

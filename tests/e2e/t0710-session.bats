@@ -332,21 +332,21 @@ $tmp_before"
 	assert_output "/workspace/sub"
 }
 
-@test "10 warm runs take at most half the time of 10 docker run --rm" {
-	image=$ADDR/biocontainers/samtools:1.16.1--debian
-	run bv run --warm samtools --version
+@test "a signal sent to bv session exec reaches the command" {
+	run bv session start samtools --name t8
 	assert_success
-	docker_cli=$(command -v docker) || fail "the docker command is missing (it comes with dockerd)"
-	start=$(date +%s%N)
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		bv run --warm samtools --version >/dev/null
+	# "$BV", not the bv function: $! must be bv itself, not a subshell running it
+	"$BV" session exec t8 -- sh -c 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done' \
+		>"$BATS_TEST_TMPDIR/out" &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q ready "$BATS_TEST_TMPDIR/out" && break
+		sleep 0.1
 	done
-	warm=$(($(date +%s%N) - start))
-	start=$(date +%s%N)
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		"$docker_cli" run --rm -v "$PROJ:/workspace" -w /workspace "$image" samtools --version >/dev/null
-	done
-	cold=$(($(date +%s%N) - start))
-	echo "# warm ${warm}ns, docker run --rm ${cold}ns" >&3
-	[ $((warm * 2)) -le "$cold" ]
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 3 ] || fail "bv exited with $status"
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "ready
+got-term" ]
 }

@@ -1,3 +1,4 @@
+#include <bv/engine.h>
 #include <bv/error.h>
 #include <bv/project.h>
 #include <bv/session.h>
@@ -183,6 +184,74 @@ static void test_session__lines_emit_error(void **state)
 	assert_int_equal(bv_session_lines_feed(&l, "a", 1), 0);
 	assert_int_equal(bv_session_lines_feed(&l, "b\n", 2), -7);
 	bv_session_lines_release(&l);
+}
+
+/* The engine's multiplexed exec stream, demultiplexed and cut into lines, as exec does. */
+struct two_streams {
+	struct collected c[2];
+	struct bv_session_lines l[2];
+};
+
+static int to_lines(int stream, const char *data, size_t len, void *payload)
+{
+	struct two_streams *t = payload;
+	return bv_session_lines_feed(&t->l[stream == 2 ? 1 : 0], data, len);
+}
+
+static void frame(struct bv_buf *b, int stream, const char *text)
+{
+	size_t len = strlen(text);
+	unsigned char h[8] = {(unsigned char)stream,
+			      0,
+			      0,
+			      0,
+			      (unsigned char)(len >> 24),
+			      (unsigned char)(len >> 16),
+			      (unsigned char)(len >> 8),
+			      (unsigned char)len};
+	bv_buf_add(b, h, sizeof(h));
+	bv_buf_add(b, text, len);
+}
+
+static void test_session__demuxed_lines(void **state)
+{
+	struct bv_buf wire = BV_BUF_INIT;
+	(void)state;
+	/* lines split across frames, and a stderr frame between the halves of a stdout line */
+	frame(&wire, 1, "out one\nout tw");
+	frame(&wire, 2, "err one\n");
+	frame(&wire, 1, "o\nout three");
+	frame(&wire, 2, "err two\nerr th");
+	frame(&wire, 2, "ree\n");
+	for (size_t cut = 0; cut <= wire.len; cut++) {
+		struct two_streams t = {.c = {{BV_STRV_INIT}, {BV_STRV_INIT}}};
+		struct bv_engine_demux d = {.on_frame = to_lines, .payload = &t};
+		struct bv_buf out = BV_BUF_INIT, err = BV_BUF_INIT;
+		for (int i = 0; i < 2; i++) {
+			t.l[i].emit = collect;
+			t.l[i].payload = &t.c[i];
+		}
+		assert_int_equal(bv_engine_demux_feed(&d, wire.buf, cut), 0);
+		assert_int_equal(bv_engine_demux_feed(&d, wire.buf + cut, wire.len - cut), 0);
+		for (int i = 0; i < 2; i++)
+			bv_strv_foreach (w, &t.c[i].writes)
+				assert_true(bv_str_has_suffix(*w, "\n"));
+		assert_int_equal(bv_session_lines_flush(&t.l[0]), 0);
+		assert_int_equal(bv_session_lines_flush(&t.l[1]), 0);
+		bv_strv_foreach (w, &t.c[0].writes)
+			bv_buf_puts(&out, *w);
+		bv_strv_foreach (w, &t.c[1].writes)
+			bv_buf_puts(&err, *w);
+		assert_string_equal(out.buf, "out one\nout two\nout three");
+		assert_string_equal(err.buf, "err one\nerr two\nerr three\n");
+		bv_buf_release(&out);
+		bv_buf_release(&err);
+		for (int i = 0; i < 2; i++) {
+			bv_strv_clear(&t.c[i].writes);
+			bv_session_lines_release(&t.l[i]);
+		}
+	}
+	bv_buf_release(&wire);
 }
 
 /* ---- the cached-step store ---- */
@@ -424,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_session__lines_across_chunks),
 		cmocka_unit_test(test_session__lines_bounded),
 		cmocka_unit_test(test_session__lines_emit_error),
+		cmocka_unit_test(test_session__demuxed_lines),
 		cmocka_unit_test_setup_teardown(test_session__lru_order_and_eviction, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_session__lru_skips_locked_keys, setup_dir,

@@ -1,0 +1,846 @@
+/*
+ * docker.c - the docker backend (see bv/docker.h and bv/runtime.h), on the Engine API client
+ * of bv/engine.h.  It never runs the docker CLI.
+ *
+ * A run is: inspect the pinned image (not there: "run bv sync"), create the container, attach
+ * to it (hijacked connection) and only then start it, so no output is lost; copy stdin, stdout
+ * and stderr until the engine ends the stream; wait for the exit status; remove the container.
+ * The container is removed by bv (AutoRemove would race with /wait on older engines and hide
+ * the status) on every path once it exists.  While the tool runs, SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT sent to bv are forwarded to the container (POST /containers/{id}/kill): a handler
+ * writes the signal number to a pipe that the attach loop watches, so nothing but write(2)
+ * happens in the handler.  A second SIGINT or SIGTERM kills the container (SIGKILL).
+ */
+#include <bv/docker.h>
+#include <bv/engine.h>
+#include <bv/error.h>
+#include <bv/imageref.h>
+#include <bv/registry.h>
+#include <bv/runtime.h>
+#include <bv/store.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/cleanup.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+#define PING_TIMEOUT_MS   1000L
+#define EPIPE_TICK_NS     50000000L /* 50 ms */
+#define EPIPE_GRACE_TICKS 40
+
+struct docker {
+	struct bv_engine *e;
+	struct bv_mirrors *mirrors;
+	bool mirrors_loaded;
+	bool no_init; /* a Podman without an init: create without asking for one */
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Pure parts (bv/docker.h) */
+
+int bv_docker_image_name(char **repo_out, char **pinned_out, const char *reference,
+			 const char *digest, const struct bv_mirrors *mirrors,
+			 struct bv_error **err)
+{
+	struct bv_imageref ref = {0};
+	const char *host;
+	char *repo;
+	int r;
+
+	if (!bv_store_digest_valid(digest))
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s' for '%s'",
+				     digest ? digest : "", reference);
+	if ((r = bv_imageref_parse(&ref, reference, err)) < 0)
+		return r;
+	if (ref.digest && strcmp(ref.digest, digest) != 0) {
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "image reference '%s' names a digest other than the locked %s",
+				  reference, digest);
+		bv_imageref_release(&ref);
+		return r;
+	}
+	host = mirrors ? bv_mirrors_lookup(mirrors, ref.registry) : NULL;
+	repo = bv_xasprintf("%s/%s", host ? host : ref.registry, ref.repository);
+	*pinned_out = bv_xasprintf("%s@%s", repo, digest);
+	*repo_out = repo;
+	bv_imageref_release(&ref);
+	return 0;
+}
+
+bool bv_docker_repo_digests_match(json_t *repo_digests, const char *digest)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(repo_digests, i, v)
+	{
+		const char *s = json_string_value(v);
+		const char *at = s ? strrchr(s, '@') : NULL;
+		if (at && strcmp(at + 1, digest) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool env_has(json_t *env, const char *name)
+{
+	size_t len = strlen(name), i;
+	json_t *v;
+	json_array_foreach(env, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (s && strncmp(s, name, len) == 0 && s[len] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* A Binds entry cannot hold a path with ':' (its separator) or ',' (Podman splits options). */
+static bool bind_safe(const char *path)
+{
+	return !strchr(path, ':') && !strchr(path, ',');
+}
+
+json_t *bv_docker_create_body(const struct bv_run_request *req, const char *pinned,
+			      json_t *image_config, uid_t uid, gid_t gid,
+			      const char *nvidia_visible, bool init)
+{
+	json_t *body = json_object(), *host = json_object(), *env = json_array();
+	json_t *binds = json_array(), *mounts = json_array(), *labels = json_object();
+	bool inherit = req->stdio == BV_STDIO_INHERIT, workspace = false;
+	const char *workdir = req->workdir;
+	char *user;
+
+	if (!body || !host || !env || !binds || !mounts || !labels)
+		bv_oom();
+	json_object_set_new(body, "Image", json_string(pinned));
+	if (req->argv && req->argv[0]) {
+		json_t *cmd = json_array();
+		for (const char *const *a = req->argv; *a; a++)
+			json_array_append_new(cmd, json_string(*a));
+		json_object_set_new(body, "Cmd", cmd);
+	}
+	for (const char *const *e = req->env; e && *e; e++)
+		json_array_append_new(env, json_string(*e));
+	if (!env_has(env, "HOME") && !env_has(json_object_get(image_config, "Env"), "HOME"))
+		json_array_append_new(env, json_string("HOME=/tmp"));
+	if (req->gpu && nvidia_visible && !env_has(env, "NVIDIA_VISIBLE_DEVICES")) {
+		char *v = bv_xasprintf("NVIDIA_VISIBLE_DEVICES=%s", nvidia_visible);
+		json_array_append_new(env, json_string(v));
+		free(v);
+	}
+	json_object_set_new(body, "Env", env);
+	user = bv_xasprintf("%u:%u", (unsigned)uid, (unsigned)gid);
+	json_object_set_new(body, "User", json_string(user));
+	free(user);
+
+	for (size_t i = 0; i < req->n_mounts; i++) {
+		const struct bv_run_mount *m = &req->mounts[i];
+		if (m->kind == BV_MOUNT_WORKSPACE)
+			workspace = true;
+		if (bind_safe(m->host) && bind_safe(m->target)) {
+			char *b = bv_xasprintf("%s:%s:%s", m->host, m->target,
+					       m->read_only ? "ro" : "rw");
+			json_array_append_new(binds, json_string(b));
+			free(b);
+		} else {
+			json_array_append_new(mounts,
+					      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind",
+							"Source", m->host, "Target", m->target,
+							"ReadOnly", m->read_only));
+		}
+	}
+	if (!workdir && workspace)
+		workdir = "/workspace";
+	if (workdir)
+		json_object_set_new(body, "WorkingDir", json_string(workdir));
+
+	json_object_set_new(body, "AttachStdin", json_boolean(inherit));
+	json_object_set_new(body, "OpenStdin", json_boolean(inherit));
+	json_object_set_new(body, "StdinOnce", json_boolean(inherit));
+	json_object_set_new(body, "AttachStdout", json_true());
+	json_object_set_new(body, "AttachStderr", json_true());
+	json_object_set_new(body, "Tty", json_false());
+	if (req->image.tool_id)
+		json_object_set_new(labels, "io.bv.tool", json_string(req->image.tool_id));
+	if (req->project_root)
+		json_object_set_new(labels, "io.bv.project", json_string(req->project_root));
+	json_object_set_new(body, "Labels", labels);
+
+	json_object_set_new(host, "Binds", binds);
+	if (json_array_size(mounts))
+		json_object_set_new(host, "Mounts", mounts);
+	else
+		json_decref(mounts);
+	json_object_set_new(host, "AutoRemove", json_false());
+	if (init)
+		json_object_set_new(host, "Init", json_true());
+	if (req->gpu)
+		json_object_set_new(host, "DeviceRequests",
+				    json_pack("[{s:s, s:i, s:[[s]]}]", "Driver", "nvidia", "Count",
+					      -1, "Capabilities", "gpu"));
+	json_object_set_new(body, "HostConfig", host);
+	return body;
+}
+
+static struct bv_docker_layer *layer_get(struct bv_docker_progress *dp, const char *id)
+{
+	for (size_t i = 0; i < dp->n_layers; i++)
+		if (strcmp(dp->layers[i].id, id) == 0)
+			return &dp->layers[i];
+	BV_GROW(dp->layers, dp->alloc, dp->n_layers + 1);
+	dp->layers[dp->n_layers] = (struct bv_docker_layer){.id = bv_xstrdup(id)};
+	return &dp->layers[dp->n_layers++];
+}
+
+static void progress_count(struct bv_docker_progress *dp, double elapsed_s)
+{
+	uint64_t done = 0, total = 0;
+	size_t n_done = 0;
+	for (size_t i = 0; i < dp->n_layers; i++) {
+		const struct bv_docker_layer *l = &dp->layers[i];
+		total += l->total;
+		done += l->done ? l->total : l->current;
+		n_done += l->done;
+	}
+	/* Docker never mentions the config blob, which bv counts: it is there once done. */
+	dp->p.layers_total = dp->n_layers + !dp->podman;
+	dp->p.layers_done = n_done + (!dp->podman && dp->p.finished);
+	dp->p.bytes_total = total;
+	dp->p.bytes_done = done;
+	dp->p.rate = elapsed_s > 0 ? (double)done / elapsed_s : 0;
+}
+
+bool bv_docker_progress_feed(struct bv_docker_progress *dp, json_t *event, double elapsed_s)
+{
+	static const char *const layer_states[] = {
+		"Pulling fs layer",  "Waiting",    "Downloading",   "Verifying Checksum",
+		"Download complete", "Extracting", "Pull complete", "Already exists",
+	};
+	const char *status = json_string_value(json_object_get(event, "status"));
+	const char *id = json_string_value(json_object_get(event, "id"));
+	json_t *detail = json_object_get(event, "progressDetail");
+	json_int_t current = json_integer_value(json_object_get(detail, "current"));
+	json_int_t total = json_integer_value(json_object_get(detail, "total"));
+	struct bv_docker_layer *l;
+	bool known = false;
+
+	if (!status || !id)
+		return false;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(layer_states); i++)
+		known = known || strcmp(status, layer_states[i]) == 0;
+	if (!known)
+		return false; /* "Pulling from <repo>" carries the repository as its id */
+	l = layer_get(dp, id);
+	if (strcmp(status, "Downloading") == 0) {
+		if (total > 0)
+			l->total = (uint64_t)total;
+		if (current > 0)
+			l->current = (uint64_t)current;
+	} else if (strcmp(status, "Pull complete") == 0 || strcmp(status, "Already exists") == 0 ||
+		   (dp->podman && strcmp(status, "Download complete") == 0)) {
+		l->done = true;
+	}
+	progress_count(dp, elapsed_s);
+	return true;
+}
+
+void bv_docker_progress_finish(struct bv_docker_progress *dp, double elapsed_s)
+{
+	for (size_t i = 0; i < dp->n_layers; i++)
+		dp->layers[i].done = true;
+	dp->p.finished = true;
+	progress_count(dp, elapsed_s);
+}
+
+void bv_docker_progress_release(struct bv_docker_progress *dp)
+{
+	for (size_t i = 0; i < dp->n_layers; i++)
+		free(dp->layers[i].id);
+	free(dp->layers);
+	dp->layers = NULL;
+	dp->n_layers = dp->alloc = 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The backend */
+
+static int engine(struct docker *d, struct bv_error **err)
+{
+	if (d->e)
+		return 0;
+	return bv_engine_open(&d->e, NULL, err);
+}
+
+static int mirrors(struct docker *d, struct bv_error **err)
+{
+	int r;
+	if (d->mirrors_loaded)
+		return 0;
+	if ((r = bv_mirrors_load(&d->mirrors, err)) < 0)
+		return r;
+	d->mirrors_loaded = true;
+	return 0;
+}
+
+static int names(struct docker *d, const struct bv_image_spec *img, char **repo, char **pinned,
+		 struct bv_error **err)
+{
+	int r = mirrors(d, err);
+	if (r < 0)
+		return r;
+	return bv_docker_image_name(repo, pinned, img->reference, img->digest, d->mirrors, err);
+}
+
+/* GET /images/<pinned>/json: *json_out is NULL when the engine does not have it. */
+static int image_json(struct docker *d, const char *pinned, json_t **json_out,
+		      struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", pinned);
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(d->e, "GET", path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status == 404) {
+		json_decref(resp);
+		*json_out = NULL;
+		return 0;
+	}
+	if (status != 200 || !json_is_object(resp)) {
+		r = bv_engine_fail(err, status, resp, "could not inspect image '%s'", pinned);
+		json_decref(resp);
+		return r;
+	}
+	*json_out = resp;
+	return 0;
+}
+
+static bool docker_is_usable(struct bv_runtime *rt)
+{
+	(void)rt;
+	return bv_engine_ping(NULL, PING_TIMEOUT_MS, NULL) == 0;
+}
+
+static int docker_health(struct bv_runtime *rt, struct bv_runtime_info *out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	int r = engine(d, err);
+	if (r < 0)
+		return r;
+	out->name = bv_xstrdup("docker");
+	out->version = bv_xstrdup(bv_engine_server_version(d->e));
+	out->detail = bv_xasprintf("%s at unix://%s, API %s",
+				   bv_engine_is_podman(d->e) ? "Podman" : "dockerd",
+				   bv_engine_socket(d->e), bv_engine_api_version(d->e));
+	return 0;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+struct pulling {
+	struct bv_docker_progress dp;
+	const struct bv_ensure_options *o;
+	struct timespec t0;
+};
+
+static int pull_event(json_t *event, void *payload)
+{
+	struct pulling *pl = payload;
+	if (bv_docker_progress_feed(&pl->dp, event, since(&pl->t0)) && pl->o && pl->o->progress)
+		pl->o->progress(&pl->dp.p, pl->o->progress_payload);
+	return 0;
+}
+
+/* Checks that the engine has `pinned` and that it is the locked digest. */
+static int verify(struct docker *d, const char *pinned, const struct bv_image_spec *img,
+		  bool *present, struct bv_error **err)
+{
+	json_t *j = NULL;
+	int r = image_json(d, pinned, &j, err);
+	if (r < 0)
+		return r;
+	*present = j != NULL;
+	if (j && !bv_docker_repo_digests_match(json_object_get(j, "RepoDigests"), img->digest)) {
+		r = bv_error_set(err,
+				 "digest mismatch for '%s': the engine's copy of '%s' does not "
+				 "carry the locked digest %s",
+				 img->tool_id ? img->tool_id : img->reference, pinned, img->digest);
+	}
+	json_decref(j);
+	return r;
+}
+
+static int ensure_one(struct docker *d, size_t index, const struct bv_image_spec *img,
+		      const struct bv_ensure_options *o, struct bv_error **err)
+{
+	_cleanup_free_ char *repo = NULL, *pinned = NULL;
+	struct pulling pl = {.o = o};
+	bool present = false;
+	int r;
+
+	if ((r = names(d, img, &repo, &pinned, err)) < 0)
+		return r;
+	if ((r = verify(d, pinned, img, &present, err)) < 0 || present)
+		return r;
+	pl.dp.p.image = index;
+	pl.dp.p.name = img->reference;
+	pl.dp.podman = bv_engine_is_podman(d->e);
+	clock_gettime(CLOCK_MONOTONIC, &pl.t0);
+	r = bv_engine_pull(d->e, repo, img->digest, pull_event, &pl, err);
+	if (r >= 0)
+		r = verify(d, pinned, img, &present, err);
+	if (r >= 0 && !present)
+		r = bv_error_set(
+			err,
+			"digest mismatch for '%s': the engine pulled '%s' but has no image "
+			"with the locked digest %s",
+			img->tool_id ? img->tool_id : img->reference, repo, img->digest);
+	if (r >= 0) {
+		bv_docker_progress_finish(&pl.dp, since(&pl.t0));
+		if (o && o->progress)
+			o->progress(&pl.dp.p, o->progress_payload);
+	}
+	bv_docker_progress_release(&pl.dp);
+	return r;
+}
+
+static int docker_ensure(struct bv_runtime *rt, const struct bv_image_spec *images, size_t n,
+			 const struct bv_ensure_options *o, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	int r = engine(d, err);
+	/* One pull at a time: the engine downloads the layers of each pull in parallel. */
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = ensure_one(d, i, &images[i], o, err);
+	return r;
+}
+
+static int docker_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
+			       bool *available_out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	_cleanup_free_ char *repo = NULL, *pinned = NULL;
+	bool present = false;
+	int r;
+	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0 ||
+	    (r = verify(d, pinned, image, &present, err)) < 0)
+		return r;
+	*available_out = present;
+	return 0;
+}
+
+static int docker_inspect(struct bv_runtime *rt, const struct bv_image_spec *image,
+			  struct bv_image_info *out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	_cleanup_free_ char *repo = NULL, *pinned = NULL;
+	json_t *j = NULL, *size;
+	int r;
+	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0 ||
+	    (r = image_json(d, pinned, &j, err)) < 0)
+		return r;
+	if (!j)
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "image '%s' is not on the engine at '%s'", pinned,
+				     bv_engine_socket(d->e));
+	size = json_object_get(j, "Size");
+	out->size = json_is_integer(size) ? (int64_t)json_integer_value(size) : -1;
+	json_decref(j);
+	return 0;
+}
+
+static int docker_remove(struct bv_runtime *rt, const struct bv_image_spec *image,
+			 struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	_cleanup_free_ char *repo = NULL, *pinned = NULL, *path = NULL;
+	json_t *resp = NULL;
+	long status = 0;
+	int r;
+	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0)
+		return r;
+	path = bv_xasprintf("/images/%s", pinned);
+	if ((r = bv_engine_call(d->e, "DELETE", path, NULL, &status, &resp, err)) < 0)
+		return r;
+	if (status >= 300 && status != 404)
+		r = bv_engine_fail(err, status, resp, "could not remove image '%s'", pinned);
+	json_decref(resp);
+	return r;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Running */
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+static int signal_pipe_w = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+	if (signal_pipe_w >= 0 && write(signal_pipe_w, &c, 1) < 0) {
+		/* a full pipe already holds enough signals to forward */
+	}
+	errno = saved;
+}
+
+struct signals {
+	int pipe[2];
+	struct sigaction old[BV_ARRAY_SIZE(forwarded)];
+	struct sigaction old_pipe;
+	bool installed;
+};
+
+static int signals_install(struct signals *s, struct bv_error **err)
+{
+	struct sigaction sa;
+	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return bv_error_set_errno(err, "could not create a pipe");
+	signal_pipe_w = s->pipe[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
+		sigaction(forwarded[i], &sa, &s->old[i]);
+	/* A closed stdout must come back as EPIPE, not kill bv and orphan the container. */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, &s->old_pipe);
+	s->installed = true;
+	return 0;
+}
+
+static void signals_restore(struct signals *s)
+{
+	if (!s->installed)
+		return;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
+		sigaction(forwarded[i], &s->old[i], NULL);
+	sigaction(SIGPIPE, &s->old_pipe, NULL);
+	signal_pipe_w = -1;
+	close(s->pipe[0]);
+	close(s->pipe[1]);
+	s->installed = false;
+}
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "SIGINT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGQUIT:
+		return "SIGQUIT";
+	case SIGPIPE:
+		return "SIGPIPE";
+	default:
+		return "SIGKILL";
+	}
+}
+
+struct running {
+	struct docker *d;
+	const char *id;
+	bool started;
+	unsigned interrupts; /* SIGINT and SIGTERM forwarded so far */
+	struct signals sig;
+	struct bv_buf out, err;
+};
+
+static int kill_container(struct running *c, int sig, struct bv_error **err)
+{
+	_cleanup_free_ char *path =
+		bv_xasprintf("/containers/%s/kill?signal=%s", c->id, signal_name(sig));
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
+	/* 409: it is not running any more, which is what the signal was for */
+	if (r >= 0 && status >= 300 && status != 404 && status != 409)
+		r = bv_engine_fail(err, status, resp, "could not signal container '%.12s'", c->id);
+	json_decref(resp);
+	return r;
+}
+
+static int start_container(void *payload, struct bv_error **err)
+{
+	struct running *c = payload;
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", c->id);
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
+	if (r >= 0 && status >= 300 && status != 304)
+		r = bv_engine_fail(err, status, resp, "could not start the container");
+	json_decref(resp);
+	if (r >= 0)
+		c->started = true;
+	return r;
+}
+
+static int forward_signals(void *payload, struct bv_error **err)
+{
+	struct running *c = payload;
+	unsigned char sigs[16];
+	ssize_t n = read(c->sig.pipe[0], sigs, sizeof(sigs));
+	for (ssize_t i = 0; i < n; i++) {
+		int sig = sigs[i], r;
+		/* The second interrupt is not a request any more: a tool that ignores them (or
+		 * runs as PID 1 without an init, which the kernel shields) is killed. */
+		if (sig == SIGINT || sig == SIGTERM)
+			sig = c->interrupts++ ? SIGKILL : sig;
+		if ((r = kill_container(c, sig, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int capture(int stream, const char *data, size_t len, void *payload, struct bv_error **err)
+{
+	struct running *c = payload;
+	(void)err;
+	bv_buf_add(stream == 1 ? &c->out : &c->err, data, len);
+	return 0;
+}
+
+static int wait_container(struct running *c, int *status_out, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/wait", c->id);
+	json_t *resp = NULL, *code;
+	long status = 0;
+	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	code = json_object_get(resp, "StatusCode");
+	if (status != 200 || !json_is_integer(code))
+		r = bv_engine_fail(err, status, resp, "could not wait for container '%.12s'",
+				   c->id);
+	else
+		*status_out = (int)json_integer_value(code);
+	json_decref(resp);
+	return r;
+}
+
+static bool container_running(struct running *c)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", c->id);
+	json_t *resp = NULL;
+	long status = 0;
+	struct bv_error *ignored = NULL;
+	bool running = false;
+	if (bv_engine_call(c->d->e, "GET", path, NULL, &status, &resp, &ignored) < 0)
+		bv_error_free(ignored);
+	else
+		running = status == 200 &&
+			  json_is_true(json_object_get(json_object_get(resp, "State"), "Running"));
+	json_decref(resp);
+	return running;
+}
+
+/*
+ * Our stdout (or stderr) is a closed pipe: `bv run tool | head`.  A native tool would die of
+ * SIGPIPE at its next write; in a container its writes go to the engine, which never stops
+ * reading (and would log them forever).  So the tool gets SIGPIPE, and if it is still there
+ * shortly after (it ignores SIGPIPE, or runs as a PID 1 that the kernel shields) SIGKILL; the
+ * status is then what the shell reports for a SIGPIPE death.
+ */
+static int end_after_epipe(struct running *c, int *status_out, struct bv_error **err)
+{
+	const struct timespec tick = {.tv_sec = 0, .tv_nsec = EPIPE_TICK_NS};
+	int r = kill_container(c, SIGPIPE, err);
+	bool running = true;
+	for (int i = 0; r >= 0 && i < EPIPE_GRACE_TICKS && running; i++) {
+		nanosleep(&tick, NULL);
+		running = container_running(c);
+	}
+	if (r >= 0 && running) {
+		r = kill_container(c, SIGKILL, err);
+		if (r >= 0)
+			r = wait_container(c, status_out, err);
+		if (r >= 0)
+			*status_out = 128 + SIGPIPE;
+		return r;
+	}
+	if (r >= 0)
+		r = wait_container(c, status_out, err);
+	return r;
+}
+
+static void remove_container(struct running *c)
+{
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", c->id);
+	json_t *resp = NULL;
+	long status = 0;
+	struct bv_error *ignored = NULL;
+	/* Best effort: the tool's result matters more than a leftover, which has labels. */
+	if (bv_engine_call(c->d->e, "DELETE", path, NULL, &status, &resp, &ignored) < 0)
+		bv_error_free(ignored);
+	json_decref(resp);
+}
+
+static int create_container(struct docker *d, const struct bv_run_request *req, const char *pinned,
+			    json_t *image, bool init, char **id_out, struct bv_error **err)
+{
+	json_t *body = bv_docker_create_body(
+		req, pinned, json_object_get(image, "Config"), getuid(), getgid(),
+		req->gpu ? getenv("NVIDIA_VISIBLE_DEVICES") : NULL, init);
+	json_t *resp = NULL;
+	const char *id;
+	long status = 0;
+	int r = bv_engine_call(d->e, "POST", "/containers/create", body, &status, &resp, err);
+	json_decref(body);
+	if (r < 0)
+		return r;
+	id = json_string_value(json_object_get(resp, "Id"));
+	if (status != 201 || !id)
+		r = bv_engine_fail(err, status, resp, "could not create a container of '%s'",
+				   pinned);
+	else
+		*id_out = bv_xstrdup(id);
+	json_decref(resp);
+	return r;
+}
+
+/*
+ * With an init as PID 1 when the engine has one.  dockerd always ships docker-init; Podman
+ * needs catatonit (or init_path in containers.conf), which not every installation has, and
+ * says so only in the text of a 500.  So on Podman a failed create is tried once more without
+ * the init: a tool that ignores forwarded signals is better than no tool, and any other
+ * failure comes back the same the second time.
+ */
+static int create_with_init(struct docker *d, const struct bv_run_request *req, const char *pinned,
+			    json_t *image, char **id_out, struct bv_error **err)
+{
+	struct bv_error *first = NULL;
+	int r;
+	if (d->no_init)
+		return create_container(d, req, pinned, image, false, id_out, err);
+	r = create_container(d, req, pinned, image, true, id_out, &first);
+	if (r >= 0 || !bv_engine_is_podman(d->e)) {
+		if (r < 0 && err)
+			*err = TAKE_PTR(first);
+		bv_error_free(first);
+		return r;
+	}
+	bv_error_free(first);
+	r = create_container(d, req, pinned, image, false, id_out, err);
+	if (r >= 0)
+		d->no_init = true;
+	return r;
+}
+
+static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
+		      struct bv_run_result *out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	_cleanup_free_ char *repo = NULL, *pinned = NULL, *id = NULL, *path = NULL;
+	struct running c = {.d = d, .out = BV_BUF_INIT, .err = BV_BUF_INIT};
+	bool inherit = req->stdio == BV_STDIO_INHERIT;
+	struct bv_engine_attach_options o = {.stdin_fd = inherit ? STDIN_FILENO : -1,
+					     .stdout_fd = STDOUT_FILENO,
+					     .stderr_fd = STDERR_FILENO,
+					     .on_output = inherit ? NULL : capture,
+					     .on_ready = start_container,
+					     .on_watch = forward_signals,
+					     .payload = &c};
+	struct bv_error *attach_err = NULL;
+	json_t *image = NULL;
+	int status = -1, r;
+
+	if ((r = engine(d, err)) < 0 || (r = names(d, &req->image, &repo, &pinned, err)) < 0 ||
+	    (r = image_json(d, pinned, &image, err)) < 0)
+		goto out;
+	if (!image) {
+		r = bv_error_setc(err, BV_ENOTFOUND, 0,
+				  "the image of '%s' is not on the engine at '%s' (run 'bv sync "
+				  "--backend docker')",
+				  req->image.tool_id ? req->image.tool_id : req->image.reference,
+				  bv_engine_socket(d->e));
+		goto out;
+	}
+	if ((r = signals_install(&c.sig, err)) < 0)
+		goto out;
+	o.watch_fd = c.sig.pipe[0];
+	if ((r = create_with_init(d, req, pinned, image, &id, err)) < 0)
+		goto out;
+	c.id = id;
+	path = bv_xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1%s", id,
+			    inherit ? "&stdin=1" : "");
+	r = bv_engine_attach_with(d->e, path, NULL, &o, &attach_err);
+	if (r < 0 && c.started && bv_error_errno(attach_err) == EPIPE) {
+		r = end_after_epipe(&c, &status, err);
+		goto out;
+	} else if (r < 0 && err) {
+		*err = TAKE_PTR(attach_err);
+		/* Podman creates the container's process when attaching: a missing
+		 * command fails here, before the start. */
+		if (!c.started)
+			r = bv_error_wrap(err, r, "could not start the container");
+	}
+	bv_error_free(attach_err);
+	if (r >= 0 && c.started)
+		r = wait_container(&c, &status, err);
+out:
+	if (c.id)
+		remove_container(&c);
+	signals_restore(&c.sig);
+	json_decref(image);
+	if (r >= 0) {
+		out->status = status;
+		if (!inherit) {
+			out->out = bv_buf_detach(&c.out, &out->out_len);
+			out->err = bv_buf_detach(&c.err, &out->err_len);
+		}
+	}
+	bv_buf_release(&c.out);
+	bv_buf_release(&c.err);
+	return r;
+}
+
+static void docker_free(struct bv_runtime *rt)
+{
+	struct docker *d = rt->state;
+	if (!d)
+		return;
+	bv_engine_free(d->e);
+	bv_mirrors_free(d->mirrors);
+	free(d);
+	rt->state = NULL;
+}
+
+static const struct bv_runtime_ops docker_ops = {
+	.name = "docker",
+	.is_usable = docker_is_usable,
+	.health = docker_health,
+	.ensure = docker_ensure,
+	.is_available = docker_is_available,
+	.inspect = docker_inspect,
+	.run = docker_run,
+	.remove = docker_remove,
+	.free = docker_free,
+};
+
+int bv_runtime_docker_new(struct bv_runtime **out, struct bv_error **err)
+{
+	struct bv_runtime *rt = bv_xcalloc(1, sizeof(*rt));
+	(void)err;
+	rt->ops = &docker_ops;
+	rt->state = bv_xcalloc(1, sizeof(struct docker));
+	*out = rt;
+	return 0;
+}
