@@ -42,7 +42,7 @@ registry_digest() {
 	assert_line --regexp '^samtools +1\.16\.1 '
 	assert_line --regexp '^bwa +0\.7\.17 '
 	grep -q '^id = "samtools"$' bv.toml
-	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*)
+	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*/)
 	[ -x "$rootfs/usr/bin/samtools" ]
 	# a Docker v2s2 image is also recorded under an OCI manifest, which skopeo reads
 	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/samtools:1.16.1--debian"
@@ -59,7 +59,7 @@ registry_digest() {
 	run bv add bwa minimap2
 	assert_success
 	want=$(registry_digest minimap2:2.24--debian-zstd)
-	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*)
+	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*/)
 	[ -x "$rootfs/usr/bin/minimap2" ]
 	# independent readers of the OCI layout (they read OCI media types, not Docker v2s2)
 	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/bwa:0.7.17--debian-oci"
@@ -75,7 +75,7 @@ registry_digest() {
 	rm -rf "$BV_CACHE_DIR"
 	run bv sync
 	assert_success
-	assert_output --partial "Synced 1 tool (1 pulled)"
+	assert_output --partial "Synced 1 tool (1 pulled, native backend)"
 	run bv sync
 	assert_success
 	assert_output "Everything is up to date (1 tool)"
@@ -153,7 +153,7 @@ registry_digest() {
 	assert_output --partial "bv.lock is up to date"
 	run bv sync
 	assert_success
-	assert_output --partial "(1 pulled)"
+	assert_output --partial "(1 pulled, native backend)"
 }
 
 @test "update re-resolves a moved tag and pulls it; bv.toml stays" {
