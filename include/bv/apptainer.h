@@ -77,11 +77,12 @@ bool bv_apptainer_wants_cache_fallbacks(const struct bv_run_request *req);
 
 /*
  * The command line that runs `req` from `sif`:
- *   <bin> run --cleanenv --no-home --no-eval --pwd <workdir> --bind <host>:<target>[:ro]...
+ *   <bin> exec --cleanenv --no-home --pwd <workdir> --bind <host>:<target>[:ro]...
  *         [--nv] --env K=V... <sif> <argv...>
- * `run --no-eval` applies the image's Entrypoint and Cmd by Docker's rule (argv replaces Cmd,
- * the Entrypoint goes in front) without shell evaluation of anything, which is what
- * bv/runtime.h asks of every backend; `exec` would ignore the Entrypoint.  workdir NULL is
+ * `exec` runs argv exactly, as the issue and HPC sites expect, and exists in every Apptainer
+ * and Singularity; unlike the other backends it does not put an image Entrypoint in front
+ * (biocontainers images have none: their tool is the Cmd, which argv replaces anyway).  A
+ * request without argv uses `run`, the image's own runscript.  workdir NULL is
  * "/" (Apptainer does not keep the image's WorkingDir).  When `fallback_dir` is not NULL and
  * bv_apptainer_wants_cache_fallbacks(), <fallback_dir>/cache and <fallback_dir>/root-cache
  * are bound at /cache and /root/.cache (unless a mount already targets them); the caller

@@ -170,11 +170,12 @@ int bv_apptainer_run_argv(struct bv_strv *argv, struct bv_strv *env, const char 
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "working directory '%s' is not an absolute path", workdir);
 	bv_strv_push(&a, bin);
-	bv_strv_push(&a, "run");
+	/* exec runs exactly argv (every Apptainer and Singularity has it); only a request for
+	 * the image's own command needs run. */
+	bv_strv_push(&a, req->argv && req->argv[0] ? "exec" : "run");
 	/* Nothing of bv's environment or home reaches the tool: the run is reproducible. */
 	bv_strv_push(&a, "--cleanenv");
 	bv_strv_push(&a, "--no-home");
-	bv_strv_push(&a, "--no-eval");
 	bv_strv_push(&a, "--pwd");
 	bv_strv_push(&a, workdir);
 	for (size_t i = 0; i < req->n_mounts; i++) {

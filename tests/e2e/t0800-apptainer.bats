@@ -91,10 +91,10 @@ sif_of() {
 	run bv run --backend apptainer samtools --version
 	assert_success
 	assert_line --index 0 "samtools 1.16.1"
-	run last_argv run
-	assert_line --index 0 "run"
+	run last_argv exec
+	assert_line --index 0 "exec"
 	assert_line --index 1 "--cleanenv"
-	assert_line "--no-eval"
+	refute_line "--no-eval"
 	assert_output --partial "--pwd
 /workspace"
 	assert_line "$PROJ:/workspace"
@@ -131,7 +131,7 @@ sif_of() {
 	run bv run bwa
 	assert_failure 1
 	assert_output --partial "Version: 0.7.17"
-	[ "$(calls run)" = 1 ]
+	[ "$(calls exec)" = 1 ]
 }
 
 @test "bv replaces itself with apptainer: the tool runs in bv's own process" {
@@ -140,7 +140,7 @@ sif_of() {
 	"$BV" run --backend apptainer sh -c 'exit 0' &
 	pid=$!
 	wait "$pid"
-	run jq -s '[.[] | select(.argv[0] == "run")] | last | .pid' "$BV_APPTAINER_LOG"
+	run jq -s '[.[] | select(.argv[0] == "exec")] | last | .pid' "$BV_APPTAINER_LOG"
 	assert_output "$pid"
 }
 
@@ -194,7 +194,7 @@ sif_of() {
 	run bv run --backend apptainer samtools --version
 	assert_failure
 	assert_output --partial "bv sync"
-	[ "$(calls run)" = 0 ]
+	[ "$(calls exec)" = 0 ]
 	wait "$a" || fail "first sync failed: $(cat "$BATS_TEST_TMPDIR/a.out")"
 	wait "$b" || fail "second sync failed: $(cat "$BATS_TEST_TMPDIR/b.out")"
 	# two images, one pull each
@@ -221,7 +221,7 @@ sif_of() {
 	assert_failure
 	assert_output --partial "bv sync"
 	refute_output --partial "samtools 1.16.1"
-	[ "$(calls run)" = 0 ]
+	[ "$(calls exec)" = 0 ]
 	run bv sync --backend apptainer
 	assert_success
 	assert_output --partial "1 pulled"
@@ -302,7 +302,7 @@ TOML
 	run bv run --backend apptainer sh -c 'echo "$BV_PLAIN|$BV_LIST"; echo w >/cache/models/f'
 	assert_success
 	assert_line "plain value|a,b"
-	run last_argv run
+	run last_argv exec
 	assert_line "--nv"
 	assert_line "BV_PLAIN=plain value"
 	refute_line --partial "BV_LIST="

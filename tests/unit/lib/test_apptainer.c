@@ -225,10 +225,9 @@ static void test_apptainer__run_argv_mounts_env_gpu(void **state)
 		  &err);
 	assert_strv(&a, (const char *const[]){
 				"/usr/bin/apptainer",
-				"run",
+				"exec",
 				"--cleanenv",
 				"--no-home",
-				"--no-eval",
 				"--pwd",
 				"/workspace/sub",
 				"--bind",
@@ -268,14 +267,14 @@ static void test_apptainer__run_argv_fallbacks_and_defaults(void **state)
 		bv_apptainer_run_argv(&a, &e, "apptainer", "/s.sif", &req, "/c/tc/samtools", &err),
 		&err);
 	assert_strv(&a, (const char *const[]){"apptainer", "run", "--cleanenv", "--no-home",
-					      "--no-eval", "--pwd", "/", "--bind", "/p:/workspace",
-					      "--bind", "/c/tc/samtools/cache:/cache", "--bind",
+					      "--pwd", "/", "--bind", "/p:/workspace", "--bind",
+					      "/c/tc/samtools/cache:/cache", "--bind",
 					      "/c/tc/samtools/root-cache:/root/.cache", "/s.sif",
 					      NULL});
 	/* without a fallback directory there are no fallbacks */
 	assert_ok(bv_apptainer_run_argv(&b, &e, "apptainer", "/s.sif", &req, NULL, &err), &err);
 	assert_false(bv_strv_contains(&b, "/c/tc/samtools/cache:/cache"));
-	assert_int_equal(b.n, 10);
+	assert_int_equal(b.n, 9);
 }
 
 static void test_apptainer__run_argv_fallback_skips_claimed_target(void **state)
@@ -410,7 +409,7 @@ static const char fake_script[] =
 	" exit 255 ;; esac\n"
 	"  [ -e \"$1\" ] && { echo 'FATAL: exists' >&2; exit 255; }\n"
 	"  printf 'SIF of %s\\n' \"$2\" >\"$1\" ;;\n"
-	"run)\n"
+	"run | exec)\n"
 	"  echo \"ran $*\"; echo \"APPTAINERENV_A=$APPTAINERENV_A\" >&2; exit ${FAKE_STATUS:-0} ;;\n"
 	"esac\n";
 
@@ -573,7 +572,7 @@ static void test_apptainer__backend_ensure_run_remove(void **state)
 		assert_int_equal(setenv("FAKE_STATUS", "3", 1), 0);
 		assert_ok(f.rt->ops->run(f.rt, &req, &res, &err), &err);
 		assert_int_equal(res.status, 3);
-		assert_non_null(strstr(res.out, "ran run --cleanenv --no-home --no-eval --pwd "
+		assert_non_null(strstr(res.out, "ran exec --cleanenv --no-home --pwd "
 						"/workspace --bind "));
 		assert_non_null(strstr(res.out, sif));
 		assert_non_null(strstr(res.out, " samtools --version"));
