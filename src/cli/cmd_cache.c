@@ -1,6 +1,7 @@
 /*
  * bv cache size|list|verify|prune [--dry-run]: the content-addressed store and unpacked trees.
  */
+#include <bv/apptainer.h>
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
@@ -89,6 +90,15 @@ static void verify_manifest_copies(struct bv_strv *problems)
 	}
 }
 
+/* Apptainer's SIF files against the records made when they were pulled. */
+static void verify_sifs(struct bv_strv *problems)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	if (bv_cache_dir(&cache, &err) < 0 || bv_apptainer_verify(cache, problems, NULL, &err) < 0)
+		bv_error_free(err);
+}
+
 static int cache_verify(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
@@ -97,6 +107,7 @@ static int cache_verify(struct bv_store *s)
 	if (bv_store_verify(s, &problems, &err) < 0)
 		return bv_cli_report(err);
 	verify_manifest_copies(&problems);
+	verify_sifs(&problems);
 	bv_strv_foreach (p, &problems)
 		printf("%s\n", *p);
 	if (problems.n) {

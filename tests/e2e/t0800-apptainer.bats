@@ -217,6 +217,9 @@ sif_of() {
 	run bv add samtools --backend apptainer
 	assert_success
 	printf 'junk' >>"$(sif_of "$want")"
+	run bv cache verify
+	assert_failure
+	assert_output --partial "sha256-${want#sha256:}.sif"
 	run bv run --backend apptainer samtools --version
 	assert_failure
 	assert_output --partial "bv sync"
