@@ -5,7 +5,7 @@
  * warm runner behind `bv run --warm`.
  *
  * Calling sequence (bv session ...):
- *   struct bv_session_config cfg = {.project_root = root, .project_name = name};
+ *   struct bv_session_config cfg = {.project_root = root};
  *   struct bv_session_ctx *s;
  *   if (bv_session_open(&s, NULL, &cfg, &err) < 0) ...        DOCKER_HOST or the default socket
  *   bv_session_start(s, "work", &(struct bv_image_spec){...}, &err);
@@ -23,11 +23,14 @@
  * image reference, running `sleep infinity` as its only process, as the caller's uid:gid,
  * with the project mounted read-write at /workspace (also the working directory).  It is
  * labelled bv.session=<name> and bv.project=<project root>, and named
- *   bv-<project name>-<8 hex of sha256(project root)>-<session name>
- * (the project name reduced to [a-z0-9_.-], at most 32 characters), so one name finds it in
- * one request, two projects of the same name never share sessions, and creating a session
- * that exists fails atomically in the engine (409) instead of racing.  Session names are
- * [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.  The restart policy is unless-stopped,
+ *   bv-<project directory>-<8 hex of sha256(project root)>-<session name>
+ * (the root's last component reduced to [a-z0-9_.-], at most 32 characters), so one name
+ * finds it in one request, two projects in directories of the same name never share
+ * sessions, and creating a session that exists fails atomically in the engine (409) instead
+ * of racing.  The name comes from the root alone, never from bv.toml's name: every caller
+ * (the warm runner knows only the root) makes the same one, and editing bv.toml does not
+ * lose a project's sessions.  Session names are [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63
+ * characters.  The restart policy is unless-stopped,
  * so sessions survive a daemon restart.
  *
  * exec creates an engine exec (argv, env, working directory), starts it over a hijacked
@@ -104,8 +107,7 @@ struct bv_strv;
 #define BV_SESSION_CACHE_CAPACITY_DEFAULT 16
 
 struct bv_session_config {
-	const char *project_root; /* absolute; mounted at /workspace and the bv.project label */
-	const char *project_name; /* for container names; NULL: the root's last component */
+	const char *project_root; /* absolute; /workspace, the bv.project label, container names */
 	const char *cache_dir;    /* bv's cache root (cached-step state); NULL: bv_cache_dir() */
 	unsigned cache_capacity;  /* cached snapshots kept; 0: BV_SESSION_CACHE_CAPACITY or 16 */
 };
@@ -220,9 +222,11 @@ int bv_session_cache_capacity(const struct bv_project *project, unsigned *out,
 /* 0 when `name` is a valid session name, BV_EINVALID with a message otherwise. */
 int bv_session_check_name(const char *name, struct bv_error **err);
 
-/* The engine's container name of session `session` (see above).  New string. */
-char *bv_session_container_name(const char *project_root, const char *project_name,
-				const char *session);
+/*
+ * The engine's container name of session `session` of the project at `project_root` (see
+ * above); every container name of a session is made here.  New string.
+ */
+char *bv_session_container_name(const char *project_root, const char *session);
 
 /* "bv-snapshot:<first 12 of container_id>-<ns>-<pid>".  New string. */
 char *bv_session_snapshot_ref(const char *container_id, uint64_t ns, long pid);

@@ -175,6 +175,32 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 		       bool quiet);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
 
+/*
+ * services_cli.c: the start and end the services commands (up, down, ps, logs, restart)
+ * share.  bv_services_cli_begin() runs bv_cli_begin() with the command's operand limits, then
+ * loads the project (bv_cli_ctx_load), parses its [[services]] and, with `open_engine`, opens
+ * the engine (DOCKER_HOST).  Like bv_cli_begin() it returns -1 to go on, with everything
+ * loaded, or the exit status to return at once, with the error reported and nothing left to
+ * release.  bv_services_cli_open_engine() opens the engine later (for a command with checks
+ * of its own before it) and returns 0 or an exit status, the error reported.  After a begin
+ * that went on, bv_services_cli_end() releases everything, whatever happened since.
+ */
+struct bv_services;
+struct bv_engine;
+struct bv_services_cli {
+	struct bv_cli_ctx ctx;
+	struct bv_services *services;
+	struct bv_engine *engine; /* NULL until opened */
+	char **operands;
+	int n_operands;
+};
+int bv_services_cli_begin(struct bv_services_cli *sc, const struct bv_cli_command *cmd, int argc,
+			  char **argv, int min_operands, int max_operands, bool open_engine);
+int bv_services_cli_open_engine(struct bv_services_cli *sc);
+void bv_services_cli_end(struct bv_services_cli *sc);
+/* bv_services_events.on_event: "<service>: <what>", or "<what>", on stderr. */
+void bv_services_cli_on_event(const char *service, const char *what, void *payload);
+
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 

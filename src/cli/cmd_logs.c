@@ -1,9 +1,7 @@
 /*
  * bv logs <service> [-f] [--timestamps]: the log of a service's container.
  */
-#include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/project.h>
 #include <bv/services.h>
 #include <stdio.h>
 
@@ -35,25 +33,15 @@ static int on_line(int stream, const char *timestamp, const char *line, void *pa
 
 static int run_logs(int argc, char **argv)
 {
-	struct bv_cli_ctx ctx;
+	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
-	struct bv_services *s = NULL;
-	struct bv_engine *e = NULL;
 	struct bv_services_log_options o = {.on_line = on_line};
-	int first = 0, r;
-	int status = bv_cli_begin(&bv_cmd_logs, argc, argv, 1, 1, &first);
-	if (status >= 0)
-		return status;
-	r = bv_cli_ctx_load(&ctx, 0, NULL);
-	if (r) {
-		bv_cli_ctx_release(&ctx);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_logs, argc, argv, 1, 1, true);
+	if (r >= 0)
 		return r;
-	}
 	o.follow = arg_follow;
 	o.timestamps = arg_timestamps;
-	if (bv_services_parse(&s, ctx.project, &err) < 0 || bv_engine_open(&e, NULL, &err) < 0) {
-		r = bv_cli_report(err);
-	} else if (bv_services_logs(e, s, argv[first], &o, &err) < 0) {
+	if (bv_services_logs(sc.engine, sc.services, sc.operands[0], &o, &err) < 0) {
 		if (output_closed) {
 			bv_error_free(err);
 			r = BV_EXIT_FAILURE;
@@ -63,9 +51,7 @@ static int run_logs(int argc, char **argv)
 	} else {
 		r = BV_EXIT_OK;
 	}
-	bv_engine_free(e);
-	bv_services_free(s);
-	bv_cli_ctx_release(&ctx);
+	bv_services_cli_end(&sc);
 	return r;
 }
 

@@ -1,9 +1,7 @@
 /*
  * bv ps: the project's service containers, their state, health and published ports.
  */
-#include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/project.h>
 #include <bv/services.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,32 +42,21 @@ static void print_rows(const struct bv_service_status *rows, size_t n)
 
 static int run_ps(int argc, char **argv)
 {
-	struct bv_cli_ctx ctx;
+	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
-	struct bv_services *s = NULL;
-	struct bv_engine *e = NULL;
 	struct bv_service_status *rows = NULL;
 	size_t n = 0;
-	int first = 0, r;
-	int status = bv_cli_begin(&bv_cmd_ps, argc, argv, 0, 0, &first);
-	if (status >= 0)
-		return status;
-	r = bv_cli_ctx_load(&ctx, 0, NULL);
-	if (r) {
-		bv_cli_ctx_release(&ctx);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_ps, argc, argv, 0, 0, true);
+	if (r >= 0)
 		return r;
-	}
-	if (bv_services_parse(&s, ctx.project, &err) < 0 || bv_engine_open(&e, NULL, &err) < 0 ||
-	    bv_services_ps(&rows, &n, e, s, &err) < 0) {
+	if (bv_services_ps(&rows, &n, sc.engine, sc.services, &err) < 0) {
 		r = bv_cli_report(err);
 	} else {
 		print_rows(rows, n);
 		r = BV_EXIT_OK;
 	}
 	bv_service_status_free(rows, n);
-	bv_engine_free(e);
-	bv_services_free(s);
-	bv_cli_ctx_release(&ctx);
+	bv_services_cli_end(&sc);
 	return r;
 }
 

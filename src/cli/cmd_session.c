@@ -332,7 +332,6 @@ static int run_session(int argc, char **argv)
 	r = bv_session_cache_capacity(ctx.project, &cfg.cache_capacity, &err);
 	if (r >= 0) {
 		cfg.project_root = ctx.project->root;
-		cfg.project_name = bv_project_display_name(ctx.project);
 		r = bv_session_open(&s, NULL, &cfg, &err);
 	}
 	if (r < 0) {

@@ -1,7 +1,6 @@
 /*
  * bv up [service...]: build, pull and start the project's services in dependency order.
  */
-#include <bv/engine.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
 #include <bv/project.h>
@@ -16,15 +15,6 @@
 static unsigned arg_timeout;
 static bool arg_verbose;
 
-static void on_event(const char *service, const char *what, void *payload)
-{
-	(void)payload;
-	if (service)
-		fprintf(stderr, "%s: %s\n", service, what);
-	else
-		fprintf(stderr, "%s\n", what);
-}
-
 static void on_output(const char *service, const char *line, void *payload)
 {
 	(void)payload;
@@ -34,49 +24,39 @@ static void on_output(const char *service, const char *line, void *payload)
 
 static int run_up(int argc, char **argv)
 {
-	struct bv_cli_ctx ctx;
+	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
-	struct bv_services *s = NULL;
-	struct bv_engine *e = NULL;
 	struct bv_mirrors *mirrors = NULL;
 	struct bv_services_up_options o = {0};
-	int first = 0, r;
-	int status = bv_cli_begin(&bv_cmd_up, argc, argv, 0, -1, &first);
-	if (status >= 0)
-		return status;
-	r = bv_cli_ctx_load(&ctx, 0, NULL);
-	if (r) {
-		bv_cli_ctx_release(&ctx);
+	/* the engine last: a project without services or mirrors it cannot read needs none */
+	int r = bv_services_cli_begin(&sc, &bv_cmd_up, argc, argv, 0, -1, false);
+	if (r >= 0)
 		return r;
-	}
-	if (bv_services_parse(&s, ctx.project, &err) < 0 || bv_mirrors_load(&mirrors, &err) < 0) {
+	if (bv_mirrors_load(&mirrors, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
-	bv_strv_foreach (w, &s->warnings)
+	bv_strv_foreach (w, &sc.services->warnings)
 		bv_cli_warning("%s", *w);
-	if (!s->n) {
-		bv_cli_error("'%s' declares no [[services]]", ctx.project->path);
+	if (!sc.services->n) {
+		bv_cli_error("'%s' declares no [[services]]", sc.ctx.project->path);
 		r = BV_EXIT_FAILURE;
 		goto out;
 	}
-	if (bv_engine_open(&e, NULL, &err) < 0) {
-		r = bv_cli_report(err);
+	r = bv_services_cli_open_engine(&sc);
+	if (r)
 		goto out;
-	}
-	o.only = (const char *const *)argv + first;
-	o.n_only = (size_t)(argc - first);
-	o.lock = ctx.lock;
+	o.only = (const char *const *)sc.operands;
+	o.n_only = (size_t)sc.n_operands;
+	o.lock = sc.ctx.lock;
 	o.mirrors = mirrors;
 	o.timeout_ns = (uint64_t)arg_timeout * 1000000000u;
-	o.events.on_event = on_event;
+	o.events.on_event = bv_services_cli_on_event;
 	o.events.on_output = on_output;
-	r = bv_services_up(e, s, &o, &err) < 0 ? bv_cli_report(err) : BV_EXIT_OK;
+	r = bv_services_up(sc.engine, sc.services, &o, &err) < 0 ? bv_cli_report(err) : BV_EXIT_OK;
 out:
-	bv_engine_free(e);
 	bv_mirrors_free(mirrors);
-	bv_services_free(s);
-	bv_cli_ctx_release(&ctx);
+	bv_services_cli_end(&sc);
 	return r;
 }
 

@@ -33,7 +33,7 @@ static int new_auto(struct bv_runtime **out, struct bv_error **err)
 	for (size_t i = 0; i < BV_ARRAY_SIZE(order); i++) {
 		struct bv_runtime *rt = NULL;
 		struct bv_error *ignored = NULL;
-		if (new_named(&rt, order[i], &ignored) < 0) {
+		if (new_named(&rt, order[i], &ignored) < 0 || !rt) {
 			bv_error_free(ignored);
 			continue;
 		}
@@ -80,7 +80,7 @@ const char *bv_runtime_selected_name(const char *flag, const char *project_setti
 	struct bv_error *err = NULL;
 	if (strcmp(name, "auto") != 0)
 		return strcmp(name, "singularity") == 0 ? "apptainer" : name;
-	if (new_auto(&rt, &err) < 0) {
+	if (new_auto(&rt, &err) < 0 || !rt) {
 		bv_error_free(err);
 		return "auto";
 	}

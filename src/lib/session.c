@@ -83,13 +83,15 @@ static const char *last_component(const char *path)
 	return start;
 }
 
-char *bv_session_container_name(const char *project_root, const char *project_name,
-				const char *session)
+/*
+ * Only the root goes in (see session.h): a name from bv.toml would differ between callers that
+ * read it and the warm runner, which does not, and change under sessions when it is edited.
+ */
+char *bv_session_container_name(const char *project_root, const char *session)
 {
 	char hash[BV_SHA256_HEX_LEN + 1];
 	struct bv_buf b = BV_BUF_INIT;
-	const char *name =
-		project_name && *project_name ? project_name : last_component(project_root);
+	const char *name = last_component(project_root);
 	size_t kept = 0;
 	bv_sha256_hex(project_root, strlen(project_root), hash);
 	bv_buf_puts(&b, "bv-");
@@ -164,10 +166,7 @@ int bv_session_lines_feed(struct bv_session_lines *l, const char *data, size_t l
 		return 0;
 	if (!nl) {
 		if (l->len + len > LINE_MAX_PENDING) {
-			int r = 0;
-			if (l->len)
-				r = l->emit(l->pending, l->len, l->payload);
-			l->len = 0;
+			int r = bv_session_lines_flush(l);
 			if (r < 0)
 				return r;
 			return l->emit(data, len, l->payload);
@@ -521,7 +520,6 @@ struct bv_session_ctx {
 	struct bv_engine *e;
 	bool own_engine;
 	char *root;
-	char *project_name;
 	char *cache_dir; /* NULL until a cached step needs it */
 	char *user;      /* "uid:gid" */
 	unsigned capacity;
@@ -546,7 +544,6 @@ int bv_session_open(struct bv_session_ctx **out, struct bv_engine *engine,
 	}
 	s->e = engine;
 	s->root = bv_xstrdup(cfg->project_root);
-	s->project_name = cfg->project_name ? bv_xstrdup(cfg->project_name) : NULL;
 	s->cache_dir = cfg->cache_dir ? bv_xstrdup(cfg->cache_dir) : NULL;
 	s->user = bv_xasprintf("%u:%u", (unsigned)getuid(), (unsigned)getgid());
 	s->capacity = cfg->cache_capacity;
@@ -561,7 +558,6 @@ void bv_session_close(struct bv_session_ctx *s)
 	if (s->own_engine)
 		bv_engine_free(s->e);
 	free(s->root);
-	free(s->project_name);
 	free(s->cache_dir);
 	free(s->user);
 	free(s);
@@ -569,7 +565,7 @@ void bv_session_close(struct bv_session_ctx *s)
 
 static char *cname_of(const struct bv_session_ctx *s, const char *name)
 {
-	return bv_session_container_name(s->root, s->project_name, name);
+	return bv_session_container_name(s->root, name);
 }
 
 static int state_dir(struct bv_session_ctx *s, char **out, struct bv_error **err)
@@ -599,14 +595,16 @@ static const char *label_of(json_t *labels, const char *key)
 	return json_is_object(labels) ? jstr(labels, key) : NULL;
 }
 
-/* ---- Images ---- */
+/* ---- Requests ---- */
 
-/* The engine's image `ref`: 0 with *resp_out, BV_ENOTFOUND (no message), or an error. */
-static int inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out,
-			 struct bv_error **err)
+/*
+ * GET of an inspect endpoint: 0 with the document in *out, BV_ENOTFOUND without a message
+ * when the engine has no such object, or "could not inspect <kind> '<ref>'".  What the
+ * document must hold is the caller's to check.
+ */
+static int inspect(struct bv_engine *e, const char *path, const char *kind, const char *ref,
+		   json_t **out, struct bv_error **err)
 {
-	_cleanup_free_ char *eref = path_escape(ref);
-	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", eref);
 	json_t *resp = NULL;
 	long status = 0;
 	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
@@ -617,10 +615,73 @@ static int inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out
 		return BV_ENOTFOUND;
 	}
 	if (status >= 400) {
-		r = bv_engine_fail(err, status, resp, "could not inspect image '%s'", ref);
+		r = bv_engine_fail(err, status, resp, "could not inspect %s '%s'", kind, ref);
 		json_decref(resp);
 		return r;
 	}
+	*out = resp;
+	return 0;
+}
+
+/*
+ * A request whose answer is only its status: success below 400 and for the codes in
+ * `also_ok` (0-terminated, may be NULL), else "could not <what>".
+ */
+static int call_status(struct bv_engine *e, const char *method, const char *path,
+		       const long *also_ok, const char *what, struct bv_error **err)
+{
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(e, method, path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status >= 400) {
+		const long *ok = also_ok;
+		while (ok && *ok && *ok != status)
+			ok++;
+		if (!ok || !*ok)
+			r = bv_engine_fail(err, status, resp, "could not %s", what);
+	}
+	json_decref(resp);
+	return r;
+}
+
+/*
+ * GET of a list endpoint, `path_start` being everything before "filters=<filters>" (JSON
+ * text): 0 with the array in *out, or "could not list <what>".
+ */
+static int get_list(struct bv_engine *e, const char *path_start, const char *filters,
+		    const char *what, json_t **out, struct bv_error **err)
+{
+	_cleanup_free_ char *efilters = bv_engine_escape(filters);
+	_cleanup_free_ char *path = bv_xasprintf("%sfilters=%s", path_start, efilters);
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	if (r < 0)
+		return r;
+	if (status >= 400 || !json_is_array(resp)) {
+		r = bv_engine_fail(err, status >= 400 ? status : 500, resp, "could not list %s",
+				   what);
+		json_decref(resp);
+		return r;
+	}
+	*out = resp;
+	return 0;
+}
+
+/* ---- Images ---- */
+
+/* The engine's image `ref`: 0 with *resp_out, BV_ENOTFOUND (no message), or an error. */
+static int inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out,
+			 struct bv_error **err)
+{
+	_cleanup_free_ char *eref = path_escape(ref);
+	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", eref);
+	json_t *resp = NULL;
+	int r = inspect(e, path, "image", ref, &resp, err);
+	if (r < 0)
+		return r;
 	if (!jstr(resp, "Id")) {
 		json_decref(resp);
 		return bv_error_setc(err, BV_ERR, 0,
@@ -699,17 +760,11 @@ static int inspect_container(struct bv_engine *e, const char *cname, json_t **ou
 {
 	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", cname);
 	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	int r = inspect(e, path, "container", cname, &resp, err);
 	if (r < 0)
 		return r;
-	if (status == 404) {
-		json_decref(resp);
-		return BV_ENOTFOUND;
-	}
-	if (status >= 400 || !jstr(resp, "Id")) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not inspect container '%s'", cname);
+	if (!jstr(resp, "Id")) {
+		r = bv_engine_fail(err, 500, resp, "could not inspect container '%s'", cname);
 		json_decref(resp);
 		return r;
 	}
@@ -749,31 +804,19 @@ static int find_session(struct bv_session_ctx *s, const char *name, json_t **out
 
 static int remove_container(struct bv_engine *e, const char *ref, struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", ref);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "DELETE", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
 	/* 404: gone already; 409: another remove of it is in progress; 304: nothing to do. */
-	if (status >= 400 && status != 404 && status != 409)
-		r = bv_engine_fail(err, status, resp, "could not remove container '%s'", ref);
-	json_decref(resp);
-	return r;
+	static const long also_ok[] = {404, 409, 0};
+	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", ref);
+	_cleanup_free_ char *what = bv_xasprintf("remove container '%s'", ref);
+	return call_status(e, "DELETE", path, also_ok, what, err);
 }
 
 static int start_container(struct bv_engine *e, const char *id, struct bv_error **err)
 {
+	/* 304: running already */
 	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", id);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "POST", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status >= 400 && status != 304)
-		r = bv_engine_fail(err, status, resp, "could not start container '%.12s'", id);
-	json_decref(resp);
-	return r;
+	_cleanup_free_ char *what = bv_xasprintf("start container '%.12s'", id);
+	return call_status(e, "POST", path, NULL, what, err);
 }
 
 struct create_spec {
@@ -1295,17 +1338,11 @@ int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const cha
 
 static int remove_image(struct bv_engine *e, const char *ref, struct bv_error **err)
 {
+	static const long also_ok[] = {404, 0}; /* gone already */
 	_cleanup_free_ char *eref = path_escape(ref);
 	_cleanup_free_ char *path = bv_xasprintf("/images/%s?force=1", eref);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "DELETE", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status >= 400 && status != 404)
-		r = bv_engine_fail(err, status, resp, "could not remove image '%s'", ref);
-	json_decref(resp);
-	return r;
+	_cleanup_free_ char *what = bv_xasprintf("remove image '%s'", ref);
+	return call_status(e, "DELETE", path, also_ok, what, err);
 }
 
 static int evict_image(const char *image, void *payload, struct bv_error **err)
@@ -1728,27 +1765,18 @@ int bv_session_list(struct bv_session_ctx *s, struct bv_session_info **out, size
 {
 	_cleanup_free_ char *project_label = bv_xasprintf("bv.project=%s", s->root);
 	json_t *filters = json_pack("{s:[s, s]}", "label", "bv.session", project_label);
-	_cleanup_free_ char *text = NULL, *etext = NULL, *path = NULL;
+	_cleanup_free_ char *text = NULL;
 	struct bv_session_info *v = NULL;
 	size_t n = 0, alloc = 0, i;
 	json_t *resp = NULL;
-	long status = 0;
 	int r;
 	text = json_dumps(filters, JSON_COMPACT);
 	json_decref(filters);
 	if (!text)
 		bv_oom();
-	etext = bv_engine_escape(text);
-	path = bv_xasprintf("/containers/json?all=1&filters=%s", etext);
-	r = bv_engine_call(s->e, "GET", path, NULL, &status, &resp, err);
+	r = get_list(s->e, "/containers/json?all=1&", text, "the sessions", &resp, err);
 	if (r < 0)
 		return r;
-	if (status >= 400 || !json_is_array(resp)) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not list the sessions");
-		json_decref(resp);
-		return r;
-	}
 	for (i = 0; i < json_array_size(resp); i++) {
 		json_t *c = json_array_get(resp, i), *labels = json_object_get(c, "Labels");
 		const char *name = label_of(labels, "bv.session");
@@ -1810,21 +1838,12 @@ int bv_session_snapshots(struct bv_session_ctx *s, struct bv_snapshot_info **out
 			 struct bv_error **err)
 {
 	static const char filters[] = "{\"label\":[\"bv.snapshot=1\"]}";
-	_cleanup_free_ char *efilters = bv_engine_escape(filters);
-	_cleanup_free_ char *path = bv_xasprintf("/images/json?filters=%s", efilters);
 	struct bv_snapshot_info *v = NULL;
 	size_t n = 0, alloc = 0;
 	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(s->e, "GET", path, NULL, &status, &resp, err);
+	int r = get_list(s->e, "/images/json?", filters, "the snapshots", &resp, err);
 	if (r < 0)
 		return r;
-	if (status >= 400 || !json_is_array(resp)) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not list the snapshots");
-		json_decref(resp);
-		return r;
-	}
 	for (size_t i = 0; i < json_array_size(resp); i++) {
 		json_t *img = json_array_get(resp, i), *labels = json_object_get(img, "Labels");
 		json_t *tags = json_object_get(img, "RepoTags");

@@ -350,3 +350,37 @@ $tmp_before"
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "ready
 got-term" ]
 }
+
+@test "rm removes the warm session of a project whose bv.toml name is not its directory's" {
+	# bv.toml says "w", the directory is "wdir": ls, rm and the warm run must agree on the name
+	mkdir -p "$BATS_TEST_TMPDIR/wdir"
+	cd "$BATS_TEST_TMPDIR/wdir"
+	root=$(pwd -P)
+	BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" run bv init w
+	assert_success
+	BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" run bv add --backend docker samtools
+	assert_success
+	run bv run --warm samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	run bv session ls
+	assert_success
+	assert_line --index 1 --regexp '^warm-[0-9a-f]{12} +running '
+	name=$(printf '%s\n' "$output" | awk 'NR == 2 { print $1 }')
+	# the project's containers per the engine, whatever their names
+	containers() {
+		curl -s --unix-socket "$SOCK" 'http://engine/containers/json?all=1' |
+			python3 -c 'import json, sys; [print(c["Names"][0]) for c in json.load(sys.stdin) if (c.get("Labels") or {}).get("bv.project") == sys.argv[1]]' "$root"
+	}
+	run containers
+	assert_success
+	assert_output --regexp "^/bv-[a-z0-9_.-]+-[0-9a-f]{8}-$name\$"
+	run bv session rm "$name"
+	assert_success
+	run --separate-stderr bv session ls
+	assert_success
+	assert_output ""
+	run containers
+	assert_success
+	assert_output ""
+}

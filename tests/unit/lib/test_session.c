@@ -39,16 +39,16 @@ static void test_session__names(void **state)
 
 static void test_session__container_names(void **state)
 {
-	_cleanup_free_ char *a = bv_session_container_name("/p/align", NULL, "work");
-	_cleanup_free_ char *b = bv_session_container_name("/q/align", NULL, "work");
-	_cleanup_free_ char *a2 = bv_session_container_name("/p/align", NULL, "work");
-	_cleanup_free_ char *c = bv_session_container_name("/p/align", NULL, "work2");
-	_cleanup_free_ char *d = bv_session_container_name("/p/x", "My Project!", "s");
-	_cleanup_free_ char *e = bv_session_container_name("/p/align/", NULL, "s");
+	_cleanup_free_ char *a = bv_session_container_name("/p/align", "work");
+	_cleanup_free_ char *b = bv_session_container_name("/q/align", "work");
+	_cleanup_free_ char *a2 = bv_session_container_name("/p/align", "work");
+	_cleanup_free_ char *c = bv_session_container_name("/p/align", "work2");
+	_cleanup_free_ char *d = bv_session_container_name("/p/My Project!", "s");
+	_cleanup_free_ char *e = bv_session_container_name("/p/align/", "s");
 	(void)state;
 	/* the same project and session always give the same name */
 	assert_string_equal(a, a2);
-	/* same project name, other root: other hash */
+	/* same directory name, other root: other hash */
 	assert_string_not_equal(a, b);
 	assert_string_not_equal(a, c);
 	assert_true(bv_str_has_prefix(a, "bv-align-"));

@@ -1,0 +1,61 @@
+/*
+ * What bv up, down, ps, logs and restart share: the command line, the project, its
+ * [[services]] and the engine, loaded in that order and released together (cli.h).
+ */
+#include <bv/engine.h>
+#include <bv/error.h>
+#include <bv/services.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#include "util/banned.h"
+
+int bv_services_cli_begin(struct bv_services_cli *sc, const struct bv_cli_command *cmd, int argc,
+			  char **argv, int min_operands, int max_operands, bool open_engine)
+{
+	struct bv_error *err = NULL;
+	int first = 0, r;
+	memset(sc, 0, sizeof(*sc));
+	r = bv_cli_begin(cmd, argc, argv, min_operands, max_operands, &first);
+	if (r >= 0)
+		return r;
+	sc->operands = argv + first;
+	sc->n_operands = argc - first;
+	r = bv_cli_ctx_load(&sc->ctx, 0, NULL);
+	if (r == 0 && bv_services_parse(&sc->services, sc->ctx.project, &err) < 0)
+		r = bv_cli_report(err);
+	if (r == 0 && open_engine)
+		r = bv_services_cli_open_engine(sc);
+	if (r) {
+		bv_services_cli_end(sc);
+		return r;
+	}
+	return -1;
+}
+
+int bv_services_cli_open_engine(struct bv_services_cli *sc)
+{
+	struct bv_error *err = NULL;
+	if (bv_engine_open(&sc->engine, NULL, &err) < 0)
+		return bv_cli_report(err);
+	return 0;
+}
+
+void bv_services_cli_end(struct bv_services_cli *sc)
+{
+	bv_engine_free(sc->engine);
+	bv_services_free(sc->services);
+	bv_cli_ctx_release(&sc->ctx);
+	memset(sc, 0, sizeof(*sc));
+}
+
+void bv_services_cli_on_event(const char *service, const char *what, void *payload)
+{
+	(void)payload;
+	if (service)
+		fprintf(stderr, "%s: %s\n", service, what);
+	else
+		fprintf(stderr, "%s\n", what);
+}
