@@ -783,6 +783,7 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 			    inherit ? "&stdin=1" : "");
 	r = bv_engine_attach_with(d->e, path, NULL, &o, &attach_err);
 	if (r < 0 && c.started && bv_error_errno(attach_err) == EPIPE) {
+		bv_error_free(attach_err);
 		r = end_after_epipe(&c, &status, err);
 		goto out;
 	} else if (r < 0 && err) {
@@ -835,10 +836,29 @@ static const struct bv_runtime_ops docker_ops = {
 	.free = docker_free,
 };
 
+/*
+ * A bv started with stdin (or stdout, stderr) closed would hand that descriptor number to the
+ * next thing it opens, the engine's socket, and then copy the socket into the container as
+ * its stdin.  /dev/null takes the place; close-on-exec, so children still see it closed.
+ */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int got;
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lowest free number is `fd`: the ones below it are open by now */
+		got = open("/dev/null", (fd ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		if (got >= 0 && got != fd)
+			close(got);
+	}
+}
+
 int bv_runtime_docker_new(struct bv_runtime **out, struct bv_error **err)
 {
 	struct bv_runtime *rt = bv_xcalloc(1, sizeof(*rt));
 	(void)err;
+	hold_std_fds();
 	rt->ops = &docker_ops;
 	rt->state = bv_xcalloc(1, sizeof(struct docker));
 	*out = rt;

@@ -57,6 +57,7 @@
 #define MESSAGE_SHOWN   500
 #define HIJACK_WAIT_MS  30000 /* for the response head of an attach */
 #define PULL_LINE_MAX   (1u << 20)
+#define NO_SLOT         ((nfds_t)-1) /* an fd not polled this round */
 
 struct bv_engine {
 	const struct bv_curl *cu;
@@ -88,7 +89,9 @@ struct request {
 	bool overflow;
 	int data_rc;
 	int upload_errno;
-	bool libpod; /* a Libpod-Api-Version header came back */
+	bool libpod;         /* a Libpod-Api-Version header came back */
+	char *api_header;    /* Api-Version, when the response had one */
+	char *server_header; /* Server */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -162,13 +165,35 @@ static bool is_connect_error(CURLcode rc)
 /* ------------------------------------------------------------------------------------ */
 /* Requests */
 
+/* The value of header `name` if the header line `data` is that header (a new string). */
+static char *header_value(const char *data, size_t len, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *v, *end = data + len;
+	if (len <= nlen || strncasecmp(data, name, nlen) != 0 || data[nlen] != ':')
+		return NULL;
+	for (v = data + nlen + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	return bv_xstrndup(v, (size_t)(end - v));
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *payload)
 {
 	struct request *r = payload;
 	size_t len = size * n;
-	static const char libpod[] = "Libpod-Api-Version:";
-	if (len >= sizeof(libpod) - 1 && strncasecmp(data, libpod, sizeof(libpod) - 1) == 0)
+	char *v;
+	if ((v = header_value(data, len, "Libpod-Api-Version"))) {
 		r->libpod = true;
+		free(v);
+	} else if ((v = header_value(data, len, "Api-Version"))) {
+		free(r->api_header);
+		r->api_header = v;
+	} else if ((v = header_value(data, len, "Server"))) {
+		free(r->server_header);
+		r->server_header = v;
+	}
 	return len;
 }
 
@@ -310,6 +335,8 @@ static json_t *error_json(const struct bv_buf *b)
 static void request_release(struct request *r)
 {
 	bv_buf_release(&r->resp);
+	free(r->api_header);
+	free(r->server_header);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -350,8 +377,17 @@ static int parse_version(const char *s, unsigned *major, unsigned *minor)
 	return 0;
 }
 
+static void set_version(struct bv_engine *e, unsigned major, unsigned minor)
+{
+	if (major > CLIENT_MAJOR || (major == CLIENT_MAJOR && minor > CLIENT_MINOR)) {
+		major = CLIENT_MAJOR;
+		minor = CLIENT_MINOR;
+	}
+	e->api_version = bv_xasprintf("%u.%u", major, minor);
+}
+
 /* Reads GET /version: the API version to speak, the server's version, Podman or not. */
-static int negotiate(struct bv_engine *e, struct bv_error **err)
+static int negotiate_by_version(struct bv_engine *e, struct bv_error **err)
 {
 	struct request r = {.e = e,
 			    .method = "GET",
@@ -381,11 +417,7 @@ static int negotiate(struct bv_engine *e, struct bv_error **err)
 				   e->socket);
 		goto out;
 	}
-	if (major > CLIENT_MAJOR || (major == CLIENT_MAJOR && minor > CLIENT_MINOR)) {
-		major = CLIENT_MAJOR;
-		minor = CLIENT_MINOR;
-	}
-	e->api_version = bv_xasprintf("%u.%u", major, minor);
+	set_version(e, major, minor);
 	version = json_string_value(json_object_get(v, "Version"));
 	e->server_version = bv_xstrdup(version ? version : "unknown");
 	e->podman = r.libpod;
@@ -398,6 +430,50 @@ static int negotiate(struct bv_engine *e, struct bv_error **err)
 	}
 out:
 	json_decref(v);
+	request_release(&r);
+	return ret;
+}
+
+/*
+ * Negotiates from the headers of GET /_ping (Api-Version; Server: "Docker/20.10.24 (linux)"
+ * or "Libpod/4.3.1 (linux)"; Libpod-Api-Version), as the docker CLI does: Podman answers
+ * /version only after asking conmon and the OCI runtime for theirs, about a second.  An
+ * engine whose ping says nothing about versions is asked GET /version.
+ */
+static int negotiate(struct bv_engine *e, struct bv_error **err)
+{
+	struct request r = {.e = e,
+			    .method = "GET",
+			    .path = "/_ping",
+			    .upload_fd = -1,
+			    .timeout_ms = OPEN_TIMEOUT_MS,
+			    .resp = BV_BUF_INIT,
+			    .resp_max = 4096};
+	unsigned major = 0, minor = 0;
+	int ret;
+
+	if ((ret = perform(&r, err)) < 0)
+		goto out;
+	if (r.status != 200) {
+		json_t *body = error_json(&r.resp);
+		ret = bv_engine_fail(err, r.status, body, "the engine at '%s' refused GET /_ping",
+				     e->socket);
+		json_decref(body);
+		goto out;
+	}
+	if (!r.api_header || parse_version(r.api_header, &major, &minor) < 0) {
+		ret = negotiate_by_version(e, err);
+		goto out;
+	}
+	set_version(e, major, minor);
+	e->podman = r.libpod;
+	if (r.server_header && strchr(r.server_header, '/')) {
+		const char *v = strchr(r.server_header, '/') + 1;
+		e->server_version = bv_xstrndup(v, strcspn(v, " "));
+	} else {
+		e->server_version = bv_xstrdup("unknown");
+	}
+out:
 	request_release(&r);
 	return ret;
 }
@@ -1046,7 +1122,7 @@ static int hj_pump(struct hijack *hj, struct bv_engine_demux *d)
 	}
 	for (;;) {
 		struct pollfd p[3];
-		nfds_t n = 0, i_sock, i_in = 99, i_watch = 99;
+		nfds_t n = 0, i_sock, i_in = NO_SLOT, i_watch = NO_SLOT;
 		p[n] = (struct pollfd){.fd = hj->sock, .events = POLLIN};
 		if (in_len)
 			p[n].events |= POLLOUT;
@@ -1065,7 +1141,7 @@ static int hj_pump(struct hijack *hj, struct bv_engine_demux *d)
 			r = bv_error_set_errno(hj->err, "poll failed");
 			break;
 		}
-		if (i_watch != 99 && (p[i_watch].revents & (POLLIN | POLLHUP)) &&
+		if (i_watch != NO_SLOT && (p[i_watch].revents & (POLLIN | POLLHUP)) &&
 		    (r = o->on_watch(o->payload, hj->err)) < 0)
 			break;
 		if (p[i_sock].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -1113,7 +1189,8 @@ static int hj_pump(struct hijack *hj, struct bv_engine_demux *d)
 				shut = true;
 			}
 		}
-		if (i_in != 99 && (p[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (i_in != NO_SLOT &&
+		    (p[i_in].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
 			ssize_t got = read(o->stdin_fd, in, IO_CHUNK);
 			if (got < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;

@@ -105,7 +105,7 @@ check_unit_tests() {
 		BV_TEST_IMAGE="$ADDR/biocontainers/samtools" BV_TEST_DIGEST="$SAMTOOLS_DIGEST" \
 		"$BV_BUILD_DIR/tests/unit/lib/test_lib_engine"
 	assert_success
-	assert_output --partial "PASSED  ] 18 test(s)"
+	assert_output --partial "PASSED  ] 20 test(s)"
 	refute_output --partial "SKIPPED"
 	run env BV_TEST_DOCKER_SOCK="$DOCKER_HOST" \
 		BV_TEST_REFERENCE=quay.io/biocontainers/samtools:1.16.1--debian \
@@ -162,6 +162,14 @@ done"
 		"$BV" run --backend docker samtools view -c -'
 	assert_success
 	assert_output "1"
+	# stdin closed or /dev/null: the tool sees EOF
+	# (inside sh: bats' `run` would hand its own output pipe to a closed stdin)
+	run /bin/sh -c 'timeout 60 "$BV" run --backend docker sh -c "cat; echo end" <&-'
+	assert_success
+	assert_output "end"
+	run /bin/sh -c 'timeout 60 "$BV" run --backend docker sh -c "cat; echo end" </dev/null'
+	assert_success
+	assert_output "end"
 	# a large stream both ways (more than any socket or pipe buffer)
 	run /bin/sh -c 'head -c 3000000 /dev/zero | tr "\0" x |
 		"$BV" run --backend docker sh -c "cat; cat >&2" 2>/dev/null | wc -c'
@@ -208,8 +216,12 @@ data"
 		while [ "$d" != / ] && [ "$d" != /tmp ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 	done
 	chmod -R a+rwX "$PROJ" "$BV_CACHE_DIR"
-	# Podman's service makes its socket root-only; open it to its group like dockerd's
-	chmod 0660 "$SOCK"
+	# Podman's service makes its socket root's only; give it a group like dockerd's (not
+	# root's group: a member of it would lose the "other" bits of the bats directories)
+	if [ "$(stat -c %g "$SOCK")" = 0 ]; then
+		chgrp 65534 "$SOCK"
+		chmod 0660 "$SOCK"
+	fi
 	run setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g "$SOCK")" env HOME=/tmp \
 		"$BV" run --backend docker sh -c 'id -u; echo $HOME; touch mine'
 	assert_success

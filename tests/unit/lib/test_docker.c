@@ -336,11 +336,11 @@ static void test_docker__real_run_capture(void **state)
 	struct bv_runtime *rt = NULL;
 	struct bv_error *err = NULL;
 	struct bv_run_result res = {0};
-	_cleanup_free_ char *dir = test_mkdtemp("docker");
-	_cleanup_free_ char *file = NULL;
+	_cleanup_free_ char *dir = NULL, *file = NULL;
 	(void)state;
 	if (!have_engine())
 		skip();
+	dir = test_mkdtemp("docker");
 	assert_non_null(dir);
 	assert_int_equal(chmod(dir, 0755), 0);
 	file = bv_path_join(dir, "f");
@@ -391,5 +391,13 @@ int main(void)
 		cmocka_unit_test(test_docker__real_backend),
 		cmocka_unit_test(test_docker__real_run_capture),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	size_t n = BV_ARRAY_SIZE(tests);
+	/* The last 2 cases need a real engine, which the e2e tests give them; without one
+	 * they are not run at all rather than reported as passing or skipped. */
+	if (!getenv("BV_TEST_DOCKER_SOCK") || !getenv("BV_TEST_DOCKER_SOCK")[0]) {
+		n -= 2;
+		printf("# real-engine cases not run: BV_TEST_DOCKER_SOCK is not set "
+		       "(tests/e2e/t0700-docker.bats sets it)\n");
+	}
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }
