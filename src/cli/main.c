@@ -4,13 +4,33 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 #include "util/banned.h"
+
+/*
+ * A closed stdin, stdout or stderr would be taken by the next file bv opens (a lock, a
+ * socket), and a tool run with it would read or write that file.  /dev/null fills the gap.
+ */
+static void fill_standard_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (null >= 0 && null != fd) {
+			dup2(null, fd);
+			close(null);
+		}
+	}
+}
 
 int main(int argc, char **argv)
 {
@@ -19,6 +39,7 @@ int main(int argc, char **argv)
 	int status;
 
 	/* Numbers and TOML floats are parsed and printed in the C locale, whatever the user's. */
+	fill_standard_fds();
 	setlocale(LC_ALL, "C");
 	bv_cli_init_output();
 	if (argc > 0 && !bv_cli_is_own_name(argv[0]))
