@@ -32,13 +32,16 @@
 
 #include "util/banned.h"
 
-#define LABEL_PROJECT       "bv.project"
-#define LABEL_SERVICE       "bv.service"
-#define LABEL_CONFIG        "bv.config"
-#define LABEL_BUILT_FOR     "bv.built-for" /* on images built for a service: project root */
-#define LABEL_BUILT_AS      "bv.built-as"  /* and the service */
-#define DEFAULT_TIMEOUT_NS  (120 * UINT64_C(1000000000))
-#define POLL_NS             (100 * UINT64_C(1000000)) /* inspect every 100 ms while waiting */
+#define LABEL_PROJECT      "bv.project"
+#define LABEL_SERVICE      "bv.service"
+#define LABEL_CONFIG       "bv.config"
+#define LABEL_BUILT_FOR    "bv.built-for" /* on images built for a service: project root */
+#define LABEL_BUILT_AS     "bv.built-as"  /* and the service */
+#define DEFAULT_TIMEOUT_NS (120 * UINT64_C(1000000000))
+#define POLL_NS            (100 * UINT64_C(1000000)) /* inspect every 100 ms while waiting */
+/* Without a healthcheck, "ready" is "still running this long after it started": a command
+ * that fails at once must not count as a started service just because bv looked first. */
+#define SETTLE_NS           (1000 * INT64_C(1000000))
 #define STOP_TIMEOUT_S      10
 #define LOG_TAIL_LINES      20
 #define MAX_SHOWN_LOG_BYTES 4096
@@ -703,8 +706,16 @@ static int wait_ready(struct bv_engine *e, const char *name, const char *id, uin
 		now = bv_time_monotonic_ns();
 		if (st && !strcmp(st, "running")) {
 			json_t *h = json_object_get(state, "Health");
-			if (!has_healthcheck(info))
-				return 0;
+			if (!has_healthcheck(info)) {
+				struct timespec wall;
+				int64_t started = time_ns(jstr(state, "StartedAt"));
+				clock_gettime(CLOCK_REALTIME, &wall);
+				if (!started ||
+				    (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec - started >=
+					    SETTLE_NS)
+					return 0;
+				goto next;
+			}
 			if (podman && now >= next_check) {
 				json_int_t interval = json_integer_value(
 					jpath(info, "Config", "Healthcheck", "Interval", NULL));
@@ -734,6 +745,7 @@ static int wait_ready(struct bv_engine *e, const char *name, const char *id, uin
 				announced = true;
 			}
 		}
+next:
 		if (now >= deadline)
 			return bv_error_setc(
 				err, BV_ERR, 0,
