@@ -356,6 +356,17 @@ echo "run latency: samtools --version from the same image (hyperfine -N, 3 warm-
 printf '%s\n' "${rows[@]}"
 if [[ -n $host_ms ]]; then
 	echo "(bv run costs $(awk -v a="$bv_ms" -v b="$host_ms" 'BEGIN { printf "%.1f ms over the host binary, %.1fx its time", a - b, a / b }'))"
+	# samtools itself takes most of a --version run (its libraries load); what each runtime
+	# adds on top of the host binary is the cost of starting a tool through it.
+	echo "runtime overhead over the host binary (the same run's medians minus the host's):"
+	for peer in ch-run:"$ch_ms" bwrap:"$bwrap_ms" crun:"$crun_ms" podman:"$podman_ms" docker:"$docker_ms"; do
+		ms=${peer#*:}
+		[[ -n $ms && -n $bv_ms ]] || continue
+		awk -v n="${peer%%:*}" -v p="$ms" -v b="$bv_ms" -v h="$host_ms" 'BEGIN {
+			bo = b - h; po = p - h
+			if (bo > 0) printf "  %-10s %8.1f ms   bv %5.1f ms   %7.1fx bv\n", n, po, bo, po / bo
+			else printf "  %-10s %8.1f ms   bv %5.1f ms\n", n, po, bo }'
+	done
 fi
 rows=()
 echo

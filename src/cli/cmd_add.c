@@ -135,9 +135,11 @@ static int run_add(int argc, char **argv)
 		r = bv_cli_report(err);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		bv_cli_keep_manifest(want[i].manifest);
 		fprintf(stderr, "Added %s %s (%.19s)\n", want[i].id, want[i].manifest->version,
 			items[i].top_digest);
+	}
 	ctx.lock = TAKE_PTR(lock);
 	r = bv_cli_write_shims(&ctx);
 out:

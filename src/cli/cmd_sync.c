@@ -5,6 +5,7 @@
 #include <bv/install.h>
 #include <bv/lockfile.h>
 #include <bv/project.h>
+#include <bv/shims.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static int run_sync(int argc, char **argv)
 	if (arg_frozen && (r = check_frozen(&ctx)))
 		goto out;
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false);
-	if (!r)
+	if (!r && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
 out:
 	bv_cli_ctx_release(&ctx);

@@ -56,7 +56,6 @@ void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 	bv_lock_set_string(&t->resolved_at, now);
 	bv_strv_clear(&t->binaries);
 	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
-	bv_cli_keep_manifest(m);
 	if (!it)
 		return;
 	/* Always the registry's digest, whatever the backend (upstream records a SIF hash). */

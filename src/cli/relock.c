@@ -241,6 +241,9 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	r = print_diff(old, expected, mode);
 	fprintf(stderr, "Wrote bv.lock (%zu tool%s)\n", expected->n_tools,
 		expected->n_tools == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++)
+		if (tools[i].manifest)
+			bv_cli_keep_manifest(tools[i].manifest);
 	if (bv_shims_write(ctx->project->root, expected, &err) < 0)
 		r = bv_cli_report(err);
 out:
