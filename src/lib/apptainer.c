@@ -874,17 +874,27 @@ static int apptainer_ensure(struct bv_runtime *rt, const struct bv_image_spec *i
 	return 0;
 }
 
+/* The SIF path of a locked image, after checking its digest and finding the cache. */
+static int sif_of_image(struct apptainer *a, const struct bv_image_spec *image, char **sif_out,
+			struct bv_error **err)
+{
+	int r;
+	if (!bv_store_digest_valid(image->digest))
+		return invalid_digest(image->digest, err);
+	if ((r = cache_dir(a, err)) < 0)
+		return r;
+	*sif_out = sif_file(a->cache, image->digest);
+	return 0;
+}
+
 static int apptainer_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
 				  bool *available_out, struct bv_error **err)
 {
 	struct apptainer *a = self(rt);
 	_cleanup_free_ char *sif = NULL;
 	int r;
-	if (!bv_store_digest_valid(image->digest))
-		return invalid_digest(image->digest, err);
-	if ((r = cache_dir(a, err)) < 0)
+	if ((r = sif_of_image(a, image, &sif, err)) < 0)
 		return r;
-	sif = sif_file(a->cache, image->digest);
 	*available_out = sif_check(sif, NULL, NULL) == SIF_OK;
 	return 0;
 }
@@ -896,11 +906,8 @@ static int apptainer_inspect(struct bv_runtime *rt, const struct bv_image_spec *
 	_cleanup_free_ char *sif = NULL;
 	struct stat st;
 	int r;
-	if (!bv_store_digest_valid(image->digest))
-		return invalid_digest(image->digest, err);
-	if ((r = cache_dir(a, err)) < 0)
+	if ((r = sif_of_image(a, image, &sif, err)) < 0)
 		return r;
-	sif = sif_file(a->cache, image->digest);
 	if (stat(sif, &st) < 0) {
 		if (errno == ENOENT)
 			return bv_error_setc(err, BV_ENOTFOUND, 0,
@@ -919,11 +926,8 @@ static int apptainer_remove(struct bv_runtime *rt, const struct bv_image_spec *i
 	_cleanup_free_ char *sif = NULL, *record = NULL, *lockfile = NULL;
 	struct bv_lock lk = BV_LOCK_INIT;
 	int r;
-	if (!bv_store_digest_valid(image->digest))
-		return invalid_digest(image->digest, err);
-	if ((r = cache_dir(a, err)) < 0)
+	if ((r = sif_of_image(a, image, &sif, err)) < 0)
 		return r;
-	sif = sif_file(a->cache, image->digest);
 	record = record_path(sif);
 	if (!bv_path_exists(sif) && !bv_path_exists(record))
 		return 0;

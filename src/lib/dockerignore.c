@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive_calls.h"
 #include "archive_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -29,27 +30,6 @@
 #include "util/xalloc.h"
 
 #include "util/banned.h"
-
-#define archive_entry_clear        (bv_archive_api->archive_entry_clear)
-#define archive_entry_free         (bv_archive_api->archive_entry_free)
-#define archive_entry_new          (bv_archive_api->archive_entry_new)
-#define archive_entry_set_filetype (bv_archive_api->archive_entry_set_filetype)
-#define archive_entry_set_gid      (bv_archive_api->archive_entry_set_gid)
-#define archive_entry_set_mtime    (bv_archive_api->archive_entry_set_mtime)
-#define archive_entry_set_pathname (bv_archive_api->archive_entry_set_pathname)
-#define archive_entry_set_perm     (bv_archive_api->archive_entry_set_perm)
-#define archive_entry_set_size     (bv_archive_api->archive_entry_set_size)
-#define archive_entry_set_symlink  (bv_archive_api->archive_entry_set_symlink)
-#define archive_entry_set_uid      (bv_archive_api->archive_entry_set_uid)
-#define archive_error_string       (bv_archive_api->archive_error_string)
-#define archive_write_close        (bv_archive_api->archive_write_close)
-#define archive_write_data         (bv_archive_api->archive_write_data)
-#define archive_write_free         (bv_archive_api->archive_write_free)
-#define archive_write_header       (bv_archive_api->archive_write_header)
-#define archive_write_new          (bv_archive_api->archive_write_new)
-#define archive_write_open_fd      (bv_archive_api->archive_write_open_fd)
-#define archive_write_set_format_pax_restricted \
-	(bv_archive_api->archive_write_set_format_pax_restricted)
 
 struct pattern {
 	char *text; /* cleaned, without '!' */

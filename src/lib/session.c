@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_calls.h"
 #include "archive_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -1498,22 +1499,6 @@ int bv_session_exec(struct bv_session_ctx *s, const char *name, const struct bv_
 }
 
 /* ---- cp ---- */
-
-#define archive_entry_copy_pathname (bv_archive_api->archive_entry_copy_pathname)
-#define archive_entry_copy_stat     (bv_archive_api->archive_entry_copy_stat)
-#define archive_entry_copy_symlink  (bv_archive_api->archive_entry_copy_symlink)
-#define archive_entry_free          (bv_archive_api->archive_entry_free)
-#define archive_entry_new           (bv_archive_api->archive_entry_new)
-#define archive_entry_set_size      (bv_archive_api->archive_entry_set_size)
-#define archive_error_string        (bv_archive_api->archive_error_string)
-#define archive_write_close         (bv_archive_api->archive_write_close)
-#define archive_write_data          (bv_archive_api->archive_write_data)
-#define archive_write_free          (bv_archive_api->archive_write_free)
-#define archive_write_header        (bv_archive_api->archive_write_header)
-#define archive_write_new           (bv_archive_api->archive_write_new)
-#define archive_write_open_fd       (bv_archive_api->archive_write_open_fd)
-#define archive_write_set_format_pax_restricted \
-	(bv_archive_api->archive_write_set_format_pax_restricted)
 
 struct tar_ctx {
 	struct archive *a;

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "archive_calls.h"
 #include "archive_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -35,35 +36,6 @@
 #include "util/xalloc.h"
 
 #include "util/banned.h"
-
-/* Every libarchive call goes through the table loaded on first use (archive_loader.h). */
-#define archive_entry_filetype             (bv_archive_api->archive_entry_filetype)
-#define archive_entry_gid                  (bv_archive_api->archive_entry_gid)
-#define archive_entry_hardlink             (bv_archive_api->archive_entry_hardlink)
-#define archive_entry_mode                 (bv_archive_api->archive_entry_mode)
-#define archive_entry_mtime                (bv_archive_api->archive_entry_mtime)
-#define archive_entry_mtime_is_set         (bv_archive_api->archive_entry_mtime_is_set)
-#define archive_entry_mtime_nsec           (bv_archive_api->archive_entry_mtime_nsec)
-#define archive_entry_pathname             (bv_archive_api->archive_entry_pathname)
-#define archive_entry_pathname_utf8        (bv_archive_api->archive_entry_pathname_utf8)
-#define archive_entry_rdev                 (bv_archive_api->archive_entry_rdev)
-#define archive_entry_size                 (bv_archive_api->archive_entry_size)
-#define archive_entry_symlink              (bv_archive_api->archive_entry_symlink)
-#define archive_entry_uid                  (bv_archive_api->archive_entry_uid)
-#define archive_errno                      (bv_archive_api->archive_errno)
-#define archive_error_string               (bv_archive_api->archive_error_string)
-#define archive_read_data_block            (bv_archive_api->archive_read_data_block)
-#define archive_read_free                  (bv_archive_api->archive_read_free)
-#define archive_read_new                   (bv_archive_api->archive_read_new)
-#define archive_read_next_header           (bv_archive_api->archive_read_next_header)
-#define archive_read_open_fd               (bv_archive_api->archive_read_open_fd)
-#define archive_read_support_filter_gzip   (bv_archive_api->archive_read_support_filter_gzip)
-#define archive_read_support_filter_none   (bv_archive_api->archive_read_support_filter_none)
-#define archive_read_support_filter_zstd   (bv_archive_api->archive_read_support_filter_zstd)
-#define archive_read_support_format_empty  (bv_archive_api->archive_read_support_format_empty)
-#define archive_read_support_format_gnutar (bv_archive_api->archive_read_support_format_gnutar)
-#define archive_read_support_format_raw    (bv_archive_api->archive_read_support_format_raw)
-#define archive_read_support_format_tar    (bv_archive_api->archive_read_support_format_tar)
 
 #define READ_BLOCK    (128 * 1024)
 #define WHITEOUT      ".wh."
