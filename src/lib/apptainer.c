@@ -879,12 +879,15 @@ static int sif_of_image(struct apptainer *a, const struct bv_image_spec *image, 
 			struct bv_error **err)
 {
 	int r;
-	if (!bv_store_digest_valid(image->digest))
-		return invalid_digest(image->digest, err);
+	*sif_out = NULL;
+	if (!bv_store_digest_valid(image->digest)) {
+		invalid_digest(image->digest, err);
+		return BV_EINVALID;
+	}
 	if ((r = cache_dir(a, err)) < 0)
 		return r;
 	*sif_out = sif_file(a->cache, image->digest);
-	return 0;
+	return *sif_out ? 0 : BV_ERR;
 }
 
 static int apptainer_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,

@@ -95,10 +95,17 @@ setup() {
 	assert_line "api: running"
 	[[ $(inspect "bv-$NAME-web" .State.Health.Status) == healthy ]]
 	[[ $(inspect "bv-$NAME-api" .State.Status) == running ]]
-	# api started after web's first passing check ended
-	web_ok=$(inspect "bv-$NAME-web" '[.State.Health.Log[] | select(.ExitCode == 0)][0].End')
-	api_started=$(inspect "bv-$NAME-api" .State.StartedAt)
-	(($(ns "$api_started") >= $(ns "${web_ok/+00:00/Z}")))
+	# api started after web turned healthy, in the engine's own event order (the health log
+	# keeps only the last five checks, so it cannot tell when web first passed)
+	events=$(curl -s --unix-socket "$SOCK" -G "http://localhost/v1.41/events" \
+		--data-urlencode since=0 --data-urlencode "until=$(($(date +%s) + 1))" \
+		--data-urlencode 'filters={"type":["container"]}')
+	healthy_ns=$(jq -s --arg n "bv-$NAME-web" '[.[] | select(.Actor.Attributes.name == $n
+		and (.status // .Action) == "health_status: healthy")][0].timeNano' <<<"$events")
+	start_ns=$(jq -s --arg n "bv-$NAME-api" '[.[] | select(.Actor.Attributes.name == $n
+		and (.status // .Action) == "start")] | last | .timeNano' <<<"$events")
+	[[ $healthy_ns != null && $start_ns != null ]]
+	((start_ns >= healthy_ns))
 	# labels, names, the network and the DNS alias
 	[[ $(inspect "bv-$NAME-web" '.Config.Labels["bv.project"]') == "$PROJ" ]]
 	[[ $(inspect "bv-$NAME-api" '.Config.Labels["bv.service"]') == api ]]
