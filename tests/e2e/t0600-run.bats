@@ -6,11 +6,7 @@
 load lib/common
 
 setup_file() {
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
-	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
-	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
-	export ADDR
+	fixture_images_up
 	# one pull for the whole file (common_setup unsets BV_*; setup sets them again)
 	RUN_CACHE="$BATS_FILE_TMPDIR/cache"
 	RUN_REGISTRY="$BATS_FILE_TMPDIR/bv-registry"
@@ -30,7 +26,7 @@ TOML
 }
 
 teardown_file() {
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+	fixture_images_down
 }
 
 setup() {

@@ -35,11 +35,7 @@ setup_file() {
 			return 0
 		fi
 	done
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$(fixtures)/registry.sh" start >/dev/null
-	"$(fixtures)/images.sh" push >/dev/null
-	ADDR=$("$(fixtures)/registry.sh" addr)
-	export ADDR
+	fixture_images_up
 
 	# The comparison is only meaningful between identical builds: the host's packages must be
 	# the ones the images were made from.  A mismatch is a broken machine, not a skip.
@@ -90,7 +86,7 @@ setup_file() {
 
 teardown_file() {
 	[[ -n ${ADDR:-} ]] || return 0
-	"$(fixtures)/registry.sh" stop >/dev/null || true
+	fixture_images_down
 }
 
 setup() {

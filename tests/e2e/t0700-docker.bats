@@ -12,10 +12,7 @@ FIX=$BV_SOURCE_DIR/tests/fixtures
 
 setup_file() {
 	[ -x "${BV_DOCKERD:-/usr/sbin/dockerd}" ] || skip "dockerd not installed"
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$FIX/registry.sh" start >/dev/null
-	"$FIX/images.sh" push >/dev/null
-	ADDR=$("$FIX/registry.sh" addr)
+	fixture_images_up
 	# stop only the daemons this file started
 	"$FIX/dockerd.sh" status >/dev/null 2>&1 || touch "$BATS_FILE_TMPDIR/dockerd-started"
 	DOCKERD_SOCK=$("$FIX/dockerd.sh" start)
@@ -49,7 +46,7 @@ teardown_file() {
 	if [ -e "$BATS_FILE_TMPDIR/podman-started" ]; then
 		"$FIX/podman-service.sh" stop >/dev/null 2>&1 || true
 	fi
-	"$FIX/registry.sh" stop >/dev/null 2>&1 || true
+	fixture_images_down
 }
 
 setup() {

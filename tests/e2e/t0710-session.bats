@@ -9,10 +9,7 @@ load lib/common
 
 setup_file() {
 	[ -x "${BV_DOCKERD:-/usr/sbin/dockerd}" ] || skip "dockerd is not installed"
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
-	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
-	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
+	fixture_images_up
 	# stop only the daemons this file started
 	"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" status >/dev/null 2>&1 ||
 		touch "$BATS_FILE_TMPDIR/dockerd-started"
@@ -49,7 +46,7 @@ teardown_file() {
 	if [ -e "$BATS_FILE_TMPDIR/podman-not-running" ]; then
 		"$BV_SOURCE_DIR/tests/fixtures/podman-service.sh" stop >/dev/null 2>&1 || true
 	fi
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+	fixture_images_down
 }
 
 # remove_images SOCKET: the snapshot images of this file's project.

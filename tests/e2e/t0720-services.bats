@@ -33,10 +33,7 @@ print(secs * 10**9 + int((m.group(2) or "0").ljust(9, "0")[:9]))' "$1"
 setup_file() {
 	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
 	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
-	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
-	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
+	fixture_images_up
 	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
 	export ADDR SOCK DOCKER_HOST="unix://$SOCK"
 	export BASE="$ADDR/biocontainers/samtools:1.16.1--debian"
@@ -78,7 +75,7 @@ teardown_file() {
 		done
 		"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" stop >/dev/null || true
 	fi
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+	fixture_images_down
 }
 
 setup() {

@@ -9,15 +9,11 @@
 load lib/common
 
 setup_file() {
-	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
-	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
-	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
-	export ADDR
+	fixture_images_up
 }
 
 teardown_file() {
-	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null || true
+	fixture_images_down
 }
 
 setup() {

@@ -22,3 +22,19 @@ common_setup() {
 bv() {
 	"$BV" "$@"
 }
+
+# fixture_images_up (in setup_file): the loopback fixture registry running, with Debian's
+# samtools, bwa, minimap2 and bcftools images pushed (tests/fixtures/images.sh), and ADDR
+# (127.0.0.1:PORT) exported.  Both scripts are idempotent, so files may share the registry.
+fixture_images_up() {
+	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" start >/dev/null
+	"$BV_SOURCE_DIR/tests/fixtures/images.sh" push >/dev/null
+	ADDR=$("$BV_SOURCE_DIR/tests/fixtures/registry.sh" addr)
+	export ADDR
+}
+
+# fixture_images_down (in teardown_file): stops that registry by PID; never fails.
+fixture_images_down() {
+	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null 2>&1 || true
+}
