@@ -162,27 +162,44 @@ static int native_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 	return r;
 }
 
-/* "K=V" into `env`, replacing an entry for the same K. */
-static void env_set(struct bv_strv *env, const char *entry)
+/* The index of `key`'s entry in `env` ("KEY=..."), or -1. */
+static ssize_t env_find(const struct bv_strv *env, const char *key, size_t len)
 {
-	size_t key = strcspn(entry, "=");
-	for (size_t i = 0; i < env->n; i++) {
-		if (strncmp(env->v[i], entry, key + 1) == 0) {
-			free(env->v[i]);
-			env->v[i] = bv_xstrdup(entry);
-			return;
-		}
-	}
-	bv_strv_push(env, entry);
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, len) == 0 && env->v[i][len] == '=')
+			return (ssize_t)i;
+	return -1;
 }
 
 static bool env_has(const struct bv_strv *env, const char *key)
 {
-	size_t len = strlen(key);
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, len) == 0 && env->v[i][len] == '=')
-			return true;
-	return false;
+	return env_find(env, key, strlen(key)) >= 0;
+}
+
+/* "K=V" into `env`, replacing an entry for the same K. */
+static void env_set(struct bv_strv *env, const char *entry)
+{
+	ssize_t i = env_find(env, entry, strcspn(entry, "="));
+	if (i < 0) {
+		bv_strv_push(env, entry);
+		return;
+	}
+	free(env->v[i]);
+	env->v[i] = bv_xstrdup(entry);
+}
+
+/* Appends ":dir" to the list variable `key`, or sets it to `dir` when it is unset. */
+static void env_append_dir(struct bv_strv *env, const char *key, const char *dir)
+{
+	ssize_t i = env_find(env, key, strlen(key));
+	char *entry =
+		i < 0 ? bv_xasprintf("%s=%s", key, dir) : bv_xasprintf("%s:%s", env->v[i], dir);
+	if (i < 0) {
+		bv_strv_push_take(env, entry);
+		return;
+	}
+	free(env->v[i]);
+	env->v[i] = entry;
 }
 
 static void push_json_strings(struct bv_strv *out, json_t *array)
@@ -306,24 +323,8 @@ static int plan_gpu(struct native_run *nr, struct bv_error **err)
 	}
 	if (bv_path_exists("/usr/bin/nvidia-smi"))
 		add_mount(nr, "/usr/bin/nvidia-smi", NVIDIA_DIR "/bin/nvidia-smi", true);
-	for (size_t i = 0; i < nr->env.n; i++) {
-		if (bv_str_has_prefix(nr->env.v[i], "PATH=")) {
-			char *p = bv_xasprintf("%s:" NVIDIA_DIR "/bin", nr->env.v[i]);
-			free(nr->env.v[i]);
-			nr->env.v[i] = p;
-		}
-	}
-	if (env_has(&nr->env, "LD_LIBRARY_PATH")) {
-		for (size_t i = 0; i < nr->env.n; i++) {
-			if (bv_str_has_prefix(nr->env.v[i], "LD_LIBRARY_PATH=")) {
-				char *p = bv_xasprintf("%s:" NVIDIA_DIR "/lib", nr->env.v[i]);
-				free(nr->env.v[i]);
-				nr->env.v[i] = p;
-			}
-		}
-	} else {
-		env_set(&nr->env, "LD_LIBRARY_PATH=" NVIDIA_DIR "/lib");
-	}
+	env_append_dir(&nr->env, "PATH", NVIDIA_DIR "/bin");
+	env_append_dir(&nr->env, "LD_LIBRARY_PATH", NVIDIA_DIR "/lib");
 	if (visible) {
 		_cleanup_free_ char *e = bv_xasprintf("NVIDIA_VISIBLE_DEVICES=%s", visible);
 		env_set(&nr->env, e);
