@@ -174,6 +174,10 @@ bool bv_cli_is_own_name(const char *argv0);
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs,
 		       bool quiet);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
+/* setenv() that reports its failure; returns an exit status. */
+int bv_cli_setenv(const char *name, const char *value);
+/* PATH with the project's .bv/bin first, and BV_PROJECT_ROOT (bv exec, bv shell). */
+int bv_cli_export_project_env(const struct bv_cli_ctx *ctx);
 
 /*
  * services_cli.c: the start and end the services commands (up, down, ps, logs, restart)

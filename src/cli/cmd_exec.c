@@ -71,8 +71,6 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 static int run_exec(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	_cleanup_free_ char *bin = NULL, *path = NULL;
-	const char *old_path = getenv("PATH");
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_exec, argc, argv, 1, -1, &first);
 	if (status >= 0)
@@ -86,13 +84,8 @@ static int run_exec(int argc, char **argv)
 		return r;
 	if (!arg_no_sync && !no_sync_from_env() && (r = auto_sync(&ctx)))
 		goto out;
-	bin = bv_xasprintf("%s/.bv/bin", ctx.project->root);
-	path = old_path && old_path[0] ? bv_xasprintf("%s:%s", bin, old_path) : bv_xstrdup(bin);
-	if (setenv("PATH", path, 1) < 0 || setenv("BV_PROJECT_ROOT", ctx.project->root, 1) < 0) {
-		bv_cli_error("could not set the environment: %s", strerror(errno));
-		r = BV_EXIT_FAILURE;
+	if ((r = bv_cli_export_project_env(&ctx)))
 		goto out;
-	}
 	fflush(stdout);
 	fflush(stderr);
 	execvp(argv[first], argv + first);

@@ -20,21 +20,12 @@
 
 static const char *arg_shell;
 
-static int set(const char *name, const char *value)
-{
-	if (setenv(name, value, 1) == 0)
-		return 0;
-	bv_cli_error("could not set %s: %s", name, strerror(errno));
-	return BV_EXIT_FAILURE;
-}
-
 static int run_shell(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	_cleanup_free_ char *bin = NULL, *path = NULL, *mark = NULL, *ps1 = NULL,
-			    *prompt_command = NULL;
+	_cleanup_free_ char *mark = NULL, *ps1 = NULL, *prompt_command = NULL;
 	const char *shell = arg_shell ? arg_shell : getenv("SHELL");
-	const char *old_path = getenv("PATH"), *old_pc = getenv("PROMPT_COMMAND");
+	const char *old_pc = getenv("PROMPT_COMMAND");
 	const char *name, *base;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_shell, argc, argv, 0, 0, &first);
@@ -48,8 +39,6 @@ static int run_shell(int argc, char **argv)
 	if (!bv_shims_current(ctx.project->root, ctx.lock) && (r = bv_cli_write_shims(&ctx)))
 		goto out;
 	name = bv_project_display_name(ctx.project);
-	bin = bv_xasprintf("%s/.bv/bin", ctx.project->root);
-	path = old_path && old_path[0] ? bv_xasprintf("%s:%s", bin, old_path) : bv_xstrdup(bin);
 	mark = bv_xasprintf("(bv:%s) ", name);
 	/* Shells that read PS1 from the environment (sh, dash, zsh) get it directly; bash
 	 * resets it from its rc files, so PROMPT_COMMAND puts the mark back before each
@@ -58,9 +47,9 @@ static int run_shell(int argc, char **argv)
 	prompt_command =
 		bv_xasprintf("case \"$PS1\" in \"%s\"*) ;; *) PS1=\"%s$PS1\" ;; esac%s%s", mark,
 			     mark, old_pc && old_pc[0] ? ";" : "", old_pc ? old_pc : "");
-	if ((r = set("PATH", path)) || (r = set("BV_ACTIVE", name)) ||
-	    (r = set("BV_PROJECT_ROOT", ctx.project->root)) || (r = set("PS1", ps1)) ||
-	    (r = set("PROMPT_COMMAND", prompt_command)))
+	if ((r = bv_cli_export_project_env(&ctx)) || (r = bv_cli_setenv("BV_ACTIVE", name)) ||
+	    (r = bv_cli_setenv("PS1", ps1)) ||
+	    (r = bv_cli_setenv("PROMPT_COMMAND", prompt_command)))
 		goto out;
 	base = strrchr(shell, '/') ? strrchr(shell, '/') + 1 : shell;
 	fprintf(stderr, "Entering the bv shell of '%s'; 'exit' leaves it\n", name);

@@ -7,13 +7,34 @@
 #include <bv/project.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "util/cleanup.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
+
+int bv_cli_setenv(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) == 0)
+		return BV_EXIT_OK;
+	bv_cli_error("could not set %s: %s", name, strerror(errno));
+	return BV_EXIT_FAILURE;
+}
+
+int bv_cli_export_project_env(const struct bv_cli_ctx *ctx)
+{
+	const char *old_path = getenv("PATH");
+	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", ctx->project->root);
+	_cleanup_free_ char *path =
+		old_path && old_path[0] ? bv_xasprintf("%s:%s", bin, old_path) : bv_xstrdup(bin);
+	int r = bv_cli_setenv("PATH", path);
+	return r ? r : bv_cli_setenv("BV_PROJECT_ROOT", ctx->project->root);
+}
 
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
 {
