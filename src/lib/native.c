@@ -114,17 +114,7 @@ static __attribute__((noreturn)) void child_fail(const struct child_plan *c, int
 		in_process_report = rep;
 		longjmp(*in_process_jump, 1);
 	}
-	const char *p = (const char *)&rep;
-	size_t left = sizeof(rep);
-	while (left) {
-		ssize_t n = write(c->report_fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		left -= (size_t)n;
-	}
+	(void)bv_write_all(c->report_fd, &rep, sizeof(rep)); /* a plain write loop: safe here */
 	_exit(127);
 }
 

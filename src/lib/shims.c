@@ -25,14 +25,10 @@ static bool name_ok(const char *name)
 
 static char *own_executable(struct bv_error **err)
 {
-	char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-	if (n < 0) {
+	char *path = bv_executable_path();
+	if (!path)
 		bv_error_set_errno(err, "could not find the bv executable");
-		return NULL;
-	}
-	path[n] = 0;
-	return bv_xstrdup(path);
+	return path;
 }
 
 /* Appends ".bv/" to <root>/.gitignore unless a line already says so. */

@@ -9,7 +9,6 @@
 #include <bv/error.h>
 #include <bv/toml.h>
 #include <bv/types.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,13 +310,11 @@ int bv_types_load(struct bv_types **out, const char *path, struct bv_error **err
 /* "<prefix>/share/bv/types.toml" for the prefix the running executable is installed in. */
 static char *beside_executable(void)
 {
-	char exe[PATH_MAX + 1];
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	_cleanup_free_ char *exe = bv_executable_path();
 	char *slash;
 
-	if (len <= 0)
+	if (!exe)
 		return NULL;
-	exe[len] = '\0';
 	slash = strrchr(exe, '/');
 	if (!slash)
 		return NULL;

@@ -59,6 +59,9 @@ char *bv_path_join(const char *a, const char *b);
  */
 int bv_rm_rf(const char *path, struct bv_error **err);
 
+/* The running executable's absolute path (/proc/self/exe) as a new string; NULL with errno. */
+char *bv_executable_path(void);
+
 /* Writes all `len` bytes, retrying on EINTR and short writes; 0 or -1 with errno. */
 int bv_write_all(int fd, const void *buf, size_t len);
 

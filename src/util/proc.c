@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "fs.h"
 #include "xalloc.h"
 
 #include "banned.h"
@@ -154,17 +155,7 @@ static void close_fd(int *fd)
 static __attribute__((noreturn)) void child_fail(int report_fd, int stage)
 {
 	struct child_report rep = {.stage = stage, .sys_errno = errno};
-	const char *p = (const char *)&rep;
-	size_t left = sizeof(rep);
-	while (left) {
-		ssize_t n = write(report_fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		left -= (size_t)n;
-	}
+	(void)bv_write_all(report_fd, &rep, sizeof(rep)); /* a plain write loop: safe here */
 	_exit(127);
 }
 
