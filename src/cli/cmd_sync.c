@@ -86,7 +86,7 @@ static const struct bv_cli_option sync_options[] = {
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
 	.usage = "[--frozen] [--jobs <N>] [--backend <NAME>]",
-	.summary = "pull and unpack exactly what bv.lock pins",
+	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
 		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.",
 	.options = sync_options,
