@@ -41,20 +41,47 @@
  * same.  Layer trees and root filesystems should live on one file system: when hard-linking
  * fails with EXDEV or EMLINK (too many links to one inode) the file is copied instead.
  *
+ * Layer semantics are Docker's with its default overlay2 driver, where moby's archive.Apply
+ * writes each layer into a directory of its own, chrooted there, and overlayfs stacks them:
+ *   - Names are cleaned lexically (empty and "." components dropped, ".." removing the one
+ *     before it).  A name starting with '/' is relative to the image root and its ".." stops
+ *     at the root, so "/", "./" and "/etc/x" are fine; a relative name whose ".." climbs above
+ *     the root is refused, as Docker refuses it (containerd clamps it to the root instead).
+ *     The root directory's own entry is ignored: its mode is bv's.
+ *   - Parent directories are resolved inside the layer being written, through the symlinks
+ *     that earlier entries of the same layer made, as if the layer root were "/"
+ *     (openat2 RESOLVE_IN_ROOT): `var/run -> ../run` then `var/run/app.pid` writes
+ *     run/app.pid, and an absolute target such as `/usr/bin` means the image's /usr/bin.
+ *     Missing directories are created below what the existing part resolved to.  A parent
+ *     that is a file, a symlink to nothing, or a symlink loop fails the layer.  On kernels
+ *     without openat2 (before 5.6) a symlink in a parent is refused instead.
+ *   - A symlink made by a LOWER layer is never followed: each layer tree is built alone, and
+ *     in the image a later layer's directory replaces a lower symlink of the same name, as
+ *     overlayfs shows it (containerd, applying onto the merged view, writes through it).
+ *   - Whiteouts (`.wh.<name>`) and opaque directories (`.wh..wh..opq`) act on lower layers.
+ *   - A hard link names an earlier entry of the same layer, cleaned and resolved like a name;
+ *     the target itself is never followed, so a link to a symlink links the symlink.  The
+ *     link's mode (and owner, when not rootless) is then applied to the shared inode, as
+ *     Docker does.  A link to a directory or to nothing fails the layer.
+ *   - A layer may end without the zero padding and the two end-of-archive blocks after its
+ *     last complete entry, as Go's archive/tar allows (Debian 12's umoci writes such layers);
+ *     an entry whose header or data is cut short still fails the layer.
+ *   - GNU and pax long names, links and sparse files are read by libarchive.
+ *   - Extended attributes: security.capability is kept unless rootless; everything else (and
+ *     security.capability in rootless mode) is dropped, with one counted warning per layer.
+ *     Docker keeps what the file system accepts.
+ *
  * Security: layer blobs come from registries and are hostile until proven otherwise.  No
- * entry can create or change anything outside the tree being built: absolute paths and '..'
- * components are rejected; parent directories are opened with openat2(RESOLVE_BENEATH |
- * RESOLVE_NO_SYMLINKS) (or component by component with O_NOFOLLOW on older kernels), so an
- * entry below a symlink is rejected; symlinks are created with their target as is and never
- * followed; existing files are unlinked and re-created (O_EXCL|O_NOFOLLOW), never written
- * through; hard links must point at a regular file inside the same layer, not at a symlink
- * or directory.  Any such entry fails the whole layer, and the message names the layer and
- * the entry: "layer sha256:...: entry '../../etc/passwd' escapes the image root".
+ * entry can create or change anything outside the tree being built: names are cleaned as
+ * above, symlinks are resolved only inside the tree and never followed by the final
+ * component, existing files are unlinked and re-created (O_EXCL|O_NOFOLLOW), never written
+ * through.  An entry that fails any rule fails the whole layer, and the message names the
+ * layer and the entry: "layer sha256:...: entry '../../etc/passwd' escapes the image root".
  * In rootless mode (the default) device nodes, fifos and sockets are dropped (one counted
  * warning per layer), setuid/setgid/sticky bits are cleared and ownership is not applied;
- * otherwise ownership is applied and modes keep their 07777 bits.  Extended attributes are
- * not extracted.  Limits on the number of entries, the total size of the files and the depth
- * of paths resist tar bombs; data is streamed, so memory does not grow with the layer size.
+ * otherwise ownership is applied and modes keep their 07777 bits.  Limits on the number of
+ * entries, the total size of the files and the depth of paths resist tar bombs; data is
+ * streamed, so memory does not grow with the layer size.
  *
  * Ownership: the caller owns every argument; `opts->warnings`, when not NULL, receives one
  * string per warning (appended, owned by the vector).

@@ -49,8 +49,11 @@ struct bv_error;
 	X(archive_entry_set_symlink)          \
 	X(archive_entry_set_uid)              \
 	X(archive_entry_size)                 \
+	X(archive_entry_sparse_count)         \
 	X(archive_entry_symlink)              \
 	X(archive_entry_uid)                  \
+	X(archive_entry_xattr_next)           \
+	X(archive_entry_xattr_reset)          \
 	X(archive_errno)                      \
 	X(archive_error_string)               \
 	X(archive_read_data_block)            \

@@ -506,6 +506,9 @@ static int plan_target(const char *rootfs, const char *target, bool is_dir, stru
 	return 0;
 }
 
+/* Mounted in every container; created over the image when it lacks them. */
+static const char *const system_dirs[] = {"/proc", "/dev", "/sys", "/tmp"};
+
 static int build_plan(const struct bv_native_request *req, struct child_plan *c,
 		      struct bv_error **err)
 {
@@ -520,6 +523,12 @@ static int build_plan(const struct bv_native_request *req, struct child_plan *c,
 	c->tmp = bv_path_join(req->rootfs, "tmp");
 	c->resolv = plan_host_file(req->rootfs, "etc/resolv.conf", "/etc/resolv.conf");
 	c->hosts = plan_host_file(req->rootfs, "etc/hosts", "/etc/hosts");
+	/*
+	 * The container's system directories do not depend on the image, as under Docker: an
+	 * image without /proc, /dev, /sys or /tmp (scratch, distroless, nix) gets them made.
+	 */
+	for (size_t i = 0; i < BV_ARRAY_SIZE(system_dirs) && r >= 0; i++)
+		r = plan_target(req->rootfs, system_dirs[i], true, &dirs, &files, err);
 	for (size_t i = 0; i < req->n_mounts && r >= 0; i++) {
 		struct stat st;
 		bool is_dir = stat(req->mounts[i].host, &st) == 0 && S_ISDIR(st.st_mode);
@@ -530,9 +539,6 @@ static int build_plan(const struct bv_native_request *req, struct child_plan *c,
 		r = plan_target(req->rootfs, req->files[i].target, false, &dirs, &files, err);
 		bv_strv_push_take(&file_targets, bv_path_join(req->rootfs, req->files[i].target));
 	}
-	/* With a scaffold anyway, an image without /tmp gets one, so $HOME=/tmp works. */
-	if (r >= 0 && (dirs.n || files.n) && access(c->tmp, F_OK) < 0)
-		bv_strv_push(&dirs, c->tmp);
 	if (r >= 0 && (dirs.n || files.n)) {
 		/* overlayfs options are split at ',' and ':' and unescape '\\'. */
 		if (strpbrk(req->rootfs, ",:\\"))

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "archive_calls.h"
@@ -41,6 +42,7 @@
 #define WHITEOUT      ".wh."
 #define WHITEOUT_META ".wh..wh."
 #define OPAQUE        ".wh..wh..opq"
+#define XATTR_CAPS    "security.capability"
 
 static void archive_freep(struct archive **a)
 {
@@ -94,35 +96,42 @@ enum {
 };
 
 /*
- * Writes the relative path of a tar name into `out` without empty and "." components ("" is
- * the root itself).  Absolute names and ".." anywhere are refused rather than resolved: a
- * layer that contains them was not made by an image builder.
+ * Writes the root-relative path of a tar name into `out` ("" is the root itself), cleaned
+ * lexically as Docker does (moby's archive.Apply runs filepath.Clean on every name): empty
+ * and "." components go, ".." removes the component before it, and a name that starts with
+ * '/' is relative to the image root, where ".." stays at the root.  A relative name whose
+ * ".." climbs above the root escapes it and is refused, as Docker refuses it.
  */
 static int clean_path(const char *in, struct bv_buf *out)
 {
+	bool absolute = *in == '/';
 	const char *p = in;
 	size_t depth = 0;
 
 	bv_buf_reset(out);
-	if (*p == '/')
-		return PATH_ESCAPES;
 	while (*p) {
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return PATH_ESCAPES;
-		if (len && !(len == 1 && p[0] == '.')) {
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (depth) {
+				const char *slash = memrchr(out->buf, '/', out->len);
+				bv_buf_setlen(out, slash ? (size_t)(slash - out->buf) : 0);
+				depth--;
+			} else if (!absolute) {
+				return PATH_ESCAPES;
+			}
+		} else if (len && !(len == 1 && p[0] == '.')) {
 			if (len > NAME_MAX)
 				return PATH_TOO_LONG;
 			if (out->len)
 				bv_buf_putc(out, '/');
 			bv_buf_add(out, p, len);
+			if (out->len >= PATH_MAX)
+				return PATH_TOO_LONG;
 			depth++;
 		}
 		p = *end ? end + 1 : end;
 	}
-	if (out->len >= PATH_MAX)
-		return PATH_TOO_LONG;
 	if (depth > BV_UNPACK_MAX_DEPTH)
 		return PATH_TOO_DEEP;
 	return 0;
@@ -148,40 +157,32 @@ static bool valid_whiteout_target(const char *victim)
 /* ------------------------------------------------------------------------------------------ */
 /* Safe file system primitives: every path below a tree root is one component at a time. */
 
-/*
- * Opens the directory `rel` (a clean relative path) below `root` without following any
- * symlink, creating missing directories (0755) when `create`.  Returns the descriptor or
- * -errno: -ELOOP when a component is a symlink, -ENOTDIR when it is something else.
- */
-static int open_beneath(int root, const char *rel, bool create)
+/* openat2(2) with `resolve`; -1 with errno ENOSYS where the kernel or a filter lacks it. */
+static int open_dir_how(int root, const char *rel, uint64_t resolve)
 {
 	struct open_how how = {
 		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		.resolve = resolve | RESOLVE_NO_MAGICLINKS,
 	};
-	_cleanup_free_ char *copy = NULL;
-	_cleanup_close_ int cur = -1;
-	char *p;
-	int fd;
+	int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	/* EPERM: a seccomp filter that does not know openat2; E2BIG: an older struct open_how */
+	if (fd < 0 && (errno == EPERM || errno == E2BIG))
+		errno = ENOSYS;
+	return fd;
+}
 
-	if (!*rel) {
-		fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		return fd < 0 ? -errno : fd;
-	}
-	fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
-	if (fd >= 0)
-		return fd;
-	/* ENOSYS: kernel before 5.6; EPERM: a seccomp filter that does not know openat2. */
-	if (errno != ENOENT && errno != ENOSYS && errno != EPERM && errno != E2BIG)
-		return -errno;
-	if (errno == ENOENT && !create)
-		return -ENOENT;
+/*
+ * Kernels before 5.6 have no openat2(2): the directory is opened one component at a time with
+ * O_NOFOLLOW, so a symlink on the way is refused (-ELOOP) instead of resolved in the root.
+ */
+static int open_nofollow_walk(int root, const char *rel, bool create)
+{
+	_cleanup_free_ char *copy = bv_xstrdup(rel);
+	_cleanup_close_ int cur = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *p = copy;
 
-	cur = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cur < 0)
 		return -errno;
-	copy = bv_xstrdup(rel);
-	p = copy;
 	while (*p) {
 		char *slash = strchr(p, '/');
 		int next;
@@ -199,15 +200,136 @@ static int open_beneath(int root, const char *rel, bool create)
 		if (next < 0) {
 			struct stat st;
 			int e = errno;
-			if (e == ELOOP || e == ENOTDIR) {
-				if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
-					return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
-			}
+			if ((e == ELOOP || e == ENOTDIR) &&
+			    fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
 			return -e;
 		}
 		close(cur);
 		cur = next;
 		p = slash ? slash + 1 : p + strlen(p);
+	}
+	return TAKE_FD(cur);
+}
+
+static int clean_path(const char *in, struct bv_buf *out);
+
+/* The path of the open directory `fd` inside the tree `root` ("" for the root), or NULL. */
+static char *path_in_root(int root, int fd)
+{
+	char link[64], rpath[PATH_MAX], fpath[PATH_MAX];
+	ssize_t rn, fn;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", root);
+	rn = readlink(link, rpath, sizeof(rpath) - 1);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	fn = readlink(link, fpath, sizeof(fpath) - 1);
+	if (rn <= 0 || fn <= 0 || fn < rn || memcmp(rpath, fpath, (size_t)rn) ||
+	    (fn > rn && fpath[rn] != '/'))
+		return NULL;
+	return bv_xstrndup(fpath + rn + (fn > rn), (size_t)(fn - rn - (fn > rn)));
+}
+
+/* How many symlinks to nothing one open_in_root() may create directories through. */
+#define MAX_DANGLING_HOPS 40
+
+static int open_in_root_hops(int root, const char *rel, bool create, unsigned hops);
+
+/*
+ * `name` in the directory `cur` is a symlink whose target does not exist, and the directory
+ * `rest` ("" or more components) is wanted below it: opens "<target>/<rest>" in the root,
+ * creating it.  Docker's chrooted unpacking reaches the same place when it creates the
+ * parent directories of an entry through such a symlink.
+ */
+static int open_through_dangling(int root, int cur, const char *name, const char *rest,
+				 unsigned hops)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(cur, name, target, sizeof(target) - 1);
+	_cleanup_free_ char *base = NULL, *joined = NULL;
+	struct bv_buf clean = BV_BUF_INIT;
+	int r;
+
+	if (n < 0)
+		return errno == EINVAL ? -ENOTDIR : -errno; /* not a symlink after all */
+	target[n] = '\0';
+	if (hops >= MAX_DANGLING_HOPS)
+		return -ELOOP;
+	base = target[0] == '/' ? bv_xstrdup("") : path_in_root(root, cur);
+	if (!base)
+		return -ENOENT;
+	/* a leading '/' makes ".." stop at the root, as RESOLVE_IN_ROOT does */
+	joined = bv_xasprintf("/%s/%s/%s", base, target, rest);
+	r = clean_path(joined, &clean);
+	if (r == 0)
+		r = open_in_root_hops(root, clean.buf, true, hops + 1);
+	else
+		r = -ENAMETOOLONG;
+	bv_buf_release(&clean);
+	return r;
+}
+
+/*
+ * Opens the directory `rel` (a clean relative path) of the tree `root`, resolving symlinks on
+ * the way as if `root` were "/" (RESOLVE_IN_ROOT: an absolute target or a ".." starts again
+ * at `root`, never above it).  This is what Docker gets by applying a layer chrooted into its
+ * directory.  Missing directories are created (0755) when `create`, below whatever the
+ * existing part resolved to, also where a symlink points at nothing yet.  Returns the
+ * descriptor or -errno: -ENOTDIR when a component is a file, -ELOOP for a symlink loop (or
+ * any symlink without openat2), -ENOENT for a missing part when not `create`.
+ */
+static int open_in_root(int root, const char *rel, bool create)
+{
+	return open_in_root_hops(root, rel, create, 0);
+}
+
+static int open_in_root_hops(int root, const char *rel, bool create, unsigned hops)
+{
+	_cleanup_close_ int cur = -1;
+	const char *p;
+	int fd;
+
+	if (!*rel) {
+		fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	/* the common case, a plain directory path, costs one call */
+	fd = open_dir_how(root, rel, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOSYS)
+		return open_nofollow_walk(root, rel, create);
+	if (errno != ELOOP && !(errno == ENOENT && create))
+		return -errno;
+	fd = open_dir_how(root, rel, RESOLVE_IN_ROOT);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd >= 0 ? fd : -errno;
+
+	/* Something is missing: find the longest existing prefix, then create the rest. */
+	cur = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return -errno;
+	for (p = rel; *p;) {
+		const char *end = strchrnul(p, '/');
+		_cleanup_free_ char *prefix = bv_xstrndup(rel, (size_t)(end - rel));
+		_cleanup_free_ char *name = bv_xstrndup(p, (size_t)(end - p));
+		int next = open_dir_how(root, prefix, RESOLVE_IN_ROOT);
+		if (next < 0 && errno == ENOENT) {
+			if (mkdirat(cur, name, 0755) < 0) {
+				if (errno != EEXIST)
+					return -errno;
+				return open_through_dangling(root, cur, name, *end ? end + 1 : "",
+							     hops);
+			}
+			next = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (next >= 0)
+				(void)fchmod(next, 0755);
+		}
+		if (next < 0)
+			return -errno;
+		close(cur);
+		cur = next;
+		p = *end ? end + 1 : end;
 	}
 	return TAKE_FD(cur);
 }
@@ -567,16 +689,20 @@ static int sniff(int fd, const char *label, enum compression *out, struct bv_err
 	return 0;
 }
 
+/*
+ * Damaged data comes with EILSEQ (libarchive's private ARCHIVE_ERRNO_FILE_FORMAT), -1 or
+ * EINVAL; only a real I/O failure is a system error rather than a bad layer.
+ */
+static bool io_failure(struct archive *a)
+{
+	int e = archive_errno(a);
+	return !(e == EILSEQ || e == EINVAL || e <= 0);
+}
+
 static int archive_failed(struct archive *a, const char *label, struct bv_error **err)
 {
 	const char *msg = archive_error_string(a);
-	int e = archive_errno(a);
-	/*
-	 * Damaged data comes with EILSEQ (libarchive's private ARCHIVE_ERRNO_FILE_FORMAT), -1 or
-	 * EINVAL; only a real I/O failure is a system error rather than a bad layer.
-	 */
-	if (e == EILSEQ || e == EINVAL || e <= 0)
-		e = 0;
+	int e = io_failure(a) ? archive_errno(a) : 0;
 	return bv_error_setc(err, e ? BV_ERR : BV_EINVALID, e, "could not read layer %s: %s", label,
 			     msg ? msg : "unknown error");
 }
@@ -696,7 +822,9 @@ struct layer {
 	const struct bv_unpack_options *o;
 	uint64_t max_entries, max_bytes;
 	int root;
-	uint64_t entries, bytes, dropped;
+	uint64_t entries, bytes, dropped, dropped_xattrs;
+	bool data_read;       /* the current entry's data was read by its extractor */
+	bool ended;           /* the stream ended in the padding after the current entry */
 	const char *raw;      /* the current entry's name as the tar has it */
 	struct bv_buf path;   /* ... cleaned */
 	struct bv_buf target; /* a hard link's cleaned target */
@@ -735,17 +863,32 @@ static int path_error(struct bv_error **err, const struct layer *l, int r, const
 	return entry_invalid(err, l, "%s", what);
 }
 
+/*
+ * Why the directory of an entry, or of a hard link's target `link` (NULL: of the entry
+ * itself), could not be opened: `r` is open_in_root()'s -errno.
+ */
+static int parent_error(struct bv_error **err, const struct layer *l, int r, const char *link)
+{
+	_cleanup_free_ char *shown = link ? printable(link) : NULL;
+	_cleanup_free_ char *prefix =
+		link ? bv_xasprintf("is a hard link to '%s', which ", shown) : bv_xstrdup("");
+	if (r == -ELOOP)
+		return entry_invalid(err, l,
+				     "%sis below a symlink that cannot be resolved in the image",
+				     prefix);
+	if (r == -ENOTDIR)
+		return entry_invalid(err, l, "%sis below something that is not a directory",
+				     prefix);
+	return entry_failed(err, l, -r);
+}
+
 /* Opens the parent directory `dir` of the current entry, with entry-named errors. */
 static int entry_parent(struct layer *l, const char *dir, struct bv_error **err)
 {
-	int fd = open_beneath(l->root, dir, true);
+	int fd = open_in_root(l->root, dir, true);
 	if (fd >= 0)
 		return fd;
-	if (fd == -ELOOP || fd == -EXDEV)
-		return entry_invalid(err, l, "escapes the image root through a symlink");
-	if (fd == -ENOTDIR)
-		return entry_invalid(err, l, "is below something that is not a directory");
-	return entry_failed(err, l, -fd);
+	return parent_error(err, l, fd, NULL);
 }
 
 static mode_t entry_perm(const struct layer *l, struct archive_entry *e)
@@ -781,6 +924,35 @@ static int entry_owner(struct layer *l, struct archive_entry *e, int pfd, const 
 	return 0;
 }
 
+/*
+ * Extended attributes: only security.capability (file capabilities, such as ping's
+ * cap_net_raw) changes what a container can do, and it is the one Docker itself writes into
+ * `docker export` and `docker save`.  It is kept when not rootless; in rootless mode it goes,
+ * like the setuid bit and for the same reason: files in a cache owned by root would grant
+ * capabilities to whoever runs them on the host.  Other attributes (user.*, trusted.*,
+ * security.selinux) are dropped.  Everything dropped is counted for one warning per layer.
+ * Must run after fchown(), which clears security.capability.
+ */
+static int entry_xattrs(struct layer *l, struct archive_entry *e, int fd, struct bv_error **err)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (archive_entry_xattr_reset(e) == 0)
+		return 0;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		if (!l->o->rootless && name && !strcmp(name, XATTR_CAPS)) {
+			if (fsetxattr(fd, name, value, size, 0) == 0)
+				continue;
+			if (errno != EPERM && errno != ENOTSUP && errno != EINVAL)
+				return entry_failed(err, l, errno);
+		}
+		l->dropped_xattrs++;
+	}
+	return 0;
+}
+
 static int check_slot(struct layer *l, int r, struct bv_error **err)
 {
 	return r < 0 ? entry_failed(err, l, -r) : r;
@@ -800,6 +972,8 @@ static int extract_dir(struct layer *l, struct archive_entry *e, int pfd, const 
 	if (fd < 0)
 		return entry_failed(err, l, errno);
 	r = entry_owner(l, e, pfd, name, fd, err);
+	if (r == 0)
+		r = entry_xattrs(l, e, fd, err);
 	if (r < 0)
 		return r;
 	/* writable while the layer is filled in; seal_dir() takes the write bits away */
@@ -808,8 +982,32 @@ static int extract_dir(struct layer *l, struct archive_entry *e, int pfd, const 
 	return 0;
 }
 
-static int write_data(struct layer *l, int fd, la_int64_t size, struct bv_error **err)
+/*
+ * Whether a failure to read past the last byte of an entry is the stream ending inside the
+ * entry's zero padding: libarchive reads the padding right after the data and says so in its
+ * message.  Anything else (a damaged compressed stream, an I/O error) stays an error.
+ */
+static bool ended_in_padding(struct layer *l, uint64_t got, la_int64_t size,
+			     struct archive_entry *e)
 {
+	const char *msg = archive_error_string(l->a);
+	return got == (uint64_t)size && archive_entry_sparse_count(e) == 0 && msg &&
+	       bv_str_has_prefix(msg, "Truncated input file");
+}
+
+/*
+ * Reads the current entry's data, writing it at its offsets into `fd` (-1: only reads it).
+ * Go's archive/tar, and so Docker, Podman, containerd and umoci, read a layer up to its last
+ * complete entry even when the zero padding and the end-of-archive blocks after it are
+ * missing (Debian 12's umoci 0.4.7 writes such layers); libarchive calls that truncation.
+ * Here it sets l->ended instead, so the layer ends after this entry.  Data cut short before
+ * the entry's size is still an error naming the entry.
+ */
+static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_t size,
+		     struct bv_error **err)
+{
+	uint64_t got = 0;
+
 	for (;;) {
 		const void *buf;
 		size_t len;
@@ -817,15 +1015,25 @@ static int write_data(struct layer *l, int fd, la_int64_t size, struct bv_error 
 		int r = archive_read_data_block(l->a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN)
-			return archive_failed(l->a, l->label, err);
+		if (r < ARCHIVE_WARN) {
+			if (ended_in_padding(l, got, size, e)) {
+				l->ended = true;
+				break;
+			}
+			if (io_failure(l->a))
+				return archive_failed(l->a, l->label, err);
+			return entry_invalid(err, l, "is damaged or cut short: %s",
+					     archive_error_string(l->a) ? archive_error_string(l->a)
+									: "unknown error");
+		}
 		if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)(size - off))
 			return entry_invalid(err, l, "has more data than its size");
-		if (pwrite_all(fd, buf, len, (off_t)off) < 0)
+		if (fd >= 0 && pwrite_all(fd, buf, len, (off_t)off) < 0)
 			return entry_failed(err, l, errno);
+		got += len;
 	}
 	/* sparse files may end in a hole */
-	if (ftruncate(fd, (off_t)size) < 0)
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0)
 		return entry_failed(err, l, errno);
 	return 0;
 }
@@ -853,13 +1061,14 @@ static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return entry_failed(err, l, errno);
-	if (size) {
-		r = write_data(l, fd, size, err);
+	if (!marker) {
+		r = read_data(l, e, fd, size, err);
 		if (r < 0)
 			return r;
-	}
-	if (!marker) {
+		l->data_read = true;
 		r = entry_owner(l, e, pfd, name, fd, err);
+		if (r == 0)
+			r = entry_xattrs(l, e, fd, err);
 		if (r < 0)
 			return r;
 	}
@@ -914,8 +1123,14 @@ static int extract_special(struct layer *l, struct archive_entry *e, int pfd, co
 	return entry_owner(l, e, pfd, name, -1, err);
 }
 
-static int extract_hardlink(struct layer *l, const char *link, int pfd, const char *name,
-			    struct bv_error **err)
+/*
+ * A hard link to an earlier entry of this layer, as link(2) in a chroot makes it: the
+ * target's parents resolve inside the root, the target itself is never followed (a link to
+ * a symlink links the symlink), and the entry's mode (and owner, when not rootless) then
+ * applies to the shared inode, as Docker applies them.
+ */
+static int extract_hardlink(struct layer *l, struct archive_entry *e, const char *link, int pfd,
+			    const char *name, struct bv_error **err)
 {
 	_cleanup_free_ char *tdir = NULL;
 	_cleanup_close_ int tfd = -1;
@@ -931,17 +1146,12 @@ static int extract_hardlink(struct layer *l, const char *link, int pfd, const ch
 	if (!strcmp(l->target.buf, l->path.buf))
 		return 0;
 	tdir = split_path(l->target.buf, &tname);
-	tfd = open_beneath(l->root, tdir, false);
-	if (tfd == -ELOOP || tfd == -EXDEV)
-		return entry_invalid(err, l,
-				     "is a hard link to '%s', which escapes the image root "
-				     "through a symlink",
-				     shown);
+	tfd = open_in_root(l->root, tdir, false);
 	if (tfd >= 0 && fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	else
 		r = tfd < 0 ? tfd : 0;
-	if (r == -ENOENT || r == -ENOTDIR) {
+	if (r == -ENOENT) {
 		/* linking to a special file that rootless mode dropped */
 		if (l->dropped) {
 			l->dropped++;
@@ -950,9 +1160,7 @@ static int extract_hardlink(struct layer *l, const char *link, int pfd, const ch
 		return entry_invalid(err, l, "is a hard link to '%s', which does not exist", shown);
 	}
 	if (r < 0)
-		return entry_failed(err, l, -r);
-	if (S_ISLNK(st.st_mode))
-		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
+		return parent_error(err, l, r, link);
 	if (S_ISDIR(st.st_mode))
 		return entry_invalid(err, l, "is a hard link to the directory '%s'", shown);
 	r = check_slot(l, clear_slot(pfd, name, false), err);
@@ -960,6 +1168,13 @@ static int extract_hardlink(struct layer *l, const char *link, int pfd, const ch
 		return r;
 	/* flags 0: link the target itself, never what it might point to */
 	if (linkat(tfd, tname, pfd, name, 0) < 0)
+		return entry_failed(err, l, errno);
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	r = entry_owner(l, e, pfd, name, -1, err);
+	if (r < 0)
+		return r;
+	if (fchmodat(pfd, name, entry_perm(l, e) & ~(mode_t)0222, 0) < 0)
 		return entry_failed(err, l, errno);
 	return 0;
 }
@@ -1004,7 +1219,7 @@ static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_err
 	if (bv_str_has_prefix(name, WHITEOUT))
 		return extract_file(l, e, pfd, name, true, err);
 	if (link)
-		return extract_hardlink(l, link, pfd, name, err);
+		return extract_hardlink(l, e, link, pfd, name, err);
 	switch (type) {
 	case AE_IFDIR:
 		return extract_dir(l, e, pfd, name, err);
@@ -1024,14 +1239,27 @@ static int read_entries(struct layer *l, struct bv_error **err)
 		int r = archive_read_next_header(l->a, &e);
 		if (r == ARCHIVE_EOF)
 			return 0;
+		if (r < ARCHIVE_WARN && l->entries && l->path.len && !io_failure(l->a)) {
+			/* l->path still names the entry before, which helps find the damage */
+			_cleanup_free_ char *prev = printable(l->path.buf);
+			const char *msg = archive_error_string(l->a);
+			return bv_error_setc(
+				err, BV_EINVALID, 0,
+				"layer %s: the entry after '%s' is damaged or cut short: %s",
+				l->label, prev, msg ? msg : "unknown error");
+		}
 		if (r < ARCHIVE_WARN)
 			return archive_failed(l->a, l->label, err);
 		if (++l->entries > l->max_entries)
 			return bv_error_setc(err, BV_EINVALID, 0,
 					     "layer %s: more than %" PRIu64 " entries", l->label,
 					     l->max_entries);
+		l->data_read = false;
 		r = extract_entry(l, e, err);
-		if (r < 0)
+		/* data nobody wrote is still read, so a missing trailer is found the same way */
+		if (r == 0 && !l->data_read)
+			r = read_data(l, e, -1, archive_entry_size(e), err);
+		if (r < 0 || l->ended)
 			return r;
 	}
 }
@@ -1082,6 +1310,11 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 			      "layer %s: dropped %" PRIu64
 			      " device nodes, fifos and sockets (rootless mode cannot create them)",
 			      label, l.dropped);
+	if (l.dropped_xattrs && o->warnings)
+		bv_strv_pushf(o->warnings, "layer %s: dropped %" PRIu64 " extended attributes (%s)",
+			      label, l.dropped_xattrs,
+			      o->rootless ? "rootless mode keeps none"
+					  : "only security.capability is kept");
 	return 0;
 }
 
@@ -1154,6 +1387,14 @@ static int copy_file(int lfd, int rfd, const char *name, const struct stat *st, 
 	}
 	if (!rootless && fchown(out, st->st_uid, st->st_gid) < 0)
 		return -errno;
+	if (!rootless) {
+		/* the one attribute layer trees keep (see entry_xattrs) */
+		char caps[256];
+		ssize_t n = fgetxattr(in, XATTR_CAPS, caps, sizeof(caps));
+		if (n > 0 && fsetxattr(out, XATTR_CAPS, caps, (size_t)n, 0) < 0 && errno != EPERM &&
+		    errno != ENOTSUP)
+			return -errno;
+	}
 	if (fchmod(out, st->st_mode & 07777 & ~(mode_t)0222) < 0)
 		return -errno;
 	(void)futimens(out, ts);

@@ -13,9 +13,11 @@ compressed layer, computed here with gzip.decompress / `zstd -dc`, independently
 import gzip
 import hashlib
 import io
+import shutil
 import os
 import subprocess
 import sys
+import tempfile
 import tarfile
 
 MTIME = 1700000000
@@ -47,8 +49,9 @@ def sym(name, target):
     return info(name, tarfile.SYMTYPE, 0o777, linkname=target)
 
 
-def hard(name, target):
-    return info(name, tarfile.LNKTYPE, 0o644, linkname=target)
+def hard(name, target, mode=0o644):
+    """A hard link; real tar writers give it the mode of its target, and Docker applies it."""
+    return info(name, tarfile.LNKTYPE, mode, linkname=target)
 
 
 def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
@@ -83,7 +86,7 @@ def main():
         d("./"),
         d("bin/"),
         f("bin/tool", b"#!/bin/sh\necho tool\n", 0o755),
-        hard("bin/tool-again", "bin/tool"),
+        hard("bin/tool-again", "bin/tool", 0o755),
         d("etc/"),
         f("etc/config", b"key = value\n"),
         sym("etc/passwd-link", "/etc/passwd"),
@@ -186,19 +189,14 @@ def main():
     # Hostile layers: NAME -> entries; the entry to be named in the error is in hostile.txt.
     hostile = {
         "dotdot": ("../evil", [f("../evil", b"pwned\n")]),
-        "absolute": ("/abs/evil", [f("/abs/evil", b"pwned\n")]),
         "inner-dotdot": ("a/../../evil", [d("a/"), f("a/../../evil", b"pwned\n")]),
-        "symlink-abs": ("link/evil", [sym("link", outside), f("link/evil", b"pwned\n")]),
-        "symlink-tmp": ("link/evil", [sym("link", "/tmp"), f("link/evil", b"pwned\n")]),
-        "symlink-dotdot": ("link/evil", [sym("link", ".."), f("link/evil", b"pwned\n")]),
-        "symlink-dir": ("link/sub/", [sym("link", outside), d("link/sub/"),
-                                          f("link/sub/evil", b"pwned\n")]),
+        "symlink-loop": ("a/evil", [sym("a", "b"), sym("b", "a"), f("a/evil", b"pwned\n")]),
+        "file-parent": ("f/evil", [f("f", b"file\n"), f("f/evil", b"pwned\n")]),
+        "hardlink-dir": ("evil", [d("d/"), hard("evil", "d")]),
         "hardlink-outside": ("evil", [hard("evil", "../outside/canary"),
                                       f("evil", b"pwned\n")]),
         "hardlink-outside2": ("evil", [hard("evil", "../../outside/canary"),
                                        f("evil", b"pwned\n")]),
-        "hardlink-symlink": ("evil", [sym("sl", outside + "/canary"), hard("evil", "sl"),
-                                      f("evil", b"pwned\n")]),
         "hardlink-through-symlink": ("evil", [sym("dir", outside), hard("evil", "dir/canary"),
                                               f("evil", b"pwned\n")]),
     }
@@ -207,6 +205,64 @@ def main():
         write(outdir, "hostile-%s.tar" % name, tar_bytes(entries))
         lines.append("%s\t%s" % (name, entry))
     write(outdir, "hostile.txt", ("\n".join(lines) + "\n").encode())
+
+    # Layers that look hostile but stay inside the root under Docker's rules (names relative
+    # to the root, symlinks resolved in it): they must unpack, and write only what they say.
+    write(outdir, "contained-absolute.tar", tar_bytes([f("/abs/evil", b"pwned\n")]))
+    write(outdir, "contained-symlink-dotdot.tar", tar_bytes([
+        sym("link", ".."), f("link/evil", b"pwned\n")]))
+    write(outdir, "contained-symlink-abs.tar", tar_bytes([
+        d("tmp/"), sym("link", "/tmp"), f("link/evil", b"pwned\n")]))
+    # Symlinks to nothing: Docker refuses to write below them; bv creates their target inside
+    # the root, which is as safe and lets `var/run -> ../run` work before `run/` exists.
+    write(outdir, "contained-symlink-outside.tar", tar_bytes([
+        sym("link", outside), f("link/evil", b"pwned\n")]))
+    write(outdir, "contained-symlink-tmp.tar", tar_bytes([
+        sym("link", "/tmp"), f("link/evil", b"pwned\n")]))
+    write(outdir, "contained-symlink-dir.tar", tar_bytes([
+        sym("link", outside), d("link/sub/"), f("link/sub/evil", b"pwned\n")]))
+    write(outdir, "contained-hardlink-symlink.tar", tar_bytes([
+        sym("sl", outside + "/canary"), hard("evil", "sl"), f("evil", b"pwned\n")]))
+
+    # What other image builders write (see include/bv/unpack.h for the rules).
+    write(outdir, "compat-root-member.tar", tar_bytes([
+        d("/"), d("/etc/"), f("/etc/os-release", b"ID=test\n"), d("./usr/"),
+        f("./usr/x", b"x\n")], tarfile.USTAR_FORMAT))
+    write(outdir, "compat-symlink-parents.tar", tar_bytes([
+        d("var/"), sym("var/run", "../run"), f("var/run/app.pid", b"42\n"),
+        sym("bin", "usr/bin"), f("bin/c", b"c\n", 0o755),
+        d("usr/lib/"), sym("lib", "/usr/lib"), f("lib/x.so", b"so\n"),
+        sym("chain1", "chain2"), sym("chain2", "/opt/real"), d("opt/real/"),
+        f("chain1/deep/file", b"deep\n")]))
+    write(outdir, "compat-hardlinks.tar", tar_bytes([
+        sym("s", "target"), hard("h", "s", 0o777),
+        d("bin/"), f("bin/t", b"t\n", 0o755), d("other/"), hard("other/t2", "/bin/t", 0o700)]))
+    caps = (0x02000001).to_bytes(4, "little") + (1 << 13).to_bytes(4, "little") + bytes(12)
+    xt, _ = f("bin/ping", b"ping\n", 0o755)
+    xt.pax_headers = {"SCHILY.xattr.security.capability": caps.decode("latin-1"),
+                      "SCHILY.xattr.user.note": "hello"}
+    write(outdir, "compat-xattrs.tar", tar_bytes([(xt, b"ping\n")]))
+    # A stream without the end-of-archive blocks, with and without the last padding, and
+    # streams cut inside an entry's data and inside a header.
+    two = tar_bytes([d("a/"), f("a/x", b"hello")], tarfile.USTAR_FORMAT)
+    write(outdir, "compat-no-trailer.tar", two[:1024 + 5])
+    write(outdir, "compat-no-trailer.tar.gz", gzip.compress(two[:1024 + 5], mtime=0))
+    write(outdir, "compat-no-end-blocks.tar", two[:1536])
+    write(outdir, "torn-data.tar", two[:1024 + 3])
+    three = tar_bytes([d("a/"), f("a/x", b"hello"), f("a/y", b"y")], tarfile.USTAR_FORMAT)
+    write(outdir, "torn-header.tar", three[:1536 + 300])
+    # Sparse files as GNU tar writes them, old GNU and pax 1.0.
+    sparse_dir = tempfile.mkdtemp()
+    with open(os.path.join(sparse_dir, "holes"), "wb") as fh:
+        fh.write(b"head")
+        fh.seek(1 << 20)
+        fh.write(b"middle")
+        fh.truncate(3 << 20)
+    for fmt in ("gnu", "posix"):
+        subprocess.run(["tar", "--sparse", "--format=" + fmt, "-C", sparse_dir, "-cf",
+                        os.path.join(outdir, "compat-sparse-%s.tar" % fmt), "holes"],
+                       check=True)
+    shutil.rmtree(sparse_dir)
 
     write(outdir, "garbage.tar", b"this is not a tar archive at all\n" * 40)
     write(outdir, "layer.tar.bz2", b"BZh91AY&SY" + b"\0" * 100)

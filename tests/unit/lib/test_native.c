@@ -228,6 +228,36 @@ static void test_native__missing_program(void **state)
 }
 
 /* Targets the image lacks are made in the scaffold; the image directory itself is untouched. */
+/* An image without /proc, /dev, /sys and /tmp (scratch, distroless) still gets them. */
+static void test_native__system_dirs_without_image_dirs(void **state)
+{
+	const char *argv[] = {
+		"/busybox", "sh", "-c",
+		"for d in /dev/null /dev/zero /dev/full /dev/random /dev/urandom; do "
+		"test -c $d || echo no $d; done; "
+		"for d in /dev/shm /sys/kernel /tmp /proc/self/fd; do test -d $d || echo no $d; done; "
+		"test -e /proc/self/exe || echo no exe; echo hi > /dev/null && echo done",
+		NULL};
+	_cleanup_free_ char *bare = test_mkdtemp("native-bare"), *bb = NULL, *proc = NULL,
+			    *out = NULL;
+	struct bv_native_request req = {.rootfs = NULL, .argv = argv, .env = base_env};
+	struct bv_error *err = NULL;
+	int status = -1;
+	(void)state;
+
+	assert_non_null(bare);
+	bb = bv_path_join(bare, "busybox");
+	assert_int_equal(copy_file("/bin/busybox", bb, 0755), 0);
+	assert_int_equal(chmod(bare, 0555), 0);
+	req.rootfs = bare;
+	assert_ok(run_capture(&req, &status, &out, &err), &err);
+	assert_string_equal(out, "done\n");
+	assert_int_equal(status, 0);
+	proc = bv_path_join(bare, "proc");
+	assert_false(bv_path_exists(proc)); /* made over the image, never in it */
+	assert_ok(bv_rm_rf(bare, &err), &err);
+}
+
 static void test_native__creates_missing_mount_points(void **state)
 {
 	const char *argv[] = {"sh", "-c",
@@ -311,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_native__workspace_mounts),
 		cmocka_unit_test(test_native__missing_program),
 		cmocka_unit_test(test_native__creates_missing_mount_points),
+		cmocka_unit_test(test_native__system_dirs_without_image_dirs),
 		cmocka_unit_test(test_native__injected_file),
 		cmocka_unit_test(test_native__symlink_target_refused),
 	};
