@@ -244,18 +244,15 @@ static int read_reference_data(struct bv_schema *s, struct bv_manifest *m,
 		struct bv_schema_table e;
 		ref->key = t.t->items[i].key;
 		ref->size_bytes = -1;
-		if (bv_schema_table(s, &t, ref->key, true, &e) < 0 ||
-		    require_nonempty(s, &e, "id", &ref->id) < 0 ||
-		    require_nonempty(s, &e, "version", &ref->version) < 0 ||
+		if (bv_schema_check_name(s, t.t->items[i].pos, "name", t.name, ref->key) < 0 ||
+		    bv_schema_table(s, &t, ref->key, true, &e) < 0 ||
+		    bv_schema_name(s, &e, "id", true, &ref->id) < 0 ||
+		    bv_schema_name(s, &e, "version", true, &ref->version) < 0 ||
 		    bv_schema_bool(s, &e, "required", false, &ref->required) < 0 ||
-		    bv_schema_string(s, &e, "mount_path", false, &ref->mount_path) < 0 ||
+		    bv_schema_container_path(s, &e, "mount_path", false, &ref->mount_path) < 0 ||
 		    bv_schema_integer(s, &e, "size_bytes", false, &ref->size_bytes) < 0 ||
 		    bv_schema_check_keys(s, &e, keys) < 0)
 			return BV_EINVALID;
-		if (ref->mount_path && ref->mount_path[0] != '/')
-			return bv_schema_fail(s, *pos_of(&e, "mount_path"),
-					      "'mount_path' must be an absolute path, not '%s'",
-					      ref->mount_path);
 		m->n_reference_data++;
 	}
 	return 0;
@@ -275,11 +272,18 @@ static int read_cache_paths(struct bv_schema *s, struct bv_manifest *m,
 	if (bv_schema_strings(s, t, "cache_paths", false, &m->cache_paths) < 0)
 		return BV_EINVALID;
 	for (size_t i = before; i < m->cache_paths.n; i++)
-		if (m->cache_paths.v[i][0] != '/')
-			return bv_schema_fail(s, *pos_of(t, "cache_paths"),
-					      "cache path '%s' in %s must be absolute",
-					      m->cache_paths.v[i], t->name);
+		if (bv_schema_check_container_path(s, *pos_of(t, "cache_paths"), "cache path",
+						   t->name, m->cache_paths.v[i]) < 0)
+			return BV_EINVALID;
 	return 0;
+}
+
+static bool valid_env_name(const char *name)
+{
+	if (!*name || (*name >= '0' && *name <= '9'))
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+	       strlen(name);
 }
 
 static int read_entrypoint(struct bv_schema *s, struct bv_manifest *m,
@@ -301,6 +305,11 @@ static int read_entrypoint(struct bv_schema *s, struct bv_manifest *m,
 	m->env = bv_xcalloc(env.t->n + 1, sizeof(*m->env));
 	for (size_t i = 0; i < env.t->n; i++) {
 		m->env[i].name = env.t->items[i].key;
+		if (!valid_env_name(m->env[i].name))
+			return bv_schema_fail(s, env.t->items[i].pos,
+					      "invalid environment variable name in %s: use letters, "
+					      "digits and '_', not starting with a digit",
+					      env.name);
 		if (bv_schema_string(s, &env, m->env[i].name, true, &m->env[i].value) < 0)
 			return BV_EINVALID;
 		m->n_env++;
@@ -322,11 +331,8 @@ static int read_subcommands(struct bv_schema *s, struct bv_manifest *m,
 		sc->name = kv->key;
 		bv_strv_init(&sc->argv);
 		m->n_subcommands++;
-		if (!sc->name[0] || sc->name[0] == '-')
-			return bv_schema_fail(
-				s, kv->pos,
-				"subcommand name '%s' must be non-empty and not start with '-'",
-				sc->name);
+		if (bv_schema_check_name(s, kv->pos, "subcommand name", t.name, sc->name) < 0)
+			return BV_EINVALID;
 		if (bv_schema_strings(s, &t, sc->name, true, &sc->argv) < 0)
 			return BV_EINVALID;
 		if (!sc->argv.n)
@@ -353,10 +359,8 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 		if (exposed < 0 || bv_schema_check_keys(s, &t, binaries_keys) < 0)
 			return BV_EINVALID;
 		for (size_t i = 0; i < m->binaries.n; i++) {
-			if (!m->binaries.v[i][0] || strchr(m->binaries.v[i], '/'))
-				return bv_schema_fail(s, at,
-						      "invalid binary name '%s' in [tool.binaries]",
-						      m->binaries.v[i]);
+			if (bv_schema_check_name(s, at, "binary name", t.name, m->binaries.v[i]) < 0)
+				return BV_EINVALID;
 			for (size_t j = 0; j < i; j++)
 				if (!strcmp(m->binaries.v[i], m->binaries.v[j]))
 					return bv_schema_fail(
@@ -420,8 +424,8 @@ static int read_tool(struct bv_schema *s, struct bv_manifest *m, const struct bv
 
 	if (bv_schema_table(s, &root, "tool", true, &tool) < 0 ||
 	    bv_schema_check_keys(s, &root, root_keys) < 0 ||
-	    require_nonempty(s, &tool, "id", &m->id) < 0 ||
-	    require_nonempty(s, &tool, "version", &m->version) < 0 ||
+	    bv_schema_name(s, &tool, "id", true, &m->id) < 0 ||
+	    bv_schema_name(s, &tool, "version", true, &m->version) < 0 ||
 	    bv_schema_string(s, &tool, "description", false, &m->description) < 0 ||
 	    bv_schema_string(s, &tool, "homepage", false, &m->homepage) < 0 ||
 	    bv_schema_string(s, &tool, "license", false, &m->license) < 0 ||
@@ -671,8 +675,8 @@ int bv_dataset_parse(struct bv_dataset **out, const char *text, size_t len, cons
 	r = BV_EINVALID;
 	if (bv_schema_table(&s, &root, "data", true, &t) < 0 ||
 	    bv_schema_check_keys(&s, &root, root_keys) < 0 ||
-	    require_nonempty(&s, &t, "id", &d->id) < 0 ||
-	    require_nonempty(&s, &t, "version", &d->version) < 0 ||
+	    bv_schema_name(&s, &t, "id", true, &d->id) < 0 ||
+	    bv_schema_name(&s, &t, "version", true, &d->version) < 0 ||
 	    bv_schema_string(&s, &t, "description", false, &d->description) < 0 ||
 	    bv_schema_strings(&s, &t, "source_urls", true, &d->source_urls) < 0 ||
 	    bv_schema_string(&s, &t, "sha256", false, &d->sha256) < 0 ||

@@ -1,4 +1,5 @@
 #include "schema.h"
+#include "validate.h"
 
 #include <bv/error.h>
 #include <stdarg.h>
@@ -210,4 +211,62 @@ int bv_schema_check_keys(struct bv_schema *s, const struct bv_schema_table *t,
 			      kv->pos.line, kv->key, t->name);
 	}
 	return 0;
+}
+
+/* Values go into messages only when they are plain text; a hostile one may hold escapes. */
+static const char *shown(const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			return "(with control or non-ASCII characters)";
+	return value;
+}
+
+int bv_schema_check_name(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
+			 const char *where, const char *value)
+{
+	if (bv_valid_name(value))
+		return 0;
+	if (!*value)
+		return bv_schema_fail(s, pos, "%s%s%s must not be empty", what, where ? " in " : "",
+				      where ? where : "");
+	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s; %s", what, shown(value),
+			      where ? " in " : "", where ? where : "", BV_NAME_RULE);
+}
+
+int bv_schema_name(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		   bool required, const char **out)
+{
+	const struct bv_toml_kv *kv;
+	int r = bv_schema_string(s, t, key, required, out);
+	if (r <= 0)
+		return r;
+	kv = bv_schema_find(t, key);
+	if (!**out)
+		return bv_schema_fail(s, kv->value.pos, "'%s' in %s must not be empty", key,
+				      t->name);
+	return bv_schema_check_name(s, kv->value.pos, key, t->name, *out) < 0 ? BV_EINVALID : 1;
+}
+
+int bv_schema_check_container_path(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
+				   const char *where, const char *value)
+{
+	const char *why = NULL;
+	if (bv_valid_container_path(value, &why))
+		return 0;
+	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s: %s", what, shown(value),
+			      where ? " in " : "", where ? where : "", why);
+}
+
+int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t,
+			     const char *key, bool required, const char **out)
+{
+	const struct bv_toml_kv *kv;
+	int r = bv_schema_string(s, t, key, required, out);
+	if (r <= 0)
+		return r;
+	kv = bv_schema_find(t, key);
+	return bv_schema_check_container_path(s, kv->value.pos, key, t->name, *out) < 0
+		       ? BV_EINVALID
+		       : 1;
 }

@@ -85,6 +85,21 @@ int bv_schema_strings(struct bv_schema *s, const struct bv_schema_table *t, cons
 int bv_schema_table_at(struct bv_schema *s, const struct bv_toml_array *a, size_t i,
 		       const char *name, struct bv_schema_table *out);
 
+/*
+ * Untrusted names and container paths (validate.h), checked as they are read so that every
+ * refusal names the file, line and key: "bv.lock:3:8: invalid id '../x' in [[tools]]; use
+ * letters, ...".  The _check_ forms take a value found elsewhere (a table key, an array
+ * element), described by `what` ("subcommand name") and `where` ("[tool.binaries]", or NULL).
+ */
+int bv_schema_name(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+		   bool required, const char **out);
+int bv_schema_check_name(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
+			 const char *where, const char *value);
+int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t,
+			     const char *key, bool required, const char **out);
+int bv_schema_check_container_path(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
+				   const char *where, const char *value);
+
 /* Reports every key of `t` that is not in `known` (NULL-terminated). */
 int bv_schema_check_keys(struct bv_schema *s, const struct bv_schema_table *t,
 			 const char *const *known);

@@ -427,6 +427,69 @@ static void test_manifest__unknown_keys_warn(void **state)
 	bv_manifest_free(m);
 }
 
+/*
+ * Every string that becomes a path, a mount, an argument or an environment entry is refused
+ * at load when it could leave its directory or change the meaning of what it is put in.
+ */
+static void test_manifest__hostile_names(void **state)
+{
+	static const struct {
+		const char *text, *needle;
+	} cases[] = {
+		{"[tool]\nid = \"../../x\"\nversion = \"1.0.0\"\n" IMAGE HW EP,
+		 "m.toml:2:6: invalid id '../../x' in [tool]"},
+		{"[tool]\nid = \"demo\"\nversion = \".ssh\"\n" IMAGE HW EP,
+		 "m.toml:3:11: invalid version '.ssh' in [tool]"},
+		{"[tool]\nid = \"-rf\"\nversion = \"1\"\n" IMAGE HW EP, "invalid id '-rf'"},
+		{"[tool]\nid = \"a b\"\nversion = \"1\"\n" IMAGE HW EP, "invalid id 'a b'"},
+		{"[tool]\nid = \"a\\u001b[31m\"\nversion = \"1\"\n" IMAGE HW EP,
+		 "invalid id '(with control or non-ASCII characters)'"},
+		{BASE EP "[tool.reference_data.x]\nid = \"../../home\"\nversion = \".ssh\"\n"
+			 "mount_path = \"/loot\"\n",
+		 "invalid id '../../home' in [tool.reference_data.x]"},
+		{BASE EP "[tool.reference_data.x]\nid = \"home\"\nversion = \"../.ssh\"\n",
+		 "invalid version '../.ssh' in [tool.reference_data.x]"},
+		{BASE EP "[tool.reference_data.\"../x\"]\nid = \"db\"\nversion = \"1\"\n",
+		 "invalid name '../x' in [tool.reference_data]"},
+		{BASE EP "[tool.reference_data.x]\nid = \"db\"\nversion = \"1\"\n"
+			 "mount_path = \"/data/../etc\"\n",
+		 "invalid mount_path '/data/../etc'"},
+		{BASE EP "[tool.reference_data.x]\nid = \"db\"\nversion = \"1\"\n"
+			 "mount_path = \"/proc/sys\"\n",
+		 "bv mounts /proc, /sys and /dev itself"},
+		{BASE EP "[tool.reference_data.x]\nid = \"db\"\nversion = \"1\"\n"
+			 "mount_path = \"/\"\n",
+		 "it would hide the whole image"},
+		{BASE EP "[tool.reference_data.x]\nid = \"db\"\nversion = \"1\"\n"
+			 "mount_path = \"/data,ro\"\n",
+		 "it contains ',', ':' or a control character"},
+		{HEAD IMAGE HW "[tool.entrypoint]\ncommand = \"demo\"\ncache_paths = [\"/c/../..\"]\n",
+		 "invalid cache path '/c/../..'"},
+		{BASE EP "[tool.subcommands]\n\"../x\" = [\"demo\"]\n", "invalid subcommand name '../x'"},
+		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"..\"]\n", "invalid binary name '..'"},
+		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"x:y\"]\n", "invalid binary name 'x:y'"},
+		{HEAD IMAGE HW "[tool.entrypoint]\ncommand = \"demo\"\n[tool.entrypoint.env]\n"
+			       "\"A=B\" = \"x\"\n",
+		 "invalid environment variable name"},
+	};
+	(void)state;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(cases); i++) {
+		struct bv_error *err = NULL;
+		struct bv_manifest *m = NULL;
+		char *msg;
+		int r = bv_manifest_parse(&m, cases[i].text, strlen(cases[i].text), "m.toml", types,
+					  &err);
+		assert_int_equal(r, BV_EINVALID);
+		assert_null(m);
+		msg = bv_error_format(err);
+		bv_error_free(err);
+		if (!strstr(msg, cases[i].needle))
+			print_error("case %zu: '%s' lacks '%s'\n", i, msg, cases[i].needle);
+		assert_non_null(strstr(msg, cases[i].needle));
+		free(msg);
+	}
+}
+
 static void test_manifest__validation_errors(void **state)
 {
 	static const struct {
@@ -453,9 +516,9 @@ static void test_manifest__validation_errors(void **state)
 		{BASE "[tool.entrypoint]\ncommand = \"\"\n",
 		 "m.toml:10:11: 'command' in [tool.entrypoint] must not be empty"},
 		{BASE "[tool.subcommands]\n\"-x\" = [\"a\"]\n",
-		 "m.toml:10:1: subcommand name '-x' must be non-empty and not start with '-'"},
+		 "m.toml:10:1: invalid subcommand name '-x' in [tool.subcommands]; use letters, digits, '.', '_', '+' and '-', starting with a letter, digit or '_', at most 128 characters"},
 		{BASE "[tool.subcommands]\n\"\" = [\"a\"]\n",
-		 "m.toml:10:1: subcommand name '' must be non-empty and not start with '-'"},
+		 "m.toml:10:1: subcommand name in [tool.subcommands] must not be empty"},
 		{BASE "[tool.subcommands]\nrun = []\n",
 		 "m.toml:10:7: subcommand 'run' has an empty command"},
 		{BASE "[tool.subcommands]\nrun = [\"a\", 1]\n",
@@ -467,9 +530,10 @@ static void test_manifest__validation_errors(void **state)
 		{BASE EP "[tool.binaries]\nexposed = [\"other\"]\n",
 		 "m.toml:12:11: [tool.binaries] exposed must include the entrypoint 'demo'"},
 		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"bin/x\"]\n",
-		 "m.toml:12:11: invalid binary name 'bin/x' in [tool.binaries]"},
+		 "m.toml:12:11: invalid binary name 'bin/x' in [tool.binaries]; use letters, digits, "
+		 "'.', '_', '+' and '-', starting with a letter, digit or '_', at most 128 characters"},
 		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"\"]\n",
-		 "m.toml:12:11: invalid binary name '' in [tool.binaries]"},
+		 "m.toml:12:11: binary name in [tool.binaries] must not be empty"},
 		{BASE EP "[[tool.inputs]]\nname = \"r\"\ntype = \"fastaq\"\n",
 		 "m.toml:13:8: unknown type 'fastaq' in [[tool.inputs]]; did you mean 'fastq'?"},
 		{BASE EP "[[tool.outputs]]\nname = \"r\"\ntype = \"bmm[x]\"\n",
@@ -489,7 +553,8 @@ static void test_manifest__validation_errors(void **state)
 		 "m.toml:14:9: 'mount' in [[tool.outputs]] must be an absolute path, not 'out'"},
 		{BASE EP "[tool.reference_data.db]\nid = \"pdbaa\"\nversion = \"1\"\n"
 			 "mount_path = \"db\"\n",
-		 "m.toml:14:14: 'mount_path' must be an absolute path, not 'db'"},
+		 "m.toml:14:14: invalid mount_path 'db' in [tool.reference_data.db]: it must be an "
+		 "absolute path"},
 		{BASE EP "[tool.reference_data.db]\nid = \"pdbaa\"\n",
 		 "m.toml:11:1: missing key 'version' in [tool.reference_data.db]"},
 		{HEAD IMAGE HW "[tool.hardware.gpu]\nrequired = true\ncuda_version = \"12\"\n" EP,
@@ -512,7 +577,7 @@ static void test_manifest__validation_errors(void **state)
 		 "m.toml:4:8: 'tier' in [tool] must be 'core', 'community' or 'experimental', not "
 		 "'gold'"},
 		{HEAD "cache_paths = [\"cache\"]\n" IMAGE HW EP,
-		 "m.toml:4:15: cache path 'cache' in [tool] must be absolute"},
+		 "m.toml:4:15: invalid cache path 'cache' in [tool]: it must be an absolute path"},
 		{HEAD "maintainers = \"me\"\n" IMAGE HW EP,
 		 "m.toml:4:15: 'maintainers' in [tool] must be an array, not a string"},
 		{BASE EP "[tool.factored]\nimage_digest = \"sha256:aa\"\n",
@@ -547,7 +612,7 @@ static void test_manifest__entrypoint_cache_paths(void **state)
 	assert_null(m);
 	msg = bv_error_format(err);
 	assert_memory_equal(msg, "m.toml:", 7);
-	assert_non_null(strstr(msg, ": cache path 'rel' in [tool.entrypoint] must be absolute"));
+	assert_non_null(strstr(msg, ": invalid cache path 'rel' in [tool.entrypoint]: it must be an absolute path"));
 	free(msg);
 	bv_error_free(err);
 
@@ -920,6 +985,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_manifest__more_fields),
 		cmocka_unit_test(test_manifest__unknown_keys_warn),
 		cmocka_unit_test(test_manifest__validation_errors),
+		cmocka_unit_test(test_manifest__hostile_names),
 		cmocka_unit_test(test_manifest__entrypoint_cache_paths),
 		cmocka_unit_test(test_manifest__load_missing),
 		cmocka_unit_test(test_manifest__no_types),
