@@ -13,6 +13,7 @@
 #include "util/fs.h"
 #include "util/time.h"
 #include "util/xalloc.h"
+#include "validate.h"
 
 #include "util/banned.h"
 
@@ -225,6 +226,13 @@ int bv_lockfile_validate_digest(const char *digest)
 
 /* ---- reading ---- */
 
+/* A name (validate.h) when present; reading the value itself is left to the caller. */
+static int check_name(struct bv_schema *s, const struct bv_schema_table *t, const char *key)
+{
+	const char *v;
+	return bv_schema_name(s, t, key, false, &v) < 0 ? BV_EINVALID : 0;
+}
+
 /* A required or optional string copied into *out ("" when absent and optional). */
 static int read_string(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
 		       bool required, char **out)
@@ -336,7 +344,9 @@ static int read_pins(struct bv_schema *s, const struct bv_schema_table *tool_t,
 		if (strlen(key) != pins.t->items[i].key_len)
 			return bv_schema_fail(s, pins.t->items[i].pos,
 					      "key in %s must not contain NUL", pins.name);
-		if (bv_schema_table(s, &pins, key, true, &t) < 0)
+		if (bv_schema_check_name(s, pins.t->items[i].pos, "name", pins.name, key) < 0 ||
+		    bv_schema_table(s, &pins, key, true, &t) < 0 || check_name(s, &t, "id") < 0 ||
+		    check_name(s, &t, "version") < 0)
 			return BV_EINVALID;
 		p = bv_lock_tool_set_pin(tool, key);
 		free(p->id);
@@ -374,7 +384,8 @@ static int read_tool(struct bv_schema *s, const struct bv_schema_table *tools,
 
 	if (strlen(kv->key) != kv->key_len || !kv->key_len)
 		return bv_schema_fail(s, kv->pos, "invalid tool id in %s", tools->name);
-	if (bv_schema_table(s, tools, kv->key, true, &t) < 0 ||
+	if (bv_schema_check_name(s, kv->pos, "tool id", tools->name, kv->key) < 0 ||
+	    bv_schema_table(s, tools, kv->key, true, &t) < 0 || check_name(s, &t, "version") < 0 ||
 	    bv_schema_string(s, &t, "tool_id", true, &tool_id) < 0)
 		return BV_EINVALID;
 	if (strcmp(tool_id, kv->key))
@@ -409,6 +420,10 @@ static int read_tool(struct bv_schema *s, const struct bv_schema_table *tools,
 			s, bv_schema_find(&t, "spec_kind")->value.pos,
 			"unknown 'spec_kind' '%s' in %s; expected legacy_image or factored_oci",
 			spec_kind, t.name);
+	for (size_t i = 0; i < tool->binaries.n; i++)
+		if (bv_schema_check_name(s, bv_schema_find(&t, "binaries")->value.pos,
+					 "binary name", t.name, tool->binaries.v[i]) < 0)
+			return BV_EINVALID;
 	if (check_digest(s, &t, "image_digest", tool->image_digest) < 0 ||
 	    check_digest(s, &t, "manifest_sha256", tool->manifest_sha256) < 0 ||
 	    check_timestamp(s, &t, "resolved_at", tool->resolved_at) < 0)
@@ -435,7 +450,8 @@ static int read_binary_index(struct bv_schema *s, const struct bv_schema_table *
 		const char *tool = NULL;
 		if (strlen(kv->key) != kv->key_len || !kv->key_len)
 			return bv_schema_fail(s, kv->pos, "invalid binary name in %s", t.name);
-		if (bv_schema_string(s, &t, kv->key, true, &tool) < 0)
+		if (bv_schema_check_name(s, kv->pos, "binary name", t.name, kv->key) < 0 ||
+		    bv_schema_string(s, &t, kv->key, true, &tool) < 0)
 			return BV_EINVALID;
 		if (!bv_lockfile_find(lock, tool))
 			return bv_schema_fail(
@@ -638,6 +654,14 @@ static bool tool_provides(const struct bv_lock_tool *t, const char *binary)
 	return bv_strv_contains(&t->binaries, binary);
 }
 
+static bool named_by(const char *bin, const char *const *override_binaries, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(override_binaries[i], bin))
+			return true;
+	return false;
+}
+
 int bv_lockfile_rebuild_binary_index(struct bv_lockfile *lock, const char *const *override_binaries,
 				     const char *const *override_tools, size_t n_overrides,
 				     struct bv_error **err)
@@ -705,6 +729,18 @@ int bv_lockfile_rebuild_binary_index(struct bv_lockfile *lock, const char *const
 				"  [binary_overrides]\n"
 				"  %s = \"%s\"",
 				bin, winner, rival, bin, winner);
+			binary_index_free(index, n_index);
+			return r;
+		}
+		if (!rival && bv_shadows_system_command(bin) &&
+		    !named_by(bin, override_binaries, n_overrides)) {
+			int r = bv_error_setc(
+				err, BV_EINVALID, 0,
+				"tool '%s' exposes '%s', which would replace the system command in "
+				"bv exec and bv shell; if that is what you want, say so in bv.toml:\n"
+				"  [binary_overrides]\n"
+				"  %s = \"%s\"",
+				winner, bin, bin, winner);
 			binary_index_free(index, n_index);
 			return r;
 		}

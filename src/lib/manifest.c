@@ -306,10 +306,11 @@ static int read_entrypoint(struct bv_schema *s, struct bv_manifest *m,
 	for (size_t i = 0; i < env.t->n; i++) {
 		m->env[i].name = env.t->items[i].key;
 		if (!valid_env_name(m->env[i].name))
-			return bv_schema_fail(s, env.t->items[i].pos,
-					      "invalid environment variable name in %s: use letters, "
-					      "digits and '_', not starting with a digit",
-					      env.name);
+			return bv_schema_fail(
+				s, env.t->items[i].pos,
+				"invalid environment variable name in %s: use letters, "
+				"digits and '_', not starting with a digit",
+				env.name);
 		if (bv_schema_string(s, &env, m->env[i].name, true, &m->env[i].value) < 0)
 			return BV_EINVALID;
 		m->n_env++;
@@ -359,7 +360,8 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 		if (exposed < 0 || bv_schema_check_keys(s, &t, binaries_keys) < 0)
 			return BV_EINVALID;
 		for (size_t i = 0; i < m->binaries.n; i++) {
-			if (bv_schema_check_name(s, at, "binary name", t.name, m->binaries.v[i]) < 0)
+			if (bv_schema_check_name(s, at, "binary name", t.name, m->binaries.v[i]) <
+			    0)
 				return BV_EINVALID;
 			for (size_t j = 0; j < i; j++)
 				if (!strcmp(m->binaries.v[i], m->binaries.v[j]))

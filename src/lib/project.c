@@ -12,7 +12,9 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/xalloc.h"
+#include "validate.h"
 
 #include "util/banned.h"
 
@@ -144,6 +146,8 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 			bv_error_free(spec_err);
 			return bv_schema_fail(s, kv->value.pos, "invalid tool id '%s'", tool->id);
 		}
+		if (bv_schema_check_name(s, kv->value.pos, "tool id", "[[tools]]", tool->id) < 0)
+			return BV_EINVALID;
 		if (tool->version[0]) {
 			struct bv_version_req *vr = NULL;
 			if (bv_version_req_parse(&vr, tool->version, &spec_err) < 0) {
@@ -169,12 +173,26 @@ static int read_overrides(struct bv_schema *s, struct bv_project *p,
 	p->overrides = bv_xcalloc(t.t->n + 1, sizeof(*p->overrides));
 	for (size_t i = 0; i < t.t->n; i++) {
 		const struct bv_toml_kv *kv = &t.t->items[i];
-		if (bv_schema_string(s, &t, kv->key, true, &p->overrides[i].tool) < 0)
+		if (bv_schema_check_name(s, kv->pos, "binary name", t.name, kv->key) < 0 ||
+		    bv_schema_name(s, &t, kv->key, true, &p->overrides[i].tool) < 0)
 			return BV_EINVALID;
 		p->overrides[i].binary = kv->key;
 		p->n_overrides++;
 	}
 	return 0;
+}
+
+/* The host side of a [[cache]] rule, with '~' and "{tool}" expanded (validate.h). */
+static int check_host_path(struct bv_schema *s, struct bv_toml_pos pos,
+			   const struct bv_cache_rule *c)
+{
+	_cleanup_free_ char *expanded = bv_cache_rule_host_path(c, "tool");
+	_cleanup_free_ char *home = bv_expand_home("~"), *shown = NULL;
+	const char *why = NULL;
+	if (bv_valid_host_mount(expanded, home[0] == '/' ? home : NULL, &why))
+		return 0;
+	shown = bv_str_shown(c->host_path, strlen(c->host_path), 200);
+	return bv_schema_fail(s, pos, "invalid host_path '%s' in [[cache]]: %s", shown, why);
 }
 
 static int read_caches(struct bv_schema *s, struct bv_project *p,
@@ -191,20 +209,22 @@ static int read_caches(struct bv_schema *s, struct bv_project *p,
 		struct bv_schema_table t;
 		if (bv_schema_table_at(s, a, i, "[[cache]]", &t) < 0 ||
 		    bv_schema_string(s, &t, "match", false, &c->match) < 0 ||
-		    bv_schema_string(s, &t, "container_path", true, &c->container_path) < 0 ||
+		    bv_schema_container_path(s, &t, "container_path", true, &c->container_path) <
+			    0 ||
 		    bv_schema_string(s, &t, "host_path", true, &c->host_path) < 0 ||
 		    bv_schema_check_keys(s, &t, known) < 0)
 			return BV_EINVALID;
 		if (!c->match)
 			c->match = "*";
-		if (c->container_path[0] != '/')
-			return bv_schema_fail(
-				s, bv_schema_find(&t, "container_path")->value.pos,
-				"'container_path' in [[cache]] must be absolute, not '%s'",
-				c->container_path);
+		else if (strcmp(c->match, "*") &&
+			 bv_schema_check_name(s, bv_schema_find(&t, "match")->value.pos, "match",
+					      "[[cache]]", c->match) < 0)
+			return BV_EINVALID;
 		if (!c->host_path[0])
 			return bv_schema_fail(s, bv_schema_find(&t, "host_path")->value.pos,
 					      "'host_path' in [[cache]] must not be empty");
+		if (check_host_path(s, bv_schema_find(&t, "host_path")->value.pos, c) < 0)
+			return BV_EINVALID;
 		p->n_caches++;
 	}
 	return 0;
@@ -226,9 +246,11 @@ static int read_data_and_hardware(struct bv_schema *s, struct bv_project *p,
 			struct bv_project_data *d = &p->data[i];
 			struct bv_schema_table entry;
 			d->key = t.t->items[i].key;
-			if (bv_schema_table(s, &t, d->key, true, &entry) < 0 ||
-			    bv_schema_string(s, &entry, "id", true, &d->id) < 0 ||
-			    bv_schema_string(s, &entry, "version", false, &d->version) < 0 ||
+			if (bv_schema_check_name(s, t.t->items[i].pos, "name", t.name, d->key) <
+				    0 ||
+			    bv_schema_table(s, &t, d->key, true, &entry) < 0 ||
+			    bv_schema_name(s, &entry, "id", true, &d->id) < 0 ||
+			    bv_schema_name(s, &entry, "version", false, &d->version) < 0 ||
 			    bv_schema_check_keys(s, &entry, data_keys) < 0)
 				return BV_EINVALID;
 			p->n_data++;

@@ -221,10 +221,18 @@ static int plan_data(struct bv_run_plan *plan, size_t *n, const char *cache_dir,
 	const struct bv_manifest *m = plan->manifest;
 	for (size_t i = 0; m && i < m->n_reference_data; i++) {
 		const struct bv_manifest_reference *ref = &m->reference_data[i];
-		_cleanup_free_ char *host =
-			bv_xasprintf("%s/data/%s/%s", cache_dir, ref->id, ref->version);
+		_cleanup_free_ char *data_root = bv_path_join(cache_dir, "data");
+		_cleanup_free_ char *rel = bv_xasprintf("%s/%s", ref->id, ref->version);
+		_cleanup_free_ char *host = bv_path_join(data_root, rel);
 		_cleanup_free_ char *target = NULL;
-		if (!bv_path_exists(host)) {
+		/* the names were checked when the manifest was read; this is the second wall */
+		int beneath = bv_path_check_beneath(data_root, rel);
+		if (beneath == -EXDEV || beneath == -ELOOP)
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "reference data '%s' %s of %s resolves outside the "
+					     "cache's data directory",
+					     ref->id, ref->version, m->id);
+		if (beneath < 0) {
 			if (ref->required)
 				return bv_error_setc(err, BV_EINVALID, 0,
 						     "%s needs reference data '%s' %s, which is "

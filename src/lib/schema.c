@@ -1,5 +1,4 @@
 #include "schema.h"
-#include "validate.h"
 
 #include <bv/error.h>
 #include <stdarg.h>
@@ -8,7 +7,9 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/parse.h"
 #include "util/xalloc.h"
+#include "validate.h"
 
 #include "util/banned.h"
 
@@ -213,25 +214,18 @@ int bv_schema_check_keys(struct bv_schema *s, const struct bv_schema_table *t,
 	return 0;
 }
 
-/* Values go into messages only when they are plain text; a hostile one may hold escapes. */
-static const char *shown(const char *value)
-{
-	for (const char *p = value; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			return "(with control or non-ASCII characters)";
-	return value;
-}
-
 int bv_schema_check_name(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
 			 const char *where, const char *value)
 {
+	_cleanup_free_ char *shown = NULL;
 	if (bv_valid_name(value))
 		return 0;
 	if (!*value)
 		return bv_schema_fail(s, pos, "%s%s%s must not be empty", what, where ? " in " : "",
 				      where ? where : "");
-	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s; %s", what, shown(value),
-			      where ? " in " : "", where ? where : "", BV_NAME_RULE);
+	shown = bv_str_shown(value, strlen(value), 200);
+	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s; %s", what, shown, where ? " in " : "",
+			      where ? where : "", BV_NAME_RULE);
 }
 
 int bv_schema_name(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
@@ -252,14 +246,16 @@ int bv_schema_check_container_path(struct bv_schema *s, struct bv_toml_pos pos, 
 				   const char *where, const char *value)
 {
 	const char *why = NULL;
+	_cleanup_free_ char *shown = NULL;
 	if (bv_valid_container_path(value, &why))
 		return 0;
-	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s: %s", what, shown(value),
-			      where ? " in " : "", where ? where : "", why);
+	shown = bv_str_shown(value, strlen(value), 200);
+	return bv_schema_fail(s, pos, "invalid %s '%s'%s%s: %s", what, shown, where ? " in " : "",
+			      where ? where : "", why);
 }
 
-int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t,
-			     const char *key, bool required, const char **out)
+int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+			     bool required, const char **out)
 {
 	const struct bv_toml_kv *kv;
 	int r = bv_schema_string(s, t, key, required, out);

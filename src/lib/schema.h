@@ -95,8 +95,8 @@ int bv_schema_name(struct bv_schema *s, const struct bv_schema_table *t, const c
 		   bool required, const char **out);
 int bv_schema_check_name(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
 			 const char *where, const char *value);
-int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t,
-			     const char *key, bool required, const char **out);
+int bv_schema_container_path(struct bv_schema *s, const struct bv_schema_table *t, const char *key,
+			     bool required, const char **out);
 int bv_schema_check_container_path(struct bv_schema *s, struct bv_toml_pos pos, const char *what,
 				   const char *where, const char *value);
 

@@ -9,6 +9,7 @@
 #include <bv/error.h>
 #include <bv/imageref.h>
 #include <bv/lockfile.h>
+#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/services.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "util/parse.h"
 #include "util/time.h"
 #include "util/xalloc.h"
+#include "validate.h"
 
 #include "util/banned.h"
 
@@ -299,8 +301,14 @@ int bv_service_volume_parse(struct bv_service_volume *out, const char *text, con
 			_cleanup_free_ char *joined = raw_host[0] == '/'
 							      ? bv_xstrdup(raw_host)
 							      : bv_path_join(root, raw_host);
+			_cleanup_free_ char *home = bv_expand_home("~");
 			host = bv_services_clean_path(joined);
 			container = bv_services_clean_path(raw_ctr);
+			/* the same rules as every other mount a project file asks for */
+			if (!bv_valid_container_path(container, &why))
+				why = why ? why : "invalid container path";
+			else if (!bv_valid_host_mount(host, home[0] == '/' ? home : NULL, &why))
+				why = why ? why : "invalid host path";
 		}
 	}
 	if (why) {

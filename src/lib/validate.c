@@ -1,11 +1,12 @@
 /*
  * validate.c - rules for untrusted names and container paths (see validate.h).
  */
+#include "validate.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/cleanup.h"
-#include "validate.h"
 
 #include "util/banned.h"
 
@@ -77,20 +78,60 @@ bool bv_valid_container_path(const char *s, const char **why)
 	return true;
 }
 
+/* Whether `path` is `dir` or below it ("/a/b" is below "/a", "/ab" is not). */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+bool bv_valid_host_mount(const char *path, const char *home, const char **why)
+{
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (!bv_valid_container_path(path, why)) {
+		/* the same shape rules; /proc, /sys and /dev are refused on the host side too */
+		if (path && path[0] == '/' && !path[1])
+			*why = "it is the whole file system";
+		return false;
+	}
+	if (home && home[0] == '/') {
+		size_t n = strlen(home);
+		while (n > 1 && home[n - 1] == '/')
+			n--;
+		if (path_within(home, path)) {
+			*why = "it is your home directory or above it";
+			return false;
+		}
+		if (n > 1 && !strncmp(path, home, n) && path[n] == '/' && path[n + 1] == '.') {
+			const char *rest = path + n + 1;
+			if (strncmp(rest, ".cache", 6) || (rest[6] && rest[6] != '/')) {
+				*why = "it is in a hidden directory of your home, where keys and "
+				       "settings live";
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 /*
  * Commands that scripts, shells and people expect to be the system's own.  Kept sorted for
  * bsearch; a tool may still expose one when bv.toml's [binary_overrides] names it.
  */
 static const char *const system_commands[] = {
-	"[",      "awk",     "basename", "bash",   "cat",      "cd",     "chgrp",  "chmod",
-	"chown",  "cp",      "curl",     "cut",    "dash",     "date",   "dd",     "df",
-	"dirname", "doas",   "du",       "echo",   "env",      "false",  "find",   "git",    "grep",
-	"gzip",   "head",    "id",       "kill",   "ln",       "login",  "ls",     "mkdir",
-	"mktemp", "mount",   "mv",       "nice",   "nohup",    "passwd", "printf", "ps",
-	"pwd",    "readlink", "realpath", "rm",    "rmdir",    "scp",    "sed",    "sh",
-	"sleep",  "sort",    "ssh",      "stat",   "su",       "sudo",   "tail",   "tar",
-	"tee",    "test",    "touch",    "tr",     "true",     "umount", "uname",  "uniq",
-	"wc",     "wget",    "which",    "whoami", "xargs",    "zsh",
+	"[",     "awk",   "basename", "bash",   "cat",   "cd",     "chgrp",    "chmod",    "chown",
+	"cp",    "curl",  "cut",      "dash",   "date",  "dd",     "df",       "dirname",  "doas",
+	"du",    "echo",  "env",      "false",  "find",  "git",    "grep",     "gzip",     "head",
+	"id",    "kill",  "ln",       "login",  "ls",    "mkdir",  "mktemp",   "mount",    "mv",
+	"nice",  "nohup", "passwd",   "printf", "ps",    "pwd",    "readlink", "realpath", "rm",
+	"rmdir", "scp",   "sed",      "sh",     "sleep", "sort",   "ssh",      "stat",     "su",
+	"sudo",  "tail",  "tar",      "tee",    "test",  "touch",  "tr",       "true",     "umount",
+	"uname", "uniq",  "wc",       "wget",   "which", "whoami", "xargs",    "zsh",
 };
 
 static int compare_name(const void *a, const void *b)

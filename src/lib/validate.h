@@ -30,7 +30,7 @@
 #define BV_NAME_MAX 128
 
 /* What bv_valid_name() accepts, for messages. */
-#define BV_NAME_RULE                                                                        \
+#define BV_NAME_RULE                                                                         \
 	"use letters, digits, '.', '_', '+' and '-', starting with a letter, digit or '_', " \
 	"at most 128 characters"
 
@@ -48,6 +48,15 @@ bool bv_valid_name(const char *s);
  * shorter than 1024 bytes.  On refusal *why says which rule failed.
  */
 bool bv_valid_container_path(const char *s, const char **why);
+
+/*
+ * A host directory that a project file asks bv to mount into a tool ([[cache]] host_path,
+ * a service volume), after '~' is expanded: absolute, clean, without ',', ':' or control
+ * characters, and not "/", not `home` or a directory above it, not a hidden directory in
+ * `home` (~/.ssh, ~/.gnupg, ~/.aws, ...) or anything in one, except ~/.cache.  A project from
+ * someone else could otherwise hand the user's keys to its tools.  `home` may be NULL.
+ */
+bool bv_valid_host_mount(const char *path, const char *home, const char **why);
 
 /*
  * Whether `name` is a core system command (sh, bash, env, ls, cat, cp, sudo, ...) that a tool

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -263,4 +265,32 @@ int bv_rm_rf(const char *path, struct bv_error **err)
 	if (!n || !strcmp(p, "/"))
 		return bv_error_setc(err, BV_EINVALID, 0, "refusing to remove '%s'", path);
 	return rm_entry(AT_FDCWD, p, "", err);
+}
+
+int bv_path_check_beneath(const char *base, const char *rel)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	_cleanup_close_ int dir = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd;
+
+	if (dir < 0)
+		return -errno;
+	fd = (int)syscall(SYS_openat2, dir, rel, &how, sizeof(how));
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOSYS && errno != EPERM && errno != E2BIG)
+		return -errno;
+	/* no openat2: refuse what is lexically outside, at least */
+	if (rel[0] == '/' || !strcmp(rel, "..") || !strncmp(rel, "../", 3) || strstr(rel, "/../") ||
+	    (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/..")))
+		return -EXDEV;
+	{
+		_cleanup_free_ char *path = bv_path_join(base, rel);
+		return access(path, F_OK) == 0 ? 0 : -errno;
+	}
 }

@@ -59,6 +59,14 @@ char *bv_path_join(const char *a, const char *b);
  */
 int bv_rm_rf(const char *path, struct bv_error **err);
 
+/*
+ * Whether `rel` names something that exists beneath the directory `base` without leaving it:
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so neither ".." nor a symlink may climb
+ * out.  0 when it does, -EXDEV when the path escapes `base`, other -errno (-ENOENT) when it
+ * cannot be opened.  Kernels without openat2 (before 5.6) get a lexical check only.
+ */
+int bv_path_check_beneath(const char *base, const char *rel);
+
 /* The running executable's absolute path (/proc/self/exe) as a new string; NULL with errno. */
 char *bv_executable_path(void);
 

@@ -35,6 +35,7 @@ setup() {
 	PROJ="$BATS_TEST_TMPDIR/proj"
 	mkdir -p "$PROJ" && cd "$PROJ" || return 1
 	bv init align >/dev/null 2>&1
+	allow_shell_binary
 	out=$(bv add samtools bwa 2>&1) || fail "bv add failed: $out"
 }
 

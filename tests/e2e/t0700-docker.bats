@@ -56,6 +56,7 @@ setup() {
 	PROJ="$BATS_TEST_TMPDIR/proj"
 	mkdir -p "$PROJ" && cd "$PROJ" || return 1
 	bv init align >/dev/null 2>&1
+	allow_shell_binary
 }
 
 # use_engine docker|podman: points DOCKER_HOST at the engine and makes the project's images

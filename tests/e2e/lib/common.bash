@@ -38,3 +38,10 @@ fixture_images_up() {
 fixture_images_down() {
 	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null 2>&1 || true
 }
+
+# allow_shell_binary (in a project directory): lets samtools expose the image's /bin/sh, as
+# the test registries do, by naming it in bv.toml; bv refuses a tool that shadows a system
+# command otherwise.
+allow_shell_binary() {
+	printf '\n[binary_overrides]\nsh = "samtools"\n' >>bv.toml
+}

@@ -443,7 +443,7 @@ static void test_manifest__hostile_names(void **state)
 		{"[tool]\nid = \"-rf\"\nversion = \"1\"\n" IMAGE HW EP, "invalid id '-rf'"},
 		{"[tool]\nid = \"a b\"\nversion = \"1\"\n" IMAGE HW EP, "invalid id 'a b'"},
 		{"[tool]\nid = \"a\\u001b[31m\"\nversion = \"1\"\n" IMAGE HW EP,
-		 "invalid id '(with control or non-ASCII characters)'"},
+		 "invalid id 'a?[31m'"},
 		{BASE EP "[tool.reference_data.x]\nid = \"../../home\"\nversion = \".ssh\"\n"
 			 "mount_path = \"/loot\"\n",
 		 "invalid id '../../home' in [tool.reference_data.x]"},
@@ -463,11 +463,15 @@ static void test_manifest__hostile_names(void **state)
 		{BASE EP "[tool.reference_data.x]\nid = \"db\"\nversion = \"1\"\n"
 			 "mount_path = \"/data,ro\"\n",
 		 "it contains ',', ':' or a control character"},
-		{HEAD IMAGE HW "[tool.entrypoint]\ncommand = \"demo\"\ncache_paths = [\"/c/../..\"]\n",
+		{HEAD IMAGE HW
+		 "[tool.entrypoint]\ncommand = \"demo\"\ncache_paths = [\"/c/../..\"]\n",
 		 "invalid cache path '/c/../..'"},
-		{BASE EP "[tool.subcommands]\n\"../x\" = [\"demo\"]\n", "invalid subcommand name '../x'"},
-		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"..\"]\n", "invalid binary name '..'"},
-		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"x:y\"]\n", "invalid binary name 'x:y'"},
+		{BASE EP "[tool.subcommands]\n\"../x\" = [\"demo\"]\n",
+		 "invalid subcommand name '../x'"},
+		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"..\"]\n",
+		 "invalid binary name '..'"},
+		{BASE EP "[tool.binaries]\nexposed = [\"demo\", \"x:y\"]\n",
+		 "invalid binary name 'x:y'"},
 		{HEAD IMAGE HW "[tool.entrypoint]\ncommand = \"demo\"\n[tool.entrypoint.env]\n"
 			       "\"A=B\" = \"x\"\n",
 		 "invalid environment variable name"},
@@ -612,7 +616,9 @@ static void test_manifest__entrypoint_cache_paths(void **state)
 	assert_null(m);
 	msg = bv_error_format(err);
 	assert_memory_equal(msg, "m.toml:", 7);
-	assert_non_null(strstr(msg, ": invalid cache path 'rel' in [tool.entrypoint]: it must be an absolute path"));
+	assert_non_null(strstr(
+		msg,
+		": invalid cache path 'rel' in [tool.entrypoint]: it must be an absolute path"));
 	free(msg);
 	bv_error_free(err);
 

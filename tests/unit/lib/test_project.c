@@ -320,7 +320,23 @@ static void test_project__schema_errors(void **state)
 		{"[project]\nname = \"x\"\n[binary_overrides]\nblastp = 1\n",
 		 PATH ":4:10: 'blastp' in [binary_overrides] must be a string, not an integer"},
 		{"[project]\nname = \"x\"\n[[cache]]\ncontainer_path = \"cache\"\nhost_path = \"/h\"\n",
-		 PATH ":4:18: 'container_path' in [[cache]] must be absolute, not 'cache'"},
+		 PATH
+		 ":4:18: invalid container_path 'cache' in [[cache]]: it must be an absolute path"},
+		{"[project]\nname = \"x\"\n[[cache]]\ncontainer_path = \"/c\"\nhost_path = \"~/.ssh\"\n",
+		 PATH
+		 ":5:13: invalid host_path '~/.ssh' in [[cache]]: it is in a hidden directory of "
+		 "your home, where keys and settings live"},
+		{"[project]\nname = \"x\"\n[[cache]]\ncontainer_path = \"/c\"\nhost_path = \"~\"\n",
+		 PATH
+		 ":5:13: invalid host_path '~' in [[cache]]: it is your home directory or above it"},
+		{"[project]\nname = \"x\"\n[binary_overrides]\n\"../sh\" = \"x\"\n", PATH
+		 ":4:1: invalid binary name '../sh' in [binary_overrides]; use letters, digits, "
+		 "'.', '_', '+' and '-', starting with a letter, digit or '_', at most 128 "
+		 "characters"},
+		{"[project]\nname = \"x\"\n[[tools]]\nid = \"a;b\"\n",
+		 PATH ":4:6: invalid tool id 'a;b'"},
+		{"[project]\nname = \"x\"\n[[tools]]\nid = \".x\"\n",
+		 PATH ":4:6: invalid tool id '.x'"},
 		{"[project]\nname = \"x\"\n[[cache]]\ncontainer_path = \"/c\"\nhost_path = \"\"\n",
 		 PATH ":5:13: 'host_path' in [[cache]] must not be empty"},
 		{"[project]\nname = \"x\"\n[[cache]]\nhost_path = \"/h\"\n",

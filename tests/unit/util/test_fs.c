@@ -191,6 +191,27 @@ static void test_fs__read_write_all(void **state)
 	assert_int_equal(st, 0);
 }
 
+static void test_fs__check_beneath(void **state)
+{
+	const char *dir = *state;
+	_cleanup_free_ char *base = bv_path_join(dir, "data");
+	_cleanup_free_ char *inside = bv_path_join(dir, "data/db/1");
+	_cleanup_free_ char *secret = bv_path_join(dir, "secret");
+	_cleanup_free_ char *link = bv_path_join(dir, "data/evil");
+	_cleanup_free_ char *abs = bv_path_join(dir, "data/abs");
+
+	assert_int_equal(bv_mkdir_p(inside, 0755, NULL), 0);
+	assert_int_equal(bv_mkdir_p(secret, 0755, NULL), 0);
+	assert_int_equal(symlink("../secret", link), 0);
+	assert_int_equal(symlink(secret, abs), 0);
+	assert_int_equal(bv_path_check_beneath(base, "db/1"), 0);
+	assert_int_equal(bv_path_check_beneath(base, "db/2"), -ENOENT);
+	assert_int_equal(bv_path_check_beneath(base, "../secret"), -EXDEV);
+	assert_int_equal(bv_path_check_beneath(base, "db/../../secret"), -EXDEV);
+	assert_int_equal(bv_path_check_beneath(base, "evil"), -EXDEV);
+	assert_int_equal(bv_path_check_beneath(base, "abs"), -EXDEV);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
 
 int main(void)
@@ -203,6 +224,7 @@ int main(void)
 		T(test_fs__path_join),
 		T(test_fs__rm_rf_does_not_follow_symlinks),
 		T(test_fs__read_write_all),
+		T(test_fs__check_beneath),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
