@@ -174,6 +174,8 @@ bool bv_cli_is_own_name(const char *argv0);
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs,
 		       bool quiet);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
+/* Records the project in the cache, so prune keeps what it pins (bv/retain.h); warns only. */
+int bv_cli_register_project(const struct bv_cli_ctx *ctx);
 /* setenv() that reports its failure; returns an exit status. */
 int bv_cli_setenv(const char *name, const char *value);
 /* PATH with the project's .bv/bin first, and BV_PROJECT_ROOT (bv exec, bv shell). */

@@ -8,6 +8,7 @@
 #include <bv/manifest.h>
 #include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/retain.h>
 #include <bv/store.h>
 #include <bv/unpack.h>
 #include <dirent.h>
@@ -120,20 +121,30 @@ static int cache_verify(struct bv_store *s)
 	return r;
 }
 
-/* The image digests the locks of known projects pin: this project and BV_KNOWN_PROJECTS. */
-static int known_digests(struct bv_strv *keep, size_t *projects)
+/*
+ * The image digests the locks of known projects pin: every project registered in the cache
+ * (bv/retain.h), this project, and those in BV_KNOWN_PROJECTS.
+ */
+static int known_digests(const char *cache, struct bv_strv *keep, size_t *projects)
 {
 	struct bv_strv roots = BV_STRV_INIT;
 	struct bv_error *err = NULL;
 	char *here = NULL;
 	const char *env = getenv("BV_KNOWN_PROJECTS");
 	int r = 0;
-	if (bv_project_find(&here, NULL, NULL) == 0)
+	if (bv_retain_projects(cache, &roots, &err) < 0) {
+		bv_strv_clear(&roots);
+		return bv_cli_report(err);
+	}
+	if (bv_project_find(&here, NULL, NULL) == 0 && !bv_strv_contains(&roots, here))
 		bv_strv_push_take(&roots, here);
+	else
+		free(here);
 	if (env && *env) {
 		char *copy = bv_xstrdup(env), *save = NULL;
 		for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
-			bv_strv_push(&roots, dir);
+			if (!bv_strv_contains(&roots, dir))
+				bv_strv_push(&roots, dir);
 		free(copy);
 	}
 	*projects = 0;
@@ -161,31 +172,57 @@ static int known_digests(struct bv_strv *keep, size_t *projects)
 	return r;
 }
 
-/* Removes unpacked trees whose image or layer is no longer wanted. */
+/*
+ * Removes unpacked trees whose image or layer is no longer wanted.  A root filesystem that a
+ * running tool holds a lease on (bv/retain.h) is kept, with a note, in a dry run too.
+ */
 static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_image,
-			const struct bv_store *s, size_t *removed)
+			const struct bv_store *s, size_t *removed, size_t *busy)
 {
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		char digest[80];
 		bool wanted;
-		if (de->d_name[0] == '.' || strlen(de->d_name) < 64)
+		_cleanup_free_ char *path = NULL;
+		int claim = -1, claimed = 1;
+		if (de->d_name[0] == '.' || strlen(de->d_name) < 64 ||
+		    bv_str_has_suffix(de->d_name, ".lease"))
 			continue;
 		(void)snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
 		wanted = by_image ? bv_strv_contains(keep, digest) : bv_store_has_blob(s, digest);
 		if (wanted)
 			continue;
+		path = bv_path_join(dir, de->d_name);
+		if (by_image && !bv_str_has_suffix(de->d_name, ".json")) {
+			struct bv_error *err = NULL;
+			claimed = bv_retain_claim(path, &claim, &err);
+			if (claimed < 0) {
+				_cleanup_free_ char *msg = bv_error_format(err);
+				bv_error_free(err);
+				bv_cli_warning("%s; keeping it", msg);
+				continue;
+			}
+			if (!claimed) {
+				(*busy)++;
+				printf("keeping %s (a running tool is using it)\n", path);
+				continue;
+			}
+		}
 		(*removed)++;
 		if (arg_dry_run) {
-			printf("would remove %s/%s\n", dir, de->d_name);
-		} else {
-			_cleanup_free_ char *path = bv_path_join(dir, de->d_name);
+			printf("would remove %s\n", path);
+		} else if (bv_str_has_suffix(de->d_name, ".json")) {
 			/* An image's saved config (bv_install_config_path) goes with its rootfs. */
-			if (bv_str_has_suffix(de->d_name, ".json"))
-				(void)unlink(path);
+			(void)unlink(path);
+		} else {
+			(void)bv_unpack_remove_tree(path, NULL);
+		}
+		if (claim >= 0) {
+			if (arg_dry_run)
+				close(claim);
 			else
-				(void)bv_unpack_remove_tree(path, NULL);
+				bv_retain_unclaim(path, claim);
 		}
 	}
 }
@@ -196,9 +233,14 @@ static int cache_prune(struct bv_store *s)
 	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT;
 	_cleanup_free_ char *cache = NULL, *rootfs = NULL, *layers = NULL;
 	int64_t freed = 0;
-	size_t projects = 0, trees = 0;
+	size_t projects = 0, trees = 0, busy = 0;
 	char human[32];
-	int r = known_digests(&keep, &projects);
+	int r = 0;
+	if (bv_cache_dir(&cache, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	r = known_digests(cache, &keep, &projects);
 	if (r)
 		goto out;
 	if (!projects) {
@@ -209,15 +251,14 @@ static int cache_prune(struct bv_store *s)
 		goto out;
 	}
 	if (bv_store_gc(s, (const char *const *)keep.v, keep.n, arg_dry_run, &removed, &freed,
-			&err) < 0 ||
-	    bv_cache_dir(&cache, &err) < 0) {
+			&err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
 	rootfs = bv_path_join(cache, "rootfs");
 	layers = bv_path_join(cache, "layers");
-	prune_trees(rootfs, &keep, true, s, &trees);
-	prune_trees(layers, &keep, false, s, &trees);
+	prune_trees(rootfs, &keep, true, s, &trees, &busy);
+	prune_trees(layers, &keep, false, s, &trees, &busy);
 	bv_strv_foreach (line, &removed)
 		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", *line);
 	bv_cli_format_size(human, sizeof(human), freed);
@@ -275,7 +316,7 @@ const struct bv_cli_command bv_cmd_cache = {
 	.usage = "size|list|verify|prune [--dry-run]",
 	.summary = "inspect, verify and prune the image store",
 	.description =
-		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob and checks every image is complete.  prune: removes what no known project's\nbv.lock pins (this project and those in BV_KNOWN_PROJECTS, colon-separated).",
+		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob and checks every image is complete.  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.",
 	.options = cache_options,
 	.run = run_cache,
 };

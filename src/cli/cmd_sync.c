@@ -69,6 +69,8 @@ static int run_sync(int argc, char **argv)
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
+	else if (!r)
+		r = bv_cli_register_project(&ctx);
 out:
 	bv_cli_ctx_release(&ctx);
 	return r;

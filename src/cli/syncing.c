@@ -4,7 +4,9 @@
  */
 #include <bv/error.h>
 #include <bv/lockfile.h>
+#include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/retain.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
 #include <errno.h>
@@ -36,12 +38,26 @@ int bv_cli_export_project_env(const struct bv_cli_ctx *ctx)
 	return r ? r : bv_cli_setenv("BV_PROJECT_ROOT", ctx->project->root);
 }
 
+int bv_cli_register_project(const struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	/* a cache we cannot write (shared, read-only) still runs; prune there is not ours */
+	if (bv_cache_dir(&cache, &err) < 0 ||
+	    bv_retain_register_project(cache, ctx->project->root, &err) < 0) {
+		_cleanup_free_ char *msg = bv_error_format(err);
+		bv_error_free(err);
+		bv_cli_warning("%s; 'bv cache prune' will not know this project", msg);
+	}
+	return BV_EXIT_OK;
+}
+
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
 	if (bv_shims_write(ctx->project->root, ctx->lock, &err) < 0)
 		return bv_cli_report(err);
-	return BV_EXIT_OK;
+	return bv_cli_register_project(ctx);
 }
 
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet)

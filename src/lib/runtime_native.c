@@ -9,6 +9,7 @@
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/native.h>
+#include <bv/retain.h>
 #include <bv/runtime.h>
 #include <bv/unpack.h>
 #include <bv/version.h>
@@ -452,9 +453,18 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	struct bv_native_request nreq = {0};
 	struct capture cap;
 	_cleanup_free_ char *rootfs = NULL;
+	_cleanup_close_ int lease = -1;
 	int status = -1;
-	int r = find_rootfs(&rootfs, &req->image, err);
+	int r = bv_install_rootfs_path(&rootfs, req->image.digest, err);
 	(void)rt;
+	/* the lease first, so that prune cannot take the tree between the check and the run */
+	if (r >= 0)
+		r = bv_retain_lease(rootfs, &lease, err);
+	if (r >= 0) {
+		free(rootfs);
+		rootfs = NULL;
+		r = find_rootfs(&rootfs, &req->image, err);
+	}
 	if (r >= 0)
 		r = plan_run(&nr, rootfs, req, err);
 	if (r < 0)
