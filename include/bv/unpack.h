@@ -26,8 +26,12 @@
  *
  * Atomicity: both unpackers build into "<dest>.tmp-<pid>" next to <dest> and rename it into
  * place only when complete (after syncfs(2)), with RENAME_NOREPLACE.  A crash therefore never
- * leaves a partial tree under the final name, and an existing <dest> directory means the work
- * was done: the call returns 0 without looking at it.  Leftover "<dest>.tmp-<pid>" directories
+ * leaves a partial tree under the final name.  Just before the rename the tree is sealed:
+ * "<dest>.seal" lists every entry with its type, mode, size and content digest (layer trees
+ * hash their files; a root filesystem takes the digests from its layers' seals, since its
+ * files are their hard links).  An existing <dest> directory WITH a seal means the work was
+ * done: the call returns 0 without looking at it; one without a seal (an older bv, or marked
+ * damaged by bv_unpack_verify) is removed and built again.  Leftover "<dest>.tmp-<pid>" directories
  * of processes that no longer exist are removed by the next call for the same <dest>.  Two
  * processes racing for the same <dest> both succeed; the loser discards its copy.  The parent
  * of <dest> is created when missing.
@@ -113,13 +117,14 @@ struct bv_unpack_options {
 	uint64_t max_entries;     /* entries per layer, 0 = BV_UNPACK_DEFAULT_MAX_ENTRIES */
 	uint64_t max_bytes;       /* sum of file sizes per layer, 0 = BV_UNPACK_DEFAULT_MAX_BYTES */
 	struct bv_strv *warnings; /* NULL: warnings are not reported */
+	const char *mount_point;  /* bv_unpack_image: an empty directory made at the top */
 };
 
 /* Use this rather than zero-initialising: a zeroed struct would not be rootless. */
-#define BV_UNPACK_OPTIONS_INIT                                                  \
-	{                                                                       \
-		.rootless = true, .max_entries = BV_UNPACK_DEFAULT_MAX_ENTRIES, \
-		.max_bytes = BV_UNPACK_DEFAULT_MAX_BYTES, .warnings = NULL      \
+#define BV_UNPACK_OPTIONS_INIT                                                                  \
+	{                                                                                       \
+		.rootless = true, .max_entries = BV_UNPACK_DEFAULT_MAX_ENTRIES,                 \
+		.max_bytes = BV_UNPACK_DEFAULT_MAX_BYTES, .warnings = NULL, .mount_point = NULL \
 	}
 
 /*
@@ -150,6 +155,18 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
  */
 int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 		      char out[BV_UNPACK_DIFF_ID_LEN + 1], struct bv_error **err);
+
+/* Whether `tree` has a seal; only a sealed tree is complete and trusted. */
+bool bv_unpack_is_sealed(const char *tree);
+
+/*
+ * Compares `tree` with the seal written when it was built (names, types, modes, sizes, link
+ * targets and, unless `fast`, file contents): 1 when intact, 0 when damaged or unsealed with
+ * *problem saying where (the caller frees it), < 0 when it cannot be read.  With
+ * `unseal_damaged` the seal of a damaged tree is removed, so the next install rebuilds it.
+ */
+int bv_unpack_verify(const char *tree, bool fast, bool unseal_damaged, char **problem,
+		     struct bv_error **err);
 
 /*
  * Removes the tree at `dir` (a layer tree, a root filesystem or a leftover temporary tree),

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -27,6 +28,7 @@
 #include "util/banned.h"
 
 static bool arg_dry_run;
+static bool arg_fast;
 
 static int cache_size(struct bv_store *s)
 {
@@ -100,6 +102,49 @@ static void verify_sifs(struct bv_strv *problems)
 		bv_error_free(err);
 }
 
+/*
+ * Every unpacked tree against its seal (bv/unpack.h).  A damaged one loses its seal, so the
+ * next `bv sync` (or run) unpacks it again from the verified blobs.
+ */
+static void verify_trees(struct bv_strv *problems)
+{
+	static const char *const kinds[] = {"layers", "rootfs"};
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		return;
+	}
+	for (size_t k = 0; k < BV_ARRAY_SIZE(kinds); k++) {
+		_cleanup_free_ char *dir = bv_path_join(cache, kinds[k]);
+		_cleanup_closedir_ DIR *d = opendir(dir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			_cleanup_free_ char *path = NULL, *problem = NULL;
+			struct stat st;
+			int r;
+			if (de->d_name[0] == '.' || strchr(de->d_name, '.'))
+				continue; /* .json, .seal, .lease and .tmp-<pid> go with their tree
+					   */
+			path = bv_path_join(dir, de->d_name);
+			if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			r = bv_unpack_verify(path, arg_fast, true, &problem, &err);
+			if (r < 0) {
+				_cleanup_free_ char *msg = bv_error_format(err);
+				bv_error_free(err);
+				err = NULL;
+				bv_strv_pushf(problems, "%s", msg);
+			} else if (r == 0) {
+				bv_strv_pushf(
+					problems,
+					"%s is damaged: %s (run 'bv sync' to unpack it again)",
+					path, problem);
+			}
+		}
+	}
+}
+
 static int cache_verify(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
@@ -109,6 +154,7 @@ static int cache_verify(struct bv_store *s)
 		return bv_cli_report(err);
 	verify_manifest_copies(&problems);
 	verify_sifs(&problems);
+	verify_trees(&problems);
 	bv_strv_foreach (p, &problems)
 		printf("%s\n", *p);
 	if (problems.n) {
@@ -187,7 +233,8 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 		_cleanup_free_ char *path = NULL;
 		int claim = -1, claimed = 1;
 		if (de->d_name[0] == '.' || strlen(de->d_name) < 64 ||
-		    bv_str_has_suffix(de->d_name, ".lease"))
+		    bv_str_has_suffix(de->d_name, ".lease") ||
+		    bv_str_has_suffix(de->d_name, ".seal"))
 			continue;
 		(void)snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
 		wanted = by_image ? bv_strv_contains(keep, digest) : bv_store_has_blob(s, digest);
@@ -288,6 +335,10 @@ static int run_cache(int argc, char **argv)
 			     what);
 		return BV_EXIT_USAGE;
 	}
+	if (arg_fast && strcmp(what, "verify")) {
+		bv_cli_error("--fast only applies to 'bv cache verify'");
+		return BV_EXIT_USAGE;
+	}
 	if (arg_dry_run && strcmp(what, "prune")) {
 		bv_cli_error("--dry-run only applies to 'bv cache prune'");
 		return BV_EXIT_USAGE;
@@ -308,15 +359,17 @@ static int run_cache(int argc, char **argv)
 
 static const struct bv_cli_option cache_options[] = {
 	{"dry-run", 'n', BV_OPT_FLAG, &arg_dry_run, NULL, "with prune: show what would be removed"},
+	{"fast", 0, BV_OPT_FLAG, &arg_fast, NULL,
+	 "with verify: check unpacked trees' names, modes and sizes, not their contents"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_cache = {
 	.name = "cache",
-	.usage = "size|list|verify|prune [--dry-run]",
+	.usage = "size|list|verify [--fast]|prune [--dry-run]",
 	.summary = "inspect, verify and prune the image store",
 	.description =
-		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob and checks every image is complete.  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.",
+		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.",
 	.options = cache_options,
 	.run = run_cache,
 };

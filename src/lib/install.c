@@ -98,23 +98,6 @@ char *bv_install_config_path(const char *rootfs)
 	return bv_xasprintf("%s.json", rootfs);
 }
 
-/*
- * An empty /workspace in the rootfs, where every run mounts the project: with it, a run
- * needs no overlay to create the mount point (bv_native_run), which saves a millisecond or
- * two per run.  Best effort: without it a run still works.
- */
-static void add_workspace(const char *rootfs)
-{
-	_cleanup_free_ char *dir = bv_path_join(rootfs, "workspace");
-	struct stat st;
-	if (lstat(dir, &st) == 0 || stat(rootfs, &st) < 0 || st.st_uid != geteuid())
-		return;
-	if (chmod(rootfs, st.st_mode | S_IWUSR) < 0)
-		return;
-	(void)mkdir(dir, 0755);
-	(void)chmod(rootfs, st.st_mode & 07777);
-}
-
 /* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
@@ -122,6 +105,11 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
 	_cleanup_strv_ struct bv_strv trees = BV_STRV_INIT;
 	int rc = 0;
+	/*
+	 * Where every run mounts the project: made in the image, a run needs no overlay to
+	 * create it (bv_native_run), which saves a millisecond or two per run.
+	 */
+	o.mount_point = "workspace";
 	for (size_t i = 0; i < r->n_layers && rc >= 0; i++) {
 		const char *tree =
 			bv_strv_pushf(&trees, "%s/layers/%s", cache, r->layers[i].digest + 7);
@@ -132,8 +120,6 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		rc = save_config(store, r, it->rootfs, err);
 	if (rc >= 0)
 		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
-	if (rc >= 0)
-		add_workspace(it->rootfs);
 	if (rc < 0)
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);
@@ -160,7 +146,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 		if (!it->pinned || !it->pinned[0] || o->mode != BV_INSTALL_FULL)
 			continue;
 		r = bv_install_rootfs_path(&it->rootfs, it->pinned, err);
-		if (r >= 0 && is_dir(it->rootfs)) {
+		if (r >= 0 && is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs)) {
 			it->present = true;
 			it->top_digest = bv_xstrdup(it->pinned);
 		}

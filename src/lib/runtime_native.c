@@ -113,7 +113,8 @@ static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_
 	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
 	if (r < 0)
 		return r;
-	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+	/* an unsealed tree is incomplete or damaged (bv/unpack.h): sync builds it again */
+	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode) || !bv_unpack_is_sealed(rootfs))
 		return bv_error_setc(
 			err, BV_ENOTFOUND, 0, "the image of %s (%s) is not on this machine",
 			image->tool_id ? image->tool_id : image->reference, image->reference);

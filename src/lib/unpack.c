@@ -28,6 +28,7 @@
 
 #include "archive_calls.h"
 #include "archive_loader.h"
+#include "seal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
@@ -564,13 +565,19 @@ static int stage_begin(struct stage *s, const char *final, struct bv_error **err
 
 	clean_stale(s->final);
 	if (lstat(s->final, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
+		_cleanup_free_ char *seal = NULL;
+		if (!S_ISDIR(st.st_mode))
+			return bv_error_setc(err, BV_EEXISTS, 0,
+					     "'%s' exists and is not a directory", s->final);
+		seal = bv_seal_path(s->final);
+		if (bv_path_exists(seal))
 			return 1;
-		return bv_error_setc(err, BV_EEXISTS, 0, "'%s' exists and is not a directory",
-				     s->final);
-	}
-	if (errno != ENOENT)
+		/* unsealed: cut short before its seal, made by an older bv, or found damaged */
+		if (bv_unpack_remove_tree(s->final, err) < 0)
+			return BV_ERR;
+	} else if (errno != ENOENT) {
 		return bv_error_set_errno(err, "could not stat '%s'", s->final);
+	}
 	parent = parent_of(s->final, &base);
 	if (bv_mkdir_p(parent, 0755, err) < 0)
 		return BV_ERR;
@@ -598,7 +605,7 @@ static void stage_abort(struct stage *s)
 	stage_release(s);
 }
 
-static int stage_commit(struct stage *s, struct bv_error **err)
+static int stage_commit(struct stage *s, const struct bv_seal_map *known, struct bv_error **err)
 {
 	const char *base;
 	_cleanup_free_ char *parent = parent_of(s->final, &base);
@@ -612,6 +619,9 @@ static int stage_commit(struct stage *s, struct bv_error **err)
 		r = seal_dir(s->root);
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not make '%s' read-only", s->tmp);
+	/* the seal first: a tree that appears without one is not trusted (include/bv/unpack.h) */
+	if (bv_seal_write(s->root, s->final, known, err) < 0)
+		return BV_ERR;
 	/* The rename must not reach the disk before the data it publishes. */
 	if (syncfs(s->root) < 0)
 		return bv_error_set_errno(err, "could not sync '%s'", s->tmp);
@@ -1299,7 +1309,7 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 	bv_buf_release(&l.path);
 	bv_buf_release(&l.target);
 	if (r == 0)
-		r = stage_commit(&s, err);
+		r = stage_commit(&s, NULL, err);
 	if (r < 0) {
 		stage_abort(&s);
 		return r;
@@ -1323,7 +1333,9 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 
 struct image {
 	const struct bv_unpack_options *o;
-	const char *tree; /* the layer tree being applied, for messages */
+	const char *tree;              /* the layer tree being applied, for messages */
+	struct bv_seal_map *layer_map; /* its files' digests, from its seal */
+	struct bv_seal_map *image_map; /* the digest of every file the image has so far */
 };
 
 __attribute__((format(printf, 4, 5))) static int
@@ -1462,6 +1474,11 @@ static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, cons
 		(void)utimensat(rfd, name, ts, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
+	if (S_ISREG(st.st_mode)) {
+		const char *digest = bv_seal_map_get(im->layer_map, path);
+		if (digest)
+			bv_seal_map_put(im->image_map, path, digest);
+	}
 	if (linkat(lfd, name, rfd, name, 0) == 0)
 		return 0;
 	if ((errno == EXDEV || errno == EMLINK) && S_ISREG(st.st_mode)) {
@@ -1516,6 +1533,19 @@ static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsign
 	return 0;
 }
 
+/*
+ * An empty directory at the image's top where every run mounts something (the project at
+ * /workspace): with it in the image a run needs no overlay to create the mount point.
+ */
+static int add_mount_point(struct stage *s, const char *name, struct bv_error **err)
+{
+	if (!valid_whiteout_target(name))
+		return bv_error_setc(err, BV_EINVALID, 0, "invalid mount point '%s'", name);
+	if (mkdirat(s->root, name, 0755) < 0 && errno != EEXIST)
+		return bv_error_set_errno(err, "could not create '%s' in '%s'", name, s->tmp);
+	return 0;
+}
+
 int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs_dir,
 		    const struct bv_unpack_options *opts, struct bv_error **err)
 {
@@ -1529,17 +1559,25 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 		stage_release(&s);
 		return r < 0 ? r : 0;
 	}
+	im.image_map = bv_seal_map_new();
 	for (size_t i = 0; i < n && r == 0; i++) {
 		_cleanup_close_ int lfd = open(layer_trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		im.tree = layer_trees[i];
+		im.layer_map = bv_seal_map_new();
+		bv_seal_map_load(im.layer_map, layer_trees[i]);
 		if (lfd < 0)
 			r = bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
 					  "could not open layer tree '%s'", layer_trees[i]);
 		else
 			r = apply_dir(&im, lfd, s.root, "", 0, err);
+		bv_seal_map_free(im.layer_map);
+		im.layer_map = NULL;
 	}
+	if (r == 0 && im.o->mount_point)
+		r = add_mount_point(&s, im.o->mount_point, err);
 	if (r == 0)
-		r = stage_commit(&s, err);
+		r = stage_commit(&s, im.image_map, err);
+	bv_seal_map_free(im.image_map);
 	if (r < 0) {
 		stage_abort(&s);
 		return r;
@@ -1559,8 +1597,33 @@ int bv_unpack_remove_tree(const char *dir, struct bv_error **err)
 		p[--n] = '\0';
 	if (!n || !strcmp(p, "/") || !strcmp(p, ".") || !strcmp(p, ".."))
 		return bv_error_setc(err, BV_EINVALID, 0, "refusing to remove '%s'", dir);
+	{
+		/* the seal goes first: a crash halfway leaves an unsealed tree, never a sealed one
+		 */
+		_cleanup_free_ char *seal = bv_seal_path(p);
+		if (unlink(seal) < 0 && errno != ENOENT)
+			return bv_error_set_errno(err, "could not remove '%s'", seal);
+	}
 	r = remove_at(AT_FDCWD, p);
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not remove '%s'", p);
 	return 0;
+}
+
+bool bv_unpack_is_sealed(const char *tree)
+{
+	_cleanup_free_ char *seal = bv_seal_path(tree);
+	return bv_path_exists(seal);
+}
+
+int bv_unpack_verify(const char *tree, bool fast, bool unseal_damaged, char **problem,
+		     struct bv_error **err)
+{
+	int r = bv_seal_check(tree, fast, problem, err);
+	if (r == 0 && unseal_damaged) {
+		_cleanup_free_ char *seal = bv_seal_path(tree);
+		if (unlink(seal) < 0 && errno != ENOENT)
+			return bv_error_set_errno(err, "could not remove '%s'", seal);
+	}
+	return r;
 }

@@ -120,6 +120,19 @@ static char *tar(const char *name)
 	return bv_path_join(tars, name);
 }
 
+/* Entries of `dir` that are not seals (each tree has "<tree>.seal" beside it). */
+static int count_trees(const char *dir)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !bv_str_has_suffix(de->d_name, ".seal"))
+			n++;
+	return n;
+}
+
 static char *in_case(const char *name)
 {
 	return bv_path_join(cases, name);
@@ -303,10 +316,10 @@ static void test_unpack__plain_gzip_zstd(void **state)
 			unpack_ok(cases_[i].tar, cases_[i].media_type, dest, NULL);
 		check_plain(tree);
 		/* nothing but the tree itself is left next to it */
-		assert_int_equal(test_count_entries(cases), 1);
+		assert_int_equal(count_trees(cases), 1);
 		remove_case(dest);
 	}
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 static void test_unpack__whiteouts_across_layers(void **state)
@@ -455,7 +468,7 @@ static void test_unpack__hostile_layers(void **state)
 		assert_error(r, err, BV_EINVALID, needle);
 		/* nothing written anywhere: not the tree, not its temporary, not outside */
 		assert_false(bv_path_exists(dest));
-		assert_int_equal(test_count_entries(cases), 0);
+		assert_int_equal(count_trees(cases), 0);
 		assert_outside_untouched();
 		n++;
 		line = nl + 1;
@@ -567,7 +580,7 @@ static void test_unpack__missing_trailer(void **state)
 		assert_error(r, err, BV_EINVALID, torn[i].needle);
 		assert_false(bv_path_exists(dest));
 	}
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 static void test_unpack__xattrs(void **state)
@@ -631,6 +644,91 @@ static void test_unpack__sparse(void **state)
 	}
 }
 
+/* Overwrites `rel` in a read-only tree with `text`, as a user with a shell could. */
+static void tamper(const char *tree, const char *rel, const char *text)
+{
+	_cleanup_free_ char *path = bv_path_join(tree, rel);
+	_cleanup_free_ char *dir = bv_xstrndup(path, (size_t)(strrchr(path, '/') - path));
+	int fd;
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(bv_write_all(fd, text, strlen(text)), 0);
+	close(fd);
+	assert_int_equal(chmod(path, 0555), 0);
+	assert_int_equal(chmod(dir, 0555), 0);
+}
+
+static void test_unpack__seals(void **state)
+{
+	_cleanup_free_ char *t = unpack_ok("plain.tar", OCI_TAR, "sealed", NULL);
+	_cleanup_free_ char *seal = in_case("sealed.seal");
+	_cleanup_free_ char *blob = tar("plain.tar");
+	_cleanup_free_ char *l1 = NULL, *l2 = NULL, *rootfs = in_case("sealed-rootfs");
+	struct bv_error *err = NULL;
+	char *problem = NULL;
+	(void)state;
+
+	assert_true(bv_unpack_is_sealed(t));
+	assert_int_equal(bv_unpack_verify(t, false, false, &problem, &err), 1);
+	assert_null(problem);
+	/* same size, other content: only a full check sees it */
+	tamper(t, "bin/tool", "#!/bin/sh\necho evil\n");
+	assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 1);
+	free(problem);
+	problem = NULL;
+	assert_int_equal(bv_unpack_verify(t, false, true, &problem, &err), 0);
+	assert_non_null(strstr(problem, "'bin/tool' differs from the seal"));
+	free(problem);
+	problem = NULL;
+	assert_false(bv_path_exists(seal)); /* unsealed: the next unpack rebuilds it */
+	assert_ok(bv_unpack_layer(blob, OCI_TAR, t, NULL, &err), &err);
+	assert_true(bv_unpack_is_sealed(t));
+	assert_file(t, "bin/tool", "#!/bin/sh\necho tool\n");
+	/* a new file and a changed mode are seen by the fast check */
+	{
+		_cleanup_free_ char *extra = bv_path_join(t, "etc");
+		_cleanup_free_ char *file = bv_path_join(t, "etc/new");
+		assert_int_equal(chmod(extra, 0755), 0);
+		assert_int_equal(bv_write_file_atomic(file, "x", 1, 0444, NULL), 0);
+		assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 0);
+		assert_non_null(problem);
+		free(problem);
+		problem = NULL;
+		assert_int_equal(unlink(file), 0);
+		assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 0);
+		assert_non_null(strstr(problem, "'etc' differs from the seal"));
+		free(problem);
+		problem = NULL;
+		assert_int_equal(chmod(extra, 0555), 0);
+		assert_int_equal(bv_unpack_verify(t, false, false, &problem, &err), 1);
+	}
+	/* an edit through an image's hard link damages the layer tree too */
+	l1 = unpack_ok("layer1.tar", OCI_TAR, "seal-l1", NULL);
+	l2 = unpack_ok("layer2.tar", OCI_TAR, "seal-l2", NULL);
+	{
+		const char *trees[] = {l1, l2};
+		_cleanup_free_ char *r = image_ok(trees, 2, "sealed-rootfs");
+		assert_int_equal(bv_unpack_verify(r, false, false, &problem, &err), 1);
+		tamper(r, "lib/libz.so", "z9\n");
+		assert_int_equal(bv_unpack_verify(r, false, false, &problem, &err), 0);
+		assert_non_null(strstr(problem, "'lib/libz.so'"));
+		free(problem);
+		problem = NULL;
+		assert_int_equal(bv_unpack_verify(l2, false, false, &problem, &err), 0);
+		free(problem);
+		problem = NULL;
+	}
+	(void)rootfs;
+	remove_case("sealed");
+	remove_case("sealed-rootfs");
+	remove_case("seal-l1");
+	remove_case("seal-l2");
+	assert_int_equal(count_trees(cases), 0);
+	assert_false(bv_path_exists(seal));
+}
+
 /* Makes openat2(2) fail with ENOSYS in this process, as on kernels before 5.6. */
 static int hide_openat2(void)
 {
@@ -690,7 +788,7 @@ static void test_unpack__without_openat2(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_outside_untouched();
-	assert_int_equal(test_count_entries(cases), 1);
+	assert_int_equal(count_trees(cases), 1);
 	check_plain(dest);
 	remove_case("no-openat2");
 }
@@ -723,7 +821,7 @@ static void test_unpack__error_messages(void **state)
 	bv_error_free(err);
 	err = NULL;
 	remove_case("blobs");
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 static void test_unpack__bad_blobs(void **state)
@@ -750,7 +848,7 @@ static void test_unpack__bad_blobs(void **state)
 	r = bv_unpack_layer(missing, OCI_TAR, dest, NULL, &err);
 	assert_error(r, err, BV_ENOTFOUND, "missing.tar");
 	err = NULL;
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 static void test_unpack__devices_dropped_rootless(void **state)
@@ -800,7 +898,7 @@ static void test_unpack__limits(void **state)
 	r = bv_unpack_layer(many, OCI_TAR, dest, &o, &err);
 	assert_error(r, err, BV_EINVALID, "more than 10 entries");
 	err = NULL;
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 	o.max_entries = 50; /* exactly the count */
 	assert_ok(bv_unpack_layer(many, OCI_TAR, dest, &o, &err), &err);
 	remove_case("bomb");
@@ -810,7 +908,7 @@ static void test_unpack__limits(void **state)
 	r = bv_unpack_layer(big, OCI_TAR, dest, &o, &err);
 	assert_error(r, err, BV_EINVALID, "more than 1000 bytes");
 	err = NULL;
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 	o.max_bytes = 1 << 20;
 	assert_ok(bv_unpack_layer(big, OCI_TAR, dest, &o, &err), &err);
 	assert_int_equal(lstat_of(dest, "big").st_size, 1 << 20);
@@ -878,7 +976,7 @@ static void test_unpack__crash_leftovers(void **state)
 	assert_ok(bv_unpack_remove_tree(live, &err), &err);
 	remove_case("crash-rootfs");
 	remove_case("crash-layer");
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 static void test_unpack__existing_is_done(void **state)
@@ -997,7 +1095,7 @@ static void test_unpack__remove_read_only_tree(void **state)
 	assert_ok(bv_unpack_remove_tree(manual, &err), &err);
 	assert_false(bv_path_exists(manual));
 	assert_outside_untouched();
-	assert_int_equal(test_count_entries(cases), 0);
+	assert_int_equal(count_trees(cases), 0);
 }
 
 int main(int argc, char **argv)
@@ -1014,6 +1112,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unpack__missing_trailer),
 		cmocka_unit_test(test_unpack__xattrs),
 		cmocka_unit_test(test_unpack__sparse),
+		cmocka_unit_test(test_unpack__seals),
 		cmocka_unit_test(test_unpack__without_openat2),
 		cmocka_unit_test(test_unpack__error_messages),
 		cmocka_unit_test(test_unpack__bad_blobs),
