@@ -106,7 +106,8 @@ const char *bv_seal_map_get(const struct bv_seal_map *m, const char *path)
 	if (!m || !m->n)
 		return NULL;
 	s = find_slot(m->slots, m->cap, path);
-	return s->path ? s->digest : NULL;
+	/* "" records a path whose digest is not known (hashed when listed) */
+	return s->path && s->digest[0] ? s->digest : NULL;
 }
 
 /* ---- listing ---- */

@@ -833,11 +833,12 @@ struct layer {
 	uint64_t max_entries, max_bytes;
 	int root;
 	uint64_t entries, bytes, dropped, dropped_xattrs;
-	bool data_read;       /* the current entry's data was read by its extractor */
-	bool ended;           /* the stream ended in the padding after the current entry */
-	const char *raw;      /* the current entry's name as the tar has it */
-	struct bv_buf path;   /* ... cleaned */
-	struct bv_buf target; /* a hard link's cleaned target */
+	bool data_read;              /* the current entry's data was read by its extractor */
+	struct bv_seal_map *digests; /* path -> digest of each file written, for the seal */
+	bool ended;                  /* the stream ended in the padding after the current entry */
+	const char *raw;             /* the current entry's name as the tar has it */
+	struct bv_buf path;          /* ... cleaned */
+	struct bv_buf target;        /* a hard link's cleaned target */
 };
 
 /* "layer X: entry 'NAME' <what>" for entries that are invalid or hostile. */
@@ -1017,6 +1018,10 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 		     struct bv_error **err)
 {
 	uint64_t got = 0;
+	/* a file's digest for its seal, while the bytes go by; holes would need zeros */
+	struct bv_sha256 *h = fd >= 0 && l->digests ? bv_sha256_new() : NULL;
+	bool in_order = true;
+	int ret = 0;
 
 	for (;;) {
 		const void *buf;
@@ -1031,21 +1036,44 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 				break;
 			}
 			if (io_failure(l->a))
-				return archive_failed(l->a, l->label, err);
-			return entry_invalid(err, l, "is damaged or cut short: %s",
-					     archive_error_string(l->a) ? archive_error_string(l->a)
-									: "unknown error");
+				ret = archive_failed(l->a, l->label, err);
+			else
+				ret = entry_invalid(err, l, "is damaged or cut short: %s",
+						    archive_error_string(l->a)
+							    ? archive_error_string(l->a)
+							    : "unknown error");
+			goto out;
 		}
-		if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)(size - off))
-			return entry_invalid(err, l, "has more data than its size");
-		if (fd >= 0 && pwrite_all(fd, buf, len, (off_t)off) < 0)
-			return entry_failed(err, l, errno);
+		if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)(size - off)) {
+			ret = entry_invalid(err, l, "has more data than its size");
+			goto out;
+		}
+		if (fd >= 0 && pwrite_all(fd, buf, len, (off_t)off) < 0) {
+			ret = entry_failed(err, l, errno);
+			goto out;
+		}
+		if ((uint64_t)off != got)
+			in_order = false;
+		if (h && in_order)
+			bv_sha256_update(h, buf, len);
 		got += len;
 	}
 	/* sparse files may end in a hole */
-	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0)
-		return entry_failed(err, l, errno);
-	return 0;
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
+		ret = entry_failed(err, l, errno);
+		goto out;
+	}
+	if (h && in_order && got == (uint64_t)size) {
+		char hex[BV_SHA256_HEX_LEN + 8];
+		memcpy(hex, "sha256:", 7);
+		bv_sha256_final_hex(h, hex + 7);
+		h = NULL;
+		bv_seal_map_put(l->digests, l->path.buf, hex);
+	}
+out:
+	if (h)
+		bv_sha256_free(h);
+	return ret;
 }
 
 static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const char *name,
@@ -1266,6 +1294,9 @@ static int read_entries(struct layer *l, struct bv_error **err)
 					     l->max_entries);
 		l->data_read = false;
 		r = extract_entry(l, e, err);
+		/* whatever replaced a file at this path has no known digest (seal.h hashes it) */
+		if (r == 0 && !l->data_read && l->path.len && l->digests)
+			bv_seal_map_put(l->digests, l->path.buf, "");
 		/* data nobody wrote is still read, so a missing trailer is found the same way */
 		if (r == 0 && !l->data_read)
 			r = read_data(l, e, -1, archive_entry_size(e), err);
@@ -1304,12 +1335,14 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 	if (r == 0) {
 		l.a = a;
 		l.root = s.root;
+		l.digests = bv_seal_map_new();
 		r = read_entries(&l, err);
 	}
 	bv_buf_release(&l.path);
 	bv_buf_release(&l.target);
 	if (r == 0)
-		r = stage_commit(&s, NULL, err);
+		r = stage_commit(&s, l.digests, err);
+	bv_seal_map_free(l.digests);
 	if (r < 0) {
 		stage_abort(&s);
 		return r;
