@@ -61,7 +61,7 @@ static int run_sync(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_sync, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
-	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
+	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
 	if (arg_frozen && (r = check_frozen(&ctx)))
