@@ -39,10 +39,8 @@ static int run_shell(int argc, char **argv)
 	if (!bv_shims_current(ctx.project->root, ctx.lock)) {
 		/* Stale shims: take the project lock, and look again at what it now protects
 		 * (another bv may have changed bv.lock meanwhile, or fixed the shims already). */
-		bv_cli_ctx_release(&ctx);
-		r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_LOCK, NULL);
-		if (r)
-			return r;
+		if ((r = bv_cli_ctx_take_lock(&ctx)))
+			goto out;
 		if (!bv_shims_current(ctx.project->root, ctx.lock) &&
 		    (r = bv_cli_write_shims(&ctx)))
 			goto out;

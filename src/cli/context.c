@@ -111,6 +111,21 @@ shared:
 	return 0;
 }
 
+int bv_cli_ctx_take_lock(struct bv_cli_ctx *ctx)
+{
+	struct bv_project_lock_options o = {.on_wait = say_waiting};
+	struct bv_lockfile *fresh = NULL;
+	struct bv_error *err = NULL;
+	if (!ctx->project_lock &&
+	    bv_project_lock(&ctx->project_lock, ctx->project->root, &o, &err) < 0)
+		return bv_cli_report(err);
+	if (bv_lockfile_load(&fresh, ctx->lock_path, &err) < 0)
+		return bv_cli_report(err);
+	bv_lockfile_free(ctx->lock);
+	ctx->lock = fresh;
+	return 0;
+}
+
 int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag)
 {
 	return load(ctx, what, registry_flag, NULL);
