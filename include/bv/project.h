@@ -118,8 +118,10 @@ int bv_project_save_text(const struct bv_project *p, const char *text, struct bv
 /*
  * The project lock: one exclusive lock per project, so that commands editing it never lose
  * each other's writes.  Every command that reads bv.toml or bv.lock in order to write bv.toml,
- * bv.lock or .bv/bin (add, remove, lock, update, sync, exec's auto-sync, shell's shim refresh)
- * takes it BEFORE reading bv.toml and drops it only after all three are written:
+ * bv.lock or .bv/bin (add, remove, lock, update, exec's auto-sync) takes it BEFORE reading
+ * bv.toml and drops it only after all three are written; a command that writes only .bv/bin
+ * from bv.lock (sync, shell, for stale shims) may take it late, but must then read bv.lock
+ * again under it:
  *
  *   struct bv_project_lock *pl = NULL;
  *   struct bv_project_lock_options o = {.on_wait = say_waiting};   (or NULL for defaults)

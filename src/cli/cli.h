@@ -130,8 +130,8 @@ enum {
 int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag);
 /*
  * For a command loaded without BV_CTX_WRITE that finds it must write .bv/bin after all (bv
- * shell's stale shims): takes the project lock, then reads bv.lock again, since another bv
- * may have changed it before the lock was granted.  bv.toml is not read again: such a
+ * sync and bv shell, for stale shims): takes the project lock, then reads bv.lock again, since
+ * another bv may have changed it before the lock was granted.  bv.toml is not read again: such a
  * command must not write it.  Returns an exit status, the error reported.
  */
 int bv_cli_ctx_take_lock(struct bv_cli_ctx *ctx);

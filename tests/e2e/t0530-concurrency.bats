@@ -135,12 +135,33 @@ PY
 	run timeout 1 "$BV" list
 	assert_success
 	assert_output --partial samtools
+	# so does a warm sync: it writes nothing, so it takes no lock
+	run timeout 1 "$BV" sync
+	assert_success
+	assert_output "Everything is up to date (2 tools)"
 	run bv remove bwa
 	assert_success
 	assert_line "Waiting for another bv process on this project"
 	assert_line "Removed bwa"
 	wait "$HOLDER" || true
 	run agree samtools
+	assert_success
+}
+
+@test "sync rewrites stale shims under the lock, from bv.lock as it is then" {
+	bv init conc >/dev/null 2>&1
+	run bv add samtools
+	assert_success
+	rm -rf .bv/bin
+	hold_lock 1.5
+	# while sync waits, the holder's change to bv.lock lands; sync's shims must follow it
+	bv add bwa >/dev/null 2>&1 &
+	adder=$!
+	run bv sync
+	assert_success
+	wait "$adder"
+	wait "$HOLDER" || true
+	run agree samtools bwa
 	assert_success
 }
 
@@ -163,11 +184,11 @@ PY
 	run bv add samtools
 	assert_success
 	rm .bv/lock
-	(umask 000 && bv sync >/dev/null 2>&1)
+	(umask 000 && bv add bwa >/dev/null 2>&1)
 	run stat -c %a .bv/lock
 	assert_output 644
 	chmod 666 .bv/lock
-	run bv sync
+	run bv remove bwa
 	assert_success
 	run stat -c %a .bv/lock
 	assert_output 644
