@@ -91,8 +91,8 @@ int bv_lock_acquire_noting(struct bv_lock *lk, const char *path, enum bv_lock_mo
 			break;
 		}
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = pause_ns};
-		(void)nanosleep(&ts,
-				NULL); /* a short sleep after EINTR only means an early retry */
+		/* cut short by a signal, the sleep only means an earlier retry */
+		(void)nanosleep(&ts, NULL);
 		if (pause_ns < 32000000)
 			pause_ns *= 2;
 	}
