@@ -131,9 +131,8 @@ int bv_project_save_text(const struct bv_project *p, const char *text, struct bv
  *
  * Readers (bv run, list, show, info, lock --check) do not take it: each of bv.toml, bv.lock and
  * every .bv/bin directory is replaced by one rename(2), so a reader sees each file whole, old
- * or new, without waiting.  (Between two files it may see a new bv.toml with the old bv.lock
- * for a moment; bv.toml is written first, so a reader never sees a lock entry whose tool
- * bv.toml does not declare because of an add in progress.)
+ * or new, without waiting.  Between the two files it may see the new bv.toml with the
+ * previous bv.lock for a moment (bv.toml is always written first).
  *
  * Mechanism: an OFD lock (util/lock.h) on <root>/.bv/lock, created mode 0644 (never world
  * writable; an existing world-writable file owned by the caller is fixed to 0644 as well).
