@@ -115,6 +115,61 @@ int bv_project_text_with_tool(char **out, const struct bv_project *p, const char
 /* Checks `text` parses as a project and writes it to p->path atomically. */
 int bv_project_save_text(const struct bv_project *p, const char *text, struct bv_error **err);
 
+/*
+ * The project lock: one exclusive lock per project, so that commands editing it never lose
+ * each other's writes.  Every command that reads bv.toml or bv.lock in order to write bv.toml,
+ * bv.lock or .bv/bin (add, remove, lock, update, exec's auto-sync) takes it BEFORE reading
+ * bv.toml and drops it only after all three are written; a command that writes only .bv/bin
+ * from bv.lock (sync, shell, for stale shims) may take it late, but must then read bv.lock
+ * again under it:
+ *
+ *   struct bv_project_lock *pl = NULL;
+ *   struct bv_project_lock_options o = {.on_wait = say_waiting};   (or NULL for defaults)
+ *   if (bv_project_lock(&pl, root, &o, &err) < 0) ...
+ *   ... bv_project_load(), edit, bv_project_save_text(), bv_lockfile_save(), bv_shims_write()
+ *   pl = bv_project_unlock(pl);
+ *
+ * Readers (bv run, list, show, info, lock --check) do not take it: each of bv.toml, bv.lock and
+ * every .bv/bin directory is replaced by one rename(2), so a reader sees each file whole, old
+ * or new, without waiting.  Between the two files it may see the new bv.toml with the
+ * previous bv.lock for a moment (bv.toml is always written first).
+ *
+ * Mechanism: an OFD lock (util/lock.h) on <root>/.bv/lock, created mode 0644 (never world
+ * writable; an existing world-writable file owned by the caller is fixed to 0644 as well).
+ * .bv/ is created (0755) when missing; a project directory where it cannot be created (read
+ * only) is an error saying so.  The kernel drops the lock when the last descriptor closes, so
+ * a bv killed with SIGKILL leaves nothing stale; the descriptor is O_CLOEXEC, so a command
+ * that exec(2)s (bv exec, bv shell) releases it at the exec.  Two locks taken in one process
+ * conflict as two processes do.  The file itself is never removed (see util/lock.c).
+ *
+ * Waiting: the lock is waited for without a limit.  When it is not granted within
+ * `note_after_ms` (0: 1000 ms), `on_wait(lock_path, payload)` is called once, so the caller
+ * can say why nothing is happening; with `no_wait` the call fails at once with BV_EEXISTS
+ * instead of waiting.
+ *
+ * Ownership: the lock object belongs to the caller until bv_project_unlock(), which accepts
+ * NULL and returns NULL.
+ *
+ * Errors: BV_EEXISTS ("another bv process is changing the project in '<root>'") with
+ * `no_wait`; BV_ERR when .bv/ or the lock file cannot be created or locked.
+ */
+struct bv_project_lock;
+
+struct bv_project_lock_options {
+	unsigned note_after_ms; /* 0: 1000 */
+	void (*on_wait)(const char *lock_path, void *payload);
+	void *payload;
+	bool no_wait; /* fail with BV_EEXISTS instead of waiting */
+};
+
+/* The path of the lock file of the project at `root`, "<root>/.bv/lock".  New string. */
+char *bv_project_lock_path(const char *root);
+
+/* Takes the lock of the project at `root`; `o` may be NULL (defaults). */
+int bv_project_lock(struct bv_project_lock **out, const char *root,
+		    const struct bv_project_lock_options *o, struct bv_error **err);
+struct bv_project_lock *bv_project_unlock(struct bv_project_lock *pl);
+
 /* The host directory of a [[cache]] rule for `tool`: "~" and "{tool}" expanded.  New string. */
 char *bv_cache_rule_host_path(const struct bv_cache_rule *rule, const char *tool);
 

@@ -104,7 +104,10 @@ struct bv_lockfile;
 struct bv_index;
 struct bv_types;
 
+struct bv_project_lock;
+
 struct bv_cli_ctx {
+	struct bv_project_lock *project_lock; /* held with BV_CTX_WRITE, until release */
 	struct bv_project *project;
 	struct bv_lockfile *lock; /* NULL when the project has no bv.lock yet */
 	char *lock_path;
@@ -118,9 +121,20 @@ enum {
 	BV_CTX_INDEX = 1 << 1,         /* open the registry, refreshing it when stale */
 	BV_CTX_INDEX_OFFLINE = 1 << 2, /* open the registry without touching the network */
 	BV_CTX_TYPES = 1 << 3,
+	/* The command writes bv.toml, bv.lock or .bv/bin: take the project lock (bv/project.h)
+	 * before bv.toml is read, printing a note when another bv makes us wait; it is held
+	 * until bv_cli_ctx_release() (or exec(2): the descriptor is O_CLOEXEC). */
+	BV_CTX_WRITE = 1 << 5,
 };
 
 int bv_cli_ctx_load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag);
+/*
+ * For a command loaded without BV_CTX_WRITE that finds it must write .bv/bin after all (bv
+ * sync and bv shell, for stale shims): takes the project lock, then reads bv.lock again, since
+ * another bv may have changed it before the lock was granted.  bv.toml is not read again: such a
+ * command must not write it.  Returns an exit status, the error reported.
+ */
+int bv_cli_ctx_take_lock(struct bv_cli_ctx *ctx);
 /* The same for the project around `start_dir` (NULL: the working directory). */
 int bv_cli_ctx_load_from(struct bv_cli_ctx *ctx, unsigned what, const char *start_dir);
 /* Opens the registry (flag > BV_REGISTRY > bv.toml > default) without a project. */

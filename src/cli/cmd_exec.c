@@ -71,6 +71,7 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 static int run_exec(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
+	bool sync;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_exec, argc, argv, 1, -1, &first);
 	if (status >= 0)
@@ -79,10 +80,13 @@ static int run_exec(int argc, char **argv)
 		bv_cli_error("no command to run");
 		return BV_EXIT_USAGE;
 	}
-	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
+	sync = !arg_no_sync && !no_sync_from_env();
+	/* The auto-sync may write bv.lock and .bv/bin: under the project lock, released at the
+	 * exec below (O_CLOEXEC), so the command itself never holds it. */
+	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK | (sync ? BV_CTX_WRITE : 0), NULL);
 	if (r)
 		return r;
-	if (!arg_no_sync && !no_sync_from_env() && (r = auto_sync(&ctx)))
+	if (sync && (r = auto_sync(&ctx)))
 		goto out;
 	if ((r = bv_cli_export_project_env(&ctx)))
 		goto out;

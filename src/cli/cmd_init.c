@@ -1,3 +1,13 @@
+/*
+ * bv init [<name>]: create bv.toml in the current directory.
+ *
+ * bv init takes no project lock: there is no project yet to protect, and creating .bv/ in a
+ * directory that is not a project would be a side effect of its own.  Its one write is made
+ * safe by itself instead: bv.toml is created complete and only if absent
+ * (bv_write_file_new(): renameat2 RENAME_NOREPLACE), so of two concurrent inits exactly one
+ * succeeds and the other reports "already exists"; no other command runs on a directory
+ * without bv.toml.
+ */
 #include <bv/error.h>
 #include <bv/project.h>
 #include <limits.h>
@@ -50,7 +60,7 @@ static int run_init(int argc, char **argv)
 		}
 		bv_buf_printf(&b, "\n[registry]\nurl = \"%s\"\n", arg_registry);
 	}
-	if (bv_write_file_atomic(path, b.buf, b.len, 0644, &err) < 0) {
+	if (bv_write_file_new(path, b.buf, b.len, 0644, &err) < 0) {
 		bv_buf_release(&b);
 		return bv_cli_report(err);
 	}

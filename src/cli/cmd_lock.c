@@ -19,7 +19,8 @@ static int run_lock(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_lock, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
-	r = bv_cli_ctx_load(&ctx, (arg_check ? BV_CTX_LOCK : 0) | BV_CTX_INDEX | BV_CTX_TYPES,
+	r = bv_cli_ctx_load(&ctx,
+			    (arg_check ? BV_CTX_LOCK : BV_CTX_WRITE) | BV_CTX_INDEX | BV_CTX_TYPES,
 			    arg_registry);
 	if (!r)
 		r = bv_cli_relock(&ctx, arg_check ? BV_RELOCK_CHECK : BV_RELOCK_WRITE, NULL, 0,

@@ -21,7 +21,7 @@ static int run_remove(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_remove, argc, argv, 1, -1, &first);
 	if (status >= 0)
 		return status;
-	r = bv_cli_ctx_load(&ctx, 0, NULL);
+	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE, NULL);
 	if (r) {
 		bv_cli_ctx_release(&ctx);
 		return r;

@@ -36,8 +36,15 @@ static int run_shell(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		return r;
-	if (!bv_shims_current(ctx.project->root, ctx.lock) && (r = bv_cli_write_shims(&ctx)))
-		goto out;
+	if (!bv_shims_current(ctx.project->root, ctx.lock)) {
+		/* Stale shims: take the project lock, and look again at what it now protects
+		 * (another bv may have changed bv.lock meanwhile, or fixed the shims already). */
+		if ((r = bv_cli_ctx_take_lock(&ctx)))
+			goto out;
+		if (!bv_shims_current(ctx.project->root, ctx.lock) &&
+		    (r = bv_cli_write_shims(&ctx)))
+			goto out;
+	}
 	name = bv_project_display_name(ctx.project);
 	mark = bv_xasprintf("(bv:%s) ", name);
 	/* Shells that read PS1 from the environment (sh, dash, zsh) get it directly; bash

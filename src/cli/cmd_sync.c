@@ -61,13 +61,17 @@ static int run_sync(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_sync, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
+	/* sync writes neither bv.toml nor bv.lock, only .bv/bin when it is stale: the project
+	 * lock is taken for that write alone, with bv.lock read again under it.  So a warm sync
+	 * costs no lock, works in a read-only checkout, and a long pull never holds up bv add. */
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
 	if (arg_frozen && (r = check_frozen(&ctx)))
 		goto out;
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false);
-	if (!r && !bv_shims_current(ctx.project->root, ctx.lock))
+	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
+	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
 	else if (!r)
 		r = bv_cli_register_project(&ctx);

@@ -18,7 +18,7 @@ static int run_update(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_update, argc, argv, 0, -1, &first);
 	if (status >= 0)
 		return status;
-	r = bv_cli_ctx_load(&ctx, BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
+	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (!r)
 		r = bv_cli_relock(&ctx, BV_RELOCK_UPDATE, argv + first, (size_t)(argc - first),
 				  arg_jobs);

@@ -8,6 +8,7 @@
 #include <bv/project.h>
 #include <bv/types.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ void bv_cli_ctx_release(struct bv_cli_ctx *ctx)
 	free(ctx->lock_path);
 	bv_index_free(ctx->index);
 	bv_types_free(ctx->types);
+	bv_project_unlock(ctx->project_lock);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -50,6 +52,13 @@ int bv_cli_ctx_load_types(struct bv_cli_ctx *ctx)
 	return 0;
 }
 
+static void say_waiting(const char *lock_path, void *payload)
+{
+	(void)lock_path;
+	(void)payload;
+	fprintf(stderr, "Waiting for another bv process on this project\n");
+}
+
 static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag, const char *start)
 {
 	struct bv_error *err = NULL;
@@ -64,6 +73,14 @@ static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag
 	}
 	if (r < 0)
 		return bv_cli_report(err);
+	if (what & BV_CTX_WRITE) {
+		struct bv_project_lock_options o = {.on_wait = say_waiting};
+		r = bv_project_lock(&ctx->project_lock, root, &o, &err);
+		if (r < 0) {
+			free(root);
+			return bv_cli_report(err);
+		}
+	}
 	r = bv_project_load(&ctx->project, root, &err);
 	free(root);
 	if (r < 0)
@@ -91,6 +108,21 @@ shared:
 	}
 	if (what & BV_CTX_TYPES)
 		return bv_cli_ctx_load_types(ctx);
+	return 0;
+}
+
+int bv_cli_ctx_take_lock(struct bv_cli_ctx *ctx)
+{
+	struct bv_project_lock_options o = {.on_wait = say_waiting};
+	struct bv_lockfile *fresh = NULL;
+	struct bv_error *err = NULL;
+	if (!ctx->project_lock &&
+	    bv_project_lock(&ctx->project_lock, ctx->project->root, &o, &err) < 0)
+		return bv_cli_report(err);
+	if (bv_lockfile_load(&fresh, ctx->lock_path, &err) < 0)
+		return bv_cli_report(err);
+	bv_lockfile_free(ctx->lock);
+	ctx->lock = fresh;
 	return 0;
 }
 

@@ -72,8 +72,29 @@ static int atomic_fail(const char *tmp, const char *what, const char *path, stru
 	return r;
 }
 
-int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			 struct bv_error **err)
+/* Publishes `tmp` as `path`: rename(2), or without `replace` a rename that fails on EEXIST. */
+static int publish(const char *tmp, const char *path, bool replace, struct bv_error **err)
+{
+	int r;
+	if (replace)
+		r = rename(tmp, path);
+	else if ((r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE)) < 0 &&
+		 errno == EINVAL)
+		/* A file system without RENAME_NOREPLACE (older NFS): link(2) fails on EEXIST too.
+		 */
+		r = link(tmp, path) == 0 ? unlink(tmp) : -1;
+	if (r == 0)
+		return 0;
+	if (!replace && errno == EEXIST)
+		r = bv_error_setc(err, BV_EEXISTS, EEXIST, "'%s' already exists", path);
+	else
+		r = bv_error_set_errno(err, "could not rename '%s' to '%s'", tmp, path);
+	unlink(tmp);
+	return r;
+}
+
+static int write_file(const char *path, const void *data, size_t len, mode_t mode, bool replace,
+		      struct bv_error **err)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -82,6 +103,7 @@ int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
 	_cleanup_close_ int dfd = -1;
+	int r;
 
 	if (!*base)
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid file name '%s'", path);
@@ -102,11 +124,9 @@ int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	/* close() reports deferred write errors on NFS; ignoring them would hide data loss. */
 	if (close(TAKE_FD(fd)) < 0)
 		return atomic_fail(tmp, "close", tmp, err);
-	if (rename(tmp, path) < 0) {
-		int r = bv_error_set_errno(err, "could not rename '%s' to '%s'", tmp, path);
-		unlink(tmp);
+	r = publish(tmp, path, replace, err);
+	if (r < 0)
 		return r;
-	}
 
 	/* The rename lives in the directory; without this a crash can bring back the old file. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -118,6 +138,18 @@ int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 		return bv_error_set_errno(err, "could not flush directory '%s' after writing '%s'",
 					  dir, path);
 	return 0;
+}
+
+int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct bv_error **err)
+{
+	return write_file(path, data, len, mode, true, err);
+}
+
+int bv_write_file_new(const char *path, const void *data, size_t len, mode_t mode,
+		      struct bv_error **err)
+{
+	return write_file(path, data, len, mode, false, err);
 }
 
 static int mkdir_one(const char *path, mode_t mode, struct bv_error **err)

@@ -36,6 +36,15 @@ struct bv_error;
 int bv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			 struct bv_error **err);
 
+/*
+ * The same for a file that must not exist yet: the complete file appears under `path` at once
+ * (renameat2(RENAME_NOREPLACE), else link(2)), or not at all.  Of two processes creating the
+ * same path, exactly one succeeds; the other gets BV_EEXISTS ("'<path>' already exists") and
+ * the file it found is untouched.
+ */
+int bv_write_file_new(const char *path, const void *data, size_t len, mode_t mode,
+		      struct bv_error **err);
+
 /* Creates `path` and its missing parents with `mode` (subject to the umask); existing is ok. */
 int bv_mkdir_p(const char *path, mode_t mode, struct bv_error **err);
 

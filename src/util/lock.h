@@ -18,6 +18,10 @@
  *
  * Ownership: `lk` owns the descriptor and a copy of the path until bv_lock_release().
  *
+ * Waiting with a note: bv_lock_acquire_noting() waits like bv_lock_acquire(.., wait=true) but
+ * tells its caller once when the wait gets long, so a command can say why it is not moving:
+ *   r = bv_lock_acquire_noting(&lk, path, BV_LOCK_EXCLUSIVE, 1000, say_waiting, NULL, err);
+ *
  * Errors: BV_EEXISTS when `wait` is false and another holder conflicts; BV_ERR for failures to
  * open or lock the file; BV_EINVALID when `lk` already holds a lock.
  */
@@ -50,6 +54,17 @@ struct bv_lock {
  */
 int bv_lock_acquire(struct bv_lock *lk, const char *path, enum bv_lock_mode mode, bool wait,
 		    struct bv_error **err);
+
+/*
+ * Waits for the lock, as bv_lock_acquire() with `wait`; when it is still not granted after
+ * `note_after_ms` milliseconds, calls `on_wait(path, payload)` once (if not NULL) and goes on
+ * waiting without a limit.  Until then it polls (backing off from 1 to 32 ms), because an
+ * OFD lock has no timed wait; after the note it blocks in the kernel.  An uncontended lock
+ * costs what bv_lock_acquire() costs: one open(2) and one fcntl(2).
+ */
+int bv_lock_acquire_noting(struct bv_lock *lk, const char *path, enum bv_lock_mode mode,
+			   unsigned note_after_ms, void (*on_wait)(const char *path, void *payload),
+			   void *payload, struct bv_error **err);
 
 /* Drops the lock; safe to call on a lock that is not held, and more than once. */
 void bv_lock_release(struct bv_lock *lk);

@@ -65,6 +65,52 @@ static void test_fs__atomic_write_mode_ignores_umask(void **state)
 	assert_int_equal(st.st_mode & 07777, 0755);
 }
 
+static void test_fs__write_new_never_replaces(void **state)
+{
+	const char *dir = *state;
+	_cleanup_free_ char *path = bv_path_join(dir, "bv.toml");
+	struct bv_error *err = NULL;
+	char *msg;
+	struct stat st;
+	assert_int_equal(bv_write_file_new(path, "first\n", 6, 0644, NULL), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(bv_write_file_new(path, "second\n", 7, 0644, &err), BV_EEXISTS);
+	msg = bv_error_format(err);
+	assert_non_null(strstr(msg, "bv.toml' already exists"));
+	free(msg);
+	bv_error_free(err);
+	assert_file_contents(path, "first\n");
+	/* the loser's temporary file is gone too */
+	assert_int_equal(test_count_entries(dir), 1);
+}
+
+/* Many processes create the same file at once: exactly one wins, the file is whole. */
+static void test_fs__write_new_one_winner(void **state)
+{
+	const char *dir = *state;
+	_cleanup_free_ char *path = bv_path_join(dir, "bv.toml");
+	enum { N = 8 };
+	pid_t pids[N];
+	int winners = 0, st;
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			char text[32];
+			int len = snprintf(text, sizeof(text), "writer %d\n", i);
+			_exit(bv_write_file_new(path, text, (size_t)len, 0644, NULL) == 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		winners += WEXITSTATUS(st) == 0;
+	}
+	assert_int_equal(winners, 1);
+	assert_int_equal(test_count_entries(dir), 1);
+}
+
 static void test_fs__atomic_write_missing_dir(void **state)
 {
 	const char *dir = *state;
@@ -220,6 +266,8 @@ int main(void)
 		T(test_fs__atomic_write_replaces),
 		T(test_fs__atomic_write_mode_ignores_umask),
 		T(test_fs__atomic_write_missing_dir),
+		T(test_fs__write_new_never_replaces),
+		T(test_fs__write_new_one_winner),
 		T(test_fs__mkdir_p),
 		T(test_fs__path_join),
 		T(test_fs__rm_rf_does_not_follow_symlinks),
