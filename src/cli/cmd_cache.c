@@ -109,7 +109,7 @@ static int cache_verify(struct bv_store *s)
 	verify_manifest_copies(&problems);
 	verify_sifs(&problems);
 	bv_strv_foreach (p, &problems)
-		printf("%s\n", *p);
+		printf("%s\n", bv_cli_text(*p));
 	if (problems.n) {
 		bv_cli_error("the store has %zu problem%s", problems.n, problems.n == 1 ? "" : "s");
 		r = BV_EXIT_FAILURE;
@@ -178,7 +178,7 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 			continue;
 		(*removed)++;
 		if (arg_dry_run) {
-			printf("would remove %s/%s\n", dir, de->d_name);
+			printf("would remove %s/%s\n", bv_cli_text(dir), bv_cli_text(de->d_name));
 		} else {
 			_cleanup_free_ char *path = bv_path_join(dir, de->d_name);
 			/* An image's saved config (bv_install_config_path) goes with its rootfs. */
@@ -219,7 +219,7 @@ static int cache_prune(struct bv_store *s)
 	prune_trees(rootfs, &keep, true, s, &trees);
 	prune_trees(layers, &keep, false, s, &trees);
 	bv_strv_foreach (line, &removed)
-		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", *line);
+		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", bv_cli_text(*line));
 	bv_cli_format_size(human, sizeof(human), freed);
 	fprintf(stderr, "%s %zu blobs (%s) and %zu unpacked trees; kept what %zu project%s use\n",
 		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, projects,

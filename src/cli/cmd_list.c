@@ -30,8 +30,8 @@ static int list_binaries(const struct bv_lockfile *lock)
 			width = strlen(lock->binary_index[i].binary);
 	printf("%-*s  %s\n", (int)width, "BINARY", "TOOL");
 	for (size_t i = 0; i < lock->n_binary_index; i++)
-		printf("%-*s  %s\n", (int)width, lock->binary_index[i].binary,
-		       lock->binary_index[i].tool);
+		printf("%-*s  %s\n", (int)width, bv_cli_text(lock->binary_index[i].binary),
+		       bv_cli_text(lock->binary_index[i].tool));
 	return BV_EXIT_OK;
 }
 
@@ -74,9 +74,10 @@ static int list_tools(const struct bv_lockfile *lock)
 		const struct bv_lock_tool *t = &lock->tools[i];
 		char size[32];
 		bv_cli_format_size(size, sizeof(size), t->image_size_bytes);
-		printf("%-*s  %-*s  %-12.12s  %10s  %.10s\n", (int)wid, t->tool_id, (int)wver,
-		       t->version, t->image_digest[0] ? short_digest(t->image_digest) : "-", size,
-		       t->resolved_at ? t->resolved_at : "-");
+		printf("%-*s  %-*s  %-12.12s  %10s  %.10s\n", (int)wid, bv_cli_text(t->tool_id),
+		       (int)wver, bv_cli_text(t->version),
+		       t->image_digest[0] ? bv_cli_text(short_digest(t->image_digest)) : "-", size,
+		       t->resolved_at ? bv_cli_text(t->resolved_at) : "-");
 	}
 	return BV_EXIT_OK;
 }
