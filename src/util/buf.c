@@ -90,12 +90,9 @@ void bv_buf_putc(struct bv_buf *b, char c)
 	b->buf[b->len] = '\0';
 }
 
-/*
- * The length of the valid UTF-8 sequence at `s` (1 to 4), or 0 when `s` does not start one:
- * overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
- */
-static size_t utf8_sequence(const unsigned char *s, unsigned *cp)
+size_t bv_utf8_decode(const char *str, unsigned *cp)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n;
 	unsigned c = s[0], min;
 	if (c < 0x80) {
@@ -129,7 +126,7 @@ static bool add_printable(struct bv_buf *b, const char *s, bool keep_newlines)
 	bool escaped = false;
 	while (*p) {
 		unsigned cp = 0;
-		size_t n = utf8_sequence(p, &cp);
+		size_t n = bv_utf8_decode((const char *)p, &cp);
 		bool control = n == 0 ||
 			       (cp < 0x20 && cp != '\t' && (cp != '\n' || !keep_newlines)) ||
 			       (cp >= 0x7f && cp <= 0x9f);

@@ -63,6 +63,12 @@ __attribute__((format(printf, 2, 0))) void bv_buf_vprintf(struct bv_buf *b, cons
  * newline too when `keep_newlines`.  Returns whether anything was escaped.
  */
 bool bv_buf_add_printable(struct bv_buf *b, const char *s, bool keep_newlines);
+/*
+ * The length (1 to 4) of the valid UTF-8 sequence at `s`, its code point in *cp, or 0 when
+ * `s` does not start one: overlong forms, surrogates and code points above U+10FFFF are
+ * invalid (RFC 3629); "" gives 1 and U+0000.
+ */
+size_t bv_utf8_decode(const char *s, unsigned *cp);
 /* Whether bv_buf_add_printable() would copy `s` unchanged. */
 bool bv_text_is_printable(const char *s, bool keep_newlines);
 
