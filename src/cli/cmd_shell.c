@@ -111,12 +111,13 @@ static int run_shell(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
 	_cleanup_free_ char *pc = NULL, *name = NULL;
-	const char *shell = arg_shell ? arg_shell : getenv("SHELL");
-	const char *base;
+	const char *shell, *base;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_shell, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
+	/* only now: bv_cli_begin() is what sets arg_shell from --shell */
+	shell = arg_shell ? arg_shell : getenv("SHELL");
 	if (!shell || !shell[0])
 		shell = "/bin/sh";
 	base = strrchr(shell, '/') ? strrchr(shell, '/') + 1 : shell;

@@ -85,9 +85,10 @@ need_shell() {
 @test "bv shell in bash shows a hostile project name literally and runs none of it" {
 	hostile_project
 	assert_shell_safe "SHELL=/bin/bash"
-	# the mark goes on once, however often PROMPT_COMMAND runs
-	run bv shell --shell /bin/bash <<<'PS1="> "; eval "$PROMPT_COMMAND"; eval "$PROMPT_COMMAND"
-printf "%s\n" "${PS1@P}"'
+	# the mark goes on once, however often PROMPT_COMMAND runs; --shell wins over SHELL, also
+	# when SHELL is unset (${PS1@P} is bash's: dash would say "Bad substitution")
+	run env -u SHELL "$BV" shell --shell /bin/bash <<<'PS1="> "; eval "$PROMPT_COMMAND"
+eval "$PROMPT_COMMAND"; printf "%s\n" "${PS1@P}"'
 	assert_success
 	assert_line "(bv:$NAME) > "
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name 'canary*')" ]
