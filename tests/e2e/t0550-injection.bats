@@ -132,6 +132,17 @@ eval "$PROMPT_COMMAND"; printf "%s\n" "${PS1@P}"'
 		grep -qxF "name: \"$NAME\"" env.yml || fail "$(cat env.yml)"
 	fi
 	[ -z "$(find "$BATS_TEST_TMPDIR" -name 'canary*')" ]
+	# a name from bv.toml that would add YAML of its own if pasted in plainly
+	mkdir "$BATS_TEST_TMPDIR/yaml" && cd "$BATS_TEST_TMPDIR/yaml"
+	printf '[project]\nname = "x: y # z\\ndependencies: [evil]\\u001b"\n' >bv.toml
+	out=$(bv lock 2>&1) || fail "bv lock failed: $out"
+	run bv export --format conda -o env.yml
+	assert_success
+	python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed (scripts/deps.sh installs it)"
+	run python3 -c 'import json, yaml; print(json.dumps(yaml.safe_load(open("env.yml"))))'
+	assert_success
+	[ "$(jq -r .name <<<"$output")" = $'x: y # z\ndependencies: [evil]\e' ] || fail "$output"
+	[ "$(jq -c .dependencies <<<"$output")" = null ] || fail "$output"
 }
 
 @test "terminal escapes from the registry are shown escaped by search, show and info; --json keeps them" {
