@@ -26,8 +26,8 @@ static int list_binaries(const struct bv_lockfile *lock)
 		return bv_cli_print_json(o);
 	}
 	for (size_t i = 0; i < lock->n_binary_index; i++)
-		if (strlen(lock->binary_index[i].binary) > width)
-			width = strlen(lock->binary_index[i].binary);
+		if (strlen(bv_cli_text(lock->binary_index[i].binary)) > width)
+			width = strlen(bv_cli_text(lock->binary_index[i].binary));
 	printf("%-*s  %s\n", (int)width, "BINARY", "TOOL");
 	for (size_t i = 0; i < lock->n_binary_index; i++)
 		printf("%-*s  %s\n", (int)width, bv_cli_text(lock->binary_index[i].binary),
@@ -63,10 +63,10 @@ static int list_tools(const struct bv_lockfile *lock)
 		return BV_EXIT_OK;
 	}
 	for (size_t i = 0; i < lock->n_tools; i++) {
-		if (strlen(lock->tools[i].tool_id) > wid)
-			wid = strlen(lock->tools[i].tool_id);
-		if (strlen(lock->tools[i].version) > wver)
-			wver = strlen(lock->tools[i].version);
+		if (strlen(bv_cli_text(lock->tools[i].tool_id)) > wid)
+			wid = strlen(bv_cli_text(lock->tools[i].tool_id));
+		if (strlen(bv_cli_text(lock->tools[i].version)) > wver)
+			wver = strlen(bv_cli_text(lock->tools[i].version));
 	}
 	printf("%-*s  %-*s  %-12s  %10s  %s\n", (int)wid, "TOOL", (int)wver, "VERSION", "DIGEST",
 	       "SIZE", "RESOLVED");

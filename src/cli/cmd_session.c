@@ -195,10 +195,10 @@ static int do_ls(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 		return BV_EXIT_OK;
 	}
 	for (size_t i = 0; i < count; i++) {
-		if (strlen(v[i].name) > wname)
-			wname = strlen(v[i].name);
-		if (strlen(v[i].state) > wstate)
-			wstate = strlen(v[i].state);
+		if (strlen(bv_cli_text(v[i].name)) > wname)
+			wname = strlen(bv_cli_text(v[i].name));
+		if (strlen(bv_cli_text(v[i].state)) > wstate)
+			wstate = strlen(bv_cli_text(v[i].state));
 	}
 	printf("%-*s  %-*s  %s\n", (int)wname, "NAME", (int)wstate, "STATE", "IMAGE");
 	for (size_t i = 0; i < count; i++)
