@@ -128,17 +128,13 @@ bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock)
 	return true;
 }
 
-int bv_shims_path_dir(char **out, const char *project_root, struct bv_error **err)
+/* A link to `bin` at <cache>/path/<sha256(bin)[:32]>, created or repaired (see the header). */
+static int link_in_cache(char **out, const char *bin, struct bv_error **err)
 {
-	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", project_root);
 	_cleanup_free_ char *cache = NULL, *dir = NULL, *link = NULL, *tmp = NULL;
 	char hex[BV_SHA256_HEX_LEN + 1], target[PATH_MAX];
 	ssize_t n;
 	int r;
-	if (!strchr(bin, ':')) {
-		*out = TAKE_PTR(bin);
-		return 0;
-	}
 	if ((r = bv_cache_dir(&cache, err)) < 0)
 		return bv_error_wrap(err, r, "'%s' has a ':', which PATH cannot hold", bin);
 	dir = bv_path_join(cache, "path");
@@ -168,5 +164,14 @@ int bv_shims_path_dir(char **out, const char *project_root, struct bv_error **er
 		return r;
 	}
 	*out = TAKE_PTR(link);
+	return 0;
+}
+
+int bv_shims_path_dir(char **out, const char *project_root, struct bv_error **err)
+{
+	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", project_root);
+	if (strchr(bin, ':'))
+		return link_in_cache(out, bin, err);
+	*out = TAKE_PTR(bin);
 	return 0;
 }
