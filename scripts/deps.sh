@@ -16,6 +16,7 @@ docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 podman catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io
 samtools bwa
+zsh fish dash python3-yaml
 "
 
 quiet=false

@@ -9,7 +9,10 @@
  *   char *p = bv_expand_home("~/refs");            "/home/u/refs"
  *   free(cache); free(root); free(p);
  *
- * Cache root: $BV_CACHE_DIR, else $XDG_CACHE_HOME/bv, else $HOME/.cache/bv, the same on
+ * Home: $HOME, else (unset or empty, as under `env -i` or some batch systems) the home
+ * directory of the password database entry of the real uid.
+ *
+ * Cache root: $BV_CACHE_DIR, else $XDG_CACHE_HOME/bv, else <home>/.cache/bv, the same on
  * every platform.  Empty variables count as unset, and a relative XDG_CACHE_HOME is ignored
  * as the XDG base directory specification requires.  BV_CACHE_DIR is taken as given: a
  * user setting it explicitly means it.  Trailing slashes are removed.
@@ -33,7 +36,10 @@
 
 struct bv_error;
 
-/* The cache root (see above); BV_ENOTFOUND when none of the variables is set. */
+/* The home directory (see above), new, or NULL when there is none. */
+char *bv_home_dir(void);
+
+/* The cache root (see above); BV_ENOTFOUND when there is no home either. */
 int bv_cache_dir(char **out, struct bv_error **err);
 
 /*
@@ -43,9 +49,9 @@ int bv_cache_dir(char **out, struct bv_error **err);
 int bv_project_find(char **root_out, const char *start_dir, struct bv_error **err);
 
 /*
- * Replaces a leading "~" (the whole string) or "~/" with $HOME.  Anything else, "~user"
- * included, and any path when HOME is unset or empty, comes back unchanged.  Always returns a
- * new string.
+ * Replaces a leading "~" (the whole string) or "~/" with the home directory.  Anything else,
+ * "~user" included, and any path when there is no home directory, comes back unchanged.  Always
+ * returns a new string.
  */
 char *bv_expand_home(const char *path);
 

@@ -31,4 +31,12 @@ int bv_shims_write(const char *project_root, const struct bv_lockfile *lock, str
 /* Whether .bv/bin holds exactly one link per binary of `lock`, each pointing at this bv. */
 bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock);
 
+/*
+ * The directory to put on PATH for the shims of the project at `project_root`: its .bv/bin,
+ * or, when that path holds a ':' (which PATH cannot carry), a symbolic link to it at
+ * <cache>/path/<sha256(.bv/bin)[:32]>, created or repaired here.  BV_EINVALID when the cache
+ * path has a ':' too.  *out is new and the caller's.
+ */
+int bv_shims_path_dir(char **out, const char *project_root, struct bv_error **err);
+
 #endif

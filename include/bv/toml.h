@@ -181,6 +181,8 @@ struct bv_toml_value *bv_toml_array_push_string(struct bv_toml_doc *doc, struct 
  * equal to `root`.
  */
 void bv_toml_write(struct bv_buf *out, const struct bv_toml_table *root);
+/* Appends `s` (`len` bytes) as a TOML basic string, quotes and control characters escaped. */
+void bv_toml_write_string(struct bv_buf *out, const char *s, size_t len);
 
 /* Structural equality (datetimes by fields, floats bitwise except NaN == NaN). */
 bool bv_toml_value_equal(const struct bv_toml_value *a, const struct bv_toml_value *b);

@@ -90,6 +90,15 @@ bool bv_cli_color(FILE *stream);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
+/*
+ * `s` made safe for a terminal (bv_buf_add_printable, newlines escaped too): every string
+ * from a registry manifest, bv.lock, an image config or an engine goes through this before
+ * human-readable output prints it; --json output keeps the exact value.  Returns `s` itself
+ * when nothing needs escaping (NULL stays NULL), else a buffer that stays valid for the next
+ * 15 calls, so one printf may take several.  bv_cli_error/warning/hint escape their whole
+ * message themselves (newlines kept).
+ */
+const char *bv_cli_text(const char *s);
 /* Prints "error: <formatted chain>" and frees `err`; returns BV_EXIT_FAILURE. */
 int bv_cli_report(struct bv_error *err);
 

@@ -137,8 +137,8 @@ static int run_add(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
-		fprintf(stderr, "Added %s %s (%.19s)\n", want[i].id, want[i].manifest->version,
-			items[i].top_digest);
+		fprintf(stderr, "Added %s %s (%.19s)\n", bv_cli_text(want[i].id),
+			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest));
 	}
 	ctx.lock = TAKE_PTR(lock);
 	r = bv_cli_write_shims(&ctx);

@@ -156,7 +156,7 @@ static int cache_verify(struct bv_store *s)
 	verify_sifs(&problems);
 	verify_trees(&problems);
 	bv_strv_foreach (p, &problems)
-		printf("%s\n", *p);
+		printf("%s\n", bv_cli_text(*p));
 	if (problems.n) {
 		bv_cli_error("the store has %zu problem%s", problems.n, problems.n == 1 ? "" : "s");
 		r = BV_EXIT_FAILURE;
@@ -252,13 +252,13 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 			}
 			if (!claimed) {
 				(*busy)++;
-				printf("keeping %s (a running tool is using it)\n", path);
+				printf("keeping %s (a running tool is using it)\n", bv_cli_text(path));
 				continue;
 			}
 		}
 		(*removed)++;
 		if (arg_dry_run) {
-			printf("would remove %s\n", path);
+			printf("would remove %s\n", bv_cli_text(path));
 		} else if (bv_str_has_suffix(de->d_name, ".json")) {
 			/* An image's saved config (bv_install_config_path) goes with its rootfs. */
 			(void)unlink(path);
@@ -307,7 +307,7 @@ static int cache_prune(struct bv_store *s)
 	prune_trees(rootfs, &keep, true, s, &trees, &busy);
 	prune_trees(layers, &keep, false, s, &trees, &busy);
 	bv_strv_foreach (line, &removed)
-		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", *line);
+		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", bv_cli_text(*line));
 	bv_cli_format_size(human, sizeof(human), freed);
 	fprintf(stderr, "%s %zu blobs (%s) and %zu unpacked trees; kept what %zu project%s use\n",
 		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, projects,

@@ -43,7 +43,7 @@ static bool doctor_backend(const char *name)
 	bool usable;
 	if (bv_runtime_new(&rt, name, &err) < 0) {
 		_cleanup_free_ char *why = error_line(err);
-		printf("  %-10s  not usable: %s\n", name, why);
+		printf("  %-10s  not usable: %s\n", name, bv_cli_text(why));
 		return false;
 	}
 	usable = rt->ops->is_usable(rt);
@@ -51,11 +51,11 @@ static bool doctor_backend(const char *name)
 	if (rt->ops->health(rt, &info, &err) < 0) {
 		_cleanup_free_ char *why = error_line(err);
 		printf("  %-10s  %s: %s\n", name, usable ? "usable, but unhealthy" : "not usable",
-		       why);
+		       bv_cli_text(why));
 	} else {
 		printf("  %-10s  %s  %s%s%s%s\n", name, usable ? "usable" : "not usable",
-		       info.version ? info.version : "?", info.detail ? " (" : "",
-		       info.detail ? info.detail : "", info.detail ? ")" : "");
+		       info.version ? bv_cli_text(info.version) : "?", info.detail ? " (" : "",
+		       info.detail ? bv_cli_text(info.detail) : "", info.detail ? ")" : "");
 	}
 	bv_runtime_info_release(&info);
 	bv_runtime_free(rt);
@@ -70,10 +70,11 @@ static void doctor_cache(void)
 	printf("\nCache\n");
 	if (bv_cache_dir(&dir, &err) < 0) {
 		_cleanup_free_ char *why = error_line(err);
-		printf("  directory   unknown: %s\n", why);
+		printf("  directory   unknown: %s\n", bv_cli_text(why));
 		return;
 	}
-	printf("  directory   %s%s\n", dir, bv_path_exists(dir) ? "" : " (not created yet)");
+	printf("  directory   %s%s\n", bv_cli_text(dir),
+	       bv_path_exists(dir) ? "" : " (not created yet)");
 	/* The nearest existing ancestor holds the file system the cache will live on. */
 	for (char *slash; statvfs(dir, &vfs) < 0 && (slash = strrchr(dir, '/')) && slash != dir;)
 		*slash = '\0';
@@ -99,17 +100,17 @@ static void doctor_project(const struct bv_cli_ctx *ctx, bool loaded)
 		printf("  bv.toml     none here or above (not in a project)\n");
 		return;
 	}
-	printf("  bv.toml     %s (%zu tool%s)\n", ctx->project->path, ctx->project->n_tools,
-	       ctx->project->n_tools == 1 ? "" : "s");
+	printf("  bv.toml     %s (%zu tool%s)\n", bv_cli_text(ctx->project->path),
+	       ctx->project->n_tools, ctx->project->n_tools == 1 ? "" : "s");
 	if (!ctx->lock) {
 		printf("  bv.lock     none yet (run 'bv lock' or 'bv add <tool>')\n");
 		return;
 	}
-	printf("  bv.lock     %s (%zu tool%s locked)\n", ctx->lock_path, ctx->lock->n_tools,
-	       ctx->lock->n_tools == 1 ? "" : "s");
+	printf("  bv.lock     %s (%zu tool%s locked)\n", bv_cli_text(ctx->lock_path),
+	       ctx->lock->n_tools, ctx->lock->n_tools == 1 ? "" : "s");
 	if (bv_runtime_select(&rt, arg_backend, ctx->project->runtime_backend, &err) < 0) {
 		_cleanup_free_ char *why = error_line(err);
-		printf("  images      unknown: %s\n", why);
+		printf("  images      unknown: %s\n", bv_cli_text(why));
 		return;
 	}
 	for (size_t i = 0; i < ctx->lock->n_tools; i++) {

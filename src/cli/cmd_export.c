@@ -1,16 +1,76 @@
 #include <bv/error.h>
 #include <bv/lockfile.h>
 #include <bv/project.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "util/buf.h"
+#include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
 static const char *arg_format;
 static const char *arg_output;
+
+/*
+ * Whether `s` may be a plain YAML scalar and still read back as this string: a letter or '_'
+ * first, then only characters a conda match spec uses, and no word that YAML 1.1 reads as a
+ * boolean or null.  Everything else is double-quoted.
+ */
+static bool yaml_plain(const char *s)
+{
+	static const char *const words[] = {"y",     "n",  "yes", "no",  "true",
+					    "false", "on", "off", "null"};
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._-+=:/*<>!,@", *p)))
+			return false;
+	if (s[strlen(s) - 1] == ':')
+		return false;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcasecmp(s, words[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Appends `s` as a YAML scalar that reads back as exactly `s`: plain when that is safe,
+ * otherwise double-quoted with '"', '\\' and the characters YAML cannot print escaped (a
+ * byte that is not UTF-8 becomes \xNN, the code point of that value).  Nothing in a name can end
+ * the scalar, start a comment or add a key.
+ */
+static void put_yaml(struct bv_buf *out, const char *s)
+{
+	if (yaml_plain(s)) {
+		bv_buf_puts(out, s);
+		return;
+	}
+	bv_buf_putc(out, '"');
+	for (const char *p = s; *p;) {
+		unsigned cp;
+		size_t n = bv_utf8_decode(p, &cp);
+		if (!n) {
+			bv_buf_printf(out, "\\x%02x", (unsigned char)*p);
+			n = 1;
+		} else if (cp == '"' || cp == '\\') {
+			bv_buf_printf(out, "\\%c", (char)cp);
+		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			bv_buf_printf(out, "\\x%02x", cp);
+		} else if (cp == 0xfffe || cp == 0xffff) {
+			bv_buf_printf(out, "\\u%04x", cp);
+		} else {
+			bv_buf_add(out, p, n);
+		}
+		p += n;
+	}
+	bv_buf_putc(out, '"');
+}
 
 /*
  * "quay.io/biocontainers/<name>:<version>--<build>" names a bioconda package exactly; other
@@ -28,8 +88,11 @@ static bool biocontainer_package(const char *ref, struct bv_buf *out)
 	dashes = strstr(colon, "--");
 	if (!dashes || dashes == colon + 1)
 		return false;
-	bv_buf_printf(out, "  - bioconda::%.*s=%.*s\n", (int)(colon - name), name,
-		      (int)(dashes - colon - 1), colon + 1);
+	_cleanup_free_ char *spec = bv_xasprintf("bioconda::%.*s=%.*s", (int)(colon - name), name,
+						 (int)(dashes - colon - 1), colon + 1);
+	bv_buf_puts(out, "  - ");
+	put_yaml(out, spec);
+	bv_buf_putc(out, '\n');
 	return true;
 }
 
@@ -51,8 +114,9 @@ static int run_export(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
-	bv_buf_printf(&yaml, "# conda environment exported by bv from bv.lock\nname: %s\n",
-		      bv_project_display_name(ctx.project));
+	bv_buf_puts(&yaml, "# conda environment exported by bv from bv.lock\nname: ");
+	put_yaml(&yaml, bv_project_display_name(ctx.project));
+	bv_buf_putc(&yaml, '\n');
 	bv_buf_puts(&yaml, "channels:\n  - conda-forge\n  - bioconda\ndependencies:\n");
 	for (size_t i = 0; i < ctx.lock->n_tools; i++) {
 		const struct bv_lock_tool *t = &ctx.lock->tools[i];
@@ -61,13 +125,18 @@ static int run_export(int argc, char **argv)
 			const struct bv_lock_conda *c = t->layers[j].conda;
 			if (!c)
 				continue;
-			bv_buf_printf(&yaml, "  - %s=%s%s%s\n", c->name, c->version,
-				      c->build && c->build[0] ? "=" : "", c->build ? c->build : "");
+			_cleanup_free_ char *spec = bv_xasprintf("%s=%s%s%s", c->name, c->version,
+								 c->build && c->build[0] ? "=" : "",
+								 c->build ? c->build : "");
+			bv_buf_puts(&yaml, "  - ");
+			put_yaml(&yaml, spec);
+			bv_buf_putc(&yaml, '\n');
 			pinned++;
 		}
 		if (!pinned && !biocontainer_package(t->image_reference, &yaml))
-			bv_buf_printf(&skipped, "#   %s %s (%s)\n", t->tool_id, t->version,
-				      t->image_reference);
+			/* a comment ends at a newline, so none may get into one */
+			bv_buf_printf(&skipped, "#   %s %s (%s)\n", bv_cli_text(t->tool_id),
+				      bv_cli_text(t->version), bv_cli_text(t->image_reference));
 	}
 	if (skipped.len) {
 		bv_buf_puts(&yaml, "# not exported, no conda package is known for:\n");
@@ -78,7 +147,7 @@ static int run_export(int argc, char **argv)
 			r = bv_cli_report(err);
 			goto out;
 		}
-		fprintf(stderr, "Wrote '%s'\n", arg_output);
+		fprintf(stderr, "Wrote '%s'\n", bv_cli_text(arg_output));
 	} else {
 		fwrite(yaml.buf, 1, yaml.len, stdout);
 	}

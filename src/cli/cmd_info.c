@@ -60,33 +60,36 @@ static int run_info(int argc, char **argv)
 		goto out;
 	}
 	bv_cli_format_size(size, sizeof(size), t->image_size_bytes);
-	printf("%s %s\n", t->tool_id, t->version);
+	printf("%s %s\n", bv_cli_text(t->tool_id), bv_cli_text(t->version));
 	if (m && m->description)
-		printf("%s\n", m->description);
-	printf("\nrequirement: %s\n", t->declared_version_req[0] ? t->declared_version_req : "*");
-	printf("image:       %s\n", t->image_reference);
-	printf("digest:      %s\n", t->image_digest[0] ? t->image_digest : "-");
+		printf("%s\n", bv_cli_text(m->description));
+	printf("\nrequirement: %s\n",
+	       t->declared_version_req[0] ? bv_cli_text(t->declared_version_req) : "*");
+	printf("image:       %s\n", bv_cli_text(t->image_reference));
+	printf("digest:      %s\n", t->image_digest[0] ? bv_cli_text(t->image_digest) : "-");
 	printf("size:        %s\n", size);
 	printf("kind:        %s\n", t->factored ? "factored OCI" : "image");
-	printf("resolved:    %s\n", t->resolved_at ? t->resolved_at : "-");
+	printf("resolved:    %s\n", t->resolved_at ? bv_cli_text(t->resolved_at) : "-");
 	printf("binaries:   ");
 	bv_strv_foreach (b, &t->binaries)
-		printf(" %s", *b);
+		printf(" %s", bv_cli_text(*b));
 	printf("\n");
 	if (m && m->entrypoint)
-		printf("entrypoint:  %s%s%s\n", m->entrypoint, m->args_template ? " " : "",
-		       m->args_template ? m->args_template : "");
+		printf("entrypoint:  %s%s%s\n", bv_cli_text(m->entrypoint),
+		       m->args_template ? " " : "",
+		       m->args_template ? bv_cli_text(m->args_template) : "");
 	for (size_t i = 0; m && i < m->n_subcommands; i++) {
-		printf("%s %s ->", i ? "            " : "subcommand:", m->subcommands[i].name);
+		printf("%s %s ->",
+		       i ? "            " : "subcommand:", bv_cli_text(m->subcommands[i].name));
 		bv_strv_foreach (a, &m->subcommands[i].argv)
-			printf(" %s", *a);
+			printf(" %s", bv_cli_text(*a));
 		printf("\n");
 	}
 	for (size_t i = 0; i < t->n_layers; i++)
-		printf("layer %-5zu  %.19s %s%s%s\n", i, t->layers[i].digest,
-		       t->layers[i].conda ? t->layers[i].conda->name : "",
+		printf("layer %-5zu  %.19s %s%s%s\n", i, bv_cli_text(t->layers[i].digest),
+		       t->layers[i].conda ? bv_cli_text(t->layers[i].conda->name) : "",
 		       t->layers[i].conda ? "@" : "",
-		       t->layers[i].conda ? t->layers[i].conda->version : "");
+		       t->layers[i].conda ? bv_cli_text(t->layers[i].conda->version) : "");
 out:
 	bv_manifest_free(m);
 	bv_cli_ctx_release(&ctx);

@@ -65,7 +65,7 @@ static int run_init(int argc, char **argv)
 		return bv_cli_report(err);
 	}
 	bv_buf_release(&b);
-	fprintf(stderr, "Created '%s' for project '%s'\n", path, name);
+	fprintf(stderr, "Created '%s' for project '%s'\n", bv_cli_text(path), bv_cli_text(name));
 	return BV_EXIT_OK;
 }
 

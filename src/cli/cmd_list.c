@@ -26,12 +26,12 @@ static int list_binaries(const struct bv_lockfile *lock)
 		return bv_cli_print_json(o);
 	}
 	for (size_t i = 0; i < lock->n_binary_index; i++)
-		if (strlen(lock->binary_index[i].binary) > width)
-			width = strlen(lock->binary_index[i].binary);
+		if (strlen(bv_cli_text(lock->binary_index[i].binary)) > width)
+			width = strlen(bv_cli_text(lock->binary_index[i].binary));
 	printf("%-*s  %s\n", (int)width, "BINARY", "TOOL");
 	for (size_t i = 0; i < lock->n_binary_index; i++)
-		printf("%-*s  %s\n", (int)width, lock->binary_index[i].binary,
-		       lock->binary_index[i].tool);
+		printf("%-*s  %s\n", (int)width, bv_cli_text(lock->binary_index[i].binary),
+		       bv_cli_text(lock->binary_index[i].tool));
 	return BV_EXIT_OK;
 }
 
@@ -63,10 +63,10 @@ static int list_tools(const struct bv_lockfile *lock)
 		return BV_EXIT_OK;
 	}
 	for (size_t i = 0; i < lock->n_tools; i++) {
-		if (strlen(lock->tools[i].tool_id) > wid)
-			wid = strlen(lock->tools[i].tool_id);
-		if (strlen(lock->tools[i].version) > wver)
-			wver = strlen(lock->tools[i].version);
+		if (strlen(bv_cli_text(lock->tools[i].tool_id)) > wid)
+			wid = strlen(bv_cli_text(lock->tools[i].tool_id));
+		if (strlen(bv_cli_text(lock->tools[i].version)) > wver)
+			wver = strlen(bv_cli_text(lock->tools[i].version));
 	}
 	printf("%-*s  %-*s  %-12s  %10s  %s\n", (int)wid, "TOOL", (int)wver, "VERSION", "DIGEST",
 	       "SIZE", "RESOLVED");
@@ -74,9 +74,10 @@ static int list_tools(const struct bv_lockfile *lock)
 		const struct bv_lock_tool *t = &lock->tools[i];
 		char size[32];
 		bv_cli_format_size(size, sizeof(size), t->image_size_bytes);
-		printf("%-*s  %-*s  %-12.12s  %10s  %.10s\n", (int)wid, t->tool_id, (int)wver,
-		       t->version, t->image_digest[0] ? short_digest(t->image_digest) : "-", size,
-		       t->resolved_at ? t->resolved_at : "-");
+		printf("%-*s  %-*s  %-12.12s  %10s  %.10s\n", (int)wid, bv_cli_text(t->tool_id),
+		       (int)wver, bv_cli_text(t->version),
+		       t->image_digest[0] ? bv_cli_text(short_digest(t->image_digest)) : "-", size,
+		       t->resolved_at ? bv_cli_text(t->resolved_at) : "-");
 	}
 	return BV_EXIT_OK;
 }

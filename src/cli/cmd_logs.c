@@ -13,13 +13,16 @@ static bool arg_follow;
 static bool arg_timestamps;
 static bool output_closed;
 
-/* stdout lines to stdout, stderr lines to stderr; the engine's time in a column of its own */
+/*
+ * stdout lines to stdout, stderr lines to stderr; the engine's time in a column of its own.
+ * The lines are the service's own output and pass as they are, as bv run's do.
+ */
 static int on_line(int stream, const char *timestamp, const char *line, void *payload)
 {
 	FILE *out = stream == 2 ? stderr : stdout;
 	(void)payload;
 	if (arg_timestamps)
-		fprintf(out, "%-30s  %s\n", timestamp ? timestamp : "-", line);
+		fprintf(out, "%-30s  %s\n", timestamp ? bv_cli_text(timestamp) : "-", line);
 	else
 		fprintf(out, "%s\n", line);
 	if (arg_follow)

@@ -32,9 +32,10 @@ static void print_rows(const struct bv_service_status *rows, size_t n)
 	printf("%-*s  %-*s  %-*s  %s\n", (int)w_service, "SERVICE", (int)w_status, "STATUS",
 	       (int)w_health, "HEALTH", "PORTS");
 	for (size_t i = 0; i < n; i++) {
-		printf("%-*s  %-*s  %-*s  %s\n", (int)w_service, rows[i].service, (int)w_status,
-		       status[i], (int)w_health, rows[i].health[0] ? rows[i].health : "-",
-		       rows[i].ports);
+		printf("%-*s  %-*s  %-*s  %s\n", (int)w_service, bv_cli_text(rows[i].service),
+		       (int)w_status, bv_cli_text(status[i]), (int)w_health,
+		       rows[i].health[0] ? bv_cli_text(rows[i].health) : "-",
+		       bv_cli_text(rows[i].ports));
 		free(status[i]);
 	}
 	free(status);

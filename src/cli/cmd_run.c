@@ -36,10 +36,10 @@ static bool arg_warm;
 
 static void print_subcommands(const struct bv_manifest *m)
 {
-	printf("%s has these subcommands:\n", m->id);
+	printf("%s has these subcommands:\n", bv_cli_text(m->id));
 	for (size_t i = 0; i < m->n_subcommands; i++)
-		printf("  %s\n", m->subcommands[i].name);
-	printf("\nRun one with 'bv run %s <subcommand> [args...]'.\n", m->id);
+		printf("  %s\n", bv_cli_text(m->subcommands[i].name));
+	printf("\nRun one with 'bv run %s <subcommand> [args...]'.\n", bv_cli_text(m->id));
 }
 
 /* Runs `name args...` in the project found from `start` (NULL: the working directory). */

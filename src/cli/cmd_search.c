@@ -186,14 +186,12 @@ static int run_search(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		json_t *h = hits[i].entry;
 		const char *desc = json_string_value(json_object_get(h, "description"));
-		printf("%-16s %-10s %-12s %s\n", json_string_value(json_object_get(h, "id")),
-		       json_string_value(json_object_get(h, "version"))
-			       ? json_string_value(json_object_get(h, "version"))
-			       : "",
-		       json_string_value(json_object_get(h, "tier"))
-			       ? json_string_value(json_object_get(h, "tier"))
-			       : "community",
-		       desc ? desc : "");
+		const char *version = json_string_value(json_object_get(h, "version"));
+		const char *tier = json_string_value(json_object_get(h, "tier"));
+		printf("%-16s %-10s %-12s %s\n",
+		       bv_cli_text(json_string_value(json_object_get(h, "id"))),
+		       version ? bv_cli_text(version) : "", tier ? bv_cli_text(tier) : "community",
+		       desc ? bv_cli_text(desc) : "");
 	}
 	r = BV_EXIT_OK;
 out:

@@ -92,8 +92,8 @@ static int do_start(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops
 	}
 	if (bv_session_start(s, name, &image, &err) < 0)
 		return bv_cli_report(err);
-	fprintf(stderr, "Started session '%s' from %s\n", name,
-		image.digest ? image.tool_id : image.reference);
+	fprintf(stderr, "Started session '%s' from %s\n", bv_cli_text(name),
+		bv_cli_text(image.digest ? image.tool_id : image.reference));
 	printf("%s\n", name);
 	return BV_EXIT_OK;
 }
@@ -155,7 +155,7 @@ static int do_snapshot(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **
 	(void)n;
 	if (bv_session_snapshot(s, ops[0], arg_key, &image, &err) < 0)
 		return bv_cli_report(err);
-	printf("%s\n", image);
+	printf("%s\n", bv_cli_text(image));
 	free(image);
 	return BV_EXIT_OK;
 }
@@ -173,7 +173,7 @@ static int do_restore(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **o
 			bv_cli_hint("remove it with 'bv session rm' or choose another with --name");
 		return r;
 	}
-	fprintf(stderr, "Restored session '%s' from %s\n", name, ops[0]);
+	fprintf(stderr, "Restored session '%s' from %s\n", bv_cli_text(name), bv_cli_text(ops[0]));
 	printf("%s\n", name);
 	free(name);
 	return BV_EXIT_OK;
@@ -195,15 +195,15 @@ static int do_ls(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 		return BV_EXIT_OK;
 	}
 	for (size_t i = 0; i < count; i++) {
-		if (strlen(v[i].name) > wname)
-			wname = strlen(v[i].name);
-		if (strlen(v[i].state) > wstate)
-			wstate = strlen(v[i].state);
+		if (strlen(bv_cli_text(v[i].name)) > wname)
+			wname = strlen(bv_cli_text(v[i].name));
+		if (strlen(bv_cli_text(v[i].state)) > wstate)
+			wstate = strlen(bv_cli_text(v[i].state));
 	}
 	printf("%-*s  %-*s  %s\n", (int)wname, "NAME", (int)wstate, "STATE", "IMAGE");
 	for (size_t i = 0; i < count; i++)
-		printf("%-*s  %-*s  %s\n", (int)wname, v[i].name, (int)wstate, v[i].state,
-		       v[i].image);
+		printf("%-*s  %-*s  %s\n", (int)wname, bv_cli_text(v[i].name), (int)wstate,
+		       bv_cli_text(v[i].state), bv_cli_text(v[i].image));
 	bv_session_infos_free(v, count);
 	return BV_EXIT_OK;
 }
@@ -245,9 +245,9 @@ static int do_snapshots(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char *
 	for (size_t i = 0; i < count; i++) {
 		char human[32];
 		bv_cli_format_size(human, sizeof(human), v[i].size);
-		printf("%-*s  %-*s  %10s  %s%s\n", (int)wimage, v[i].image, (int)wsession,
-		       v[i].session ? v[i].session : "-", human, v[i].key ? v[i].key : "-",
-		       v[i].cached ? " (cached step)" : "");
+		printf("%-*s  %-*s  %10s  %s%s\n", (int)wimage, bv_cli_text(v[i].image),
+		       (int)wsession, v[i].session ? bv_cli_text(v[i].session) : "-", human,
+		       v[i].key ? bv_cli_text(v[i].key) : "-", v[i].cached ? " (cached step)" : "");
 	}
 	bv_snapshot_infos_free(v, count);
 	return BV_EXIT_OK;

@@ -21,40 +21,44 @@ static void print_io(const char *title, const struct bv_manifest_io *io, size_t 
 		return;
 	printf("%s:\n", title);
 	for (size_t i = 0; i < n; i++)
-		printf("  %-16s %-18s %-8s %s\n", io[i].name, io[i].type, io[i].cardinality,
-		       io[i].description ? io[i].description : "");
+		printf("  %-16s %-18s %-8s %s\n", bv_cli_text(io[i].name), bv_cli_text(io[i].type),
+		       bv_cli_text(io[i].cardinality),
+		       io[i].description ? bv_cli_text(io[i].description) : "");
 }
 
 static void print_human(const struct bv_manifest *m)
 {
-	printf("%s %s", m->id, m->version);
+	printf("%s %s", bv_cli_text(m->id), bv_cli_text(m->version));
 	if (m->deprecated)
 		printf(" (deprecated)");
 	printf("\n");
 	if (m->description)
-		printf("%s\n", m->description);
+		printf("%s\n", bv_cli_text(m->description));
 	printf("\n");
 	if (m->homepage)
-		printf("homepage:   %s\n", m->homepage);
+		printf("homepage:   %s\n", bv_cli_text(m->homepage));
 	if (m->license)
-		printf("license:    %s\n", m->license);
-	printf("tier:       %s\n", m->tier);
-	printf("image:      %s\n", m->factored ? m->factored_image_reference : m->image_reference);
+		printf("license:    %s\n", bv_cli_text(m->license));
+	printf("tier:       %s\n", bv_cli_text(m->tier));
+	printf("image:      %s\n",
+	       bv_cli_text(m->factored ? m->factored_image_reference : m->image_reference));
 	if (m->entrypoint)
-		printf("entrypoint: %s%s%s\n", m->entrypoint, m->args_template ? " " : "",
-		       m->args_template ? m->args_template : "");
+		printf("entrypoint: %s%s%s\n", bv_cli_text(m->entrypoint),
+		       m->args_template ? " " : "",
+		       m->args_template ? bv_cli_text(m->args_template) : "");
 	if (m->binaries.n) {
 		printf("binaries:  ");
 		bv_strv_foreach (b, &m->binaries)
-			printf(" %s", *b);
+			printf(" %s", bv_cli_text(*b));
 		printf("\n");
 	}
 	if (m->gpu_required)
 		printf("gpu:        required\n");
 	for (size_t i = 0; i < m->n_subcommands; i++) {
-		printf("%s %-14s", i ? "           " : "subcommands:", m->subcommands[i].name);
+		printf("%s %-14s",
+		       i ? "           " : "subcommands:", bv_cli_text(m->subcommands[i].name));
 		bv_strv_foreach (a, &m->subcommands[i].argv)
-			printf(" %s", *a);
+			printf(" %s", bv_cli_text(*a));
 		printf("\n");
 	}
 	printf("\n");

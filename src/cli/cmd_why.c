@@ -56,9 +56,11 @@ static int run_why(int argc, char **argv)
 			json_object_set_new(o, "layer", json_string(t->layers[j].digest));
 			json_array_append_new(matches, o);
 			if (!arg_json)
-				printf("%s %s: %s %s %s (layer %.19s)\n", t->tool_id, t->version,
-				       c->name, c->version, c->build ? c->build : "",
-				       t->layers[j].digest);
+				printf("%s %s: %s %s %s (layer %.19s)\n", bv_cli_text(t->tool_id),
+				       bv_cli_text(t->version), bv_cli_text(c->name),
+				       bv_cli_text(c->version),
+				       c->build ? bv_cli_text(c->build) : "",
+				       bv_cli_text(t->layers[j].digest));
 		}
 	}
 	if (arg_json) {

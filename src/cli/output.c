@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/buf.h"
 
 #include "util/banned.h"
 
@@ -41,13 +42,17 @@ bool bv_cli_color(FILE *stream)
 __attribute__((format(printf, 3, 0))) static void vreport(const char *prefix, const char *color,
 							  const char *fmt, va_list ap)
 {
+	struct bv_buf msg = BV_BUF_INIT, shown = BV_BUF_INIT;
 	fflush(stdout);
+	/* messages quote names, paths and registry text: nothing in them may drive the terminal */
+	bv_buf_vprintf(&msg, fmt, ap);
+	bv_buf_add_printable(&shown, msg.buf, true);
 	if (color_stderr)
-		fprintf(stderr, "\033[%sm%s\033[0m ", color, prefix);
+		fprintf(stderr, "\033[%sm%s\033[0m %s\n", color, prefix, shown.buf);
 	else
-		fprintf(stderr, "%s ", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+		fprintf(stderr, "%s %s\n", prefix, shown.buf);
+	bv_buf_release(&msg);
+	bv_buf_release(&shown);
 }
 
 void bv_cli_error(const char *fmt, ...)
@@ -72,6 +77,22 @@ void bv_cli_hint(const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport("hint:", "1;36", fmt, ap);
 	va_end(ap);
+}
+
+const char *bv_cli_text(const char *s)
+{
+	static struct bv_buf ring[16];
+	static size_t next;
+	struct bv_buf *b;
+	if (!s || bv_text_is_printable(s, false))
+		return s;
+	b = &ring[next];
+	next = (next + 1) % (sizeof(ring) / sizeof(ring[0]));
+	if (!b->alloc)
+		bv_buf_init(b, 64);
+	bv_buf_reset(b);
+	bv_buf_add_printable(b, s, false);
+	return b->buf;
 }
 
 int bv_cli_report(struct bv_error *err)

@@ -42,9 +42,10 @@ void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 	if (layers_done > layers_total)
 		layers_done = layers_total;
 	if (tty)
-		fprintf(stderr, "\r\033[K%s  %s / %s  %s/s  layers %zu/%zu%s", p->name, done, total,
-			rate, p->layers_done, p->layers_total, p->finished ? "\n" : "");
+		fprintf(stderr, "\r\033[K%s  %s / %s  %s/s  layers %zu/%zu%s", bv_cli_text(p->name),
+			done, total, rate, p->layers_done, p->layers_total,
+			p->finished ? "\n" : "");
 	else
-		fprintf(stderr, "Pulled %s (%s, %zu layer%s)\n", p->name, total, layers_total,
-			layers_total == 1 ? "" : "s");
+		fprintf(stderr, "Pulled %s (%s, %zu layer%s)\n", bv_cli_text(p->name), total,
+			layers_total, layers_total == 1 ? "" : "s");
 }

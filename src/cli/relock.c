@@ -75,7 +75,7 @@ static int print_diff(const struct bv_lockfile *old, const struct bv_lockfile *n
 	if (mode == BV_RELOCK_CHECK)
 		fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
 	bv_strv_foreach (line, &diff)
-		printf("%s\n", *line);
+		printf("%s\n", bv_cli_text(*line));
 	if (mode == BV_RELOCK_CHECK)
 		bv_cli_hint("run 'bv lock' to update it");
 	bv_strv_clear(&diff);

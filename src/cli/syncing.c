@@ -31,10 +31,13 @@ int bv_cli_setenv(const char *name, const char *value)
 int bv_cli_export_project_env(const struct bv_cli_ctx *ctx)
 {
 	const char *old_path = getenv("PATH");
-	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", ctx->project->root);
-	_cleanup_free_ char *path =
-		old_path && old_path[0] ? bv_xasprintf("%s:%s", bin, old_path) : bv_xstrdup(bin);
-	int r = bv_cli_setenv("PATH", path);
+	_cleanup_free_ char *bin = NULL, *path = NULL;
+	struct bv_error *err = NULL;
+	int r;
+	if (bv_shims_path_dir(&bin, ctx->project->root, &err) < 0)
+		return bv_cli_report(err);
+	path = old_path && old_path[0] ? bv_xasprintf("%s:%s", bin, old_path) : bv_xstrdup(bin);
+	r = bv_cli_setenv("PATH", path);
 	return r ? r : bv_cli_setenv("BV_PROJECT_ROOT", ctx->project->root);
 }
 

@@ -5,6 +5,7 @@
 #include <bv/auth.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
+#include <bv/paths.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -387,7 +388,8 @@ int bv_auth_token_url(char **out, const struct bv_www_auth *a, const char *fallb
 
 static char *docker_config_path(void)
 {
-	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+	const char *dir = getenv("DOCKER_CONFIG");
+	_cleanup_free_ char *home = bv_home_dir();
 	if (dir && *dir)
 		return bv_path_join(dir, "config.json");
 	if (home && *home)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
+#include <bv/paths.h>
 #include <bv/toml.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -518,7 +519,8 @@ static int mirrors_from_doc(struct bv_mirrors *m, struct bv_schema *s,
 
 static char *mirrors_path(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	_cleanup_free_ char *home = bv_home_dir();
 	/* A relative XDG_CONFIG_HOME is invalid by the base directory specification. */
 	if (xdg && xdg[0] == '/')
 		return bv_xasprintf("%s/bv/mirrors.toml", xdg);

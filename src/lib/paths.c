@@ -4,6 +4,7 @@
 #include <bv/error.h>
 #include <bv/paths.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,8 +31,19 @@ static char *strip_slashes(char *s)
 	return s;
 }
 
+char *bv_home_dir(void)
+{
+	const char *v = env_nonempty("HOME");
+	const struct passwd *pw;
+	if (v)
+		return bv_xstrdup(v);
+	pw = getpwuid(getuid());
+	return pw && pw->pw_dir && pw->pw_dir[0] ? bv_xstrdup(pw->pw_dir) : NULL;
+}
+
 int bv_cache_dir(char **out, struct bv_error **err)
 {
+	_cleanup_free_ char *home = NULL;
 	const char *v = env_nonempty("BV_CACHE_DIR");
 	if (v) {
 		*out = strip_slashes(bv_xstrdup(v));
@@ -42,9 +54,9 @@ int bv_cache_dir(char **out, struct bv_error **err)
 		*out = strip_slashes(bv_path_join(v, "bv"));
 		return 0;
 	}
-	v = env_nonempty("HOME");
-	if (v) {
-		*out = strip_slashes(bv_path_join(v, ".cache/bv"));
+	home = bv_home_dir();
+	if (home) {
+		*out = strip_slashes(bv_path_join(home, ".cache/bv"));
 		return 0;
 	}
 	return bv_error_setc(err, BV_ENOTFOUND, 0,
@@ -92,8 +104,11 @@ int bv_project_find(char **root_out, const char *start_dir, struct bv_error **er
 
 char *bv_expand_home(const char *path)
 {
-	const char *home = env_nonempty("HOME");
-	if (!home || path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+	_cleanup_free_ char *home = NULL;
+	if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+		return bv_xstrdup(path);
+	home = bv_home_dir();
+	if (!home)
 		return bv_xstrdup(path);
 	if (path[1] == '\0')
 		return bv_xstrdup(home);

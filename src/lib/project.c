@@ -353,16 +353,10 @@ const char *bv_project_display_name(const struct bv_project *p)
 	return slash && slash[1] ? slash + 1 : p->root;
 }
 
-/* A TOML basic string for `s` (tool ids and requirements are plain ASCII). */
+/* A TOML basic string for `s`, escaped as bv_toml_write() escapes its strings. */
 static void put_string(struct bv_buf *b, const char *s)
 {
-	bv_buf_putc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			bv_buf_putc(b, '\\');
-		bv_buf_putc(b, *s);
-	}
-	bv_buf_putc(b, '"');
+	bv_toml_write_string(b, s, strlen(s));
 }
 
 char *bv_project_template(const char *name)

@@ -10,6 +10,7 @@
 #include <bv/auth.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
+#include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/store.h>
 #include <ctype.h>
@@ -189,7 +190,7 @@ static char *registry_error_text(const struct bv_buf *body)
 static char *default_certs_dir(void)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
+	_cleanup_free_ char *home = bv_home_dir();
 	if (xdg && *xdg == '/')
 		return bv_path_join(xdg, "bv/certs.d");
 	if (home && *home)

@@ -1,5 +1,6 @@
 #include <bv/error.h>
 #include <bv/lockfile.h>
+#include <bv/paths.h>
 #include <bv/shims.h>
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
 
@@ -124,4 +126,52 @@ bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock)
 			return false;
 	}
 	return true;
+}
+
+/* A link to `bin` at <cache>/path/<sha256(bin)[:32]>, created or repaired (see the header). */
+static int link_in_cache(char **out, const char *bin, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL, *dir = NULL, *link = NULL, *tmp = NULL;
+	char hex[BV_SHA256_HEX_LEN + 1], target[PATH_MAX];
+	ssize_t n;
+	int r;
+	if ((r = bv_cache_dir(&cache, err)) < 0)
+		return bv_error_wrap(err, r, "'%s' has a ':', which PATH cannot hold", bin);
+	dir = bv_path_join(cache, "path");
+	if (strchr(dir, ':'))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "'%s' has a ':', which PATH cannot hold, and so has the cache "
+				     "'%s' (set BV_CACHE_DIR to a path without one)",
+				     bin, cache);
+	if ((r = bv_mkdir_p(dir, 0755, err)) < 0)
+		return r;
+	bv_sha256_hex(bin, strlen(bin), hex);
+	hex[32] = '\0';
+	link = bv_path_join(dir, hex);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n >= 0 && (target[n] = '\0', !strcmp(target, bin))) {
+		*out = TAKE_PTR(link);
+		return 0;
+	}
+	/* built aside and renamed over, so a concurrent bv exec never sees no link */
+	tmp = bv_xasprintf("%s.tmp-%ld", link, (long)getpid());
+	(void)unlink(tmp);
+	if (symlink(bin, tmp) < 0)
+		return bv_error_set_errno(err, "could not create '%s'", tmp);
+	if (rename(tmp, link) < 0) {
+		r = bv_error_set_errno(err, "could not create '%s'", link);
+		(void)unlink(tmp);
+		return r;
+	}
+	*out = TAKE_PTR(link);
+	return 0;
+}
+
+int bv_shims_path_dir(char **out, const char *project_root, struct bv_error **err)
+{
+	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", project_root);
+	if (strchr(bin, ':'))
+		return link_in_cache(out, bin, err);
+	*out = TAKE_PTR(bin);
+	return 0;
 }

@@ -38,7 +38,7 @@ static bool needs_escape(unsigned char c)
 	return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
 }
 
-static void write_string(struct bv_buf *out, const char *s, size_t len)
+void bv_toml_write_string(struct bv_buf *out, const char *s, size_t len)
 {
 	bv_buf_putc(out, '"');
 	for (size_t i = 0; i < len;) {
@@ -85,7 +85,7 @@ static void write_key(struct bv_buf *out, const char *key, size_t len)
 	if (is_bare_key(key, len))
 		bv_buf_add(out, key, len);
 	else
-		write_string(out, key, len);
+		bv_toml_write_string(out, key, len);
 }
 
 /* The shortest decimal form that reads back to the same double. */
@@ -158,7 +158,7 @@ static void write_inline(struct bv_buf *out, const struct bv_toml_value *v)
 {
 	switch (v->type) {
 	case BV_TOML_STRING:
-		write_string(out, v->u.string.ptr, v->u.string.len);
+		bv_toml_write_string(out, v->u.string.ptr, v->u.string.len);
 		break;
 	case BV_TOML_INTEGER:
 		bv_buf_printf(out, "%lld", (long long)v->u.integer);

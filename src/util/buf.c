@@ -90,6 +90,74 @@ void bv_buf_putc(struct bv_buf *b, char c)
 	b->buf[b->len] = '\0';
 }
 
+size_t bv_utf8_decode(const char *str, unsigned *cp)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+	unsigned c = s[0], min;
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, c &= 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, c &= 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, c &= 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the terminating NUL */
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Walks `s`; appends to `b` when it is not NULL; returns whether anything needs escaping. */
+static bool add_printable(struct bv_buf *b, const char *s, bool keep_newlines)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	bool escaped = false;
+	while (*p) {
+		unsigned cp = 0;
+		size_t n = bv_utf8_decode((const char *)p, &cp);
+		bool control = n == 0 ||
+			       (cp < 0x20 && cp != '\t' && (cp != '\n' || !keep_newlines)) ||
+			       (cp >= 0x7f && cp <= 0x9f);
+		if (n == 0)
+			n = 1;
+		if (!control) {
+			if (b)
+				bv_buf_add(b, p, n);
+			p += n;
+			continue;
+		}
+		escaped = true;
+		for (; n; n--, p++) {
+			char e[4] = {'\\', 'x', hex[*p >> 4], hex[*p & 0xf]};
+			if (b)
+				bv_buf_add(b, e, sizeof(e));
+		}
+	}
+	return escaped;
+}
+
+bool bv_buf_add_printable(struct bv_buf *b, const char *s, bool keep_newlines)
+{
+	return add_printable(b, s, keep_newlines);
+}
+
+bool bv_text_is_printable(const char *s, bool keep_newlines)
+{
+	return !add_printable(NULL, s, keep_newlines);
+}
+
 void bv_buf_vprintf(struct bv_buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;

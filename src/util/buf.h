@@ -22,6 +22,7 @@
 #define BV_UTIL_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct bv_error;
@@ -54,6 +55,22 @@ void bv_buf_putc(struct bv_buf *b, char c);
 __attribute__((format(printf, 2, 3))) void bv_buf_printf(struct bv_buf *b, const char *fmt, ...);
 __attribute__((format(printf, 2, 0))) void bv_buf_vprintf(struct bv_buf *b, const char *fmt,
 							  va_list ap);
+
+/*
+ * Appends `s` as text that is safe to show on a terminal: valid UTF-8 is copied, except the
+ * C0 and C1 control characters and DEL, which are written as "\xNN" per byte (ESC becomes
+ * "\x1b"), as is every byte that is not part of a valid UTF-8 sequence.  Tab is kept, and
+ * newline too when `keep_newlines`.  Returns whether anything was escaped.
+ */
+bool bv_buf_add_printable(struct bv_buf *b, const char *s, bool keep_newlines);
+/*
+ * The length (1 to 4) of the valid UTF-8 sequence at `s`, its code point in *cp, or 0 when
+ * `s` does not start one: overlong forms, surrogates and code points above U+10FFFF are
+ * invalid (RFC 3629); "" gives 1 and U+0000.
+ */
+size_t bv_utf8_decode(const char *s, unsigned *cp);
+/* Whether bv_buf_add_printable() would copy `s` unchanged. */
+bool bv_text_is_printable(const char *s, bool keep_newlines);
 
 /* Returns the string (never NULL) and leaves `b` empty; stores the length in *len if given. */
 char *bv_buf_detach(struct bv_buf *b, size_t *len);

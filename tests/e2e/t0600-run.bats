@@ -168,11 +168,11 @@ $PROJ"
 
 @test "bv shell marks the prompt and exports BV_ACTIVE" {
 	# a shell reading a script drops PS1, so apply PROMPT_COMMAND by hand, twice: the mark
-	# must appear once
-	run bv shell --shell /bin/bash <<<'PS1="\$ "; eval "$PROMPT_COMMAND"; eval "$PROMPT_COMMAND"
-echo "$BV_ACTIVE|$PS1"; samtools --version | head -1; exit 4'
+	# must appear once; the prompt expands ${BV_ACTIVE} when drawn, so check what it shows
+	run bv shell --shell /bin/bash <<<'PS1="> "; eval "$PROMPT_COMMAND"; eval "$PROMPT_COMMAND"
+echo "$BV_ACTIVE|${PS1@P}"; samtools --version | head -1; exit 4'
 	assert_failure 4
-	assert_line "align|(bv:align) \$ "
+	assert_line "align|(bv:align) > "
 	assert_line "samtools 1.16.1"
 }
 

@@ -105,6 +105,37 @@ static void test_buf__read_file(void **state)
 	bv_buf_release(&b);
 }
 
+static void expect_printable(const char *in, bool keep_newlines, const char *want)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	bool escaped = bv_buf_add_printable(&b, in, keep_newlines);
+	assert_string_equal(b.buf, want);
+	assert_int_equal(escaped, strcmp(in, want) != 0);
+	assert_int_equal(bv_text_is_printable(in, keep_newlines), !escaped);
+	bv_buf_release(&b);
+}
+
+static void test_buf__printable(void **state)
+{
+	(void)state;
+	expect_printable("plain text, tab\there", false, "plain text, tab\there");
+	expect_printable("\033[31mred\033[0m", false, "\\x1b[31mred\\x1b[0m");
+	expect_printable("a\rb\x07"
+			 "c\x7f",
+			 false, "a\\x0db\\x07c\\x7f");
+	expect_printable("two\nlines", false, "two\\x0alines");
+	expect_printable("two\nlines", true, "two\nlines");
+	/* valid UTF-8 stays; C1 controls (U+009B is CSI) and broken sequences do not */
+	expect_printable("caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\xa7\xac", false,
+			 "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\xa7\xac");
+	expect_printable("\xc2\x9b"
+			 "31m",
+			 false, "\\xc2\\x9b31m");
+	expect_printable("bad \xff \xc3 \xc0\xaf \xed\xa0\x80", false,
+			 "bad \\xff \\xc3 \\xc0\\xaf \\xed\\xa0\\x80");
+	expect_printable("", false, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_buf__detach),
 		cmocka_unit_test(test_buf__read_fd_limit),
 		cmocka_unit_test(test_buf__read_file),
+		cmocka_unit_test(test_buf__printable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
