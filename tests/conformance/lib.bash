@@ -1,0 +1,162 @@
+# Helpers of t0100-conformance.bats: the same image through bv (native backend), the private
+# dockerd of tests/fixtures/dockerd.sh and umoci --rootless, from the loopback registry.
+# Sourced after tests/e2e/lib/common.bash.
+
+CONF_DIR=$BV_SOURCE_DIR/tests/conformance
+# The probe every run executes, as `sh -c PROBE` (after the image's Entrypoint, if any).
+# Sections start with "== NAME"; runcmp.py compares them with its rules.
+# shellcheck disable=SC2016 # expanded inside the container
+CONF_PROBE='echo "== env"; env | sort; echo "== id"; id; echo "== pwd"; pwd
+echo "== passwd"; cat /etc/passwd
+echo "== mounts"
+for p in /proc/self/status /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/shm /sys/kernel /tmp; do
+	if [ -e "$p" ]; then echo "$p present"; else echo "$p MISSING"; fi
+done
+if [ -c /dev/tty ]; then echo "/dev/tty char-device"; else echo "/dev/tty MISSING"; fi
+echo "== devio"
+head -c 4 /dev/zero | od -An -tx1
+echo x >/dev/null && echo "write /dev/null ok"
+(echo x >/dev/full) 2>/dev/null || echo "write /dev/full fails"
+head -c 16 /dev/urandom | wc -c; head -c 16 /dev/random | wc -c
+grep -q "^Name:" /proc/self/status && echo "/proc/self/status readable"
+echo t >/tmp/.probe && cat /tmp/.probe && rm /tmp/.probe
+[ -d /dev/shm ] && echo s >/dev/shm/.probe && cat /dev/shm/.probe && rm /dev/shm/.probe
+echo "== end"'
+
+# conf_setup_file: registry, dockerd, the corpus pushed; a bv registry with one tool per
+# image.  Exports ADDR, DOCKER_HOST, CONF_REGISTRY, CONF_LIST and the PIDs started here.
+conf_setup_file() {
+	export BV_FIXTURE_DIR="${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}"
+	local f=$BV_SOURCE_DIR/tests/fixtures
+	CONF_STARTED_REGISTRY=0 CONF_STARTED_DOCKERD=0
+	"$f/registry.sh" status >/dev/null 2>&1 || CONF_STARTED_REGISTRY=1
+	"$f/registry.sh" start >/dev/null
+	"$f/dockerd.sh" status >/dev/null 2>&1 || CONF_STARTED_DOCKERD=1
+	DOCKER_HOST=unix://$("$f/dockerd.sh" start)
+	ADDR=$("$f/registry.sh" addr)
+	ADDR=${ADDR#http://}
+	export ADDR DOCKER_HOST CONF_STARTED_REGISTRY CONF_STARTED_DOCKERD
+	"$CONF_DIR/build-corpus.sh" push --registry "$ADDR" >/dev/null
+	CONF_LIST=$BATS_FILE_TMPDIR/corpus.tsv
+	"$CONF_DIR/build-corpus.sh" list >"$CONF_LIST"
+	CONF_REGISTRY=$BATS_FILE_TMPDIR/bv-registry
+	export CONF_LIST CONF_REGISTRY
+	conf_bv_registry "$CONF_REGISTRY"
+}
+
+# conf_teardown_file: stops what conf_setup_file started (by the PID files of the fixture
+# scripts, which check the command line before signalling).
+conf_teardown_file() {
+	local f=$BV_SOURCE_DIR/tests/fixtures
+	if [[ ${CONF_STARTED_DOCKERD:-0} == 1 ]]; then
+		"$f/dockerd.sh" stop >/dev/null 2>&1 || true
+	else
+		docker_cli rmi -f $(docker_cli images -q "$ADDR/conformance/*" 2>/dev/null | sort -u) \
+			>/dev/null 2>&1 || true
+	fi
+	[[ ${CONF_STARTED_REGISTRY:-0} != 1 ]] || "$f/registry.sh" stop >/dev/null 2>&1 || true
+}
+
+docker_cli() {
+	/usr/bin/docker "$@"
+}
+
+# conf_bv_registry DIR: tools/<image>/1.0.0.toml per image of the corpus, exposing the
+# image's sh and echo; the manifest command is sh.
+conf_bv_registry() {
+	local dir=$1 name
+	mkdir -p "$dir/tools"
+	cp "$BV_SOURCE_DIR/tests/fixtures/bv-registry/types.toml" "$dir/"
+	while IFS=$'\t' read -r name _; do
+		mkdir -p "$dir/tools/$name"
+		cat >"$dir/tools/$name/1.0.0.toml" <<TOML
+[tool]
+id = "$name"
+version = "1.0.0"
+description = "Conformance image $name (tests/conformance/CASES.md)"
+homepage = "https://example.invalid/conformance"
+license = "MIT"
+tier = "core"
+maintainers = ["github:bv"]
+
+[tool.image]
+backend = "docker"
+reference = "quay.io/conformance/$name:1"
+
+[tool.hardware]
+cpu_cores = 1
+ram_gb = 1.0
+disk_gb = 1.0
+
+[tool.entrypoint]
+command = "sh"
+
+[tool.binaries]
+exposed = ["sh", "echo"]
+TOML
+	done <"$CONF_LIST"
+	python3 - "$dir" "$CONF_LIST" <<'EOF'
+import json, sys
+d, lst = sys.argv[1:3]
+tools = []
+for line in open(lst):
+    name = line.split("\t")[0]
+    tools.append({"id": name, "version": "1.0.0", "versions": ["1.0.0"],
+                  "description": f"Conformance image {name} (tests/conformance/CASES.md)",
+                  "tier": "core", "maintainers": ["github:bv"],
+                  "homepage": "https://example.invalid/conformance", "license": "MIT",
+                  "input_types": [], "output_types": [], "deprecated": False})
+json.dump({"schema_version": 1, "generated_at": "2026-12-06T00:00:00+00:00",
+           "tools": tools}, open(d + "/index.json", "w"), indent=2)
+EOF
+}
+
+# conf_field NAME N: column N of the image's line in corpus.tsv (2 builder, 3 docker, 4 case)
+conf_field() {
+	awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }' "$CONF_LIST"
+}
+
+# conf_bv_add NAME: a project with the image's tool, its own cache; sets PROJ, BVCACHE,
+# DIGEST (bv.lock's image_digest) and ROOTFS (bv's unpacked root file system).
+conf_bv_add() {
+	local name=$1 out
+	PROJ=$BATS_TEST_TMPDIR/proj
+	BVCACHE=$BATS_TEST_TMPDIR/bvcache
+	export BV_CACHE_DIR=$BVCACHE BV_REGISTRY=$CONF_REGISTRY BV_MIRRORS="quay.io=$ADDR"
+	mkdir -p "$PROJ"
+	cd "$PROJ" || return 1
+	bv init "conf-$name" >/dev/null 2>&1
+	out=$(bv add "$name" 2>&1) || {
+		echo "bv add $name failed:"
+		echo "$out"
+		return 1
+	}
+	DIGEST=$(sed -n 's/^image_digest = "\(sha256:[0-9a-f]*\)"$/\1/p' bv.lock)
+	[[ -n $DIGEST ]] || {
+		echo "no image_digest in bv.lock"
+		return 1
+	}
+	ROOTFS=$(find "$BVCACHE/rootfs" -mindepth 1 -maxdepth 1 -type d | head -n1)
+	[[ -d $ROOTFS ]] || {
+		echo "bv left no root file system under $BVCACHE/rootfs"
+		return 1
+	}
+}
+
+# conf_docker_pull NAME: the image by bv.lock's digest into the private dockerd; sets DREF.
+conf_docker_pull() {
+	DREF=$ADDR/conformance/$1@$DIGEST
+	docker_cli pull -q "$DREF" >/dev/null
+}
+
+# conf_umoci NAME DIR: umoci unpack --rootless of the digest bv locked (skopeo copies it into
+# an OCI layout first; zstd layers are recompressed with gzip there, because umoci 0.4.7
+# refuses zstd: the uncompressed layer contents, the diff_ids, are unchanged).
+conf_umoci() {
+	local name=$1 dir=$2 compress=()
+	mkdir -p "$dir"
+	[[ $(conf_field "$name" 3) == yes ]] || compress=(--dest-compress --dest-compress-format gzip)
+	skopeo copy -q --src-tls-verify=false "${compress[@]}" "docker://$ADDR/conformance/$name@$DIGEST" \
+		"oci:$dir/oci:img" >/dev/null
+	umoci unpack --rootless --image "$dir/oci:img" "$dir/bundle" >/dev/null
+}
