@@ -160,3 +160,82 @@ conf_umoci() {
 		"oci:$dir/oci:img" >/dev/null
 	umoci unpack --rootless --image "$dir/oci:img" "$dir/bundle" >/dev/null
 }
+
+# conf_prepare NAME: bv add of the image, once per file (the project and the cache live in
+# $BATS_FILE_TMPDIR/img/NAME, so the three tests of an image share one pull); sets PROJ,
+# BVCACHE, DIGEST, ROOTFS and exports BV_CACHE_DIR, BV_REGISTRY, BV_MIRRORS.
+conf_prepare() {
+	local name=$1 d=$BATS_FILE_TMPDIR/img/$1
+	if [[ ! -f $d/done ]]; then
+		rm -rf "$d"
+		mkdir -p "$d"
+		(BATS_TEST_TMPDIR=$d conf_bv_add "$name" && printf '%s\n' "$DIGEST" >"$d/digest") ||
+			return 1
+		touch "$d/done"
+	fi
+	PROJ=$d/proj BVCACHE=$d/bvcache DIGEST=$(cat "$d/digest")
+	export BV_CACHE_DIR=$BVCACHE BV_REGISTRY=$CONF_REGISTRY BV_MIRRORS="quay.io=$ADDR"
+	ROOTFS=$(find "$BVCACHE/rootfs" -mindepth 1 -maxdepth 1 -type d | head -n1)
+	cd "$PROJ" || return 1
+}
+
+conf_docker_can() {
+	[[ $(conf_field "$1" 3) == yes ]]
+}
+
+# conf_tree_docker NAME: bv's root file system against `docker export` of a created container
+conf_tree_docker() {
+	local name=$1 cid
+	conf_prepare "$name"
+	if ! conf_docker_can "$name"; then
+		# the premise is checked, not assumed: docker 20.10 really refuses this image
+		run docker_cli pull -q "$ADDR/conformance/$name@$DIGEST"
+		assert_failure
+		echo "docker cannot pull $name ($output); its tree is compared with umoci only" >&3
+		return 0
+	fi
+	conf_docker_pull "$name"
+	cid=$(docker_cli create "$DREF" sh)
+	docker_cli export "$cid" >"$BATS_TEST_TMPDIR/export.tar"
+	docker_cli rm "$cid" >/dev/null
+	run python3 "$CONF_DIR/treecmp.py" --bv-a --rootless-a --readonly-a --docker-b \
+		"$ROOTFS" "$BATS_TEST_TMPDIR/export.tar"
+	assert_success
+}
+
+# conf_tree_umoci NAME: bv's root file system against umoci unpack --rootless
+conf_tree_umoci() {
+	local name=$1
+	conf_prepare "$name"
+	conf_umoci "$name" "$BATS_TEST_TMPDIR/umoci"
+	run python3 "$CONF_DIR/treecmp.py" --bv-a --rootless-a --readonly-a --umoci-b \
+		"$ROOTFS" "$BATS_TEST_TMPDIR/umoci/bundle/rootfs"
+	assert_success
+}
+
+# conf_runs NAME: the probe through docker run and bv run (native), compared by runcmp.py
+conf_runs() {
+	local name=$1 ds=- bs dout=-
+	conf_prepare "$name"
+	skopeo inspect --config --tls-verify=false "docker://$ADDR/conformance/$name@$DIGEST" \
+		>"$BATS_TEST_TMPDIR/config.json"
+	if conf_docker_can "$name"; then
+		conf_docker_pull "$name"
+		dout=$BATS_TEST_TMPDIR/docker.out
+		ds=0
+		docker_cli run --rm --network none "$DREF" sh -c "$CONF_PROBE" \
+			>"$dout" 2>"$BATS_TEST_TMPDIR/docker.err" </dev/null || ds=$?
+	else
+		echo "docker cannot pull $name: bv's run is checked against the rules only" >&3
+	fi
+	bs=0
+	bv run --backend native sh -c "$CONF_PROBE" >"$BATS_TEST_TMPDIR/bv.out" \
+		2>"$BATS_TEST_TMPDIR/bv.err" </dev/null || bs=$?
+	run python3 "$CONF_DIR/runcmp.py" "$BATS_TEST_TMPDIR/config.json" "$dout" "$ds" \
+		"$BATS_TEST_TMPDIR/bv.out" "$bs"
+	if [[ $status != 0 ]]; then
+		echo "bv stderr: $(head -c 2000 "$BATS_TEST_TMPDIR/bv.err")"
+		[[ $dout == - ]] || echo "docker stderr: $(head -c 2000 "$BATS_TEST_TMPDIR/docker.err")"
+	fi
+	assert_success
+}
