@@ -37,10 +37,12 @@ GROUP = b"root:x:0:\napp:x:1000:\nnogroup:x:65534:\n"
 
 CASES = {
     "t-absolute": "absolute member names (/abs/..., /etc/abs-conf) on a scratch base",
-    "t-dotslash": "./ prefixes (./dot/file, ./dot/../dot/again, a member ./)",
+    "t-dotslash": "./ prefixes (./dot/file, ./dot/link, a member ./)",
+    "t-dotdot": "a .. component that stays inside the root (dd/../dd/again)",
     "t-slash-notrailer": "a member named / first, and no end-of-archive trailer (stream ends "
                          "right after the last entry's data padding)",
-    "t-hardlinks": "hard links across directories; a hard link to a symlink",
+    "t-hardlinks": "hard links across directories (three names, one inode)",
+    "t-hardsym": "a hard link to a symlink (link(2) does not follow it: a second symlink)",
     "t-longnames": "long names: GNU longname/longlink layer and a PAX path/linkpath layer",
     "t-symchain": "symlink chains (file and directory), relative and absolute",
     "t-symparent": "symlinked parent inside one layer: var/run -> ../run then var/run/app.pid; "
@@ -155,8 +157,10 @@ def main():
         f("/etc/abs-conf", b"x\n", 0o600)])])
 
     L.image("t-dotslash", [base, tar_bytes([
-        d("./"), d("./dot"), f("./dot/file", b"dot\n"), f("./dot/../dot/again", b"dotdot\n"),
-        sym("./dot/link", "./file")])])
+        d("./"), d("./dot"), f("./dot/file", b"dot\n"), sym("./dot/link", "./file")])])
+
+    L.image("t-dotdot", [base, tar_bytes([
+        d("dd"), f("dd/file", b"dd\n"), f("dd/../dd/again", b"dotdot\n")])])
 
     slash = tar_bytes([d("/", 0o755), d("slash"), f("slash/file", b"after a / member\n"),
                        f("slash/exec", b"#!/bin/sh\necho hi\n", 0o755)])
@@ -165,8 +169,11 @@ def main():
     L.image("t-hardlinks", [base, tar_bytes([
         d("hl"), d("hl/one"), d("hl/two"), d("hl/two/deep"),
         f("hl/one/file", b"shared inode\n", 0o640),
-        hard("hl/two/link", "hl/one/file"), hard("hl/two/deep/link2", "hl/one/file"),
-        sym("hl/one/sym", "file"), hard("hl/two/hardsym", "hl/one/sym")])])
+        hard("hl/two/link", "hl/one/file"), hard("hl/two/deep/link2", "hl/one/file")])])
+
+    L.image("t-hardsym", [base, tar_bytes([
+        d("hs"), d("hs/one"), d("hs/two"), f("hs/one/file", b"target\n"),
+        sym("hs/one/sym", "file"), hard("hs/two/hardsym", "hs/one/sym")])])
 
     L.image("t-longnames", [base,
                             tar_bytes([d("gnu"), d("gnu/" + "g" * 120), f(LONG_GNU, b"gnu long\n"),

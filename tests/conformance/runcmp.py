@@ -24,6 +24,9 @@ rule is CHECKED against what bv must print, never just skipped:
      "gid=<caller gid>(", Docker's matches User (name through the image's /etc/passwd,
      uid, or uid:gid).  When the image's User is the caller, the uid and gid parts must be
      equal.
+  G1 bv adds a line for the caller's gid to /etc/group when the image has none, so `id`
+     names bv's gid where Docker's shows the bare number.  Checked: the name is the
+     caller's group name on the host (or, without one, what bv uses for the passwd line).
   I2 supplementary groups: an unprivileged user namespace cannot call setgroups, so bv's
      process keeps the caller's groups, shown as the overflow group, or none.  Checked: bv's
      `id` shows no group other than the caller's gid and 65534.
@@ -34,8 +37,12 @@ rule is CHECKED against what bv must print, never just skipped:
      file is Docker's, or Docker's plus exactly that line.
   M1 every run has /proc, /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom,
      /dev/shm, /sys and /tmp, whether or not the image has those directories; /dev/tty is a
-     character device (the tests run without a terminal, so it is not opened).  Checked on
-     bv's run even where Docker's differs, and both must agree.
+     character device (the tests run without a terminal, so it is not opened here; a
+     separate test opens it under a pseudo-terminal).  Checked on bv's run even where
+     Docker's differs, and both must agree, except for M2.
+  M2 /tmp: bv always mounts a private, writable /tmp; Docker has /tmp only when the image
+     does.  Checked: bv's /tmp is present and writable; where Docker has none, the /tmp
+     lines are left out of the comparison.
 
 Without a docker run (DOCKER_OUT "-"), only bv's side of each rule is checked: the status is
 0, E1, E2, E3, I1, I2, W1 and M1, and P1 against the image's own /etc/passwd as bv shows it.
@@ -170,8 +177,20 @@ def main():
         err(f"I1: docker id {D['id']!r}: expected uid={want_uid} gid={want_gid} (User={user!r})")
     if not no_docker and want_uid == str(uid) and want_gid == str(gid):
         for k in ("uid", "gid"):
-            if did.get(k) != bid.get(k):
-                err(f"I1: id {k}: docker {did.get(k)!r} != bv {bid.get(k)!r}")
+            if did.get(k) == bid.get(k):
+                continue
+            if k == "gid" and "(" not in did.get(k, "") and num(did.get(k)) == num(bid.get(k)):
+                name = bid.get(k).partition("(")[2].rstrip(")")
+                try:
+                    import grp
+                    host = grp.getgrgid(gid).gr_name
+                except (KeyError, ImportError):
+                    host = None
+                if name and name == host:
+                    continue  # G1
+                err(f"G1: bv names gid {gid} {name!r}, the host calls it {host!r}")
+                continue
+            err(f"I1: id {k}: docker {did.get(k)!r} != bv {bid.get(k)!r}")
     for grp in (bid.get("groups") or "").split(","):
         if grp and num(grp) not in (str(gid), "65534"):
             err(f"I2: bv has supplementary group {grp!r}")
@@ -193,14 +212,22 @@ def main():
         if not ok:
             err(f"P1: /etc/passwd: docker {dp!r} != bv {bp!r}")
 
-    # M1
+    # M1, M2
     for line in B.get("mounts", []):
         if "MISSING" in line:
             err(f"M1: bv run: {line}")
-    if D.get("mounts") != B.get("mounts"):
-        err(f"M1: docker {D.get('mounts')!r} != bv {B.get('mounts')!r}")
-    if D.get("devio") != B.get("devio"):
-        err(f"devio: docker {D.get('devio')!r} != bv {B.get('devio')!r}")
+    if "tmp-writable" not in B.get("devio", []):
+        err("M2: bv's /tmp is not writable")
+    dm, bm = list(D.get("mounts", [])), list(B.get("mounts", []))
+    dd, bd = list(D.get("devio", [])), list(B.get("devio", []))
+    if "/tmp MISSING" in dm:
+        dm = [x for x in dm if x != "/tmp MISSING"]
+        bm = [x for x in bm if not x.startswith("/tmp ")]
+        bd = [x for x in bd if x != "tmp-writable"]
+    if dm != bm:
+        err(f"M1: docker {dm!r} != bv {bm!r}")
+    if dd != bd:
+        err(f"devio: docker {dd!r} != bv {bd!r}")
     report(errors)
 
 

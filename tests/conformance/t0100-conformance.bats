@@ -44,10 +44,11 @@ setup() {
 	run python3 "$CONF_DIR/treecmp.py" a b
 	assert_failure 1
 	assert_line --partial "/x/f: sha256:"
-	chmod 0644 b/x/f && echo 1 >b/x/f && chmod 0444 a/x/f
+	chmod 0644 b/x/f && echo 1 >b/x/f && chmod 0444 a/x/f && chmod 0555 a/x
 	run python3 "$CONF_DIR/treecmp.py" --readonly-a a b
 	assert_success
 	chmod 0644 a/x/f
+	chmod 0755 a/x
 	run python3 "$CONF_DIR/treecmp.py" --readonly-a a b
 	assert_failure 1
 	assert_line --partial "is writable (rule R2)"
@@ -59,6 +60,9 @@ setup() {
 	assert_line --partial "E1: bv HOME='/root', expected '/tmp'"
 	assert_line --partial "W1: bv pwd"
 }
+
+@test "under a terminal, bv run opens /dev/tty (d-chown)" { conf_tty d-chown; }
+@test "under a terminal, bv run opens /dev/tty (t-symchain: scratch image without /dev)" { conf_tty t-symchain; }
 
 @test "d-multistage: tree vs docker export" { conf_tree_docker d-multistage; }
 @test "d-multistage: tree vs umoci --rootless" { conf_tree_umoci d-multistage; }
@@ -168,6 +172,10 @@ setup() {
 @test "t-dotslash: tree vs umoci --rootless" { conf_tree_umoci t-dotslash; }
 @test "t-dotslash: runs: bv run vs docker run" { conf_runs t-dotslash; }
 
+@test "t-dotdot: tree vs docker export" { conf_tree_docker t-dotdot; }
+@test "t-dotdot: tree vs umoci --rootless" { conf_tree_umoci t-dotdot; }
+@test "t-dotdot: runs: bv run vs docker run" { conf_runs t-dotdot; }
+
 @test "t-slash-notrailer: tree vs docker export" { conf_tree_docker t-slash-notrailer; }
 @test "t-slash-notrailer: tree vs umoci --rootless" { conf_tree_umoci t-slash-notrailer; }
 @test "t-slash-notrailer: runs: bv run vs docker run" { conf_runs t-slash-notrailer; }
@@ -175,6 +183,10 @@ setup() {
 @test "t-hardlinks: tree vs docker export" { conf_tree_docker t-hardlinks; }
 @test "t-hardlinks: tree vs umoci --rootless" { conf_tree_umoci t-hardlinks; }
 @test "t-hardlinks: runs: bv run vs docker run" { conf_runs t-hardlinks; }
+
+@test "t-hardsym: tree vs docker export" { conf_tree_docker t-hardsym; }
+@test "t-hardsym: tree vs umoci --rootless" { conf_tree_umoci t-hardsym; }
+@test "t-hardsym: runs: bv run vs docker run" { conf_runs t-hardsym; }
 
 @test "t-longnames: tree vs docker export" { conf_tree_docker t-longnames; }
 @test "t-longnames: tree vs umoci --rootless" { conf_tree_umoci t-longnames; }
