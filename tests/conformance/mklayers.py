@@ -42,6 +42,8 @@ CASES = {
     "t-slash-notrailer": "a member named / first, and no end-of-archive trailer (stream ends "
                          "right after the last entry's data padding)",
     "t-hardlinks": "hard links across directories (three names, one inode)",
+    "t-hardlink-mode": "a hard link whose header mode (0644) differs from its target's (0640): "
+                       "Docker chmods the shared inode with the link's mode",
     "t-hardsym": "a hard link to a symlink (link(2) does not follow it: a second symlink)",
     "t-longnames": "long names: GNU longname/longlink layer and a PAX path/linkpath layer",
     "t-symchain": "symlink chains (file and directory), relative and absolute",
@@ -168,8 +170,11 @@ def main():
 
     L.image("t-hardlinks", [base, tar_bytes([
         d("hl"), d("hl/one"), d("hl/two"), d("hl/two/deep"),
-        f("hl/one/file", b"shared inode\n", 0o640),
+        f("hl/one/file", b"shared inode\n", 0o644),
         hard("hl/two/link", "hl/one/file"), hard("hl/two/deep/link2", "hl/one/file")])])
+
+    L.image("t-hardlink-mode", [base, tar_bytes([
+        d("hm"), f("hm/file", b"mode 0640\n", 0o640), hard("hm/link", "hm/file")])])
 
     L.image("t-hardsym", [base, tar_bytes([
         d("hs"), d("hs/one"), d("hs/two"), f("hs/one/file", b"target\n"),

@@ -184,6 +184,10 @@ setup() {
 @test "t-hardlinks: tree vs umoci --rootless" { conf_tree_umoci t-hardlinks; }
 @test "t-hardlinks: runs: bv run vs docker run" { conf_runs t-hardlinks; }
 
+@test "t-hardlink-mode: tree vs docker export" { conf_tree_docker t-hardlink-mode; }
+@test "t-hardlink-mode: tree vs umoci --rootless" { conf_tree_umoci t-hardlink-mode; }
+@test "t-hardlink-mode: runs: bv run vs docker run" { conf_runs t-hardlink-mode; }
+
 @test "t-hardsym: tree vs docker export" { conf_tree_docker t-hardsym; }
 @test "t-hardsym: tree vs umoci --rootless" { conf_tree_umoci t-hardsym; }
 @test "t-hardsym: runs: bv run vs docker run" { conf_runs t-hardsym; }
