@@ -190,6 +190,7 @@ ENTRYPOINT []
 CMD []
 EOF
 	"$DOCKER" save -o "$work/images/base.tar" conformance/base:1
+	# shellcheck disable=SC2046 # one image id per word
 	"$DOCKER" rmi -f $("$DOCKER" images -q 'conformance/*' | sort -u) >/dev/null 2>&1 || true
 	if ((started)); then
 		"$fixtures/dockerd.sh" stop >/dev/null 2>&1 || true

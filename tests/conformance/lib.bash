@@ -1,6 +1,7 @@
 # Helpers of t0100-conformance.bats: the same image through bv (native backend), the private
 # dockerd of tests/fixtures/dockerd.sh and umoci --rootless, from the loopback registry.
 # Sourced after tests/e2e/lib/common.bash.
+# shellcheck disable=SC2154 # status and output are set by bats' run
 
 CONF_DIR=$BV_SOURCE_DIR/tests/conformance
 # The probe every run executes, as `sh -c PROBE` (after the image's Entrypoint, if any).
@@ -51,6 +52,7 @@ conf_teardown_file() {
 	if [[ ${CONF_STARTED_DOCKERD:-0} == 1 ]]; then
 		"$f/dockerd.sh" stop >/dev/null 2>&1 || true
 	else
+		# shellcheck disable=SC2046 # one image id per word
 		docker_cli rmi -f $(docker_cli images -q "$ADDR/conformance/*" 2>/dev/null | sort -u) \
 			>/dev/null 2>&1 || true
 	fi
@@ -192,7 +194,7 @@ conf_tree_docker() {
 		# the premise is checked, not assumed: docker 20.10 really refuses this image
 		run docker_cli pull -q "$ADDR/conformance/$name@$DIGEST"
 		assert_failure
-		echo "# docker cannot pull $name ($output); its tree is compared with umoci only" >&3
+		echo "# docker cannot pull $name ($output); its tree is compared with umoci (GNU tar for t-sparse-gnu) only" >&3
 		return 0
 	fi
 	conf_docker_pull "$name"
@@ -292,4 +294,31 @@ conf_tty() {
 	assert_success
 	assert_output --partial via-tty
 	assert_output --partial tty-ok
+}
+
+# conf_cmd NAME: the resolved Entrypoint/Cmd combination.  Docker's rule is Entrypoint +
+# arguments, or Entrypoint + Cmd without arguments.  By design (rule C1) `bv run` always
+# gives a command: the binary's name and its arguments, or for `bv run TOOL` the manifest's
+# entrypoint command (here "sh"), so the image's Cmd is never run by bv.  Checked:
+#   bv run echo c1 "a  b"   ==  docker run IMAGE echo c1 "a  b"   (output and status)
+#   bv run TOOL             ==  docker run IMAGE sh                (stdin empty)
+# and Docker's own no-argument run is recorded in the test output for the reader.
+conf_cmd() {
+	local name=$1 ds bs dout bout
+	conf_prepare "$name"
+	conf_docker_pull "$name"
+	ds=0 bs=0
+	dout=$(docker_cli run --rm --network none "$DREF" echo c1 "a  b" 2>&1 </dev/null) || ds=$?
+	bout=$(bv run echo c1 "a  b" 2>&1 </dev/null) || bs=$?
+	[[ $ds == "$bs" ]] || fail "echo: docker status $ds != bv status $bs"
+	[[ $dout == "$bout" ]] || fail "echo: docker printed '$dout', bv printed '$bout'"
+	ds=0 bs=0
+	dout=$(docker_cli run --rm --network none "$DREF" sh 2>&1 </dev/null) || ds=$?
+	bout=$(bv run "$name" 2>&1 </dev/null) || bs=$?
+	[[ $ds == "$bs" ]] || fail "C1: docker run IMAGE sh: status $ds != bv run $name: $bs"
+	[[ $dout == "$bout" ]] || fail "C1: docker run IMAGE sh printed '$dout', bv run $name '$bout'"
+	ds=0
+	dout=$(docker_cli run --rm --network none "$DREF" 2>&1 </dev/null) || ds=$?
+	printf 'docker run IMAGE without arguments: status %s, output:\n%s\n' "$ds" "$dout" |
+		sed 's/^/# /' >&3
 }

@@ -107,26 +107,32 @@ setup() {
 @test "d-entrypoint: tree vs docker export" { conf_tree_docker d-entrypoint; }
 @test "d-entrypoint: tree vs umoci --rootless" { conf_tree_umoci d-entrypoint; }
 @test "d-entrypoint: runs: bv run vs docker run" { conf_runs d-entrypoint; }
+@test "d-entrypoint: Entrypoint/Cmd resolution (rule C1)" { conf_cmd d-entrypoint; }
 
 @test "d-cmd: tree vs docker export" { conf_tree_docker d-cmd; }
 @test "d-cmd: tree vs umoci --rootless" { conf_tree_umoci d-cmd; }
 @test "d-cmd: runs: bv run vs docker run" { conf_runs d-cmd; }
+@test "d-cmd: Entrypoint/Cmd resolution (rule C1)" { conf_cmd d-cmd; }
 
 @test "d-both: tree vs docker export" { conf_tree_docker d-both; }
 @test "d-both: tree vs umoci --rootless" { conf_tree_umoci d-both; }
 @test "d-both: runs: bv run vs docker run" { conf_runs d-both; }
+@test "d-both: Entrypoint/Cmd resolution (rule C1)" { conf_cmd d-both; }
 
 @test "d-shell: tree vs docker export" { conf_tree_docker d-shell; }
 @test "d-shell: tree vs umoci --rootless" { conf_tree_umoci d-shell; }
 @test "d-shell: runs: bv run vs docker run" { conf_runs d-shell; }
+@test "d-shell: Entrypoint/Cmd resolution (rule C1)" { conf_cmd d-shell; }
 
 @test "d-empty: tree vs docker export" { conf_tree_docker d-empty; }
 @test "d-empty: tree vs umoci --rootless" { conf_tree_umoci d-empty; }
 @test "d-empty: runs: bv run vs docker run" { conf_runs d-empty; }
+@test "d-empty: Entrypoint/Cmd resolution (rule C1)" { conf_cmd d-empty; }
 
 @test "b-commit: tree vs docker export" { conf_tree_docker b-commit; }
 @test "b-commit: tree vs umoci --rootless" { conf_tree_umoci b-commit; }
 @test "b-commit: runs: bv run vs docker run" { conf_runs b-commit; }
+@test "b-commit: Entrypoint/Cmd resolution (rule C1)" { conf_cmd b-commit; }
 
 @test "b-add: tree vs docker export" { conf_tree_docker b-add; }
 @test "b-add: tree vs umoci --rootless" { conf_tree_umoci b-add; }
