@@ -263,7 +263,11 @@ build_umoci() {
 	printf 'single\n' >"$work/ins2/single"
 	umoci insert --rootless --image "$o:base" --tag u-insert "$work/ins/etc/inserted" /etc/inserted >/dev/null
 	umoci insert --rootless --image "$o:u-insert" "$work/ins2/single" /opt/single >/dev/null
-	record u-insert umoci yes "umoci insert (Debian 12's umoci writes a member named / first and omits the tar trailer)" \
+	# a directory inserted at / : the layer's first member is named "/"
+	mkdir -p "$work/ins3/rootadd"
+	printf 'at the root\n' >"$work/ins3/rootadd/file"
+	umoci insert --rootless --image "$o:u-insert" "$work/ins3" / >/dev/null
+	record u-insert umoci yes "umoci insert, three layers: a directory, a file, a directory at / (Debian 12's umoci omits the tar trailer, and the last layer's first member is named /)" \
 		"oci:$o:u-insert"
 	umoci unpack --rootless --image "$o:base" "$work/ub" >/dev/null
 	rm -f "$work/ub/rootfs/bin/vi" "$work/ub/rootfs/etc/group"
@@ -338,7 +342,7 @@ do_build() {
 	build_skopeo
 	log "tarfile and GNU tar"
 	build_tars
-	rm -rf "$work/cstore" "$work/ctx" "$work/pctx" "$work/ins" "$work/ins2" "$work/addsrc" "$work/sparse"
+	rm -rf "$work/cstore" "$work/ctx" "$work/pctx" "$work/ins" "$work/ins2" "$work/ins3" "$work/addsrc" "$work/sparse"
 	log "built $(wc -l <"$work/corpus.tsv") images in $((SECONDS - start)) s"
 }
 
