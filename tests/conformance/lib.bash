@@ -290,7 +290,7 @@ conf_tty() {
 	local name=$1
 	conf_prepare "$name"
 	# shellcheck disable=SC2016 # expanded in the container
-	run script -qec "$BV run sh -c 'test -t 0 && echo via-tty >/dev/tty && echo tty-ok'" /dev/null </dev/null
+	run script -qec "$BV run --backend native sh -c 'test -t 0 && echo via-tty >/dev/tty && echo tty-ok'" /dev/null </dev/null
 	assert_success
 	assert_output --partial via-tty
 	assert_output --partial tty-ok
@@ -309,12 +309,12 @@ conf_cmd() {
 	conf_docker_pull "$name"
 	ds=0 bs=0
 	dout=$(docker_cli run --rm --network none "$DREF" echo c1 "a  b" 2>&1 </dev/null) || ds=$?
-	bout=$(bv run echo c1 "a  b" 2>&1 </dev/null) || bs=$?
+	bout=$(bv run --backend native echo c1 "a  b" 2>&1 </dev/null) || bs=$?
 	[[ $ds == "$bs" ]] || fail "echo: docker status $ds != bv status $bs"
 	[[ $dout == "$bout" ]] || fail "echo: docker printed '$dout', bv printed '$bout'"
 	ds=0 bs=0
 	dout=$(docker_cli run --rm --network none "$DREF" sh 2>&1 </dev/null) || ds=$?
-	bout=$(bv run "$name" 2>&1 </dev/null) || bs=$?
+	bout=$(bv run --backend native "$name" 2>&1 </dev/null) || bs=$?
 	[[ $ds == "$bs" ]] || fail "C1: docker run IMAGE sh: status $ds != bv run $name: $bs"
 	[[ $dout == "$bout" ]] || fail "C1: docker run IMAGE sh printed '$dout', bv run $name '$bout'"
 	ds=0
