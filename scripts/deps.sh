@@ -13,7 +13,7 @@ libcmocka-dev bats bats-assert bats-support
 clang clang-format clang-tidy libclang-rt-14-dev
 python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
-podman catatonit time busybox-static
+podman buildah catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io
 samtools bwa
 zsh fish dash python3-yaml

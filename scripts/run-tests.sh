@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every test against one build directory and ends with "N passed, N failed".
 #   scripts/run-tests.sh <builddir>
-# Unit and conformance tests run through meson (TAP); end-to-end tests through bats (TAP).
+# Unit and conformance tests run through meson (TAP); end-to-end tests and the differential
+# conformance suite (tests/conformance: bv against docker and umoci) through bats (TAP).
 set -u
 build=${1:?usage: scripts/run-tests.sh <builddir>}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +30,14 @@ cat "$log/bats.txt" | grep -E '^not ok|^#' || true
 bats_pass=$(grep -cE '^ok [0-9]+' "$log/bats.txt" | tr -d ' ' || true)
 bats_fail=$(grep -cE '^not ok [0-9]+' "$log/bats.txt" | tr -d ' ' || true)
 
-pass=$((tap_pass + bats_pass))
-fail=$((tap_fail + bats_fail))
+bats --tap "$top/tests/conformance" >"$log/conformance.txt" 2>&1 || status=1
+cat "$log/conformance.txt" | grep -E '^not ok|^#' || true
+conf_pass=$(grep -cE '^ok [0-9]+' "$log/conformance.txt" | tr -d ' ' || true)
+conf_fail=$(grep -cE '^not ok [0-9]+' "$log/conformance.txt" | tr -d ' ' || true)
+echo "conformance: $conf_pass passed, $conf_fail failed"
+
+pass=$((tap_pass + bats_pass + conf_pass))
+fail=$((tap_fail + bats_fail + conf_fail))
 if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
 	# A test binary that crashed before printing TAP still fails the run.
 	fail=1
