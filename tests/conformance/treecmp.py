@@ -39,6 +39,8 @@ never hides a difference in an entry it does not name.
   --rootless-a  A was unpacked without privileges (bv's default, see include/bv/unpack.h):
                 R1 setuid, setgid and sticky bits are cleared: A's mode must equal
                    B's mode & 0777 (checked, not skipped: A may not keep any of 07000)
+                R3 file capabilities (security.capability) are dropped, for the same reason
+                   as setuid bits (include/bv/unpack.h): A may not have one (checked)
   --readonly-a  A is one of bv's read-only trees (layers are shared by hard links, so
                 nothing in them may be writable; include/bv/unpack.h):
                 R2 write bits are cleared and directories keep u+rx: A's mode must equal
@@ -213,6 +215,11 @@ def main():
                 diffs.append(f"{path}: mode: {am:04o} != {bm:04o}")
         for fld in fields:
             av, bv = a.get(fld), b.get(fld)
+            if fld == "cap" and args.rootless_a:
+                # R3: rootless unpacking drops file capabilities like setuid bits
+                if av is not None:
+                    diffs.append(f"{path}: cap: {av!r} kept (rule R3)")
+                continue
             if fld == "cap" and args.umoci_b and bv is None:
                 continue  # U3
             if av != bv:
