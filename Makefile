@@ -61,6 +61,7 @@ fuzz:
 bench: all
 	scripts/bench.sh $(BUILD)
 	scripts/bench-run.sh $(BUILD)
+	scripts/bench-trust.sh $(BUILD)
 
 demo: all
 	@scripts/demo.sh $(BUILD)
