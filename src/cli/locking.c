@@ -7,6 +7,7 @@
 #include <bv/manifest.h>
 #include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/registry.h>
 #include <bv/runplan.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,19 @@
 #include "util/xalloc.h"
 
 #include "util/banned.h"
+
+int bv_cli_platform_arg(const char *arg, char **out)
+{
+	struct bv_error *err = NULL;
+	*out = NULL;
+	if (!arg)
+		return BV_EXIT_OK;
+	if (bv_platform_normalize(arg, out, &err) < 0) {
+		bv_cli_report(err);
+		return BV_EXIT_USAGE;
+	}
+	return BV_EXIT_OK;
+}
 
 const char *bv_cli_image_reference(const struct bv_manifest *m)
 {
