@@ -1,5 +1,6 @@
 /*
- * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock).
+ * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock), and the
+ * --platform argument those two and bv sync share.
  */
 #include <bv/error.h>
 #include <bv/install.h>
