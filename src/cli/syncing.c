@@ -89,7 +89,8 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 		goto out;
 	}
 	if (n_missing && foreign)
-		fprintf(stderr, "Pulled %zu tool%s for %s into the store (not unpacked: not %s)\n",
+		fprintf(stderr,
+			"Pulled %zu tool%s for %s into the store (not unpacked: this machine is %s)\n",
 			n_missing, n_missing == 1 ? "" : "s", platform,
 			bv_registry_default_platform());
 	else if (n_missing)
