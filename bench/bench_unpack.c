@@ -96,8 +96,10 @@ static int load_image(const char *arg, struct image *img)
 		const char *ref = json_string_value(json_object_get(
 			json_object_get(m, "annotations"), "org.opencontainers.image.ref.name"));
 		const char *digest = json_string_value(json_object_get(m, "digest"));
-		if (ref && digest && !strcmp(ref, colon + 1))
+		if (ref && digest && !strcmp(ref, colon + 1)) {
+			free(manifest_path);
 			manifest_path = blob_path(layout, digest);
+		}
 	}
 	if (!manifest_path) {
 		fprintf(stderr, "bench_unpack: %s has no image tagged '%s'\n", layout, colon + 1);
