@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 60
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz bench demo clean
+.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz bench bench-unpack demo clean
 
 all: deps-quiet $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -62,6 +62,10 @@ bench: all
 	scripts/bench.sh $(BUILD)
 	scripts/bench-run.sh $(BUILD)
 	scripts/bench-trust.sh $(BUILD)
+
+# The unpack-only part of bench-pull.sh; BENCH_UNPACK_BASELINE=<builddir> compares two builds.
+bench-unpack: all
+	scripts/bench-pull.sh $(BUILD) --unpack-only
 
 demo: all
 	@scripts/demo.sh $(BUILD)

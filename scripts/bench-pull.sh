@@ -7,22 +7,46 @@
 #    BV_CACHE_DIR every run), against a shell script doing `skopeo copy` + `umoci unpack
 #    --rootless` of the four images into a fresh dir, and against `podman pull` of the four
 #    into a fresh private storage root; hyperfine medians, ratio peer/bv (>1: bv is faster)
+#    The same three on one image of 20,000 small files in 8 directories (one gzip layer,
+#    written here by python3 without bv, pushed by skopeo), where the cost is per file;
+#    BENCH_MANY_RUNS (default 3) timed runs each.
 # 2. warm `bv sync` (everything present)
 # 3. peak RSS and wall time of `bv add` of an image with a 220 MiB uncompressed layer, built
 #    here without bv (OCI layout written by hand, pushed by skopeo)
+# 4. unpack only: <builddir>/bench/bench_unpack times bv_unpack_layer + bv_unpack_image on
+#    the layer blobs of the four images (gzip; samtools also zstd) and of the 20,000-file
+#    image, read from their OCI layouts (no registry, no network code), median of
+#    BENCH_UNPACK_RUNS (default 5; BENCH_MANY_RUNS for the 20,000 files); against `umoci
+#    unpack --rootless` of the same layout and tag (hyperfine, same runs).
+#    BENCH_UNPACK_BASELINE=<other builddir> also runs that build's bench_unpack on the same
+#    blobs, interleaved (baseline, this, this, baseline), prints this/baseline per image and
+#    exits 1 when one is over BENCH_UNPACK_LIMIT (default 1.10: at most 10% slower).
+#
+#   scripts/bench-pull.sh <builddir> --unpack-only    part 4 alone: no registry, no pulls
 #
 # The fixture registry (tests/fixtures/registry.sh, state in $BV_FIXTURE_DIR, default
 # <builddir>/fixtures) is started if it is not running and stopped at the end only if this
 # script started it. BENCH_PULL_RUNS (default 5) sets the timed runs of the cold benchmarks.
 set -euo pipefail
 
-build=${1:?usage: scripts/bench-pull.sh <builddir>}
+build=${1:?usage: scripts/bench-pull.sh <builddir> [--unpack-only]}
+unpack_only=false
+case ${2:-} in
+"") ;;
+--unpack-only) unpack_only=true ;;
+*) echo "usage: scripts/bench-pull.sh <builddir> [--unpack-only]" >&2 && exit 2 ;;
+esac
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 fixtures=$top/tests/fixtures
 export BV_FIXTURE_DIR=${BV_FIXTURE_DIR:-$build/fixtures}
 runs=${BENCH_PULL_RUNS:-5}
+many_runs=${BENCH_MANY_RUNS:-3}
+unpack_runs=${BENCH_UNPACK_RUNS:-5}
+unpack_limit=${BENCH_UNPACK_LIMIT:-1.10}
+baseline=${BENCH_UNPACK_BASELINE:-}
+many_dirs=8 many_per_dir=2500
 big_mib=220
 images=(samtools:1.16.1--debian bwa:0.7.17--debian minimap2:2.24--debian bcftools:1.16--debian)
 
@@ -35,6 +59,12 @@ for c in hyperfine skopeo umoci jq openssl python3 /usr/bin/time; do
 	command -v "$c" >/dev/null || die "'$c' is missing (scripts/deps.sh)"
 done
 [[ -x $bv_bin ]] || die "$bv_bin is missing (ninja -C $build)"
+[[ -x $build/bench/bench_unpack ]] || die "$build/bench/bench_unpack is missing (ninja -C $build)"
+if [[ -n $baseline ]]; then
+	baseline=$(cd "$baseline" && pwd) || die "BENCH_UNPACK_BASELINE: no such dir"
+	[[ -x $baseline/bench/bench_unpack ]] ||
+		die "$baseline/bench/bench_unpack is missing (ninja -C $baseline bench/bench_unpack)"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-pull.XXXXXX")
 started_registry=false
@@ -86,17 +116,78 @@ first_error() {
 # stderr is then in $tmp/NAME.err).
 cold() {
 	local name=$1 dir=$2 cmd=$3 rm="rm -rf" prep
-	if [[ $name == podman && $(id -u) -ne 0 ]]; then
+	if [[ $name == *podman && $(id -u) -ne 0 ]]; then
 		rm="podman unshare rm -rf"
 	fi
 	prep="sh -c '$rm $dir && sync'"
 	eval "$prep"
 	# shellcheck disable=SC2086 # split at blanks, as hyperfine -N does
 	$cmd >/dev/null 2>"$tmp/$name.err" || return 0
-	hf_median_ms "$name" --prepare "$prep" -r "$runs" "$cmd"
+	hf_median_ms "$name" --prepare "$prep" -r "${cold_runs:-$runs}" "$cmd"
 }
 
 # ---- fixtures --------------------------------------------------------------------------------
+
+# make_manyfiles LAYOUT: an OCI layout whose image "manyfiles" is one gzip layer of
+# $many_dirs directories of $many_per_dir small files each (65 B to 2 KiB), the same bytes
+# every run (so the registry stores it once), written without bv.
+make_manyfiles() {
+	python3 - "$1" "$many_dirs" "$many_per_dir" <<'EOF'
+import gzip, hashlib, io, json, os, platform, sys, tarfile
+
+layout, n_dirs, per_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+
+def put(data, media_type):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs", "sha256", digest[7:]), "wb") as f:
+        f.write(data)
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+def dump(obj):
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as t:
+    def entry(name, kind, mode, data=b""):
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime, info.size = kind, mode, 0, len(data)
+        t.addfile(info, io.BytesIO(data) if data else None)
+    entry("data", tarfile.DIRTYPE, 0o755)
+    for d in range(n_dirs):
+        entry("data/d%d" % d, tarfile.DIRTYPE, 0o755)
+        for i in range(per_dir):
+            n = d * per_dir + i
+            line = hashlib.sha256(b"%d" % n).hexdigest().encode() + b"\n"
+            entry("data/d%d/f%05d.txt" % (d, i), tarfile.REGTYPE, 0o644, line * (1 + n % 32))
+diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+config = {"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+          "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": put(dump(config), "application/vnd.oci.image.config.v1+json"),
+            "layers": [put(gzip.compress(raw.getvalue(), 6, mtime=0),
+                           "application/vnd.oci.image.layer.v1.tar+gzip")]}
+desc = put(dump(manifest), manifest["mediaType"])
+desc["annotations"] = {"org.opencontainers.image.ref.name": "manyfiles"}
+with open(os.path.join(layout, "index.json"), "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [desc]}, f)
+with open(os.path.join(layout, "oci-layout"), "w") as f:
+    f.write('{"imageLayoutVersion":"1.0.0"}')
+EOF
+}
+many_oci=$tmp/manyfiles-oci
+make_manyfiles "$many_oci" || die "could not write the 20,000-file image"
+many_files=$((many_dirs * many_per_dir))
+
+if $unpack_only; then
+	"$fixtures/images.sh" build >/dev/null 2>"$tmp/build.err" || {
+		cat "$tmp/build.err" >&2
+		die "tests/fixtures/images.sh build failed"
+	}
+fi
+
+if ! $unpack_only; then
 
 if ! "$fixtures/registry.sh" status >/dev/null; then
 	"$fixtures/registry.sh" start >/dev/null
@@ -178,6 +269,84 @@ else
 		fi
 	fi
 fi
+
+# ---- 1'. cold pulls of the 20,000-file image -------------------------------------------------
+
+many_ref=$addr/biocontainers/manyfiles:1.0--bench
+skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$many_oci:manyfiles" \
+	"docker://$many_ref" 2>"$tmp/skopeo-many.err" || {
+	cat "$tmp/skopeo-many.err" >&2
+	die "skopeo could not push the 20,000-file image"
+}
+mkdir -p "$tmp/bv-registry/tools/manyfiles" "$tmp/many"
+cat >"$tmp/bv-registry/tools/manyfiles/1.0.0.toml" <<'TOML'
+# Benchmark manifest written by scripts/bench-pull.sh: one gzip layer of 20,000 small files,
+# pushed as biocontainers/manyfiles:1.0--bench.
+[tool]
+id = "manyfiles"
+version = "1.0.0"
+description = "Benchmark image with 20,000 small files"
+homepage = "https://example.org/bv-bench"
+license = "MIT"
+tier = "experimental"
+maintainers = ["github:bv-bench"]
+
+[[tool.inputs]]
+name = "script"
+type = "file"
+cardinality = "optional"
+description = "Unused"
+
+[tool.image]
+backend = "docker"
+reference = "quay.io/biocontainers/manyfiles:1.0--bench"
+
+[tool.hardware]
+cpu_cores = 1
+ram_gb = 1.0
+disk_gb = 1.0
+
+[tool.entrypoint]
+command = "sh"
+
+[tool.binaries]
+exposed = ["sh"]
+TOML
+(
+	cd "$tmp/many"
+	"$bv_bin" init many >/dev/null 2>&1
+	BV_CACHE_DIR=$tmp/add-cache "$bv_bin" add manyfiles >"$tmp/many-add.out" 2>&1
+) || {
+	cat "$tmp/many-add.out" >&2
+	die "bv add manyfiles failed"
+}
+rm -rf "$tmp/add-cache"
+cold_runs=$many_runs
+many_bv=$(cd "$tmp/many" && BV_CACHE_DIR=$tmp/many-cache cold many-bv "$tmp/many-cache" "$bv_bin sync")
+[[ -n $many_bv ]] || die "cold bv sync of manyfiles failed: $(first_error "$tmp/many-bv.err")"
+got=$(find "$tmp"/many-cache/rootfs/*/data -type f | wc -l)
+[[ $got -eq $many_files ]] || die "bv sync unpacked $got files of manyfiles, not $many_files"
+rm -rf "$tmp/many-cache"
+
+# shellcheck disable=SC2016 # $1 is the generated script's argument
+printf '#!/bin/sh\nset -eu\nmkdir -p "$1"\nskopeo copy -q --src-tls-verify=false docker://%s "oci:$1/oci:manyfiles"\numoci unpack --rootless --image "$1/oci:manyfiles" "$1/manyfiles" >/dev/null\n' \
+	"$many_ref" >"$tmp/many-skopeo-umoci.sh"
+many_su_cell=- many_su_ratio=-
+many_su=$(cold many-skopeo-umoci "$tmp/su" "sh $tmp/many-skopeo-umoci.sh $tmp/su")
+if [[ -n $many_su ]]; then
+	got=$(find "$tmp/su/manyfiles/rootfs/data" -type f | wc -l)
+	[[ $got -eq $many_files ]] || die "umoci unpacked $got files of manyfiles, not $many_files"
+	many_su_cell=$many_su many_su_ratio=$(ratio "$many_bv" "$many_su")x
+fi
+rm -rf "$tmp/su"
+many_pm_cell=- many_pm_ratio=-
+if [[ -z $pm_reason ]]; then
+	many_pm=$(cold many-podman "$tmp/podman" "$pm pull -q --tls-verify=false $many_ref")
+	if [[ -n $many_pm ]]; then
+		many_pm_cell=$many_pm many_pm_ratio=$(ratio "$many_bv" "$many_pm")x
+	fi
+fi
+unset cold_runs
 
 # ---- 2. warm sync ----------------------------------------------------------------------------
 
@@ -294,17 +463,89 @@ got=$(stat -c %s "$(echo "$tmp"/big-cache/rootfs/*/data/random.bin)" 2>/dev/null
 [[ $got -eq $((big_mib * 1024 * 1024)) ]] || die "bv add bigdata did not unpack data/random.bin ($got bytes)"
 big_rss=$(awk -v k="$big_kib" 'BEGIN { printf "%.1f", k / 1024 }')
 
+fi # ! $unpack_only
+
+# ---- 4. unpack only --------------------------------------------------------------------------
+
+src=$("$fixtures/images.sh" path)
+unpack_args=()
+for i in "${images[@]}"; do unpack_args+=("${i%%:*}=$src/oci:${i%%:*}"); done
+unpack_args+=("samtools-zstd=$src/oci-zstd:samtools" "manyfiles=$many_oci:manyfiles")
+
+# unpack_ms BUILD RUNS ARG: bench_unpack's median for one NAME=LAYOUT:TAG, nothing on failure.
+unpack_ms() {
+	"$1/bench/bench_unpack" -n "$2" -w "$tmp" "$3" 2>>"$tmp/unpack.err" |
+		awk '$1 == "unpack" { print $3 }'
+}
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
+unpack_rows=() worst=0 worst_name="" um_reason=""
+for arg in "${unpack_args[@]}"; do
+	name=${arg%%=*}
+	layout=${arg#*=}
+	n=$unpack_runs
+	[[ $name != manyfiles ]] || n=$many_runs
+	if [[ -n $baseline ]]; then
+		b1=$(unpack_ms "$baseline" "$n" "$arg")
+		c1=$(unpack_ms "$build" "$n" "$arg")
+		c2=$(unpack_ms "$build" "$n" "$arg")
+		b2=$(unpack_ms "$baseline" "$n" "$arg")
+		[[ -n $b1 && -n $b2 ]] || die "baseline bench_unpack failed on $name: $(first_error "$tmp/unpack.err")"
+		[[ -n $c1 && -n $c2 ]] || die "bench_unpack failed on $name: $(first_error "$tmp/unpack.err")"
+		cur=$(mean "$c1" "$c2") base=$(mean "$b1" "$b2")
+		rel=$(awk -v c="$cur" -v b="$base" 'BEGIN { printf("%.2f", (b > 0) ? c / b : 0) }')
+		if awk -v r="$rel" -v w="$worst" 'BEGIN { exit !(r > w) }'; then
+			worst=$rel worst_name=$name
+		fi
+		rel=${rel}x
+	else
+		cur=$(unpack_ms "$build" "$n" "$arg")
+		[[ -n $cur ]] || die "bench_unpack failed on $name: $(first_error "$tmp/unpack.err")"
+		base=- rel=-
+	fi
+	# umoci reads gzip layers only (machine.md); its bundle also gets a config.json and an
+	# mtree manifest, which are part of what `umoci unpack` costs.
+	um=- um_ratio=-
+	if [[ $name != *zstd ]]; then
+		um=$(hf_median_ms "umoci-$name" -r "$n" --prepare "sh -c 'rm -rf $tmp/bundle && sync'" \
+			"umoci unpack --rootless --image $layout $tmp/bundle")
+		rm -rf "$tmp/bundle"
+		if [[ -n $um ]]; then
+			um_ratio=$(ratio "$cur" "$um")x
+		else
+			um=- um_reason="umoci unpack failed: $(first_error "$tmp/umoci-$name.err")"
+		fi
+	fi
+	unpack_rows+=("$(printf '%-44s %10s %10s %8s %12s %8s' "unpack $name" "$cur" "$um" "$um_ratio" "$base" "$rel")")
+done
+
 # ---- the table -------------------------------------------------------------------------------
 
 row() { printf '%-58s %10s %10s %8s\n' "$@"; }
-row "benchmark (median of $runs, 4 tools, cold)" "bv (ms)" "peer (ms)" "peer/bv"
-row "bv sync vs skopeo copy + umoci unpack, sequential" "$bv_cold" "$su_cell" "$su_ratio"
-row "bv sync vs podman pull${pm_driver:+ ($pm_driver)}" "$bv_cold" "$pm_cell" "$pm_ratio"
-[[ -z $su_reason ]] || echo "(${su_reason})"
-[[ -z $pm_reason ]] || echo "(${pm_reason})"
-echo "(each run starts from an empty BV_CACHE_DIR, dir or storage root; loopback registry)"
-echo
-printf '%-58s %10s %10s\n' "benchmark" "bv" "target"
-printf '%-58s %10s %10s\n' "bv sync, everything present (median ms)" "$bv_warm" "< 20"
-printf '%-58s %10s %10s\n' "bv add, one ${big_mib} MiB uncompressed layer: peak RSS (MiB)" "$big_rss" "< 32"
-printf '%-58s %10s %10s\n' "bv add, one ${big_mib} MiB uncompressed layer: wall (s)" "$big_s" ""
+if ! $unpack_only; then
+	row "benchmark (median of $runs, 4 tools, cold)" "bv (ms)" "peer (ms)" "peer/bv"
+	row "bv sync vs skopeo copy + umoci unpack, sequential" "$bv_cold" "$su_cell" "$su_ratio"
+	row "bv sync vs podman pull${pm_driver:+ ($pm_driver)}" "$bv_cold" "$pm_cell" "$pm_ratio"
+	row "20,000 files (median of $many_runs): vs skopeo + umoci" "$many_bv" "$many_su_cell" "$many_su_ratio"
+	row "20,000 files (median of $many_runs): vs podman pull" "$many_bv" "$many_pm_cell" "$many_pm_ratio"
+	[[ -z $su_reason ]] || echo "(${su_reason})"
+	[[ -z $pm_reason ]] || echo "(${pm_reason})"
+	echo "(each run starts from an empty BV_CACHE_DIR, dir or storage root; loopback registry)"
+	echo
+	printf '%-58s %10s %10s\n' "benchmark" "bv" "target"
+	printf '%-58s %10s %10s\n' "bv sync, everything present (median ms)" "$bv_warm" "< 20"
+	printf '%-58s %10s %10s\n' "bv add, one ${big_mib} MiB uncompressed layer: peak RSS (MiB)" "$big_rss" "< 32"
+	printf '%-58s %10s %10s\n' "bv add, one ${big_mib} MiB uncompressed layer: wall (s)" "$big_s" ""
+	echo
+fi
+printf '%-44s %10s %10s %8s %12s %8s\n' "unpack only (median of $unpack_runs; 20k: $many_runs)" \
+	"bv (ms)" "umoci (ms)" "umoci/bv" "baseline(ms)" "bv/base"
+printf '%s\n' "${unpack_rows[@]}"
+echo "(bench_unpack: bv_unpack_layer + bv_unpack_image of the layout's blobs; umoci unpack --rootless of the same tag)"
+[[ -z $um_reason ]] || echo "(${um_reason})"
+if [[ -n $baseline ]]; then
+	if awk -v w="$worst" -v l="$unpack_limit" 'BEGIN { exit !(w > l) }'; then
+		echo "unpack: SLOWER than the baseline $baseline: $worst_name at ${worst}x, over the ${unpack_limit}x limit"
+		exit 1
+	fi
+	echo "unpack: within ${unpack_limit}x of the baseline $baseline (worst: $worst_name at ${worst}x)"
+fi

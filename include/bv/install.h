@@ -18,6 +18,14 @@
  * pinned item must resolve to its pin (pulling by digest verifies every byte); an unpinned
  * one records what its tag points to now.
  *
+ * Platforms: without options.platform an index resolves to this machine's image and
+ * top_digest is what the tag points to (the index itself for a multi-platform image, so one
+ * bv.lock serves every platform).  With options.platform ("os/arch[/variant]", see
+ * bv_platform_normalize()) the index resolves to that platform's image and top_digest is the
+ * digest of that platform's manifest, a pin no other platform can be pulled under.  An image
+ * for another platform than this machine's is pulled into the store but not unpacked (it
+ * could not run here; a machine of that platform sharing the cache unpacks it from there).
+ *
  * Ownership: inputs are borrowed; outputs belong to the item until
  * bv_install_item_release().
  *
@@ -44,17 +52,18 @@ struct bv_install_item {
 	const char *reference; /* as the manifest writes it; tag kept */
 	const char *pinned;    /* "sha256:..." or NULL/"" to resolve the tag */
 	/* out */
-	char *top_digest; /* bv.lock's image_digest */
+	char *top_digest; /* bv.lock's image_digest (see Platforms above) */
 	int64_t size;     /* config + layers, compressed; -1 when not looked up */
 	struct bv_descriptor *layers;
 	size_t n_layers;
-	char *rootfs; /* the image's root filesystem (FULL mode) */
+	char *rootfs; /* the image's root filesystem (FULL mode; NULL for another platform) */
 	bool present; /* was already installed */
 };
 
 struct bv_install_options {
 	enum bv_install_mode mode;
-	unsigned jobs; /* 0: BV_JOBS, else 8 */
+	const char *platform; /* NULL: this machine's; else what the pins must be for */
+	unsigned jobs;        /* 0: BV_JOBS, else 8 */
 	bv_pull_progress_fn progress;
 	void *progress_payload;
 };

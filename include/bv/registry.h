@@ -154,6 +154,29 @@ void bv_registry_client_stats(const struct bv_registry_client *c, struct bv_regi
 const char *bv_registry_default_platform(void);
 
 /*
+ * Platforms are "os/architecture[/variant]" as OCI writes them.  Normalised, the kernel's
+ * names become OCI's (x86_64 -> amd64, aarch64 -> arm64) and an architecture's default
+ * variant is spelt out (arm64 -> arm64/v8, arm -> arm/v7), so "linux/arm64" and
+ * "linux/arm64/v8" are the same platform while "linux/arm/v6" and "linux/arm/v7" are not.
+ * In an index, attestation manifests (BuildKit's provenance and SBOMs: platform
+ * unknown/unknown, annotation vnd.docker.reference.type = attestation-manifest) are never
+ * picked nor listed among the platforms an image has.
+ */
+
+/*
+ * Checks `text` and writes its normalised form to *out (a new string).  BV_EINVALID with
+ * "invalid platform '...'" for anything but two or three non-empty parts.
+ */
+int bv_platform_normalize(const char *text, char **out, struct bv_error **err);
+
+/*
+ * Does an image of platform `have` run where `want` is asked for?  Same os and architecture,
+ * and the same variant after normalisation unless `want` has none.  False when either is
+ * invalid.
+ */
+bool bv_platform_matches(const char *want, const char *have);
+
+/*
  * Resolves `ref` (by tag or digest) for `platform` ("os/arch[/variant]", NULL: the default):
  * fetches and verifies the manifest, follows an index to the platform's manifest, stores both
  * documents in the store (when the client has one) and describes the image in `out`.

@@ -110,7 +110,8 @@ struct bv_image_info {
 typedef void (*bv_runtime_progress_fn)(const struct bv_pull_progress *p, void *payload);
 
 struct bv_ensure_options {
-	unsigned jobs; /* parallel pulls; 0: the backend's default */
+	unsigned jobs;        /* parallel pulls; 0: the backend's default */
+	const char *platform; /* native only: pull for this platform (bv_install_options) */
 	bv_runtime_progress_fn progress;
 	void *progress_payload;
 };

@@ -183,8 +183,18 @@ enum bv_relock_mode {
 	BV_RELOCK_WRITE,  /* resolve changed tools' tags, write bv.lock */
 	BV_RELOCK_UPDATE, /* also re-resolve unchanged tools (all, or `only`), pull, write */
 };
+/* `platform` (NULL: this machine's, see bv_install_options) re-resolves every tool for it. */
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
-		  unsigned jobs);
+		  unsigned jobs, const char *platform);
+
+/*
+ * --platform of bv add, bv lock and bv sync: `arg` normalised into *out (NULL when `arg` is
+ * NULL), or "error: invalid platform ..." printed.  Returns an exit status.
+ */
+int bv_cli_platform_arg(const char *arg, char **out);
+#define BV_CLI_PLATFORM_HELP                                                                    \
+	"os/arch[/variant], such as linux/arm64: resolve images for that platform and pin its " \
+	"manifest (default: this machine's, pinning the tag's index)"
 
 /* A shim in .bv/bin (a link to bv named after a binary): bv run <argv[0]> argv[1...]. */
 int bv_cli_run_shim(int argc, char **argv);
@@ -194,8 +204,8 @@ bool bv_cli_is_own_name(const char *argv0);
 /* syncing.c: bv.lock's images onto the backend chosen by `backend` (NULL: the default
  * order); prints one summary line ("Synced ...", or "Everything is up to date" unless
  * `quiet`).  bv_cli_write_shims() rewrites .bv/bin.  Both return an exit status. */
-int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs,
-		       bool quiet);
+int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet,
+		       const char *platform);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
 /* Records the project in the cache, so prune keeps what it pins (bv/retain.h); warns only. */
 int bv_cli_register_project(const struct bv_cli_ctx *ctx);

@@ -9,6 +9,7 @@
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
 #include <bv/project.h>
+#include <bv/registry.h>
 #include <bv/resolve.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
@@ -25,6 +26,7 @@
 static const char *arg_registry;
 static unsigned arg_jobs;
 static const char *arg_backend;
+static const char *arg_platform;
 
 struct wanted {
 	char *id;
@@ -65,12 +67,16 @@ static int run_add(int argc, char **argv)
 	bool native;
 	struct bv_lockfile *lock = NULL;
 	struct bv_project *edited = NULL;
-	char *text = NULL;
+	char *text = NULL, *platform = NULL;
+	bool foreign;
 	size_t n = 0;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_add, argc, argv, 1, -1, &first);
 	if (status >= 0)
 		return status;
+	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
+		return r;
+	foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
@@ -94,6 +100,7 @@ static int run_add(int argc, char **argv)
 		items[i].pinned = bv_cli_image_pin(w->manifest);
 	}
 	o.jobs = arg_jobs;
+	o.platform = platform;
 	o.progress = bv_cli_pull_progress;
 	o.progress_payload = &progress;
 	/* Other backends keep their own copy: resolve here, let the backend pull (below). */
@@ -105,7 +112,8 @@ static int run_add(int argc, char **argv)
 		r = bv_cli_report(err);
 		goto out;
 	}
-	if (!native && (r = ensure_on_backend(&ctx, items, n)))
+	/* an image for another platform stays in bv's store: no backend here could run it */
+	if (!native && !foreign && (r = ensure_on_backend(&ctx, items, n)))
 		goto out;
 
 	/* Everything is on disk: now the two files, the lock checked before either is written. */
@@ -137,8 +145,9 @@ static int run_add(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
-		fprintf(stderr, "Added %s %s (%.19s)\n", bv_cli_text(want[i].id),
-			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest));
+		fprintf(stderr, "Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
+			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest),
+			platform ? " for " : "", platform ? platform : "");
 	}
 	ctx.lock = TAKE_PTR(lock);
 	r = bv_cli_write_shims(&ctx);
@@ -152,6 +161,7 @@ out:
 	free(want);
 	free(items);
 	free(text);
+	free(platform);
 	bv_project_free(edited);
 	bv_lockfile_free(lock);
 	bv_cli_ctx_release(&ctx);
@@ -164,15 +174,17 @@ static const struct bv_cli_option add_options[] = {
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
+	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH", BV_CLI_PLATFORM_HELP},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_add = {
 	.name = "add",
-	.usage = "[--registry <URL>] [--backend <NAME>] <tool[@version]>...",
+	.usage =
+		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       <tool[@version]>...",
 	.summary = "add tools to the project and pull them",
 	.description =
-		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.",
+		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
 	.options = add_options,
 	.run = run_add,
 };

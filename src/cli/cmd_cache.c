@@ -252,7 +252,8 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 			}
 			if (!claimed) {
 				(*busy)++;
-				printf("keeping %s (a running tool is using it)\n", bv_cli_text(path));
+				printf("keeping %s (a running tool is using it)\n",
+				       bv_cli_text(path));
 				continue;
 			}
 		}

@@ -52,7 +52,7 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 		if (!r)
 			r = bv_cli_ctx_load_types(ctx);
 		if (!r)
-			r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0);
+			r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);
 		if (r)
 			return r;
 		/* relock wrote bv.lock; read it back so the sync below sees the new pins */
@@ -62,7 +62,7 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 		if (bv_lockfile_load(&ctx->lock, ctx->lock_path, &err) < 0)
 			return bv_cli_report(err);
 	}
-	r = bv_cli_sync_images(ctx, arg_backend, 0, true);
+	r = bv_cli_sync_images(ctx, arg_backend, 0, true, NULL);
 	if (!r && !bv_shims_current(ctx->project->root, ctx->lock))
 		r = bv_cli_write_shims(ctx);
 	return r;

@@ -5,12 +5,14 @@
 #include <bv/install.h>
 #include <bv/lockfile.h>
 #include <bv/project.h>
+#include <bv/runtime.h>
 #include <bv/shims.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/cleanup.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -18,6 +20,7 @@
 static bool arg_frozen;
 static unsigned arg_jobs;
 static const char *arg_backend;
+static const char *arg_platform;
 
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
@@ -57,6 +60,7 @@ static int check_frozen(const struct bv_cli_ctx *ctx)
 static int run_sync(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
+	_cleanup_free_ char *platform = NULL;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_sync, argc, argv, 0, 0, &first);
 	if (status >= 0)
@@ -64,12 +68,20 @@ static int run_sync(int argc, char **argv)
 	/* sync writes neither bv.toml nor bv.lock, only .bv/bin when it is stale: the project
 	 * lock is taken for that write alone, with bv.lock read again under it.  So a warm sync
 	 * costs no lock, works in a read-only checkout, and a long pull never holds up bv add. */
+	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
+		return r;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
+	if (platform &&
+	    strcmp(bv_runtime_selected_name(arg_backend, ctx.project->runtime_backend), "native")) {
+		bv_cli_error("--platform needs the native backend, whose store bv fills itself");
+		r = BV_EXIT_USAGE;
+		goto out;
+	}
 	if (arg_frozen && (r = check_frozen(&ctx)))
 		goto out;
-	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false);
+	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
 	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
@@ -86,15 +98,18 @@ static const struct bv_cli_option sync_options[] = {
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
+	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH",
+	 "pull the images for os/arch[/variant] into the store (native backend; unpacked only "
+	 "when this machine can run them)"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
-	.usage = "[--frozen] [--jobs <N>] [--backend <NAME>]",
+	.usage = "[--frozen] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
-		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.",
+		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",
 	.options = sync_options,
 	.run = run_sync,
 };

@@ -21,7 +21,7 @@ static int run_update(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (!r)
 		r = bv_cli_relock(&ctx, BV_RELOCK_UPDATE, argv + first, (size_t)(argc - first),
-				  arg_jobs);
+				  arg_jobs, NULL);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }

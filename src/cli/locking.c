@@ -1,5 +1,6 @@
 /*
- * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock).
+ * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock), and the
+ * --platform argument those two and bv sync share.
  */
 #include <bv/error.h>
 #include <bv/install.h>
@@ -7,6 +8,7 @@
 #include <bv/manifest.h>
 #include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/registry.h>
 #include <bv/runplan.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,19 @@
 #include "util/xalloc.h"
 
 #include "util/banned.h"
+
+int bv_cli_platform_arg(const char *arg, char **out)
+{
+	struct bv_error *err = NULL;
+	*out = NULL;
+	if (!arg)
+		return BV_EXIT_OK;
+	if (bv_platform_normalize(arg, out, &err) < 0) {
+		bv_cli_report(err);
+		return BV_EXIT_USAGE;
+	}
+	return BV_EXIT_OK;
+}
 
 const char *bv_cli_image_reference(const struct bv_manifest *m)
 {

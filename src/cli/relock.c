@@ -119,7 +119,7 @@ struct relock_tool {
 };
 
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
-		  unsigned jobs)
+		  unsigned jobs, const char *platform)
 {
 	struct bv_error *err = NULL;
 	struct bv_lockfile *empty = NULL, *expected = NULL;
@@ -153,7 +153,8 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	for (size_t i = 0; i < n; i++) {
 		struct relock_tool *t = &tools[i];
 		char *version = NULL, *path = NULL;
-		bool forced = mode == BV_RELOCK_UPDATE && !n_only;
+		/* a lock for another platform shares no pin with the one it replaces */
+		bool forced = (mode == BV_RELOCK_UPDATE && !n_only) || platform;
 		for (size_t j = 0; j < n_only; j++)
 			forced = forced || !strcmp(only[j], ctx->project->tools[i].id);
 		t->declared = &ctx->project->tools[i];
@@ -187,6 +188,7 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 			.mode = mode == BV_RELOCK_UPDATE ? BV_INSTALL_FULL
 							 : BV_INSTALL_RESOLVE_ONLY,
 			.jobs = jobs,
+			.platform = platform,
 			.progress = bv_cli_pull_progress,
 			.progress_payload = &progress,
 		};

@@ -6,6 +6,7 @@
 #include <bv/lockfile.h>
 #include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/registry.h>
 #include <bv/retain.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
@@ -63,14 +64,19 @@ int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
 	return bv_cli_register_project(ctx);
 }
 
-int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet)
+int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet,
+		       const char *platform)
 {
 	struct bv_error *err = NULL;
 	struct bv_runtime *rt = NULL;
 	struct bv_image_spec *missing = bv_xcalloc(ctx->lock->n_tools + 1, sizeof(*missing));
 	struct bv_cli_progress progress = {0};
-	struct bv_ensure_options o = {
-		.jobs = jobs, .progress = bv_cli_pull_progress, .progress_payload = &progress};
+	struct bv_ensure_options o = {.jobs = jobs,
+				      .platform = platform,
+				      .progress = bv_cli_pull_progress,
+				      .progress_payload = &progress};
+	/* images for another platform are never unpacked here: ask the store, through ensure */
+	bool foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
 	size_t n_missing = 0;
 	int r = BV_EXIT_OK;
 
@@ -90,7 +96,7 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 			r = BV_EXIT_FAILURE;
 			goto out;
 		}
-		if (rt->ops->is_available(rt, &image, &available, &err) < 0) {
+		if (!foreign && rt->ops->is_available(rt, &image, &available, &err) < 0) {
 			r = bv_cli_report(err);
 			goto out;
 		}
@@ -101,7 +107,12 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 		r = bv_cli_report(err);
 		goto out;
 	}
-	if (n_missing)
+	if (n_missing && foreign)
+		fprintf(stderr,
+			"Pulled %zu tool%s for %s into the store (not unpacked: this machine is %s)\n",
+			n_missing, n_missing == 1 ? "" : "s", platform,
+			bv_registry_default_platform());
+	else if (n_missing)
 		fprintf(stderr, "Synced %zu tool%s (%zu pulled, %s backend)\n", ctx->lock->n_tools,
 			ctx->lock->n_tools == 1 ? "" : "s", n_missing, rt->ops->name);
 	else if (!quiet)

@@ -62,9 +62,9 @@ void bv_install_item_release(struct bv_install_item *it)
 	it->n_layers = 0;
 }
 
-static void copy_result(struct bv_install_item *it, const struct bv_resolved *r)
+static void copy_result(struct bv_install_item *it, const struct bv_resolved *r, bool by_platform)
 {
-	it->top_digest = bv_xstrdup(r->top_digest);
+	it->top_digest = bv_xstrdup(by_platform ? r->manifest_digest : r->top_digest);
 	it->size = (int64_t)r->total_size;
 	it->layers = bv_xcalloc(r->n_layers + 1, sizeof(*it->layers));
 	for (size_t i = 0; i < r->n_layers; i++) {
@@ -136,14 +136,21 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 	struct bv_resolved *resolved = bv_xcalloc(n + 1, sizeof(*resolved));
 	struct bv_pull_request *reqs = bv_xcalloc(n + 1, sizeof(*reqs));
 	size_t n_reqs = 0, n_refs = 0;
-	_cleanup_free_ char *cache = NULL;
+	_cleanup_free_ char *cache = NULL, *platform = NULL;
+	bool unpacks = o->mode == BV_INSTALL_FULL;
 	int r = 0;
 
+	if (o->platform) {
+		r = bv_platform_normalize(o->platform, &platform, err);
+		if (r < 0)
+			goto out;
+		unpacks = unpacks && bv_platform_matches(bv_registry_default_platform(), platform);
+	}
 	/* The fast path: pinned and unpacked already. */
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		struct bv_install_item *it = &items[i];
 		it->size = -1;
-		if (!it->pinned || !it->pinned[0] || o->mode != BV_INSTALL_FULL)
+		if (!it->pinned || !it->pinned[0] || !unpacks)
 			continue;
 		r = bv_install_rootfs_path(&it->rootfs, it->pinned, err);
 		if (r >= 0 && is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs)) {
@@ -188,7 +195,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 			free(ref->digest);
 			ref->digest = bv_xstrdup(it->pinned);
 		}
-		r = bv_registry_resolve(client, ref, NULL, &resolved[i], err);
+		r = bv_registry_resolve(client, ref, platform, &resolved[i], err);
 		if (r < 0) {
 			r = bv_error_wrap(err, r, "could not resolve '%s' for %s", it->reference,
 					  it->tool_id);
@@ -201,7 +208,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 					  it->pinned);
 			break;
 		}
-		copy_result(it, &resolved[i]);
+		copy_result(it, &resolved[i], platform != NULL);
 		if (o->mode == BV_INSTALL_FULL) {
 			reqs[n_reqs].ref = ref;
 			reqs[n_reqs++].resolved = &resolved[i];
@@ -209,7 +216,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 	}
 	if (r >= 0 && n_reqs)
 		r = bv_registry_pull(client, reqs, n_reqs, err);
-	for (size_t i = 0; i < n && r >= 0 && o->mode == BV_INSTALL_FULL; i++) {
+	for (size_t i = 0; i < n && r >= 0 && unpacks; i++) {
 		struct bv_install_item *it = &items[i];
 		if (it->present)
 			continue;

@@ -964,9 +964,19 @@ struct platform {
 	char os[32], arch[32], variant[32];
 };
 
+/* The variant an architecture means when it names none (containerd's normalisation). */
+static const char *default_variant(const char *arch)
+{
+	if (!strcmp(arch, "arm64"))
+		return "v8";
+	if (!strcmp(arch, "arm"))
+		return "v7";
+	return "";
+}
+
 static int parse_platform(const char *text, struct platform *p, struct bv_error **err)
 {
-	const char *s1 = strchr(text, '/');
+	const char *s1 = text ? strchr(text, '/') : NULL;
 	const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
 	size_t n_os = s1 ? (size_t)(s1 - text) : 0;
 	size_t n_arch = s1 ? (s2 ? (size_t)(s2 - s1 - 1) : strlen(s1 + 1)) : 0;
@@ -976,29 +986,73 @@ static int parse_platform(const char *text, struct platform *p, struct bv_error 
 	if (!s1 || !n_os || !n_arch || (s2 && !n_var) || n_os >= sizeof(p->os) ||
 	    n_arch >= sizeof(p->arch) || n_var >= sizeof(p->variant) || (s2 && strchr(s2 + 1, '/')))
 		return bv_error_setc(err, BV_EINVALID, 0,
-				     "invalid platform '%s': expected os/architecture[/variant]",
-				     text);
+				     "invalid platform '%s': expected os/architecture[/variant], "
+				     "such as linux/amd64 or linux/arm64",
+				     text ? text : "");
 	memcpy(p->os, text, n_os);
 	memcpy(p->arch, s1 + 1, n_arch);
 	if (s2)
 		memcpy(p->variant, s2 + 1, n_var);
+	/* the kernel's names for what OCI calls amd64 and arm64 */
+	if (!strcmp(p->arch, "x86_64") || !strcmp(p->arch, "x86-64"))
+		snprintf(p->arch, sizeof(p->arch), "amd64");
+	else if (!strcmp(p->arch, "aarch64"))
+		snprintf(p->arch, sizeof(p->arch), "arm64");
+	if (!p->variant[0])
+		snprintf(p->variant, sizeof(p->variant), "%s", default_variant(p->arch));
 	return 0;
 }
 
-static bool platform_matches(const struct platform *want, const json_t *plat)
+/*
+ * Does an image of `os`/`arch`/`variant` (variant may be NULL) run on `want`?  An absent
+ * variant means the architecture's default (arm64 is v8, arm is v7); a want without variant
+ * (and without a default) accepts any.
+ */
+static bool platform_fits(const struct platform *want, const char *os, const char *arch,
+			  const char *variant)
 {
-	const char *os = json_string_value(json_object_get(plat, "os"));
-	const char *arch = json_string_value(json_object_get(plat, "architecture"));
-	const char *variant = json_string_value(json_object_get(plat, "variant"));
-
 	if (!os || !arch || strcmp(os, want->os) || strcmp(arch, want->arch))
 		return false;
-	if (!want->variant[0])
-		return true;
-	if (variant && !strcmp(variant, want->variant))
-		return true;
-	/* arm64 images rarely say "v8": it is the only variant */
-	return !variant && !strcmp(want->arch, "arm64") && !strcmp(want->variant, "v8");
+	if (!variant || !variant[0])
+		variant = default_variant(arch);
+	return !want->variant[0] || !strcmp(variant, want->variant);
+}
+
+static void format_platform(const struct platform *p, struct bv_buf *out)
+{
+	bv_buf_printf(out, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
+}
+
+int bv_platform_normalize(const char *text, char **out, struct bv_error **err)
+{
+	struct platform p;
+	struct bv_buf b = BV_BUF_INIT;
+	int r = parse_platform(text, &p, err);
+	if (r < 0)
+		return r;
+	format_platform(&p, &b);
+	*out = bv_buf_detach(&b, NULL);
+	return 0;
+}
+
+bool bv_platform_matches(const char *want, const char *have)
+{
+	struct platform w, h;
+	if (parse_platform(want, &w, NULL) < 0 || parse_platform(have, &h, NULL) < 0)
+		return false;
+	return platform_fits(&w, h.os, h.arch, h.variant);
+}
+
+/*
+ * BuildKit stores provenance and SBOM attestations as manifests in the image's index, with
+ * platform unknown/unknown and an annotation saying so: never an image to run.
+ */
+static bool is_attestation(const json_t *m)
+{
+	const char *type = json_string_value(
+		json_object_get(json_object_get(m, "annotations"), "vnd.docker.reference.type"));
+	const char *os = json_string_value(json_object_get(json_object_get(m, "platform"), "os"));
+	return (type && !strcmp(type, "attestation-manifest")) || (os && !strcmp(os, "unknown"));
 }
 
 /* Picks the descriptor for `want` in an index; *d filled; BV_ENOTFOUND when none. */
@@ -1021,8 +1075,10 @@ static int pick_platform(const struct endpoint *ep, const json_t *root, const ch
 		const char *os = json_string_value(json_object_get(plat, "os"));
 		const char *arch = json_string_value(json_object_get(plat, "architecture"));
 		const char *variant = json_string_value(json_object_get(plat, "variant"));
-		if (!platform_matches(want, plat)) {
-			if (os && arch && strcmp(os, "unknown"))
+		if (is_attestation(m))
+			continue;
+		if (!platform_fits(want, os, arch, variant)) {
+			if (os && arch)
 				bv_buf_printf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os, arch,
 					      variant ? "/" : "", variant ? variant : "");
 			continue;

@@ -9,6 +9,7 @@
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/native.h>
+#include <bv/registry.h>
 #include <bv/retain.h>
 #include <bv/runtime.h>
 #include <bv/unpack.h>
@@ -90,6 +91,7 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
 	struct bv_install_item *items = bv_xcalloc(n + 1, sizeof(*items));
 	struct bv_install_options io = {.mode = BV_INSTALL_FULL,
 					.jobs = o ? o->jobs : 0,
+					.platform = o ? o->platform : NULL,
 					.progress = o ? o->progress : NULL,
 					.progress_payload = o ? o->progress_payload : NULL};
 	int r;
@@ -334,6 +336,29 @@ static int plan_gpu(struct native_run *nr, struct bv_error **err)
 	return 0;
 }
 
+/*
+ * An image for another platform (a bv.lock written with --platform) would fail in exec with
+ * "Exec format error", or worse run under binfmt emulation: refuse it by its config instead.
+ */
+static int check_platform(const json_t *config, const struct bv_run_request *req,
+			  struct bv_error **err)
+{
+	const char *os = json_string_value(json_object_get(config, "os"));
+	const char *arch = json_string_value(json_object_get(config, "architecture"));
+	const char *variant = json_string_value(json_object_get(config, "variant"));
+	const char *host = bv_registry_default_platform();
+	_cleanup_free_ char *have = NULL;
+	if (!os || !arch)
+		return 0; /* no config (an older unpack) or one that does not say */
+	have = bv_xasprintf("%s/%s%s%s", os, arch, variant && variant[0] ? "/" : "",
+			    variant ? variant : "");
+	if (bv_platform_matches(host, have))
+		return 0;
+	return bv_error_setc(
+		err, BV_EINVALID, 0, "the image of %s is for %s, but this machine is %s",
+		req->image.tool_id ? req->image.tool_id : req->image.reference, have, host);
+}
+
 static int plan_run(struct native_run *nr, const char *rootfs, const struct bv_run_request *req,
 		    struct bv_error **err)
 {
@@ -345,6 +370,9 @@ static int plan_run(struct native_run *nr, const char *rootfs, const struct bv_r
 	if (!nr->config && errno != ENOENT && bv_path_exists(config_path))
 		return bv_error_setc(err, BV_EINVALID, 0, "could not read image config '%s': %s",
 				     config_path, jerr.text);
+	r = check_platform(nr->config, req, err);
+	if (r < 0)
+		return r;
 	cfg = json_object_get(nr->config, "config");
 
 	/* Docker's rule: the Entrypoint stays, the arguments replace Cmd. */

@@ -56,6 +56,7 @@ static struct {
 	char *fixture; /* tests/fixtures/fake_registry.py */
 	struct blobinfo layer, config, manifest;
 	struct blobinfo arm_layer, arm_config, arm_manifest, index;
+	struct blobinfo att_layer, att_config, att_manifest; /* BuildKit's attestation */
 	char *manifest_file; /* the OCI manifest as a file, for the fake */
 	struct bv_proc reg, auth_reg;
 	int port, auth_port;
@@ -275,16 +276,23 @@ static int group_setup(void **state)
 
 	make_image("amd64", "amd", &g.layer, &g.config, &g.manifest, &amd_text);
 	make_image("arm64", "arm", &g.arm_layer, &g.arm_config, &g.arm_manifest, &arm_text);
+	make_image("unknown", "att", &g.att_layer, &g.att_config, &g.att_manifest, NULL);
 	g.manifest_file = bv_xasprintf("%s/manifest.json", g.dir);
 	write_file(g.manifest_file, amd_text, strlen(amd_text));
 	char *idx = bv_xasprintf(
 		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
 		"{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
+		"\"unknown\",\"architecture\":\"unknown\"},\"annotations\":{"
+		"\"vnd.docker.reference.digest\":\"%s\","
+		"\"vnd.docker.reference.type\":\"attestation-manifest\"}},"
+		"{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
 		"\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
 		"{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
 		"\"linux\",\"architecture\":\"amd64\"}}]}",
-		BV_MEDIA_OCI_INDEX, BV_MEDIA_OCI_MANIFEST, g.arm_manifest.digest,
-		g.arm_manifest.size, BV_MEDIA_OCI_MANIFEST, g.manifest.digest, g.manifest.size);
+		BV_MEDIA_OCI_INDEX, BV_MEDIA_OCI_MANIFEST, g.att_manifest.digest,
+		g.att_manifest.size, g.manifest.digest, BV_MEDIA_OCI_MANIFEST,
+		g.arm_manifest.digest, g.arm_manifest.size, BV_MEDIA_OCI_MANIFEST,
+		g.manifest.digest, g.manifest.size);
 	add_blob(idx, strlen(idx), &g.index);
 	free(idx);
 	free(amd_text);
@@ -606,10 +614,94 @@ static void test_registry__index_picks_platform(void **state)
 	assert_int_equal(bv_registry_resolve(c, &ref, "linux/s390x", &r, &err), BV_ENOTFOUND);
 	char *msg = error_text(err);
 	assert_non_null(strstr(msg, "no image for platform 'linux/s390x'"));
-	assert_non_null(strstr(msg, "linux/arm64/v8"));
+	/* the attestation is not a platform the image has */
+	assert_non_null(strstr(msg, "(it has linux/arm64/v8, linux/amd64)"));
+	assert_null(strstr(msg, "unknown"));
 	free(msg);
 	bv_imageref_release(&ref);
 	bv_registry_client_free(c);
+}
+
+/* BuildKit's index: an attestation manifest first, then the images; variants normalised. */
+static void test_registry__index_skips_attestations(void **state)
+{
+	struct fixture *f = *state;
+	struct bv_registry_client *c = client(f, 0);
+	struct bv_imageref ref;
+	struct bv_resolved r;
+	struct bv_error *err = NULL;
+	static const char *const arm64[] = {"linux/arm64", "linux/arm64/v8", "linux/aarch64"};
+
+	parse_ref(&ref, "127.0.0.1:%d/test/multi:1", g.port);
+	for (size_t i = 0; i < sizeof(arm64) / sizeof(*arm64); i++) {
+		assert_ok(bv_registry_resolve(c, &ref, arm64[i], &r, &err), &err);
+		assert_string_equal(r.manifest_digest, g.arm_manifest.digest);
+		bv_resolved_release(&r);
+	}
+	assert_ok(bv_registry_resolve(c, &ref, "linux/x86_64", &r, &err), &err);
+	assert_string_equal(r.manifest_digest, g.manifest.digest);
+	assert_string_equal(r.platform, "linux/amd64");
+	bv_resolved_release(&r);
+	/* asking for the attestation's own platform still finds no image */
+	assert_int_equal(bv_registry_resolve(c, &ref, "unknown/unknown", &r, &err), BV_ENOTFOUND);
+	bv_error_free(err);
+	err = NULL;
+	/* arm64/v8 is not arm/v7, nor is an arm64 image another arm64 variant */
+	assert_int_equal(bv_registry_resolve(c, &ref, "linux/arm/v7", &r, &err), BV_ENOTFOUND);
+	bv_error_free(err);
+	err = NULL;
+	assert_int_equal(bv_registry_resolve(c, &ref, "linux/arm64/v9", &r, &err), BV_ENOTFOUND);
+	bv_error_free(err);
+	err = NULL;
+	/* the host's platform, whatever it is here, resolves and is never the attestation */
+	assert_ok(bv_registry_resolve(c, &ref, NULL, &r, &err), &err);
+	assert_string_not_equal(r.manifest_digest, g.att_manifest.digest);
+	assert_true(bv_platform_matches(bv_registry_default_platform(), r.platform));
+	bv_resolved_release(&r);
+	bv_imageref_release(&ref);
+	bv_registry_client_free(c);
+}
+
+static void test_registry__platform_rules(void **state)
+{
+	struct bv_error *err = NULL;
+	char *p = NULL;
+	static const struct {
+		const char *in, *out;
+	} norm[] = {
+		{"linux/amd64", "linux/amd64"},       {"linux/x86_64", "linux/amd64"},
+		{"linux/arm64", "linux/arm64/v8"},    {"linux/aarch64", "linux/arm64/v8"},
+		{"linux/arm", "linux/arm/v7"},        {"linux/arm/v6", "linux/arm/v6"},
+		{"linux/arm64/v8", "linux/arm64/v8"}, {"windows/amd64", "windows/amd64"},
+	};
+	static const char *const bad[] = {"",          "linux",      "linux/",  "/amd64",
+					  "linux//v7", "linux/arm/", "a/b/c/d", "linux/amd64/v2/x"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(norm) / sizeof(*norm); i++) {
+		assert_ok(bv_platform_normalize(norm[i].in, &p, &err), &err);
+		assert_string_equal(p, norm[i].out);
+		free(p);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		p = NULL;
+		assert_int_equal(bv_platform_normalize(bad[i], &p, &err), BV_EINVALID);
+		assert_null(p);
+		char *msg = error_text(err);
+		assert_non_null(strstr(msg, "invalid platform"));
+		free(msg);
+		err = NULL;
+	}
+	assert_true(bv_platform_matches("linux/arm64", "linux/arm64/v8"));
+	assert_true(bv_platform_matches("linux/arm64/v8", "linux/arm64"));
+	assert_true(bv_platform_matches("linux/arm/v7", "linux/arm"));
+	assert_false(bv_platform_matches("linux/arm/v7", "linux/arm/v6"));
+	assert_false(bv_platform_matches("linux/arm/v6", "linux/arm/v7"));
+	assert_false(bv_platform_matches("linux/arm64", "linux/arm/v8"));
+	assert_false(bv_platform_matches("linux/amd64", "linux/arm64"));
+	assert_false(bv_platform_matches("linux/amd64", "windows/amd64"));
+	assert_true(bv_platform_matches("linux/amd64", "linux/amd64/v2"));
+	assert_false(bv_platform_matches("linux/amd64", "unknown/unknown"));
+	assert_false(bv_platform_matches("linux", "linux/amd64"));
 }
 
 static void test_registry__several_images_share_blobs(void **state)
@@ -1035,6 +1127,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_registry__docker_v2s2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry__index_picks_platform, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_registry__index_skips_attestations, setup,
+						teardown),
+		cmocka_unit_test(test_registry__platform_rules),
 		cmocka_unit_test_setup_teardown(test_registry__several_images_share_blobs, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_registry__missing_image, setup, teardown),
