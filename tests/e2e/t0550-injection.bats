@@ -148,6 +148,7 @@ eval "$PROMPT_COMMAND"; printf "%s\n" "${PS1@P}"'
 @test "terminal escapes from the registry are shown escaped by search, show and info; --json keeps them" {
 	mkdir proj && cd proj
 	bv init align >/dev/null 2>&1
+	allow_shell_binary
 	out=$(bv add samtools 2>&1) || fail "bv add failed: $out"
 	for cmd in "search samtools" "show samtools" "info samtools"; do
 		# shellcheck disable=SC2086
@@ -171,6 +172,7 @@ eval "$PROMPT_COMMAND"; printf "%s\n" "${PS1@P}"'
 @test "a project under a path with ':' runs its pinned tools in bv exec and bv shell" {
 	mkdir -p "$BATS_TEST_TMPDIR/runs:2024/proj" && cd "$BATS_TEST_TMPDIR/runs:2024/proj"
 	bv init colon >/dev/null 2>&1
+	allow_shell_binary
 	out=$(bv add samtools 2>&1) || fail "bv add failed: $out"
 	# "sh" is the image's: it starts in /workspace, the host's would stay here
 	run bv exec sh -c pwd

@@ -97,8 +97,9 @@ done"
 		while [ "$d" != / ] && [ "$d" != /tmp ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 	done
 	chmod -R a+rwX "$PROJ" "$BV_CACHE_DIR"
+	reachable=$(reachable_bv)
 	run setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=/tmp \
-		"$BV" run sh -c 'id -u; echo $HOME; touch mine; whoami'
+		"$reachable" run sh -c 'id -u; echo $HOME; touch mine; whoami'
 	assert_success
 	assert_line --index 0 "65534"
 	assert_line --index 1 "/tmp"

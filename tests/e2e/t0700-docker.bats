@@ -220,8 +220,15 @@ data"
 		chgrp 65534 "$SOCK"
 		chmod 0660 "$SOCK"
 	fi
+	reachable=$(reachable_bv)
+	# the socket lives in the build directory, which may be closed to other users: the
+	# caller reaches it through a bind mount beside the copy of bv
+	: >"$BATS_TEST_TMPDIR/reach/engine.sock"
+	mount --bind "$SOCK" "$BATS_TEST_TMPDIR/reach/engine.sock"
 	run setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g "$SOCK")" env HOME=/tmp \
-		"$BV" run --backend docker sh -c 'id -u; echo $HOME; touch mine'
+		DOCKER_HOST="unix://$BATS_TEST_TMPDIR/reach/engine.sock" \
+		"$reachable" run --backend docker sh -c 'id -u; echo $HOME; touch mine'
+	umount "$BATS_TEST_TMPDIR/reach/engine.sock"
 	assert_success
 	assert_line --index 0 "65534"
 	assert_line --index 1 "/tmp"

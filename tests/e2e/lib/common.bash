@@ -45,3 +45,20 @@ fixture_images_down() {
 allow_shell_binary() {
 	printf '\n[binary_overrides]\nsh = "samtools"\n' >>bv.toml
 }
+
+# reachable_bv: prints the path of a copy of $BV (with the type vocabulary it reads) that
+# another user can run, for tests that switch to an unprivileged user: the checkout and the
+# build directory may be somewhere only their owner can enter.
+reachable_bv() {
+	local d="$BATS_TEST_TMPDIR/reach" p
+	mkdir -p "$d/bin" "$d/share/bv"
+	cp "$BV" "$d/bin/bv"
+	cp "$BV_SOURCE_DIR/data/types.toml" "$d/share/bv/types.toml"
+	chmod -R a+rX "$d"
+	p=$d
+	while [ "$p" != / ] && [ "$p" != /tmp ]; do
+		chmod o+x "$p"
+		p=$(dirname "$p")
+	done
+	echo "$d/bin/bv"
+}
