@@ -177,6 +177,19 @@ int bv_platform_normalize(const char *text, char **out, struct bv_error **err);
 bool bv_platform_matches(const char *want, const char *have);
 
 /*
+ * The parsers of bv_registry_resolve() and of token responses without any network, for
+ * tests and fuzzing.  A document with "manifests" is an index: the descriptor for `platform`
+ * is picked (attestations never) and its digest put in out->manifest_digest; anything else
+ * is read as an image manifest (config and layers).  Release `out` with
+ * bv_resolved_release().  A token response gives a new string in *token_out (wipe and free
+ * it) and "expires_in" when present; BV_EINVALID when it holds no usable token.
+ */
+int bv_registry_parse_document(const char *body, size_t len, const char *platform,
+			       struct bv_resolved *out, struct bv_error **err);
+int bv_registry_parse_token(const char *body, size_t len, char **token_out,
+			    int64_t *expires_in_out);
+
+/*
  * Resolves `ref` (by tag or digest) for `platform` ("os/arch[/variant]", NULL: the default):
  * fetches and verifies the manifest, follows an index to the platform's manifest, stores both
  * documents in the store (when the client has one) and describes the image in `out`.

@@ -608,6 +608,42 @@ static int lookup_credentials(struct bv_credential *cred, const struct endpoint 
 	return 0;
 }
 
+int bv_registry_parse_token(const char *body, size_t len, char **token_out, int64_t *expires_in_out)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *t = json_object_get(root, "token");
+	const char *token = json_string_value(t);
+	int ret = 0;
+
+	if (!token || !*token || strlen(token) != json_string_length(t)) {
+		t = json_object_get(root, "access_token");
+		token = json_string_value(t);
+	}
+	*token_out = NULL;
+	*expires_in_out = 0;
+	/* a token goes into an HTTP header: no NUL, no line break, nothing unprintable */
+	if (!token || !*token || strlen(token) != json_string_length(t) || strpbrk(token, "\r\n") ||
+	    strlen(token) > TOKEN_MAX) {
+		ret = BV_EINVALID;
+	} else {
+		*token_out = bv_xstrdup(token);
+		if (json_is_integer(json_object_get(root, "expires_in")))
+			*expires_in_out = json_integer_value(json_object_get(root, "expires_in"));
+	}
+	if (root) {
+		/* the token strings inside jansson's copy; wipe what we can reach */
+		static const char *const keys[] = {"token", "access_token"};
+		for (size_t i = 0; i < BV_ARRAY_SIZE(keys); i++) {
+			json_t *v = json_object_get(root, keys[i]);
+			if (json_is_string(v))
+				explicit_bzero((char *)(uintptr_t)json_string_value(v),
+					       json_string_length(v));
+		}
+		json_decref(root);
+	}
+	return ret;
+}
+
 /* GETs a bearer token for `ep` as the challenge `a` asks, and caches it. */
 static int fetch_token(struct bv_registry_client *c, const struct endpoint *ep,
 		       const struct bv_www_auth *a, struct bv_error **err)
@@ -617,8 +653,7 @@ static int fetch_token(struct bv_registry_client *c, const struct endpoint *ep,
 	struct request r = {.body = BV_BUF_INIT};
 	char *basic = NULL, *line = NULL;
 	bool have_cred = false;
-	json_t *root = NULL;
-	const char *token;
+	char *token = NULL;
 	int64_t expires_in = 0;
 	CURLcode rc;
 	long status;
@@ -664,30 +699,20 @@ static int fetch_token(struct bv_registry_client *c, const struct endpoint *ep,
 				   ep->display, a->realm, status);
 		goto out;
 	}
-	root = json_loadb(r.body.buf, r.body.len, 0, NULL);
-	token = json_string_value(json_object_get(root, "token"));
-	if (!token || !*token)
-		token = json_string_value(json_object_get(root, "access_token"));
-	if (!token || !*token) {
+	if (bv_registry_parse_token(r.body.buf, r.body.len, &token, &expires_in) < 0) {
 		ret = bv_error_setc(err, BV_EINVALID, 0,
 				    "could not get a token for '%s' from '%s': the response has no "
 				    "token",
 				    ep->display, a->realm);
 		goto out;
 	}
-	if (json_is_integer(json_object_get(root, "expires_in")))
-		expires_in = json_integer_value(json_object_get(root, "expires_in"));
 	bv_token_cache_put(c->tokens, ep->registry, ep->scope, token,
 			   bv_token_expires_at(time(NULL), expires_in));
 	ret = 0;
 out:
-	if (root) {
-		/* the token string inside jansson's copy; wipe what we can reach */
-		json_t *t = json_object_get(root, "token");
-		if (json_is_string(t))
-			explicit_bzero((char *)(uintptr_t)json_string_value(t),
-				       json_string_length(t));
-		json_decref(root);
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
 	}
 	explicit_bzero(r.body.buf, r.body.len);
 	request_release(&r);
@@ -1272,6 +1297,47 @@ fail:
 	bv_buf_release(&body);
 	endpoint_release(&ep);
 	return ret;
+}
+
+int bv_registry_parse_document(const char *body, size_t len, const char *platform,
+			       struct bv_resolved *out, struct bv_error **err)
+{
+	char display[] = "the document";
+	struct endpoint ep = {.display = display};
+	struct bv_resolved res = {0};
+	struct bv_buf doc = BV_BUF_INIT;
+	struct platform want;
+	json_t *root;
+	int ret;
+
+	if (!platform)
+		platform = bv_registry_default_platform();
+	ret = parse_platform(platform, &want, err);
+	if (ret < 0)
+		return ret;
+	root = json_loadb(body, len, 0, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return bv_error_setc(err, BV_EINVALID, 0, "the document is not a JSON object");
+	}
+	if (json_is_array(json_object_get(root, "manifests"))) {
+		struct bv_descriptor d = {0};
+		ret = pick_platform(&ep, root, platform, &want, &d, &res.platform, err);
+		if (ret == 0)
+			res.manifest_digest = bv_xstrdup(d.digest);
+		descriptor_release(&d);
+	} else {
+		bv_buf_add(&doc, body, len);
+		ret = parse_image_manifest(&ep, &doc, &res, err);
+		bv_buf_release(&doc);
+	}
+	json_decref(root);
+	if (ret < 0) {
+		bv_resolved_release(&res);
+		return ret;
+	}
+	*out = res;
+	return 0;
 }
 
 int bv_registry_head_digest(struct bv_registry_client *c, const struct bv_imageref *ref,

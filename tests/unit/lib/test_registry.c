@@ -1117,6 +1117,64 @@ static void test_registry__missing_libcurl(void **state)
 	free(msg);
 }
 
+/* The parsers behind resolve, without a network: documents and token responses. */
+static void test_registry__parse_offline(void **state)
+{
+	static const char index[] =
+		"{\"manifests\":["
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:"
+		"1111111111111111111111111111111111111111111111111111111111111111\",\"size\":1,"
+		"\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},\"annotations\":{"
+		"\"vnd.docker.reference.type\":\"attestation-manifest\"}},"
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:"
+		"2222222222222222222222222222222222222222222222222222222222222222\",\"size\":2,"
+		"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}";
+	static const char manifest[] =
+		"{\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+		"\"sha256:3333333333333333333333333333333333333333333333333333333333333333\","
+		"\"size\":3},\"layers\":[{\"mediaType\":"
+		"\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:"
+		"4444444444444444444444444444444444444444444444444444444444444444\",\"size\":4}]}";
+	struct bv_resolved r = {0};
+	struct bv_error *err = NULL;
+	char *token = NULL;
+	int64_t expires = 0;
+	(void)state;
+
+	assert_ok(bv_registry_parse_document(index, strlen(index), "linux/arm64/v8", &r, &err),
+		  &err);
+	assert_string_equal(r.manifest_digest,
+			    "sha256:"
+			    "2222222222222222222222222222222222222222222222222222222222222222");
+	bv_resolved_release(&r);
+	assert_int_equal(bv_registry_parse_document(index, strlen(index), "linux/amd64", &r, &err),
+			 BV_ENOTFOUND);
+	bv_error_free(err);
+	err = NULL;
+	assert_ok(bv_registry_parse_document(manifest, strlen(manifest), NULL, &r, &err), &err);
+	assert_int_equal(r.n_layers, 1);
+	assert_int_equal(r.total_size, 7);
+	bv_resolved_release(&r);
+	assert_int_equal(bv_registry_parse_document("[]", 2, NULL, &r, &err), BV_EINVALID);
+	bv_error_free(err);
+
+	assert_int_equal(bv_registry_parse_token("{\"token\":\"t1\",\"expires_in\":60}", 30, &token,
+						 &expires),
+			 0);
+	assert_string_equal(token, "t1");
+	assert_int_equal(expires, 60);
+	free(token);
+	assert_int_equal(bv_registry_parse_token("{\"access_token\":\"t2\"}", 21, &token, &expires),
+			 0);
+	assert_string_equal(token, "t2");
+	free(token);
+	assert_int_equal(
+		bv_registry_parse_token("{\"token\":\"a\\r\\nX: y\"}", 21, &token, &expires),
+		BV_EINVALID);
+	assert_null(token);
+	assert_int_equal(bv_registry_parse_token("{}", 2, &token, &expires), BV_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_registry__manifest_digest_mismatch, setup,
 						teardown),
 		cmocka_unit_test(test_registry__missing_libcurl),
+		cmocka_unit_test(test_registry__parse_offline),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
