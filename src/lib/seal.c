@@ -355,11 +355,17 @@ static char *without_digests(const char *text)
 	while (*text) {
 		const char *nl = strchrnul(text, '\n');
 		int tabs = 0;
-		const char *fourth = NULL;
-		for (const char *p = text; p < nl; p++)
-			if (*p == '\t' && ++tabs == 4)
+		const char *first = NULL, *fourth = NULL;
+		for (const char *p = text; p < nl; p++) {
+			if (*p != '\t')
+				continue;
+			if (++tabs == 1)
+				first = p;
+			else if (tabs == 4)
 				fourth = p;
-		if (fourth && fourth - text > 2 && !strncmp(strchr(text, '\t'), "\tf\t", 3)) {
+		}
+		/* a file line: "<path>\tf\t<mode>\t<size>\t<digest>" */
+		if (first && fourth && !strncmp(first, "\tf\t", 3)) {
 			bv_buf_add(&b, text, (size_t)(fourth - text));
 			bv_buf_puts(&b, "\t-");
 		} else {
