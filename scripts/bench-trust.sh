@@ -58,12 +58,15 @@ addr=$("$fixtures/registry.sh" addr)
 export BV_REGISTRY=$top/tests/fixtures/bv-registry BV_MIRRORS="quay.io=$addr"
 unset BV_BACKEND BV_JOBS
 
-# One project, one cache per build (each bv lays out its own cache).
-mkdir -p "$tmp/p"
-cd "$tmp/p"
+# One project and one cache per build: the shims of .bv/bin point at the bv that wrote them,
+# so two builds sharing a project would rewrite each other's on every sync.
+mkdir -p "$tmp/new" "$tmp/base"
+cd "$tmp/new"
 BV_CACHE_DIR=$tmp/cache-new "$build/bv" init bench >/dev/null 2>&1
 BV_CACHE_DIR=$tmp/cache-new "$build/bv" add samtools bwa minimap2 bcftools >/dev/null 2>&1 ||
 	die "bv add failed"
+cp bv.toml bv.lock "$tmp/base/"
+cd "$tmp/base"
 BV_CACHE_DIR=$tmp/cache-base "$base_bv" sync >/dev/null 2>&1 || die "baseline sync failed"
 
 median() { jq -r ".results[] | select(.command == \"$2\") | .median * 1000" "$1"; }
@@ -71,15 +74,16 @@ row() { # label new-ms base-ms
 	awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "  %-34s %9.2f ms %9.2f ms %7.3f\n", l, a, b, a / b }'
 }
 
-hyperfine -N -s none --warmup 5 --runs "$runs" --export-json "$tmp/fast.json" \
-	-n run-new "env BV_CACHE_DIR=$tmp/cache-new $build/bv run samtools --version" \
-	-n run-base "env BV_CACHE_DIR=$tmp/cache-base $base_bv run samtools --version" \
-	-n sync-new "env BV_CACHE_DIR=$tmp/cache-new $build/bv sync" \
-	-n sync-base "env BV_CACHE_DIR=$tmp/cache-base $base_bv sync" >/dev/null
+# env -C: each build in its own project
+hyperfine -N --style none --warmup 5 --runs "$runs" --export-json "$tmp/fast.json" \
+	-n run-new "env -C $tmp/new BV_CACHE_DIR=$tmp/cache-new $build/bv run samtools --version" \
+	-n run-base "env -C $tmp/base BV_CACHE_DIR=$tmp/cache-base $base_bv run samtools --version" \
+	-n sync-new "env -C $tmp/new BV_CACHE_DIR=$tmp/cache-new $build/bv sync" \
+	-n sync-base "env -C $tmp/base BV_CACHE_DIR=$tmp/cache-base $base_bv sync" >/dev/null
 cold_runs=$((runs / 8 > 5 ? runs / 8 : 5))
-hyperfine -N -s none --runs "$cold_runs" --export-json "$tmp/cold.json" \
-	-n cold-new --prepare "rm -rf $tmp/c1" "env BV_CACHE_DIR=$tmp/c1 $build/bv sync" \
-	-n cold-base --prepare "rm -rf $tmp/c2" "env BV_CACHE_DIR=$tmp/c2 $base_bv sync" >/dev/null
+hyperfine -N --style none --runs "$cold_runs" --export-json "$tmp/cold.json" \
+	-n cold-new --prepare "rm -rf $tmp/c1" "env -C $tmp/new BV_CACHE_DIR=$tmp/c1 $build/bv sync" \
+	-n cold-base --prepare "rm -rf $tmp/c2" "env -C $tmp/base BV_CACHE_DIR=$tmp/c2 $base_bv sync" >/dev/null
 
 echo "trust: this bv against $rev (medians; ratio this/baseline, budget 1.05 hot, 1.10 cold)"
 printf '  %-34s %12s %12s %7s\n' "" "this" "baseline" "ratio"

@@ -4,11 +4,11 @@
  *
  * Projects: every command that writes a project's bv.lock or .bv/bin (add, remove, lock,
  * update, sync, an exec that relocks) registers the project root in the cache, as the file
- * "<cache>/projects/<sha256 of the root>" holding the root's path.  Prune keeps every image
- * that a registered project's bv.lock pins; an entry whose bv.toml is gone is dropped, so a
- * deleted project stops pinning its images.  A project on a disk that is not mounted right
- * now still has its bv.toml missing, and loses its pins: a careful user runs prune with the
- * disk mounted, and `--dry-run` shows what would go.
+ * "<cache>/projects/<64-bit FNV-1a of the root, in hex>" holding the root's path.  Prune keeps
+ * every image that a registered project's bv.lock pins; an entry whose bv.toml is gone is dropped,
+ * so a deleted project stops pinning its images.  A project on a disk that is not mounted right now
+ * still has its bv.toml missing, and loses its pins: a careful user runs prune with the disk
+ * mounted, and `--dry-run` shows what would go.
  *
  * Leases: a run holds a shared OFD lock on "<rootfs>.lease" for as long as it runs.  On the
  * exec path the descriptor is deliberately NOT close-on-exec: the tool process itself keeps

@@ -421,16 +421,6 @@ static int clone_into(const char *url, const char *shown, const char *dir, struc
 	return r;
 }
 
-static uint64_t url_hash(const char *url)
-{
-	uint64_t h = 14695981039346656037ull;
-	for (; *url; url++) {
-		h ^= (unsigned char)*url;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static int open_clone(struct bv_index *idx, enum bv_index_refresh mode, struct bv_error **err)
 {
 	_cleanup_free_ char *cache = NULL;
@@ -457,7 +447,7 @@ static int open_clone(struct bv_index *idx, enum bv_index_refresh mode, struct b
 	 * here cost a millisecond of OpenSSL start-up on every command that reads the registry.
 	 */
 	base = bv_path_join(cache, "index");
-	dir = bv_xasprintf("%s/%s-%016" PRIx64, base, name, url_hash(idx->url));
+	dir = bv_xasprintf("%s/%s-%016" PRIx64, base, name, bv_fnv1a64(idx->url, strlen(idx->url)));
 
 	if (mode == BV_INDEX_OFFLINE) {
 		if (!has_clone(dir))

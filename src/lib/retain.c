@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,11 @@
 #define PROJECTS_DIR "projects"
 #define LEASE_SUFFIX ".lease"
 
+/* "<cache>/projects/<FNV-1a of the root>": the content is checked, so a cheap name will do */
 static char *entry_path(const char *cache_dir, const char *project_root)
 {
-	char hex[BV_SHA256_HEX_LEN + 1];
-	_cleanup_free_ char *dir = bv_path_join(cache_dir, PROJECTS_DIR);
-	bv_sha256_hex(project_root, strlen(project_root), hex);
-	return bv_path_join(dir, hex);
+	return bv_xasprintf("%s/" PROJECTS_DIR "/%016" PRIx64, cache_dir,
+			    bv_fnv1a64(project_root, strlen(project_root)));
 }
 
 int bv_retain_register_project(const char *cache_dir, const char *project_root,
@@ -66,7 +66,7 @@ int bv_retain_projects(const char *cache_dir, struct bv_strv *roots, struct bv_e
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *path = NULL, *toml = NULL, *expected = NULL;
 		_cleanup_buf_ struct bv_buf root = BV_BUF_INIT;
-		if (strlen(de->d_name) != BV_SHA256_HEX_LEN)
+		if (strlen(de->d_name) != 16)
 			continue;
 		path = bv_path_join(dir, de->d_name);
 		if (bv_buf_read_file(&root, path, 1 << 16, NULL) < 0 || !root.len ||

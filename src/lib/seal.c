@@ -41,14 +41,6 @@ struct bv_seal_map {
 	size_t n, cap; /* cap is a power of two */
 };
 
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 struct bv_seal_map *bv_seal_map_new(void)
 {
 	struct bv_seal_map *m = bv_xcalloc(1, sizeof(*m));
@@ -71,7 +63,7 @@ void bv_seal_map_free(struct bv_seal_map *m)
 
 static struct slot *find_slot(struct slot *slots, size_t cap, const char *path)
 {
-	size_t i = (size_t)hash_path(path) & (cap - 1);
+	size_t i = (size_t)bv_fnv1a64(path, strlen(path)) & (cap - 1);
 	while (slots[i].path && strcmp(slots[i].path, path))
 		i = (i + 1) & (cap - 1);
 	return &slots[i];

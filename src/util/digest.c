@@ -85,3 +85,14 @@ void bv_sha256_hex(const void *data, size_t len, char out[BV_SHA256_HEX_LEN + 1]
 	check(EVP_Digest(data, len, md, &n, sha256(), NULL) && n == BV_SHA256_HEX_LEN / 2);
 	to_hex(md, out);
 }
+
+uint64_t bv_fnv1a64(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
