@@ -267,6 +267,32 @@ static void end_line(const char *text, size_t len, struct bv_buf *out)
 	bv_buf_printf(out, "end sha256:%s\n", hex);
 }
 
+/*
+ * Writes `text` to `path` by a rename, without fsync: the caller (unpack.c's stage_commit)
+ * calls syncfs(2) on the same file system before it publishes the tree, which makes this
+ * file and its rename durable too, for the price of one flush instead of three.
+ */
+static int write_unsynced(const char *path, const struct bv_buf *text, struct bv_error **err)
+{
+	_cleanup_free_ char *tmp = bv_xasprintf("%s.tmp-%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
+
+	if (fd < 0)
+		return bv_error_set_errno(err, "could not create '%s'", tmp);
+	if (bv_write_all(fd, text->buf, text->len) < 0) {
+		int r = bv_error_set_errno(err, "could not write '%s'", tmp);
+		close(fd);
+		(void)unlink(tmp);
+		return r;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int r = bv_error_set_errno(err, "could not write '%s'", path);
+		(void)unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
 int bv_seal_write(int root_fd, const char *final_tree, const struct bv_seal_map *known,
 		  struct bv_error **err)
 {
@@ -282,7 +308,7 @@ int bv_seal_write(int root_fd, const char *final_tree, const struct bv_seal_map 
 	bv_buf_add(&text, listing.buf, listing.len);
 	bv_buf_release(&listing);
 	end_line(text.buf, text.len, &text);
-	return bv_write_file_atomic(path, text.buf, text.len, 0444, err);
+	return write_unsynced(path, &text, err);
 }
 
 /* The entries of a seal, checked against its end line; NULL when it is not a valid seal. */

@@ -41,7 +41,8 @@ const char *bv_seal_map_get(const struct bv_seal_map *m, const char *path);
 void bv_seal_map_load(struct bv_seal_map *m, const char *tree);
 
 /*
- * Lists the tree open at `root_fd` and writes "<final_tree>.seal" atomically.  Regular files
+ * Lists the tree open at `root_fd` and writes "<final_tree>.seal" by a rename but without
+ * fsync: the caller syncs the file system (syncfs) before it publishes the tree.  Regular files
  * whose path is in `known` take that digest instead of being read (a root filesystem's files
  * are hard links into layer trees that were just sealed).
  */
