@@ -5,10 +5,10 @@
  * A rejection must be BV_EINVALID with a "file:line:column: " message.  What a reader accepts
  * must satisfy the validation layer (src/lib/validate.h): every tool and dataset id, version,
  * binary, subcommand and reference-data name is a bv_valid_name(), every container path a
- * bv_valid_container_path(), so nothing that passes a reader can hold "..", '/', ',', ':' or
- * control characters where bv builds paths, mounts and commands from it.  A lock that parses
- * must write out as a lock that parses back and writes the same bytes.  A violation aborts,
- * which libFuzzer reports as a finding.
+ * bv_valid_container_path(), every environment variable name [A-Za-z_][A-Za-z0-9_]*, so nothing
+ * that passes a reader can hold "..", '/', ',', ':' or control characters where bv builds paths,
+ * mounts and commands from it.  A lock that parses must write out as a lock that parses back and
+ * writes the same bytes.  A violation aborts, which libFuzzer reports as a finding.
  */
 #include <bv/error.h>
 #include <bv/lockfile.h>
@@ -98,6 +98,12 @@ static void fuzz_manifest(const char *text, size_t len)
 		name("reference data version", ref->version);
 		if (ref->mount_path)
 			container_path("reference data mount_path", ref->mount_path);
+	}
+	for (size_t i = 0; i < m->n_env; i++) {
+		const char *e = m->env[i].name;
+		if (!e || !*e || isdigit((unsigned char)*e) ||
+		    e[strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")])
+			die("manifest environment variable name", e);
 	}
 	for (size_t i = 0; i < m->cache_paths.n; i++)
 		container_path("manifest cache path", m->cache_paths.v[i]);

@@ -126,6 +126,11 @@ static void check_beside(const char *const *allowed)
 	check_canary(ABS_CANARY_DIR, abs_canary_file, &abs_st);
 }
 
+static void cleanup(void)
+{
+	(void)bv_unpack_remove_tree(tmp, NULL);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
@@ -137,6 +142,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(templ))
 		die("cannot create the private directory");
 	tmp = templ;
+	atexit(cleanup);
 	outside = bv_path_join(tmp, "outside");
 	outside_file = bv_path_join(outside, "canary");
 	abs_canary_file = bv_xstrdup(ABS_CANARY_DIR "/canary");
