@@ -225,7 +225,16 @@ def model_seeds(shared):
         put(d, "%s-%s" % (os.path.basename(os.path.dirname(path)), os.path.basename(path)), data)
     sam = os.path.join(TOP, "tests/fixtures/bv-registry/tools/samtools/1.16.1.toml")
     with open(sam) as fh:
-        put(d, "hostile-manifest.toml", fh.read() + HOSTILE_MANIFEST_TAIL)
+        manifest = fh.read()
+    put(d, "hostile-manifest.toml", manifest + HOSTILE_MANIFEST_TAIL)
+    # no [tool.binaries]: the binary is the entrypoint's basename, here ".."
+    lines, skip = [], False
+    for line in manifest.splitlines(keepends=True):
+        if line.startswith("["):
+            skip = line.strip() == "[tool.binaries]"
+        if not skip:
+            lines.append(line.replace('command = "samtools"', 'command = "/usr/bin/.."'))
+    put(d, "entrypoint-dotdot.toml", "".join(lines))
     put(d, "bv.lock", LOCK)
     put(d, "hostile.lock", HOSTILE_LOCK)
     put(d, "bv.toml", PROJECT)
