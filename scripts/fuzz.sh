@@ -8,7 +8,7 @@
 #
 # Seeds: tests/fuzz/corpus/<target>/ (committed; tests/fuzz/make_corpus.py writes them) and,
 # for fuzz_toml and fuzz_imageref, toml-test, the sample registry and a few references made
-# here.  What a run finds is kept in <builddir>/fuzz-corpus/<target>/, the working corpus that
+# here; tests/fuzz/<target>.dict is the target's dictionary when there is one.  What a run finds is kept in <builddir>/fuzz-corpus/<target>/, the working corpus that
 # the next run starts from.  Each target logs to <builddir>/fuzz-<target>.log.  Exits non-zero
 # when any target finds a problem; crash inputs are left in <builddir>/fuzz-artifacts/.
 set -eu
@@ -83,6 +83,7 @@ for t in $targets; do
 	# The first directory receives what the run finds; the committed seeds are only read.
 	set -- "$work/$t"
 	[ -d "$seeds/$t" ] && set -- "$@" "$seeds/$t"
+	[ -f "$top/tests/fuzz/$t.dict" ] && set -- -dict="$top/tests/fuzz/$t.dict" "$@"
 	if "$build/tests/fuzz/$t" -max_total_time="$s" -max_len="$(max_len "$t")" -timeout=25 \
 		-rss_limit_mb=2048 -artifact_prefix="$artifacts/$t-" -print_final_stats=1 "$@" \
 		>"$log" 2>&1; then
