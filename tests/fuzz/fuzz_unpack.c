@@ -4,7 +4,9 @@
  *
  * The first input byte chooses how the rest becomes a blob: bits 0-1 raw, gzip (zlib's
  * deflate with a gzip header) or zstd; bits 2-3 the media type; bit 4 splits the rest into
- * two layers at the offset in bytes 1-2 and builds an image from them.  Everything happens in
+ * two layers at the offset in bytes 1-2 and builds an image from them; bit 5 keeps the tar
+ * headers' checksums as they are (otherwise they are recomputed, so that mutations of names
+ * and types get past libarchive's checksum test).  Everything happens in
  * one private directory per process:
  *
  *   <tmp>/blob, <tmp>/blob2     the layer blobs
@@ -294,6 +296,39 @@ static void build_image(void)
 		remove_tree("image");
 }
 
+/*
+ * Recomputes the checksum of every ustar header, walking the tar as a reader would (a header,
+ * then its data rounded up to 512 bytes), so that mutated names, types and modes reach bv
+ * instead of failing libarchive's checksum test.
+ */
+static void fix_checksums(uint8_t *tar, size_t len)
+{
+	size_t pos = 0;
+	while (pos + 512 <= len) {
+		uint8_t *h = tar + pos;
+		uint64_t size = 0, sum = 0;
+		if (memcmp(h + 257, "ustar", 5)) {
+			pos += 512; /* not a header: look at the next block */
+			continue;
+		}
+		memset(h + 148, ' ', 8);
+		for (size_t i = 0; i < 512; i++)
+			sum += h[i];
+		for (int i = 5; i >= 0; i--, sum >>= 3)
+			h[148 + i] = (uint8_t)('0' + (sum & 7));
+		h[154] = '\0';
+		if (h[124] & 0x80) { /* base-256: bv would refuse it anyway, do not skip much */
+			pos += 512;
+			continue;
+		}
+		for (int i = 0; i < 12 && h[124 + i] >= '0' && h[124 + i] <= '7'; i++)
+			size = size * 8 + (uint64_t)(h[124 + i] - '0');
+		if (size > len)
+			break;
+		pos += 512 + (size_t)((size + 511) / 512 * 512);
+	}
+}
+
 /* Whether the bytes start with a gzip or zstd magic number, as bv_unpack_layer() sniffs. */
 static bool compressed(const uint8_t *data, size_t size)
 {
@@ -316,6 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *media_type;
 	bool two, ok1, ok2 = false;
 	size_t split = 0;
+	_cleanup_free_ uint8_t *copy = NULL;
 
 	if (size < 1)
 		return 0;
@@ -335,6 +371,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (how == 3)
 		how = 0;
+	if (!(flags & 0x20u)) { /* checksums fixed unless bit 5 asks for the bytes as they are */
+		copy = bv_xmalloc(size + 1);
+		memcpy(copy, data, size);
+		fix_checksums(copy, two ? split : size);
+		fix_checksums(copy + split, size - split);
+		data = copy;
+	}
 
 	write_blob(blob, data, two ? split : size, how);
 	ok1 = unpack_one(blob, media_type, "dest", !compressed(data, two ? split : size));
