@@ -7,8 +7,10 @@
  * binary, subcommand and reference-data name is a bv_valid_name(), every container path a
  * bv_valid_container_path(), every environment variable name [A-Za-z_][A-Za-z0-9_]*, so nothing
  * that passes a reader can hold "..", '/', ',', ':' or control characters where bv builds paths,
- * mounts and commands from it.  A lock that parses must write out as a lock that parses back and
- * writes the same bytes.  A violation aborts, which libFuzzer reports as a finding.
+ * mounts and commands from it.  A lock that parses must write out as a lock that parses
+ * back, is equivalent and writes the same bytes, and so must its clone; its binary index,
+ * rebuilt, is refused with a message or made of valid names.  A violation aborts, which
+ * libFuzzer reports as a finding.
  */
 #include <bv/error.h>
 #include <bv/lockfile.h>
@@ -151,7 +153,7 @@ static void check_lock(const struct bv_lockfile *lock)
 
 static void fuzz_lockfile(const char *text, size_t len)
 {
-	struct bv_lockfile *lock = NULL, *back = NULL;
+	struct bv_lockfile *lock = NULL, *back = NULL, *clone;
 	struct bv_error *err = NULL;
 	struct bv_buf first = BV_BUF_INIT, second = BV_BUF_INIT;
 	int r = bv_lockfile_parse(&lock, text, len, "bv.lock", &err);
@@ -173,6 +175,22 @@ static void fuzz_lockfile(const char *text, size_t len)
 		fprintf(stderr, "fuzz_model: first:\n%s\nsecond:\n%s\n", first.buf, second.buf);
 		die("a lock does not write the same twice", NULL);
 	}
+	if (!bv_lockfile_equivalent(lock, back))
+		die("a lock differs from itself written and read back", NULL);
+	clone = bv_lockfile_clone(lock);
+	bv_buf_reset(&second);
+	bv_lockfile_write(&second, clone);
+	if (first.len != second.len || memcmp(first.buf, second.buf, first.len))
+		die("a lock's clone writes differently", NULL);
+	/* the index as bv lock would rebuild it: refused, or made of locked names */
+	if (bv_lockfile_rebuild_binary_index(clone, NULL, NULL, 0, &err) < 0) {
+		if (!err || err->code != BV_EINVALID || !*err->message)
+			die("a refused binary index without a message", NULL);
+		bv_error_free(err);
+	} else {
+		check_lock(clone);
+	}
+	bv_lockfile_free(clone);
 	bv_buf_release(&first);
 	bv_buf_release(&second);
 	bv_lockfile_free(lock);
