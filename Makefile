@@ -8,10 +8,11 @@ MESON     ?= meson
 MESON_OPTS ?=
 SHARED    ?= ../shared
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 1800
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz bench bench-unpack demo clean
+.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
 
 all: deps-quiet $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -51,12 +52,20 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
-fuzz:
+fuzz-build:
 	@scripts/deps.sh --quiet
 	test -f $(FUZZ)/build.ninja || CC=clang $(MESON) setup $(FUZZ) -Dfuzz=true -Dtests=disabled -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(FUZZ)
+
+# Every target, FUZZ_SECONDS split between them.
+fuzz: fuzz-build
 	scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
+
+# Every target for FUZZ_LONG_SECONDS each, one at a time, continuing from the working corpus
+# kept in $(FUZZ)/fuzz-corpus/<target>/ (FUZZ_TARGETS="fuzz_unpack ..." for a subset).
+fuzz-long: fuzz-build
+	scripts/fuzz.sh --each $(FUZZ) $(FUZZ_LONG_SECONDS)
 
 bench: all
 	scripts/bench.sh $(BUILD)

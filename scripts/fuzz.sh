@@ -1,26 +1,40 @@
 #!/bin/sh
-# Runs each libFuzzer target for a while, seeded from toml-test and the sample registry
-# (fuzz_toml) and from a few image references and WWW-Authenticate headers (fuzz_imageref).
-#   scripts/fuzz.sh <fuzz-builddir> [seconds]
-# The seconds are split between the targets, so adding a target does not lengthen CI.
-# Exits non-zero on any finding; crash inputs are left in <builddir>/fuzz-artifacts/.
+# Runs every libFuzzer target, one after the other, each from its seed corpus.
+#   scripts/fuzz.sh <fuzz-builddir> [seconds]          the seconds are split between the targets
+#   scripts/fuzz.sh --each <fuzz-builddir> [seconds]   every target runs that long (make fuzz-long)
+# Split: each target gets seconds/N, and what is left over goes to the larger surfaces (the
+# TOML reader, unpacking, the model readers), so adding a target does not lengthen CI; 30
+# seconds give each of the seven targets 5.  FUZZ_TARGETS="fuzz_unpack fuzz_model" runs a subset.
+#
+# Seeds: tests/fuzz/corpus/<target>/ (committed; tests/fuzz/make_corpus.py writes them) and,
+# for fuzz_toml and fuzz_imageref, toml-test, the sample registry and a few references made
+# here; tests/fuzz/<target>.dict is the target's dictionary when there is one.  What a run finds is kept in <builddir>/fuzz-corpus/<target>/, the working corpus that
+# the next run starts from.  Each target logs to <builddir>/fuzz-<target>.log.  Exits non-zero
+# when any target finds a problem; crash inputs are left in <builddir>/fuzz-artifacts/.
 set -eu
-build=${1:?usage: scripts/fuzz.sh <fuzz-builddir> [seconds]}
+each=false
+if [ "${1:-}" = --each ]; then
+	each=true
+	shift
+fi
+build=${1:?usage: scripts/fuzz.sh [--each] <fuzz-builddir> [seconds]}
 seconds=${2:-60}
 top=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_DIR:-$top/../shared}
-corpus="$build/fuzz-corpus/toml"
+seeds="$top/tests/fuzz/corpus"
+work="$build/fuzz-corpus"
 artifacts="$build/fuzz-artifacts"
-mkdir -p "$corpus" "$artifacts"
+targets=${FUZZ_TARGETS:-fuzz_toml fuzz_imageref fuzz_unpack fuzz_model fuzz_dockerignore fuzz_docker_config fuzz_registry}
+mkdir -p "$artifacts"
 
-# Seeds: every toml-test case, valid and invalid, and the registry manifests.
+# Seeds for fuzz_toml: every toml-test case, valid and invalid, and the registry manifests.
+mkdir -p "$work/fuzz_toml"
 find "$shared/toml-test" "$shared/bv-registry-sample" -name '*.toml' -size -64k 2>/dev/null |
-	while read -r f; do cp "$f" "$corpus/$(echo "$f" | sha256sum | cut -c1-16)"; done
-printf 'a = 1\n[t]\nb = "x"\n' >"$corpus/minimal"
+	while read -r f; do cp "$f" "$work/fuzz_toml/$(echo "$f" | sha256sum | cut -c1-16)"; done
+printf 'a = 1\n[t]\nb = "x"\n' >"$work/fuzz_toml/minimal"
 
 # Seeds for fuzz_imageref: references of every shape, and registry challenges.
-refs="$build/fuzz-corpus/imageref"
-mkdir -p "$refs"
+mkdir -p "$work/fuzz_imageref"
 i=0
 for seed in 'ubuntu' 'docker://quay.io/biocontainers/samtools:1.21--h50ea8bc_0' \
 	'127.0.0.1:5000/busybox:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' \
@@ -28,30 +42,61 @@ for seed in 'ubuntu' 'docker://quay.io/biocontainers/samtools:1.21--h50ea8bc_0' 
 	'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"' \
 	'Basic realm="x", Bearer realm="https://a/t?x=1,2",service="s \"q\"",error="e"' \
 	'Negotiate YWJj==, Digest realm=a, basic'; do
-	printf '%s' "$seed" >"$refs/seed$i"
+	printf '%s' "$seed" >"$work/fuzz_imageref/seed$i"
 	i=$((i + 1))
 done
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-# run <target> <seconds> <max_len> <corpus>
-run() {
-	log="$build/fuzz-${1#fuzz_}.log" # fuzz-toml.log, fuzz-imageref.log
-	"$build/tests/fuzz/$1" -max_total_time="$2" -max_len="$3" -timeout=10 \
-		-artifact_prefix="$artifacts/" -print_final_stats=1 "$4" >"$log" 2>&1 || {
-		tail -n 40 "$log"
-		echo "fuzz: $1 found a problem; inputs are in $artifacts" >&2
-		exit 1
-	}
-	grep -E '^stat::number_of_executed_units|^#[0-9]+ *DONE' "$log" | tail -2
-	echo "fuzz: $1 ran ${2}s with no finding"
+max_len() {
+	case $1 in
+	fuzz_toml | fuzz_dockerignore) echo 4096 ;;
+	fuzz_imageref) echo 9000 ;; # longer than the 8 KiB limit on challenges
+	fuzz_unpack) echo 65536 ;;
+	*) echo 16384 ;;
+	esac
 }
 
-# The TOML reader is the larger surface; it gets the odd second.
-ref_seconds=$((seconds / 2))
-[ "$ref_seconds" -ge 1 ] || ref_seconds=1
-toml_seconds=$((seconds - ref_seconds))
-[ "$toml_seconds" -ge 1 ] || toml_seconds=1
-run fuzz_toml "$toml_seconds" 4096 "$corpus"
-run fuzz_imageref "$ref_seconds" 9000 "$refs"
+# The larger surfaces, which get the seconds left over by the split.
+weighty() {
+	case $1 in fuzz_toml | fuzz_unpack | fuzz_model) return 0 ;; *) return 1 ;; esac
+}
+
+n=0
+for t in $targets; do n=$((n + 1)); done
+base=$((seconds / n))
+[ "$base" -ge 1 ] || base=1
+left=$((seconds - base * n))
+
+failed=""
+for t in $targets; do
+	s=$base
+	if $each; then
+		s=$seconds
+	elif [ "$left" -gt 0 ] && weighty "$t"; then
+		s=$((s + 1))
+		left=$((left - 1))
+	fi
+	mkdir -p "$work/$t"
+	log="$build/fuzz-$t.log"
+	# The first directory receives what the run finds; the committed seeds are only read.
+	set -- "$work/$t"
+	[ -d "$seeds/$t" ] && set -- "$@" "$seeds/$t"
+	[ -f "$top/tests/fuzz/$t.dict" ] && set -- -dict="$top/tests/fuzz/$t.dict" "$@"
+	if "$build/tests/fuzz/$t" -max_total_time="$s" -max_len="$(max_len "$t")" -timeout=25 \
+		-rss_limit_mb=2048 -artifact_prefix="$artifacts/$t-" -print_final_stats=1 "$@" \
+		>"$log" 2>&1; then
+		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+		cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
+		echo "fuzz: $t ran ${s}s, ${runs:-?} executions, $cov, no finding"
+	else
+		tail -n 40 "$log"
+		echo "fuzz: $t found a problem; see $log and $artifacts" >&2
+		failed="$failed $t"
+	fi
+done
+if [ -n "$failed" ]; then
+	echo "fuzz: findings in:$failed" >&2
+	exit 1
+fi

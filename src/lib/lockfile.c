@@ -895,8 +895,8 @@ static void diff_tool(const struct bv_lock_tool *a, const struct bv_lock_tool *b
 static void diff_binary_index(const struct bv_lockfile *a, const struct bv_lockfile *b,
 			      struct bv_strv *lines)
 {
-	const struct bv_lock_binary *x = a->binary_index, *xe = x + a->n_binary_index;
-	const struct bv_lock_binary *y = b->binary_index, *ye = y + b->n_binary_index;
+	const struct bv_lock_binary *x = a->binary_index, *xe = x ? x + a->n_binary_index : x;
+	const struct bv_lock_binary *y = b->binary_index, *ye = y ? y + b->n_binary_index : y;
 	while (x < xe || y < ye) {
 		int c = x == xe ? 1 : y == ye ? -1 : strcmp(x->binary, y->binary);
 		if (c < 0) {
@@ -920,9 +920,10 @@ static void diff_binary_index(const struct bv_lockfile *a, const struct bv_lockf
 void bv_lockfile_diff(const struct bv_lockfile *old, const struct bv_lockfile *new,
 		      struct bv_strv *lines)
 {
-	/* Both tool arrays are sorted by id: one merge pass pairs them up. */
-	const struct bv_lock_tool *x = old->tools, *xe = x + old->n_tools;
-	const struct bv_lock_tool *y = new->tools, *ye = y + new->n_tools;
+	/* Both tool arrays are sorted by id: one merge pass pairs them up.  A lock without tools
+	 * may have no array at all, and NULL + 0 is undefined (found by fuzz_model). */
+	const struct bv_lock_tool *x = old->tools, *xe = x ? x + old->n_tools : x;
+	const struct bv_lock_tool *y = new->tools, *ye = y ? y + new->n_tools : y;
 	while (x < xe || y < ye) {
 		int c = x == xe ? 1 : y == ye ? -1 : strcmp(x->tool_id, y->tool_id);
 		if (c < 0) {

@@ -377,8 +377,14 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 				s, at, "[tool.binaries] exposed must include the entrypoint '%s'",
 				basename_of(m->entrypoint));
 	}
-	if (!exposed && m->entrypoint)
+	if (!exposed && m->entrypoint) {
+		/* the default binary is a name like any other ("/usr/bin/.." is not) */
+		if (bv_schema_check_name(s, *pos_of(tool, "entrypoint"), "binary name",
+					 "[tool.entrypoint] command",
+					 basename_of(m->entrypoint)) < 0)
+			return BV_EINVALID;
 		bv_strv_push(&m->binaries, basename_of(m->entrypoint));
+	}
 
 	r = bv_schema_table(s, tool, "smoke", false, &t);
 	if (r < 0)

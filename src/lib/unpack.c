@@ -765,6 +765,8 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 				     label);
 	if (raw) {
 		r = archive_read_support_format_raw(a);
+		if (r == ARCHIVE_OK) /* an empty stream, which the tar reader accepts too */
+			r = archive_read_support_format_empty(a);
 	} else {
 		r = archive_read_support_format_tar(a);
 		if (r == ARCHIVE_OK)

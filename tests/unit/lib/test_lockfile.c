@@ -886,6 +886,23 @@ static void test_lockfile__equivalence_ignores_volatile_fields(void **state)
 	bv_lockfile_free(old);
 }
 
+/* found by fuzz_model (UBSan): a lock without tools has no arrays to walk */
+static void test_lockfile__diff_without_tools(void **state)
+{
+	static const char text[] = "version = 1\n\n[metadata]\nbv_version = \"0\"\n"
+				   "generated_at = \"2026-02-06T10:00:00Z\"\n";
+	struct bv_lockfile *a = NULL, *b = NULL;
+	struct bv_error *err = NULL;
+	(void)state;
+	assert_ok(bv_lockfile_parse(&a, text, strlen(text), "bv.lock", &err), &err);
+	b = bv_lockfile_new("0.1.0", 0);
+	assert_true(bv_lockfile_equivalent(a, a));
+	assert_true(bv_lockfile_equivalent(a, b));
+	assert_true(bv_lockfile_equivalent(b, a));
+	bv_lockfile_free(a);
+	bv_lockfile_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -904,6 +921,7 @@ int main(void)
 		cmocka_unit_test(test_lockfile__binary_index),
 		cmocka_unit_test(test_lockfile__diff_lines),
 		cmocka_unit_test(test_lockfile__equivalence_ignores_volatile_fields),
+		cmocka_unit_test(test_lockfile__diff_without_tools),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

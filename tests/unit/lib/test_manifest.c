@@ -475,6 +475,11 @@ static void test_manifest__hostile_names(void **state)
 		{HEAD IMAGE HW "[tool.entrypoint]\ncommand = \"demo\"\n[tool.entrypoint.env]\n"
 			       "\"A=B\" = \"x\"\n",
 		 "invalid environment variable name"},
+		/* found by fuzz_model: the default binary is the entrypoint's basename */
+		{BASE "[tool.entrypoint]\ncommand = \"/usr/bin/..\"\n",
+		 "invalid binary name '..' in [tool.entrypoint] command"},
+		{BASE "[tool.entrypoint]\ncommand = \"/usr/bin/\"\n",
+		 "binary name in [tool.entrypoint] command must not be empty"},
 	};
 	(void)state;
 	for (size_t i = 0; i < BV_ARRAY_SIZE(cases); i++) {

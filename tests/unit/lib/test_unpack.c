@@ -1033,6 +1033,20 @@ static void test_unpack__diff_id(void **state)
 		bv_buf_release(&b);
 		assert_string_not_equal(got + 7, blob_digest);
 	}
+
+	/* found by fuzz_unpack: an empty stream unpacks (to nothing), so it has a diff_id */
+	{
+		_cleanup_free_ char *empty = in_case("empty.tar");
+		_cleanup_free_ char *dest = in_case("empty-tree");
+		assert_int_equal(bv_write_file_atomic(empty, "", 0, 0644, NULL), 0);
+		assert_ok(bv_unpack_layer(empty, OCI_TAR, dest, NULL, &err), &err);
+		assert_ok(bv_unpack_diff_id(empty, OCI_TAR, got, &err), &err);
+		assert_string_equal(
+			got,
+			"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+		assert_ok(bv_unpack_remove_tree(dest, &err), &err);
+		assert_int_equal(unlink(empty), 0);
+	}
 }
 
 /* Drops every capability, so that root is held to file permissions like everyone else. */
