@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh <fuzz-builddir> [seconds]          the seconds are split between the targets
 #   scripts/fuzz.sh --each <fuzz-builddir> [seconds]   every target runs that long (make fuzz-long)
 # Split: each target gets seconds/N, and what is left over goes to the larger surfaces (the
-# TOML reader, unpacking, the model readers), so adding a target does not lengthen CI; 30
+# TOML reader, unpacking, the model readers), so adding a target does not lengthen CI; 35
 # seconds give each of the seven targets 5.  FUZZ_TARGETS="fuzz_unpack fuzz_model" runs a subset.
 #
 # Seeds: tests/fuzz/corpus/<target>/ (committed; tests/fuzz/make_corpus.py writes them) and,
