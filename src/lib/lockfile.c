@@ -895,24 +895,25 @@ static void diff_tool(const struct bv_lock_tool *a, const struct bv_lock_tool *b
 static void diff_binary_index(const struct bv_lockfile *a, const struct bv_lockfile *b,
 			      struct bv_strv *lines)
 {
-	const struct bv_lock_binary *x = a->binary_index, *xe = x ? x + a->n_binary_index : x;
-	const struct bv_lock_binary *y = b->binary_index, *ye = y ? y + b->n_binary_index : y;
-	while (x < xe || y < ye) {
-		int c = x == xe ? 1 : y == ye ? -1 : strcmp(x->binary, y->binary);
-		if (c < 0) {
+	size_t i = 0, j = 0;
+	while (i < a->n_binary_index || j < b->n_binary_index) {
+		const struct bv_lock_binary *x = i < a->n_binary_index ? &a->binary_index[i] : NULL;
+		const struct bv_lock_binary *y = j < b->n_binary_index ? &b->binary_index[j] : NULL;
+		int c = !x ? 1 : !y ? -1 : strcmp(x->binary, y->binary);
+		if (c < 0 && x) {
 			bv_strv_pushf(lines, "~ binary index: %s: %s -> (none)", x->binary,
 				      x->tool);
-			x++;
-		} else if (c > 0) {
+			i++;
+		} else if (c > 0 && y) {
 			bv_strv_pushf(lines, "~ binary index: %s: (none) -> %s", y->binary,
 				      y->tool);
-			y++;
-		} else {
+			j++;
+		} else if (x && y) {
 			if (strcmp(x->tool, y->tool))
 				bv_strv_pushf(lines, "~ binary index: %s: %s -> %s", x->binary,
 					      x->tool, y->tool);
-			x++;
-			y++;
+			i++;
+			j++;
 		}
 	}
 }
@@ -920,22 +921,23 @@ static void diff_binary_index(const struct bv_lockfile *a, const struct bv_lockf
 void bv_lockfile_diff(const struct bv_lockfile *old, const struct bv_lockfile *new,
 		      struct bv_strv *lines)
 {
-	/* Both tool arrays are sorted by id: one merge pass pairs them up.  A lock without tools
-	 * may have no array at all, and NULL + 0 is undefined (found by fuzz_model). */
-	const struct bv_lock_tool *x = old->tools, *xe = x ? x + old->n_tools : x;
-	const struct bv_lock_tool *y = new->tools, *ye = y ? y + new->n_tools : y;
-	while (x < xe || y < ye) {
-		int c = x == xe ? 1 : y == ye ? -1 : strcmp(x->tool_id, y->tool_id);
-		if (c < 0) {
+	/* Both tool arrays are sorted by id: one merge pass pairs them up.  Indices, not
+	 * pointers: a lock without tools may have no array at all (found by fuzz_model). */
+	size_t i = 0, j = 0;
+	while (i < old->n_tools || j < new->n_tools) {
+		const struct bv_lock_tool *x = i < old->n_tools ? &old->tools[i] : NULL;
+		const struct bv_lock_tool *y = j < new->n_tools ? &new->tools[j] : NULL;
+		int c = !x ? 1 : !y ? -1 : strcmp(x->tool_id, y->tool_id);
+		if (c < 0 && x) {
 			bv_strv_pushf(lines, "- %s %s (removed)", x->tool_id, str(x->version));
-			x++;
-		} else if (c > 0) {
+			i++;
+		} else if (c > 0 && y) {
 			bv_strv_pushf(lines, "+ %s %s (new)", y->tool_id, str(y->version));
-			y++;
-		} else {
+			j++;
+		} else if (x && y) {
 			diff_tool(x, y, lines);
-			x++;
-			y++;
+			i++;
+			j++;
 		}
 	}
 	diff_binary_index(old, new, lines);

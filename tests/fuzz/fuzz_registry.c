@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const platforms[] = {"linux/amd64", "linux/arm64", "linux/arm/v7",
+static const char *const platforms[] = {"linux/amd64",    "linux/arm64",   "linux/arm/v7",
 					"linux/arm64/v8", "linux/ppc64le", "unknown/unknown"};
 
 static void check_document(const char *text, size_t len, const char *platform)
