@@ -12,9 +12,10 @@ FUZZ_LONG_SECONDS ?= 1800
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps deps-quiet setup check unit e2e asan fanalyzer lint format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
+.PHONY: all deps deps-quiet deps-build setup check unit e2e asan fanalyzer lint format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
 
-all: deps-quiet $(BUILD)/build.ninja
+# Building needs only the build packages (no root, docker or samtools); tests need the rest.
+all: deps-build $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 deps:
@@ -23,14 +24,17 @@ deps:
 deps-quiet:
 	@scripts/deps.sh --quiet
 
+deps-build:
+	@scripts/deps.sh --build
+
 $(BUILD)/build.ninja:
-	@scripts/deps.sh --quiet
+	@scripts/deps.sh --build
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized $(MESON_OPTS)
 
 setup: $(BUILD)/build.ninja
 
 # Every test: unit (cmocka), conformance (toml-test) and end-to-end (bats).
-check: all
+check: deps-quiet all
 	scripts/run-tests.sh $(BUILD)
 
 asan:
@@ -38,7 +42,7 @@ asan:
 		-Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined"
 
 fanalyzer:
-	@scripts/deps.sh --quiet
+	@scripts/deps.sh --build
 	test -f $(FANALYZER)/build.ninja || CC=gcc $(MESON) setup $(FANALYZER) -Dwerror=true \
 		-Dc_args=-fanalyzer -Dtests=disabled
 	ninja -C $(FANALYZER)
@@ -67,7 +71,7 @@ fuzz: fuzz-build
 fuzz-long: fuzz-build
 	scripts/fuzz.sh --each $(FUZZ) $(FUZZ_LONG_SECONDS)
 
-bench: all
+bench: deps-quiet all
 	scripts/bench.sh $(BUILD)
 	scripts/bench-run.sh $(BUILD)
 	scripts/bench-trust.sh $(BUILD)
@@ -76,7 +80,7 @@ bench: all
 bench-unpack: all
 	scripts/bench-pull.sh $(BUILD) --unpack-only
 
-demo: all
+demo: deps-quiet all
 	@scripts/demo.sh $(BUILD)
 
 clean:

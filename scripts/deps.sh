@@ -3,13 +3,18 @@
 # As root it runs apt-get for whatever is missing; otherwise it prints the exact command.
 #   scripts/deps.sh            install (or print) everything that is missing
 #   scripts/deps.sh --quiet    the same, silent when nothing is missing
+#   scripts/deps.sh --build    only what compiling bv and its unit tests needs (plain `make`),
+#                              so a user without root, docker or samtools can build
 #   scripts/deps.sh --list     print the package list
 set -eu
 
-PACKAGES="
-build-essential pkg-config meson ninja-build git
+BUILD_PACKAGES="
+build-essential pkg-config meson ninja-build git python3
 libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
-libcmocka-dev bats bats-assert bats-support
+libcmocka-dev
+"
+PACKAGES="$BUILD_PACKAGES
+bats bats-assert bats-support
 clang clang-format clang-tidy libclang-rt-14-dev
 python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
@@ -22,6 +27,10 @@ zsh fish dash python3-yaml
 quiet=false
 case "${1:-}" in
 --quiet) quiet=true ;;
+--build)
+	PACKAGES=$BUILD_PACKAGES
+	quiet=true
+	;;
 --list)
 	# shellcheck disable=SC2086 # one package per word, on one line
 	echo $PACKAGES
@@ -29,7 +38,7 @@ case "${1:-}" in
 	;;
 "") ;;
 *)
-	echo "usage: scripts/deps.sh [--quiet|--list]" >&2
+	echo "usage: scripts/deps.sh [--quiet|--build|--list]" >&2
 	exit 2
 	;;
 esac
