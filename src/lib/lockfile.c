@@ -448,16 +448,24 @@ static int read_binary_index(struct bv_schema *s, const struct bv_schema_table *
 	for (size_t i = 0; i < t.t->n; i++) {
 		const struct bv_toml_kv *kv = &t.t->items[i];
 		const char *tool = NULL;
+		const struct bv_lock_tool *owner;
 		if (strlen(kv->key) != kv->key_len || !kv->key_len)
 			return bv_schema_fail(s, kv->pos, "invalid binary name in %s", t.name);
 		if (bv_schema_check_name(s, kv->pos, "binary name", t.name, kv->key) < 0 ||
 		    bv_schema_string(s, &t, kv->key, true, &tool) < 0)
 			return BV_EINVALID;
-		if (!bv_lockfile_find(lock, tool))
+		owner = bv_lockfile_find(lock, tool);
+		if (!owner)
 			return bv_schema_fail(
 				s, kv->value.pos,
 				"binary '%s' in %s names tool '%s', which is not locked", kv->key,
 				t.name, tool);
+		/* a tool that lists its binaries must list this one: the index may not invent */
+		if (owner->binaries.n && !bv_strv_contains(&owner->binaries, kv->key))
+			return bv_schema_fail(
+				s, kv->value.pos,
+				"binary '%s' in %s names tool '%s', which does not provide it",
+				kv->key, t.name, tool);
 		lock->binary_index[i].binary = bv_xstrdup(kv->key);
 		lock->binary_index[i].tool = bv_xstrdup(tool);
 		lock->n_binary_index++;

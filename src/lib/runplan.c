@@ -16,6 +16,7 @@
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
+#include "validate.h"
 
 #include "util/banned.h"
 
@@ -208,6 +209,17 @@ static int plan_caches(struct bv_run_plan *plan, size_t *n, const struct bv_proj
 		if (strcmp(rule->match, "*") != 0 && strcmp(rule->match, tool) != 0)
 			continue;
 		host = bv_cache_rule_host_path(rule, tool);
+		{
+			/* checked with a placeholder when bv.toml was read; now with the real id */
+			_cleanup_free_ char *home = bv_expand_home("~");
+			const char *why = NULL;
+			if (!bv_valid_host_mount(host, home[0] == '/' ? home : NULL, &why)) {
+				r = bv_error_setc(err, BV_EINVALID, 0,
+						  "[[cache]] host_path '%s' is not allowed: %s",
+						  rule->host_path, why);
+				break;
+			}
+		}
 		r = bv_mkdir_p(host, 0755, err);
 		if (r >= 0)
 			add_mount(plan, n, host, rule->container_path, false, BV_MOUNT_CACHE);

@@ -118,6 +118,27 @@ TOML
 	[ ! -e .bv/bin ] || [ -z "$(ls .bv/bin)" ]
 }
 
+@test "a bv.lock whose binary index adds a system command gets no shim without bv.toml's consent" {
+	export BV_MIRRORS="quay.io=$ADDR"
+	run bv add samtools
+	assert_success
+	cp bv.lock "$BATS_TEST_TMPDIR/good.lock"
+	# an index entry for a binary the tool does not list is refused when the lock is read
+	sed -i 's/^\[binary_index\]$/[binary_index]\nls = "samtools"/' bv.lock
+	run bv sync
+	assert_failure
+	assert_output --partial "binary 'ls' in [binary_index] names tool 'samtools', which does not provide it"
+	# a tool that lists ls in bv.lock: still no shim unless bv.toml names it
+	cp "$BATS_TEST_TMPDIR/good.lock" bv.lock
+	sed -i 's/^binaries = \["samtools"\]$/binaries = ["ls", "samtools"]/' bv.lock
+	sed -i 's/^\[binary_index\]$/[binary_index]\nls = "samtools"/' bv.lock
+	rm -rf .bv/bin
+	run bv sync
+	assert_failure
+	assert_output --partial "bv.lock makes 'ls' of tool 'samtools' replace the system command"
+	[ ! -e .bv/bin/ls ]
+}
+
 @test "a bv.toml cache or volume that mounts the user's keys is refused" {
 	cat >>bv.toml <<'TOML'
 
