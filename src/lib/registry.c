@@ -1081,6 +1081,17 @@ static bool is_attestation(const json_t *m)
 }
 
 /* Picks the descriptor for `want` in an index; *d filled; BV_ENOTFOUND when none. */
+static bool platform_part_valid(const char *s)
+{
+	/* as long as struct platform can hold (parse_platform refuses longer) */
+	if (!s || !*s || strlen(s) >= sizeof(((struct platform *)0)->os))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
 static int pick_platform(const struct endpoint *ep, const json_t *root, const char *want_text,
 			 const struct platform *want, struct bv_descriptor *d, char **platform_out,
 			 struct bv_error **err)
@@ -1101,6 +1112,10 @@ static int pick_platform(const struct endpoint *ep, const json_t *root, const ch
 		const char *arch = json_string_value(json_object_get(plat, "architecture"));
 		const char *variant = json_string_value(json_object_get(plat, "variant"));
 		if (is_attestation(m))
+			continue;
+		/* a platform bv could not name back ("linux/amd64/", "a/b" as an os) is none */
+		if (!platform_part_valid(os) || !platform_part_valid(arch) ||
+		    (variant && !platform_part_valid(variant)))
 			continue;
 		if (!platform_fits(want, os, arch, variant)) {
 			if (os && arch)
