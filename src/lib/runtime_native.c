@@ -108,18 +108,27 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
 	return r;
 }
 
-static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
+/* Whether the root filesystem at `rootfs` is there and complete. */
+static int check_rootfs(const char *rootfs, const struct bv_image_spec *image,
+			struct bv_error **err)
 {
 	struct stat st;
-	_cleanup_free_ char *rootfs = NULL;
-	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
-	if (r < 0)
-		return r;
 	/* an unsealed tree is incomplete or damaged (bv/unpack.h): sync builds it again */
 	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode) || !bv_unpack_is_sealed(rootfs))
 		return bv_error_setc(
 			err, BV_ENOTFOUND, 0, "the image of %s (%s) is not on this machine",
 			image->tool_id ? image->tool_id : image->reference, image->reference);
+	return 0;
+}
+
+static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
+{
+	_cleanup_free_ char *rootfs = NULL;
+	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
+	if (r >= 0)
+		r = check_rootfs(rootfs, image, err);
+	if (r < 0)
+		return r;
 	*out = TAKE_PTR(rootfs);
 	return 0;
 }
@@ -489,11 +498,8 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	/* the lease first, so that prune cannot take the tree between the check and the run */
 	if (r >= 0)
 		r = bv_retain_lease(rootfs, &lease, err);
-	if (r >= 0) {
-		free(rootfs);
-		rootfs = NULL;
-		r = find_rootfs(&rootfs, &req->image, err);
-	}
+	if (r >= 0)
+		r = check_rootfs(rootfs, &req->image, err);
 	if (r >= 0)
 		r = plan_run(&nr, rootfs, req, err);
 	if (r < 0)
