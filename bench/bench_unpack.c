@@ -7,7 +7,7 @@
  * names it with org.opencontainers.image.ref.name) is read, then, RUNS times (default 5)
  * after one untimed warm-up, every layer blob is unpacked with bv_unpack_layer() into a fresh
  * layer tree and the image built from them with bv_unpack_image(), exactly as bv sync does
- * (src/lib/install.c).  Only those two calls are timed; removing the trees and flushing their
+ * (src/lib/oci/install.c).  Only those two calls are timed; removing the trees and flushing their
  * writes (sync) happen between runs, untimed.  Prints one line per image on stdout:
  *
  *   unpack <NAME> <median ms>

@@ -4,7 +4,7 @@
  * the full check of the SIF cache.  The backend itself is bv_runtime_apptainer_new()
  * (bv/runtime.h); these functions are public so that they can be tested without Apptainer.
  *
- * Calling sequence (what src/lib/apptainer.c does):
+ * Calling sequence (what src/lib/runtime/apptainer.c does):
  *   struct bv_apptainer_source src;
  *   if (bv_apptainer_source(&src, "quay.io/biocontainers/samtools:1.21--0", digest, mirrors,
  *                           &err) < 0) ...

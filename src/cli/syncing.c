@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/validate.h"
+#include "lib/model/validate.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The docker backend (src/lib/docker.c on the Engine API client src/lib/engine.c) against a
+# The docker backend (src/lib/runtime/docker.c on the Engine API client src/lib/engine/engine.c) against a
 # private dockerd (tests/fixtures/dockerd.sh) and against Podman's Docker-compatible service
 # (tests/fixtures/podman-service.sh), with Debian's samtools and bwa images from the loopback
 # registry (tests/fixtures/images.sh), pulled by the engine itself through BV_MIRRORS.

@@ -3,7 +3,7 @@
  * bv.lock and bv.toml, each fed the same TOML text.
  *
  * A rejection must be BV_EINVALID with a "file:line:column: " message.  What a reader accepts
- * must satisfy the validation layer (src/lib/validate.h): every tool and dataset id, version,
+ * must satisfy the validation layer (src/lib/model/validate.h): every tool and dataset id, version,
  * binary, subcommand and reference-data name is a bv_valid_name(), every container path a
  * bv_valid_container_path(), every environment variable name [A-Za-z_][A-Za-z0-9_]*, so nothing
  * that passes a reader can hold "..", '/', ',', ':' or control characters where bv builds paths,
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/validate.h"
+#include "lib/model/validate.h"
 #include "util/buf.h"
 
 #include "util/banned.h"

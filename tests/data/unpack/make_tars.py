@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the layer tarballs of tests/unit/lib/test_unpack.c into a directory.
+"""Writes the layer tarballs of tests/unit/lib/oci/store/test_unpack.c into a directory.
 
 usage: make_tars.py OUTDIR [OUTSIDE]
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema.h"
+#include "lib/model/schema.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

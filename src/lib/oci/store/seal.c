@@ -1,7 +1,7 @@
 /*
  * seal.c - listing, writing and checking tree seals (see seal.h).
  */
-#include "seal.h"
+#include "lib/oci/store/seal.h"
 
 #include <bv/error.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /*
  * validate.c - rules for untrusted names and container paths (see validate.h).
  */
-#include "validate.h"
+#include "lib/model/validate.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/validate.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
-#include "validate.h"
 
 #include "util/banned.h"
 

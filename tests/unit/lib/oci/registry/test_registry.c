@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/curl_loader.h"
+#include "lib/oci/registry/curl_loader.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "archive_calls.h"
-#include "archive_loader.h"
+#include "lib/oci/store/archive_calls.h"
+#include "lib/oci/store/archive_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive_calls.h"
-#include "archive_loader.h"
+#include "lib/oci/store/archive_calls.h"
+#include "lib/oci/store/archive_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

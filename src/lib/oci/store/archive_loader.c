@@ -1,4 +1,4 @@
-#include "archive_loader.h"
+#include "lib/oci/store/archive_loader.h"
 
 #include <bv/error.h>
 #include <dlfcn.h>

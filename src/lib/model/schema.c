@@ -1,15 +1,15 @@
-#include "schema.h"
+#include "lib/model/schema.h"
 
 #include <bv/error.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/validate.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
-#include "validate.h"
 
 #include "util/banned.h"
 

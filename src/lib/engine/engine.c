@@ -38,7 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/curl_loader.h"
+#include "lib/oci/registry/curl_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "schema.h"
+#include "lib/model/schema.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"

@@ -1,7 +1,7 @@
 /*
  * curl_loader.c - dlopen() of libcurl on first use (see curl_loader.h for why).
  */
-#include "lib/curl_loader.h"
+#include "lib/oci/registry/curl_loader.h"
 
 #include <bv/error.h>
 #include <dlfcn.h>

@@ -26,9 +26,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "archive_calls.h"
-#include "archive_loader.h"
-#include "seal.h"
+#include "lib/oci/store/archive_calls.h"
+#include "lib/oci/store/archive_loader.h"
+#include "lib/oci/store/seal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema.h"
+#include "lib/model/schema.h"
+#include "lib/model/validate.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
-#include "validate.h"
 
 #include "util/banned.h"
 

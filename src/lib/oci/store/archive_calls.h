@@ -7,7 +7,7 @@
 #ifndef BV_LIB_ARCHIVE_CALLS_H
 #define BV_LIB_ARCHIVE_CALLS_H
 
-#include "archive_loader.h"
+#include "lib/oci/store/archive_loader.h"
 
 #define archive_entry_clear                (bv_archive_api->archive_entry_clear)
 #define archive_entry_copy_pathname        (bv_archive_api->archive_entry_copy_pathname)

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/archive_loader.h"
+#include "lib/oci/store/archive_loader.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
