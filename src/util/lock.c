@@ -24,9 +24,7 @@ static int open_lock_file(const char *path, enum bv_lock_mode mode, struct bv_er
 	return fd;
 }
 
-/* One attempt (or, with `wait`, a blocking wait): 0, BV_EEXISTS when held elsewhere, BV_ERR. */
-static int lock_fd(int fd, const char *path, enum bv_lock_mode mode, bool wait,
-		   struct bv_error **err)
+int bv_lock_fd(int fd, enum bv_lock_mode mode, bool wait)
 {
 	struct flock fl = {
 		.l_type = mode == BV_LOCK_EXCLUSIVE ? F_WRLCK : F_RDLCK,
@@ -38,13 +36,23 @@ static int lock_fd(int fd, const char *path, enum bv_lock_mode mode, bool wait,
 	for (;;) {
 		if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
 			return 0;
-		if (errno == EINTR)
-			continue;
-		if (!wait && (errno == EAGAIN || errno == EACCES))
-			return bv_error_setc(err, BV_EEXISTS, 0,
-					     "'%s' is locked by another bv process", path);
-		return bv_error_set_errno(err, "could not lock '%s'", path);
+		if (errno != EINTR)
+			return -errno;
 	}
+}
+
+/* One attempt (or, with `wait`, a blocking wait): 0, BV_EEXISTS when held elsewhere, BV_ERR. */
+static int lock_fd(int fd, const char *path, enum bv_lock_mode mode, bool wait,
+		   struct bv_error **err)
+{
+	int r = bv_lock_fd(fd, mode, wait);
+	if (r == 0)
+		return 0;
+	if (!wait && (r == -EAGAIN || r == -EACCES))
+		return bv_error_setc(err, BV_EEXISTS, 0, "'%s' is locked by another bv process",
+				     path);
+	errno = -r;
+	return bv_error_set_errno(err, "could not lock '%s'", path);
 }
 
 int bv_lock_acquire(struct bv_lock *lk, const char *path, enum bv_lock_mode mode, bool wait,

@@ -66,6 +66,14 @@ int bv_lock_acquire_noting(struct bv_lock *lk, const char *path, enum bv_lock_mo
 			   unsigned note_after_ms, void (*on_wait)(const char *path, void *payload),
 			   void *payload, struct bv_error **err);
 
+/*
+ * The bare lock call under bv_lock_acquire(), for a descriptor the caller opened itself (a run
+ * lease must survive exec, so it cannot be O_CLOEXEC like bv_lock's): an OFD lock on the whole
+ * of `fd`, retried on EINTR.  Returns 0 or -errno (-EAGAIN or -EACCES when `wait` is false and
+ * another holder conflicts); it sets no error, so the caller words the message.
+ */
+int bv_lock_fd(int fd, enum bv_lock_mode mode, bool wait);
+
 /* Drops the lock; safe to call on a lock that is not held, and more than once. */
 void bv_lock_release(struct bv_lock *lk);
 

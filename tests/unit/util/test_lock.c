@@ -1,4 +1,6 @@
 #include <bv/error.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,6 +140,29 @@ static void test_lock__wait_blocks_until_release(void **state)
 	bv_lock_release(&lk);
 }
 
+/* The bare call: a descriptor opened without O_CLOEXEC (a run lease) locks like bv_lock. */
+static void test_lock__bare_fd_conflicts_with_bv_lock(void **state)
+{
+	const char *path = *state;
+	struct bv_lock held = BV_LOCK_INIT;
+	int fd = open(path, O_RDWR | O_CREAT, 0644);
+	int r;
+	assert_true(fd >= 0);
+	assert_int_equal(bv_lock_acquire(&held, path, BV_LOCK_SHARED, false, NULL), 0);
+	assert_int_equal(bv_lock_fd(fd, BV_LOCK_SHARED, false), 0);
+	bv_lock_release(&held);
+	assert_int_equal(bv_lock_acquire(&held, path, BV_LOCK_EXCLUSIVE, false, NULL), BV_EEXISTS);
+	assert_int_equal(close(fd), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(bv_lock_acquire(&held, path, BV_LOCK_EXCLUSIVE, false, NULL), 0);
+	r = bv_lock_fd(fd, BV_LOCK_SHARED, false);
+	assert_true(r == -EAGAIN || r == -EACCES);
+	bv_lock_release(&held);
+	assert_int_equal(bv_lock_fd(fd, BV_LOCK_EXCLUSIVE, false), 0);
+	close(fd);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
 
 int main(void)
@@ -147,6 +172,7 @@ int main(void)
 		T(test_lock__shared_with_shared),
 		T(test_lock__same_process_conflicts),
 		T(test_lock__wait_blocks_until_release),
+		T(test_lock__bare_fd_conflicts_with_bv_lock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/lock.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -96,17 +97,6 @@ static char *lease_path(const char *rootfs)
 	return bv_xasprintf("%s" LEASE_SUFFIX, copy);
 }
 
-static int lock_fd(int fd, short type, bool wait)
-{
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-	for (;;) {
-		if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
-			return 0;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 /* Whether `fd` is still the file at `path` (prune may have unlinked it meanwhile). */
 static bool still_linked(int fd, const char *path)
 {
@@ -133,7 +123,7 @@ int bv_retain_lease(const char *rootfs, int *fd_out, struct bv_error **err)
 			}
 			return bv_error_set_errno(err, "could not open the lease '%s'", path);
 		}
-		r = lock_fd(fd, F_RDLCK, true);
+		r = bv_lock_fd(fd, BV_LOCK_SHARED, true);
 		if (r < 0) {
 			close(fd);
 			return bv_error_setc(err, BV_ERR, -r, "could not take the lease '%s'",
@@ -155,7 +145,7 @@ int bv_retain_claim(const char *rootfs, int *fd_out, struct bv_error **err)
 
 	if (fd < 0)
 		return bv_error_set_errno(err, "could not open the lease '%s'", path);
-	r = lock_fd(fd, F_WRLCK, false);
+	r = bv_lock_fd(fd, BV_LOCK_EXCLUSIVE, false);
 	if (r == -EAGAIN || r == -EACCES) {
 		close(fd);
 		return 0;
