@@ -2,15 +2,13 @@
  * bv add <tool[@version]>...: resolve in the registry, pull, then record in bv.toml and
  * bv.lock.  Nothing is written unless every tool resolved and pulled.
  */
-#include "config.h"
-
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/manifest.h>
 #include <bv/project.h>
 #include <bv/registry.h>
-#include <bv/resolve.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
 #include <stdlib.h>
@@ -18,7 +16,6 @@
 
 #include "cli.h"
 #include "util/cleanup.h"
-#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -64,10 +61,10 @@ static int run_add(int argc, char **argv)
 	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
+	struct bv_lockops_addition *adds = NULL;
+	struct bv_lockops_result res = {0};
 	bool native;
-	struct bv_lockfile *lock = NULL;
-	struct bv_project *edited = NULL;
-	char *text = NULL, *platform = NULL;
+	char *platform = NULL;
 	bool foreign;
 	size_t n = 0;
 	int first = 0, r;
@@ -83,21 +80,21 @@ static int run_add(int argc, char **argv)
 	n = (size_t)(argc - first);
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
+	adds = bv_xcalloc(n + 1, sizeof(*adds));
 	for (size_t i = 0; i < n; i++) {
 		struct wanted *w = &want[i];
+		struct bv_strv warnings = BV_STRV_INIT;
 		if (bv_tool_spec_parse(&w->id, &w->requirement, argv[first + (int)i], &err) < 0 ||
-		    bv_resolve_tool(&w->manifest, ctx.index, w->id, w->requirement, ctx.types,
-				    &err) < 0) {
+		    bv_lockops_resolve(&w->manifest, &warnings, ctx.index, w->id, w->requirement,
+				       ctx.types, &err) < 0) {
 			r = bv_cli_report(err);
 			goto out;
 		}
-		if (w->manifest->deprecated)
-			bv_cli_warning("%s %s is deprecated", w->id, w->manifest->version);
-		if (!strcmp(w->manifest->tier, "experimental"))
-			bv_cli_warning("%s is experimental", w->id);
+		bv_cli_print_warnings(&warnings);
+		bv_strv_clear(&warnings);
 		items[i].tool_id = w->id;
-		items[i].reference = bv_cli_image_reference(w->manifest);
-		items[i].pinned = bv_cli_image_pin(w->manifest);
+		items[i].reference = bv_lockops_image_reference(w->manifest);
+		items[i].pinned = bv_lockops_image_pin(w->manifest);
 	}
 	o.jobs = arg_jobs;
 	o.platform = platform;
@@ -116,54 +113,40 @@ static int run_add(int argc, char **argv)
 	if (!native && !foreign && (r = ensure_on_backend(&ctx, items, n)))
 		goto out;
 
-	/* Everything is on disk: now the two files, the lock checked before either is written. */
-	lock = ctx.lock ? TAKE_PTR(ctx.lock) : bv_lockfile_new(BV_VERSION, bv_time_now());
-	text = bv_xstrndup(ctx.project->text, ctx.project->text_len);
+	/* Everything is on disk: now the files, every edit checked before any is written. */
 	for (size_t i = 0; i < n; i++) {
-		struct bv_project *next = NULL;
-		char *next_text = NULL;
-		const struct bv_project *cur = edited ? edited : ctx.project;
-		bv_cli_fill_lock_entry(bv_lockfile_upsert(lock, want[i].id), want[i].manifest,
-				       want[i].requirement, &items[i]);
-		if (bv_project_text_with_tool(&next_text, cur, want[i].id, want[i].requirement,
-					      &err) < 0 ||
-		    bv_project_parse(&next, next_text, strlen(next_text), cur->path, &err) < 0) {
-			free(next_text);
-			r = bv_cli_report(err);
-			goto out;
-		}
-		bv_project_free(edited);
-		edited = next;
-		free(text);
-		text = next_text;
+		adds[i] = (struct bv_lockops_addition){.id = want[i].id,
+						       .requirement = want[i].requirement,
+						       .manifest = want[i].manifest};
+		bv_cli_image_of(&adds[i].image, &items[i]);
 	}
-	if (bv_cli_rebuild_binary_index(lock, edited, &err) < 0 ||
-	    bv_project_save_text(ctx.project, text, &err) < 0 ||
-	    bv_lockfile_save(lock, ctx.lock_path, &err) < 0) {
+	if (bv_lockops_add(&res, ctx.project, ctx.lock, adds, n, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
+	bv_cli_print_warnings(&res.warnings);
+	if ((r = bv_cli_commit(&ctx, &res)))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
 		fprintf(stderr, "Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
 			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest),
 			platform ? " for " : "", platform ? platform : "");
 	}
-	ctx.lock = TAKE_PTR(lock);
-	r = bv_cli_write_shims(&ctx);
+	r = bv_cli_register_project(&ctx);
 out:
 	for (size_t i = 0; want && i < n; i++) {
 		free(want[i].id);
 		free(want[i].requirement);
 		bv_manifest_free(want[i].manifest);
 		bv_install_item_release(&items[i]);
+		free(adds[i].image.layers);
 	}
 	free(want);
 	free(items);
-	free(text);
+	free(adds);
 	free(platform);
-	bv_project_free(edited);
-	bv_lockfile_free(lock);
+	bv_lockops_result_release(&res);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }
