@@ -14,7 +14,7 @@
  *   struct bv_lockops_txn txn;
  *   bv_lockops_open(&txn, root, true, &lock_options, &err);     lock, then read both files
  *   struct bv_lockops_relock_options o = {.images = pull_fn, .payload = &state};
- *   struct bv_lockops_result res;
+ *   struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
  *   bv_lockops_relock(&res, txn.project, txn.lock, index, types, &o, &err);
  *   for each res.warnings, each line of each res.diff.changes[i]: print it
  *   if (res.lock) bv_lockops_commit(&txn, &res, &err);          bv.toml, bv.lock, .bv/bin
@@ -164,6 +164,12 @@ struct bv_lockops_result {
 	struct bv_strv warnings;
 };
 
+#define BV_LOCKOPS_RESULT_INIT           \
+	{                                \
+		.warnings = BV_STRV_INIT \
+	}
+
+/* Frees everything in `res` and leaves it as BV_LOCKOPS_RESULT_INIT. */
 void bv_lockops_result_release(struct bv_lockops_result *res);
 
 /* One tool for bv_lockops_add(): resolved by the caller, its image pulled. */

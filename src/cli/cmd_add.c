@@ -62,7 +62,7 @@ static int run_add(int argc, char **argv)
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
 	struct bv_lockops_addition *adds = NULL;
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	bool native;
 	char *platform = NULL;
 	bool foreign;

@@ -15,7 +15,7 @@ static int run_remove(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
 	struct bv_error *err = NULL;
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int first = 0;
 	int r;
 	int status = bv_cli_begin(&bv_cmd_remove, argc, argv, 1, -1, &first);

@@ -150,7 +150,7 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 		.only = (const char *const *)only,
 		.n_only = n_only,
 	};
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int r;
 
 	r = bv_lockops_relock(&res, ctx->project, ctx->lock, ctx->index, ctx->types, &o, &err);

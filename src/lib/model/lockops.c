@@ -291,6 +291,7 @@ void bv_lockops_result_release(struct bv_lockops_result *res)
 	free(res->manifests);
 	bv_strv_clear(&res->warnings);
 	memset(res, 0, sizeof(*res));
+	bv_strv_init(&res->warnings); /* an empty vector, not a NULL one */
 }
 
 /* ---- add, remove ---- */
@@ -315,7 +316,7 @@ int bv_lockops_add(struct bv_lockops_result *out, const struct bv_project *p,
 		   const struct bv_lockfile *old, const struct bv_lockops_addition *tools, size_t n,
 		   struct bv_error **err)
 {
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int r = 0;
 
 	res.lock = old ? bv_lockfile_clone(old) : bv_lockfile_new(BV_VERSION, bv_time_now());
@@ -349,7 +350,7 @@ int bv_lockops_remove(struct bv_lockops_result *out, const struct bv_project *p,
 		      const struct bv_lockfile *old, const char *const *ids, size_t n,
 		      struct bv_error **err)
 {
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int r = 0;
 
 	res.lock = old ? bv_lockfile_clone(old) : NULL;
@@ -434,7 +435,7 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 {
 	_cleanup_(lockfile_freep) struct bv_lockfile *empty = NULL;
 	const struct bv_lockfile *base = old;
-	struct bv_lockops_result res = {0};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	size_t n = p->n_tools, n_requests = 0;
 	/* by bv.toml's tool: the manifest of a tool resolved again, NULL when kept */
 	_cleanup_free_ struct bv_manifest **manifests = bv_xcalloc(n + 1, sizeof(*manifests));
