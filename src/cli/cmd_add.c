@@ -53,19 +53,85 @@ static int ensure_on_backend(const struct bv_cli_ctx *ctx, const struct bv_insta
 	return r;
 }
 
+/* Resolves each "tool[@version]" in the registry; `items` get the images to pull. */
+static int resolve_all(struct wanted *want, struct bv_install_item *items,
+		       const struct bv_cli_ctx *ctx, char **specs, size_t n)
+{
+	struct bv_error *err = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct wanted *w = &want[i];
+		_cleanup_strv_ struct bv_strv warnings = BV_STRV_INIT;
+		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0 ||
+		    bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
+				       ctx->types, &err) < 0)
+			return bv_cli_report(err);
+		bv_cli_print_warnings(&warnings);
+		items[i].tool_id = w->id;
+		items[i].reference = bv_lockops_image_reference(w->manifest);
+		items[i].pinned = bv_lockops_image_pin(w->manifest);
+	}
+	return 0;
+}
+
+/* Pulls every image at once: into bv's store and unpacked for the native backend, else
+ * resolved here and pulled by the backend, which keeps its own copy. */
+static int pull_all(struct bv_install_item *items, size_t n, const struct bv_cli_ctx *ctx,
+		    const char *platform)
+{
+	struct bv_error *err = NULL;
+	struct bv_cli_progress progress = {0};
+	struct bv_install_options o = {.mode = BV_INSTALL_FULL,
+				       .jobs = arg_jobs,
+				       .platform = platform,
+				       .progress = bv_cli_pull_progress,
+				       .progress_payload = &progress};
+	bool foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
+	bool native = !strcmp(bv_runtime_selected_name(arg_backend, ctx->project->runtime_backend),
+			      "native");
+	if (!native)
+		o.mode = BV_INSTALL_RESOLVE_ONLY;
+	if (bv_install(items, n, &o, &err) < 0)
+		return bv_cli_report(err);
+	/* an image for another platform stays in bv's store: no backend here could run it */
+	if (!native && !foreign)
+		return ensure_on_backend(ctx, items, n);
+	return 0;
+}
+
+/* bv.toml and bv.lock with every tool, each edit checked before any file is written. */
+static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
+		      const struct bv_install_item *items, size_t n)
+{
+	struct bv_error *err = NULL;
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
+	struct bv_lockops_addition *adds = bv_xcalloc(n + 1, sizeof(*adds));
+	int r;
+	for (size_t i = 0; i < n; i++) {
+		adds[i] = (struct bv_lockops_addition){.id = want[i].id,
+						       .requirement = want[i].requirement,
+						       .manifest = want[i].manifest};
+		bv_cli_image_of(&adds[i].image, &items[i]);
+	}
+	r = bv_lockops_add(&res, ctx->project, ctx->lock, adds, n, &err);
+	if (r < 0) {
+		r = bv_cli_report(err);
+	} else {
+		bv_cli_print_warnings(&res.warnings);
+		r = bv_cli_commit(ctx, &res);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(adds[i].image.layers);
+	free(adds);
+	bv_lockops_result_release(&res);
+	return r;
+}
+
 static int run_add(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	struct bv_error *err = NULL;
-	struct bv_cli_progress progress = {0};
-	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
-	struct bv_lockops_addition *adds = NULL;
-	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
-	bool native;
 	char *platform = NULL;
-	bool foreign;
 	size_t n = 0;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_add, argc, argv, 1, -1, &first);
@@ -73,59 +139,15 @@ static int run_add(int argc, char **argv)
 		return status;
 	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
 		return r;
-	foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
 	n = (size_t)(argc - first);
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
-	adds = bv_xcalloc(n + 1, sizeof(*adds));
-	for (size_t i = 0; i < n; i++) {
-		struct wanted *w = &want[i];
-		struct bv_strv warnings = BV_STRV_INIT;
-		if (bv_tool_spec_parse(&w->id, &w->requirement, argv[first + (int)i], &err) < 0 ||
-		    bv_lockops_resolve(&w->manifest, &warnings, ctx.index, w->id, w->requirement,
-				       ctx.types, &err) < 0) {
-			r = bv_cli_report(err);
-			goto out;
-		}
-		bv_cli_print_warnings(&warnings);
-		bv_strv_clear(&warnings);
-		items[i].tool_id = w->id;
-		items[i].reference = bv_lockops_image_reference(w->manifest);
-		items[i].pinned = bv_lockops_image_pin(w->manifest);
-	}
-	o.jobs = arg_jobs;
-	o.platform = platform;
-	o.progress = bv_cli_pull_progress;
-	o.progress_payload = &progress;
-	/* Other backends keep their own copy: resolve here, let the backend pull (below). */
-	native = !strcmp(bv_runtime_selected_name(arg_backend, ctx.project->runtime_backend),
-			 "native");
-	if (!native)
-		o.mode = BV_INSTALL_RESOLVE_ONLY;
-	if (bv_install(items, n, &o, &err) < 0) {
-		r = bv_cli_report(err);
-		goto out;
-	}
-	/* an image for another platform stays in bv's store: no backend here could run it */
-	if (!native && !foreign && (r = ensure_on_backend(&ctx, items, n)))
-		goto out;
-
-	/* Everything is on disk: now the files, every edit checked before any is written. */
-	for (size_t i = 0; i < n; i++) {
-		adds[i] = (struct bv_lockops_addition){.id = want[i].id,
-						       .requirement = want[i].requirement,
-						       .manifest = want[i].manifest};
-		bv_cli_image_of(&adds[i].image, &items[i]);
-	}
-	if (bv_lockops_add(&res, ctx.project, ctx.lock, adds, n, &err) < 0) {
-		r = bv_cli_report(err);
-		goto out;
-	}
-	bv_cli_print_warnings(&res.warnings);
-	if ((r = bv_cli_commit(&ctx, &res)))
+	/* nothing is written unless every tool resolved and pulled */
+	if ((r = resolve_all(want, items, &ctx, argv + first, n)) ||
+	    (r = pull_all(items, n, &ctx, platform)) || (r = record_all(&ctx, want, items, n)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
@@ -140,13 +162,10 @@ out:
 		free(want[i].requirement);
 		bv_manifest_free(want[i].manifest);
 		bv_install_item_release(&items[i]);
-		free(adds[i].image.layers);
 	}
 	free(want);
 	free(items);
-	free(adds);
 	free(platform);
-	bv_lockops_result_release(&res);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }
