@@ -230,29 +230,29 @@ void bv_lockops_diff(struct bv_lockops_diff *out, const struct bv_lockfile *old,
 		const struct bv_lock_tool *x = i < old->n_tools ? &old->tools[i] : NULL;
 		const struct bv_lock_tool *y = j < new->n_tools ? &new->tools[j] : NULL;
 		int c = !x ? 1 : !y ? -1 : strcmp(x->tool_id, y->tool_id);
+		/* the tool of each side this step covers: both when the ids match */
+		const struct bv_lock_tool *from = c <= 0 ? x : NULL, *to = c >= 0 ? y : NULL;
 		struct bv_lockfile a = {0}, b = {0};
-		if (c <= 0 && x) {
-			a.tools = &old->tools[i];
+		if (from) {
+			a.tools = &old->tools[i++];
 			a.n_tools = 1;
-			i++;
 		}
-		if (c >= 0 && y) {
-			b.tools = &new->tools[j];
+		if (to) {
+			b.tools = &new->tools[j++];
 			b.n_tools = 1;
-			j++;
 		}
 		bv_lockfile_diff(&a, &b, &lines);
 		if (!lines.n)
 			continue;
-		if (!b.n_tools)
-			add_change(&d, &alloc, BV_LOCKOPS_REMOVED, x->tool_id, x->version, NULL,
+		if (from && to)
+			add_change(&d, &alloc, BV_LOCKOPS_CHANGED, from->tool_id, from->version,
+				   to->version, &lines);
+		else if (from)
+			add_change(&d, &alloc, BV_LOCKOPS_REMOVED, from->tool_id, from->version,
+				   NULL, &lines);
+		else if (to)
+			add_change(&d, &alloc, BV_LOCKOPS_ADDED, to->tool_id, NULL, to->version,
 				   &lines);
-		else if (!a.n_tools)
-			add_change(&d, &alloc, BV_LOCKOPS_ADDED, y->tool_id, NULL, y->version,
-				   &lines);
-		else
-			add_change(&d, &alloc, BV_LOCKOPS_CHANGED, x->tool_id, x->version,
-				   y->version, &lines);
 	}
 	{
 		struct bv_lockfile a = {.binary_index = old->binary_index,
