@@ -162,22 +162,23 @@ struct bv_cli_progress {
 };
 void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload);
 
-/* bv.lock entries (locking.c). */
+/* The command-line side of bv/lockops.h (locking.c, context.c). */
 struct bv_manifest;
-struct bv_lock_tool;
 struct bv_install_item;
-struct bv_error;
-const char *bv_cli_image_reference(const struct bv_manifest *m);
-const char *bv_cli_image_pin(const struct bv_manifest *m);
+struct bv_lockops_image;
+struct bv_lockops_result;
+struct bv_strv;
+/* Keeps a copy of `m` for bv run; a failure is only a warning. */
 void bv_cli_keep_manifest(const struct bv_manifest *m);
-/* Fills `t` from `m` and, when `it` is not NULL, from its resolved image. */
-void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
-			    const char *requirement, const struct bv_install_item *it);
-/* Rebuilds the binary index with bv.toml's overrides (those naming locked tools). */
-int bv_cli_rebuild_binary_index(struct bv_lockfile *lock, const struct bv_project *p,
-				struct bv_error **err);
+/* The image `it` resolved to, as lockops takes it; borrows from `it`, free(out->layers). */
+void bv_cli_image_of(struct bv_lockops_image *out, const struct bv_install_item *it);
+/* Prints each of the warnings a lock operation returned. */
+void bv_cli_print_warnings(const struct bv_strv *warnings);
+/* bv_lockops_commit() of `res` in the project `ctx` holds locked (BV_CTX_WRITE); returns an
+ * exit status, the error reported. */
+int bv_cli_commit(const struct bv_cli_ctx *ctx, const struct bv_lockops_result *res);
 
-/* Re-resolving bv.toml (relock.c): bv lock --check, bv lock, bv update. */
+/* Re-resolving bv.toml (locking.c): bv lock --check, bv lock, bv update. */
 enum bv_relock_mode {
 	BV_RELOCK_CHECK,  /* compare and print; never talks to an image registry */
 	BV_RELOCK_WRITE,  /* resolve changed tools' tags, write bv.lock */

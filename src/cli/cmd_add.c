@@ -2,15 +2,13 @@
  * bv add <tool[@version]>...: resolve in the registry, pull, then record in bv.toml and
  * bv.lock.  Nothing is written unless every tool resolved and pulled.
  */
-#include "config.h"
-
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/manifest.h>
 #include <bv/project.h>
 #include <bv/registry.h>
-#include <bv/resolve.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
 #include <stdlib.h>
@@ -18,7 +16,6 @@
 
 #include "cli.h"
 #include "util/cleanup.h"
-#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -56,19 +53,85 @@ static int ensure_on_backend(const struct bv_cli_ctx *ctx, const struct bv_insta
 	return r;
 }
 
+/* Resolves each "tool[@version]" in the registry; `items` get the images to pull. */
+static int resolve_all(struct wanted *want, struct bv_install_item *items,
+		       const struct bv_cli_ctx *ctx, char **specs, size_t n)
+{
+	struct bv_error *err = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct wanted *w = &want[i];
+		_cleanup_strv_ struct bv_strv warnings = BV_STRV_INIT;
+		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0 ||
+		    bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
+				       ctx->types, &err) < 0)
+			return bv_cli_report(err);
+		bv_cli_print_warnings(&warnings);
+		items[i].tool_id = w->id;
+		items[i].reference = bv_lockops_image_reference(w->manifest);
+		items[i].pinned = bv_lockops_image_pin(w->manifest);
+	}
+	return 0;
+}
+
+/* Pulls every image at once: into bv's store and unpacked for the native backend, else
+ * resolved here and pulled by the backend, which keeps its own copy. */
+static int pull_all(struct bv_install_item *items, size_t n, const struct bv_cli_ctx *ctx,
+		    const char *platform)
+{
+	struct bv_error *err = NULL;
+	struct bv_cli_progress progress = {0};
+	struct bv_install_options o = {.mode = BV_INSTALL_FULL,
+				       .jobs = arg_jobs,
+				       .platform = platform,
+				       .progress = bv_cli_pull_progress,
+				       .progress_payload = &progress};
+	bool foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
+	bool native = !strcmp(bv_runtime_selected_name(arg_backend, ctx->project->runtime_backend),
+			      "native");
+	if (!native)
+		o.mode = BV_INSTALL_RESOLVE_ONLY;
+	if (bv_install(items, n, &o, &err) < 0)
+		return bv_cli_report(err);
+	/* an image for another platform stays in bv's store: no backend here could run it */
+	if (!native && !foreign)
+		return ensure_on_backend(ctx, items, n);
+	return 0;
+}
+
+/* bv.toml and bv.lock with every tool, each edit checked before any file is written. */
+static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
+		      const struct bv_install_item *items, size_t n)
+{
+	struct bv_error *err = NULL;
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
+	struct bv_lockops_addition *adds = bv_xcalloc(n + 1, sizeof(*adds));
+	int r;
+	for (size_t i = 0; i < n; i++) {
+		adds[i] = (struct bv_lockops_addition){.id = want[i].id,
+						       .requirement = want[i].requirement,
+						       .manifest = want[i].manifest};
+		bv_cli_image_of(&adds[i].image, &items[i]);
+	}
+	r = bv_lockops_add(&res, ctx->project, ctx->lock, adds, n, &err);
+	if (r < 0) {
+		r = bv_cli_report(err);
+	} else {
+		bv_cli_print_warnings(&res.warnings);
+		r = bv_cli_commit(ctx, &res);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(adds[i].image.layers);
+	free(adds);
+	bv_lockops_result_release(&res);
+	return r;
+}
+
 static int run_add(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	struct bv_error *err = NULL;
-	struct bv_cli_progress progress = {0};
-	struct bv_install_options o = {.mode = BV_INSTALL_FULL};
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
-	bool native;
-	struct bv_lockfile *lock = NULL;
-	struct bv_project *edited = NULL;
-	char *text = NULL, *platform = NULL;
-	bool foreign;
+	char *platform = NULL;
 	size_t n = 0;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_add, argc, argv, 1, -1, &first);
@@ -76,81 +139,23 @@ static int run_add(int argc, char **argv)
 		return status;
 	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
 		return r;
-	foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
 	n = (size_t)(argc - first);
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		struct wanted *w = &want[i];
-		if (bv_tool_spec_parse(&w->id, &w->requirement, argv[first + (int)i], &err) < 0 ||
-		    bv_resolve_tool(&w->manifest, ctx.index, w->id, w->requirement, ctx.types,
-				    &err) < 0) {
-			r = bv_cli_report(err);
-			goto out;
-		}
-		if (w->manifest->deprecated)
-			bv_cli_warning("%s %s is deprecated", w->id, w->manifest->version);
-		if (!strcmp(w->manifest->tier, "experimental"))
-			bv_cli_warning("%s is experimental", w->id);
-		items[i].tool_id = w->id;
-		items[i].reference = bv_cli_image_reference(w->manifest);
-		items[i].pinned = bv_cli_image_pin(w->manifest);
-	}
-	o.jobs = arg_jobs;
-	o.platform = platform;
-	o.progress = bv_cli_pull_progress;
-	o.progress_payload = &progress;
-	/* Other backends keep their own copy: resolve here, let the backend pull (below). */
-	native = !strcmp(bv_runtime_selected_name(arg_backend, ctx.project->runtime_backend),
-			 "native");
-	if (!native)
-		o.mode = BV_INSTALL_RESOLVE_ONLY;
-	if (bv_install(items, n, &o, &err) < 0) {
-		r = bv_cli_report(err);
+	/* nothing is written unless every tool resolved and pulled */
+	if ((r = resolve_all(want, items, &ctx, argv + first, n)) ||
+	    (r = pull_all(items, n, &ctx, platform)) || (r = record_all(&ctx, want, items, n)))
 		goto out;
-	}
-	/* an image for another platform stays in bv's store: no backend here could run it */
-	if (!native && !foreign && (r = ensure_on_backend(&ctx, items, n)))
-		goto out;
-
-	/* Everything is on disk: now the two files, the lock checked before either is written. */
-	lock = ctx.lock ? TAKE_PTR(ctx.lock) : bv_lockfile_new(BV_VERSION, bv_time_now());
-	text = bv_xstrndup(ctx.project->text, ctx.project->text_len);
-	for (size_t i = 0; i < n; i++) {
-		struct bv_project *next = NULL;
-		char *next_text = NULL;
-		const struct bv_project *cur = edited ? edited : ctx.project;
-		bv_cli_fill_lock_entry(bv_lockfile_upsert(lock, want[i].id), want[i].manifest,
-				       want[i].requirement, &items[i]);
-		if (bv_project_text_with_tool(&next_text, cur, want[i].id, want[i].requirement,
-					      &err) < 0 ||
-		    bv_project_parse(&next, next_text, strlen(next_text), cur->path, &err) < 0) {
-			free(next_text);
-			r = bv_cli_report(err);
-			goto out;
-		}
-		bv_project_free(edited);
-		edited = next;
-		free(text);
-		text = next_text;
-	}
-	if (bv_cli_rebuild_binary_index(lock, edited, &err) < 0 ||
-	    bv_project_save_text(ctx.project, text, &err) < 0 ||
-	    bv_lockfile_save(lock, ctx.lock_path, &err) < 0) {
-		r = bv_cli_report(err);
-		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
 		fprintf(stderr, "Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
 			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest),
 			platform ? " for " : "", platform ? platform : "");
 	}
-	ctx.lock = TAKE_PTR(lock);
-	r = bv_cli_write_shims(&ctx);
+	r = bv_cli_register_project(&ctx);
 out:
 	for (size_t i = 0; want && i < n; i++) {
 		free(want[i].id);
@@ -160,10 +165,7 @@ out:
 	}
 	free(want);
 	free(items);
-	free(text);
 	free(platform);
-	bv_project_free(edited);
-	bv_lockfile_free(lock);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }

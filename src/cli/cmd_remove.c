@@ -1,12 +1,13 @@
+/*
+ * bv remove <tool>...: drop tools from bv.toml and bv.lock (bv_lockops_remove()).
+ */
 #include <bv/error.h>
-#include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/project.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "util/buf.h"
-#include "util/cleanup.h"
 
 #include "util/banned.h"
 
@@ -14,8 +15,7 @@ static int run_remove(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
 	struct bv_error *err = NULL;
-	struct bv_project *current = NULL;
-	_cleanup_free_ char *text = NULL;
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int first = 0;
 	int r;
 	int status = bv_cli_begin(&bv_cmd_remove, argc, argv, 1, -1, &first);
@@ -27,42 +27,19 @@ static int run_remove(int argc, char **argv)
 		return r;
 	}
 	/* Every edit is checked before anything is written. */
-	current = ctx.project;
-	for (int i = first; i < argc; i++) {
-		char *next_text = NULL;
-		struct bv_project *next = NULL;
-		if (bv_project_text_without_tool(&next_text, current, argv[i], &err) < 0 ||
-		    bv_project_parse(&next, next_text, strlen(next_text), current->path, &err) <
-			    0) {
-			free(next_text);
-			r = bv_cli_report(err);
-			goto out;
-		}
-		if (current != ctx.project)
-			bv_project_free(current);
-		current = next;
-		free(text);
-		text = next_text;
-		if (ctx.lock)
-			bv_lockfile_remove(ctx.lock, argv[i]);
-	}
-	if (ctx.lock && bv_cli_rebuild_binary_index(ctx.lock, current, &err) < 0) {
+	if (bv_lockops_remove(&res, ctx.project, ctx.lock, (const char *const *)argv + first,
+			      (size_t)(argc - first), &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
-	/* bv.toml first, as upstream: a crash in between leaves a lock with an extra tool, which
-	 * 'bv lock --check' reports, never a bv.toml that declares a tool the lock lacks. */
-	if (bv_project_save_text(ctx.project, text, &err) < 0 ||
-	    (ctx.lock && bv_lockfile_save(ctx.lock, ctx.lock_path, &err) < 0)) {
-		r = bv_cli_report(err);
+	bv_cli_print_warnings(&res.warnings);
+	if ((r = bv_cli_commit(&ctx, &res)))
 		goto out;
-	}
 	for (int i = first; i < argc; i++)
 		fprintf(stderr, "Removed %s\n", argv[i]);
-	r = ctx.lock ? bv_cli_write_shims(&ctx) : BV_EXIT_OK;
+	r = res.lock ? bv_cli_register_project(&ctx) : BV_EXIT_OK;
 out:
-	if (current != ctx.project)
-		bv_project_free(current);
+	bv_lockops_result_release(&res);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }

@@ -4,10 +4,10 @@
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/project.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
-#include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,36 +25,14 @@ static const char *arg_platform;
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
 {
-	int problems = 0;
-	for (size_t i = 0; i < ctx->project->n_tools; i++) {
-		const struct bv_project_tool *pt = &ctx->project->tools[i];
-		const struct bv_lock_tool *t = bv_lockfile_find(ctx->lock, pt->id);
-		struct bv_version_req *req = NULL;
-		if (!t) {
-			bv_cli_error("'%s' is declared in bv.toml but not locked", pt->id);
-			problems++;
-			continue;
-		}
-		if (bv_version_req_parse(&req, pt->version, NULL) == 0 &&
-		    !bv_version_req_matches(req, t->version)) {
-			bv_cli_error("bv.lock pins %s %s, which does not satisfy '%s' in bv.toml",
-				     pt->id, t->version, pt->version);
-			problems++;
-		}
-		bv_version_req_free(req);
-	}
-	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
-		if (!bv_project_find_tool(ctx->project, ctx->lock->tools[i].tool_id)) {
-			bv_cli_error("'%s' is locked but no longer declared in bv.toml",
-				     ctx->lock->tools[i].tool_id);
-			problems++;
-		}
-	}
-	if (problems) {
-		bv_cli_hint("run 'bv lock' to update bv.lock, or drop --frozen");
-		return BV_EXIT_FAILURE;
-	}
-	return 0;
+	struct bv_strv problems = BV_STRV_INIT;
+	if (!bv_lockops_check_frozen(&problems, ctx->project, ctx->lock))
+		return 0;
+	bv_strv_foreach (p, &problems)
+		bv_cli_error("%s", *p);
+	bv_strv_clear(&problems);
+	bv_cli_hint("run 'bv lock' to update bv.lock, or drop --frozen");
+	return BV_EXIT_FAILURE;
 }
 
 static int run_sync(int argc, char **argv)

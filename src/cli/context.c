@@ -4,6 +4,7 @@
 #include <bv/error.h>
 #include <bv/index.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/types.h>
@@ -59,9 +60,20 @@ static void say_waiting(const char *lock_path, void *payload)
 	fprintf(stderr, "Waiting for another bv process on this project\n");
 }
 
+/* The project part of the context as a lock transaction (borrowed, not to be released). */
+static struct bv_lockops_txn txn_of(const struct bv_cli_ctx *ctx)
+{
+	return (struct bv_lockops_txn){.project_lock = ctx->project_lock,
+				       .project = ctx->project,
+				       .lock = ctx->lock,
+				       .lock_path = ctx->lock_path};
+}
+
 static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag, const char *start)
 {
 	struct bv_error *err = NULL;
+	struct bv_project_lock_options o = {.on_wait = say_waiting};
+	struct bv_lockops_txn txn;
 	char *root = NULL;
 	int r;
 
@@ -73,32 +85,21 @@ static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag
 	}
 	if (r < 0)
 		return bv_cli_report(err);
-	if (what & BV_CTX_WRITE) {
-		struct bv_project_lock_options o = {.on_wait = say_waiting};
-		r = bv_project_lock(&ctx->project_lock, root, &o, &err);
-		if (r < 0) {
-			free(root);
-			return bv_cli_report(err);
-		}
-	}
-	r = bv_project_load(&ctx->project, root, &err);
+	/* with BV_CTX_WRITE the project lock is taken before bv.toml is read */
+	r = bv_lockops_open(&txn, root, what & BV_CTX_WRITE, &o, &err);
 	free(root);
 	if (r < 0)
 		return bv_cli_report(err);
+	ctx->project_lock = TAKE_PTR(txn.project_lock);
+	ctx->project = TAKE_PTR(txn.project);
+	ctx->lock = TAKE_PTR(txn.lock);
+	ctx->lock_path = TAKE_PTR(txn.lock_path);
 	bv_strv_foreach (w, &ctx->project->warnings)
 		bv_cli_warning("%s", *w);
-
-	ctx->lock_path = bv_path_join(ctx->project->root, "bv.lock");
-	r = bv_lockfile_load(&ctx->lock, ctx->lock_path, &err);
-	if (r == BV_ENOTFOUND && !(what & BV_CTX_LOCK)) {
-		bv_error_free(err);
-	} else if (r == BV_ENOTFOUND) {
-		bv_error_free(err);
+	if (!ctx->lock && (what & BV_CTX_LOCK)) {
 		bv_cli_error("no bv.lock in '%s'", ctx->project->root);
 		bv_cli_hint("run 'bv lock' or 'bv add <tool>' first");
 		return BV_EXIT_FAILURE;
-	} else if (r < 0) {
-		return bv_cli_report(err);
 	}
 shared:
 	if (what & (BV_CTX_INDEX | BV_CTX_INDEX_OFFLINE)) {
@@ -114,15 +115,21 @@ shared:
 int bv_cli_ctx_take_lock(struct bv_cli_ctx *ctx)
 {
 	struct bv_project_lock_options o = {.on_wait = say_waiting};
-	struct bv_lockfile *fresh = NULL;
 	struct bv_error *err = NULL;
-	if (!ctx->project_lock &&
-	    bv_project_lock(&ctx->project_lock, ctx->project->root, &o, &err) < 0)
+	struct bv_lockops_txn txn = txn_of(ctx);
+	int r = bv_lockops_txn_lock(&txn, &o, &err);
+	/* the transaction only borrowed the context's fields: take back what it replaced */
+	ctx->project_lock = txn.project_lock;
+	ctx->lock = txn.lock;
+	return r < 0 ? bv_cli_report(err) : 0;
+}
+
+int bv_cli_commit(const struct bv_cli_ctx *ctx, const struct bv_lockops_result *res)
+{
+	struct bv_error *err = NULL;
+	struct bv_lockops_txn txn = txn_of(ctx);
+	if (bv_lockops_commit(&txn, res, &err) < 0)
 		return bv_cli_report(err);
-	if (bv_lockfile_load(&fresh, ctx->lock_path, &err) < 0)
-		return bv_cli_report(err);
-	bv_lockfile_free(ctx->lock);
-	ctx->lock = fresh;
 	return 0;
 }
 

@@ -1,10 +1,18 @@
 /*
- * Filling bv.lock entries from a resolved manifest and its image (bv add, bv lock), and the
- * --platform argument those two and bv sync share.
+ * The command-line side of the lock operations (bv/lockops.h): pulling the images a relock
+ * asks for, printing its diff and warnings, keeping manifest copies for bv run, and the
+ * --platform argument of bv add, bv lock and bv sync.  What goes into bv.lock is decided in
+ * the library.
+ *
+ * bv lock --check never talks to an image registry (no callback); bv lock asks the registry
+ * what the tags of changed tools point to now (no blobs are downloaded); bv update also does
+ * that for tools whose version did not change, then pulls and unpacks, so the machine
+ * matches the new lock.
  */
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/manifest.h>
 #include <bv/paths.h>
 #include <bv/project.h>
@@ -15,7 +23,6 @@
 
 #include "cli.h"
 #include "util/cleanup.h"
-#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -33,17 +40,6 @@ int bv_cli_platform_arg(const char *arg, char **out)
 	return BV_EXIT_OK;
 }
 
-const char *bv_cli_image_reference(const struct bv_manifest *m)
-{
-	return m->factored ? m->factored_image_reference : m->image_reference;
-}
-
-const char *bv_cli_image_pin(const struct bv_manifest *m)
-{
-	/* A factored image is pinned by the registry manifest itself, as upstream pulls it. */
-	return m->factored ? m->factored_image_digest : NULL;
-}
-
 /* A copy for bv run (bv_run_plan_save_manifest); failing to keep one only slows a run. */
 void bv_cli_keep_manifest(const struct bv_manifest *m)
 {
@@ -57,64 +53,123 @@ void bv_cli_keep_manifest(const struct bv_manifest *m)
 	}
 }
 
-void bv_cli_fill_lock_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
-			    const char *requirement, const struct bv_install_item *it)
+void bv_cli_image_of(struct bv_lockops_image *out, const struct bv_install_item *it)
 {
-	char now[BV_RFC3339_LEN + 1];
-	if (bv_time_format_rfc3339(bv_time_now(), now) < 0)
-		now[0] = '\0';
-	bv_lock_set_string(&t->declared_version_req, requirement);
-	bv_lock_set_string(&t->version, m->version);
-	t->factored = m->factored;
-	bv_lock_set_string(&t->image_reference, bv_cli_image_reference(m));
-	bv_lock_set_string(&t->manifest_sha256, m->digest);
-	bv_lock_set_string(&t->resolved_at, now);
-	bv_strv_clear(&t->binaries);
-	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
-	if (!it)
-		return;
-	/* Always the registry's digest, whatever the backend (upstream records a SIF hash). */
-	bv_lock_set_string(&t->image_digest, it->top_digest);
-	t->image_size_bytes = it->size;
-	bv_lock_tool_clear_layers(t);
-	for (size_t i = 0; i < it->n_layers; i++) {
-		struct bv_lock_layer *l = bv_lock_tool_add_layer(t);
-		bv_lock_set_string(&l->digest, it->layers[i].digest);
-		l->size = (int64_t)it->layers[i].size;
-		bv_lock_set_string(&l->media_type, it->layers[i].media_type);
-		for (size_t j = 0; j < m->n_layers; j++) {
-			const struct bv_manifest_layer *ml = &m->layers[j];
-			if (!ml->has_conda || strcmp(ml->digest, l->digest))
-				continue;
-			l->conda = bv_xcalloc(1, sizeof(*l->conda));
-			bv_lock_set_string(&l->conda->name, ml->conda_name);
-			bv_lock_set_string(&l->conda->version, ml->conda_version);
-			bv_lock_set_string(&l->conda->build, ml->conda_build);
-			bv_lock_set_string(&l->conda->channel, ml->conda_channel);
-			bv_lock_set_string(&l->conda->sha256, ml->conda_sha256);
-		}
-	}
+	out->digest = it->top_digest;
+	out->size = it->size;
+	out->n_layers = it->n_layers;
+	out->layers = bv_xcalloc(it->n_layers + 1, sizeof(*out->layers));
+	for (size_t i = 0; i < it->n_layers; i++)
+		out->layers[i] = (struct bv_lockops_layer){.digest = it->layers[i].digest,
+							   .size = (int64_t)it->layers[i].size,
+							   .media_type = it->layers[i].media_type};
 }
 
-int bv_cli_rebuild_binary_index(struct bv_lockfile *lock, const struct bv_project *p,
-				struct bv_error **err)
+void bv_cli_print_warnings(const struct bv_strv *warnings)
 {
-	const char **bins = bv_xcalloc(p->n_overrides + 1, sizeof(*bins));
-	const char **tools = bv_xcalloc(p->n_overrides + 1, sizeof(*tools));
-	size_t n = 0;
+	bv_strv_foreach (w, warnings)
+		bv_cli_warning("%s", *w);
+}
+
+/* What the relock's callback pulled: kept until the relock has copied it into the lock. */
+struct relock_pull {
+	struct bv_install_options options;
+	struct bv_install_item *items;
+	struct bv_lockops_image *images;
+	size_t n;
+};
+
+static int pull_images(struct bv_lockops_image *out,
+		       const struct bv_lockops_image_request *requests, size_t n, void *payload,
+		       struct bv_error **err)
+{
+	struct relock_pull *pull = payload;
 	int r;
-	for (size_t i = 0; i < p->n_overrides; i++) {
-		if (!bv_lockfile_find(lock, p->overrides[i].tool)) {
-			bv_cli_warning(
-				"[binary_overrides] in bv.toml names '%s', which is not locked",
-				p->overrides[i].tool);
-			continue;
-		}
-		bins[n] = p->overrides[i].binary;
-		tools[n++] = p->overrides[i].tool;
+	pull->items = bv_xcalloc(n + 1, sizeof(*pull->items));
+	pull->images = bv_xcalloc(n + 1, sizeof(*pull->images));
+	pull->n = n;
+	for (size_t i = 0; i < n; i++) {
+		pull->items[i].tool_id = requests[i].tool_id;
+		pull->items[i].reference = requests[i].reference;
+		pull->items[i].pinned = requests[i].pinned;
 	}
-	r = bv_lockfile_rebuild_binary_index(lock, bins, tools, n, err);
-	free(bins);
-	free(tools);
+	r = bv_install(pull->items, n, &pull->options, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		bv_cli_image_of(&pull->images[i], &pull->items[i]);
+		out[i] = pull->images[i];
+	}
+	return 0;
+}
+
+static void relock_pull_release(struct relock_pull *pull)
+{
+	for (size_t i = 0; i < pull->n; i++) {
+		free(pull->images[i].layers);
+		bv_install_item_release(&pull->items[i]);
+	}
+	free(pull->images);
+	free(pull->items);
+}
+
+static int print_diff(const struct bv_lockops_diff *diff, enum bv_relock_mode mode)
+{
+	if (!diff->n_changes) {
+		fprintf(stderr, "bv.lock is up to date\n");
+		return BV_EXIT_OK;
+	}
+	if (mode == BV_RELOCK_CHECK)
+		fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
+	for (size_t i = 0; i < diff->n_changes; i++)
+		bv_strv_foreach (line, &diff->changes[i].lines)
+			printf("%s\n", bv_cli_text(*line));
+	if (mode == BV_RELOCK_CHECK)
+		bv_cli_hint("run 'bv lock' to update it");
+	return mode == BV_RELOCK_CHECK ? BV_EXIT_FAILURE : BV_EXIT_OK;
+}
+
+int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
+		  unsigned jobs, const char *platform)
+{
+	struct bv_error *err = NULL;
+	struct bv_cli_progress progress = {0};
+	struct relock_pull pull = {
+		.options = {.mode = mode == BV_RELOCK_UPDATE ? BV_INSTALL_FULL
+							     : BV_INSTALL_RESOLVE_ONLY,
+			    .jobs = jobs,
+			    .platform = platform,
+			    .progress = bv_cli_pull_progress,
+			    .progress_payload = &progress},
+	};
+	struct bv_lockops_relock_options o = {
+		.images = mode == BV_RELOCK_CHECK ? NULL : pull_images,
+		.payload = &pull,
+		/* a lock for another platform shares no pin with the one it replaces */
+		.force_all = (mode == BV_RELOCK_UPDATE && !n_only) || platform,
+		.only = (const char *const *)only,
+		.n_only = n_only,
+	};
+	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
+	int r;
+
+	r = bv_lockops_relock(&res, ctx->project, ctx->lock, ctx->index, ctx->types, &o, &err);
+	relock_pull_release(&pull);
+	if (r < 0)
+		return bv_cli_report(err);
+	bv_cli_print_warnings(&res.warnings);
+	if (!res.lock) {
+		r = print_diff(&res.diff, mode);
+		goto out;
+	}
+	if ((r = bv_cli_commit(ctx, &res)))
+		goto out;
+	r = print_diff(&res.diff, mode);
+	fprintf(stderr, "Wrote bv.lock (%zu tool%s)\n", res.lock->n_tools,
+		res.lock->n_tools == 1 ? "" : "s");
+	for (size_t i = 0; i < res.n_manifests; i++)
+		bv_cli_keep_manifest(res.manifests[i]);
+out:
+	bv_lockops_result_release(&res);
 	return r;
 }

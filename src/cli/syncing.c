@@ -4,6 +4,7 @@
  */
 #include <bv/error.h>
 #include <bv/lockfile.h>
+#include <bv/lockops.h>
 #include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/registry.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/model/validate.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 
@@ -62,24 +62,15 @@ int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
 	struct bv_error *err = NULL;
 	/* bv.lock may come from someone else: a shim that shadows a system command needs
 	 * bv.toml's consent, whatever the lock's binary index says (bv/shims.h) */
-	for (size_t i = 0; i < ctx->lock->n_binary_index; i++) {
-		const struct bv_lock_binary *b = &ctx->lock->binary_index[i];
-		bool allowed = false;
-		if (!bv_shadows_system_command(b->binary))
-			continue;
-		for (size_t j = 0; j < ctx->project->n_overrides && !allowed; j++)
-			allowed = !strcmp(ctx->project->overrides[j].binary, b->binary) &&
-				  !strcmp(ctx->project->overrides[j].tool, b->tool);
-		if (!allowed) {
-			bv_cli_error(
-				"bv.lock makes '%s' of tool '%s' replace the system command in "
-				"bv exec and bv shell, and bv.toml does not allow it",
-				b->binary, b->tool);
-			bv_cli_hint("if that is what you want, add to bv.toml: [binary_overrides] "
-				    "%s = \"%s\"",
-				    b->binary, b->tool);
-			return BV_EXIT_FAILURE;
-		}
+	const struct bv_lock_binary *b = bv_lockops_unallowed_shadow(ctx->lock, ctx->project);
+	if (b) {
+		bv_cli_error("bv.lock makes '%s' of tool '%s' replace the system command in "
+			     "bv exec and bv shell, and bv.toml does not allow it",
+			     b->binary, b->tool);
+		bv_cli_hint("if that is what you want, add to bv.toml: [binary_overrides] "
+			    "%s = \"%s\"",
+			    b->binary, b->tool);
+		return BV_EXIT_FAILURE;
 	}
 	if (bv_shims_write(ctx->project->root, ctx->lock, &err) < 0)
 		return bv_cli_report(err);
