@@ -21,7 +21,6 @@
  * Errors never depend on message text: connection failures are classified by the errno curl
  * recorded for connect(2) (CURLINFO_OS_ERRNO), HTTP failures by status code.
  */
-#include <bv/auth.h>
 #include <bv/engine.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
@@ -38,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

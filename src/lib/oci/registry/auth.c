@@ -2,7 +2,6 @@
  * auth.c - WWW-Authenticate challenges, token URLs, Docker credentials, token cache
  * (see bv/auth.h).
  */
-#include <bv/auth.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
 #include <bv/paths.h>
@@ -15,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

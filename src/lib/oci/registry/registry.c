@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <bv/auth.h>
 #include <bv/error.h>
 #include <bv/imageref.h>
 #include <bv/paths.h>
@@ -25,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
