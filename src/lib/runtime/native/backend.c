@@ -8,7 +8,6 @@
 
 #include <bv/error.h>
 #include <bv/install.h>
-#include <bv/native.h>
 #include <bv/registry.h>
 #include <bv/retain.h>
 #include <bv/runtime.h>
@@ -25,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/runtime/native/native-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
