@@ -1,6 +1,6 @@
 /*
  * auth.c - WWW-Authenticate challenges, token URLs, Docker credentials, token cache
- * (see bv/auth.h).
+ * (see auth-internal.h).
  */
 #include <bv/error.h>
 #include <bv/imageref.h>
