@@ -10,12 +10,12 @@
  * reports as a finding.
  */
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/oci/registry/auth-internal.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"

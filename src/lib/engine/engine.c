@@ -23,7 +23,6 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +38,7 @@
 
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"

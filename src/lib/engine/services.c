@@ -7,7 +7,6 @@
  */
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/lockfile.h>
 #include <bv/paths.h>
 #include <bv/project.h>
@@ -18,6 +17,7 @@
 
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -1,5 +1,4 @@
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/install.h>
 #include <bv/paths.h>
 #include <bv/registry.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -12,7 +12,6 @@
  * is already there.  Staging files left by killed jobs are removed after a day.
  */
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/paths.h>
 #include <bv/runtime.h>
 #include <bv/store.h>
@@ -31,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "lib/runtime/apptainer-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

@@ -3,7 +3,6 @@
  * (see auth-internal.h).
  */
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/paths.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/oci/registry/auth-internal.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

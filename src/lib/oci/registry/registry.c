@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/store.h>
@@ -26,6 +25,7 @@
 
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

@@ -16,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/registry.h>
 #include <bv/store.h>
 #include <fcntl.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
