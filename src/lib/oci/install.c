@@ -1,5 +1,4 @@
 #include <bv/error.h>
-#include <bv/install.h>
 #include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/store.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/install-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

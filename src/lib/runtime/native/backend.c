@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/install.h>
 #include <bv/registry.h>
 #include <bv/retain.h>
 #include <bv/runtime.h>
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/install-internal.h"
 #include "lib/runtime/native/native-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
