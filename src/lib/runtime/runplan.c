@@ -2,7 +2,6 @@
 #include <bv/index.h>
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
-#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/resolve.h>
 #include <bv/runplan.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/validate.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

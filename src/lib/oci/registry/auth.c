@@ -3,7 +3,6 @@
  * (see auth-internal.h).
  */
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -13,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"

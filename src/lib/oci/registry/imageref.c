@@ -3,7 +3,6 @@
  */
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <bv/toml.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"

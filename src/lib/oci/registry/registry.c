@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/store.h>
 #include <ctype.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
 #include "lib/oci/registry/imageref-internal.h"
