@@ -42,7 +42,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct bv_descriptor;
 struct bv_error;
 
 enum bv_install_mode {

@@ -1,6 +1,5 @@
 #include <bv/error.h>
 #include <bv/paths.h>
-#include <bv/registry.h>
 #include <bv/store.h>
 #include <bv/unpack.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "lib/oci/install-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
+#include "lib/oci/registry/registry-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -93,7 +93,7 @@ int bv_apptainer_source(struct bv_apptainer_source *out, const char *reference, 
 	 */
 	out->uri = bv_xasprintf("docker://%s/%s@%s", host, ref.repository, digest);
 	out->host = bv_xstrdup(host);
-	/* bv's registry client speaks plain http to the same hosts (bv/registry.h). */
+	/* bv's registry client speaks plain http to the same hosts (registry-internal.h). */
 	out->plain_http = bv_imageref_host_is_loopback(host) ||
 			  (mirrors && bv_mirrors_insecure(mirrors, host));
 	bv_imageref_release(&ref);

@@ -1,5 +1,5 @@
 /*
- * registry.c - the OCI Distribution API client (see bv/registry.h).
+ * registry.c - the OCI Distribution API client (see registry-internal.h).
  *
  * Two curl multi handles: `sync` runs one request at a time for manifests and tokens (it is
  * also used for a token request in the middle of a pull, which must not consume the pull's
@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/registry.h>
 #include <bv/store.h>
 #include <ctype.h>
 #include <errno.h>
@@ -26,6 +25,7 @@
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
 #include "lib/oci/registry/imageref-internal.h"
+#include "lib/oci/registry/registry-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
