@@ -4,7 +4,6 @@
 #include <bv/manifest.h>
 #include <bv/project.h>
 #include <bv/resolve.h>
-#include <bv/runplan.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include "lib/model/paths-internal.h"
 #include "lib/model/validate.h"
+#include "lib/runtime/runplan-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
