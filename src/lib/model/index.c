@@ -3,7 +3,6 @@
  * (see include/bv/index.h and index-internal.h).
  */
 #include <bv/error.h>
-#include <bv/version.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +17,7 @@
 
 #include "lib/model/index-internal.h"
 #include "lib/model/paths-internal.h"
+#include "lib/model/version-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
