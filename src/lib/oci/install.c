@@ -1,7 +1,6 @@
 #include <bv/error.h>
 #include <bv/paths.h>
 #include <bv/store.h>
-#include <bv/unpack.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +9,7 @@
 #include "lib/oci/install-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/registry/registry-internal.h"
+#include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

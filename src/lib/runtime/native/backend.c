@@ -9,7 +9,6 @@
 #include <bv/error.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
-#include <bv/unpack.h>
 #include <bv/version.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +23,7 @@
 
 #include "lib/oci/install-internal.h"
 #include "lib/oci/store/retain-internal.h"
+#include "lib/oci/store/unpack-internal.h"
 #include "lib/runtime/native/native-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
