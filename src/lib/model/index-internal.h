@@ -1,9 +1,9 @@
 /*
  * index-internal.h - the registry index's version lists, manifest paths, root and URL.
  *
- * Internal to the library: only src/lib/ and its tests include it, never src/cli/ or a header
- * of include/bv/.  It includes bv/index.h, which opens an index (what the CLI does) and
- * describes where its tree comes from.
+ * Internal to the library: only src/lib/ and its tests (unit, bench) include it, never
+ * src/cli/ or a header of include/bv/.  It includes bv/index.h, which opens an index (what the CLI
+ * does) and describes where its tree comes from.
  *
  * Calling sequence:
  *   struct bv_strv v = BV_STRV_INIT;

@@ -2,8 +2,8 @@
  * types-internal.h - queries on the vocabulary of data types (lookup, ancestry, mime types,
  * "did you mean"), loading it from a given file, and parsing and formatting type references.
  *
- * Internal to the library: only src/lib/ and its tests (unit, fuzz) include it, never src/cli/
- * or a header of include/bv/.  It includes bv/types.h (loading the default vocabulary and the
+ * Internal to the library: only src/lib/ and its tests include it, never src/cli/ or a header
+ * of include/bv/.  It includes bv/types.h (loading the default vocabulary and the
  * type references manifests carry, which the CLI uses), where the file format is described.
  *
  * Calling sequence:
