@@ -9,7 +9,6 @@
  *                                            "seconds=<s> loads=<n> manifests=<m>"
  */
 #include <bv/error.h>
-#include <bv/index.h>
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
 #include <bv/types.h>
@@ -17,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/index-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -17,7 +17,6 @@
  * (default: $TMPDIR or /tmp) must be on a file system where hard links work.
  */
 #include <bv/error.h>
-#include <bv/unpack.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -28,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

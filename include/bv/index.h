@@ -1,15 +1,19 @@
 /*
  * bv/index.h - the registry index: a directory tree of manifests, usually a git checkout.
+ * The CLI opens it, lists its tools, reads its summaries and the digests of its manifests;
+ * manifests are chosen from it with bv/resolve.h.  Version lists, manifest paths, the URL and
+ * its redaction, which only the library and its tests use, are in
+ * src/lib/model/index-internal.h.
  *
  * Calling sequence:
  *   const char *url = bv_registry_url_choose(flag, project->registry_url);
  *   struct bv_index *idx = NULL;
  *   if (bv_index_open(&idx, url, BV_INDEX_REFRESH_STALE, &err) < 0) ...
  *   if (bv_index_warning(idx)) print it               the refresh failed, old copy in use
- *   struct bv_strv v = BV_STRV_INIT;
- *   bv_index_tool_versions(idx, "samtools", &v, &err);  ascending: v.v[v.n - 1] is newest
- *   char *path = bv_index_tool_path(idx, "samtools", v.v[v.n - 1]);
- *   ... bv_manifest_load(path) ...
+ *   struct bv_strv ids = BV_STRV_INIT;
+ *   bv_index_list_tools(idx, &ids, &err);              "samtools", ...
+ *   char digest[72];
+ *   bv_index_manifest_digest(idx, "samtools", "1.21", digest, &err);
  *   bv_index_free(idx);
  *
  * Layout of a registry: tools/<id>/<version>.toml, data/<id>/<version>.toml and an optional
@@ -45,24 +49,15 @@
  * GIT_DIR-style variables inherited from a surrounding git command.
  *
  * Credentials: a URL may carry them (https://user:token@host/...).  No message produced here
- * contains them: URLs are shown with the user-info replaced by "***" (bv_index_redact_url()),
- * and git's own output is scrubbed of the user-info, its password and a token-like user name.
- * bv_index_url() returns the URL as given: redact it before printing.
- *
- * Version lists: every stem of tools/<id>/<version>.toml (data/<id>/<version>.toml), semver
- * or not (calendar versions such as 2024_01 are versions too: upstream dropped them), in
- * bv_version_compare() order.  Only regular files count: symlinks, hidden files and other
- * names are skipped, so a registry cannot make bv read files outside its tree through a link.
- * Ids containing '/' or starting with '.' are rejected, so an id from the command line cannot
- * leave the tree.
+ * contains them: URLs are shown with the user-info replaced by "***", and git's own output is
+ * scrubbed of the user-info, its password and a token-like user name.
  *
  * Lock files stay behind after a failed first clone; they are empty, and deleting a lock file
  * that another process may be waiting on would let two clones run at once.
  *
- * Ownership: the index owns its URL, root and warning strings; the getters return borrowed
- * pointers valid until bv_index_free().  Functions returning char * return new strings.
- * Version and id lists are appended to the caller's vector, which then owns them.
- * bv_index_load_summaries() returns a new jansson reference (json_decref() it).
+ * Ownership: the index owns its warning string; bv_index_warning() returns a borrowed pointer
+ * valid until bv_index_free().  Id lists are appended to the caller's vector, which then owns
+ * them.  bv_index_load_summaries() returns a new jansson reference (json_decref() it).
  *
  * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
  * on success.  Nothing here prints.
@@ -75,11 +70,6 @@
 struct bv_error;
 struct bv_strv;
 struct bv_index;
-
-#define BV_DEFAULT_REGISTRY "https://github.com/tejasprabhune/bv-registry"
-
-/* Seconds a fetched copy stays fresh in BV_INDEX_REFRESH_STALE unless BV_INDEX_TTL is set. */
-#define BV_INDEX_DEFAULT_TTL 300
 
 enum bv_index_refresh {
 	BV_INDEX_OFFLINE,       /* never touch the network; needs an existing clone */
@@ -103,40 +93,15 @@ const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml);
 int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh mode,
 		  struct bv_error **err);
 
-/* The directory holding tools/ and data/ (absolute for local paths and clones). */
-const char *bv_index_root(const struct bv_index *idx);
-/* The URL as passed to bv_index_open(); may contain credentials. */
-const char *bv_index_url(const struct bv_index *idx);
 /* Why the copy in use may be out of date, or NULL. */
 const char *bv_index_warning(const struct bv_index *idx);
 void bv_index_free(struct bv_index *idx);
 
-/* `url` with its user-info ("user:token" in https://user:token@host/x) replaced by "***". */
-char *bv_index_redact_url(const char *url);
-
 /*
- * Appends the versions of `tool` (data set `id`) in ascending order.  BV_ENOTFOUND "tool 'x'
- * is not in the registry" when tools/<tool> does not exist; an existing directory without
- * manifests yields no versions and success.  BV_EINVALID for an invalid id.
- */
-int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct bv_strv *out,
-			   struct bv_error **err);
-int bv_index_data_versions(const struct bv_index *idx, const char *id, struct bv_strv *out,
-			   struct bv_error **err);
-
-/*
- * Appends the ids under tools/ (data/), sorted bytewise: every non-hidden directory.  A
- * registry without tools/ (data/) has none.
+ * Appends the ids under tools/, sorted bytewise: every non-hidden directory.  A registry
+ * without tools/ has none.
  */
 int bv_index_list_tools(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
-int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
-
-/*
- * "<root>/tools/<tool>/<version>.toml" ("<root>/data/<id>/<version>.toml") as a new string.
- * The names must be valid ids and versions, e.g. ones the listing functions returned; these
- * functions only build the string.
- */
-char *bv_index_tool_path(const struct bv_index *idx, const char *tool, const char *version);
 
 /*
  * "sha256:<hex>" of the bytes of a tool manifest (the manifest_sha256 of bv.lock).  For a
@@ -145,7 +110,6 @@ char *bv_index_tool_path(const struct bv_index *idx, const char *tool, const cha
  */
 int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const char *version,
 			     char out[72], struct bv_error **err);
-char *bv_index_data_path(const struct bv_index *idx, const char *id, const char *version);
 
 /*
  * Reads <root>/index.json (at most 64 MiB, duplicate keys rejected) and stores its "tools"

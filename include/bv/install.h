@@ -26,6 +26,9 @@
  * for another platform than this machine's is pulled into the store but not unpacked (it
  * could not run here; a machine of that platform sharing the cache unpacks it from there).
  *
+ * Where an image's root filesystem and its saved config are (for the backends that run from
+ * them) is in src/lib/oci/install-internal.h, for the library and its tests only.
+ *
  * Ownership: inputs are borrowed; outputs belong to the item until
  * bv_install_item_release().
  *
@@ -70,16 +73,6 @@ struct bv_install_options {
 
 int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_options *o,
 	       struct bv_error **err);
-
-/* Where the root filesystem of an image pinned at `top_digest` lives on this machine. */
-int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
-
-/*
- * The image's config blob (OCI/Docker JSON) saved beside its rootfs: "<rootfs>.json".  It is
- * written before the rootfs is renamed into place; images unpacked by older versions of bv
- * have none, and a run then uses defaults.
- */
-char *bv_install_config_path(const char *rootfs);
 
 void bv_install_item_release(struct bv_install_item *it);
 

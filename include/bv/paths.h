@@ -1,13 +1,14 @@
 /*
- * bv/paths.h - where bv keeps its cache and where the current project is.
+ * bv/paths.h - where bv keeps its cache and where the current project is.  The home directory
+ * itself and "~" expansion, which only the library and its tests use, are in
+ * src/lib/model/paths-internal.h.
  *
  * Calling sequence:
  *   char *cache = NULL, *root = NULL;
  *   if (bv_cache_dir(&cache, &err) < 0) ...        "/home/u/.cache/bv"
  *   r = bv_project_find(&root, NULL, &err);        the directory holding bv.toml
  *   if (r == BV_ENOTFOUND) ...                     not inside a project
- *   char *p = bv_expand_home("~/refs");            "/home/u/refs"
- *   free(cache); free(root); free(p);
+ *   free(cache); free(root);
  *
  * Home: $HOME, else (unset or empty, as under `env -i` or some batch systems) the home
  * directory of the password database entry of the real uid.
@@ -29,15 +30,12 @@
  * Ownership: every returned string is new and belongs to the caller.
  *
  * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
- * on success.  bv_expand_home() cannot fail.
+ * on success.
  */
 #ifndef BV_PATHS_H
 #define BV_PATHS_H
 
 struct bv_error;
-
-/* The home directory (see above), new, or NULL when there is none. */
-char *bv_home_dir(void);
 
 /* The cache root (see above); BV_ENOTFOUND when there is no home either. */
 int bv_cache_dir(char **out, struct bv_error **err);
@@ -47,12 +45,5 @@ int bv_cache_dir(char **out, struct bv_error **err);
  * when no directory up to "/" contains bv.toml, BV_ERR when `start_dir` cannot be resolved.
  */
 int bv_project_find(char **root_out, const char *start_dir, struct bv_error **err);
-
-/*
- * Replaces a leading "~" (the whole string) or "~/" with the home directory.  Anything else,
- * "~user" included, and any path when there is no home directory, comes back unchanged.  Always
- * returns a new string.
- */
-char *bv_expand_home(const char *path);
 
 #endif

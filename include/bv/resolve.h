@@ -1,24 +1,22 @@
 /*
- * bv/resolve.h - choosing manifests from a registry index.
+ * bv/resolve.h - choosing tool manifests from a registry index.  Data sets, which only the
+ * library and its tests resolve, are in src/lib/model/resolve-internal.h.
  *
  * Calling sequence:
  *   struct bv_manifest *m;
  *   if (bv_resolve_tool(&m, idx, "samtools", "^1.20", types, &err) < 0) ...
- *   struct bv_dataset *d;
- *   bv_resolve_dataset(&d, idx, "pdbaa", NULL, &err);       latest, calendar versions too
  *
  * Resolution is per tool, as upstream's: the highest version in the registry that satisfies
  * the requirement.  A manifest whose [tool] id or version disagrees with its file name is an
  * error, so a registry cannot serve one tool under another's name.
  *
- * Ownership: the manifest or dataset returned belongs to the caller.
- * Errors: BV_ENOTFOUND (unknown tool or dataset, or no matching version, with the versions
+ * Ownership: the manifest returned belongs to the caller.
+ * Errors: BV_ENOTFOUND (unknown tool, or no matching version, with the versions
  * that exist in the message), BV_EINVALID (malformed manifest), BV_ERR otherwise.
  */
 #ifndef BV_RESOLVE_H
 #define BV_RESOLVE_H
 
-struct bv_dataset;
 struct bv_error;
 struct bv_index;
 struct bv_manifest;
@@ -33,9 +31,5 @@ int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv
 
 int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,
 		    const char *requirement, const struct bv_types *types, struct bv_error **err);
-
-/* `version` NULL or "" means the latest. */
-int bv_resolve_dataset(struct bv_dataset **out, const struct bv_index *idx, const char *id,
-		       const char *version, struct bv_error **err);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * bv/retain.h - what keeps an image in a shared cache: the projects that pin it, and the runs
  * that are using it right now.  `bv cache prune` asks this module before it removes anything.
+ * The lease a run takes, which only the library (the native backend) and its tests use, is in
+ * src/lib/oci/store/retain-internal.h.
  *
  * Projects: every command that writes a project's bv.lock or .bv/bin (add, remove, lock,
  * update, sync, an exec that relocks) registers the project root in the cache, as the file
@@ -20,11 +22,10 @@
  * Calling sequence:
  *   bv_retain_register_project(cache, root, &err);                add, sync, lock, ...
  *   bv_retain_projects(cache, &roots, &err);                      prune: who pins what
- *   int fd; bv_retain_lease(rootfs, &fd, &err); ... run ... close(fd) (or exec)
  *   r = bv_retain_claim(rootfs, &fd, &err);  1: claimed, remove the tree, then
  *       bv_retain_unclaim(rootfs, fd);    0: in use, keep it
  *
- * Ownership: strings are borrowed; `roots` receives new strings; lease and claim descriptors
+ * Ownership: strings are borrowed; `roots` receives new strings; claim descriptors
  * belong to the caller.
  *
  * Errors: 0 (or 1, see above) on success, BV_ERR with a message for system failures.  A
@@ -41,9 +42,6 @@ int bv_retain_register_project(const char *cache_dir, const char *project_root,
 
 /* The registered project roots that still have a bv.toml, sorted; dead entries removed. */
 int bv_retain_projects(const char *cache_dir, struct bv_strv *roots, struct bv_error **err);
-
-/* A shared lease on the tree `rootfs` (waits while prune holds it); *fd_out is not CLOEXEC. */
-int bv_retain_lease(const char *rootfs, int *fd_out, struct bv_error **err);
 
 /* An exclusive claim without waiting: 1 and *fd_out when nobody uses the tree, 0 when busy. */
 int bv_retain_claim(const char *rootfs, int *fd_out, struct bv_error **err);

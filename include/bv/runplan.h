@@ -1,6 +1,8 @@
 /*
  * bv/runplan.h - turning "bv run <name> args..." into a backend-neutral run request for a
- * locked tool: which tool, which command, which mounts, which environment.
+ * locked tool: which tool, which command, which mounts, which environment.  Routing a name to
+ * its locked tool and naming cache directories, which only the library's tests call on their
+ * own, are in src/lib/runtime/runplan-internal.h.
  *
  * Calling sequence (bv run, shims, bv session, bv run --warm):
  *   struct bv_run_plan plan;
@@ -79,12 +81,5 @@ void bv_run_plan_release(struct bv_run_plan *plan);
 /* Keeps a copy of manifest `m` for runs, named by its digest (see above). */
 int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir,
 			      struct bv_error **err);
-
-/* The tool bv.lock routes `name` to (tool id first, then binary index), or NULL. */
-const struct bv_lock_tool *bv_run_plan_find_tool(const struct bv_lockfile *lock, const char *name,
-						 bool *is_binary_out);
-
-/* "/cache/colabfold" → "cache-colabfold": the host directory name of a cache path. */
-char *bv_run_plan_cache_slug(const char *container_path);
 
 #endif

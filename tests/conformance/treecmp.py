@@ -36,11 +36,13 @@ never hides a difference in an entry it does not name.
   --bv-a        A is bv's unpacked root file system:
                 B1 /workspace, the empty directory where every run mounts the project
                    (bv_install adds it)
-  --rootless-a  A was unpacked without privileges (bv's default, see include/bv/unpack.h):
+  --rootless-a  A was unpacked without privileges (bv's default, see
+                src/lib/oci/store/unpack-internal.h):
                 R1 setuid, setgid and sticky bits are cleared: A's mode must equal
                    B's mode & 0777 (checked, not skipped: A may not keep any of 07000)
                 R3 file capabilities (security.capability) are dropped, for the same reason
-                   as setuid bits (include/bv/unpack.h): A may not have one (checked)
+                   as setuid bits (src/lib/oci/store/unpack-internal.h): A may not have one
+                   (checked)
   --readonly-a  A is one of bv's read-only trees (layers are shared by hard links, so
                 nothing in them may be writable; include/bv/unpack.h):
                 R2 write bits are cleared and directories keep u+rx: A's mode must equal

@@ -13,7 +13,6 @@
  *     contains the text for another reason, "config" of config.json say, keeps it).
  * A violation aborts, which libFuzzer reports as a finding.
  */
-#include <bv/auth.h>
 #include <bv/error.h>
 #include <ctype.h>
 #include <fcntl.h>
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

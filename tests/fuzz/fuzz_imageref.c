@@ -9,13 +9,13 @@
  * a token URL built from it must start with that realm.  A violation aborts, which libFuzzer
  * reports as a finding.
  */
-#include <bv/auth.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/oci/registry/auth-internal.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"

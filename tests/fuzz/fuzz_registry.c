@@ -9,11 +9,12 @@
  * non-empty and holds no NUL, CR or LF (it goes into an HTTP header).  A violation aborts.
  */
 #include <bv/error.h>
-#include <bv/registry.h>
 #include <bv/store.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/oci/registry/registry-internal.h"
 
 #include "util/banned.h"
 

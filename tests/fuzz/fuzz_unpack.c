@@ -22,7 +22,6 @@
  * which libFuzzer reports as a finding.
  */
 #include <bv/error.h>
-#include <bv/unpack.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +34,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "lib/oci/store/unpack-internal.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"

@@ -17,6 +17,8 @@ edge would make the lower layer impossible to test, reuse or reason about alone.
 A public header include/bv/<name>.h belongs to the layer of the file that implements it
 (src/**/<name>.c); a private header belongs to the layer of its directory.  The test also
 refuses include cycles between the modules of one layer (util/buf <-> util/error was one).
+A private header <name>-internal.h (what of bv/<name>.h only the library and its tests use,
+beside <name>.c) is module <name>, like bv/<name>.h, for that check.
 
 Prints TAP: one case, with one comment line per violation.
 """
@@ -39,6 +41,13 @@ KNOWN = {
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+INTERNAL = "-internal"
+
+
+def module_of(path):
+    """The module a source or header belongs to: its name, without "-internal"."""
+    mod = os.path.splitext(os.path.basename(path))[0]
+    return mod[:-len(INTERNAL)] if mod.endswith(INTERNAL) else mod
 
 
 def layer_of_path(rel):
@@ -78,7 +87,7 @@ def main():
         for base in (os.path.dirname(includer) + "/", "src/"):
             rel = os.path.normpath(base + name)
             if os.path.exists(os.path.join(root, rel)):
-                return layer_of_path(rel), os.path.basename(name)[:-2]
+                return layer_of_path(rel), module_of(name)
         return None, None
 
     problems = []
@@ -92,7 +101,7 @@ def main():
                 continue
         else:
             layer = layer_of_path(rel)
-            mod = os.path.basename(rel)[:-2]
+            mod = module_of(rel)
         if layer is None:
             continue
         with open(os.path.join(root, rel), encoding="utf-8") as f:

@@ -21,10 +21,8 @@
  * Errors never depend on message text: connection failures are classified by the errno curl
  * recorded for connect(2) (CURLINFO_OS_ERRNO), HTTP failures by status code.
  */
-#include <bv/auth.h>
 #include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +36,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"

@@ -7,17 +7,17 @@
  */
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/lockfile.h>
-#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/services.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

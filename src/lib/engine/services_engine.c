@@ -9,7 +9,6 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/services.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

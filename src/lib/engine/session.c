@@ -3,7 +3,6 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/session.h>
@@ -19,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/store/archive_calls.h"
 #include "lib/oci/store/archive_loader.h"
 #include "util/buf.h"

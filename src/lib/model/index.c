@@ -1,11 +1,8 @@
 /*
  * index.c - opening, cloning and refreshing a registry, and listing what it holds
- * (see include/bv/index.h).
+ * (see include/bv/index.h and index-internal.h).
  */
 #include <bv/error.h>
-#include <bv/index.h>
-#include <bv/paths.h>
-#include <bv/version.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/model/index-internal.h"
+#include "lib/model/paths-internal.h"
+#include "lib/model/version-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

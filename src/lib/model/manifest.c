@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/model/schema.h"
+#include "lib/model/types-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

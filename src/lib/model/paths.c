@@ -1,8 +1,8 @@
 /*
- * paths.c - cache root, project discovery and "~" expansion (see include/bv/paths.h).
+ * paths.c - cache root, project discovery and "~" expansion (see include/bv/paths.h
+ * and paths-internal.h).
  */
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/xalloc.h"

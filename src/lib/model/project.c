@@ -2,12 +2,12 @@
  * bv.toml: reading it into struct bv_project, and editing its text.
  */
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
 #include "util/buf.h"

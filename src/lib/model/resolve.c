@@ -1,11 +1,11 @@
 #include <bv/error.h>
-#include <bv/index.h>
 #include <bv/manifest.h>
-#include <bv/resolve.h>
-#include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/index-internal.h"
+#include "lib/model/resolve-internal.h"
+#include "lib/model/version-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/strv.h"

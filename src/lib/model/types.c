@@ -8,12 +8,12 @@
 
 #include <bv/error.h>
 #include <bv/toml.h>
-#include <bv/types.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/model/types-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

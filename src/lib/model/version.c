@@ -3,12 +3,12 @@
  * requirements in the style of Cargo and the "tool@req" spec of `bv add`.
  */
 #include <bv/error.h>
-#include <bv/version.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "lib/model/version-internal.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
 #include "util/xalloc.h"

@@ -1,15 +1,15 @@
 #include <bv/error.h>
-#include <bv/imageref.h>
-#include <bv/install.h>
 #include <bv/paths.h>
-#include <bv/registry.h>
 #include <bv/store.h>
-#include <bv/unpack.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/install-internal.h"
+#include "lib/oci/registry/imageref-internal.h"
+#include "lib/oci/registry/registry-internal.h"
+#include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

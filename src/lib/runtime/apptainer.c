@@ -1,7 +1,8 @@
 /*
  * apptainer.c - the Apptainer (Singularity) backend: SIF files pulled with `apptainer pull`
  * from the locked reference pinned by digest, kept in bv's cache under that digest, and run
- * with `apptainer run` (see include/bv/apptainer.h for the layout and the command lines).
+ * with `apptainer run` (see include/bv/apptainer.h for the layout, apptainer-internal.h for the
+ * command lines).
  *
  * Concurrency.  Jobs on many nodes share one cache over NFS.  A pull holds an exclusive OFD
  * lock on sif/sha256-<hex>.lock (OFD locks reach the NFS server; the kernel drops them when a
@@ -10,9 +11,7 @@
  * file onto the final name.  A reader therefore sees no SIF, or a complete one whose record
  * is already there.  Staging files left by killed jobs are removed after a day.
  */
-#include <bv/apptainer.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/paths.h>
 #include <bv/runtime.h>
 #include <bv/store.h>
@@ -31,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
+#include "lib/runtime/apptainer-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
@@ -92,7 +93,7 @@ int bv_apptainer_source(struct bv_apptainer_source *out, const char *reference, 
 	 */
 	out->uri = bv_xasprintf("docker://%s/%s@%s", host, ref.repository, digest);
 	out->host = bv_xstrdup(host);
-	/* bv's registry client speaks plain http to the same hosts (bv/registry.h). */
+	/* bv's registry client speaks plain http to the same hosts (registry-internal.h). */
 	out->plain_http = bv_imageref_host_is_loopback(host) ||
 			  (mirrors && bv_mirrors_insecure(mirrors, host));
 	bv_imageref_release(&ref);

@@ -14,7 +14,6 @@
 #include <bv/docker.h>
 #include <bv/engine.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/store.h>
@@ -26,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/strv.h"

@@ -2,16 +2,16 @@
 #include <bv/index.h>
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
-#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/resolve.h>
-#include <bv/runplan.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/validate.h"
+#include "lib/runtime/runplan-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -224,7 +224,7 @@ def main():
     write(outdir, "contained-hardlink-symlink.tar", tar_bytes([
         sym("sl", outside + "/canary"), hard("evil", "sl"), f("evil", b"pwned\n")]))
 
-    # What other image builders write (see include/bv/unpack.h for the rules).
+    # What other image builders write (see src/lib/oci/store/unpack-internal.h for the rules).
     write(outdir, "compat-root-member.tar", tar_bytes([
         d("/"), d("/etc/"), f("/etc/os-release", b"ID=test\n"), d("./usr/"),
         f("./usr/x", b"x\n")], tarfile.USTAR_FORMAT))

@@ -1,11 +1,8 @@
 /*
  * auth.c - WWW-Authenticate challenges, token URLs, Docker credentials, token cache
- * (see bv/auth.h).
+ * (see auth-internal.h).
  */
-#include <bv/auth.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
-#include <bv/paths.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -15,6 +12,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
+#include "lib/oci/registry/auth-internal.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

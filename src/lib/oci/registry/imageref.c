@@ -1,10 +1,8 @@
 /*
- * imageref.c - image reference parsing and formatting, registry mirrors (see bv/imageref.h).
+ * imageref.c - image reference parsing and formatting, registry mirrors (see imageref-internal.h).
  */
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
-#include <bv/paths.h>
 #include <bv/toml.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -12,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"

@@ -1,5 +1,5 @@
 /*
- * registry.c - the OCI Distribution API client (see bv/registry.h).
+ * registry.c - the OCI Distribution API client (see registry-internal.h).
  *
  * Two curl multi handles: `sync` runs one request at a time for manifests and tokens (it is
  * also used for a token request in the middle of a pull, which must not consume the pull's
@@ -7,11 +7,7 @@
  */
 #include "config.h"
 
-#include <bv/auth.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
-#include <bv/paths.h>
-#include <bv/registry.h>
 #include <bv/store.h>
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
+#include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
+#include "lib/oci/registry/registry-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

@@ -3,7 +3,6 @@
  * (see include/bv/retain.h).
  */
 #include <bv/error.h>
-#include <bv/retain.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/store/retain-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

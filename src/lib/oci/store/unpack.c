@@ -1,5 +1,6 @@
 /*
- * unpack.c - layer blobs to layer trees to read-only root filesystems (see include/bv/unpack.h).
+ * unpack.c - layer blobs to layer trees to read-only root filesystems (see unpack-internal.h
+ * and include/bv/unpack.h).
  *
  * libarchive only reads: it decompresses and parses the tar headers (ustar, GNU long names,
  * pax).  Everything that touches the file system is done here with *at() calls relative to
@@ -9,7 +10,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <bv/error.h>
-#include <bv/unpack.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +29,7 @@
 #include "lib/oci/store/archive_calls.h"
 #include "lib/oci/store/archive_loader.h"
 #include "lib/oci/store/seal.h"
+#include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"

@@ -7,12 +7,8 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/install.h>
-#include <bv/native.h>
 #include <bv/registry.h>
-#include <bv/retain.h>
 #include <bv/runtime.h>
-#include <bv/unpack.h>
 #include <bv/version.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/install-internal.h"
+#include "lib/oci/store/retain-internal.h"
+#include "lib/oci/store/unpack-internal.h"
+#include "lib/runtime/native/native-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

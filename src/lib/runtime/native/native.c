@@ -1,5 +1,4 @@
 #include <bv/error.h>
-#include <bv/native.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
@@ -16,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/runtime/native/native-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -7,7 +7,6 @@
  * argv[1] is the sample registry (../shared/bv-registry-sample).
  */
 #include <bv/error.h>
-#include <bv/index.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/model/index-internal.h"
 #include "test.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -7,13 +7,13 @@
  */
 #include <bv/error.h>
 #include <bv/manifest.h>
-#include <bv/types.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/types-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

@@ -1,5 +1,4 @@
 #include <bv/error.h>
-#include <bv/paths.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -7,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/model/paths-internal.h"
 #include "test.h"
 #include "util/fs.h"
 #include "util/parse.h"

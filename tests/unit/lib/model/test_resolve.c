@@ -8,7 +8,6 @@
 #include <bv/error.h>
 #include <bv/index.h>
 #include <bv/manifest.h>
-#include <bv/resolve.h>
 #include <bv/types.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/resolve-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

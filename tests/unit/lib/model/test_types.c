@@ -1,11 +1,11 @@
 #include "config.h"
 
 #include <bv/toml.h>
-#include <bv/types.h>
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/model/types-internal.h"
 #include "test.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -1,6 +1,6 @@
-#include <bv/version.h>
 #include <string.h>
 
+#include "lib/model/version-internal.h"
 #include "test.h"
 #include "util/cleanup.h"
 

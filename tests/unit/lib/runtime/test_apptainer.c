@@ -2,7 +2,6 @@
  * The Apptainer backend: docker:// sources, the pull and run command lines, version parsing,
  * the SIF cache and its records, and the whole backend against a small stand-in binary.
  */
-#include <bv/apptainer.h>
 #include <bv/imageref.h>
 #include <bv/runtime.h>
 #include <fcntl.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/runtime/apptainer-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

@@ -7,12 +7,12 @@
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
 #include <bv/project.h>
-#include <bv/runplan.h>
 #include <bv/runtime.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/runtime/runplan-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

@@ -1,9 +1,9 @@
-#include <bv/auth.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lib/oci/registry/auth-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

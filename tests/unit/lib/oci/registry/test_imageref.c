@@ -1,7 +1,7 @@
-#include <bv/imageref.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "lib/oci/registry/imageref-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

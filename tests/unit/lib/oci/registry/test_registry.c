@@ -16,8 +16,6 @@
 
 #include <arpa/inet.h>
 #include <bv/error.h>
-#include <bv/imageref.h>
-#include <bv/registry.h>
 #include <bv/store.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,6 +29,8 @@
 #include <unistd.h>
 
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
+#include "lib/oci/registry/registry-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

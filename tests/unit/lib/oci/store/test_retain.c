@@ -4,7 +4,6 @@
  * processes, including a claim that unlinks the lease file under a waiting run.
  */
 #include <bv/error.h>
-#include <bv/retain.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/oci/store/retain-internal.h"
 #include "test.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -13,7 +13,6 @@
 #include "config.h"
 
 #include <bv/error.h>
-#include <bv/unpack.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +31,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "lib/oci/store/unpack-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -513,7 +513,7 @@ static void test_unpack__contained(void **state)
 	assert_outside_untouched();
 }
 
-/* Layers as umoci, Docker and GNU tar write them; each rule is in include/bv/unpack.h. */
+/* Layers as umoci, Docker and GNU tar write them; each rule is in unpack-internal.h. */
 static void test_unpack__docker_rules(void **state)
 {
 	_cleanup_free_ char *root = unpack_ok("compat-root-member.tar", OCI_TAR, "root", NULL);

@@ -2,13 +2,13 @@
  * Runs busybox from a tiny rootfs in real user and mount namespaces.  Nothing is skipped: on a
  * machine without working user namespaces every case fails, which is the point.
  */
-#include <bv/native.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/runtime/native/native-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"

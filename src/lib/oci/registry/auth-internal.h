@@ -1,6 +1,10 @@
 /*
- * bv/auth.h - registry authentication: WWW-Authenticate challenges, token URLs, Docker
+ * auth-internal.h - registry authentication: WWW-Authenticate challenges, token URLs, Docker
  * credentials and an in-memory token cache.
+ *
+ * Internal to the library: only src/lib/ and its tests (unit, fuzz) include it, never src/cli/
+ * or a header of include/bv/.  The CLI uses none of it; it reaches authentication through
+ * bv_install() (bv/install.h) and the backends.
  *
  * A pull from an OCI registry goes: GET /v2/ → 401 with a challenge; look up credentials for
  * the registry; GET <realm>?service=...&scope=repository:<repo>:pull (with Basic credentials
@@ -57,8 +61,8 @@
  * config.json or helper output), BV_ENOTFOUND (no credentials), BV_ERR (a file or helper
  * that cannot be read or run).  Outputs are written only on success.
  */
-#ifndef BV_AUTH_H
-#define BV_AUTH_H
+#ifndef BV_LIB_AUTH_INTERNAL_H
+#define BV_LIB_AUTH_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,10 @@
 /*
- * bv/native.h - running a tool directly from an unpacked image root filesystem, without a
- * container engine, through unprivileged user and mount namespaces (the ch-run sequence).
+ * native-internal.h - running a tool directly from an unpacked image root filesystem, without
+ * a container engine, through unprivileged user and mount namespaces (the ch-run sequence).
+ *
+ * Internal to the library: only src/lib/ and its tests include it, never src/cli/ or a header
+ * of include/bv/.  The CLI reaches it through the native backend, bv_runtime_native_new()
+ * (bv/runtime.h), which src/lib/runtime/native/backend.c builds on these two calls.
  *
  * Calling sequence:
  *   const char *argv[] = {"samtools", "--version", NULL};
@@ -49,8 +53,8 @@
  *
  * Ownership: everything in the request is borrowed and only read.
  */
-#ifndef BV_NATIVE_H
-#define BV_NATIVE_H
+#ifndef BV_LIB_NATIVE_INTERNAL_H
+#define BV_LIB_NATIVE_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

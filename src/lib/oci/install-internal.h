@@ -1,0 +1,35 @@
+/*
+ * install-internal.h - where install puts an image on this machine: the path of its root
+ * filesystem and of the image config saved beside it, for the backends that run from them.
+ *
+ * Internal to the library: only src/lib/ and its tests include it, never src/cli/ or a header
+ * of include/bv/.  It includes bv/install.h (resolve, pull and unpack, what the CLI calls).
+ *
+ * Calling sequence (the native backend):
+ *   char *rootfs = NULL;
+ *   if (bv_install_rootfs_path(&rootfs, lock_tool->image_digest, &err) < 0) ...
+ *   char *config = bv_install_config_path(rootfs);     "<rootfs>.json"
+ *
+ * Ownership: returned strings are new and the caller frees them.
+ *
+ * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
+ * on success.
+ */
+#ifndef BV_LIB_INSTALL_INTERNAL_H
+#define BV_LIB_INSTALL_INTERNAL_H
+
+#include <bv/install.h>
+
+struct bv_error;
+
+/* Where the root filesystem of an image pinned at `top_digest` lives on this machine. */
+int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
+
+/*
+ * The image's config blob (OCI/Docker JSON) saved beside its rootfs: "<rootfs>.json".  It is
+ * written before the rootfs is renamed into place; images unpacked by older versions of bv
+ * have none, and a run then uses defaults.
+ */
+char *bv_install_config_path(const char *rootfs);
+
+#endif
