@@ -10,6 +10,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
