@@ -10,10 +10,11 @@
  */
 #include <bv/error.h>
 #include <bv/registry.h>
-#include <bv/store.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/digest.h"
 
 #include "util/banned.h"
 
@@ -36,7 +37,7 @@ static void check_document(const char *text, size_t len, const char *platform)
 	}
 	if (r.platform) {
 		/* an index: the pick matches and is a real manifest digest */
-		if (!r.manifest_digest || !bv_store_digest_valid(r.manifest_digest) ||
+		if (!r.manifest_digest || !bv_digest_valid(r.manifest_digest) ||
 		    !bv_platform_matches(platform, r.platform) ||
 		    !strncmp(r.platform, "unknown/", 8))
 			abort();
