@@ -55,14 +55,6 @@ static void archive_freep(struct archive **a)
 /* ------------------------------------------------------------------------------------------ */
 /* Names */
 
-static bool all_hex(const char *s)
-{
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /* How messages name a layer: its digest when the blob is stored by digest, else its path. */
 static char *layer_label(const char *path)
 {
@@ -70,8 +62,8 @@ static char *layer_label(const char *path)
 	base = base ? base + 1 : path;
 	if (bv_str_has_prefix(base, "sha256:"))
 		return bv_xstrdup(base);
-	if (strlen(base) == 64 && all_hex(base) && base - path >= 7 &&
-	    !memcmp(base - 7, "sha256/", 7) && (base - path == 7 || base[-8] == '/'))
+	if (bv_sha256_hex_valid(base) && base - path >= 7 && !memcmp(base - 7, "sha256/", 7) &&
+	    (base - path == 7 || base[-8] == '/'))
 		return bv_xasprintf("sha256:%s", base);
 	return bv_xasprintf("'%s'", path);
 }
