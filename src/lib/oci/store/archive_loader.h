@@ -5,8 +5,8 @@
  * them cost 4 ms at every start of bv (hyperfine: bv --version 2.2 ms without, 6.2 ms with).
  * Only `bv add`, `bv sync` and `bv update` unpack layers, so only they pay for it.  bv compiles
  * against libarchive's headers only and calls it through this table, filled from
- * "libarchive.so.13" on first use.  src/lib/oci/store/unpack.c routes its calls through the table with
- * macros, so the code reads as ordinary libarchive code.
+ * "libarchive.so.13" on first use.  src/lib/oci/store/unpack.c routes its calls through the table
+ * with macros, so the code reads as ordinary libarchive code.
  *
  * Calling sequence:
  *   if (!bv_archive_get(&err)) return BV_ERR;     then call libarchive as usual (unpack.c)
@@ -77,7 +77,7 @@ struct bv_error;
 	X(archive_write_set_format_pax_restricted)
 
 struct bv_archive_api {
-#define BV_ARCHIVE_FIELD(f) __typeof__(f) *f;
+#define BV_ARCHIVE_FIELD(f) __typeof__(f) *f; /* NOLINT(bugprone-macro-parentheses): a name */
 	BV_ARCHIVE_FUNCTIONS(BV_ARCHIVE_FIELD)
 #undef BV_ARCHIVE_FIELD
 };

@@ -140,10 +140,9 @@ char *bv_store_ref_name(const char *image_ref)
 					bv_buf_add(&comp, sep, n_sep);
 				n_sep = 0;
 				bv_buf_putc(&comp, c);
-			} else if (n_sep == 0) {
-				sep[n_sep++] = c;
-			} else if (n_sep == 1 && sep[0] == '-' && c == '-') {
-				sep[n_sep++] = c; /* "--" is a separator of its own */
+			} else if (n_sep == 0 || (n_sep == 1 && sep[0] == '-' && c == '-')) {
+				sep[n_sep++] =
+					c; /* a separator, or "--", which is one of its own */
 			}
 		}
 		if (comp.len) {

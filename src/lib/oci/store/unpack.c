@@ -205,8 +205,6 @@ static int open_nofollow_walk(int root, const char *rel, bool create)
 	return TAKE_FD(cur);
 }
 
-static int clean_path(const char *in, struct bv_buf *out);
-
 /* The path of the open directory `fd` inside the tree `root` ("" for the root), or NULL. */
 static char *path_in_root(int root, int fd)
 {
