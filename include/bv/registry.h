@@ -14,8 +14,8 @@
  *   bv_resolved_release(&r);
  *   bv_registry_client_free(c);
  *
- * Transport: libcurl, loaded on first use (src/lib/oci/registry/curl_loader.h), one multi handle per
- * client, so connections (and HTTP/2 streams) are shared by every request of the client.
+ * Transport: libcurl, loaded on first use (src/lib/oci/registry/curl_loader.h), one multi handle
+ * per client, so connections (and HTTP/2 streams) are shared by every request of the client.
  * bv_registry_pull() runs the config and layer downloads of all images at once, at most
  * `jobs` at a time, each streamed into the store (memory stays flat whatever the layer size).
  * A blob needed by several images is downloaded once.  Blobs already in the store are not

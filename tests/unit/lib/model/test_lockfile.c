@@ -18,8 +18,8 @@ static char *fixture_path(const char *name)
 {
 	const char *slash = strrchr(__FILE__, '/');
 	int dir_len = slash ? (int)(slash - __FILE__) : 0;
-	char *rel =
-		bv_xasprintf("%.*s%s../../../data/lock/%s", dir_len, __FILE__, slash ? "/" : "", name);
+	char *rel = bv_xasprintf("%.*s%s../../../data/lock/%s", dir_len, __FILE__, slash ? "/" : "",
+				 name);
 	char exe[4096], *path;
 	ssize_t n;
 	if (rel[0] == '/' || access(rel, F_OK) == 0)
