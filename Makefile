@@ -12,7 +12,7 @@ FUZZ_LONG_SECONDS ?= 1800
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps deps-quiet deps-build setup check unit e2e asan fanalyzer lint format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
+.PHONY: all deps deps-quiet deps-build setup check unit e2e asan fanalyzer lint tidy format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
 
 # Building needs only the build packages (no root, docker or samtools); tests need the rest.
 all: deps-build $(BUILD)/build.ninja
@@ -47,8 +47,14 @@ fanalyzer:
 		-Dc_args=-fanalyzer -Dtests=disabled
 	ninja -C $(FANALYZER)
 
-lint: fanalyzer format-check
+lint: fanalyzer format-check tidy
 	@echo "lint: clean"
+
+# clang-tidy (.clang-tidy) over src/ from $(BUILD)'s compile_commands.json; about 15 s on two
+# cores.  TIDY_ANALYZER=1 adds clang-analyzer-* (minutes; GCC -fanalyzer covers it).
+tidy: $(BUILD)/build.ninja
+	@scripts/deps.sh --lint
+	scripts/tidy.sh $(BUILD)
 
 format:
 	clang-format -i $(SOURCES)

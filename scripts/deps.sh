@@ -5,6 +5,7 @@
 #   scripts/deps.sh --quiet    the same, silent when nothing is missing
 #   scripts/deps.sh --build    only what compiling bv and its unit tests needs (plain `make`),
 #                              so a user without root, docker or samtools can build
+#   scripts/deps.sh --lint     that plus the clang tools of `make lint` (format-check, tidy)
 #   scripts/deps.sh --list     print the package list
 set -eu
 
@@ -13,9 +14,11 @@ build-essential pkg-config meson ninja-build git python3
 libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev
 libcmocka-dev
 "
+LINT_PACKAGES="clang-format clang-tidy"
 PACKAGES="$BUILD_PACKAGES
+$LINT_PACKAGES
 bats bats-assert bats-support
-clang clang-format clang-tidy libclang-rt-14-dev
+clang libclang-rt-14-dev
 python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 podman buildah catatonit time busybox-static
@@ -31,6 +34,10 @@ case "${1:-}" in
 	PACKAGES=$BUILD_PACKAGES
 	quiet=true
 	;;
+--lint)
+	PACKAGES="$BUILD_PACKAGES $LINT_PACKAGES"
+	quiet=true
+	;;
 --list)
 	# shellcheck disable=SC2086 # one package per word, on one line
 	echo $PACKAGES
@@ -38,7 +45,7 @@ case "${1:-}" in
 	;;
 "") ;;
 *)
-	echo "usage: scripts/deps.sh [--quiet|--build|--list]" >&2
+	echo "usage: scripts/deps.sh [--quiet|--build|--lint|--list]" >&2
 	exit 2
 	;;
 esac

@@ -164,12 +164,4 @@ void bv_runtime_free(struct bv_runtime *rt);
 void bv_runtime_info_release(struct bv_runtime_info *info);
 void bv_run_result_release(struct bv_run_result *res);
 
-/*
- * NVIDIA devices and driver libraries of this host, for backends that bind them in
- * themselves (native; Apptainer's --nv does its own).  Empty lists when there is no GPU.
- */
-struct bv_strv;
-int bv_runtime_nvidia_files(struct bv_strv *devices, struct bv_strv *libraries,
-			    struct bv_error **err);
-
 #endif

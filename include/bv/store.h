@@ -95,7 +95,11 @@ struct bv_store_ingest;
 /* Partials and temporary files older than this are stale (clean_tmp, gc). */
 #define BV_STORE_STALE_SECONDS 3600
 
-/* Whether `digest` is "sha256:" + 64 lower-case hex digits. */
+/*
+ * Whether `digest` is "sha256:" + 64 lower-case hex digits: an alias of bv_digest_valid()
+ * (util/digest.h), which new code calls.  It stays only until src/lib/runtime/docker.c, its
+ * last caller, is rewritten.
+ */
 bool bv_store_digest_valid(const char *digest);
 
 /*

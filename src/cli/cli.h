@@ -12,7 +12,8 @@
  * the --help text are generated, so the two never disagree.
  *
  * Only src/cli/ prints or exits.  Commands report failures with bv_cli_error() (one line,
- * "error: ..." on stderr) and return an exit status: 0 success, 1 failure, 2 usage error.
+ * "error: ..." on stderr) and return an exit status from exit.h: BV_EXIT_OK, BV_EXIT_FAILURE,
+ * BV_EXIT_USAGE, and for the commands that run a tool also 125, 126, 127 and 128+N.
  */
 #ifndef BV_CLI_H
 #define BV_CLI_H
@@ -21,13 +22,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct bv_error;
+#include "exit.h"
 
-enum {
-	BV_EXIT_OK = 0,
-	BV_EXIT_FAILURE = 1,
-	BV_EXIT_USAGE = 2,
-};
+struct bv_error;
 
 enum bv_cli_option_kind {
 	BV_OPT_FLAG,   /* bool *dest set to true */

@@ -93,7 +93,7 @@ static int run_exec(int argc, char **argv)
 	fflush(stdout);
 	fflush(stderr);
 	execvp(argv[first], argv + first);
-	r = errno == ENOENT ? 127 : 126;
+	r = errno == ENOENT ? BV_EXIT_NOT_FOUND : BV_EXIT_NOT_EXECUTABLE;
 	bv_cli_error("could not run '%s': %s", argv[first], strerror(errno));
 out:
 	bv_cli_ctx_release(&ctx);

@@ -27,8 +27,8 @@
 #include "util/banned.h"
 
 enum {
-	EXIT_BV_FAILED = 125,
-	EXIT_NOT_FOUND = 127,
+	EXIT_BV_FAILED = BV_EXIT_NOT_STARTED,
+	EXIT_NOT_FOUND = BV_EXIT_NOT_FOUND,
 };
 
 static const char *arg_backend;

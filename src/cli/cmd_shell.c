@@ -152,7 +152,7 @@ static int run_shell(int argc, char **argv)
 		execl(shell, shell, "--init-command", fish_init, (char *)NULL);
 	else
 		execl(shell, shell, (char *)NULL);
-	r = errno == ENOENT ? 127 : 126;
+	r = errno == ENOENT ? BV_EXIT_NOT_FOUND : BV_EXIT_NOT_EXECUTABLE;
 	bv_cli_error("could not start '%s': %s", shell, strerror(errno));
 out:
 	bv_cli_ctx_release(&ctx);

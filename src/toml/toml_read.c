@@ -32,6 +32,7 @@
 #include "toml_internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"

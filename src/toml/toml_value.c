@@ -298,7 +298,9 @@ bool bv_toml_value_equal(const struct bv_toml_value *a, const struct bv_toml_val
 	case BV_TOML_FLOAT:
 		if (isnan(a->u.floating) || isnan(b->u.floating))
 			return isnan(a->u.floating) && isnan(b->u.floating);
-		return !memcmp(&a->u.floating, &b->u.floating, sizeof(double));
+		/* equal values and the same sign: 0.0 and -0.0 differ, as their bits do */
+		return a->u.floating == b->u.floating &&
+		       !signbit(a->u.floating) == !signbit(b->u.floating);
 	case BV_TOML_BOOL:
 		return a->u.boolean == b->u.boolean;
 	case BV_TOML_OFFSET_DATETIME:

@@ -14,9 +14,10 @@
  *
  * Ownership: the buffer owns `buf` until bv_buf_detach() hands it to the caller.
  *
- * Errors: growth aborts on out-of-memory (xalloc.h).  Reading files or descriptors can fail
- * and reports through struct bv_error; those readers take a maximum size, because every input
- * that comes from outside (a registry, a file a user points at) must be bounded.
+ * Errors: none; growth aborts on out-of-memory (xalloc.h).  The bounded readers that fill a
+ * buffer from a file or descriptor, bv_buf_read_file() and bv_buf_read_fd(), are in fs.h: they
+ * report through struct bv_error, which is itself built on this buffer, so buf stays below
+ * error and the readers sit above both.
  */
 #ifndef BV_UTIL_BUF_H
 #define BV_UTIL_BUF_H
@@ -24,8 +25,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-struct bv_error;
 
 extern char bv_buf_empty[];
 
@@ -74,15 +73,6 @@ bool bv_text_is_printable(const char *s, bool keep_newlines);
 
 /* Returns the string (never NULL) and leaves `b` empty; stores the length in *len if given. */
 char *bv_buf_detach(struct bv_buf *b, size_t *len);
-
-/*
- * Appends everything readable from `fd` until EOF.  Fails (BV_ERR, EFBIG) when more than
- * `max` bytes would be appended, and with the errno of read(2) otherwise.
- */
-int bv_buf_read_fd(struct bv_buf *b, int fd, size_t max, struct bv_error **err);
-
-/* Appends the whole file at `path` (see bv_buf_read_fd); BV_ENOTFOUND when it does not exist. */
-int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_error **err);
 
 static inline void bv_buf_releasep(struct bv_buf *b)
 {

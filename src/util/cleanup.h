@@ -25,12 +25,15 @@
 
 #define _cleanup_(fn) __attribute__((cleanup(fn)))
 
-/* Defines `static inline void name(type *p)` calling `fn(*p)` when *p is not the empty value. */
-#define BV_DEFINE_CLEANUP(type, name, fn, empty) \
-	static inline void name(type *p)         \
-	{                                        \
-		if (*p != (empty))               \
-			(void)fn(*p);            \
+/*
+ * Defines `static inline void name(type *p)` calling `fn(*p)` when *p is not the empty value.
+ * `type` is a type and `name` a name, so neither can be parenthesised.
+ */
+#define BV_DEFINE_CLEANUP(type, name, fn, empty)                                  \
+	static inline void name(type *p) /* NOLINT(bugprone-macro-parentheses) */ \
+	{                                                                         \
+		if (*p != (empty))                                                \
+			(void)fn(*p);                                             \
 	}
 
 static inline void bv_freep(void *p)

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "xalloc.h"
 
@@ -95,4 +96,26 @@ uint64_t bv_fnv1a64(const void *data, size_t len)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+static bool is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+bool bv_sha256_hex_valid(const char *hex)
+{
+	size_t i;
+	if (!hex)
+		return false;
+	for (i = 0; i < BV_SHA256_HEX_LEN; i++)
+		if (!is_lower_hex(hex[i]))
+			return false;
+	return hex[i] == '\0';
+}
+
+bool bv_digest_valid(const char *s)
+{
+	return s && strncmp(s, BV_DIGEST_PREFIX, sizeof(BV_DIGEST_PREFIX) - 1) == 0 &&
+	       bv_sha256_hex_valid(s + sizeof(BV_DIGEST_PREFIX) - 1);
 }

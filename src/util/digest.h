@@ -11,6 +11,8 @@
  *
  *   uint64_t h = bv_fnv1a64(text, len);           a name for a cache entry, no crypto
  *
+ *   if (!bv_digest_valid(digest)) ...              before a digest names a file or is compared
+ *
  * FNV-1a is for telling names apart where nobody gains from a collision (a directory per
  * registry URL, a file per project root whose content is checked anyway): SHA-256 there
  * would cost a millisecond of OpenSSL start-up on commands that otherwise hash nothing.
@@ -21,10 +23,14 @@
 #ifndef BV_UTIL_DIGEST_H
 #define BV_UTIL_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define BV_SHA256_HEX_LEN 64
+#define BV_DIGEST_PREFIX  "sha256:"
+/* strlen("sha256:") + 64: the length of every digest bv accepts. */
+#define BV_DIGEST_LEN 71
 
 struct bv_sha256;
 
@@ -34,6 +40,16 @@ struct bv_sha256 *bv_sha256_new(void);
 void bv_sha256_update(struct bv_sha256 *h, const void *data, size_t len);
 void bv_sha256_final_hex(struct bv_sha256 *h, char out[BV_SHA256_HEX_LEN + 1]);
 void bv_sha256_free(struct bv_sha256 *h);
+
+/*
+ * Whether `s` is a digest in the one form bv accepts: "sha256:", then exactly 64 lower-case
+ * hex digits, then the end of the string.  NULL is not.  Digests come from registries,
+ * bv.lock, manifests and directory names and often become path components, so this is the
+ * single check for all of them (OCI allows other algorithms and upper case: bv does not).
+ */
+bool bv_digest_valid(const char *s);
+/* The same for the hex part alone (a blob's file name): 64 lower-case hex digits, then NUL. */
+bool bv_sha256_hex_valid(const char *hex);
 
 /* 64-bit FNV-1a of `len` bytes (not a cryptographic hash; see above). */
 uint64_t bv_fnv1a64(const void *data, size_t len);

@@ -1,11 +1,13 @@
 /*
- * fs.h - file system helpers: atomic replacement, directory trees, path strings, I/O loops.
+ * fs.h - file system helpers: atomic replacement, directory trees, path strings, I/O loops,
+ * bounded reads of whole files into a struct bv_buf.
  *
  * Calling sequence:
  *   if (bv_mkdir_p(dir, 0755, err) < 0) ...
  *   _cleanup_free_ char *path = bv_path_join(dir, "bv.lock");
  *   if (bv_write_file_atomic(path, text, len, 0644, err) < 0) ...
  *   if (bv_rm_rf(staging, err) < 0) ...
+ *   if (bv_buf_read_file(&text, path, 1u << 20, err) < 0) ...      at most 1 MiB
  *
  * Why atomic replacement: bv rewrites lock files and install manifests that other bv processes
  * (and a crash) must never see half-written.  A reader sees either the old file or the new
@@ -25,6 +27,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct bv_buf;
 struct bv_error;
 
 /*
@@ -78,6 +81,16 @@ int bv_path_check_beneath(const char *base, const char *rel);
 
 /* The running executable's absolute path (/proc/self/exe) as a new string; NULL with errno. */
 char *bv_executable_path(void);
+
+/*
+ * Appends everything readable from `fd` to `b` until EOF.  Fails (BV_ERR, EFBIG) when more
+ * than `max` bytes would be appended, and with the errno of read(2) otherwise; `b` is then as
+ * it was.  Every input from outside is read through these two, so each has a bound.
+ */
+int bv_buf_read_fd(struct bv_buf *b, int fd, size_t max, struct bv_error **err);
+
+/* Appends the whole file at `path` (see bv_buf_read_fd); BV_ENOTFOUND when it does not exist. */
+int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_error **err);
 
 /* Writes all `len` bytes, retrying on EINTR and short writes; 0 or -1 with errno. */
 int bv_write_all(int fd, const void *buf, size_t len);

@@ -35,7 +35,9 @@ struct bv_strv {
 		.v = bv_strv_empty, .n = 0, .alloc = 0 \
 	}
 
-#define bv_strv_foreach(s, vec) for (char **s = (vec)->v; *s; s++)
+/* `s` names the loop variable, so it cannot be parenthesised. */
+#define bv_strv_foreach(s, vec) \
+	for (char **s = (vec)->v; *s; s++) /* NOLINT(bugprone-macro-parentheses) */
 
 void bv_strv_init(struct bv_strv *v);
 void bv_strv_clear(struct bv_strv *v);

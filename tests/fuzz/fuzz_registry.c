@@ -9,12 +9,14 @@
  * non-empty and holds no NUL, CR or LF (it goes into an HTTP header).  A violation aborts.
  */
 #include <bv/error.h>
+#include <bv/registry.h>
 #include <bv/store.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/oci/registry/registry-internal.h"
+#include "util/digest.h"
 
 #include "util/banned.h"
 
@@ -37,7 +39,7 @@ static void check_document(const char *text, size_t len, const char *platform)
 	}
 	if (r.platform) {
 		/* an index: the pick matches and is a real manifest digest */
-		if (!r.manifest_digest || !bv_store_digest_valid(r.manifest_digest) ||
+		if (!r.manifest_digest || !bv_digest_valid(r.manifest_digest) ||
 		    !bv_platform_matches(platform, r.platform) ||
 		    !strncmp(r.platform, "unknown/", 8))
 			abort();

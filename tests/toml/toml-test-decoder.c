@@ -12,6 +12,7 @@
 
 #include "toml/toml_json.h"
 #include "util/buf.h"
+#include "util/fs.h"
 
 #include "util/banned.h"
 

@@ -14,6 +14,7 @@
 
 #include "toml/toml_json.h"
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/parse.h"
 #include "util/strv.h"
 

@@ -826,7 +826,8 @@ static bool parse_snapshot(struct bv_index *idx, char *text, const char *want_st
 			return false;
 		*version++ = '\0';
 		digest = strchr(version, '\t');
-		if (!digest || strlen(digest + 1) != 71 || !valid_id(tool) || !valid_id(version))
+		if (!digest || !bv_digest_valid(digest + 1) || !valid_id(tool) ||
+		    !valid_id(version))
 			return false;
 		*digest++ = '\0';
 		snapshot_add(idx, &alloc, tool, version, digest);

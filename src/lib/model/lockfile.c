@@ -11,6 +11,7 @@
 #include "lib/model/validate.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/time.h"
 #include "util/xalloc.h"
@@ -214,14 +215,7 @@ struct bv_lock_data_pin *bv_lock_tool_set_pin(struct bv_lock_tool *tool, const c
 
 int bv_lockfile_validate_digest(const char *digest)
 {
-	static const char prefix[] = "sha256:";
-	const size_t plen = sizeof(prefix) - 1;
-	if (!digest || strncmp(digest, prefix, plen) || strlen(digest) != plen + 64)
-		return BV_EINVALID;
-	for (const char *p = digest + plen; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return BV_EINVALID;
-	return 0;
+	return bv_digest_valid(digest) ? 0 : BV_EINVALID;
 }
 
 /* ---- reading ---- */

@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -703,8 +704,7 @@ int bv_dataset_parse(struct bv_dataset **out, const char *text, size_t len, cons
 		d->post_download_action = "noop";
 	if (one_of(&s, &t, "post_download_action", d->post_download_action, actions) < 0)
 		goto out;
-	if (d->sha256 && (strncmp(d->sha256, "sha256:", 7) || strlen(d->sha256) != 71 ||
-			  strspn(d->sha256 + 7, "0123456789abcdef") != 64)) {
+	if (d->sha256 && !bv_digest_valid(d->sha256)) {
 		bv_schema_fail(&s, *pos_of(&t, "sha256"),
 			       "'sha256' in [data] must be \"sha256:<64 hex digits>\"");
 		goto out;

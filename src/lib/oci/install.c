@@ -12,6 +12,7 @@
 #include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -37,7 +38,7 @@ int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error *
 {
 	_cleanup_free_ char *cache = NULL, *slug = NULL;
 	int r;
-	if (!bv_store_digest_valid(top_digest))
+	if (!bv_digest_valid(top_digest))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s'", top_digest);
 	r = bv_cache_dir(&cache, err);
 	if (r < 0)

@@ -70,7 +70,7 @@ int bv_apptainer_source(struct bv_apptainer_source *out, const char *reference, 
 	struct bv_imageref ref = {0};
 	const char *host;
 	int r;
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s' for '%s'",
 				     digest ? digest : "", reference);
 	r = bv_imageref_parse(&ref, reference, err);
@@ -252,7 +252,7 @@ char *bv_apptainer_parse_version(const char *text)
 	return bv_xstrndup(v, (size_t)(end - v));
 }
 
-/* The SIF of a digest the caller has checked with bv_store_digest_valid(). */
+/* The SIF of a digest the caller has checked with bv_digest_valid(). */
 static char *sif_file(const char *cache_dir, const char *digest)
 {
 	return bv_xasprintf("%s/sif/sha256-%s.sif", cache_dir, digest + SHA256_PREFIX_LEN);
@@ -267,7 +267,7 @@ static int invalid_digest(const char *digest, struct bv_error **err)
 int bv_apptainer_sif_path(char **out, const char *cache_dir, const char *digest,
 			  struct bv_error **err)
 {
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return invalid_digest(digest, err);
 	*out = sif_file(cache_dir, digest);
 	return 0;
@@ -309,7 +309,7 @@ static int record_read(struct sif_record *out, const char *sif, struct bv_error 
 	sha = json_string_value(json_object_get(doc, "sha256"));
 	size = json_object_get(doc, "size");
 	mtime = json_object_get(doc, "mtime_ns");
-	if (!sha || strlen(sha) != sizeof(out->sha256) - 1 || !bv_store_digest_valid(sha) ||
+	if (!sha || strlen(sha) != sizeof(out->sha256) - 1 || !bv_digest_valid(sha) ||
 	    !json_is_integer(size) || !json_is_integer(mtime) || json_integer_value(size) < 0) {
 		json_decref(doc);
 		return bv_error_setc(err, BV_EINVALID, 0,
@@ -825,7 +825,7 @@ static int ensure_one(struct apptainer *a, const struct bv_image_spec *image, co
 	enum sif_state state;
 	bool ok = false;
 	int r;
-	if (!bv_store_digest_valid(image->digest))
+	if (!bv_digest_valid(image->digest))
 		return invalid_digest(image->digest, err);
 	sif = sif_file(a->cache, image->digest);
 	/* Warm syncs on a shared file system: two stats and a small read, no lock. */
@@ -881,7 +881,7 @@ static int sif_of_image(struct apptainer *a, const struct bv_image_spec *image, 
 {
 	int r;
 	*sif_out = NULL;
-	if (!bv_store_digest_valid(image->digest)) {
+	if (!bv_digest_valid(image->digest)) {
 		invalid_digest(image->digest, err);
 		return BV_EINVALID;
 	}
@@ -1005,7 +1005,7 @@ static int apptainer_run(struct bv_runtime *rt, const struct bv_run_request *req
 	struct stat st;
 	enum sif_state state;
 	int status = 0, r;
-	if (!bv_store_digest_valid(req->image.digest))
+	if (!bv_digest_valid(req->image.digest))
 		return invalid_digest(req->image.digest, err);
 	if ((r = find_bin(a, err)) < 0 || (r = cache_dir(a, err)) < 0)
 		return r;

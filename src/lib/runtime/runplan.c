@@ -14,6 +14,7 @@
 #include "lib/runtime/runplan-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
@@ -57,8 +58,7 @@ char *bv_run_plan_cache_slug(const char *container_path)
 
 static char *manifest_copy_path(const char *cache_dir, const char *digest)
 {
-	if (!bv_str_has_prefix(digest, "sha256:") || strlen(digest) != 71 ||
-	    strspn(digest + 7, "0123456789abcdef") != 64)
+	if (!bv_digest_valid(digest))
 		return NULL;
 	return bv_xasprintf("%s/manifests/%s.toml", cache_dir, digest + 7);
 }

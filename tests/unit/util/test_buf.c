@@ -7,6 +7,7 @@
 
 #include "test.h"
 #include "util/buf.h"
+#include "util/fs.h"
 
 static void test_buf__add_and_printf_growth(void **state)
 {

@@ -15,6 +15,7 @@
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -204,10 +205,8 @@ static int check_digest(const char *text, size_t text_len, const char *d, struct
 	if (n != 64)
 		return fail(err, text, text_len, "sha256 digest must have 64 hex digits, not %zu",
 			    n);
-	for (const char *p = colon + 1; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return fail(err, text, text_len,
-				    "sha256 digest must be lower-case hex digits");
+	if (!bv_digest_valid(d))
+		return fail(err, text, text_len, "sha256 digest must be lower-case hex digits");
 	return 0;
 }
 

@@ -953,8 +953,8 @@ static int parse_descriptor(const json_t *obj, struct bv_descriptor *d)
 	const char *digest = json_string_value(json_object_get(obj, "digest"));
 	json_t *size = json_object_get(obj, "size");
 
-	if (!json_is_object(obj) || !digest || !bv_store_digest_valid(digest) ||
-	    !json_is_integer(size) || json_integer_value(size) < 0)
+	if (!json_is_object(obj) || !digest || !bv_digest_valid(digest) || !json_is_integer(size) ||
+	    json_integer_value(size) < 0)
 		return BV_EINVALID;
 	d->media_type = bv_xstrdup(mt ? mt : "");
 	d->digest = bv_xstrdup(digest);
@@ -1208,9 +1208,8 @@ static int head_manifest(struct bv_registry_client *c, const struct endpoint *ep
 		request_release(&r);
 		return ret;
 	}
-	*out = r.docker_digest && bv_store_digest_valid(r.docker_digest)
-		       ? bv_xstrdup(r.docker_digest)
-		       : NULL;
+	*out = r.docker_digest && bv_digest_valid(r.docker_digest) ? bv_xstrdup(r.docker_digest)
+								   : NULL;
 	request_release(&r);
 	return 0;
 }

@@ -77,7 +77,7 @@ struct bv_error;
 	X(archive_write_set_format_pax_restricted)
 
 struct bv_archive_api {
-#define BV_ARCHIVE_FIELD(f) __typeof__(f) *f;
+#define BV_ARCHIVE_FIELD(f) __typeof__(f) *f; /* NOLINT(bugprone-macro-parentheses): a name */
 	BV_ARCHIVE_FUNCTIONS(BV_ARCHIVE_FIELD)
 #undef BV_ARCHIVE_FIELD
 };

@@ -75,29 +75,14 @@ struct bv_store_ingest {
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-static bool is_lower_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static bool hex_valid(const char *hex)
-{
-	size_t i;
-	for (i = 0; i < BV_SHA256_HEX_LEN; i++)
-		if (!is_lower_hex(hex[i]))
-			return false;
-	return hex[i] == '\0';
-}
-
 bool bv_store_digest_valid(const char *digest)
 {
-	return digest && bv_str_has_prefix(digest, SHA256_PREFIX) &&
-	       hex_valid(digest + SHA256_PREFIX_LEN);
+	return bv_digest_valid(digest);
 }
 
 static int check_digest(const char *digest, struct bv_error **err)
 {
-	if (bv_store_digest_valid(digest))
+	if (bv_digest_valid(digest))
 		return 0;
 	return bv_error_setc(err, BV_EINVALID, 0,
 			     "invalid digest '%s': expected sha256: and 64 lower-case hex digits",
@@ -155,10 +140,9 @@ char *bv_store_ref_name(const char *image_ref)
 					bv_buf_add(&comp, sep, n_sep);
 				n_sep = 0;
 				bv_buf_putc(&comp, c);
-			} else if (n_sep == 0) {
-				sep[n_sep++] = c;
-			} else if (n_sep == 1 && sep[0] == '-' && c == '-') {
-				sep[n_sep++] = c; /* "--" is a separator of its own */
+			} else if (n_sep == 0 || (n_sep == 1 && sep[0] == '-' && c == '-')) {
+				sep[n_sep++] =
+					c; /* a separator, or "--", which is one of its own */
 			}
 		}
 		if (comp.len) {
@@ -357,7 +341,7 @@ bool bv_store_has_blob(const struct bv_store *s, const char *digest)
 {
 	_cleanup_free_ char *path = NULL;
 	struct stat st;
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return false;
 	path = blob_path_hex(s, digest + SHA256_PREFIX_LEN);
 	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -365,7 +349,7 @@ bool bv_store_has_blob(const struct bv_store *s, const char *digest)
 
 char *bv_store_blob_path(const struct bv_store *s, const char *digest)
 {
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return NULL;
 	return blob_path_hex(s, digest + SHA256_PREFIX_LEN);
 }
@@ -881,7 +865,7 @@ static int push_digest(struct bv_strv *v, const json_t *desc, const char *what,
 		       struct bv_error **err)
 {
 	const char *d = desc_string(desc, "digest");
-	if (!bv_store_digest_valid(d))
+	if (!bv_digest_valid(d))
 		return bv_error_setc(err, BV_EINVALID, 0, "%s has an invalid digest '%s'", what,
 				     d ? d : "(none)");
 	bv_strv_push(v, d);
@@ -977,7 +961,7 @@ static void check_image(const struct bv_store *s, const char *name, const char *
 	struct bv_error *e = NULL;
 	size_t present = 0;
 
-	if (!bv_store_digest_valid(digest)) {
+	if (!bv_digest_valid(digest)) {
 		bv_strv_pushf(problems, "image %s: invalid manifest digest '%s'", name,
 			      digest ? digest : "(none)");
 		return;
@@ -1039,7 +1023,7 @@ int bv_store_verify(struct bv_store *s, struct bv_strv *problems, struct bv_erro
 		struct stat st;
 
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-		if (!hex_valid(*name) || (fd < 0 && errno == ELOOP) ||
+		if (!bv_sha256_hex_valid(*name) || (fd < 0 && errno == ELOOP) ||
 		    (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))) {
 			bv_strv_pushf(&found, "unexpected file 'blobs/sha256/%s'", *name);
 			continue;
@@ -1088,7 +1072,7 @@ int bv_store_usage(const struct bv_store *s, int64_t *bytes_out, size_t *blobs_o
 	bv_strv_foreach (name, &names) {
 		_cleanup_free_ char *path = bv_path_join(s->blobs, *name);
 		struct stat st;
-		if (!hex_valid(*name) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		if (!bv_sha256_hex_valid(*name) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		bytes += st.st_size;
 		blobs++;
@@ -1110,7 +1094,7 @@ static bool partial_hex(const char *name, char hex[BV_SHA256_HEX_LEN + 1])
 		return false;
 	memcpy(hex, name, BV_SHA256_HEX_LEN);
 	hex[BV_SHA256_HEX_LEN] = '\0';
-	return hex_valid(hex);
+	return bv_sha256_hex_valid(hex);
 }
 
 /*
@@ -1288,7 +1272,8 @@ static int gc_locked(struct bv_store *s, const char *const *keep, size_t n_keep,
 		_cleanup_free_ char *path = bv_path_join(s->blobs, *name);
 		_cleanup_free_ char *digest = bv_xasprintf(SHA256_PREFIX "%s", *name);
 		struct stat st;
-		if (!hex_valid(*name) || sorted_contains(&reach, digest) || lstat(path, &st) < 0)
+		if (!bv_sha256_hex_valid(*name) || sorted_contains(&reach, digest) ||
+		    lstat(path, &st) < 0)
 			continue;
 		if (!dry_run && unlink(path) < 0 && errno != ENOENT)
 			return bv_error_set_errno(err, "could not remove '%s'", path);

@@ -56,14 +56,6 @@ static void archive_freep(struct archive **a)
 /* ------------------------------------------------------------------------------------------ */
 /* Names */
 
-static bool all_hex(const char *s)
-{
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /* How messages name a layer: its digest when the blob is stored by digest, else its path. */
 static char *layer_label(const char *path)
 {
@@ -71,8 +63,8 @@ static char *layer_label(const char *path)
 	base = base ? base + 1 : path;
 	if (bv_str_has_prefix(base, "sha256:"))
 		return bv_xstrdup(base);
-	if (strlen(base) == 64 && all_hex(base) && base - path >= 7 &&
-	    !memcmp(base - 7, "sha256/", 7) && (base - path == 7 || base[-8] == '/'))
+	if (bv_sha256_hex_valid(base) && base - path >= 7 && !memcmp(base - 7, "sha256/", 7) &&
+	    (base - path == 7 || base[-8] == '/'))
 		return bv_xasprintf("sha256:%s", base);
 	return bv_xasprintf("'%s'", path);
 }
@@ -213,8 +205,6 @@ static int open_nofollow_walk(int root, const char *rel, bool create)
 	}
 	return TAKE_FD(cur);
 }
-
-static int clean_path(const char *in, struct bv_buf *out);
 
 /* The path of the open directory `fd` inside the tree `root` ("" for the root), or NULL. */
 static char *path_in_root(int root, int fd)

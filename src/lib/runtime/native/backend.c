@@ -25,6 +25,7 @@
 #include "lib/oci/store/retain-internal.h"
 #include "lib/oci/store/unpack-internal.h"
 #include "lib/runtime/native/native-internal.h"
+#include "lib/runtime/native/nvidia.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -326,7 +327,7 @@ static int plan_gpu(struct native_run *nr, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv devices = BV_STRV_INIT, libraries = BV_STRV_INIT;
 	const char *visible = getenv("NVIDIA_VISIBLE_DEVICES");
-	int r = bv_runtime_nvidia_files(&devices, &libraries, err);
+	int r = bv_nvidia_files(&devices, &libraries, err);
 	if (r < 0 || !devices.n)
 		return r;
 	bv_strv_foreach (lib, &libraries) {
