@@ -223,12 +223,10 @@ bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const ch
 		if (!p->exception)
 			continue;
 		for (size_t k = 0; k < parts.n && possible; k++) {
-			if (k >= p->parts.n)
-				possible = false;
-			else if (strstr(p->parts.v[k], "**"))
+			if (k < p->parts.n && strstr(p->parts.v[k], "**"))
 				break; /* anything below may match */
-			else if (fnmatch(p->parts.v[k], parts.v[k], 0) != 0)
-				possible = false;
+			/* a pattern shorter than the directory cannot name anything below it */
+			possible = k < p->parts.n && fnmatch(p->parts.v[k], parts.v[k], 0) == 0;
 		}
 		if (possible)
 			return true;
