@@ -5,10 +5,11 @@
 
 bv is built in layers, lowest first:
 
-    util < toml < model < oci < engine < runtime < cli
+    util < toml < model < oci < data < engine < runtime < cli
 
 src/util/ knows nothing of bv; src/toml/ reads and writes TOML; src/lib/model/ is bv.toml,
 bv.lock, manifests and the index; src/lib/oci/ the registry client, the store and unpacking;
+src/lib/data/ reference data (dataset downloads into the cache);
 src/lib/engine/ the Docker Engine API and what is built on it (sessions, services);
 src/lib/runtime/ the backend interface, run plans and the backends; src/cli/ the commands.
 A file may include headers of its own layer and of the layers below it, never above: a back
@@ -26,7 +27,7 @@ import os
 import re
 import sys
 
-LAYERS = ["util", "toml", "model", "oci", "engine", "runtime", "cli"]
+LAYERS = ["util", "toml", "model", "oci", "data", "engine", "runtime", "cli"]
 
 # Public headers whose implementation does not share their name.
 HEADER_HOME = {
