@@ -970,6 +970,14 @@ static bool is_token_char(int c)
 	return is_bare(c) || c == '+' || c == '.' || c == ':';
 }
 
+static bool digits_run(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_digit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 /* A number, a special float or a datetime: all made of "token" characters. */
 static int parse_scalar(struct parser *p, struct bv_toml_value *out)
 {
@@ -988,8 +996,10 @@ static int parse_scalar(struct parser *p, struct bv_toml_value *out)
 	}
 	if (!len)
 		return fail(p, s, "invalid value");
-	if ((len >= 5 && is_digit((unsigned char)s[0]) && s[4] == '-') ||
-	    (len >= 3 && is_digit((unsigned char)s[0]) && s[2] == ':')) {
+	/* Only four digits and '-' start a date, two digits and ':' a time: a float such as
+	 * 2.6e-33 also has '-' at [4]. */
+	if ((len >= 5 && digits_run(s, 4) && s[4] == '-') ||
+	    (len >= 3 && digits_run(s, 2) && s[2] == ':')) {
 		if (bv_toml_parse_datetime(&out->u.datetime, &out->type, s, len) < 0)
 			return fail(p, s, "invalid datetime '%.*s'", (int)(len > 40 ? 40 : len), s);
 		return 0;

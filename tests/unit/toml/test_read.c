@@ -29,6 +29,24 @@ static void test_toml_read__scalars_and_lookup(void **state)
 	bv_toml_doc_free(doc);
 }
 
+/* A float with '-' where a date has its first dash is still a float (a fuzzer finding:
+ * 2.6e-33, written back from 26e-34, was read as a bad datetime). */
+static void test_toml_read__floats_that_look_like_dates(void **state)
+{
+	(void)state;
+	struct bv_toml_doc *doc = parse_ok("a = 2.6e-33\n"
+					   "b = 1.5e-7\n"
+					   "c = -1.2e-3\n"
+					   "d = 1_0.5e-1\n");
+	const struct bv_toml_table *root = bv_toml_doc_root(doc);
+	assert_int_equal(bv_toml_table_get(root, "a")->type, BV_TOML_FLOAT);
+	assert_true(bv_toml_table_get(root, "a")->u.floating == 2.6e-33);
+	assert_true(bv_toml_table_get(root, "b")->u.floating == 1.5e-7);
+	assert_true(bv_toml_table_get(root, "c")->u.floating == -1.2e-3);
+	assert_true(bv_toml_table_get(root, "d")->u.floating == 1.05);
+	bv_toml_doc_free(doc);
+}
+
 static void test_toml_read__datetime_kinds(void **state)
 {
 	(void)state;
@@ -163,6 +181,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_toml_read__scalars_and_lookup),
+		cmocka_unit_test(test_toml_read__floats_that_look_like_dates),
 		cmocka_unit_test(test_toml_read__datetime_kinds),
 		cmocka_unit_test(test_toml_read__tables_keep_order_and_positions),
 		cmocka_unit_test(test_toml_read__errors_carry_line_and_column),
