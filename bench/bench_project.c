@@ -113,13 +113,13 @@ static int load_registry(const struct bv_index *idx, size_t *count, struct bv_er
 	struct bv_strv ids = BV_STRV_INIT, data = BV_STRV_INIT;
 	int r = bv_types_load_default(&types, err);
 	if (r >= 0)
-		r = bv_index_list_tools(idx, &ids, err);
+		r = bv_index_list_tools(&ids, idx, err);
 	if (r >= 0)
-		r = bv_index_list_data(idx, &data, err);
+		r = bv_index_list_data(&data, idx, err);
 	*count = 0;
 	for (size_t i = 0; r >= 0 && i < ids.n; i++) {
 		struct bv_strv versions = BV_STRV_INIT;
-		r = bv_index_tool_versions(idx, ids.v[i], &versions, err);
+		r = bv_index_tool_versions(&versions, idx, ids.v[i], err);
 		for (size_t j = 0; r >= 0 && j < versions.n; j++) {
 			_cleanup_free_ char *path =
 				bv_index_tool_path(idx, ids.v[i], versions.v[j]);
@@ -132,7 +132,7 @@ static int load_registry(const struct bv_index *idx, size_t *count, struct bv_er
 	}
 	for (size_t i = 0; r >= 0 && i < data.n; i++) {
 		struct bv_strv versions = BV_STRV_INIT;
-		r = bv_index_data_versions(idx, data.v[i], &versions, err);
+		r = bv_index_data_versions(&versions, idx, data.v[i], err);
 		for (size_t j = 0; r >= 0 && j < versions.n; j++) {
 			_cleanup_free_ char *path =
 				bv_index_data_path(idx, data.v[i], versions.v[j]);
@@ -173,9 +173,9 @@ static int bench_registry(const char *dir, unsigned iterations)
 int main(int argc, char **argv)
 {
 	unsigned n;
-	if (argc == 4 && !strcmp(argv[1], "gen") && bv_parse_uint(argv[3], &n) == 0)
+	if (argc == 4 && !strcmp(argv[1], "gen") && bv_parse_uint(&n, argv[3]) == 0)
 		return generate(argv[2], n);
-	if (argc == 4 && !strcmp(argv[1], "registry") && bv_parse_uint(argv[3], &n) == 0 && n)
+	if (argc == 4 && !strcmp(argv[1], "registry") && bv_parse_uint(&n, argv[3]) == 0 && n)
 		return bench_registry(argv[2], n);
 	fprintf(stderr, "usage: bench_project gen <dir> <tools> | registry <dir> <iterations>\n");
 	return 2;

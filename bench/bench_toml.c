@@ -135,11 +135,11 @@ static int generate_lock(unsigned tools, const char *path)
 int main(int argc, char **argv)
 {
 	unsigned n;
-	if (argc >= 4 && !strcmp(argv[1], "manifests") && bv_parse_uint(argv[2], &n) == 0)
+	if (argc >= 4 && !strcmp(argv[1], "manifests") && bv_parse_uint(&n, argv[2]) == 0)
 		return bench_parse(n, argc - 3, argv + 3, false);
-	if (argc == 4 && !strcmp(argv[1], "lock") && bv_parse_uint(argv[2], &n) == 0)
+	if (argc == 4 && !strcmp(argv[1], "lock") && bv_parse_uint(&n, argv[2]) == 0)
 		return bench_parse(n, 1, argv + 3, true);
-	if (argc == 4 && !strcmp(argv[1], "genlock") && bv_parse_uint(argv[2], &n) == 0)
+	if (argc == 4 && !strcmp(argv[1], "genlock") && bv_parse_uint(&n, argv[2]) == 0)
 		return generate_lock(n, argv[3]);
 	fprintf(stderr,
 		"usage: bench_toml manifests|lock <iterations> <file>... | genlock <tools> <out>\n");

@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 	int opt, r = 0;
 
 	while ((opt = getopt(argc, argv, "n:w:")) != -1) {
-		if (opt == 'n' && bv_parse_uint(optarg, &runs) == 0 && runs >= 1 &&
+		if (opt == 'n' && bv_parse_uint(&runs, optarg) == 0 && runs >= 1 &&
 		    runs <= MAX_RUNS)
 			continue;
 		if (opt == 'w') {

@@ -38,7 +38,7 @@ struct bv_strv;
  * `checked_out` (may be NULL) gets the number of SIF files looked at.  Returns 0 whatever it
  * finds; a missing sif directory is an empty cache.
  */
-int bv_apptainer_verify(const char *cache_dir, struct bv_strv *problems, uint64_t *checked_out,
+int bv_apptainer_verify(struct bv_strv *problems, uint64_t *checked_out, const char *cache_dir,
 			struct bv_error **err);
 
 #endif

@@ -11,7 +11,7 @@
  *   if (bv_index_open(&idx, url, BV_INDEX_REFRESH_STALE, &err) < 0) ...
  *   if (bv_index_warning(idx)) print it               the refresh failed, old copy in use
  *   struct bv_strv ids = BV_STRV_INIT;
- *   bv_index_list_tools(idx, &ids, &err);              "samtools", ...
+ *   bv_index_list_tools(&ids, idx, &err);              "samtools", ...
  *   char digest[72];
  *   bv_index_manifest_digest(idx, "samtools", "1.21", digest, &err);
  *   bv_index_free(idx);
@@ -101,7 +101,7 @@ void bv_index_free(struct bv_index *idx);
  * Appends the ids under tools/, sorted bytewise: every non-hidden directory.  A registry
  * without tools/ has none.
  */
-int bv_index_list_tools(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
+int bv_index_list_tools(struct bv_strv *out, const struct bv_index *idx, struct bv_error **err);
 
 /*
  * "sha256:<hex>" of the bytes of a tool manifest (the manifest_sha256 of bv.lock).  For a
@@ -117,6 +117,6 @@ int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const
  * back to reading manifests); BV_EINVALID when it is not JSON, its schema_version is not 1
  * or it has no "tools" array.
  */
-int bv_index_load_summaries(const struct bv_index *idx, json_t **out, struct bv_error **err);
+int bv_index_load_summaries(json_t **out, const struct bv_index *idx, struct bv_error **err);
 
 #endif

@@ -8,7 +8,7 @@
  *
  * Calling sequence:
  *   char *p = NULL;
- *   if (bv_platform_normalize("linux/arm64", &p, &err) < 0) ...     "linux/arm64/v8"
+ *   if (bv_platform_normalize(&p, "linux/arm64", &err) < 0) ...     "linux/arm64/v8"
  *   if (!bv_platform_matches(bv_registry_default_platform(), p)) ... not this machine's
  *   free(p);
  *
@@ -73,7 +73,7 @@ const char *bv_registry_default_platform(void);
  * Checks `text` and writes its normalised form to *out (a new string).  BV_EINVALID with
  * "invalid platform '...'" for anything but two or three non-empty parts.
  */
-int bv_platform_normalize(const char *text, char **out, struct bv_error **err);
+int bv_platform_normalize(char **out, const char *text, struct bv_error **err);
 
 /*
  * Does an image of platform `have` run where `want` is asked for?  Same os and architecture,

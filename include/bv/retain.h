@@ -22,7 +22,7 @@
  * Calling sequence:
  *   bv_retain_register_project(cache, root, &err);                add, sync, lock, ...
  *   bv_retain_projects(cache, &roots, &err);                      prune: who pins what
- *   r = bv_retain_claim(rootfs, &fd, &err);  1: claimed, remove the tree, then
+ *   r = bv_retain_claim(&fd, rootfs, &err);  1: claimed, remove the tree, then
  *       bv_retain_unclaim(rootfs, fd);    0: in use, keep it
  *
  * Ownership: strings are borrowed; `roots` receives new strings; claim descriptors
@@ -44,7 +44,7 @@ int bv_retain_register_project(const char *cache_dir, const char *project_root,
 int bv_retain_projects(const char *cache_dir, struct bv_strv *roots, struct bv_error **err);
 
 /* An exclusive claim without waiting: 1 and *fd_out when nobody uses the tree, 0 when busy. */
-int bv_retain_claim(const char *rootfs, int *fd_out, struct bv_error **err);
+int bv_retain_claim(int *fd_out, const char *rootfs, struct bv_error **err);
 
 /* After the tree is gone: removes its lease file and drops the claim. */
 void bv_retain_unclaim(const char *rootfs, int fd);

@@ -172,7 +172,7 @@ int bv_service_volume_parse(struct bv_service_volume *out, const char *text, con
  */
 char *bv_services_clean_path(const char *path);
 /* "500ms", "1s", "2m", "1h", "1m30s"; units ns, us, ms, s, m, h.  0 or -EINVAL/-ERANGE. */
-int bv_duration_parse(const char *text, int64_t *ns_out);
+int bv_duration_parse(int64_t *ns_out, const char *text);
 
 /*
  * .dockerignore, with Docker's documented rules: one pattern per line; lines starting with

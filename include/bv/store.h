@@ -14,8 +14,8 @@
  *           r = bv_store_ingest_commit(in, &err);      verified and published, or an error
  *           (on a network error: bv_store_ingest_abort(in, true) keeps the bytes for later)
  *   }
- *   bv_store_put_blob(s, config_json, len, config_digest, NULL, &err);
- *   bv_store_put_blob(s, manifest_json, len, manifest_digest, NULL, &err);
+ *   bv_store_put_blob(NULL, s, config_json, len, config_digest, &err);
+ *   bv_store_put_blob(NULL, s, manifest_json, len, manifest_digest, &err);
  *   bv_store_add_image(s, ref_name, manifest_digest, media_type, manifest_size, &err);
  *   bv_store_free(s);
  *
@@ -179,15 +179,15 @@ void bv_store_ingest_abort(struct bv_store_ingest *in, bool keep_partial);
  * must hash to it (BV_EINVALID otherwise, nothing written); without, the digest is computed.
  * A blob already present is not rewritten.  *digest_out (may be NULL) gets "sha256:<hex>".
  */
-int bv_store_put_blob(struct bv_store *s, const void *data, size_t len, const char *expected_digest,
-		      char **digest_out, struct bv_error **err);
+int bv_store_put_blob(char **digest_out, struct bv_store *s, const void *data, size_t len,
+		      const char *expected_digest, struct bv_error **err);
 
 /*
  * Appends the blob to `out` after re-hashing it: BV_ENOTFOUND when absent, BV_EINVALID when
  * its bytes no longer match its name ("blob 'sha256:...' is corrupt ...") and BV_ERR (EFBIG)
  * when it is larger than `max`.
  */
-int bv_store_read_blob(const struct bv_store *s, const char *digest, size_t max, struct bv_buf *out,
+int bv_store_read_blob(struct bv_buf *out, const struct bv_store *s, const char *digest, size_t max,
 		       struct bv_error **err);
 
 /* One manifest descriptor of index.json. */
@@ -221,7 +221,7 @@ int bv_store_add_image_as(struct bv_store *s, const char *ref_name, const char *
  * The images in index.json that have a ref.name, in file order (*out NULL when there are
  * none).  Descriptors other tools added without a name are kept in the file but not listed.
  */
-int bv_store_list_images(const struct bv_store *s, struct bv_store_image **out, size_t *n_out,
+int bv_store_list_images(struct bv_store_image **out, size_t *n_out, const struct bv_store *s,
 			 struct bv_error **err);
 void bv_store_images_free(struct bv_store_image *images, size_t n);
 
@@ -241,7 +241,7 @@ int bv_store_remove_image(struct bv_store *s, const char *ref_name, struct bv_er
 int bv_store_verify(struct bv_store *s, struct bv_strv *problems, struct bv_error **err);
 
 /* Total apparent size and number of the published blobs. */
-int bv_store_usage(const struct bv_store *s, int64_t *bytes_out, size_t *blobs_out,
+int bv_store_usage(int64_t *bytes_out, size_t *blobs_out, const struct bv_store *s,
 		   struct bv_error **err);
 
 /*

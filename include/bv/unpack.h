@@ -11,7 +11,7 @@
  *
  * Calling sequence:
  *   char *problem = NULL;
- *   r = bv_unpack_verify("<cache>/rootfs/<image>", fast, true, &problem, err);
+ *   r = bv_unpack_verify(&problem, "<cache>/rootfs/<image>", fast, true, err);
  *           1: intact; 0: damaged or unsealed, `problem` says where (and the seal is gone)
  *   bv_unpack_remove_tree("<cache>/rootfs/<image>", err);     never plain rm -rf (see below)
  *
@@ -54,7 +54,7 @@ struct bv_error;
  * *problem saying where (the caller frees it), < 0 when it cannot be read.  With
  * `unseal_damaged` the seal of a damaged tree is removed, so the next install rebuilds it.
  */
-int bv_unpack_verify(const char *tree, bool fast, bool unseal_damaged, char **problem,
+int bv_unpack_verify(char **problem, const char *tree, bool fast, bool unseal_damaged,
 		     struct bv_error **err);
 
 /*

@@ -189,7 +189,7 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
  * --platform of bv add, bv lock and bv sync: `arg` normalised into *out (NULL when `arg` is
  * NULL), or "error: invalid platform ..." printed.  Returns an exit status.
  */
-int bv_cli_platform_arg(const char *arg, char **out);
+int bv_cli_platform_arg(char **out, const char *arg);
 #define BV_CLI_PLATFORM_HELP                                                                    \
 	"os/arch[/variant], such as linux/arm64: resolve images for that platform and pin its " \
 	"manifest (default: this machine's, pinning the tag's index)"

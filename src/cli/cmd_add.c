@@ -137,7 +137,7 @@ static int run_add(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_add, argc, argv, 1, -1, &first);
 	if (status >= 0)
 		return status;
-	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
+	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)

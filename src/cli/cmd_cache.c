@@ -36,7 +36,7 @@ static int cache_size(struct bv_store *s)
 	int64_t bytes = 0;
 	size_t blobs = 0;
 	char human[32];
-	if (bv_store_usage(s, &bytes, &blobs, &err) < 0)
+	if (bv_store_usage(&bytes, &blobs, s, &err) < 0)
 		return bv_cli_report(err);
 	bv_cli_format_size(human, sizeof(human), bytes);
 	printf("%s in %zu blobs at %s\n", human, blobs, bv_store_dir(s));
@@ -48,7 +48,7 @@ static int cache_list(struct bv_store *s)
 	struct bv_error *err = NULL;
 	struct bv_store_image *images = NULL;
 	size_t n = 0;
-	if (bv_store_list_images(s, &images, &n, &err) < 0)
+	if (bv_store_list_images(&images, &n, s, &err) < 0)
 		return bv_cli_report(err);
 	for (size_t i = 0; i < n; i++) {
 		char human[32];
@@ -98,7 +98,7 @@ static void verify_sifs(struct bv_strv *problems)
 {
 	struct bv_error *err = NULL;
 	_cleanup_free_ char *cache = NULL;
-	if (bv_cache_dir(&cache, &err) < 0 || bv_apptainer_verify(cache, problems, NULL, &err) < 0)
+	if (bv_cache_dir(&cache, &err) < 0 || bv_apptainer_verify(problems, NULL, cache, &err) < 0)
 		bv_error_free(err);
 }
 
@@ -129,7 +129,7 @@ static void verify_trees(struct bv_strv *problems)
 			path = bv_path_join(dir, de->d_name);
 			if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 				continue;
-			r = bv_unpack_verify(path, arg_fast, true, &problem, &err);
+			r = bv_unpack_verify(&problem, path, arg_fast, true, &err);
 			if (r < 0) {
 				_cleanup_free_ char *msg = bv_error_format(err);
 				bv_error_free(err);
@@ -243,7 +243,7 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 		path = bv_path_join(dir, de->d_name);
 		if (by_image && !bv_str_has_suffix(de->d_name, ".json")) {
 			struct bv_error *err = NULL;
-			claimed = bv_retain_claim(path, &claim, &err);
+			claimed = bv_retain_claim(&claim, path, &err);
 			if (claimed < 0) {
 				_cleanup_free_ char *msg = bv_error_format(err);
 				bv_error_free(err);

@@ -22,7 +22,7 @@ static int run_lock(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_lock, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
-	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
+	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
 	if (platform && arg_check) {
 		bv_cli_error("--platform cannot be used with --check, which contacts no registry");

@@ -88,7 +88,7 @@ static int summaries_from_manifests(struct bv_cli_ctx *ctx, json_t **out)
 	struct bv_strv ids = BV_STRV_INIT;
 	struct bv_error *err = NULL;
 	json_t *a = json_array();
-	if (bv_cli_ctx_load_types(ctx) || bv_index_list_tools(ctx->index, &ids, &err) < 0) {
+	if (bv_cli_ctx_load_types(ctx) || bv_index_list_tools(&ids, ctx->index, &err) < 0) {
 		json_decref(a);
 		bv_strv_clear(&ids);
 		return err ? bv_cli_report(err) : BV_EXIT_FAILURE;
@@ -149,7 +149,7 @@ static int run_search(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_NO_PROJECT | BV_CTX_INDEX, arg_registry);
 	if (r)
 		goto out;
-	r = bv_index_load_summaries(ctx.index, &summaries, &err);
+	r = bv_index_load_summaries(&summaries, ctx.index, &err);
 	if (r == BV_ENOTFOUND) {
 		bv_error_free(err);
 		r = summaries_from_manifests(&ctx, &summaries);

@@ -46,7 +46,7 @@ static int run_sync(int argc, char **argv)
 	/* sync writes neither bv.toml nor bv.lock, only .bv/bin when it is stale: the project
 	 * lock is taken for that write alone, with bv.lock read again under it.  So a warm sync
 	 * costs no lock, works in a read-only checkout, and a long pull never holds up bv add. */
-	if ((r = bv_cli_platform_arg(arg_platform, &platform)))
+	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)

@@ -185,7 +185,7 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 			*(const char **)o->dest = optarg;
 			break;
 		case BV_OPT_UINT:
-			if (bv_parse_uint(optarg, (unsigned *)o->dest) < 0) {
+			if (bv_parse_uint((unsigned *)o->dest, optarg) < 0) {
 				bv_cli_error(
 					"invalid value '%s' for '--%s': expected a whole number",
 					optarg, o->long_name);

@@ -27,13 +27,13 @@
 
 #include "util/banned.h"
 
-int bv_cli_platform_arg(const char *arg, char **out)
+int bv_cli_platform_arg(char **out, const char *arg)
 {
 	struct bv_error *err = NULL;
 	*out = NULL;
 	if (!arg)
 		return BV_EXIT_OK;
-	if (bv_platform_normalize(arg, out, &err) < 0) {
+	if (bv_platform_normalize(out, arg, &err) < 0) {
 		bv_cli_report(err);
 		return BV_EXIT_USAGE;
 	}

@@ -61,7 +61,7 @@ static void to_hex(const unsigned char *md, char out[BV_SHA256_HEX_LEN + 1])
 	out[BV_SHA256_HEX_LEN] = '\0';
 }
 
-void bv_sha256_final_hex(struct bv_sha256 *h, char out[BV_SHA256_HEX_LEN + 1])
+void bv_sha256_final_hex(char out[BV_SHA256_HEX_LEN + 1], struct bv_sha256 *h)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -78,7 +78,7 @@ void bv_sha256_free(struct bv_sha256 *h)
 	free(h);
 }
 
-void bv_sha256_hex(const void *data, size_t len, char out[BV_SHA256_HEX_LEN + 1])
+void bv_sha256_hex(char out[BV_SHA256_HEX_LEN + 1], const void *data, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;

@@ -3,11 +3,11 @@
  *
  * Calling sequence:
  *   char hex[BV_SHA256_HEX_LEN + 1];
- *   bv_sha256_hex(data, len, hex);                 one buffer
+ *   bv_sha256_hex(hex, data, len);                 one buffer
  *
  *   struct bv_sha256 *h = bv_sha256_new();         a stream (downloads, files)
  *   bv_sha256_update(h, chunk, n); ...
- *   bv_sha256_final_hex(h, hex);                   also frees h
+ *   bv_sha256_final_hex(hex, h);                   also frees h
  *
  *   uint64_t h = bv_fnv1a64(text, len);           a name for a cache entry, no crypto
  *
@@ -34,11 +34,11 @@
 
 struct bv_sha256;
 
-void bv_sha256_hex(const void *data, size_t len, char out[BV_SHA256_HEX_LEN + 1]);
+void bv_sha256_hex(char out[BV_SHA256_HEX_LEN + 1], const void *data, size_t len);
 
 struct bv_sha256 *bv_sha256_new(void);
 void bv_sha256_update(struct bv_sha256 *h, const void *data, size_t len);
-void bv_sha256_final_hex(struct bv_sha256 *h, char out[BV_SHA256_HEX_LEN + 1]);
+void bv_sha256_final_hex(char out[BV_SHA256_HEX_LEN + 1], struct bv_sha256 *h);
 void bv_sha256_free(struct bv_sha256 *h);
 
 /*

@@ -61,12 +61,12 @@ static int parse_signed(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
-int bv_parse_u64(const char *s, uint64_t *out)
+int bv_parse_u64(uint64_t *out, const char *s)
 {
 	return parse_unsigned(s, UINT64_MAX, out);
 }
 
-int bv_parse_size(const char *s, size_t *out)
+int bv_parse_size(size_t *out, const char *s)
 {
 	uint64_t v;
 	int r = parse_unsigned(s, SIZE_MAX, &v);
@@ -76,7 +76,7 @@ int bv_parse_size(const char *s, size_t *out)
 	return 0;
 }
 
-int bv_parse_uint(const char *s, unsigned *out)
+int bv_parse_uint(unsigned *out, const char *s)
 {
 	uint64_t v;
 	int r = parse_unsigned(s, UINT_MAX, &v);
@@ -86,12 +86,12 @@ int bv_parse_uint(const char *s, unsigned *out)
 	return 0;
 }
 
-int bv_parse_i64(const char *s, int64_t *out)
+int bv_parse_i64(int64_t *out, const char *s)
 {
 	return parse_signed(s, INT64_MIN, INT64_MAX, out);
 }
 
-int bv_parse_int(const char *s, int *out)
+int bv_parse_int(int *out, const char *s)
 {
 	int64_t v;
 	int r = parse_signed(s, INT_MIN, INT_MAX, &v);
@@ -101,7 +101,7 @@ int bv_parse_int(const char *s, int *out)
 	return 0;
 }
 
-int bv_parse_bool(const char *s, bool *out)
+int bv_parse_bool(bool *out, const char *s)
 {
 	static const char *const yes[] = {"1", "true", "yes", "on"};
 	static const char *const no[] = {"0", "false", "no", "off"};

@@ -3,7 +3,7 @@
  *
  * Calling sequence:
  *   uint64_t n;
- *   if (bv_parse_u64(value, &n) < 0)
+ *   if (bv_parse_u64(&n, value) < 0)
  *           return bv_error_setc(err, BV_EINVALID, 0, "invalid number '%s'", value);
  *
  * Why not strtoul() or atoi(): they skip leading whitespace, accept "-1" for unsigned types
@@ -29,17 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int bv_parse_u64(const char *s, uint64_t *out);
-int bv_parse_i64(const char *s, int64_t *out);
-int bv_parse_uint(const char *s, unsigned *out);
-int bv_parse_int(const char *s, int *out);
-int bv_parse_size(const char *s, size_t *out);
+int bv_parse_u64(uint64_t *out, const char *s);
+int bv_parse_i64(int64_t *out, const char *s);
+int bv_parse_uint(unsigned *out, const char *s);
+int bv_parse_int(int *out, const char *s);
+int bv_parse_size(size_t *out, const char *s);
 
 /*
  * Parses a boolean as people write it in environment variables: 1/0, true/false, yes/no,
  * on/off, in any case.  Returns 0 or -EINVAL.
  */
-int bv_parse_bool(const char *s, bool *out);
+int bv_parse_bool(bool *out, const char *s);
 
 bool bv_str_has_prefix(const char *s, const char *prefix);
 bool bv_str_has_suffix(const char *s, const char *suffix);

@@ -352,7 +352,7 @@ out:
 	return r;
 }
 
-int bv_proc_finish(struct bv_proc *p, int *status_out, struct bv_error **err)
+int bv_proc_finish(int *status_out, struct bv_proc *p, struct bv_error **err)
 {
 	const char *prog = p->args.n ? p->args.v[0] : "(none)";
 	int st, code;
@@ -386,15 +386,15 @@ int bv_proc_finish(struct bv_proc *p, int *status_out, struct bv_error **err)
 	return 0;
 }
 
-int bv_proc_run(struct bv_proc *p, int *status_out, struct bv_error **err)
+int bv_proc_run(int *status_out, struct bv_proc *p, struct bv_error **err)
 {
 	int r = bv_proc_start(p, err);
 	if (r < 0)
 		return r;
-	return bv_proc_finish(p, status_out, err);
+	return bv_proc_finish(status_out, p, err);
 }
 
-int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *status_out,
+int bv_proc_capture(struct bv_buf *out, int *status_out, struct bv_proc *p, size_t max,
 		    struct bv_error **err)
 {
 	size_t start_len = out->len;
@@ -418,10 +418,10 @@ int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *stat
 	if (r < 0) {
 		int ignored;
 		kill(p->pid, SIGKILL); /* still our unreaped child, so the pid cannot be reused */
-		bv_proc_finish(p, &ignored, NULL);
+		bv_proc_finish(&ignored, p, NULL);
 		return bv_error_wrap(err, r, "could not read the output of '%s'", prog);
 	}
-	r = bv_proc_finish(p, status_out, err);
+	r = bv_proc_finish(status_out, p, err);
 	if (r < 0) {
 		bv_buf_setlen(out, start_len);
 		return r;

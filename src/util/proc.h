@@ -7,7 +7,7 @@
  *   bv_strv_push(&p.args, "-xf");
  *   bv_strv_push(&p.env, "LC_ALL=C");        "K=V" sets, a bare "K" unsets, on top of environ
  *   p.cwd = dir;
- *   r = bv_proc_run(&p, &status, err);       or bv_proc_capture(&p, &out, max, &status, err)
+ *   r = bv_proc_run(&status, &p, err);       or bv_proc_capture(&out, &status, &p, max, err)
  *   bv_proc_clear(&p);
  *
  * For streaming, set a field of in/out/err to -1 before bv_proc_start(): it then holds the
@@ -66,17 +66,17 @@ int bv_proc_start(struct bv_proc *p, struct bv_error **err);
  * Waits for the child.  Closes the `in` pipe first if start created it and it is still open,
  * so a child reading stdin cannot keep the parent waiting forever.
  */
-int bv_proc_finish(struct bv_proc *p, int *status_out, struct bv_error **err);
+int bv_proc_finish(int *status_out, struct bv_proc *p, struct bv_error **err);
 
 /* start + finish; use with inherited or caller-provided descriptors, not pipes. */
-int bv_proc_run(struct bv_proc *p, int *status_out, struct bv_error **err);
+int bv_proc_run(int *status_out, struct bv_proc *p, struct bv_error **err);
 
 /*
  * Runs the child with stdout to a pipe and appends all of it to `out`.  More than `max` bytes
  * is an error (EFBIG; the child is then killed with SIGKILL and reaped); `out` is only changed on
  * success.  `p->out` must be 0 or -1.
  */
-int bv_proc_capture(struct bv_proc *p, struct bv_buf *out, size_t max, int *status_out,
+int bv_proc_capture(struct bv_buf *out, int *status_out, struct bv_proc *p, size_t max,
 		    struct bv_error **err);
 
 /* Releases args and env and closes the pipe ends start created; `p` can then be reused. */

@@ -7,7 +7,7 @@
 
 #include "banned.h"
 
-int bv_time_format_rfc3339(int64_t unix_seconds, char out[static BV_RFC3339_LEN + 1])
+int bv_time_format_rfc3339(char out[static BV_RFC3339_LEN + 1], int64_t unix_seconds)
 {
 	struct tm tm;
 	time_t t = (time_t)unix_seconds;
@@ -72,7 +72,7 @@ static bool expect(const char **p, char c)
 	return true;
 }
 
-int bv_time_parse_rfc3339(const char *s, int64_t *unix_seconds_out, uint32_t *nanos_out)
+int bv_time_parse_rfc3339(int64_t *unix_seconds_out, uint32_t *nanos_out, const char *s)
 {
 	unsigned year, mon, day, hour, min, sec, oh = 0, om = 0;
 	uint32_t nanos = 0;

@@ -3,9 +3,9 @@
  *
  * Calling sequence:
  *   char stamp[BV_RFC3339_LEN + 1];
- *   bv_time_format_rfc3339(bv_time_now(), stamp);          "2026-11-23T13:30:16Z"
+ *   bv_time_format_rfc3339(stamp, bv_time_now());          "2026-11-23T13:30:16Z"
  *   int64_t t;
- *   if (bv_time_parse_rfc3339(text, &t, NULL) < 0) ...      lock files, registry metadata
+ *   if (bv_time_parse_rfc3339(&t, NULL, text) < 0) ...      lock files, registry metadata
  *   uint64_t t0 = bv_time_monotonic_ns();                   durations, timeouts
  *
  * Why not strptime()/timegm()/mktime(): mktime() and the libc formatting functions depend on
@@ -34,14 +34,14 @@
  * Formats `unix_seconds` as UTC with a 'Z' suffix and no fraction.  Returns -EOVERFLOW when the
  * year does not fit in four digits (before 0000 or after 9999) and -EINVAL for a NULL `out`.
  */
-int bv_time_format_rfc3339(int64_t unix_seconds, char out[static BV_RFC3339_LEN + 1]);
+int bv_time_format_rfc3339(char out[static BV_RFC3339_LEN + 1], int64_t unix_seconds);
 
 /*
  * Parses "YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|+hh:mm|-hh:mm)" and converts it to UTC.
  * The fraction keeps nine digits (nanoseconds); more digits are accepted and truncated.
  * `nanos_out` may be NULL.  Returns 0 or -EINVAL.
  */
-int bv_time_parse_rfc3339(const char *s, int64_t *unix_seconds_out, uint32_t *nanos_out);
+int bv_time_parse_rfc3339(int64_t *unix_seconds_out, uint32_t *nanos_out, const char *s);
 
 /* Seconds since the epoch (CLOCK_REALTIME). */
 int64_t bv_time_now(void);

@@ -29,7 +29,7 @@ static void check_document(const char *text, size_t len, const char *platform)
 {
 	struct bv_resolved r = {0};
 	struct bv_error *err = NULL;
-	int ret = bv_registry_parse_document(text, len, platform, &r, &err);
+	int ret = bv_registry_parse_document(&r, text, len, platform, &err);
 
 	if (ret < 0) {
 		if (!err || (ret != BV_EINVALID && ret != BV_ENOTFOUND) || !err->message[0])
@@ -57,7 +57,7 @@ static void check_token(const char *text, size_t len)
 {
 	char *token = NULL;
 	int64_t expires = 0;
-	int ret = bv_registry_parse_token(text, len, &token, &expires);
+	int ret = bv_registry_parse_token(&token, &expires, text, len);
 
 	if (ret < 0) {
 		if (ret != BV_EINVALID || token)

@@ -231,7 +231,7 @@ static bool unpack_one(const char *blob, const char *media_type, const char *nam
 		die("success with an error");
 	if (!bv_unpack_is_sealed(dest))
 		die("an unpacked tree has no seal");
-	r = bv_unpack_verify(dest, false, false, &problem, &err);
+	r = bv_unpack_verify(&problem, dest, false, false, &err);
 	if (r != 1) {
 		fprintf(stderr, "fuzz_unpack: verify says %d: %s\n", r,
 			problem ? problem
@@ -283,7 +283,7 @@ static void build_image(void)
 	} else {
 		if (!bv_unpack_is_sealed(image))
 			die("a root filesystem has no seal");
-		if (bv_unpack_verify(image, false, false, &problem, &err) != 1) {
+		if (bv_unpack_verify(&problem, image, false, false, &err) != 1) {
 			fprintf(stderr, "fuzz_unpack: %s\n",
 				problem ? problem
 				: err   ? err->message

@@ -372,7 +372,7 @@ static int parse_version(const char *s, unsigned *major, unsigned *minor)
 	if (!dot)
 		return -EINVAL;
 	maj = bv_xstrndup(s, (size_t)(dot - s));
-	if (bv_parse_uint(maj, major) < 0 || bv_parse_uint(dot + 1, minor) < 0)
+	if (bv_parse_uint(major, maj) < 0 || bv_parse_uint(minor, dot + 1) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -970,7 +970,7 @@ static json_t *hj_error_body(struct hijack *hj, size_t head_len)
 	bool chunked = te && strcasecmp(te, "chunked") == 0;
 	json_t *j;
 
-	if (clen && bv_parse_size(clen, &want) < 0)
+	if (clen && bv_parse_size(&want, clen) < 0)
 		want = 0;
 	if (want > ERROR_BODY_MAX)
 		want = ERROR_BODY_MAX;

@@ -138,7 +138,7 @@ static const struct {
 	{"h", 3600 * INT64_C(1000000000)},
 };
 
-int bv_duration_parse(const char *text, int64_t *ns_out)
+int bv_duration_parse(int64_t *ns_out, const char *text)
 {
 	const char *s = text;
 	int64_t total = 0;
@@ -193,7 +193,7 @@ static int parse_port_number(const char *s, size_t len, unsigned *out)
 {
 	_cleanup_free_ char *copy = bv_xstrndup(s, len);
 	unsigned v;
-	if (bv_parse_uint(copy, &v) < 0 || v < 1 || v > 65535)
+	if (bv_parse_uint(&v, copy) < 0 || v < 1 || v > 65535)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -517,7 +517,7 @@ static int read_duration(struct reader *rd, const struct bv_schema_table *t, con
 	int r = bv_schema_string(&rd->schema, t, key, false, &text);
 	if (r <= 0)
 		return r;
-	r = bv_duration_parse(text, out);
+	r = bv_duration_parse(out, text);
 	if (r == -ERANGE)
 		return bv_schema_fail(&rd->schema, bv_schema_find(t, key)->value.pos,
 				      "'%s' in %s is too long: '%s'", key, t->name, text);
@@ -831,13 +831,13 @@ static int emit_line(struct bv_log_splitter *ls, int stream, char *line)
 		int64_t secs;
 		if (space) {
 			*space = '\0';
-			if (bv_time_parse_rfc3339(line, &secs, NULL) == 0) {
+			if (bv_time_parse_rfc3339(&secs, NULL, line) == 0) {
 				timestamp = line;
 				line = space + 1;
 			} else {
 				*space = ' ';
 			}
-		} else if (bv_time_parse_rfc3339(line, &secs, NULL) == 0) {
+		} else if (bv_time_parse_rfc3339(&secs, NULL, line) == 0) {
 			/* an empty line: the engine wrote the timestamp and nothing else */
 			timestamp = line;
 			line = line + strlen(line);

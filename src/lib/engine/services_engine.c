@@ -601,7 +601,7 @@ static int64_t time_ns(const char *text)
 {
 	int64_t secs;
 	uint32_t nanos;
-	if (!text || bv_time_parse_rfc3339(text, &secs, &nanos) < 0)
+	if (!text || bv_time_parse_rfc3339(&secs, &nanos, text) < 0)
 		return 0;
 	return secs * 1000000000 + nanos;
 }
@@ -779,7 +779,7 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, const struct
 	if (!dump)
 		bv_oom();
 	bv_buf_printf(&text, "%s\n%s", dump, image_id_text);
-	bv_sha256_hex(text.buf, text.len, digest);
+	bv_sha256_hex(digest, text.buf, text.len);
 	bv_buf_release(&text);
 	json_object_set_new(json_object_get(body, "Labels"), LABEL_CONFIG, json_string(digest));
 

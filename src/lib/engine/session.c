@@ -94,7 +94,7 @@ char *bv_session_container_name(const char *project_root, const char *session)
 	struct bv_buf b = BV_BUF_INIT;
 	const char *name = last_component(project_root);
 	size_t kept = 0;
-	bv_sha256_hex(project_root, strlen(project_root), hash);
+	bv_sha256_hex(hash, project_root, strlen(project_root));
 	bv_buf_puts(&b, "bv-");
 	for (const char *p = name; *p && *p != '/' && kept < 32; p++, kept++) {
 		char c = *p;
@@ -119,7 +119,7 @@ char *bv_session_cache_ref(const char *key)
 	char hash[BV_SHA256_HEX_LEN + 1];
 	struct bv_buf b = BV_BUF_INIT;
 	size_t n = 0;
-	bv_sha256_hex(key, strlen(key), hash);
+	bv_sha256_hex(hash, key, strlen(key));
 	bv_buf_puts(&b, CACHE_REPO ":");
 	for (const char *p = key; *p && n < 48; p++, n++) {
 		char c = name_char(*p) ? *p : '_';
@@ -218,7 +218,7 @@ void bv_session_lines_release(struct bv_session_lines *l)
 static char *key_hash(const char *key)
 {
 	char hash[BV_SHA256_HEX_LEN + 1];
-	bv_sha256_hex(key, strlen(key), hash);
+	bv_sha256_hex(hash, key, strlen(key));
 	return bv_xstrdup(hash);
 }
 
@@ -489,7 +489,7 @@ int bv_session_cache_capacity(const struct bv_project *project, unsigned *out,
 	const char *env = getenv("BV_SESSION_CACHE_CAPACITY");
 	unsigned v = BV_SESSION_CACHE_CAPACITY_DEFAULT;
 	if (env && *env) {
-		if (bv_parse_uint(env, &v) < 0 || v == 0)
+		if (bv_parse_uint(&v, env) < 0 || v == 0)
 			return bv_error_setc(
 				err, BV_EINVALID, 0,
 				"invalid BV_SESSION_CACHE_CAPACITY '%s': expected a whole number >= 1",
@@ -1884,7 +1884,7 @@ static char *warm_config(const struct bv_run_request *req, const char *image_id,
 	for (size_t i = 0; i < req->n_mounts; i++)
 		bv_buf_printf(&b, "mount %s%c%s%c%d\n", req->mounts[i].host, 0,
 			      req->mounts[i].target, 0, req->mounts[i].read_only ? 1 : 0);
-	bv_sha256_hex(b.buf, b.len, hash);
+	bv_sha256_hex(hash, b.buf, b.len);
 	bv_buf_release(&b);
 	return bv_xstrdup(hash);
 }
@@ -2022,7 +2022,7 @@ int bv_session_run_warm(struct bv_engine *e, const struct bv_run_request *req,
 		warm_key = bv_xstrdup(req->image.digest);
 		session = bv_xasprintf("warm-%.12s", req->image.digest + strlen("sha256:"));
 	} else {
-		bv_sha256_hex(req->image.reference, strlen(req->image.reference), hash);
+		bv_sha256_hex(hash, req->image.reference, strlen(req->image.reference));
 		warm_key = bv_xstrdup(req->image.reference);
 		session = bv_xasprintf("warm-%.12s", hash);
 	}

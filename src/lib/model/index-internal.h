@@ -7,7 +7,7 @@
  *
  * Calling sequence:
  *   struct bv_strv v = BV_STRV_INIT;
- *   bv_index_tool_versions(idx, "samtools", &v, &err);  ascending: v.v[v.n - 1] is newest
+ *   bv_index_tool_versions(&v, idx, "samtools", &err);  ascending: v.v[v.n - 1] is newest
  *   char *path = bv_index_tool_path(idx, "samtools", v.v[v.n - 1]);
  *   ... bv_manifest_load(path) ...
  *
@@ -55,16 +55,16 @@ char *bv_index_redact_url(const char *url);
  * is not in the registry" when tools/<tool> does not exist; an existing directory without
  * manifests yields no versions and success.  BV_EINVALID for an invalid id.
  */
-int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct bv_strv *out,
+int bv_index_tool_versions(struct bv_strv *out, const struct bv_index *idx, const char *tool,
 			   struct bv_error **err);
-int bv_index_data_versions(const struct bv_index *idx, const char *id, struct bv_strv *out,
+int bv_index_data_versions(struct bv_strv *out, const struct bv_index *idx, const char *id,
 			   struct bv_error **err);
 
 /*
  * Appends the ids under tools/ (data/), sorted bytewise: every non-hidden directory.  A
  * registry without tools/ (data/) has none.
  */
-int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err);
+int bv_index_list_data(struct bv_strv *out, const struct bv_index *idx, struct bv_error **err);
 
 /*
  * "<root>/tools/<tool>/<version>.toml" ("<root>/data/<id>/<version>.toml") as a new string.

@@ -303,7 +303,7 @@ static int run_git(const char *const *args, const char *url, char **reason)
 	bv_strv_push(&p.env, "GCM_INTERACTIVE=never");
 	p.no_stdin = true;
 	p.stderr_to_stdout = true;
-	r = bv_proc_capture(&p, &out, GIT_OUTPUT_MAX, &status, &perr);
+	r = bv_proc_capture(&out, &status, &p, GIT_OUTPUT_MAX, &perr);
 	bv_proc_clear(&p);
 	if (r < 0) {
 		char *text = bv_error_format(perr);
@@ -346,7 +346,7 @@ static int read_ttl(int64_t *out, struct bv_error **err)
 		*out = BV_INDEX_DEFAULT_TTL;
 		return 0;
 	}
-	if (bv_parse_u64(v, &ttl) < 0)
+	if (bv_parse_u64(&ttl, v) < 0)
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "invalid BV_INDEX_TTL '%s': expected a number of seconds", v);
 	*out = ttl > INT64_MAX ? INT64_MAX : (int64_t)ttl;
@@ -377,7 +377,7 @@ static int write_stamp(const char *dir, struct bv_error **err)
 	_cleanup_free_ char *text = NULL;
 	char now[BV_RFC3339_LEN + 1];
 	/* Only the mtime matters; the text is for people looking at the cache. */
-	if (bv_time_format_rfc3339(bv_time_now(), now) < 0)
+	if (bv_time_format_rfc3339(now, bv_time_now()) < 0)
 		now[0] = '\0';
 	text = bv_xasprintf("%s\n", now);
 	return bv_write_file_atomic(stamp, text, strlen(text), 0644, err);
@@ -388,7 +388,7 @@ static char *stale_warning(const char *shown_url, const char *dir, const char *r
 	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
 	char when[BV_RFC3339_LEN + 1];
 	struct stat st;
-	if (stat(stamp, &st) == 0 && bv_time_format_rfc3339((int64_t)st.st_mtime, when) == 0)
+	if (stat(stamp, &st) == 0 && bv_time_format_rfc3339(when, (int64_t)st.st_mtime) == 0)
 		return bv_xasprintf("could not refresh registry '%s' (%s); using the copy from %s",
 				    shown_url, reason, when);
 	return bv_xasprintf("could not refresh registry '%s' (%s); using the existing copy",
@@ -722,7 +722,7 @@ static const struct snapshot_entry *snapshot_find(const struct bv_index *idx, co
 	return first;
 }
 
-int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct bv_strv *out,
+int bv_index_tool_versions(struct bv_strv *out, const struct bv_index *idx, const char *tool,
 			   struct bv_error **err)
 {
 	const struct snapshot_entry *e;
@@ -741,7 +741,7 @@ int bv_index_tool_versions(const struct bv_index *idx, const char *tool, struct 
 static void digest_bytes(char out[72], const void *data, size_t len)
 {
 	memcpy(out, "sha256:", 7);
-	bv_sha256_hex(data, len, out + 7);
+	bv_sha256_hex(out + 7, data, len);
 }
 
 int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const char *version,
@@ -901,7 +901,7 @@ static int load_snapshot(struct bv_index *idx, struct bv_error **err)
 	return r;
 }
 
-int bv_index_data_versions(const struct bv_index *idx, const char *id, struct bv_strv *out,
+int bv_index_data_versions(struct bv_strv *out, const struct bv_index *idx, const char *id,
 			   struct bv_error **err)
 {
 	return list_versions(idx, "data", "dataset", id, out, err);
@@ -923,12 +923,12 @@ static int list_ids(const struct bv_index *idx, const char *sub, struct bv_strv 
 	return 0;
 }
 
-int bv_index_list_tools(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err)
+int bv_index_list_tools(struct bv_strv *out, const struct bv_index *idx, struct bv_error **err)
 {
 	return list_ids(idx, "tools", out, err);
 }
 
-int bv_index_list_data(const struct bv_index *idx, struct bv_strv *out, struct bv_error **err)
+int bv_index_list_data(struct bv_strv *out, const struct bv_index *idx, struct bv_error **err)
 {
 	return list_ids(idx, "data", out, err);
 }
@@ -945,7 +945,7 @@ char *bv_index_data_path(const struct bv_index *idx, const char *id, const char 
 
 /* ---- index.json ---------------------------------------------------------------------- */
 
-int bv_index_load_summaries(const struct bv_index *idx, json_t **out, struct bv_error **err)
+int bv_index_load_summaries(json_t **out, const struct bv_index *idx, struct bv_error **err)
 {
 	_cleanup_free_ char *path = bv_path_join(idx->root, "index.json");
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;

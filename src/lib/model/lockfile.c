@@ -112,8 +112,8 @@ struct bv_lockfile *bv_lockfile_new(const char *bv_version, int64_t now)
 {
 	struct bv_lockfile *lock = bv_xcalloc(1, sizeof(*lock));
 	char stamp[BV_RFC3339_LEN + 1];
-	if (bv_time_format_rfc3339(now, stamp) < 0)
-		(void)bv_time_format_rfc3339(0, stamp);
+	if (bv_time_format_rfc3339(stamp, now) < 0)
+		(void)bv_time_format_rfc3339(stamp, 0);
 	lock->version = BV_LOCKFILE_VERSION;
 	lock->bv_version = bv_xstrdup(str(bv_version));
 	lock->generated_at = bv_xstrdup(stamp);
@@ -253,7 +253,7 @@ static int check_timestamp(struct bv_schema *s, const struct bv_schema_table *t,
 			   const char *value)
 {
 	int64_t secs;
-	if (bv_time_parse_rfc3339(value, &secs, NULL) == 0)
+	if (bv_time_parse_rfc3339(&secs, NULL, value) == 0)
 		return 0;
 	return bv_schema_fail(s, bv_schema_find(t, key)->value.pos,
 			      "'%s' in %s must be an RFC 3339 timestamp, not '%s'", key, t->name,

@@ -82,7 +82,7 @@ void bv_lockops_fill_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 	bool same_version = !strcmp(t->version, m->version);
 
 	if (!now) {
-		if (bv_time_format_rfc3339(bv_time_now(), stamp) < 0)
+		if (bv_time_format_rfc3339(stamp, bv_time_now()) < 0)
 			stamp[0] = '\0';
 		now = stamp;
 	}
@@ -521,7 +521,7 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		bv_lockfile_free(TAKE_PTR(res.lock));
 	} else {
 		char now[BV_RFC3339_LEN + 1];
-		if (bv_time_format_rfc3339(bv_time_now(), now) == 0)
+		if (bv_time_format_rfc3339(now, bv_time_now()) == 0)
 			bv_lock_set_string(&res.lock->generated_at, now);
 		res.manifests = bv_xcalloc(n + 1, sizeof(*res.manifests));
 		for (size_t i = 0; i < n; i++)

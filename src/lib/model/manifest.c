@@ -520,7 +520,7 @@ int bv_manifest_load(struct bv_manifest **out, const char *path, const struct bv
 void bv_manifest_text_digest(char out[72], const char *text, size_t len)
 {
 	memcpy(out, "sha256:", 7);
-	bv_sha256_hex(text, len, out + 7);
+	bv_sha256_hex(out + 7, text, len);
 }
 
 char *bv_manifest_digest(const struct bv_manifest *m)

@@ -32,7 +32,7 @@ int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv
 	struct bv_version_req *req = NULL;
 	int best, r;
 
-	r = bv_index_tool_versions(idx, id, &versions, err);
+	r = bv_index_tool_versions(&versions, idx, id, err);
 	if (r < 0)
 		return r;
 	r = bv_version_req_parse(&req, requirement ? requirement : "", err);
@@ -86,7 +86,7 @@ int bv_resolve_dataset(struct bv_dataset **out, const struct bv_index *idx, cons
 	_cleanup_free_ char *path = NULL;
 	struct bv_dataset *d = NULL;
 	const char *chosen;
-	int r = bv_index_data_versions(idx, id, &versions, err);
+	int r = bv_index_data_versions(&versions, idx, id, err);
 	if (r < 0)
 		return r;
 	if (!versions.n)

@@ -145,7 +145,7 @@ static int link_in_cache(char **out, const char *bin, struct bv_error **err)
 				     bin, cache);
 	if ((r = bv_mkdir_p(dir, 0755, err)) < 0)
 		return r;
-	bv_sha256_hex(bin, strlen(bin), hex);
+	bv_sha256_hex(hex, bin, strlen(bin));
 	hex[32] = '\0';
 	link = bv_path_join(dir, hex);
 	n = readlink(link, target, sizeof(target) - 1);

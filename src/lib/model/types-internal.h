@@ -63,7 +63,7 @@ const char *bv_types_mime(const struct bv_types *t, const char *id);
 const char *bv_types_suggest(const struct bv_types *t, const char *unknown);
 
 /* Appends every id, sorted, to `out`. */
-void bv_types_ids(const struct bv_types *t, struct bv_strv *out);
+void bv_types_ids(struct bv_strv *out, const struct bv_types *t);
 
 /*
  * Parses `text`: an id of [A-Za-z0-9_.-], optionally followed by comma-separated parameters

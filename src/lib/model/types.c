@@ -433,7 +433,7 @@ const char *bv_types_suggest(const struct bv_types *t, const char *unknown)
 	return best;
 }
 
-void bv_types_ids(const struct bv_types *t, struct bv_strv *out)
+void bv_types_ids(struct bv_strv *out, const struct bv_types *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		bv_strv_push(out, t->sorted[i]->def.id);

@@ -71,7 +71,7 @@ static int parse_number(const char *s, size_t len, bool strict, uint64_t *out)
 		return -1;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
-	return bv_parse_u64(tmp, out) < 0 ? -1 : 0;
+	return bv_parse_u64(out, tmp) < 0 ? -1 : 0;
 }
 
 /* Dot-separated identifiers of [0-9A-Za-z-]; in a pre-release numeric ones have no leading 0. */

@@ -86,7 +86,7 @@ static int save_config(const struct bv_store *store, const struct bv_resolved *r
 	_cleanup_buf_ struct bv_buf config = BV_BUF_INIT;
 	_cleanup_free_ char *path = bv_install_config_path(rootfs);
 	_cleanup_free_ char *parent = bv_xstrndup(rootfs, (size_t)(strrchr(rootfs, '/') - rootfs));
-	int rc = bv_store_read_blob(store, r->config.digest, 4u << 20, &config, err);
+	int rc = bv_store_read_blob(&config, store, r->config.digest, 4u << 20, err);
 	if (rc >= 0)
 		rc = bv_mkdir_p(parent, 0755, err);
 	if (rc >= 0)
@@ -142,7 +142,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 	int r = 0;
 
 	if (o->platform) {
-		r = bv_platform_normalize(o->platform, &platform, err);
+		r = bv_platform_normalize(&platform, o->platform, err);
 		if (r < 0)
 			goto out;
 		unpacks = unpacks && bv_platform_matches(bv_registry_default_platform(), platform);
@@ -196,7 +196,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 			free(ref->digest);
 			ref->digest = bv_xstrdup(it->pinned);
 		}
-		r = bv_registry_resolve(client, ref, platform, &resolved[i], err);
+		r = bv_registry_resolve(&resolved[i], client, ref, platform, err);
 		if (r < 0) {
 			r = bv_error_wrap(err, r, "could not resolve '%s' for %s", it->reference,
 					  it->tool_id);

@@ -374,7 +374,7 @@ static int hash_file(const char *path, bool sync,
 			break;
 		bv_sha256_update(h, chunk, (size_t)n);
 	}
-	bv_sha256_final_hex(h, hex);
+	bv_sha256_final_hex(hex, h);
 	if (sync && fsync(fd) < 0)
 		return bv_error_set_errno(err, "could not sync '%s'", path);
 	if (fstat(fd, st_out) < 0)
@@ -408,7 +408,7 @@ static enum sif_state sif_check(const char *sif, struct stat *st_out, struct sif
 	return SIF_OK;
 }
 
-int bv_apptainer_verify(const char *cache_dir, struct bv_strv *problems, uint64_t *checked_out,
+int bv_apptainer_verify(struct bv_strv *problems, uint64_t *checked_out, const char *cache_dir,
 			struct bv_error **err)
 {
 	_cleanup_free_ char *dir = bv_path_join(cache_dir, "sif");
@@ -518,7 +518,7 @@ static int run_tail(struct bv_proc *p, struct bv_buf *tail, int *status, struct 
 			bv_buf_setlen(tail, TAIL_KEEP);
 		}
 	}
-	return bv_proc_finish(p, status, err);
+	return bv_proc_finish(status, p, err);
 }
 
 /* Runs `p` with stdin from /dev/null and stdout and stderr captured separately. */
@@ -562,7 +562,7 @@ static int run_capture(struct bv_proc *p, struct bv_buf *out, struct bv_buf *err
 			bv_buf_add(b, chunk, (size_t)n);
 		}
 	}
-	return bv_proc_finish(p, status, err);
+	return bv_proc_finish(status, p, err);
 }
 
 /* ---- the backend --------------------------------------------------------------------------- */
@@ -1047,7 +1047,7 @@ static int apptainer_run(struct bv_runtime *rt, const struct bv_run_request *req
 			out->err = bv_buf_detach(&e, &out->err_len);
 		}
 	} else {
-		r = bv_proc_run(&p, &status, err);
+		r = bv_proc_run(&status, &p, err);
 	}
 	bv_proc_clear(&p);
 	if (r < 0)

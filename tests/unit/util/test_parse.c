@@ -8,15 +8,15 @@ static void test_parse__u64_bounds(void **state)
 {
 	uint64_t v = 42;
 	(void)state;
-	assert_int_equal(bv_parse_u64("0", &v), 0);
+	assert_int_equal(bv_parse_u64(&v, "0"), 0);
 	assert_true(v == 0);
-	assert_int_equal(bv_parse_u64("18446744073709551615", &v), 0);
+	assert_int_equal(bv_parse_u64(&v, "18446744073709551615"), 0);
 	assert_true(v == UINT64_MAX);
-	assert_int_equal(bv_parse_u64("007", &v), 0);
+	assert_int_equal(bv_parse_u64(&v, "007"), 0);
 	assert_true(v == 7);
 	v = 42;
-	assert_int_equal(bv_parse_u64("18446744073709551616", &v), -ERANGE);
-	assert_int_equal(bv_parse_u64("99999999999999999999999", &v), -ERANGE);
+	assert_int_equal(bv_parse_u64(&v, "18446744073709551616"), -ERANGE);
+	assert_int_equal(bv_parse_u64(&v, "99999999999999999999999"), -ERANGE);
 	assert_true(v == 42); /* untouched on failure */
 }
 
@@ -28,8 +28,8 @@ static void test_parse__u64_rejects_junk(void **state)
 	uint64_t v = 42;
 	(void)state;
 	for (size_t i = 0; bad[i]; i++)
-		assert_int_equal(bv_parse_u64(bad[i], &v), -EINVAL);
-	assert_int_equal(bv_parse_u64(NULL, &v), -EINVAL);
+		assert_int_equal(bv_parse_u64(&v, bad[i]), -EINVAL);
+	assert_int_equal(bv_parse_u64(&v, NULL), -EINVAL);
 	assert_true(v == 42);
 }
 
@@ -37,24 +37,24 @@ static void test_parse__i64_bounds_and_signs(void **state)
 {
 	int64_t v = 0;
 	(void)state;
-	assert_int_equal(bv_parse_i64("9223372036854775807", &v), 0);
+	assert_int_equal(bv_parse_i64(&v, "9223372036854775807"), 0);
 	assert_true(v == INT64_MAX);
-	assert_int_equal(bv_parse_i64("-9223372036854775808", &v), 0);
+	assert_int_equal(bv_parse_i64(&v, "-9223372036854775808"), 0);
 	assert_true(v == INT64_MIN);
-	assert_int_equal(bv_parse_i64("9223372036854775808", &v), -ERANGE);
-	assert_int_equal(bv_parse_i64("-9223372036854775809", &v), -ERANGE);
-	assert_int_equal(bv_parse_i64("-12", &v), 0);
+	assert_int_equal(bv_parse_i64(&v, "9223372036854775808"), -ERANGE);
+	assert_int_equal(bv_parse_i64(&v, "-9223372036854775809"), -ERANGE);
+	assert_int_equal(bv_parse_i64(&v, "-12"), 0);
 	assert_true(v == -12);
-	assert_int_equal(bv_parse_i64("+12", &v), 0);
+	assert_int_equal(bv_parse_i64(&v, "+12"), 0);
 	assert_true(v == 12);
-	assert_int_equal(bv_parse_i64("-0", &v), 0);
+	assert_int_equal(bv_parse_i64(&v, "-0"), 0);
 	assert_true(v == 0);
-	assert_int_equal(bv_parse_i64("-", &v), -EINVAL);
-	assert_int_equal(bv_parse_i64("+", &v), -EINVAL);
-	assert_int_equal(bv_parse_i64("--1", &v), -EINVAL);
-	assert_int_equal(bv_parse_i64("+-1", &v), -EINVAL);
-	assert_int_equal(bv_parse_i64(" -1", &v), -EINVAL);
-	assert_int_equal(bv_parse_i64("", &v), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, "-"), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, "+"), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, "--1"), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, "+-1"), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, " -1"), -EINVAL);
+	assert_int_equal(bv_parse_i64(&v, ""), -EINVAL);
 }
 
 static void test_parse__int_and_uint_ranges(void **state)
@@ -63,19 +63,19 @@ static void test_parse__int_and_uint_ranges(void **state)
 	unsigned u = 0;
 	size_t z = 0;
 	(void)state;
-	assert_int_equal(bv_parse_int("2147483647", &i), 0);
+	assert_int_equal(bv_parse_int(&i, "2147483647"), 0);
 	assert_int_equal(i, INT_MAX);
-	assert_int_equal(bv_parse_int("-2147483648", &i), 0);
+	assert_int_equal(bv_parse_int(&i, "-2147483648"), 0);
 	assert_int_equal(i, INT_MIN);
-	assert_int_equal(bv_parse_int("2147483648", &i), -ERANGE);
-	assert_int_equal(bv_parse_int("-2147483649", &i), -ERANGE);
-	assert_int_equal(bv_parse_uint("4294967295", &u), 0);
+	assert_int_equal(bv_parse_int(&i, "2147483648"), -ERANGE);
+	assert_int_equal(bv_parse_int(&i, "-2147483649"), -ERANGE);
+	assert_int_equal(bv_parse_uint(&u, "4294967295"), 0);
 	assert_true(u == UINT_MAX);
-	assert_int_equal(bv_parse_uint("4294967296", &u), -ERANGE);
-	assert_int_equal(bv_parse_uint("-1", &u), -EINVAL);
-	assert_int_equal(bv_parse_size("1048576", &z), 0);
+	assert_int_equal(bv_parse_uint(&u, "4294967296"), -ERANGE);
+	assert_int_equal(bv_parse_uint(&u, "-1"), -EINVAL);
+	assert_int_equal(bv_parse_size(&z, "1048576"), 0);
 	assert_true(z == 1048576);
-	assert_int_equal(bv_parse_size("1k", &z), -EINVAL);
+	assert_int_equal(bv_parse_size(&z, "1k"), -EINVAL);
 }
 
 static void test_parse__bool(void **state)
@@ -87,17 +87,17 @@ static void test_parse__bool(void **state)
 	(void)state;
 	for (size_t i = 0; yes[i]; i++) {
 		b = false;
-		assert_int_equal(bv_parse_bool(yes[i], &b), 0);
+		assert_int_equal(bv_parse_bool(&b, yes[i]), 0);
 		assert_true(b);
 	}
 	for (size_t i = 0; no[i]; i++) {
 		b = true;
-		assert_int_equal(bv_parse_bool(no[i], &b), 0);
+		assert_int_equal(bv_parse_bool(&b, no[i]), 0);
 		assert_false(b);
 	}
 	for (size_t i = 0; bad[i]; i++) {
 		b = true;
-		assert_int_equal(bv_parse_bool(bad[i], &b), -EINVAL);
+		assert_int_equal(bv_parse_bool(&b, bad[i]), -EINVAL);
 		assert_true(b);
 	}
 }

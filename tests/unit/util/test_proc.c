@@ -24,7 +24,7 @@ static char *capture_sh(struct bv_proc *p, const char *script, int *status)
 {
 	struct bv_buf out = BV_BUF_INIT;
 	sh(p, script);
-	assert_int_equal(bv_proc_capture(p, &out, 1 << 20, status, NULL), 0);
+	assert_int_equal(bv_proc_capture(&out, status, p, 1 << 20, NULL), 0);
 	bv_proc_clear(p);
 	return bv_buf_detach(&out, NULL);
 }
@@ -37,18 +37,18 @@ static void test_proc__exit_status(void **state)
 	int status = -1;
 	(void)state;
 	sh(&p, "exit 7");
-	assert_int_equal(bv_proc_run(&p, &status, NULL), 0);
+	assert_int_equal(bv_proc_run(&status, &p, NULL), 0);
 	assert_int_equal(status, 7);
 	assert_int_equal(p.pid, -1);
 	/* Without status_out, a non-zero exit is an error. */
-	assert_int_equal(bv_proc_run(&p, NULL, &err), BV_ERR);
+	assert_int_equal(bv_proc_run(NULL, &p, &err), BV_ERR);
 	msg = bv_error_format(err);
 	assert_string_equal(msg, "'sh' exited with status 7");
 	free(msg);
 	bv_error_free(err);
 	bv_proc_clear(&p);
 	sh(&p, "exit 0");
-	assert_int_equal(bv_proc_run(&p, NULL, NULL), 0);
+	assert_int_equal(bv_proc_run(NULL, &p, NULL), 0);
 	bv_proc_clear(&p);
 }
 
@@ -58,7 +58,7 @@ static void test_proc__killed_by_signal(void **state)
 	int status = -1;
 	(void)state;
 	sh(&p, "kill -TERM $$");
-	assert_int_equal(bv_proc_run(&p, &status, NULL), 0);
+	assert_int_equal(bv_proc_run(&status, &p, NULL), 0);
 	assert_int_equal(status, 128 + SIGTERM);
 	bv_proc_clear(&p);
 }
@@ -72,7 +72,7 @@ static void test_proc__missing_program(void **state)
 	(void)state;
 	assert_int_equal(bv_proc_start(&p, NULL), BV_EINVALID); /* no args */
 	bv_strv_push(&p.args, "bv-no-such-program-xyz");
-	r = bv_proc_run(&p, &status, &err);
+	r = bv_proc_run(&status, &p, &err);
 	assert_true(r < 0);
 	assert_int_equal(r, BV_ENOTFOUND);
 	assert_int_equal(status, -1); /* not exit 127 */
@@ -86,7 +86,7 @@ static void test_proc__missing_program(void **state)
 
 	/* With a slash the lookup happens in the child's exec; the pipe reports it. */
 	bv_strv_push(&p.args, "/nonexistent/bv-prog");
-	assert_true(bv_proc_run(&p, &status, &err) < 0);
+	assert_true(bv_proc_run(&status, &p, &err) < 0);
 	assert_int_equal(status, -1);
 	msg = bv_error_format(err);
 	assert_non_null(strstr(msg, "'/nonexistent/bv-prog'"));
@@ -104,7 +104,7 @@ static void test_proc__bad_cwd(void **state)
 	(void)state;
 	sh(&p, "exit 0");
 	p.cwd = "/nonexistent-bv-dir";
-	assert_true(bv_proc_run(&p, NULL, &err) < 0);
+	assert_true(bv_proc_run(NULL, &p, &err) < 0);
 	msg = bv_error_format(err);
 	assert_string_equal(msg, "could not run 'sh': could not change directory to "
 				 "'/nonexistent-bv-dir': No such file or directory");
@@ -141,7 +141,7 @@ static void test_proc__capture(void **state)
 	/* Over the limit: an error, the buffer is unchanged and the child is reaped. */
 	bv_buf_puts(&out, "keep");
 	sh(&p, "while :; do echo yes; done");
-	assert_int_equal(bv_proc_capture(&p, &out, 1000, &status, &err), BV_ERR);
+	assert_int_equal(bv_proc_capture(&out, &status, &p, 1000, &err), BV_ERR);
 	assert_int_equal(bv_error_errno(err), EFBIG);
 	assert_string_equal(out.buf, "keep");
 	assert_int_equal(p.pid, -1);
@@ -201,7 +201,7 @@ static void test_proc__pipes(void **state)
 	p.in = -1;
 	assert_int_equal(bv_buf_read_fd(&out, p.out, 100, NULL), 0);
 	assert_string_equal(out.buf, "SHOUT\n");
-	assert_int_equal(bv_proc_finish(&p, &status, NULL), 0);
+	assert_int_equal(bv_proc_finish(&status, &p, NULL), 0);
 	assert_int_equal(status, 0);
 	bv_proc_clear(&p);
 	bv_buf_release(&out);
@@ -224,7 +224,7 @@ static void test_proc__no_stdin_and_sigpipe(void **state)
 	 * this exits 0 if the reset is missing.
 	 */
 	sh(&p, "kill -PIPE $$; exit 0");
-	assert_int_equal(bv_proc_run(&p, &status, NULL), 0);
+	assert_int_equal(bv_proc_run(&status, &p, NULL), 0);
 	assert_int_equal(status, 128 + SIGPIPE);
 	bv_proc_clear(&p);
 	signal(SIGPIPE, old);

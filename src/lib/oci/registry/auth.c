@@ -527,7 +527,7 @@ static int run_helper(struct bv_credential *out, const char *helper, const char 
 	bv_strv_push(&p.args, "get");
 	p.in = in;
 	p.err = null;
-	r = bv_proc_capture(&p, &output, HELPER_OUTPUT_MAX, &status, err);
+	r = bv_proc_capture(&output, &status, &p, HELPER_OUTPUT_MAX, err);
 	bv_proc_clear(&p);
 	if (r < 0)
 		return bv_error_wrap(err, BV_ERR, "could not run credential helper '%s'", prog);

@@ -88,7 +88,7 @@ static bool port_valid(const char *s, size_t len)
 		return false;
 	memcpy(digits, s + 1, len - 1);
 	digits[len - 1] = '\0';
-	return bv_parse_uint(digits, &port) == 0 && port >= 1 && port <= 65535;
+	return bv_parse_uint(&port, digits) == 0 && port >= 1 && port <= 65535;
 }
 
 /*

@@ -11,7 +11,7 @@
  *   struct bv_registry_client *c = NULL;
  *   if (bv_registry_client_new(&c, &o, &err) < 0) ...
  *   struct bv_resolved r;
- *   if (bv_registry_resolve(c, &ref, NULL, &r, &err) < 0) ...     NULL: this machine's platform
+ *   if (bv_registry_resolve(&r, c, &ref, NULL, &err) < 0) ...     NULL: this machine's platform
  *           r.top_digest goes into bv.lock; index and manifest are now in the store
  *   struct bv_pull_request req = { .ref = &ref, .resolved = &r };
  *   if (bv_registry_pull(c, &req, 1, &err) < 0) ...                config and layers
@@ -130,7 +130,7 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 /* Accepts NULL. */
 void bv_registry_client_free(struct bv_registry_client *c);
 
-void bv_registry_client_stats(const struct bv_registry_client *c, struct bv_registry_stats *out);
+void bv_registry_client_stats(struct bv_registry_stats *out, const struct bv_registry_client *c);
 
 /*
  * The parsers of bv_registry_resolve() and of token responses without any network, for
@@ -140,10 +140,10 @@ void bv_registry_client_stats(const struct bv_registry_client *c, struct bv_regi
  * bv_resolved_release().  A token response gives a new string in *token_out (wipe and free
  * it) and "expires_in" when present; BV_EINVALID when it holds no usable token.
  */
-int bv_registry_parse_document(const char *body, size_t len, const char *platform,
-			       struct bv_resolved *out, struct bv_error **err);
-int bv_registry_parse_token(const char *body, size_t len, char **token_out,
-			    int64_t *expires_in_out);
+int bv_registry_parse_document(struct bv_resolved *out, const char *body, size_t len,
+			       const char *platform, struct bv_error **err);
+int bv_registry_parse_token(char **token_out, int64_t *expires_in_out, const char *body,
+			    size_t len);
 
 /*
  * Resolves `ref` (by tag or digest) for `platform` ("os/arch[/variant]", NULL: the default):
@@ -152,16 +152,16 @@ int bv_registry_parse_token(const char *body, size_t len, char **token_out,
  * BV_ENOTFOUND when the registry does not know the reference or the index has no manifest for
  * the platform.
  */
-int bv_registry_resolve(struct bv_registry_client *c, const struct bv_imageref *ref,
-			const char *platform, struct bv_resolved *out, struct bv_error **err);
+int bv_registry_resolve(struct bv_resolved *out, struct bv_registry_client *c,
+			const struct bv_imageref *ref, const char *platform, struct bv_error **err);
 
 /*
  * The digest the tag of `ref` points to (HEAD request; GET when the registry does not send
  * Docker-Content-Digest), as a new string.  For a reference with a digest, checks that the
  * registry has it and returns a copy.
  */
-int bv_registry_head_digest(struct bv_registry_client *c, const struct bv_imageref *ref,
-			    char **digest_out, struct bv_error **err);
+int bv_registry_head_digest(char **digest_out, struct bv_registry_client *c,
+			    const struct bv_imageref *ref, struct bv_error **err);
 
 /*
  * Downloads the config and layers of all `n` images that are not in the store yet, then

@@ -227,7 +227,7 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 		unsigned j;
 		c->jobs = 8;
 		if (env && *env) {
-			if (bv_parse_uint(env, &j) < 0 || j == 0 || j > 256) {
+			if (bv_parse_uint(&j, env) < 0 || j == 0 || j > 256) {
 				bv_registry_client_free(c);
 				return bv_error_setc(err, BV_EINVALID, 0,
 						     "invalid BV_JOBS '%s': expected a number "
@@ -278,7 +278,7 @@ void bv_registry_client_free(struct bv_registry_client *c)
 	free(c);
 }
 
-void bv_registry_client_stats(const struct bv_registry_client *c, struct bv_registry_stats *out)
+void bv_registry_client_stats(struct bv_registry_stats *out, const struct bv_registry_client *c)
 {
 	*out = c->stats;
 }
@@ -608,7 +608,7 @@ static int lookup_credentials(struct bv_credential *cred, const struct endpoint 
 	return 0;
 }
 
-int bv_registry_parse_token(const char *body, size_t len, char **token_out, int64_t *expires_in_out)
+int bv_registry_parse_token(char **token_out, int64_t *expires_in_out, const char *body, size_t len)
 {
 	json_t *root = json_loadb(body, len, 0, NULL);
 	json_t *t = json_object_get(root, "token");
@@ -699,7 +699,7 @@ static int fetch_token(struct bv_registry_client *c, const struct endpoint *ep,
 				   ep->display, a->realm, status);
 		goto out;
 	}
-	if (bv_registry_parse_token(r.body.buf, r.body.len, &token, &expires_in) < 0) {
+	if (bv_registry_parse_token(&token, &expires_in, r.body.buf, r.body.len) < 0) {
 		ret = bv_error_setc(err, BV_EINVALID, 0,
 				    "could not get a token for '%s' from '%s': the response has no "
 				    "token",
@@ -858,7 +858,7 @@ static int http_error(const struct endpoint *ep, const char *what, const struct 
 static char *body_digest(const struct bv_buf *b)
 {
 	char hex[BV_SHA256_HEX_LEN + 1];
-	bv_sha256_hex(b->buf, b->len, hex);
+	bv_sha256_hex(hex, b->buf, b->len);
 	return bv_xasprintf("sha256:%s", hex);
 }
 
@@ -880,7 +880,7 @@ static int fetch_manifest(struct bv_registry_client *c, const struct endpoint *e
 
 	if (expect && c->store && bv_store_has_blob(c->store, expect)) {
 		struct bv_buf tmp = BV_BUF_INIT;
-		ret = bv_store_read_blob(c->store, expect, BV_REGISTRY_MANIFEST_MAX, &tmp, NULL);
+		ret = bv_store_read_blob(&tmp, c->store, expect, BV_REGISTRY_MANIFEST_MAX, NULL);
 		if (ret == 0) {
 			json_t *root = json_loadb(tmp.buf, tmp.len, 0, NULL);
 			const char *mt = json_string_value(json_object_get(root, "mediaType"));
@@ -1048,7 +1048,7 @@ static void format_platform(const struct platform *p, struct bv_buf *out)
 	bv_buf_printf(out, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
 }
 
-int bv_platform_normalize(const char *text, char **out, struct bv_error **err)
+int bv_platform_normalize(char **out, const char *text, struct bv_error **err)
 {
 	struct platform p;
 	struct bv_buf b = BV_BUF_INIT;
@@ -1185,7 +1185,7 @@ static int store_document(struct bv_registry_client *c, const struct bv_buf *bod
 {
 	if (!c->store || bv_store_has_blob(c->store, digest))
 		return 0;
-	return bv_store_put_blob(c->store, body->buf, body->len, digest, NULL, err);
+	return bv_store_put_blob(NULL, c->store, body->buf, body->len, digest, err);
 }
 
 /* Digest of what `ref` names, by HEAD; NULL in *out when the registry does not say. */
@@ -1214,8 +1214,8 @@ static int head_manifest(struct bv_registry_client *c, const struct endpoint *ep
 	return 0;
 }
 
-int bv_registry_resolve(struct bv_registry_client *c, const struct bv_imageref *ref,
-			const char *platform, struct bv_resolved *out, struct bv_error **err)
+int bv_registry_resolve(struct bv_resolved *out, struct bv_registry_client *c,
+			const struct bv_imageref *ref, const char *platform, struct bv_error **err)
 {
 	struct endpoint ep;
 	struct platform want;
@@ -1313,8 +1313,8 @@ fail:
 	return ret;
 }
 
-int bv_registry_parse_document(const char *body, size_t len, const char *platform,
-			       struct bv_resolved *out, struct bv_error **err)
+int bv_registry_parse_document(struct bv_resolved *out, const char *body, size_t len,
+			       const char *platform, struct bv_error **err)
 {
 	char display[] = "the document";
 	struct endpoint ep = {.display = display};
@@ -1354,8 +1354,8 @@ int bv_registry_parse_document(const char *body, size_t len, const char *platfor
 	return 0;
 }
 
-int bv_registry_head_digest(struct bv_registry_client *c, const struct bv_imageref *ref,
-			    char **digest_out, struct bv_error **err)
+int bv_registry_head_digest(char **digest_out, struct bv_registry_client *c,
+			    const struct bv_imageref *ref, struct bv_error **err)
 {
 	struct endpoint ep;
 	char *digest = NULL;
@@ -1882,7 +1882,7 @@ static int add_oci_view(struct bv_store *store, const char *ref_name, const stru
 	json_t *doc, *layers, *layer;
 	char *out;
 	size_t i, len;
-	int r = bv_store_read_blob(store, res->manifest_digest, BV_REGISTRY_MANIFEST_MAX, &text,
+	int r = bv_store_read_blob(&text, store, res->manifest_digest, BV_REGISTRY_MANIFEST_MAX,
 				   err);
 	if (r < 0)
 		return r;
@@ -1901,7 +1901,7 @@ static int add_oci_view(struct bv_store *store, const char *ref_name, const stru
 	if (!out)
 		bv_oom();
 	len = strlen(out);
-	r = bv_store_put_blob(store, out, len, NULL, &digest, err);
+	r = bv_store_put_blob(&digest, store, out, len, NULL, err);
 	free(out);
 	if (r < 0)
 		return r;

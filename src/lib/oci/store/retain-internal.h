@@ -6,7 +6,7 @@
  * prune`, which the CLI uses), where leases and claims are described.
  *
  * Calling sequence (the native backend):
- *   int fd; bv_retain_lease(rootfs, &fd, &err); ... run ... close(fd) (or exec)
+ *   int fd; bv_retain_lease(&fd, rootfs, &err); ... run ... close(fd) (or exec)
  *
  * Ownership: strings are borrowed; the lease descriptor belongs to the caller.
  *
@@ -20,6 +20,6 @@
 struct bv_error;
 
 /* A shared lease on the tree `rootfs` (waits while prune holds it); *fd_out is not CLOEXEC. */
-int bv_retain_lease(const char *rootfs, int *fd_out, struct bv_error **err);
+int bv_retain_lease(int *fd_out, const char *rootfs, struct bv_error **err);
 
 #endif

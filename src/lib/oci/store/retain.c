@@ -105,7 +105,7 @@ static bool still_linked(int fd, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
-int bv_retain_lease(const char *rootfs, int *fd_out, struct bv_error **err)
+int bv_retain_lease(int *fd_out, const char *rootfs, struct bv_error **err)
 {
 	_cleanup_free_ char *path = lease_path(rootfs);
 
@@ -137,7 +137,7 @@ int bv_retain_lease(const char *rootfs, int *fd_out, struct bv_error **err)
 	}
 }
 
-int bv_retain_claim(const char *rootfs, int *fd_out, struct bv_error **err)
+int bv_retain_claim(int *fd_out, const char *rootfs, struct bv_error **err)
 {
 	_cleanup_free_ char *path = lease_path(rootfs);
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);

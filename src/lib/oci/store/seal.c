@@ -135,7 +135,7 @@ static int hash_file(int dfd, const char *name, char out[BV_SHA256_HEX_LEN + 1])
 		}
 		bv_sha256_update(h, buf, (size_t)n);
 	}
-	bv_sha256_final_hex(h, out);
+	bv_sha256_final_hex(out, h);
 	return 0;
 }
 
@@ -263,7 +263,7 @@ char *bv_seal_path(const char *tree)
 static void end_line(const char *text, size_t len, struct bv_buf *out)
 {
 	char hex[BV_SHA256_HEX_LEN + 1];
-	bv_sha256_hex(text, len, hex);
+	bv_sha256_hex(hex, text, len);
 	bv_buf_printf(out, "end sha256:%s\n", hex);
 }
 
@@ -422,7 +422,7 @@ static char *first_difference(const char *want, const char *got)
 	return bv_xstrdup("the listing differs");
 }
 
-int bv_seal_check(const char *tree, bool fast, char **problem, struct bv_error **err)
+int bv_seal_check(char **problem, const char *tree, bool fast, struct bv_error **err)
 {
 	size_t len = 0;
 	_cleanup_free_ char *want = read_seal(tree, &len);

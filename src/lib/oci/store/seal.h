@@ -10,7 +10,7 @@
  *   struct bv_seal_map *known = bv_seal_map_new();            path -> digest, may stay empty
  *   bv_seal_map_load(known, "<store>/layers/<digest>", err);   reuse a layer's digests
  *   bv_seal_write(tmp_root_fd, "<dest>", known, err);          before the tree is renamed
- *   bv_seal_check("<dest>", fast, &problem, err);              1 sealed and intact, 0 not
+ *   bv_seal_check(&problem, "<dest>", fast, err);              1 sealed and intact, 0 not
  *   bv_seal_map_free(known);
  *
  * Format: "bv-seal 1\n", then one line per entry sorted by path, fields separated by tabs:
@@ -57,6 +57,6 @@ char *bv_seal_path(const char *tree);
  * (*problem says where), < 0 on a failure to read.  `fast` compares names, types, modes,
  * sizes and link targets but not contents.
  */
-int bv_seal_check(const char *tree, bool fast, char **problem, struct bv_error **err);
+int bv_seal_check(char **problem, const char *tree, bool fast, struct bv_error **err);
 
 #endif

@@ -214,7 +214,7 @@ static int hash_file(int fd, char hex[BV_SHA256_HEX_LEN + 1])
 		errno = saved;
 		return -1;
 	}
-	bv_sha256_final_hex(h, hex);
+	bv_sha256_final_hex(hex, h);
 	return 0;
 }
 
@@ -491,7 +491,7 @@ static int commit(struct bv_store_ingest *in, struct bv_error **err)
 		_cleanup_free_ char *got = bv_xasprintf("%" PRId64, in->offset);
 		return verification_failed(in, want, got, err);
 	}
-	bv_sha256_final_hex(in->h, hex);
+	bv_sha256_final_hex(hex, in->h);
 	in->h = NULL;
 	if (strcmp(hex, in->digest + SHA256_PREFIX_LEN) != 0) {
 		_cleanup_free_ char *got = bv_xasprintf(SHA256_PREFIX "%s", hex);
@@ -530,8 +530,8 @@ void bv_store_ingest_abort(struct bv_store_ingest *in, bool keep_partial)
 
 /* ---- small blobs ---------------------------------------------------------------------- */
 
-int bv_store_put_blob(struct bv_store *s, const void *data, size_t len, const char *expected_digest,
-		      char **digest_out, struct bv_error **err)
+int bv_store_put_blob(char **digest_out, struct bv_store *s, const void *data, size_t len,
+		      const char *expected_digest, struct bv_error **err)
 {
 	char hex[BV_SHA256_HEX_LEN + 1];
 	_cleanup_free_ char *final = NULL;
@@ -544,7 +544,7 @@ int bv_store_put_blob(struct bv_store *s, const void *data, size_t len, const ch
 		if (r < 0)
 			return r;
 	}
-	bv_sha256_hex(data, len, hex);
+	bv_sha256_hex(hex, data, len);
 	if (expected_digest && strcmp(expected_digest + SHA256_PREFIX_LEN, hex) != 0)
 		return bv_error_setc(
 			err, BV_EINVALID, 0,
@@ -579,7 +579,7 @@ int bv_store_put_blob(struct bv_store *s, const void *data, size_t len, const ch
 	return 0;
 }
 
-int bv_store_read_blob(const struct bv_store *s, const char *digest, size_t max, struct bv_buf *out,
+int bv_store_read_blob(struct bv_buf *out, const struct bv_store *s, const char *digest, size_t max,
 		       struct bv_error **err)
 {
 	_cleanup_buf_ struct bv_buf b = BV_BUF_INIT;
@@ -600,7 +600,7 @@ int bv_store_read_blob(const struct bv_store *s, const char *digest, size_t max,
 	r = bv_buf_read_fd(&b, fd, max, err);
 	if (r < 0)
 		return bv_error_wrap(err, r, "could not read blob '%s'", digest);
-	bv_sha256_hex(b.buf, b.len, hex);
+	bv_sha256_hex(hex, b.buf, b.len);
 	if (strcmp(hex, digest + SHA256_PREFIX_LEN) != 0)
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "blob '%s' is corrupt: its content hashes to " SHA256_PREFIX
@@ -783,7 +783,7 @@ void bv_store_images_free(struct bv_store_image *images, size_t n)
 	free(images);
 }
 
-int bv_store_list_images(const struct bv_store *s, struct bv_store_image **out, size_t *n_out,
+int bv_store_list_images(struct bv_store_image **out, size_t *n_out, const struct bv_store *s,
 			 struct bv_error **err)
 {
 	struct bv_store_image *v = NULL;
@@ -912,7 +912,7 @@ static int load_refs(const struct bv_store *s, const char *digest, struct refs *
 		     struct bv_error **err)
 {
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	int r = bv_store_read_blob(s, digest, MANIFEST_MAX, &text, err);
+	int r = bv_store_read_blob(&text, s, digest, MANIFEST_MAX, err);
 	if (r < 0)
 		return r;
 	r = parse_refs(&text, out, err);
@@ -1060,7 +1060,7 @@ int bv_store_verify(struct bv_store *s, struct bv_strv *problems, struct bv_erro
 	return 0;
 }
 
-int bv_store_usage(const struct bv_store *s, int64_t *bytes_out, size_t *blobs_out,
+int bv_store_usage(int64_t *bytes_out, size_t *blobs_out, const struct bv_store *s,
 		   struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;

@@ -529,7 +529,7 @@ static void clean_stale(const char *final)
 		int pid;
 		if (!bv_str_has_prefix(de->d_name, prefix))
 			continue;
-		if (bv_parse_int(de->d_name + strlen(prefix), &pid) < 0 || pid <= 0)
+		if (bv_parse_int(&pid, de->d_name + strlen(prefix)) < 0 || pid <= 0)
 			continue;
 		if (pid != getpid() && (kill(pid, 0) == 0 || errno != ESRCH))
 			continue;
@@ -810,7 +810,7 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 			bv_sha256_update(h, buf, len);
 		}
 	}
-	bv_sha256_final_hex(h, hex);
+	bv_sha256_final_hex(hex, h);
 	memcpy(out, "sha256:", 7);
 	memcpy(out + 7, hex, BV_SHA256_HEX_LEN + 1);
 	return 0;
@@ -1059,7 +1059,7 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 	if (h && in_order && got == (uint64_t)size) {
 		char hex[BV_SHA256_HEX_LEN + 8];
 		memcpy(hex, "sha256:", 7);
-		bv_sha256_final_hex(h, hex + 7);
+		bv_sha256_final_hex(hex + 7, h);
 		h = NULL;
 		bv_seal_map_put(l->digests, l->path.buf, hex);
 	}
@@ -1642,10 +1642,10 @@ bool bv_unpack_is_sealed(const char *tree)
 	return bv_path_exists(seal);
 }
 
-int bv_unpack_verify(const char *tree, bool fast, bool unseal_damaged, char **problem,
+int bv_unpack_verify(char **problem, const char *tree, bool fast, bool unseal_damaged,
 		     struct bv_error **err)
 {
-	int r = bv_seal_check(tree, fast, problem, err);
+	int r = bv_seal_check(problem, tree, fast, err);
 	if (r == 0 && unseal_damaged) {
 		_cleanup_free_ char *seal = bv_seal_path(tree);
 		if (unlink(seal) < 0 && errno != ENOENT)

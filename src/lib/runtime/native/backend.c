@@ -54,7 +54,7 @@ static long read_sysctl(const char *path, long fallback)
 		return fallback;
 	text[n] = 0;
 	text[strcspn(text, "\n")] = 0;
-	return bv_parse_i64(text, &v) == 0 ? (long)v : fallback;
+	return bv_parse_i64(&v, text) == 0 ? (long)v : fallback;
 }
 
 /*
@@ -498,7 +498,7 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	(void)rt;
 	/* the lease first, so that prune cannot take the tree between the check and the run */
 	if (r >= 0)
-		r = bv_retain_lease(rootfs, &lease, err);
+		r = bv_retain_lease(&lease, rootfs, err);
 	if (r >= 0)
 		r = check_rootfs(rootfs, &req->image, err);
 	if (r >= 0)
@@ -517,7 +517,7 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 		r = capture_begin(&cap, err);
 		if (r < 0)
 			goto out;
-		r = bv_native_run(&nreq, &status, err);
+		r = bv_native_run(&status, &nreq, err);
 		int c = capture_end(&cap, out, r < 0 ? NULL : err);
 		if (r >= 0)
 			r = c;
@@ -526,7 +526,7 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 		fflush(stderr);
 		r = bv_native_exec(&nreq, err);
 	} else {
-		r = bv_native_run(&nreq, &status, err);
+		r = bv_native_run(&status, &nreq, err);
 	}
 	if (r >= 0)
 		out->status = status;

@@ -13,7 +13,7 @@
  *   struct bv_native_request req = {.rootfs = dir, .argv = argv, .env = env,
  *                                   .workdir = "/workspace", .mounts = &m, .n_mounts = 1};
  *   int status;
- *   if (bv_native_run(&req, &status, &err) < 0)
+ *   if (bv_native_run(&status, &req, &err) < 0)
  *           ... setup failed (namespaces, a mount, the working directory, exec)
  *   ... status is the tool's exit code, or 128 + signal number if it was killed
  *
@@ -89,7 +89,7 @@ struct bv_native_request {
  * Runs req->argv inside req->rootfs and waits for it.  On success *status_out is the exit
  * code, or 128 + the signal number when the tool was killed.
  */
-int bv_native_run(const struct bv_native_request *req, int *status_out, struct bv_error **err);
+int bv_native_run(int *status_out, const struct bv_native_request *req, struct bv_error **err);
 
 /*
  * The same steps in the calling process, which becomes the tool: no fork, no waiting, and the

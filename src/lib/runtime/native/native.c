@@ -690,7 +690,7 @@ static int read_report(int fd, struct child_report *rep)
 	return got == sizeof(*rep);
 }
 
-int bv_native_run(const struct bv_native_request *req, int *status_out, struct bv_error **err)
+int bv_native_run(int *status_out, const struct bv_native_request *req, struct bv_error **err)
 {
 	struct child_plan plan;
 	struct sigaction fwd, old[BV_ARRAY_SIZE(forwarded_signals)];

@@ -425,20 +425,20 @@ static void test_services__durations(void **state)
 	(void)state;
 	for (size_t i = 0; i < BV_ARRAY_SIZE(good); i++) {
 		v = -1;
-		assert_int_equal(bv_duration_parse(good[i].text, &v), 0);
+		assert_int_equal(bv_duration_parse(&v, good[i].text), 0);
 		assert_int_equal(v, good[i].ns);
 	}
 	for (size_t i = 0; i < BV_ARRAY_SIZE(bad); i++) {
 		v = -7;
-		if (bv_duration_parse(bad[i], &v) != -EINVAL)
+		if (bv_duration_parse(&v, bad[i]) != -EINVAL)
 			fail_msg("'%s' was accepted", bad[i]);
 		assert_int_equal(v, -7);
 	}
-	assert_int_equal(bv_duration_parse("99999999999h", &v), -ERANGE);
-	assert_int_equal(bv_duration_parse("9223372036s", &v), 0);
-	assert_int_equal(bv_duration_parse("9223372037s", &v), -ERANGE);
-	assert_int_equal(bv_duration_parse("5000000h5000000h", &v), -ERANGE);
-	assert_int_equal(bv_duration_parse(NULL, &v), -EINVAL);
+	assert_int_equal(bv_duration_parse(&v, "99999999999h"), -ERANGE);
+	assert_int_equal(bv_duration_parse(&v, "9223372036s"), 0);
+	assert_int_equal(bv_duration_parse(&v, "9223372037s"), -ERANGE);
+	assert_int_equal(bv_duration_parse(&v, "5000000h5000000h"), -ERANGE);
+	assert_int_equal(bv_duration_parse(&v, NULL), -EINVAL);
 }
 
 static void test_services__volumes_and_paths(void **state)

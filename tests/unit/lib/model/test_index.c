@@ -129,9 +129,9 @@ static char *versions(const struct bv_index *idx, const char *tool, bool data)
 	struct bv_strv v = BV_STRV_INIT;
 	char *joined = bv_xstrdup("");
 	if (data)
-		assert_ok(bv_index_data_versions(idx, tool, &v, &err), &err);
+		assert_ok(bv_index_data_versions(&v, idx, tool, &err), &err);
 	else
-		assert_ok(bv_index_tool_versions(idx, tool, &v, &err), &err);
+		assert_ok(bv_index_tool_versions(&v, idx, tool, &err), &err);
 	bv_strv_foreach (s, &v) {
 		char *next = bv_xasprintf("%s%s%s", joined, *joined ? " " : "", *s);
 		free(joined);
@@ -574,7 +574,7 @@ static void test_index__versions_sorted(void **state)
 
 	/* Results are appended to what the vector holds. */
 	bv_strv_push(&v, "keep");
-	assert_ok(bv_index_data_versions(idx, "cal", &v, &err), &err);
+	assert_ok(bv_index_data_versions(&v, idx, "cal", &err), &err);
 	assert_int_equal(v.n, 7);
 	assert_string_equal(v.v[0], "keep");
 	assert_string_equal(v.v[1], "36.0");
@@ -602,21 +602,21 @@ static void test_index__bad_and_unknown_names(void **state)
 	char *msg;
 
 	for (size_t i = 0; i < BV_ARRAY_SIZE(bad); i++) {
-		assert_int_equal(bv_index_tool_versions(idx, bad[i], &v, &err), BV_EINVALID);
+		assert_int_equal(bv_index_tool_versions(&v, idx, bad[i], &err), BV_EINVALID);
 		bv_error_free(err);
 		err = NULL;
-		assert_int_equal(bv_index_data_versions(idx, bad[i], &v, &err), BV_EINVALID);
+		assert_int_equal(bv_index_data_versions(&v, idx, bad[i], &err), BV_EINVALID);
 		bv_error_free(err);
 		err = NULL;
 	}
-	assert_int_equal(bv_index_tool_versions(idx, "nope", &v, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_index_tool_versions(&v, idx, "nope", &err), BV_ENOTFOUND);
 	msg = bv_error_format(err);
 	assert_string_equal(msg, "tool 'nope' is not in the registry");
 	free(msg);
 	bv_error_free(err);
 	err = NULL;
 	/* A data set is not a tool. */
-	assert_int_equal(bv_index_tool_versions(idx, "pdbaa", &v, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_index_tool_versions(&v, idx, "pdbaa", &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	assert_int_equal(v.n, 0);
 	bv_index_free(idx);
@@ -632,14 +632,14 @@ static void test_index__lists_and_paths(void **state)
 	struct bv_error *err = NULL;
 	char *path, *want;
 
-	assert_ok(bv_index_list_tools(idx, &v, &err), &err);
+	assert_ok(bv_index_list_tools(&v, idx, &err), &err);
 	assert_int_equal(v.n, 20);
 	for (size_t i = 1; i < v.n; i++)
 		assert_true(strcmp(v.v[i - 1], v.v[i]) < 0);
 	assert_true(bv_strv_contains(&v, "samtools"));
 	assert_false(bv_strv_contains(&v, "pdbaa"));
 	bv_strv_clear(&v);
-	assert_ok(bv_index_list_data(idx, &v, &err), &err);
+	assert_ok(bv_index_list_data(&v, idx, &err), &err);
 	assert_int_equal(v.n, 3);
 	assert_string_equal(v.v[0], "card");
 	assert_string_equal(v.v[1], "pdbaa");
@@ -664,9 +664,9 @@ static void test_index__lists_and_paths(void **state)
 	sh("mkdir -p '%s/tools/b' '%s/tools/a' '%s/tools/.git' && touch '%s/tools/file'", reg, reg,
 	   reg, reg);
 	idx = open_ok(reg, BV_INDEX_OFFLINE);
-	assert_ok(bv_index_list_data(idx, &v, &err), &err);
+	assert_ok(bv_index_list_data(&v, idx, &err), &err);
 	assert_int_equal(v.n, 0);
-	assert_ok(bv_index_list_tools(idx, &v, &err), &err);
+	assert_ok(bv_index_list_tools(&v, idx, &err), &err);
 	assert_int_equal(v.n, 2);
 	assert_string_equal(v.v[0], "a");
 	assert_string_equal(v.v[1], "b");
@@ -685,7 +685,7 @@ static int summaries_of(const char *reg, const char *json, json_t **out, char **
 	struct bv_index *idx = open_ok(reg, BV_INDEX_OFFLINE);
 	int r;
 	assert_int_equal(bv_write_file_atomic(path, json, strlen(json), 0644, NULL), 0);
-	r = bv_index_load_summaries(idx, out, &err);
+	r = bv_index_load_summaries(out, idx, &err);
 	*msg = r < 0 ? bv_error_format(err) : NULL;
 	bv_error_free(err);
 	bv_index_free(idx);
@@ -705,7 +705,7 @@ static void test_index__summaries(void **state)
 	bool found = false;
 	char *msg;
 
-	assert_ok(bv_index_load_summaries(idx, &tools, &err), &err);
+	assert_ok(bv_index_load_summaries(&tools, idx, &err), &err);
 	assert_true(json_is_array(tools));
 	assert_true(json_array_size(tools) > 0);
 	json_array_foreach(tools, i, e)
@@ -721,7 +721,7 @@ static void test_index__summaries(void **state)
 
 	assert_ok(bv_mkdir_p(reg, 0755, &err), &err);
 	idx = open_ok(reg, BV_INDEX_OFFLINE);
-	assert_int_equal(bv_index_load_summaries(idx, &tools, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_index_load_summaries(&tools, idx, &err), BV_ENOTFOUND);
 	assert_null(tools);
 	bv_error_free(err);
 	bv_index_free(idx);

@@ -45,7 +45,7 @@ static void test_types__all_ids_present(void **state)
 	};
 	_cleanup_strv_ struct bv_strv got = BV_STRV_INIT;
 
-	bv_types_ids(t, &got);
+	bv_types_ids(&got, t);
 	assert_int_equal(got.n, 18);
 	for (size_t i = 0; i < BV_ARRAY_SIZE(ids); i++) {
 		assert_string_equal(got.v[i], ids[i]); /* sorted */
@@ -338,8 +338,8 @@ static void test_types__matches_upstream_vocabulary(void **state)
 		skip();
 	path = bv_path_join(sample_dir, "types.toml");
 	theirs = load_ok(path);
-	bv_types_ids(ours, &a);
-	bv_types_ids(theirs, &b);
+	bv_types_ids(&a, ours);
+	bv_types_ids(&b, theirs);
 	assert_int_equal(a.n, b.n);
 	for (size_t i = 0; i < a.n; i++) {
 		const struct bv_type_def *x = bv_types_lookup(ours, a.v[i]);

@@ -670,10 +670,10 @@ static void test_apptainer__verify(void **state)
 	(void)state;
 	fake_setup(&f);
 	/* an empty cache has no problems */
-	assert_ok(bv_apptainer_verify(f.cache, &problems, &checked, &err), &err);
+	assert_ok(bv_apptainer_verify(&problems, &checked, f.cache, &err), &err);
 	assert_int_equal(checked, 0);
 	assert_ok(f.rt->ops->ensure(f.rt, &img, 1, NULL, &err), &err);
-	assert_ok(bv_apptainer_verify(f.cache, &problems, &checked, &err), &err);
+	assert_ok(bv_apptainer_verify(&problems, &checked, f.cache, &err), &err);
 	assert_int_equal(checked, 1);
 	assert_int_equal(problems.n, 0);
 
@@ -694,7 +694,7 @@ static void test_apptainer__verify(void **state)
 	}
 	stray = bv_xasprintf("%s/sif/sha256-%s.sif", f.cache, OTHER + 7);
 	assert_int_equal(bv_write_file_atomic(stray, "x", 1, 0644, NULL), 0);
-	assert_ok(bv_apptainer_verify(f.cache, &problems, &checked, &err), &err);
+	assert_ok(bv_apptainer_verify(&problems, &checked, f.cache, &err), &err);
 	assert_int_equal(checked, 2);
 	assert_int_equal(problems.n, 2);
 	bv_strv_sort(&problems);

@@ -86,7 +86,7 @@ __attribute__((format(printf, 1, 2))) static void sh(const char *fmt, ...)
 	bv_strv_push(&p.args, "-ec");
 	bv_strv_push(&p.args, script);
 	p.no_stdin = true;
-	assert_ok(bv_proc_run(&p, &status, &err), &err);
+	assert_ok(bv_proc_run(&status, &p, &err), &err);
 	if (status != 0)
 		print_error("script failed (%d): %s\n", status, script);
 	assert_int_equal(status, 0);
@@ -112,7 +112,7 @@ static char *read_text(const char *path)
 static void add_blob(const void *data, size_t len, struct blobinfo *out)
 {
 	char hex[BV_SHA256_HEX_LEN + 1];
-	bv_sha256_hex(data, len, hex);
+	bv_sha256_hex(hex, data, len);
 	snprintf(out->digest, sizeof(out->digest), "sha256:%s", hex);
 	out->size = len;
 	_cleanup_free_ char *path = bv_xasprintf("%s/oci/blobs/sha256/%s", g.dir, hex);
@@ -140,7 +140,7 @@ static void make_layer(const char *name, int kb, struct blobinfo *out, char diff
 	sh("cd '%s' && gzip -dc %s.tar.gz > %s.tar", g.dir, name, name);
 	_cleanup_free_ char *tar = bv_xasprintf("%s/%s.tar", g.dir, name);
 	assert_int_equal(bv_buf_read_file(&b, tar, 64u << 20, NULL), 0);
-	bv_sha256_hex(b.buf, b.len, hex);
+	bv_sha256_hex(hex, b.buf, b.len);
 	snprintf(diff, 80, "sha256:%s", hex);
 	bv_buf_release(&b);
 	add_file_blob(gz, out);
@@ -218,7 +218,7 @@ static void stop_proc(struct bv_proc *p)
 	int status;
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
-		bv_proc_finish(p, &status, NULL);
+		bv_proc_finish(&status, p, NULL);
 	}
 	bv_proc_clear(p);
 }
@@ -415,7 +415,7 @@ static bool image_recorded(struct bv_store *s, const char *manifest_digest)
 	struct bv_store_image *images = NULL;
 	size_t n = 0;
 	bool found = false;
-	assert_int_equal(bv_store_list_images(s, &images, &n, NULL), 0);
+	assert_int_equal(bv_store_list_images(&images, &n, s, NULL), 0);
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(images[i].digest, manifest_digest))
 			found = true;
@@ -434,7 +434,7 @@ static void test_registry__resolve_by_tag(void **state)
 	struct bv_error *err = NULL;
 
 	parse_ref(&ref, "127.0.0.1:%d/test/img:1", g.port);
-	assert_ok(bv_registry_resolve(c, &ref, "linux/amd64", &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, "linux/amd64", &err), &err);
 	assert_string_equal(r.top_digest, g.manifest.digest);
 	assert_string_equal(r.manifest_digest, g.manifest.digest);
 	assert_string_equal(r.media_type, BV_MEDIA_OCI_MANIFEST);
@@ -448,7 +448,7 @@ static void test_registry__resolve_by_tag(void **state)
 	assert_true(bv_store_has_blob(f->store, g.manifest.digest));
 
 	char *d = NULL;
-	assert_ok(bv_registry_head_digest(c, &ref, &d, &err), &err);
+	assert_ok(bv_registry_head_digest(&d, c, &ref, &err), &err);
 	assert_string_equal(d, g.manifest.digest);
 	free(d);
 	bv_resolved_release(&r);
@@ -466,16 +466,16 @@ static void test_registry__resolve_by_digest(void **state)
 	struct bv_registry_stats st;
 
 	parse_ref(&ref, "127.0.0.1:%d/test/img@%s", g.port, g.manifest.digest);
-	assert_ok(bv_registry_resolve(c, &ref, NULL, &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, NULL, &err), &err);
 	assert_string_equal(r.top_digest, g.manifest.digest);
 	assert_string_equal(r.layers[0].digest, g.layer.digest);
 	bv_resolved_release(&r);
 
 	/* again: the pinned manifest now comes from the store, without a request */
-	bv_registry_client_stats(c, &st);
+	bv_registry_client_stats(&st, c);
 	uint64_t before = st.requests;
-	assert_ok(bv_registry_resolve(c, &ref, NULL, &r, &err), &err);
-	bv_registry_client_stats(c, &st);
+	assert_ok(bv_registry_resolve(&r, c, &ref, NULL, &err), &err);
+	bv_registry_client_stats(&st, c);
 	assert_int_equal(st.requests, before);
 	assert_string_equal(r.config.digest, g.config.digest);
 	bv_resolved_release(&r);
@@ -488,7 +488,7 @@ static void pull_one(struct bv_registry_client *c, const char *text, struct bv_r
 	struct bv_imageref ref;
 	struct bv_error *err = NULL;
 	parse_ref(&ref, "%s", text);
-	assert_ok(bv_registry_resolve(c, &ref, "linux/amd64", r, &err), &err);
+	assert_ok(bv_registry_resolve(r, c, &ref, "linux/amd64", &err), &err);
 	struct bv_pull_request req = {.ref = &ref, .resolved = r};
 	assert_ok(bv_registry_pull(c, &req, 1, &err), &err);
 	bv_imageref_release(&ref);
@@ -529,7 +529,7 @@ static void test_registry__pull_and_pull_again(void **state)
 	assert_true(bv_store_has_blob(f->store, g.layer.digest));
 	assert_true(bv_store_has_blob(f->store, g.config.digest));
 	assert_true(image_recorded(f->store, g.manifest.digest));
-	bv_registry_client_stats(c, &st);
+	bv_registry_client_stats(&st, c);
 	assert_int_equal(st.blobs_fetched, 2);
 	assert_int_equal(st.blob_bytes, g.layer.size + g.config.size);
 	assert_true(log.finished);
@@ -539,7 +539,7 @@ static void test_registry__pull_and_pull_again(void **state)
 
 	/* the second pull downloads nothing */
 	pull_one(c, name, &r);
-	bv_registry_client_stats(c, &st);
+	bv_registry_client_stats(&st, c);
 	assert_int_equal(st.blobs_fetched, 2);
 	assert_int_equal(st.blob_bytes, g.layer.size + g.config.size);
 	bv_resolved_release(&r);
@@ -566,11 +566,11 @@ static void test_registry__docker_v2s2(void **state)
 		struct bv_store_image *images = NULL;
 		struct bv_buf text = BV_BUF_INIT;
 		size_t n = 0;
-		assert_int_equal(bv_store_list_images(f->store, &images, &n, NULL), 0);
+		assert_int_equal(bv_store_list_images(&images, &n, f->store, NULL), 0);
 		assert_int_equal(n, 1);
 		assert_string_equal(images[0].media_type, BV_MEDIA_OCI_MANIFEST);
 		assert_int_equal(
-			bv_store_read_blob(f->store, images[0].digest, 1 << 20, &text, NULL), 0);
+			bv_store_read_blob(&text, f->store, images[0].digest, 1 << 20, NULL), 0);
 		assert_non_null(strstr(text.buf, r.layers[0].digest));
 		assert_non_null(strstr(text.buf, "application/vnd.oci.image.layer.v1.tar+gzip"));
 		assert_non_null(strstr(text.buf, "application/vnd.oci.image.config.v1+json"));
@@ -591,7 +591,7 @@ static void test_registry__index_picks_platform(void **state)
 	struct bv_error *err = NULL;
 
 	parse_ref(&ref, "127.0.0.1:%d/test/multi:1", g.port);
-	assert_ok(bv_registry_resolve(c, &ref, "linux/arm64", &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, "linux/arm64", &err), &err);
 	assert_string_equal(r.top_digest, g.index.digest);
 	assert_string_equal(r.top_media_type, BV_MEDIA_OCI_INDEX);
 	assert_string_equal(r.manifest_digest, g.arm_manifest.digest);
@@ -599,7 +599,7 @@ static void test_registry__index_picks_platform(void **state)
 	assert_string_equal(r.platform, "linux/arm64/v8");
 	bv_resolved_release(&r);
 
-	assert_ok(bv_registry_resolve(c, &ref, "linux/amd64", &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, "linux/amd64", &err), &err);
 	assert_string_equal(r.top_digest, g.index.digest);
 	assert_string_equal(r.manifest_digest, g.manifest.digest);
 	assert_string_equal(r.layers[0].digest, g.layer.digest);
@@ -611,7 +611,7 @@ static void test_registry__index_picks_platform(void **state)
 	assert_false(bv_store_has_blob(f->store, g.arm_layer.digest));
 	bv_resolved_release(&r);
 
-	assert_int_equal(bv_registry_resolve(c, &ref, "linux/s390x", &r, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_registry_resolve(&r, c, &ref, "linux/s390x", &err), BV_ENOTFOUND);
 	char *msg = error_text(err);
 	assert_non_null(strstr(msg, "no image for platform 'linux/s390x'"));
 	/* the attestation is not a platform the image has */
@@ -634,27 +634,27 @@ static void test_registry__index_skips_attestations(void **state)
 
 	parse_ref(&ref, "127.0.0.1:%d/test/multi:1", g.port);
 	for (size_t i = 0; i < sizeof(arm64) / sizeof(*arm64); i++) {
-		assert_ok(bv_registry_resolve(c, &ref, arm64[i], &r, &err), &err);
+		assert_ok(bv_registry_resolve(&r, c, &ref, arm64[i], &err), &err);
 		assert_string_equal(r.manifest_digest, g.arm_manifest.digest);
 		bv_resolved_release(&r);
 	}
-	assert_ok(bv_registry_resolve(c, &ref, "linux/x86_64", &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, "linux/x86_64", &err), &err);
 	assert_string_equal(r.manifest_digest, g.manifest.digest);
 	assert_string_equal(r.platform, "linux/amd64");
 	bv_resolved_release(&r);
 	/* asking for the attestation's own platform still finds no image */
-	assert_int_equal(bv_registry_resolve(c, &ref, "unknown/unknown", &r, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_registry_resolve(&r, c, &ref, "unknown/unknown", &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	err = NULL;
 	/* arm64/v8 is not arm/v7, nor is an arm64 image another arm64 variant */
-	assert_int_equal(bv_registry_resolve(c, &ref, "linux/arm/v7", &r, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_registry_resolve(&r, c, &ref, "linux/arm/v7", &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	err = NULL;
-	assert_int_equal(bv_registry_resolve(c, &ref, "linux/arm64/v9", &r, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_registry_resolve(&r, c, &ref, "linux/arm64/v9", &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	err = NULL;
 	/* the host's platform, whatever it is here, resolves and is never the attestation */
-	assert_ok(bv_registry_resolve(c, &ref, NULL, &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, NULL, &err), &err);
 	assert_string_not_equal(r.manifest_digest, g.att_manifest.digest);
 	assert_true(bv_platform_matches(bv_registry_default_platform(), r.platform));
 	bv_resolved_release(&r);
@@ -678,13 +678,13 @@ static void test_registry__platform_rules(void **state)
 					  "linux//v7", "linux/arm/", "a/b/c/d", "linux/amd64/v2/x"};
 	(void)state;
 	for (size_t i = 0; i < sizeof(norm) / sizeof(*norm); i++) {
-		assert_ok(bv_platform_normalize(norm[i].in, &p, &err), &err);
+		assert_ok(bv_platform_normalize(&p, norm[i].in, &err), &err);
 		assert_string_equal(p, norm[i].out);
 		free(p);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		p = NULL;
-		assert_int_equal(bv_platform_normalize(bad[i], &p, &err), BV_EINVALID);
+		assert_int_equal(bv_platform_normalize(&p, bad[i], &err), BV_EINVALID);
 		assert_null(p);
 		char *msg = error_text(err);
 		assert_non_null(strstr(msg, "invalid platform"));
@@ -715,11 +715,11 @@ static void test_registry__several_images_share_blobs(void **state)
 
 	parse_ref(&refs[0], "127.0.0.1:%d/test/img:1", g.port);
 	parse_ref(&refs[1], "127.0.0.1:%d/test/multi:1", g.port);
-	assert_ok(bv_registry_resolve(c, &refs[0], "linux/amd64", &r[0], &err), &err);
-	assert_ok(bv_registry_resolve(c, &refs[1], "linux/amd64", &r[1], &err), &err);
+	assert_ok(bv_registry_resolve(&r[0], c, &refs[0], "linux/amd64", &err), &err);
+	assert_ok(bv_registry_resolve(&r[1], c, &refs[1], "linux/amd64", &err), &err);
 	struct bv_pull_request reqs[2] = {{&refs[0], &r[0]}, {&refs[1], &r[1]}};
 	assert_ok(bv_registry_pull(c, reqs, 2, &err), &err);
-	bv_registry_client_stats(c, &st);
+	bv_registry_client_stats(&st, c);
 	assert_int_equal(st.blobs_fetched, 2); /* same config and layer: downloaded once */
 	assert_true(image_recorded(f->store, g.manifest.digest));
 	for (int i = 0; i < 2; i++) {
@@ -738,7 +738,7 @@ static void test_registry__missing_image(void **state)
 	struct bv_error *err = NULL;
 
 	parse_ref(&ref, "127.0.0.1:%d/test/nothing:1", g.port);
-	assert_int_equal(bv_registry_resolve(c, &ref, NULL, &r, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_registry_resolve(&r, c, &ref, NULL, &err), BV_ENOTFOUND);
 	char *msg = error_text(err);
 	assert_non_null(strstr(msg, "test/nothing:1"));
 	assert_non_null(strstr(msg, "not found"));
@@ -759,7 +759,7 @@ static void test_registry__basic_auth(void **state)
 	/* no credentials: a clear error */
 	write_file(cfg, "{}", 2);
 	parse_ref(&ref, "127.0.0.1:%d/test/private:1", g.auth_port);
-	assert_true(bv_registry_resolve(c, &ref, NULL, &r, &err) < 0);
+	assert_true(bv_registry_resolve(&r, c, &ref, NULL, &err) < 0);
 	char *msg = error_text(err);
 	err = NULL;
 	assert_non_null(strstr(msg, "requires authentication"));
@@ -773,7 +773,7 @@ static void test_registry__basic_auth(void **state)
 	write_file(cfg, json, strlen(json));
 	free(json);
 	c = client(f, 0);
-	assert_ok(bv_registry_resolve(c, &ref, NULL, &r, &err), &err);
+	assert_ok(bv_registry_resolve(&r, c, &ref, NULL, &err), &err);
 	assert_string_equal(r.manifest_digest, g.manifest.digest);
 	struct bv_pull_request req = {.ref = &ref, .resolved = &r};
 	assert_ok(bv_registry_pull(c, &req, 1, &err), &err);
@@ -787,7 +787,7 @@ static void test_registry__basic_auth(void **state)
 	write_file(cfg, json, strlen(json));
 	free(json);
 	c = client(f, 0);
-	assert_true(bv_registry_resolve(c, &ref, NULL, &r, &err) < 0);
+	assert_true(bv_registry_resolve(&r, c, &ref, NULL, &err) < 0);
 	msg = error_text(err);
 	assert_non_null(strstr(msg, "rejected"));
 	assert_null(strstr(msg, "wrong"));
@@ -834,7 +834,7 @@ __attribute__((format(printf, 2, 3))) static void start_fake(struct fixture *f,
 	}
 	char *text = read_text(port_file);
 	text[strcspn(text, "\n")] = '\0';
-	assert_int_equal(bv_parse_int(text, &f->fake_port), 0);
+	assert_int_equal(bv_parse_int(&f->fake_port, text), 0);
 	free(text);
 	assert_true(f->fake_port > 0);
 }
@@ -858,7 +858,7 @@ static int fake_pull(struct fixture *f, struct bv_registry_client *c, char **msg
 	int ret;
 
 	parse_ref(&ref, "127.0.0.1:%d/test/img:1", f->fake_port);
-	ret = bv_registry_resolve(c, &ref, NULL, &r, &err);
+	ret = bv_registry_resolve(&r, c, &ref, NULL, &err);
 	if (ret == 0) {
 		struct bv_pull_request req = {.ref = &ref, .resolved = &r};
 		ret = bv_registry_pull(c, &req, 1, &err);
@@ -1064,7 +1064,7 @@ static void test_registry__bearer_token_reused(void **state)
 	assert_int_equal(count_lines(f->fake_log, "GET /token"), 1);
 	assert_int_equal(count_lines(f->fake_log, "/blobs/sha256"), 2);
 	assert_int_equal(count_lines(f->fake_log, "auth=Bearer"), 4); /* HEAD, GET, 2 blobs */
-	bv_registry_client_stats(c, &st);
+	bv_registry_client_stats(&st, c);
 	assert_int_equal(st.token_requests, 1);
 	bv_registry_client_free(c);
 }
@@ -1141,38 +1141,38 @@ static void test_registry__parse_offline(void **state)
 	int64_t expires = 0;
 	(void)state;
 
-	assert_ok(bv_registry_parse_document(index, strlen(index), "linux/arm64/v8", &r, &err),
+	assert_ok(bv_registry_parse_document(&r, index, strlen(index), "linux/arm64/v8", &err),
 		  &err);
 	assert_string_equal(r.manifest_digest,
 			    "sha256:"
 			    "2222222222222222222222222222222222222222222222222222222222222222");
 	bv_resolved_release(&r);
-	assert_int_equal(bv_registry_parse_document(index, strlen(index), "linux/amd64", &r, &err),
+	assert_int_equal(bv_registry_parse_document(&r, index, strlen(index), "linux/amd64", &err),
 			 BV_ENOTFOUND);
 	bv_error_free(err);
 	err = NULL;
-	assert_ok(bv_registry_parse_document(manifest, strlen(manifest), NULL, &r, &err), &err);
+	assert_ok(bv_registry_parse_document(&r, manifest, strlen(manifest), NULL, &err), &err);
 	assert_int_equal(r.n_layers, 1);
 	assert_int_equal(r.total_size, 7);
 	bv_resolved_release(&r);
-	assert_int_equal(bv_registry_parse_document("[]", 2, NULL, &r, &err), BV_EINVALID);
+	assert_int_equal(bv_registry_parse_document(&r, "[]", 2, NULL, &err), BV_EINVALID);
 	bv_error_free(err);
 
-	assert_int_equal(bv_registry_parse_token("{\"token\":\"t1\",\"expires_in\":60}", 30, &token,
-						 &expires),
+	assert_int_equal(bv_registry_parse_token(&token, &expires,
+						 "{\"token\":\"t1\",\"expires_in\":60}", 30),
 			 0);
 	assert_string_equal(token, "t1");
 	assert_int_equal(expires, 60);
 	free(token);
-	assert_int_equal(bv_registry_parse_token("{\"access_token\":\"t2\"}", 21, &token, &expires),
+	assert_int_equal(bv_registry_parse_token(&token, &expires, "{\"access_token\":\"t2\"}", 21),
 			 0);
 	assert_string_equal(token, "t2");
 	free(token);
 	assert_int_equal(
-		bv_registry_parse_token("{\"token\":\"a\\r\\nX: y\"}", 21, &token, &expires),
+		bv_registry_parse_token(&token, &expires, "{\"token\":\"a\\r\\nX: y\"}", 21),
 		BV_EINVALID);
 	assert_null(token);
-	assert_int_equal(bv_registry_parse_token("{}", 2, &token, &expires), BV_EINVALID);
+	assert_int_equal(bv_registry_parse_token(&token, &expires, "{}", 2), BV_EINVALID);
 }
 
 int main(void)

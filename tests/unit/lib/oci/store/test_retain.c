@@ -71,7 +71,7 @@ static void test_retain__lease_and_claim(void **state)
 	(void)state;
 
 	assert_int_equal(bv_mkdir_p(tree, 0755, NULL), 0);
-	assert_ok(bv_retain_lease(tree, &lease, &err), &err);
+	assert_ok(bv_retain_lease(&lease, tree, &err), &err);
 	assert_true(lease >= 0);
 	assert_int_equal(fcntl(lease, F_GETFD) & FD_CLOEXEC, 0); /* survives exec on purpose */
 	/* another process holding the lease: prune cannot claim the tree */
@@ -79,14 +79,14 @@ static void test_retain__lease_and_claim(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int fd = -1;
-		_exit(bv_retain_claim(tree, &fd, NULL) == 0 ? 0 : 1);
+		_exit(bv_retain_claim(&fd, tree, NULL) == 0 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(status, 0);
 	close(lease);
 
 	/* a claim; a run waiting meanwhile gets a fresh lease file once the claim is dropped */
-	assert_int_equal(bv_retain_claim(tree, &claim, &err), 1);
+	assert_int_equal(bv_retain_claim(&claim, tree, &err), 1);
 	assert_int_equal(pipe(go), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -96,7 +96,7 @@ static void test_retain__lease_and_claim(void **state)
 		char c;
 		close(go[0]);
 		close(claim); /* the claim belongs to the parent alone */
-		if (bv_retain_lease(tree, &fd, NULL) < 0)
+		if (bv_retain_lease(&fd, tree, NULL) < 0)
 			_exit(2);
 		/* the lease it holds is the file now at the path */
 		if (fstat(fd, &a) < 0 || stat(lease_file, &b) < 0 || a.st_ino != b.st_ino)

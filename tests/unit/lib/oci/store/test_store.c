@@ -54,7 +54,7 @@ static void drop(struct bv_store *s, char *base)
 static char *digest_of(const void *data, size_t len)
 {
 	char hex[BV_SHA256_HEX_LEN + 1];
-	bv_sha256_hex(data, len, hex);
+	bv_sha256_hex(hex, data, len);
 	return bv_xasprintf("sha256:%s", hex);
 }
 
@@ -381,7 +381,7 @@ static void test_store__ingest_resumes_and_resets(void **state)
 	assert_int_equal(bv_store_ingest_offset(in), half);
 	assert_ok(bv_store_ingest_write(in, data + half, len - half, &err), &err);
 	assert_ok(bv_store_ingest_commit(in, &err), &err);
-	assert_ok(bv_store_read_blob(s, digest, len, &got, &err), &err);
+	assert_ok(bv_store_read_blob(&got, s, digest, len, &err), &err);
 	assert_memory_equal(got.buf, data, len);
 	bv_buf_release(&got);
 
@@ -554,24 +554,24 @@ static void test_store__put_and_read_blob(void **state)
 	struct bv_buf b = BV_BUF_INIT;
 	struct stat st;
 
-	assert_ok(bv_store_put_blob(s, text, strlen(text), NULL, &got, &err), &err);
+	assert_ok(bv_store_put_blob(&got, s, text, strlen(text), NULL, &err), &err);
 	assert_string_equal(got, want);
 	free(got);
 	got = NULL;
 	/* Again, with the digest given: already there, fine. */
-	assert_ok(bv_store_put_blob(s, text, strlen(text), want, &got, &err), &err);
+	assert_ok(bv_store_put_blob(&got, s, text, strlen(text), want, &err), &err);
 	assert_string_equal(got, want);
 	path = bv_store_blob_path(s, want);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0444);
 
-	assert_ok(bv_store_read_blob(s, want, 1024, &b, &err), &err);
+	assert_ok(bv_store_read_blob(&b, s, want, 1024, &err), &err);
 	assert_int_equal(b.len, strlen(text));
 	assert_memory_equal(b.buf, text, b.len);
 	bv_buf_release(&b);
 
 	/* Too large for the caller's limit. */
-	assert_int_equal(bv_store_read_blob(s, want, 5, &b, &err), BV_ERR);
+	assert_int_equal(bv_store_read_blob(&b, s, want, 5, &err), BV_ERR);
 	assert_int_equal(bv_error_errno(err), EFBIG);
 	assert_int_equal(b.len, 0);
 	bv_error_free(err);
@@ -579,12 +579,12 @@ static void test_store__put_and_read_blob(void **state)
 
 	/* Data that does not hash to the expected digest is not stored. */
 	other = digest_of("other", 5);
-	assert_int_equal(bv_store_put_blob(s, "different", 9, other, NULL, &err), BV_EINVALID);
+	assert_int_equal(bv_store_put_blob(NULL, s, "different", 9, other, &err), BV_EINVALID);
 	assert_message_contains(err, "failed verification");
 	bv_error_free(err);
 	err = NULL;
 	assert_false(bv_store_has_blob(s, other));
-	assert_int_equal(bv_store_read_blob(s, other, 1024, &b, &err), BV_ENOTFOUND);
+	assert_int_equal(bv_store_read_blob(&b, s, other, 1024, &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	free(other);
 	free(got);
@@ -604,7 +604,7 @@ static void test_store__read_detects_corruption(void **state)
 	struct bv_buf b = BV_BUF_INIT;
 	int fd;
 
-	assert_ok(bv_store_put_blob(s, data, 4096, NULL, &digest, &err), &err);
+	assert_ok(bv_store_put_blob(&digest, s, data, 4096, NULL, &err), &err);
 	path = bv_store_blob_path(s, digest);
 	assert_int_equal(chmod(path, 0644), 0);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -613,7 +613,7 @@ static void test_store__read_detects_corruption(void **state)
 	assert_int_equal(pwrite(fd, data + 2000, 1, 2000), 1);
 	close(fd);
 
-	assert_int_equal(bv_store_read_blob(s, digest, 1 << 20, &b, &err), BV_EINVALID);
+	assert_int_equal(bv_store_read_blob(&b, s, digest, 1 << 20, &err), BV_EINVALID);
 	assert_message_contains(err, digest);
 	assert_message_contains(err, "corrupt");
 	assert_int_equal(b.len, 0);
@@ -650,10 +650,10 @@ static void test_store__bad_digests_rejected(void **state)
 		assert_message_contains(err, "invalid digest");
 		bv_error_free(err);
 		err = NULL;
-		assert_int_equal(bv_store_put_blob(s, "", 0, bad[i], NULL, &err), BV_EINVALID);
+		assert_int_equal(bv_store_put_blob(NULL, s, "", 0, bad[i], &err), BV_EINVALID);
 		bv_error_free(err);
 		err = NULL;
-		assert_int_equal(bv_store_read_blob(s, bad[i], 10, &b, &err), BV_EINVALID);
+		assert_int_equal(bv_store_read_blob(&b, s, bad[i], 10, &err), BV_EINVALID);
 		bv_error_free(err);
 		err = NULL;
 		assert_int_equal(bv_store_add_image(s, "x", bad[i], OCI_MANIFEST, 0, &err),
@@ -680,7 +680,7 @@ static char *put_image(struct bv_store *s, unsigned seed, size_t n_layers, char 
 	char *config =
 		bv_xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":%u}", seed);
 	char *cdigest = NULL, *mdigest = NULL;
-	assert_ok(bv_store_put_blob(s, config, strlen(config), NULL, &cdigest, &err), &err);
+	assert_ok(bv_store_put_blob(&cdigest, s, config, strlen(config), NULL, &err), &err);
 	bv_buf_printf(&m,
 		      "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MANIFEST "\","
 		      "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
@@ -689,7 +689,7 @@ static char *put_image(struct bv_store *s, unsigned seed, size_t n_layers, char 
 	for (size_t i = 0; i < n_layers; i++) {
 		char *layer = bv_xasprintf("layer %u.%zu", seed, i);
 		char *ld = NULL;
-		assert_ok(bv_store_put_blob(s, layer, strlen(layer), NULL, &ld, &err), &err);
+		assert_ok(bv_store_put_blob(&ld, s, layer, strlen(layer), NULL, &err), &err);
 		bv_buf_printf(&m,
 			      "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
 			      "\"digest\":\"%s\",\"size\":%zu}",
@@ -701,7 +701,7 @@ static char *put_image(struct bv_store *s, unsigned seed, size_t n_layers, char 
 		free(layer);
 	}
 	bv_buf_puts(&m, "]}");
-	assert_ok(bv_store_put_blob(s, m.buf, m.len, NULL, &mdigest, &err), &err);
+	assert_ok(bv_store_put_blob(&mdigest, s, m.buf, m.len, NULL, &err), &err);
 	*size_out = (int64_t)m.len;
 	bv_buf_release(&m);
 	free(config);
@@ -770,7 +770,7 @@ static void test_store__add_list_remove_images(void **state)
 
 	/* Same name, new manifest: replaced in place, not added. */
 	assert_ok(bv_store_add_image(s, name, m2, OCI_MANIFEST, size2, &err), &err);
-	assert_ok(bv_store_list_images(s, &imgs, &n, &err), &err);
+	assert_ok(bv_store_list_images(&imgs, &n, s, &err), &err);
 	assert_int_equal(n, 2);
 	assert_string_equal(imgs[0].ref_name, name);
 	assert_string_equal(imgs[0].digest, m2);
@@ -799,7 +799,7 @@ static void test_store__add_list_remove_images(void **state)
 	assert_int_equal(bv_store_remove_image(s, name, &err), BV_ENOTFOUND);
 	bv_error_free(err);
 	err = NULL;
-	assert_ok(bv_store_list_images(s, &imgs, &n, &err), &err);
+	assert_ok(bv_store_list_images(&imgs, &n, s, &err), &err);
 	assert_int_equal(n, 1);
 	assert_string_equal(imgs[0].ref_name, "other/tool:2");
 	bv_store_images_free(imgs, n);
@@ -807,7 +807,7 @@ static void test_store__add_list_remove_images(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "manifests")), 1);
 	json_decref(doc);
 	assert_ok(bv_store_remove_image(s, "other/tool:2", &err), &err);
-	assert_ok(bv_store_list_images(s, &imgs, &n, &err), &err);
+	assert_ok(bv_store_list_images(&imgs, &n, s, &err), &err);
 	assert_int_equal(n, 0);
 	assert_null(imgs);
 	free(absent);
@@ -889,7 +889,7 @@ static void test_store__verify_follows_index_children(void **state)
 			     m, (long long)size, absent);
 	char *idx = NULL, *line, *p;
 
-	assert_ok(bv_store_put_blob(s, idx_text, strlen(idx_text), NULL, &idx, &err), &err);
+	assert_ok(bv_store_put_blob(&idx, s, idx_text, strlen(idx_text), NULL, &err), &err);
 	assert_ok(bv_store_add_image(s, "multi:1", idx, OCI_INDEX, (int64_t)strlen(idx_text), &err),
 		  &err);
 	/* The absent other platform is not a problem. */
@@ -932,10 +932,10 @@ static void test_store__gc_removes_only_unreachable(void **state)
 	struct bv_store_image *imgs = NULL;
 	size_t n;
 
-	assert_ok(bv_store_put_blob(s, "stray", 5, NULL, &stray, &err), &err);
+	assert_ok(bv_store_put_blob(&stray, s, "stray", 5, NULL, &err), &err);
 	assert_ok(bv_store_add_image(s, "keep:1", m1, OCI_MANIFEST, size1, &err), &err);
 	assert_ok(bv_store_add_image(s, "drop:1", m2, OCI_MANIFEST, size2, &err), &err);
-	assert_ok(bv_store_usage(s, &bytes_before, &blobs_before, &err), &err);
+	assert_ok(bv_store_usage(&bytes_before, &blobs_before, s, &err), &err);
 	assert_int_equal(blobs_before, 9); /* 2 x (config + 2 layers + manifest) + stray */
 
 	keep[0] = m1;
@@ -948,10 +948,10 @@ static void test_store__gc_removes_only_unreachable(void **state)
 	assert_true(bv_strv_contains(&removed, stray));
 	assert_false(bv_strv_contains(&removed, m1));
 	assert_false(bv_strv_contains(&removed, l1[0]));
-	assert_ok(bv_store_usage(s, &bytes_after, &blobs_after, &err), &err);
+	assert_ok(bv_store_usage(&bytes_after, &blobs_after, s, &err), &err);
 	assert_int_equal(blobs_after, blobs_before);
 	assert_true(bv_store_has_blob(s, m2));
-	assert_ok(bv_store_list_images(s, &imgs, &n, &err), &err);
+	assert_ok(bv_store_list_images(&imgs, &n, s, &err), &err);
 	assert_int_equal(n, 2);
 	bv_store_images_free(imgs, n);
 	bv_strv_foreach (d, &removed) {
@@ -974,11 +974,11 @@ static void test_store__gc_removes_only_unreachable(void **state)
 	assert_true(bv_store_has_blob(s, m1));
 	assert_true(bv_store_has_blob(s, l1[0]));
 	assert_true(bv_store_has_blob(s, l1[1]));
-	assert_ok(bv_store_usage(s, &bytes_after, &blobs_after, &err), &err);
+	assert_ok(bv_store_usage(&bytes_after, &blobs_after, s, &err), &err);
 	assert_int_equal(blobs_after, 4);
 	assert_int_equal(bytes_after, bytes_before - expect_freed);
 	/* The dropped image left index.json too, so the store verifies clean. */
-	assert_ok(bv_store_list_images(s, &imgs, &n, &err), &err);
+	assert_ok(bv_store_list_images(&imgs, &n, s, &err), &err);
 	assert_int_equal(n, 1);
 	assert_string_equal(imgs[0].ref_name, "keep:1");
 	bv_store_images_free(imgs, n);
@@ -989,7 +989,7 @@ static void test_store__gc_removes_only_unreachable(void **state)
 	bv_strv_clear(&removed);
 	assert_ok(bv_store_gc(s, NULL, 0, false, &removed, NULL, &err), &err);
 	assert_int_equal(removed.n, 4);
-	assert_ok(bv_store_usage(s, &bytes_after, &blobs_after, &err), &err);
+	assert_ok(bv_store_usage(&bytes_after, &blobs_after, s, &err), &err);
 	assert_int_equal(blobs_after, 0);
 	assert_int_equal(bytes_after, 0);
 	bv_strv_clear(&removed);
@@ -1015,7 +1015,7 @@ static void test_store__gc_needs_the_store_to_itself(void **state)
 	int ready[2], go[2], status;
 	pid_t pid;
 
-	assert_ok(bv_store_put_blob(s, "stray", 5, NULL, &stray, &err), &err);
+	assert_ok(bv_store_put_blob(&stray, s, "stray", 5, NULL, &err), &err);
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
 	pid = fork();
@@ -1193,10 +1193,10 @@ static void run(struct bv_buf *out, const char *arg0, ...)
 	va_end(ap);
 	p.no_stdin = true;
 	if (out) {
-		assert_ok(bv_proc_capture(&p, out, 1 << 24, &status, &err), &err);
+		assert_ok(bv_proc_capture(out, &status, &p, 1 << 24, &err), &err);
 	} else {
 		p.out = STDERR_FILENO; /* stdout is cmocka's TAP stream */
-		assert_ok(bv_proc_run(&p, &status, &err), &err);
+		assert_ok(bv_proc_run(&status, &p, &err), &err);
 	}
 	if (status != 0) {
 		print_error("'%s ...' exited with status %d\n", arg0, status);
@@ -1255,7 +1255,7 @@ static void test_store__skopeo_and_umoci_read_the_store(void **state)
 	config = bv_xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
 			      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
 			      diff_id);
-	assert_ok(bv_store_put_blob(s, config, strlen(config), NULL, &cdigest, &err), &err);
+	assert_ok(bv_store_put_blob(&cdigest, s, config, strlen(config), NULL, &err), &err);
 	bv_buf_printf(&m,
 		      "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MANIFEST "\","
 		      "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
@@ -1263,7 +1263,7 @@ static void test_store__skopeo_and_umoci_read_the_store(void **state)
 		      "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
 		      "\"digest\":\"%s\",\"size\":%zu}]}",
 		      cdigest, strlen(config), layer, gz.len);
-	assert_ok(bv_store_put_blob(s, m.buf, m.len, NULL, &mdigest, &err), &err);
+	assert_ok(bv_store_put_blob(&mdigest, s, m.buf, m.len, NULL, &err), &err);
 	assert_ok(bv_store_add_image(s, name, mdigest, OCI_MANIFEST, (int64_t)m.len, &err), &err);
 
 	arg = bv_xasprintf("oci:%s:%s", bv_store_dir(s), name);

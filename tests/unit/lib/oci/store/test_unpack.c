@@ -90,7 +90,7 @@ static int setup(void **state)
 	bv_strv_push(&p.args, outside);
 	p.out = 2; /* stdout is cmocka's TAP stream */
 	p.no_stdin = true;
-	if (bv_proc_run(&p, &status, &err) < 0 || status != 0) {
+	if (bv_proc_run(&status, &p, &err) < 0 || status != 0) {
 		char *msg = err ? bv_error_format(err) : NULL;
 		print_error("make_tars.py failed (status %d): %s\n", status, msg ? msg : "");
 		free(msg);
@@ -671,14 +671,14 @@ static void test_unpack__seals(void **state)
 	(void)state;
 
 	assert_true(bv_unpack_is_sealed(t));
-	assert_int_equal(bv_unpack_verify(t, false, false, &problem, &err), 1);
+	assert_int_equal(bv_unpack_verify(&problem, t, false, false, &err), 1);
 	assert_null(problem);
 	/* same size, other content: only a full check sees it */
 	tamper(t, "bin/tool", "#!/bin/sh\necho evil\n");
-	assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 1);
+	assert_int_equal(bv_unpack_verify(&problem, t, true, false, &err), 1);
 	free(problem);
 	problem = NULL;
-	assert_int_equal(bv_unpack_verify(t, false, true, &problem, &err), 0);
+	assert_int_equal(bv_unpack_verify(&problem, t, false, true, &err), 0);
 	assert_non_null(strstr(problem, "'bin/tool' differs from the seal"));
 	free(problem);
 	problem = NULL;
@@ -692,17 +692,17 @@ static void test_unpack__seals(void **state)
 		_cleanup_free_ char *file = bv_path_join(t, "etc/new");
 		assert_int_equal(chmod(extra, 0755), 0);
 		assert_int_equal(bv_write_file_atomic(file, "x", 1, 0444, NULL), 0);
-		assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 0);
+		assert_int_equal(bv_unpack_verify(&problem, t, true, false, &err), 0);
 		assert_non_null(problem);
 		free(problem);
 		problem = NULL;
 		assert_int_equal(unlink(file), 0);
-		assert_int_equal(bv_unpack_verify(t, true, false, &problem, &err), 0);
+		assert_int_equal(bv_unpack_verify(&problem, t, true, false, &err), 0);
 		assert_non_null(strstr(problem, "'etc' differs from the seal"));
 		free(problem);
 		problem = NULL;
 		assert_int_equal(chmod(extra, 0555), 0);
-		assert_int_equal(bv_unpack_verify(t, false, false, &problem, &err), 1);
+		assert_int_equal(bv_unpack_verify(&problem, t, false, false, &err), 1);
 	}
 	/* an edit through an image's hard link damages the layer tree too */
 	l1 = unpack_ok("layer1.tar", OCI_TAR, "seal-l1", NULL);
@@ -710,13 +710,13 @@ static void test_unpack__seals(void **state)
 	{
 		const char *trees[] = {l1, l2};
 		_cleanup_free_ char *r = image_ok(trees, 2, "sealed-rootfs");
-		assert_int_equal(bv_unpack_verify(r, false, false, &problem, &err), 1);
+		assert_int_equal(bv_unpack_verify(&problem, r, false, false, &err), 1);
 		tamper(r, "lib/libz.so", "z9\n");
-		assert_int_equal(bv_unpack_verify(r, false, false, &problem, &err), 0);
+		assert_int_equal(bv_unpack_verify(&problem, r, false, false, &err), 0);
 		assert_non_null(strstr(problem, "'lib/libz.so'"));
 		free(problem);
 		problem = NULL;
-		assert_int_equal(bv_unpack_verify(l2, false, false, &problem, &err), 0);
+		assert_int_equal(bv_unpack_verify(&problem, l2, false, false, &err), 0);
 		free(problem);
 		problem = NULL;
 	}
@@ -1010,7 +1010,7 @@ static void test_unpack__diff_id(void **state)
 
 	/* a plain tar's diff_id is the digest of the blob itself */
 	assert_ok(bv_buf_read_file(&b, plain, 1 << 20, &err), &err);
-	bv_sha256_hex(b.buf, b.len, want);
+	bv_sha256_hex(want, b.buf, b.len);
 	bv_buf_release(&b);
 	want_id = bv_xasprintf("sha256:%s", want);
 	assert_ok(bv_unpack_diff_id(plain, OCI_TAR, got, &err), &err);
@@ -1029,7 +1029,7 @@ static void test_unpack__diff_id(void **state)
 		assert_string_equal(got, want_id); /* same tar inside */
 		/* and not merely the digest of the compressed blob */
 		assert_ok(bv_buf_read_file(&b, blob, 1 << 20, &err), &err);
-		bv_sha256_hex(b.buf, b.len, blob_digest);
+		bv_sha256_hex(blob_digest, b.buf, b.len);
 		bv_buf_release(&b);
 		assert_string_not_equal(got + 7, blob_digest);
 	}

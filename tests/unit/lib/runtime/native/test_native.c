@@ -92,7 +92,7 @@ static int run_capture(struct bv_native_request *req, int *status, char **out,
 	assert_true(saved >= 0);
 	assert_true(dup2(fds[1], 1) == 1);
 	close(fds[1]);
-	r = bv_native_run(req, status, err);
+	r = bv_native_run(status, req, err);
 	assert_true(dup2(saved, 1) == 1);
 	close(saved);
 	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
