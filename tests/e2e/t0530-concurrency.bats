@@ -65,7 +65,10 @@ import fcntl, os, sys, time
 fd = os.open(".bv/lock", os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.lockf(fd, fcntl.LOCK_EX)
 open(".held", "w").close()
-time.sleep(float(sys.argv[1]))
+# Held for the given seconds, or until the test creates .release.
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end and not os.path.exists(".release"):
+    time.sleep(0.02)
 PY
 	HOLDER=$!
 	for _ in $(seq 100); do [ -e .held ] && break; sleep 0.05; done
@@ -130,17 +133,26 @@ PY
 	bv init conc >/dev/null 2>&1
 	run bv add samtools bwa
 	assert_success
-	hold_lock 1.5
+	# Held until this test releases it, so a slow machine cannot let the writer through early.
+	hold_lock 60
 	# a reader goes ahead while the lock is held
-	run timeout 1 "$BV" list
+	run timeout 5 "$BV" list
 	assert_success
 	assert_output --partial samtools
 	# so does a warm sync: it writes nothing, so it takes no lock
-	run timeout 1 "$BV" sync
+	run timeout 5 "$BV" sync
 	assert_success
 	assert_output "Everything is up to date (2 tools)"
-	run bv remove bwa
-	assert_success
+	"$BV" remove bwa >remove.out 2>&1 &
+	remover=$!
+	for _ in $(seq 400); do grep -q "Waiting for another bv" remove.out && break; sleep 0.05; done
+	# still waiting: the writer has not gone ahead
+	kill -0 "$remover"
+	run cat bv.toml
+	assert_output --partial bwa
+	touch .release
+	wait "$remover"
+	run cat remove.out
 	assert_line "Waiting for another bv process on this project"
 	assert_line "Removed bwa"
 	wait "$HOLDER" || true
