@@ -16,7 +16,6 @@
 #include <bv/error.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
-#include <bv/store.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -56,7 +56,7 @@ int bv_docker_image_name(char **repo_out, char **pinned_out, const char *referen
 	char *repo;
 	int r;
 
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s' for '%s'",
 				     digest ? digest : "", reference);
 	if ((r = bv_imageref_parse(&ref, reference, err)) < 0)
