@@ -42,6 +42,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -99,18 +100,7 @@ struct request {
 
 char *bv_engine_escape(const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	struct bv_buf b = BV_BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			bv_buf_putc(&b, (char)*p);
-		} else {
-			bv_buf_putc(&b, '%');
-			bv_buf_putc(&b, hex[*p >> 4]);
-			bv_buf_putc(&b, hex[*p & 15]);
-		}
-	}
-	return bv_buf_detach(&b, NULL);
+	return bv_url_escape(value, NULL);
 }
 
 /* The socket path of DOCKER_HOST-style `host` (NULL: $DOCKER_HOST, else the default). */

@@ -27,6 +27,7 @@
 #include "util/fs.h"
 #include "util/lock.h"
 #include "util/parse.h"
+#include "util/signals.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -961,67 +962,24 @@ static int sink_emit(const char *data, size_t len, void *payload)
  * Signals for a running exec.  The engine has no API to signal an exec, but GET /exec/{id}/json
  * names its process by host PID, and it runs as the caller's uid, so bv can kill(2) it
  * directly when the engine is on this machine (over a remote or rootless engine the kill
- * fails and the signal only stops bv).  The handler only writes the signal number into a
- * self-pipe, which the attach loop watches.
+ * fails and the signal only stops bv).  They arrive through util/signals.h's self-pipe, which
+ * the attach loop watches.
  */
-static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-static int forward_pipe_w = -1;
-
-static void forward_handler(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	if (forward_pipe_w >= 0 && write(forward_pipe_w, &c, 1) < 0) {
-		/* the pipe is full of signals still to forward: nothing is lost that matters */
-	}
-	errno = saved;
-}
-
 struct exec_run {
 	struct bv_session_lines lines[2]; /* stdout, stderr */
 	struct bv_engine *e;
 	const char *exec_id;
-	int pipe[2];
-	struct sigaction old[BV_ARRAY_SIZE(forwarded_signals)];
-	bool forwarding;
+	struct bv_signal_pipe sig;
 };
-
-static int forward_on(struct exec_run *x, struct bv_error **err)
-{
-	struct sigaction sa;
-	if (pipe2(x->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return bv_error_set_errno(err, "could not create a pipe");
-	forward_pipe_w = x->pipe[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = forward_handler;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
-		sigaction(forwarded_signals[i], &sa, &x->old[i]);
-	x->forwarding = true;
-	return 0;
-}
-
-static void forward_off(struct exec_run *x)
-{
-	if (!x->forwarding)
-		return;
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded_signals); i++)
-		sigaction(forwarded_signals[i], &x->old[i], NULL);
-	forward_pipe_w = -1;
-	close(x->pipe[0]);
-	close(x->pipe[1]);
-	x->forwarding = false;
-}
 
 static int forward_pending(void *payload, struct bv_error **err)
 {
 	struct exec_run *x = payload;
 	_cleanup_free_ char *path = bv_xasprintf("/exec/%s/json", x->exec_id);
-	unsigned char sigs[16];
-	ssize_t n = read(x->pipe[0], sigs, sizeof(sigs));
+	int sigs[16];
+	size_t n = bv_signal_pipe_read(&x->sig, sigs, BV_ARRAY_SIZE(sigs));
 	(void)err;
-	for (ssize_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_t *resp = NULL;
 		long status = 0;
 		json_int_t pid;
@@ -1104,7 +1062,7 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 	_cleanup_free_ char *start_path = NULL;
 	char *exec_id;
 	json_t *body, *resp = NULL, *start;
-	struct exec_run run = {.e = e, .pipe = {-1, -1}};
+	struct exec_run run = {.e = e, .sig = BV_SIGNAL_PIPE_INIT};
 	struct bv_engine_attach_options o = {0};
 	long status = 0;
 	int r;
@@ -1152,15 +1110,15 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 	o.on_output = on_output;
 	o.watch_fd = -1;
 	o.payload = &run;
-	if (x->forward_signals && forward_on(&run, NULL) == 0) {
-		o.watch_fd = run.pipe[0];
+	if (x->forward_signals && bv_signal_pipe_install(&run.sig, false, NULL) == 0) {
+		o.watch_fd = run.sig.fd[0];
 		o.on_watch = forward_pending;
 	}
 	start_path = bv_xasprintf("/exec/%s/start", exec_id);
 	start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
 	r = bv_engine_attach_with(e, start_path, start, &o, err);
 	json_decref(start);
-	forward_off(&run);
+	bv_signal_pipe_restore(&run.sig);
 	(void)bv_session_lines_flush(&run.lines[0]);
 	(void)bv_session_lines_flush(&run.lines[1]);
 	bv_session_lines_release(&run.lines[0]);

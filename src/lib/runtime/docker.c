@@ -7,9 +7,9 @@
  * and stderr until the engine ends the stream; wait for the exit status; remove the container.
  * The container is removed by bv (AutoRemove would race with /wait on older engines and hide
  * the status) on every path once it exists.  While the tool runs, SIGINT, SIGTERM, SIGHUP and
- * SIGQUIT sent to bv are forwarded to the container (POST /containers/{id}/kill): a handler
- * writes the signal number to a pipe that the attach loop watches, so nothing but write(2)
- * happens in the handler.  A second SIGINT or SIGTERM kills the container (SIGKILL).
+ * SIGQUIT sent to bv are forwarded to the container (POST /containers/{id}/kill): they arrive
+ * through the self-pipe of util/signals.h, which the attach loop watches, so nothing but
+ * write(2) happens in the handler.  A second SIGINT or SIGTERM kills the container (SIGKILL).
  */
 #include <bv/docker.h>
 #include <bv/engine.h>
@@ -28,6 +28,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
+#include "util/signals.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -485,58 +486,6 @@ static int docker_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 /* ------------------------------------------------------------------------------------ */
 /* Running */
 
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-static int signal_pipe_w = -1;
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	if (signal_pipe_w >= 0 && write(signal_pipe_w, &c, 1) < 0) {
-		/* a full pipe already holds enough signals to forward */
-	}
-	errno = saved;
-}
-
-struct signals {
-	int pipe[2];
-	struct sigaction old[BV_ARRAY_SIZE(forwarded)];
-	struct sigaction old_pipe;
-	bool installed;
-};
-
-static int signals_install(struct signals *s, struct bv_error **err)
-{
-	struct sigaction sa;
-	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return bv_error_set_errno(err, "could not create a pipe");
-	signal_pipe_w = s->pipe[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &sa, &s->old[i]);
-	/* A closed stdout must come back as EPIPE, not kill bv and orphan the container. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, &s->old_pipe);
-	s->installed = true;
-	return 0;
-}
-
-static void signals_restore(struct signals *s)
-{
-	if (!s->installed)
-		return;
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &s->old[i], NULL);
-	sigaction(SIGPIPE, &s->old_pipe, NULL);
-	signal_pipe_w = -1;
-	close(s->pipe[0]);
-	close(s->pipe[1]);
-	s->installed = false;
-}
-
 static const char *signal_name(int sig)
 {
 	switch (sig) {
@@ -560,7 +509,7 @@ struct running {
 	const char *id;
 	bool started;
 	unsigned interrupts; /* SIGINT and SIGTERM forwarded so far */
-	struct signals sig;
+	struct bv_signal_pipe sig;
 	struct bv_buf out, err;
 };
 
@@ -596,9 +545,9 @@ static int start_container(void *payload, struct bv_error **err)
 static int forward_signals(void *payload, struct bv_error **err)
 {
 	struct running *c = payload;
-	unsigned char sigs[16];
-	ssize_t n = read(c->sig.pipe[0], sigs, sizeof(sigs));
-	for (ssize_t i = 0; i < n; i++) {
+	int sigs[16];
+	size_t n = bv_signal_pipe_read(&c->sig, sigs, BV_ARRAY_SIZE(sigs));
+	for (size_t i = 0; i < n; i++) {
 		int sig = sigs[i], r;
 		/* The second interrupt is not a request any more: a tool that ignores them (or
 		 * runs as PID 1 without an init, which the kernel shields) is killed. */
@@ -749,7 +698,8 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 {
 	struct docker *d = rt->state;
 	_cleanup_free_ char *repo = NULL, *pinned = NULL, *id = NULL, *path = NULL;
-	struct running c = {.d = d, .out = BV_BUF_INIT, .err = BV_BUF_INIT};
+	struct running c = {
+		.d = d, .sig = BV_SIGNAL_PIPE_INIT, .out = BV_BUF_INIT, .err = BV_BUF_INIT};
 	bool inherit = req->stdio == BV_STDIO_INHERIT;
 	struct bv_engine_attach_options o = {.stdin_fd = inherit ? STDIN_FILENO : -1,
 					     .stdout_fd = STDOUT_FILENO,
@@ -773,9 +723,9 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 				  bv_engine_socket(d->e));
 		goto out;
 	}
-	if ((r = signals_install(&c.sig, err)) < 0)
+	if ((r = bv_signal_pipe_install(&c.sig, true, err)) < 0)
 		goto out;
-	o.watch_fd = c.sig.pipe[0];
+	o.watch_fd = c.sig.fd[0];
 	if ((r = create_with_init(d, req, pinned, image, &id, err)) < 0)
 		goto out;
 	c.id = id;
@@ -799,7 +749,7 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 out:
 	if (c.id)
 		remove_container(&c);
-	signals_restore(&c.sig);
+	bv_signal_pipe_restore(&c.sig);
 	json_decref(image);
 	if (r >= 0) {
 		out->status = status;
