@@ -8,7 +8,7 @@
  *   struct bv_session_config cfg = {.project_root = root};
  *   struct bv_session_ctx *s;
  *   if (bv_session_open(&s, NULL, &cfg, &err) < 0) ...        DOCKER_HOST or the default socket
- *   bv_session_start(s, "work", &(struct bv_image_spec){...}, &err);
+ *   bv_session_start(s, "work", &(struct bv_session_image){...}, &err);
  *   struct bv_session_exec x = {.argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2};
  *   struct bv_session_exec_result res;
  *   bv_session_exec(s, "work", &x, &res, &err);                res.status: the command's
@@ -114,6 +114,13 @@ struct bv_session_config {
 
 struct bv_session_ctx;
 
+/* The image a session starts from: a tool's locked image, or any image reference. */
+struct bv_session_image {
+	const char *tool_id;   /* the bv.tool label and messages; may be NULL */
+	const char *reference; /* "quay.io/biocontainers/samtools:1.21--h50ea8bc_0", "busybox" */
+	const char *digest;    /* "sha256:..." from bv.lock, or NULL: `reference` as it is */
+};
+
 /* `engine` NULL: opens the engine at DOCKER_HOST (or the default socket) and owns it. */
 int bv_session_open(struct bv_session_ctx **out, struct bv_engine *engine,
 		    const struct bv_session_config *cfg, struct bv_error **err);
@@ -124,8 +131,8 @@ void bv_session_close(struct bv_session_ctx *s);
  * entry), pulled from the mirror of its registry when configured; NULL: `image->reference`
  * is any image reference, used when the engine has it and pulled otherwise.
  */
-int bv_session_start(struct bv_session_ctx *s, const char *name, const struct bv_image_spec *image,
-		     struct bv_error **err);
+int bv_session_start(struct bv_session_ctx *s, const char *name,
+		     const struct bv_session_image *image, struct bv_error **err);
 
 struct bv_session_exec {
 	const char *const *argv; /* NULL-terminated, not empty */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/store/archive_calls.h"
 #include "lib/oci/store/archive_loader.h"
@@ -131,24 +132,6 @@ char *bv_session_cache_ref(const char *key)
 	if (n)
 		bv_buf_putc(&b, '-');
 	bv_buf_printf(&b, "%.16s", hash);
-	return bv_buf_detach(&b, NULL);
-}
-
-/* Percent-escapes what a URL path cannot carry; image references keep their '/', ':', '@'. */
-static char *path_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct bv_buf b = BV_BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~:/@+", *p)) {
-			bv_buf_putc(&b, (char)*p);
-		} else {
-			bv_buf_putc(&b, '%');
-			bv_buf_putc(&b, hex[*p >> 4]);
-			bv_buf_putc(&b, hex[*p & 15]);
-		}
-	}
 	return bv_buf_detach(&b, NULL);
 }
 
@@ -594,83 +577,10 @@ static const char *jstr(json_t *obj, const char *key)
 
 static const char *label_of(json_t *labels, const char *key)
 {
-	return json_is_object(labels) ? jstr(labels, key) : NULL;
+	return bv_engine_label(labels, key);
 }
 
 /* ---- Requests ---- */
-
-/*
- * GET of an inspect endpoint: 0 with the document in *out, BV_ENOTFOUND without a message
- * when the engine has no such object, or "could not inspect <kind> '<ref>'".  What the
- * document must hold is the caller's to check.
- */
-static int inspect(struct bv_engine *e, const char *path, const char *kind, const char *ref,
-		   json_t **out, struct bv_error **err)
-{
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
-		return BV_ENOTFOUND;
-	}
-	if (status >= 400) {
-		r = bv_engine_fail(err, status, resp, "could not inspect %s '%s'", kind, ref);
-		json_decref(resp);
-		return r;
-	}
-	*out = resp;
-	return 0;
-}
-
-/*
- * A request whose answer is only its status: success below 400 and for the codes in
- * `also_ok` (0-terminated, may be NULL), else "could not <what>".
- */
-static int call_status(struct bv_engine *e, const char *method, const char *path,
-		       const long *also_ok, const char *what, struct bv_error **err)
-{
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, method, path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status >= 400) {
-		const long *ok = also_ok;
-		while (ok && *ok && *ok != status)
-			ok++;
-		if (!ok || !*ok)
-			r = bv_engine_fail(err, status, resp, "could not %s", what);
-	}
-	json_decref(resp);
-	return r;
-}
-
-/*
- * GET of a list endpoint, `path_start` being everything before "filters=<filters>" (JSON
- * text): 0 with the array in *out, or "could not list <what>".
- */
-static int get_list(struct bv_engine *e, const char *path_start, const char *filters,
-		    const char *what, json_t **out, struct bv_error **err)
-{
-	_cleanup_free_ char *efilters = bv_engine_escape(filters);
-	_cleanup_free_ char *path = bv_xasprintf("%sfilters=%s", path_start, efilters);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status >= 400 || !json_is_array(resp)) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp, "could not list %s",
-				   what);
-		json_decref(resp);
-		return r;
-	}
-	*out = resp;
-	return 0;
-}
 
 /* ---- Images ---- */
 
@@ -678,36 +588,33 @@ static int get_list(struct bv_engine *e, const char *path_start, const char *fil
 static int inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out,
 			 struct bv_error **err)
 {
-	_cleanup_free_ char *eref = path_escape(ref);
-	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", eref);
-	json_t *resp = NULL;
-	int r = inspect(e, path, "image", ref, &resp, err);
+	json_t *img = NULL;
+	int r = bv_engine_image_inspect(&img, e, ref, err);
 	if (r < 0)
 		return r;
-	if (!jstr(resp, "Id")) {
-		json_decref(resp);
-		return bv_error_setc(err, BV_ERR, 0,
-				     "the engine described image '%s' without an Id", ref);
-	}
-	*resp_out = resp;
+	if (!img)
+		return BV_ENOTFOUND;
+	*resp_out = img;
 	return 0;
 }
 
 /*
  * Makes the image available to the engine and returns its inspect document.  Pinned images
- * are looked up under their own name and their mirror's and pulled from the mirror (the
- * engine verifies the digest); other references are used as the engine knows them.
+ * are looked up under their own name and their mirror's, pulled from the mirror, and checked
+ * to carry the digest; other references are used as the engine knows them.
  */
-static int ensure_image(struct bv_engine *e, const struct bv_image_spec *spec, json_t **out,
+static int ensure_image(struct bv_engine *e, const struct bv_session_image *spec, json_t **out,
 			struct bv_error **err)
 {
 	struct bv_imageref ref = {0};
 	struct bv_mirrors *mirrors = NULL;
 	struct bv_strv names = BV_STRV_INIT;
 	_cleanup_free_ char *pull_repo = NULL;
+	struct bv_engine_image_want w = {0};
 	const char *tag;
 	const char *host;
 	bool pinned = spec->digest && *spec->digest;
+	json_t *img = NULL;
 	int r;
 
 	if (!pinned) {
@@ -735,18 +642,14 @@ static int ensure_image(struct bv_engine *e, const struct bv_image_spec *spec, j
 	} else {
 		pull_repo = bv_xasprintf("%s/%s", ref.registry, ref.repository);
 	}
-	bv_strv_foreach (n, &names) {
-		r = inspect_image(e, *n, out, err);
-		if (r != BV_ENOTFOUND)
-			goto out;
-	}
-	r = bv_engine_pull(e, pull_repo, tag, NULL, NULL, err);
-	if (r < 0)
-		goto out;
-	r = inspect_image(e, names.v[names.n - 1], out, err);
-	if (r == BV_ENOTFOUND)
-		r = bv_error_setc(err, BV_ERR, 0, "the engine pulled '%s' but does not have it",
-				  names.v[names.n - 1]);
+	w.names = (const char *const *)names.v;
+	w.repo = pull_repo;
+	w.tag = tag;
+	w.digest = pinned ? spec->digest : NULL;
+	w.subject = spec->tool_id ? spec->tool_id : spec->reference;
+	r = bv_engine_image_ensure(&img, NULL, e, &w, err);
+	if (r >= 0)
+		*out = img;
 out:
 	bv_strv_clear(&names);
 	bv_mirrors_free(mirrors);
@@ -760,16 +663,12 @@ out:
 static int inspect_container(struct bv_engine *e, const char *cname, json_t **out,
 			     struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", cname);
 	json_t *resp = NULL;
-	int r = inspect(e, path, "container", cname, &resp, err);
+	int r = bv_engine_container_inspect(&resp, e, cname, err);
 	if (r < 0)
 		return r;
-	if (!jstr(resp, "Id")) {
-		r = bv_engine_fail(err, 500, resp, "could not inspect container '%s'", cname);
-		json_decref(resp);
-		return r;
-	}
+	if (!resp)
+		return BV_ENOTFOUND;
 	*out = resp;
 	return 0;
 }
@@ -792,7 +691,7 @@ static int find_session(struct bv_session_ctx *s, const char *name, json_t **out
 	if (r < 0)
 		return r;
 	labels = json_object_get(json_object_get(c, "Config"), "Labels");
-	project = label_of(labels, "bv.project");
+	project = label_of(labels, BV_LABEL_PROJECT);
 	if (!project || strcmp(project, s->root)) {
 		json_decref(c);
 		return bv_error_setc(
@@ -806,19 +705,14 @@ static int find_session(struct bv_session_ctx *s, const char *name, json_t **out
 
 static int remove_container(struct bv_engine *e, const char *ref, struct bv_error **err)
 {
-	/* 404: gone already; 409: another remove of it is in progress; 304: nothing to do. */
-	static const long also_ok[] = {404, 409, 0};
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", ref);
-	_cleanup_free_ char *what = bv_xasprintf("remove container '%s'", ref);
-	return call_status(e, "DELETE", path, also_ok, what, err);
+	_cleanup_free_ char *what = bv_xasprintf("container '%s'", ref);
+	return bv_engine_container_remove(e, ref, what, err);
 }
 
 static int start_container(struct bv_engine *e, const char *id, struct bv_error **err)
 {
-	/* 304: running already */
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", id);
-	_cleanup_free_ char *what = bv_xasprintf("start container '%.12s'", id);
-	return call_status(e, "POST", path, NULL, what, err);
+	_cleanup_free_ char *what = bv_xasprintf("container '%.12s'", id);
+	return bv_engine_container_start(e, id, what, err);
 }
 
 struct create_spec {
@@ -838,16 +732,15 @@ static int create_session(struct bv_session_ctx *s, const struct create_spec *c,
 			  struct bv_error **err)
 {
 	_cleanup_free_ char *cname = cname_of(s, c->session);
-	_cleanup_free_ char *path = NULL;
-	json_t *labels = json_object(), *mounts = json_array(), *host, *body, *resp = NULL;
-	char *id;
-	long status = 0;
+	_cleanup_free_ char *what = bv_xasprintf("session '%s'", c->session);
+	json_t *labels = json_object(), *mounts = json_array(), *host, *body;
+	char *id = NULL;
 	int r;
 
 	if (c->labels)
 		json_object_update(labels, c->labels);
-	json_object_set_new(labels, "bv.session", json_string(c->session));
-	json_object_set_new(labels, "bv.project", json_string(s->root));
+	json_object_set_new(labels, BV_LABEL_SESSION, json_string(c->session));
+	json_object_set_new(labels, BV_LABEL_PROJECT, json_string(s->root));
 	if (!c->n_mounts) {
 		json_array_append_new(mounts,
 				      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
@@ -869,23 +762,10 @@ static int create_session(struct bv_session_ctx *s, const struct create_spec *c,
 			 c->image_id, "Entrypoint", "sleep", "Cmd", "infinity", "User", s->user,
 			 "WorkingDir", WORKSPACE, "Labels", labels, "AttachStdin", 0,
 			 "AttachStdout", 0, "AttachStderr", 0, "Tty", 0, "HostConfig", host);
-	path = bv_xasprintf("/containers/create?name=%s", cname);
-	r = bv_engine_call(s->e, "POST", path, body, &status, &resp, err);
+	r = bv_engine_container_create(&id, s->e, cname, body, what, err);
 	json_decref(body);
 	if (r < 0)
 		return r;
-	if (status == 409) {
-		json_decref(resp);
-		return bv_error_setc(err, BV_EEXISTS, 0, "session '%s' exists already", c->session);
-	}
-	if (status >= 400 || !jstr(resp, "Id")) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not create session '%s'", c->session);
-		json_decref(resp);
-		return r;
-	}
-	id = bv_xstrdup(jstr(resp, "Id"));
-	json_decref(resp);
 	r = start_container(s->e, id, err);
 	if (r < 0) {
 		(void)remove_container(s->e, id, NULL);
@@ -899,8 +779,8 @@ static int create_session(struct bv_session_ctx *s, const struct create_spec *c,
 	return 0;
 }
 
-int bv_session_start(struct bv_session_ctx *s, const char *name, const struct bv_image_spec *image,
-		     struct bv_error **err)
+int bv_session_start(struct bv_session_ctx *s, const char *name,
+		     const struct bv_session_image *image, struct bv_error **err)
 {
 	json_t *img = NULL, *labels;
 	struct create_spec c = {.session = name};
@@ -912,12 +792,12 @@ int bv_session_start(struct bv_session_ctx *s, const char *name, const struct bv
 		return r;
 	labels = json_object();
 	if (image->digest && *image->digest)
-		json_object_set_new(labels, "bv.image",
+		json_object_set_new(labels, BV_LABEL_IMAGE,
 				    json_sprintf("%s@%s", image->reference, image->digest));
 	else
-		json_object_set_new(labels, "bv.image", json_string(image->reference));
+		json_object_set_new(labels, BV_LABEL_IMAGE, json_string(image->reference));
 	if (image->tool_id)
-		json_object_set_new(labels, "bv.tool", json_string(image->tool_id));
+		json_object_set_new(labels, BV_LABEL_TOOL, json_string(image->tool_id));
 	c.image_id = jstr(img, "Id");
 	c.labels = labels;
 	r = create_session(s, &c, NULL, err);
@@ -975,19 +855,17 @@ struct exec_run {
 static int forward_pending(void *payload, struct bv_error **err)
 {
 	struct exec_run *x = payload;
-	_cleanup_free_ char *path = bv_xasprintf("/exec/%s/json", x->exec_id);
 	int sigs[16];
 	size_t n = bv_signal_pipe_read(&x->sig, sigs, BV_ARRAY_SIZE(sigs));
 	(void)err;
 	for (size_t i = 0; i < n; i++) {
 		json_t *resp = NULL;
-		long status = 0;
 		json_int_t pid;
-		if (bv_engine_call(x->e, "GET", path, NULL, &status, &resp, NULL) < 0)
+		if (bv_engine_exec_inspect(&resp, x->e, x->exec_id, NULL) < 0)
 			continue;
 		pid = json_integer_value(json_object_get(resp, "Pid"));
 		json_decref(resp);
-		if (status < 300 && pid > 1)
+		if (pid > 1)
 			(void)kill((pid_t)pid, sigs[i]);
 	}
 	return 0;
@@ -1005,19 +883,11 @@ static int on_output(int stream, const char *data, size_t len, void *payload, st
 static int exec_exit_code(struct bv_engine *e, const char *exec_id, int *status_out,
 			  struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/exec/%s/json", exec_id);
 	for (int attempt = 0; attempt < EXEC_POLL_ATTEMPTS; attempt++) {
 		json_t *resp = NULL, *code;
-		long status = 0;
-		int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+		int r = bv_engine_exec_inspect(&resp, e, exec_id, err);
 		if (r < 0)
 			return r;
-		if (status >= 400) {
-			r = bv_engine_fail(err, status, resp, "could not inspect exec '%.12s'",
-					   exec_id);
-			json_decref(resp);
-			return r;
-		}
 		code = json_object_get(resp, "ExitCode");
 		if (!json_is_true(json_object_get(resp, "Running")) && json_is_integer(code)) {
 			*status_out = (int)json_integer_value(code);
@@ -1058,13 +928,10 @@ static json_t *strv_json(const char *const *v)
 static int exec_in(struct bv_engine *e, const char *id, const char *what, struct exec_req *x,
 		   int *status_out, struct bv_error **err)
 {
-	_cleanup_free_ char *create_path = bv_xasprintf("/containers/%s/exec", id);
-	_cleanup_free_ char *start_path = NULL;
-	char *exec_id;
-	json_t *body, *resp = NULL, *start;
+	char *exec_id = NULL;
+	json_t *body;
 	struct exec_run run = {.e = e, .sig = BV_SIGNAL_PIPE_INIT};
 	struct bv_engine_attach_options o = {0};
-	long status = 0;
 	int r;
 
 	body = json_pack("{s:b, s:b, s:b, s:b, s:o, s:s}", "AttachStdin", x->stdin_fd >= 0,
@@ -1074,30 +941,11 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 		json_object_set_new(body, "Env", strv_json(x->env));
 	if (x->user)
 		json_object_set_new(body, "User", json_string(x->user));
-	for (int attempt = 0;; attempt++) {
-		r = bv_engine_call(e, "POST", create_path, body, &status, &resp, err);
-		if (r < 0 || status != 409 || attempt)
-			break;
-		/* Not running (stopped by hand, or the daemon restarted): start it, once. */
-		json_decref(resp);
-		resp = NULL;
-		r = start_container(e, id, err);
-		if (r < 0)
-			break;
-	}
+	/* A container that stopped is started once (see engine-internal.h). */
+	r = bv_engine_exec_create(&exec_id, e, id, body, what, err);
 	json_decref(body);
-	if (r < 0) {
-		json_decref(resp);
-		return bv_error_wrap(err, r, "could not run a command in %s", what);
-	}
-	if (status >= 400 || !jstr(resp, "Id")) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not run a command in %s", what);
-		json_decref(resp);
+	if (r < 0)
 		return r;
-	}
-	exec_id = bv_xstrdup(jstr(resp, "Id"));
-	json_decref(resp);
 
 	run.exec_id = exec_id;
 	run.lines[0].emit = sink_emit;
@@ -1114,10 +962,7 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 		o.watch_fd = run.sig.fd[0];
 		o.on_watch = forward_pending;
 	}
-	start_path = bv_xasprintf("/exec/%s/start", exec_id);
-	start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
-	r = bv_engine_attach_with(e, start_path, start, &o, err);
-	json_decref(start);
+	r = bv_engine_exec_start(e, exec_id, &o, err);
 	bv_signal_pipe_restore(&run.sig);
 	(void)bv_session_lines_flush(&run.lines[0]);
 	(void)bv_session_lines_flush(&run.lines[1]);
@@ -1133,54 +978,18 @@ static int exec_in(struct bv_engine *e, const char *id, const char *what, struct
 
 /* ---- Snapshots ---- */
 
-/*
- * POST /commit of container `id` as repo:tag with `labels`.  dockerd takes the labels from the
- * body; Podman's compat commit ignores the body and reads one "LABEL k=v" change per label,
- * stripping the quotes around the value and nothing else (dockerd would parse the value as a
- * shell word, hence the body for it).
- */
 static int commit(struct bv_engine *e, const char *id, const char *repo, const char *tag,
-		  json_t *labels, char **image_id_out, struct bv_error **err)
+		  json_t *labels, struct bv_error **err)
 {
-	_cleanup_free_ char *erepo = bv_engine_escape(repo), *etag = bv_engine_escape(tag);
-	_cleanup_buf_ struct bv_buf path = BV_BUF_INIT;
-	const char *k;
-	json_t *v, *body, *resp = NULL;
-	long status = 0;
-	int r;
-	bv_buf_printf(&path, "/commit?container=%s&repo=%s&tag=%s&pause=1", id, erepo, etag);
-	if (bv_engine_is_podman(e)) {
-		json_object_foreach(labels, k, v)
-		{
-			_cleanup_free_ char *change =
-				bv_xasprintf("LABEL %s=\"%s\"", k,
-					     json_string_value(v) ? json_string_value(v) : "");
-			_cleanup_free_ char *echange = bv_engine_escape(change);
-			bv_buf_printf(&path, "&changes=%s", echange);
-		}
-	}
-	body = json_pack("{s:O}", "Labels", labels);
-	r = bv_engine_call(e, "POST", path.buf, body, &status, &resp, err);
-	json_decref(body);
-	if (r < 0)
-		return r;
-	if (status >= 400) {
-		r = bv_engine_fail(err, status, resp, "could not commit '%s:%s'", repo, tag);
-		json_decref(resp);
-		return r;
-	}
-	if (image_id_out)
-		*image_id_out = bv_xstrdup(jstr(resp, "Id") ? jstr(resp, "Id") : "");
-	json_decref(resp);
-	return 0;
+	return bv_engine_image_commit(e, id, repo, tag, labels, err);
 }
 
 static json_t *snapshot_labels(struct bv_session_ctx *s, const char *session, const char *key,
 			       bool cached)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "bv.snapshot", "1", "bv.session", session,
-			 "bv.project", s->root, "bv.key", key ? key : "", "bv.cache",
-			 cached ? "1" : "");
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", BV_LABEL_SNAPSHOT, "1", BV_LABEL_SESSION,
+			 session, BV_LABEL_PROJECT, s->root, BV_LABEL_KEY, key ? key : "",
+			 BV_LABEL_CACHE, cached ? "1" : "");
 }
 
 /* Splits "repo[:tag]" (a tag only after the last '/'), checking it is an image name. */
@@ -1234,7 +1043,7 @@ int bv_session_snapshot(struct bv_session_ctx *s, const char *name, const char *
 		free(ref);
 	}
 	labels = snapshot_labels(s, name, key, false);
-	r = commit(s->e, id, repo, tag, labels, NULL, err);
+	r = commit(s->e, id, repo, tag, labels, err);
 	json_decref(labels);
 	json_decref(c);
 	if (r < 0)
@@ -1248,7 +1057,7 @@ static json_t *carried_labels(json_t *container_or_image_config)
 {
 	json_t *labels = json_object_get(container_or_image_config, "Labels");
 	json_t *out = json_object();
-	static const char *const keep[] = {"bv.tool", "bv.image", NULL};
+	static const char *const keep[] = {BV_LABEL_TOOL, BV_LABEL_IMAGE, NULL};
 	for (size_t i = 0; keep[i]; i++) {
 		const char *v = label_of(labels, keep[i]);
 		if (v)
@@ -1270,7 +1079,7 @@ int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const cha
 		return r;
 	session = name ? name
 		       : label_of(json_object_get(json_object_get(img, "Config"), "Labels"),
-				  "bv.session");
+				  BV_LABEL_SESSION);
 	if (!session || !*session) {
 		json_decref(img);
 		return bv_error_setc(err, BV_EINVALID, 0,
@@ -1283,7 +1092,7 @@ int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const cha
 		return r;
 	}
 	labels = carried_labels(json_object_get(img, "Config"));
-	json_object_set_new(labels, "bv.restored-from", json_string(snapshot));
+	json_object_set_new(labels, BV_LABEL_RESTORED_FROM, json_string(snapshot));
 	c.session = session;
 	c.image_id = jstr(img, "Id");
 	c.labels = labels;
@@ -1297,11 +1106,7 @@ int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const cha
 
 static int remove_image(struct bv_engine *e, const char *ref, struct bv_error **err)
 {
-	static const long also_ok[] = {404, 0}; /* gone already */
-	_cleanup_free_ char *eref = path_escape(ref);
-	_cleanup_free_ char *path = bv_xasprintf("/images/%s?force=1", eref);
-	_cleanup_free_ char *what = bv_xasprintf("remove image '%s'", ref);
-	return call_status(e, "DELETE", path, also_ok, what, err);
+	return bv_engine_image_remove(e, ref, true, err);
 }
 
 static int evict_image(const char *image, void *payload, struct bv_error **err)
@@ -1323,8 +1128,8 @@ int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 	if (r < 0)
 		return r;
 	labels = json_object_get(json_object_get(img, "Config"), "Labels");
-	cached = label_of(labels, "bv.cache");
-	key = label_of(labels, "bv.key");
+	cached = label_of(labels, BV_LABEL_CACHE);
+	key = label_of(labels, BV_LABEL_KEY);
 	if (cached && !strcmp(cached, "1") && key && *key)
 		cache_ref = bv_session_cache_ref(key);
 	json_decref(img);
@@ -1346,7 +1151,7 @@ static int recreate_from(struct bv_session_ctx *s, const char *name, json_t *old
 	json_t *labels = carried_labels(json_object_get(old, "Config"));
 	struct create_spec c = {.session = name, .image_id = image_id, .labels = labels};
 	int r;
-	json_object_set_new(labels, "bv.restored-from", json_string(from));
+	json_object_set_new(labels, BV_LABEL_RESTORED_FROM, json_string(from));
 	r = remove_container(s->e, jstr(old, "Id"), err);
 	if (r >= 0)
 		r = create_session(s, &c, NULL, err);
@@ -1380,7 +1185,7 @@ static int cached_step(struct bv_session_ctx *s, const char *name, json_t *c, st
 	r = inspect_image(s->e, ref, &img, err);
 	if (r == 0) {
 		const char *k = label_of(json_object_get(json_object_get(img, "Config"), "Labels"),
-					 "bv.key");
+					 BV_LABEL_KEY);
 		hit = k && !strcmp(k, key);
 	} else if (r == BV_ENOTFOUND) {
 		r = 0;
@@ -1401,7 +1206,7 @@ static int cached_step(struct bv_session_ctx *s, const char *name, json_t *c, st
 			json_t *labels = snapshot_labels(s, name, key, true);
 			const char *colon = strchr(ref, ':');
 			_cleanup_free_ char *repo = bv_xstrndup(ref, (size_t)(colon - ref));
-			r = commit(s->e, jstr(c, "Id"), repo, colon + 1, labels, NULL, err);
+			r = commit(s->e, jstr(c, "Id"), repo, colon + 1, labels, err);
 			json_decref(labels);
 			bv_lock_release(&wlk);
 		}
@@ -1620,14 +1425,6 @@ static int tar_directory(const char *dir, int *fd_out, struct bv_error **err)
 	return 0;
 }
 
-static int discard(const char *data, size_t len, void *payload)
-{
-	(void)data;
-	(void)len;
-	(void)payload;
-	return 0;
-}
-
 int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *host_dir,
 		       const char *target, struct bv_error **err)
 {
@@ -1635,11 +1432,10 @@ int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *h
 		"[ -d \"$1\" ] || { mkdir -p -- \"$1\" && chown -- \"$2\" \"$1\"; }";
 	const char *argv[] = {"/bin/sh", "-c", script, "sh", target, NULL, NULL};
 	_cleanup_buf_ struct bv_buf out = BV_BUF_INIT, errs = BV_BUF_INIT;
-	_cleanup_free_ char *what = NULL, *etarget = NULL, *path = NULL;
+	_cleanup_free_ char *what = NULL, *copy = NULL;
 	_cleanup_close_ int fd = -1;
 	struct exec_req x = {.argv = argv, .workdir = "/", .user = "0:0", .stdin_fd = -1};
-	json_t *c = NULL, *error_body = NULL;
-	long status = 0;
+	json_t *c = NULL;
 	int code = 0;
 	int r;
 	if (!target || target[0] != '/')
@@ -1663,15 +1459,8 @@ int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *h
 				  target, name, errs.len ? errs.buf : "mkdir failed");
 	}
 	if (r >= 0) {
-		etarget = bv_engine_escape(target);
-		path = bv_xasprintf("/containers/%s/archive?path=%s", jstr(c, "Id"), etarget);
-		r = bv_engine_stream(s->e, "PUT", path, "application/x-tar", fd, discard, NULL,
-				     &status, &error_body, err);
-		if (r >= 0 && status >= 400)
-			r = bv_engine_fail(err, status, error_body,
-					   "could not copy '%s' to '%s:%s'", host_dir, name,
-					   target);
-		json_decref(error_body);
+		copy = bv_xasprintf("'%s' to '%s:%s'", host_dir, name, target);
+		r = bv_engine_container_put_archive(s->e, jstr(c, "Id"), target, fd, copy, err);
 	}
 	json_decref(c);
 	return r;
@@ -1706,24 +1495,18 @@ static char *dup_or_null(const char *s)
 int bv_session_list(struct bv_session_ctx *s, struct bv_session_info **out, size_t *n_out,
 		    struct bv_error **err)
 {
-	_cleanup_free_ char *project_label = bv_xasprintf("bv.project=%s", s->root);
-	json_t *filters = json_pack("{s:[s, s]}", "label", "bv.session", project_label);
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *project_label = bv_xasprintf(BV_LABEL_PROJECT "=%s", s->root);
+	const char *labels_filter[] = {BV_LABEL_SESSION, project_label, NULL};
 	struct bv_session_info *v = NULL;
 	size_t n = 0, alloc = 0, i;
 	json_t *resp = NULL;
-	int r;
-	text = json_dumps(filters, JSON_COMPACT);
-	json_decref(filters);
-	if (!text)
-		bv_oom();
-	r = get_list(s->e, "/containers/json?all=1&", text, "the sessions", &resp, err);
+	int r = bv_engine_container_list(&resp, s->e, labels_filter, "the sessions", err);
 	if (r < 0)
 		return r;
 	for (i = 0; i < json_array_size(resp); i++) {
 		json_t *c = json_array_get(resp, i), *labels = json_object_get(c, "Labels");
-		const char *name = label_of(labels, "bv.session");
-		const char *project = label_of(labels, "bv.project");
+		const char *name = label_of(labels, BV_LABEL_SESSION);
+		const char *project = label_of(labels, BV_LABEL_PROJECT);
 		json_t *names = json_object_get(c, "Names");
 		const char *cname = json_string_value(json_array_get(names, 0));
 		if (!name || !project || strcmp(project, s->root))
@@ -1733,10 +1516,11 @@ int bv_session_list(struct bv_session_ctx *s, struct bv_session_info **out, size
 		v[n].name = bv_xstrdup(name);
 		v[n].container = bv_xstrdup(cname ? cname + (cname[0] == '/') : "");
 		v[n].id = bv_xstrdup(jstr(c, "Id") ? jstr(c, "Id") : "");
-		v[n].image = bv_xstrdup(label_of(labels, "bv.image") ? label_of(labels, "bv.image")
-					: jstr(c, "Image")           ? jstr(c, "Image")
-								     : "");
-		v[n].tool = dup_or_null(label_of(labels, "bv.tool"));
+		v[n].image = bv_xstrdup(label_of(labels, BV_LABEL_IMAGE)
+						? label_of(labels, BV_LABEL_IMAGE)
+					: jstr(c, "Image") ? jstr(c, "Image")
+							   : "");
+		v[n].tool = dup_or_null(label_of(labels, BV_LABEL_TOOL));
 		v[n].state = bv_xstrdup(jstr(c, "State") ? jstr(c, "State") : "unknown");
 		v[n].created = json_integer_value(json_object_get(c, "Created"));
 		n++;
@@ -1780,20 +1564,20 @@ static const char *short_name(const char *tag)
 int bv_session_snapshots(struct bv_session_ctx *s, struct bv_snapshot_info **out, size_t *n_out,
 			 struct bv_error **err)
 {
-	static const char filters[] = "{\"label\":[\"bv.snapshot=1\"]}";
+	static const char *const labels_filter[] = {BV_LABEL_SNAPSHOT "=1", NULL};
 	struct bv_snapshot_info *v = NULL;
 	size_t n = 0, alloc = 0;
 	json_t *resp = NULL;
-	int r = get_list(s->e, "/images/json?", filters, "the snapshots", &resp, err);
+	int r = bv_engine_image_list(&resp, s->e, labels_filter, "the snapshots", err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < json_array_size(resp); i++) {
 		json_t *img = json_array_get(resp, i), *labels = json_object_get(img, "Labels");
 		json_t *tags = json_object_get(img, "RepoTags");
-		const char *key = label_of(labels, "bv.key");
-		const char *cached = label_of(labels, "bv.cache");
+		const char *key = label_of(labels, BV_LABEL_KEY);
+		const char *cached = label_of(labels, BV_LABEL_CACHE);
 		size_t n_tags = json_array_size(tags);
-		if (!label_of(labels, "bv.snapshot"))
+		if (!label_of(labels, BV_LABEL_SNAPSHOT))
 			continue;
 		/* One row per tag: a snapshot re-tagged by hand shows under each name. */
 		for (size_t t = 0; t < (n_tags ? n_tags : 1); t++) {
@@ -1804,8 +1588,8 @@ int bv_session_snapshots(struct bv_session_ctx *s, struct bv_snapshot_info **out
 			memset(&v[n], 0, sizeof(v[n]));
 			v[n].id = bv_xstrdup(jstr(img, "Id") ? jstr(img, "Id") : "");
 			v[n].image = bv_xstrdup(tag ? short_name(tag) : v[n].id);
-			v[n].session = dup_or_null(label_of(labels, "bv.session"));
-			v[n].project = dup_or_null(label_of(labels, "bv.project"));
+			v[n].session = dup_or_null(label_of(labels, BV_LABEL_SESSION));
+			v[n].project = dup_or_null(label_of(labels, BV_LABEL_PROJECT));
 			v[n].key = key && *key ? bv_xstrdup(key) : NULL;
 			v[n].cached = cached && !strcmp(cached, "1");
 			v[n].created = json_integer_value(json_object_get(img, "Created"));
@@ -1876,14 +1660,16 @@ static int warm_container(struct bv_session_ctx *s, const struct bv_run_request 
 		if (r == 0) {
 			const char *have;
 			labels = json_object_get(json_object_get(c, "Config"), "Labels");
-			have = label_of(labels, "bv.warm-config");
+			have = label_of(labels, BV_LABEL_WARM_CONFIG);
 			if (!config) {
 				/* The image id is part of the configuration. */
 				const char *image_id = jstr(c, "Image");
 				config = warm_config(req, image_id ? image_id : "", s->user);
 			}
 			if (have && !strcmp(have, config) &&
-			    !strcmp(label_of(labels, "bv.warm") ? label_of(labels, "bv.warm") : "",
+			    !strcmp(label_of(labels, BV_LABEL_WARM)
+					    ? label_of(labels, BV_LABEL_WARM)
+					    : "",
 				    warm_key)) {
 				*out = c;
 				json_decref(img);
@@ -1901,19 +1687,22 @@ static int warm_container(struct bv_session_ctx *s, const struct bv_run_request 
 		if (attempt == 3)
 			break;
 		if (!img) {
-			r = ensure_image(s->e, &req->image, &img, err);
+			const struct bv_session_image image = {.tool_id = req->image.tool_id,
+							       .reference = req->image.reference,
+							       .digest = req->image.digest};
+			r = ensure_image(s->e, &image, &img, err);
 			if (r < 0)
 				break;
 		}
 		free(config);
 		config = warm_config(req, jstr(img, "Id"), s->user);
 		iconf = json_object_get(img, "Config");
-		labels = json_pack("{s:s, s:s, s:s}", "bv.warm", warm_key, "bv.warm-config", config,
-				   "bv.image", req->image.reference);
+		labels = json_pack("{s:s, s:s, s:s}", BV_LABEL_WARM, warm_key, BV_LABEL_WARM_CONFIG,
+				   config, BV_LABEL_IMAGE, req->image.reference);
 		if (req->image.tool_id)
-			json_object_set_new(labels, "bv.tool", json_string(req->image.tool_id));
-		set_json_label(labels, "bv.entrypoint", json_object_get(iconf, "Entrypoint"));
-		set_json_label(labels, "bv.cmd", json_object_get(iconf, "Cmd"));
+			json_object_set_new(labels, BV_LABEL_TOOL, json_string(req->image.tool_id));
+		set_json_label(labels, BV_LABEL_ENTRYPOINT, json_object_get(iconf, "Entrypoint"));
+		set_json_label(labels, BV_LABEL_CMD, json_object_get(iconf, "Cmd"));
 		spec.session = session;
 		spec.image_id = jstr(img, "Id");
 		spec.labels = labels;
@@ -1991,11 +1780,11 @@ int bv_session_run_warm(struct bv_engine *e, const struct bv_run_request *req,
 	if (r < 0)
 		goto out;
 	labels = json_object_get(json_object_get(c, "Config"), "Labels");
-	push_json_strings(&argv, label_of(labels, "bv.entrypoint"));
+	push_json_strings(&argv, label_of(labels, BV_LABEL_ENTRYPOINT));
 	if (req->argv && req->argv[0])
 		bv_strv_pushv(&argv, req->argv);
 	else
-		push_json_strings(&argv, label_of(labels, "bv.cmd"));
+		push_json_strings(&argv, label_of(labels, BV_LABEL_CMD));
 	if (!argv.n) {
 		r = bv_error_setc(err, BV_EINVALID, 0, "image '%s' has no command to run",
 				  req->image.reference);
