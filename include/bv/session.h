@@ -1,8 +1,7 @@
 /*
  * bv/session.h - persistent sessions: long-lived containers on a Docker Engine (dockerd or
  * Podman's service) that commands are exec'd into, snapshotted by commit, restored from a
- * snapshot, and cached steps that skip a command whose result is already an image.  Also the
- * warm runner behind `bv run --warm`.
+ * snapshot, and cached steps that skip a command whose result is already an image.
  *
  * Calling sequence (bv session ...):
  *   struct bv_session_config cfg = {.project_root = root};
@@ -69,16 +68,8 @@
  * same key serialise on keys/<sha256(key)>.write.lock.  The capacity is
  * BV_SESSION_CACHE_CAPACITY, else bv.toml's [session] cache_capacity, else 16.
  *
- * Warm runs (bv_session_run_warm): one long-lived session per tool image per project, named
- * as the session "warm-<12 hex of the image digest>" and labelled bv.warm=<digest>, created
- * on first use with the request's mounts, then only exec'd into.  It is recreated when the
- * mounts, GPU request or user differ from those it was created with (label bv.warm-config).
- * The image's Entrypoint is put in front of argv and its Cmd used for an empty argv, as for
- * every backend; the environment is the image's plus req->env; the working directory is
- * req->workdir, else /workspace.  With BV_STDIO_INHERIT, stdin is forwarded when it is a
- * pipe, socket or file (not a terminal, not /dev/null), and signals are forwarded as with
- * forward_signals.  Warm sessions appear in `bv session ls` and are removed with
- * `bv session rm warm-<digest12>`.
+ * Warm runs (`bv run --warm`) are sessions too; the docker backend makes them
+ * (lib/runtime/docker-internal.h).
  *
  * Ownership: strings passed in are borrowed; strings and arrays returned are the caller's
  * (free with free() or the *_free functions below).  The context owns the engine it opened;
@@ -92,7 +83,6 @@
 #ifndef BV_SESSION_H
 #define BV_SESSION_H
 
-#include <bv/runtime.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -206,15 +196,6 @@ void bv_snapshot_infos_free(struct bv_snapshot_info *v, size_t n);
 /* Removes a snapshot image (untags it while a session still uses it); absent is done. */
 int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 			       struct bv_error **err);
-
-/*
- * `bv run --warm`: runs req->argv in the project's warm session for req->image, creating it
- * when needed.  `e` NULL: opens the engine at DOCKER_HOST.  req->may_replace_process is
- * ignored.  out->status is the command's exit status; with BV_STDIO_CAPTURE its output is in
- * out->out and out->err (release with bv_run_result_release()).
- */
-int bv_session_run_warm(struct bv_engine *e, const struct bv_run_request *req,
-			struct bv_run_result *out, struct bv_error **err);
 
 /*
  * The capacity of the cached-step store: BV_SESSION_CACHE_CAPACITY, else `project`'s

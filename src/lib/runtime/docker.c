@@ -26,6 +26,7 @@
 
 #include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
+#include "lib/runtime/docker-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
@@ -682,6 +683,16 @@ out:
 	return r;
 }
 
+static int docker_warm(struct bv_runtime *rt, const struct bv_run_request *req,
+		       struct bv_run_result *out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	int r = engine(d, err);
+	if (r < 0)
+		return r;
+	return bv_docker_warm(d->e, req, out, err);
+}
+
 static void docker_free(struct bv_runtime *rt)
 {
 	struct docker *d = rt->state;
@@ -702,6 +713,7 @@ static const struct bv_runtime_ops docker_ops = {
 	.inspect = docker_inspect,
 	.run = docker_run,
 	.remove = docker_remove,
+	.warm = docker_warm,
 	.free = docker_free,
 };
 
