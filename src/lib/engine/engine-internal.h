@@ -212,7 +212,7 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
 		      json_t *body, const long *also_ok, const char *verb, const char *what,
 		      struct bv_error **err);
 
-/* GET /<kind>/json?all=1 with label filters: "containers" or "images". */
+/* GET /<kind>/json with label filters: "containers" (all, running or not) or "images". */
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,
 		   const char *what, struct bv_error **err);
 

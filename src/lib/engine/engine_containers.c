@@ -160,7 +160,9 @@ int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const ch
 		   const char *what, struct bv_error **err)
 {
 	_cleanup_free_ char *filters = label_filters(labels);
-	_cleanup_free_ char *path = bv_xasprintf("/%s/json?all=1&filters=%s", kind, filters);
+	/* all=1: stopped containers too (for images it would add intermediate layers) */
+	_cleanup_free_ char *path = bv_xasprintf(
+		"/%s/json?%sfilters=%s", kind, strcmp(kind, "containers") ? "" : "all=1&", filters);
 	json_t *resp = NULL;
 	long status = 0;
 	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
