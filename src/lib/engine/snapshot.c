@@ -155,10 +155,21 @@ int bv_session_evict_image(const char *image, void *payload, struct bv_error **e
 	return remove_image(payload, image, err);
 }
 
+/* Drops a removed cached step's image from the cached-step store. */
+static int forget_cached(struct bv_session_ctx *s, const char *cache_ref, struct bv_error **err)
+{
+	char *dir = NULL;
+	int r = bv_session_state_dir(s, &dir, err);
+	if (r < 0)
+		return r;
+	r = bv_session_cache_forget(dir, cache_ref, err);
+	free(dir);
+	return r;
+}
+
 int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 			       struct bv_error **err)
 {
-	_cleanup_free_ char *dir = NULL;
 	json_t *img = NULL;
 	_cleanup_free_ char *cache_ref = NULL;
 	json_t *labels;
@@ -177,8 +188,5 @@ int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 	r = remove_image(s->e, snapshot, err);
 	if (r < 0 || !cache_ref)
 		return r;
-	r = bv_session_state_dir(s, &dir, err);
-	if (r < 0)
-		return r;
-	return bv_session_cache_forget(dir, cache_ref, err);
+	return forget_cached(s, cache_ref, err);
 }
