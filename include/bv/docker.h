@@ -26,7 +26,7 @@
  * when the project is mounted, else the image's; binds "host:target:ro|rw" (a path with a
  * ':' or ',' goes to HostConfig.Mounts, which has no separator to trip over); stdin attached
  * only for BV_STDIO_INHERIT; no tty; GPUs as DeviceRequests (what `docker run --gpus all`
- * sends); labels io.bv.tool and io.bv.project, so leftovers can be found; `init` puts the
+ * sends); labels bv.tool and bv.project, so leftovers can be found; `init` puts the
  * engine's init (docker-init, Podman's catatonit) in as PID 1, because the kernel drops
  * signals to a PID 1 without a handler, and most tools install none: without it, Ctrl-C
  * forwarded by bv would not stop `samtools sort`.

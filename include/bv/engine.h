@@ -18,6 +18,10 @@
  * lower of the server's ApiVersion and the newest this client speaks, 1.41).  Query values
  * must be escaped by the caller with bv_engine_escape().
  *
+ * This is the transport.  The library itself calls the typed functions of
+ * lib/engine/engine-internal.h, which alone build Engine API paths, escape their values and
+ * decide, once per endpoint, which statuses mean success.
+ *
  * Status codes are data, not errors: bv_engine_call() fails only when the request could not
  * be made (no socket, the daemon died, a body that is not JSON).  Callers decide what 404 or
  * 304 mean for them, and turn the rest into a message with bv_engine_fail(), which reads the

@@ -8,7 +8,7 @@
  *   rt->ops->ensure(rt, images, n, &pull_options, &err);       bv sync: get the pinned images
  *   struct bv_run_request req = {.image = {...}, .argv = argv, .mounts = m, .n_mounts = k};
  *   struct bv_run_result res = {0};
- *   if (rt->ops->run(rt, &req, &res, &err) < 0) ...
+ *   if (rt->ops->run(rt, &req, &res, &err) < 0) ...        or rt->ops->warm, when not NULL
  *   exit(res.status);
  *   bv_run_result_release(&res);
  *   bv_runtime_free(rt);
@@ -137,6 +137,13 @@ struct bv_runtime_ops {
 	/* Removes the backend's copy of the image; removing an absent image is not an error. */
 	int (*remove)(struct bv_runtime *rt, const struct bv_image_spec *image,
 		      struct bv_error **err);
+	/*
+	 * Optional; NULL when the backend has no warm runs.  Runs the request in a long-lived
+	 * container kept for the tool's image in this project, created on first use and then
+	 * only exec'd into (`bv run --warm`).  As run(), but may_replace_process is ignored.
+	 */
+	int (*warm)(struct bv_runtime *rt, const struct bv_run_request *req,
+		    struct bv_run_result *out, struct bv_error **err);
 	void (*free)(struct bv_runtime *rt);
 };
 

@@ -1,14 +1,13 @@
 /*
  * bv/session.h - persistent sessions: long-lived containers on a Docker Engine (dockerd or
  * Podman's service) that commands are exec'd into, snapshotted by commit, restored from a
- * snapshot, and cached steps that skip a command whose result is already an image.  Also the
- * warm runner behind `bv run --warm`.
+ * snapshot, and cached steps that skip a command whose result is already an image.
  *
  * Calling sequence (bv session ...):
  *   struct bv_session_config cfg = {.project_root = root};
  *   struct bv_session_ctx *s;
  *   if (bv_session_open(&s, NULL, &cfg, &err) < 0) ...        DOCKER_HOST or the default socket
- *   bv_session_start(s, "work", &(struct bv_image_spec){...}, &err);
+ *   bv_session_start(s, "work", &(struct bv_session_image){...}, &err);
  *   struct bv_session_exec x = {.argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2};
  *   struct bv_session_exec_result res;
  *   bv_session_exec(s, "work", &x, &res, &err);                res.status: the command's
@@ -69,16 +68,8 @@
  * same key serialise on keys/<sha256(key)>.write.lock.  The capacity is
  * BV_SESSION_CACHE_CAPACITY, else bv.toml's [session] cache_capacity, else 16.
  *
- * Warm runs (bv_session_run_warm): one long-lived session per tool image per project, named
- * as the session "warm-<12 hex of the image digest>" and labelled bv.warm=<digest>, created
- * on first use with the request's mounts, then only exec'd into.  It is recreated when the
- * mounts, GPU request or user differ from those it was created with (label bv.warm-config).
- * The image's Entrypoint is put in front of argv and its Cmd used for an empty argv, as for
- * every backend; the environment is the image's plus req->env; the working directory is
- * req->workdir, else /workspace.  With BV_STDIO_INHERIT, stdin is forwarded when it is a
- * pipe, socket or file (not a terminal, not /dev/null), and signals are forwarded as with
- * forward_signals.  Warm sessions appear in `bv session ls` and are removed with
- * `bv session rm warm-<digest12>`.
+ * Warm runs (`bv run --warm`) are sessions too; the docker backend makes them
+ * (lib/runtime/docker-internal.h).
  *
  * Ownership: strings passed in are borrowed; strings and arrays returned are the caller's
  * (free with free() or the *_free functions below).  The context owns the engine it opened;
@@ -92,7 +83,6 @@
 #ifndef BV_SESSION_H
 #define BV_SESSION_H
 
-#include <bv/runtime.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -114,6 +104,13 @@ struct bv_session_config {
 
 struct bv_session_ctx;
 
+/* The image a session starts from: a tool's locked image, or any image reference. */
+struct bv_session_image {
+	const char *tool_id;   /* the bv.tool label and messages; may be NULL */
+	const char *reference; /* "quay.io/biocontainers/samtools:1.21--h50ea8bc_0", "busybox" */
+	const char *digest;    /* "sha256:..." from bv.lock, or NULL: `reference` as it is */
+};
+
 /* `engine` NULL: opens the engine at DOCKER_HOST (or the default socket) and owns it. */
 int bv_session_open(struct bv_session_ctx **out, struct bv_engine *engine,
 		    const struct bv_session_config *cfg, struct bv_error **err);
@@ -124,8 +121,8 @@ void bv_session_close(struct bv_session_ctx *s);
  * entry), pulled from the mirror of its registry when configured; NULL: `image->reference`
  * is any image reference, used when the engine has it and pulled otherwise.
  */
-int bv_session_start(struct bv_session_ctx *s, const char *name, const struct bv_image_spec *image,
-		     struct bv_error **err);
+int bv_session_start(struct bv_session_ctx *s, const char *name,
+		     const struct bv_session_image *image, struct bv_error **err);
 
 struct bv_session_exec {
 	const char *const *argv; /* NULL-terminated, not empty */
@@ -199,15 +196,6 @@ void bv_snapshot_infos_free(struct bv_snapshot_info *v, size_t n);
 /* Removes a snapshot image (untags it while a session still uses it); absent is done. */
 int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 			       struct bv_error **err);
-
-/*
- * `bv run --warm`: runs req->argv in the project's warm session for req->image, creating it
- * when needed.  `e` NULL: opens the engine at DOCKER_HOST.  req->may_replace_process is
- * ignored.  out->status is the command's exit status; with BV_STDIO_CAPTURE its output is in
- * out->out and out->err (release with bv_run_result_release()).
- */
-int bv_session_run_warm(struct bv_engine *e, const struct bv_run_request *req,
-			struct bv_run_result *out, struct bv_error **err);
 
 /*
  * The capacity of the cached-step store: BV_SESSION_CACHE_CAPACITY, else `project`'s

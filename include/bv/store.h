@@ -96,13 +96,6 @@ struct bv_store_ingest;
 #define BV_STORE_STALE_SECONDS 3600
 
 /*
- * Whether `digest` is "sha256:" + 64 lower-case hex digits: an alias of bv_digest_valid()
- * (util/digest.h), which new code calls.  It stays only until src/lib/runtime/docker.c, its
- * last caller, is rewritten.
- */
-bool bv_store_digest_valid(const char *digest);
-
-/*
  * Whether `name` matches the OCI ref.name grammar: components of alphanumerics joined by one
  * of "-._:@+" or "--", separated by '/'.
  */

@@ -13,7 +13,6 @@
 #include <bv/project.h>
 #include <bv/runplan.h>
 #include <bv/runtime.h>
-#include <bv/session.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +100,13 @@ static int run_in_project(const char *start, const char *name, char **args, size
 	plan.req.stdio = BV_STDIO_INHERIT;
 	plan.req.may_replace_process = true;
 	fflush(stdout);
-	if (arg_warm && strcmp(rt->ops->name, "docker") != 0) {
+	if (arg_warm && !rt->ops->warm) {
 		bv_cli_error("--warm needs the docker backend, not '%s'", rt->ops->name);
 		bv_cli_hint("add '--backend docker'");
 		r = EXIT_BV_FAILED;
 		goto out;
 	}
-	if (arg_warm ? bv_session_run_warm(NULL, &plan.req, &res, &err) < 0
+	if (arg_warm ? rt->ops->warm(rt, &plan.req, &res, &err) < 0
 		     : rt->ops->run(rt, &plan.req, &res, &err) < 0) {
 		r = bv_error_root_code(err) == BV_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_BV_FAILED;
 		bv_cli_report(err);

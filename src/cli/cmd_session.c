@@ -36,7 +36,7 @@ struct subcommand {
 
 /* 0: `what` is a tool of the project, *out is its lock entry; -1: it is not; else an exit status.
  */
-static int tool_image(struct bv_cli_ctx *ctx, const char *what, struct bv_image_spec *out)
+static int tool_image(struct bv_cli_ctx *ctx, const char *what, struct bv_session_image *out)
 {
 	const struct bv_lock_tool *t = ctx->lock ? bv_lockfile_find(ctx->lock, what) : NULL;
 	if (!t) {
@@ -74,7 +74,7 @@ static char *name_from_reference(const char *ref)
 
 static int do_start(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, int n)
 {
-	struct bv_image_spec image = {.reference = ops[0]};
+	struct bv_session_image image = {.reference = ops[0]};
 	struct bv_error *err = NULL;
 	_cleanup_free_ char *derived = NULL;
 	const char *name = arg_name;

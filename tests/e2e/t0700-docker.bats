@@ -90,7 +90,7 @@ image_status() {
 # the containers bv left behind for this test's project (there must be none)
 leftovers() {
 	local f
-	f=$(jq -rn --arg p "$PROJ" '{"label": ["io.bv.project=" + $p]} | @uri')
+	f=$(jq -rn --arg p "$PROJ" '{"label": ["bv.project=" + $p]} | @uri')
 	engine GET "/containers/json?all=1&filters=$f" | head -n1 | jq length
 }
 

@@ -36,12 +36,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/auth-internal.h"
 #include "lib/oci/registry/curl_loader.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -99,18 +101,7 @@ struct request {
 
 char *bv_engine_escape(const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	struct bv_buf b = BV_BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			bv_buf_putc(&b, (char)*p);
-		} else {
-			bv_buf_putc(&b, '%');
-			bv_buf_putc(&b, hex[*p >> 4]);
-			bv_buf_putc(&b, hex[*p & 15]);
-		}
-	}
-	return bv_buf_detach(&b, NULL);
+	return bv_url_escape(value, NULL);
 }
 
 /* The socket path of DOCKER_HOST-style `host` (NULL: $DOCKER_HOST, else the default). */
@@ -660,15 +651,15 @@ int bv_engine_stream(struct bv_engine *e, const char *method, const char *path,
 /* ------------------------------------------------------------------------------------ */
 /* Pulls */
 
-struct pull {
-	struct bv_buf line;
-	int (*on_event)(json_t *event, void *payload);
-	void *payload;
-	char *error; /* the first {"error": ...} of the stream */
-	bool too_long;
-};
+void bv_engine_progress_release(struct bv_engine_progress *p)
+{
+	free(p->line);
+	free(p->error);
+	p->line = p->error = NULL;
+	p->len = p->alloc = 0;
+}
 
-static int pull_line(struct pull *p, const char *text, size_t len)
+static int progress_line(struct bv_engine_progress *p, const char *text, size_t len)
 {
 	json_t *j = json_loadb(text, len, 0, NULL);
 	int r = 0;
@@ -690,28 +681,38 @@ static int pull_line(struct pull *p, const char *text, size_t len)
 	return r;
 }
 
-static int pull_data(const char *data, size_t len, void *payload)
+int bv_engine_progress_feed(const char *data, size_t len, void *payload)
 {
-	struct pull *p = payload;
+	struct bv_engine_progress *p = payload;
 	for (size_t i = 0; i < len; i++) {
 		int r;
 		if (data[i] != '\n' && data[i] != '\r') {
-			if (p->line.len >= PULL_LINE_MAX) {
+			if (p->len >= PULL_LINE_MAX) {
 				p->too_long = true;
 				continue;
 			}
-			bv_buf_putc(&p->line, data[i]);
+			BV_GROW(p->line, p->alloc, p->len + 1);
+			p->line[p->len++] = data[i];
 			continue;
 		}
-		if (!p->line.len)
+		if (!p->len)
 			continue;
-		r = p->too_long ? 0 : pull_line(p, p->line.buf, p->line.len);
-		bv_buf_reset(&p->line);
+		r = p->too_long ? 0 : progress_line(p, p->line, p->len);
+		p->len = 0;
 		p->too_long = false;
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+int bv_engine_progress_finish(struct bv_engine_progress *p)
+{
+	int r = 0;
+	if (p->len && !p->too_long)
+		r = progress_line(p, p->line, p->len);
+	p->len = 0;
+	return r;
 }
 
 /* "X-Registry-Auth: <base64url of {"username","password","serveraddress"}>", or NULL. */
@@ -763,45 +764,109 @@ static char *registry_auth_header(const char *image)
 	return bv_buf_detach(&out, NULL);
 }
 
-int bv_engine_pull(struct bv_engine *e, const char *image, const char *tag,
-		   int (*on_event)(json_t *event, void *payload), void *payload,
-		   struct bv_error **err)
+int bv_engine_image_pull(struct bv_engine *e, const char *repo, const char *tag,
+			 int (*on_event)(json_t *event, void *payload), void *payload,
+			 const char *what, struct bv_error **err)
 {
-	_cleanup_free_ char *qi = bv_engine_escape(image), *qt = bv_engine_escape(tag);
+	_cleanup_free_ char *qi = bv_url_escape(repo, NULL), *qt = bv_url_escape(tag, NULL);
 	_cleanup_free_ char *path = bv_xasprintf("/images/create?fromImage=%s&tag=%s", qi, qt);
 	_cleanup_free_ char *vpath = versioned(e, path);
-	char *auth = registry_auth_header(image);
+	_cleanup_free_ char *named = what ? NULL : bv_xasprintf("'%s@%s'", repo, tag);
+	char *auth = registry_auth_header(repo);
 	const char *headers[] = {auth, NULL};
-	struct pull p = {.line = BV_BUF_INIT, .on_event = on_event, .payload = payload};
+	struct bv_engine_progress p = {.on_event = on_event, .payload = payload};
 	struct request r = {.e = e,
 			    .method = "POST",
 			    .path = vpath,
 			    .upload_fd = -1,
 			    .headers = auth ? headers : NULL,
-			    .on_data = pull_data,
+			    .on_data = bv_engine_progress_feed,
 			    .payload = &p,
 			    .resp = BV_BUF_INIT,
 			    .resp_max = ERROR_BODY_MAX};
 	int ret = perform(&r, err);
 
+	if (!what)
+		what = named;
 	if (auth) {
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
 	if (ret >= 0 && r.status >= 400) {
 		json_t *body = error_json(&r.resp);
-		ret = bv_engine_fail(err, r.status, body, "could not pull '%s@%s'", image, tag);
+		ret = bv_engine_fail(err, r.status, body, "could not pull %s", what);
 		json_decref(body);
 	} else if (ret >= 0) {
-		if (p.line.len && !p.too_long)
-			ret = pull_line(&p, p.line.buf, p.line.len);
+		ret = bv_engine_progress_finish(&p);
 		if (ret >= 0 && p.error)
-			ret = bv_error_set(err, "could not pull '%s@%s': %s", image, tag, p.error);
+			ret = bv_error_set(err, "could not pull %s: %s", what, p.error);
 	}
-	free(p.error);
-	bv_buf_release(&p.line);
+	bv_engine_progress_release(&p);
 	request_release(&r);
 	return ret;
+}
+
+int bv_engine_pull(struct bv_engine *e, const char *image, const char *tag,
+		   int (*on_event)(json_t *event, void *payload), void *payload,
+		   struct bv_error **err)
+{
+	return bv_engine_image_pull(e, image, tag, on_event, payload, NULL, err);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* What the typed layer shares (engine-internal.h) */
+
+int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, const char *path,
+		      json_t *body, const long *also_ok, const char *verb, const char *what,
+		      struct bv_error **err)
+{
+	json_t *resp = NULL;
+	long status = 0;
+	bool ok;
+	int r = bv_engine_call(e, method, path, body, &status, &resp, err);
+	if (r < 0)
+		return r;
+	ok = status >= 200 && status < 300;
+	for (const long *a = also_ok; !ok && a && *a; a++)
+		ok = status == *a;
+	if (!ok) {
+		r = bv_engine_fail(err, status, resp, "could not %s %s", verb, what);
+		json_decref(resp);
+		return r;
+	}
+	if (out)
+		*out = resp;
+	else
+		json_decref(resp);
+	return 0;
+}
+
+const char *bv_engine_label(json_t *labels, const char *name)
+{
+	const char *v;
+	if (!json_is_object(labels))
+		return NULL;
+	v = json_string_value(json_object_get(labels, name));
+	if (!v && bv_str_has_prefix(name, "bv.")) {
+		/* bv before the one namespace wrote io.bv.* (the docker backend's containers) */
+		_cleanup_free_ char *old = bv_xasprintf("io.%s", name);
+		v = json_string_value(json_object_get(labels, old));
+	}
+	return v;
+}
+
+bool bv_engine_repo_digests_match(json_t *repo_digests, const char *digest)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(repo_digests, i, v)
+	{
+		const char *s = json_string_value(v);
+		const char *at = s ? strrchr(s, '@') : NULL;
+		if (at && strcmp(at + 1, digest) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------------------------ */

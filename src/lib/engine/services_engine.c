@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -32,11 +33,6 @@
 
 #include "util/banned.h"
 
-#define LABEL_PROJECT      "bv.project"
-#define LABEL_SERVICE      "bv.service"
-#define LABEL_CONFIG       "bv.config"
-#define LABEL_BUILT_FOR    "bv.built-for" /* on images built for a service: project root */
-#define LABEL_BUILT_AS     "bv.built-as"  /* and the service */
 #define DEFAULT_TIMEOUT_NS (120 * UINT64_C(1000000000))
 #define POLL_NS            (100 * UINT64_C(1000000)) /* inspect every 100 ms while waiting */
 /* Without a healthcheck, "ready" is "still running this long after it started": a command
@@ -96,17 +92,10 @@ static void sleep_ns(uint64_t ns)
 		;
 }
 
-/* GET a JSON document; *status_out says whether it exists (404 is not an error here). */
-static int get_json(struct bv_engine *e, const char *path, long *status_out, json_t **out,
-		    struct bv_error **err)
-{
-	return bv_engine_call(e, "GET", path, NULL, status_out, out, err);
-}
-
 /* Whether `labels` carry this project's root. */
 static bool is_ours(const struct bv_services *s, json_t *labels)
 {
-	const char *root = jstr(labels, LABEL_PROJECT);
+	const char *root = bv_engine_label(labels, BV_LABEL_PROJECT);
 	return root && !strcmp(root, s->project_root);
 }
 
@@ -115,41 +104,33 @@ static bool is_ours(const struct bv_services *s, json_t *labels)
 static int ensure_network(struct bv_engine *e, const struct bv_services *s, struct bv_error **err)
 {
 	_cleanup_free_ char *name = bv_services_network_name(s);
-	_cleanup_free_ char *path = bv_xasprintf("/networks/%s", name);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		_cleanup_json_ json_t *resp = NULL;
-		_cleanup_json_ json_t *body = NULL;
-		long status = 0;
-		int r = get_json(e, path, &status, &resp, err);
+		_cleanup_json_ json_t *labels = NULL;
+		int r = bv_engine_network_inspect(&resp, e, name, err);
 		if (r < 0)
 			return r;
-		if (status == 200) {
-			const char *owner = jstr(json_object_get(resp, "Labels"), LABEL_PROJECT);
+		if (resp) {
+			const char *owner =
+				bv_engine_label(json_object_get(resp, "Labels"), BV_LABEL_PROJECT);
 			if (owner && !strcmp(owner, s->project_root))
 				return 0;
 			return bv_error_setc(
 				err, BV_EEXISTS, 0,
-				"network '%s' exists but does not belong to this project (label " LABEL_PROJECT
+				"network '%s' exists but does not belong to this project (label " BV_LABEL_PROJECT
 				" is '%s', not '%s'); remove it or give the project another name",
 				name, owner ? owner : "", s->project_root);
 		}
-		if (status != 404)
-			return bv_engine_fail(err, status, resp, "could not inspect network '%s'",
-					      name);
-		json_decref(resp);
-		resp = NULL;
-		body = json_pack("{s:s, s:s, s:b, s:{s:s}}", "Name", name, "Driver", "bridge",
-				 "CheckDuplicate", 1, "Labels", LABEL_PROJECT, s->project_root);
-		if (!body)
+		labels = json_pack("{s:s}", BV_LABEL_PROJECT, s->project_root);
+		if (!labels)
 			bv_oom();
-		r = bv_engine_call(e, "POST", "/networks/create", body, &status, &resp, err);
-		if (r < 0)
+		r = bv_engine_network_create(e, name, labels, err);
+		if (r != BV_EEXISTS)
 			return r;
-		if (status == 200 || status == 201)
-			return 0;
-		if (status != 409) /* 409: created meanwhile; look again */
-			return bv_engine_fail(err, status, resp, "could not create network '%s'",
-					      name);
+		/* created meanwhile: look again */
+		bv_error_free(err ? *err : NULL);
+		if (err)
+			*err = NULL;
 	}
 	return bv_error_set(err, "could not create network '%s'", name);
 }
@@ -159,25 +140,15 @@ static int ensure_network(struct bv_engine *e, const struct bv_services *s, stru
 struct progress {
 	const struct bv_services_events *ev;
 	const char *service;
-	struct bv_buf line;
-	char *error; /* the first error line */
 };
 
-static void progress_line(struct progress *p, const char *text, size_t len)
+/* One event of a pull or build stream: its text lines to the caller (errors are the layer's). */
+static int progress_event(json_t *j, void *payload)
 {
-	json_error_t jerr;
-	_cleanup_json_ json_t *j = json_loadb(text, len, 0, &jerr);
+	struct progress *p = payload;
 	const char *msg;
-	if (!j)
-		return; /* not JSON: nothing the user needs */
-	msg = jstr(json_object_get(j, "errorDetail"), "message");
-	if (!msg)
-		msg = jstr(j, "error");
-	if (msg) {
-		if (!p->error)
-			p->error = bv_xstrdup(msg);
-		return;
-	}
+	if (json_object_get(j, "errorDetail") || json_object_get(j, "error"))
+		return 0;
 	msg = jstr(j, "stream");
 	if (msg) {
 		/* build output: text that may hold several lines */
@@ -191,7 +162,7 @@ static void progress_line(struct progress *p, const char *text, size_t len)
 			}
 			s += n + (nl ? 1 : 0);
 		}
-		return;
+		return 0;
 	}
 	msg = jstr(j, "status");
 	if (msg && !jstr(j, "progress")) { /* not the many "Downloading [==>  ]" lines */
@@ -199,31 +170,7 @@ static void progress_line(struct progress *p, const char *text, size_t len)
 		_cleanup_free_ char *one = id ? bv_xasprintf("%s: %s", id, msg) : bv_xstrdup(msg);
 		output(p->ev, p->service, one);
 	}
-}
-
-static int progress_data(const char *data, size_t len, void *payload)
-{
-	struct progress *p = payload;
-	bv_buf_add(&p->line, data, len);
-	for (;;) {
-		char *nl = memchr(p->line.buf, '\n', p->line.len);
-		size_t n;
-		if (!nl)
-			break;
-		n = (size_t)(nl - p->line.buf);
-		if (n)
-			progress_line(p, p->line.buf, n);
-		memmove(p->line.buf, nl + 1, p->line.len - n - 1);
-		bv_buf_setlen(&p->line, p->line.len - n - 1);
-	}
 	return 0;
-}
-
-static void progress_finish(struct progress *p)
-{
-	if (p->line.len)
-		progress_line(p, p->line.buf, p->line.len);
-	bv_buf_release(&p->line);
 }
 
 /* ---- images --------------------------------------------------------------------------- */
@@ -231,47 +178,44 @@ static void progress_finish(struct progress *p)
 /* The image's id, or NULL (with 0) when the engine does not have it. */
 static int image_id(char **out, struct bv_engine *e, const char *image, struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", image);
 	_cleanup_json_ json_t *resp = NULL;
-	long status = 0;
-	int r = get_json(e, path, &status, &resp, err);
+	int r = bv_engine_image_inspect(&resp, e, image, err);
 	if (r < 0)
 		return r;
-	if (status == 404) {
-		*out = NULL;
-		return 0;
-	}
-	if (status != 200 || !jstr(resp, "Id"))
-		return bv_engine_fail(err, status, resp, "could not inspect image '%s'", image);
-	*out = bv_xstrdup(jstr(resp, "Id"));
+	*out = resp ? bv_xstrdup(jstr(resp, "Id")) : NULL;
 	return 0;
 }
 
-static int pull(struct bv_engine *e, const char *service, const char *image,
+/* The image of a service that is pulled: present, else pulled; checked against its digest. */
+static int pull(char **id_out, struct bv_engine *e, const char *service, const char *image,
 		const struct bv_services_events *ev, struct bv_error **err)
 {
 	struct bv_imageref ref;
-	struct progress p = {.ev = ev, .service = service, .line = BV_BUF_INIT};
-	_cleanup_json_ json_t *body = NULL;
-	_cleanup_free_ char *repo = NULL, *erepo = NULL, *etag = NULL, *path = NULL;
-	long status = 0;
+	struct progress p = {.ev = ev, .service = service};
+	const char *names[] = {image, NULL};
+	_cleanup_free_ char *repo = NULL, *what = bv_xasprintf("'%s'", image);
+	struct bv_engine_image_want w = {.names = names,
+					 .subject = image,
+					 .pull_what = what,
+					 .on_event = progress_event,
+					 .payload = &p};
+	_cleanup_json_ json_t *img = NULL;
 	int r = bv_imageref_parse(&ref, image, err);
 	if (r < 0)
 		return r;
 	/* the tag (or digest) apart: without one the engine would pull every tag */
 	repo = bv_xasprintf("%s/%s", ref.registry, ref.repository);
-	erepo = bv_engine_escape(repo);
-	etag = bv_engine_escape(ref.digest ? ref.digest : ref.tag ? ref.tag : "latest");
+	w.repo = repo;
+	w.tag = ref.digest ? ref.digest : ref.tag ? ref.tag : "latest";
+	w.digest = ref.digest;
+	r = bv_engine_image_find(&img, e, &w, err);
+	if (r >= 0 && !img) {
+		event(ev, service, "pulling %s", image);
+		r = bv_engine_image_ensure(&img, NULL, e, &w, err);
+	}
+	if (r >= 0)
+		*id_out = bv_xstrdup(jstr(img, "Id"));
 	bv_imageref_release(&ref);
-	path = bv_xasprintf("/images/create?fromImage=%s&tag=%s", erepo, etag);
-	event(ev, service, "pulling %s", image);
-	r = bv_engine_stream(e, "POST", path, NULL, -1, progress_data, &p, &status, &body, err);
-	progress_finish(&p);
-	if (r >= 0 && status >= 400)
-		r = bv_engine_fail(err, status, body, "could not pull '%s'", image);
-	else if (r >= 0 && p.error)
-		r = bv_error_setc(err, BV_ERR, 0, "could not pull '%s': %s", image, p.error);
-	free(p.error);
 	return r;
 }
 
@@ -298,13 +242,11 @@ static int build(struct bv_engine *e, const struct bv_services *s, const struct 
 		 const char *tag, const struct bv_services_events *ev, struct bv_error **err)
 {
 	struct stat st;
-	struct progress p = {.ev = ev, .service = svc->name, .line = BV_BUF_INIT};
+	struct progress p = {.ev = ev, .service = svc->name};
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *df = bv_path_join(svc->context, svc->dockerfile);
-	_cleanup_free_ char *etag = NULL, *edf = NULL, *elabels = NULL, *labels = NULL;
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *label_obj = NULL, *body = NULL;
-	long status = 0;
+	_cleanup_free_ char *clean = NULL, *what = NULL;
+	_cleanup_json_ json_t *label_obj = NULL;
 	int r;
 	if (stat(svc->context, &st) < 0 || !S_ISDIR(st.st_mode))
 		return bv_error_setc(err, BV_ENOTFOUND, 0,
@@ -331,31 +273,13 @@ static int build(struct bv_engine *e, const struct bv_services *s, const struct 
 	 * Not bv.project: containers inherit their image's labels, and any container made from
 	 * this image, by anyone, would then count as the project's and fall to `bv down`.
 	 */
-	label_obj = json_pack("{s:s, s:s}", LABEL_BUILT_FOR, s->project_root, LABEL_BUILT_AS,
+	label_obj = json_pack("{s:s, s:s}", BV_LABEL_BUILT_FOR, s->project_root, BV_LABEL_BUILT_AS,
 			      svc->name);
 	if (!label_obj)
 		bv_oom();
-	labels = json_dumps(label_obj, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!labels)
-		bv_oom();
-	etag = bv_engine_escape(tag);
-	{
-		_cleanup_free_ char *clean = bv_services_clean_path(svc->dockerfile);
-		edf = bv_engine_escape(clean);
-	}
-	elabels = bv_engine_escape(labels);
-	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1", etag, edf,
-			    elabels);
-	r = bv_engine_stream(e, "POST", path, "application/x-tar", fd, progress_data, &p, &status,
-			     &body, err);
-	progress_finish(&p);
-	if (r >= 0 && status >= 400)
-		r = bv_engine_fail(err, status, body, "could not build service '%s'", svc->name);
-	else if (r >= 0 && p.error)
-		r = bv_error_setc(err, BV_ERR, 0, "could not build service '%s': %s", svc->name,
-				  p.error);
-	free(p.error);
-	return r;
+	clean = bv_services_clean_path(svc->dockerfile);
+	what = bv_xasprintf("service '%s'", svc->name);
+	return bv_engine_image_build(e, tag, clean, label_obj, fd, progress_event, &p, what, err);
 }
 
 /* Builds or pulls what `svc` runs; *id_out is the image's id. */
@@ -368,13 +292,11 @@ static int ensure_image(char **id_out, struct bv_engine *e, const struct bv_serv
 	if (svc->source == BV_SERVICE_BUILD) {
 		r = build(e, s, svc, image, ev, err);
 	} else {
-		r = image_id(&id, e, image, err);
-		if (r >= 0 && id) {
+		r = pull(&id, e, svc->name, image, ev, err);
+		if (r >= 0) {
 			*id_out = id;
 			return 0;
 		}
-		if (r >= 0)
-			r = pull(e, svc->name, image, ev, err);
 	}
 	if (r >= 0)
 		r = image_id(&id, e, image, err);
@@ -426,8 +348,8 @@ static json_t *container_body(const struct bv_services *s, const struct bv_servi
 		json_object_set_new(body, "Cmd", string_array(&svc->command, 0));
 	if (svc->env.n)
 		json_object_set_new(body, "Env", string_array(&svc->env, 0));
-	json_object_set_new(labels, LABEL_PROJECT, json_string(s->project_root));
-	json_object_set_new(labels, LABEL_SERVICE, json_string(svc->name));
+	json_object_set_new(labels, BV_LABEL_PROJECT, json_string(s->project_root));
+	json_object_set_new(labels, BV_LABEL_SERVICE, json_string(svc->name));
 	json_object_set_new(body, "Labels", labels);
 	if (svc->health.test.n)
 		json_object_set_new(body, "Healthcheck", healthcheck_json(&svc->health));
@@ -473,62 +395,28 @@ static json_t *container_body(const struct bv_services *s, const struct bv_servi
 static int inspect_container(json_t **out, struct bv_engine *e, const char *ref,
 			     struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", ref);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = get_json(e, path, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
-		*out = NULL;
-		return 0;
-	}
-	if (status != 200) {
-		r = bv_engine_fail(err, status, resp, "could not inspect container '%s'", ref);
-		json_decref(resp);
-		return r;
-	}
-	*out = resp;
-	return 0;
-}
-
-static int simple_call(struct bv_engine *e, const char *method, const char *path, const long *ok,
-		       size_t n_ok, const char *what, const char *subject, struct bv_error **err)
-{
-	_cleanup_json_ json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, method, path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n_ok; i++)
-		if (status == ok[i])
-			return 0;
-	return bv_engine_fail(err, status, resp, "could not %s '%s'", what, subject);
+	return bv_engine_container_inspect(out, e, ref, err);
 }
 
 static int stop_container(struct bv_engine *e, const char *id, const char *name,
 			  struct bv_error **err)
 {
-	static const long ok[] = {204, 304, 404}; /* stopped, already stopped, gone */
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/stop?t=%d", id, STOP_TIMEOUT_S);
-	return simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "stop container", name, err);
+	_cleanup_free_ char *what = bv_xasprintf("container '%s'", name);
+	return bv_engine_container_stop(e, id, STOP_TIMEOUT_S, what, err);
 }
 
 static int remove_container(struct bv_engine *e, const char *id, const char *name,
 			    struct bv_error **err)
 {
-	static const long ok[] = {200, 204, 404};
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", id);
-	return simple_call(e, "DELETE", path, ok, BV_ARRAY_SIZE(ok), "remove container", name, err);
+	_cleanup_free_ char *what = bv_xasprintf("container '%s'", name);
+	return bv_engine_container_remove(e, id, what, err);
 }
 
 static int start_container(struct bv_engine *e, const char *id, const char *name,
 			   struct bv_error **err)
 {
-	static const long ok[] = {204, 304};
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", id);
-	return simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "start container", name, err);
+	_cleanup_free_ char *what = bv_xasprintf("container '%s'", name);
+	return bv_engine_container_start(e, id, what, err);
 }
 
 /* ---- logs ----------------------------------------------------------------------------- */
@@ -553,24 +441,20 @@ static int log_data(const char *data, size_t len, void *payload)
 	return bv_engine_demux_feed(&ls->demux, data, len);
 }
 
-static int stream_logs(struct bv_engine *e, const char *id, bool tty, const char *query,
-		       bool timestamps, int (*on_line)(int, const char *, const char *, void *),
-		       void *payload, struct bv_error **err)
+static int stream_logs(struct bv_engine *e, const char *id, bool tty,
+		       const struct bv_engine_logs *o,
+		       int (*on_line)(int, const char *, const char *, void *), void *payload,
+		       struct bv_error **err)
 {
 	struct log_stream ls = {.tty = tty};
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/logs?%s", id, query);
-	_cleanup_json_ json_t *body = NULL;
-	long status = 0;
 	int r, fr;
 	ls.demux.on_frame = log_frame;
 	ls.demux.payload = &ls;
-	ls.split.timestamps = timestamps;
+	ls.split.timestamps = o->timestamps;
 	ls.split.on_line = on_line;
 	ls.split.payload = payload;
-	r = bv_engine_stream(e, "GET", path, NULL, -1, log_data, &ls, &status, &body, err);
+	r = bv_engine_container_logs(e, id, o, log_data, &ls, err);
 	fr = bv_log_splitter_finish(&ls.split);
-	if (r >= 0 && status >= 400)
-		return bv_engine_fail(err, status, body, "could not read the log of '%s'", id);
 	return r < 0 ? r : fr;
 }
 
@@ -588,8 +472,8 @@ static int collect_tail(int stream, const char *timestamp, const char *line, voi
 static char *log_tail(struct bv_engine *e, const char *id, bool tty)
 {
 	struct bv_buf b = BV_BUF_INIT;
-	_cleanup_free_ char *query = bv_xasprintf("stdout=1&stderr=1&tail=%d", LOG_TAIL_LINES);
-	if (stream_logs(e, id, tty, query, false, collect_tail, &b, NULL) < 0)
+	const struct bv_engine_logs o = {.tail = LOG_TAIL_LINES};
+	if (stream_logs(e, id, tty, &o, collect_tail, &b, NULL) < 0)
 		bv_buf_reset(&b);
 	return bv_buf_detach(&b, NULL);
 }
@@ -604,27 +488,6 @@ static int64_t time_ns(const char *text)
 	if (!text || bv_time_parse_rfc3339(&secs, &nanos, text) < 0)
 		return 0;
 	return secs * 1000000000 + nanos;
-}
-
-/*
- * Podman schedules healthchecks with systemd timers, so its API service, running where there
- * is no systemd, never runs one.  bv triggers each check through the endpoint behind
- * `podman healthcheck run`, which applies the check's timeout, start period and retries and
- * records the result in State.Health exactly as the timers would have.  (A detached exec is
- * no substitute: Podman 4.3 reports such a session as running for five minutes after it
- * ended.)  409 means "not running" or "no healthcheck", which the next inspect reports.
- */
-static int podman_run_healthcheck(struct bv_engine *e, const char *id, struct bv_error **err)
-{
-	_cleanup_free_ char *path = bv_xasprintf("/libpod/containers/%s/healthcheck", id);
-	_cleanup_json_ json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status == 200 || status == 409)
-		return 0;
-	return bv_engine_fail(err, status, resp, "could not run the healthcheck of '%s'", id);
 }
 
 /* The last healthcheck's result, as one line. */
@@ -719,7 +582,9 @@ static int wait_ready(struct bv_engine *e, const char *name, const char *id, uin
 			if (podman && now >= next_check) {
 				json_int_t interval = json_integer_value(
 					jpath(info, "Config", "Healthcheck", "Interval", NULL));
-				r = podman_run_healthcheck(e, id, err);
+				/* Podman runs no healthchecks without systemd:
+				 * bv runs each one (see engine-internal.h) */
+				r = bv_engine_container_healthcheck(e, id, err);
 				if (r < 0)
 					return r;
 				next_check =
@@ -766,12 +631,11 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, const struct
 {
 	const struct bv_services_events *ev = &o->events;
 	_cleanup_free_ char *name = bv_services_container_name(s, svc->name);
-	_cleanup_free_ char *dump = NULL, *id = NULL, *path = NULL;
+	_cleanup_free_ char *dump = NULL, *id = NULL;
 	_cleanup_json_ json_t *body = container_body(s, svc, image, network);
-	_cleanup_json_ json_t *existing = NULL, *resp = NULL;
+	_cleanup_json_ json_t *existing = NULL;
 	char digest[BV_SHA256_HEX_LEN + 1];
 	struct bv_buf text = BV_BUF_INIT;
-	long status = 0;
 	int r;
 
 	/* the definition's digest decides whether a container can be kept */
@@ -781,14 +645,14 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, const struct
 	bv_buf_printf(&text, "%s\n%s", dump, image_id_text);
 	bv_sha256_hex(digest, text.buf, text.len);
 	bv_buf_release(&text);
-	json_object_set_new(json_object_get(body, "Labels"), LABEL_CONFIG, json_string(digest));
+	json_object_set_new(json_object_get(body, "Labels"), BV_LABEL_CONFIG, json_string(digest));
 
 	r = inspect_container(&existing, e, name, err);
 	if (r < 0)
 		return r;
 	if (existing) {
 		json_t *labels = jpath(existing, "Config", "Labels", NULL);
-		const char *have = jstr(labels, LABEL_CONFIG);
+		const char *have = bv_engine_label(labels, BV_LABEL_CONFIG);
 		const char *existing_id = jstr(existing, "Id");
 		if (!is_ours(s, labels))
 			return bv_error_setc(
@@ -818,16 +682,11 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, const struct
 		}
 	}
 	if (!id) {
-		_cleanup_free_ char *ename = bv_engine_escape(name);
-		path = bv_xasprintf("/containers/create?name=%s", ename);
-		r = bv_engine_call(e, "POST", path, body, &status, &resp, err);
+		_cleanup_free_ char *what =
+			bv_xasprintf("the container of service '%s'", svc->name);
+		r = bv_engine_container_create(&id, e, name, body, what, err);
 		if (r < 0)
 			return r;
-		if (status != 201 || !jstr(resp, "Id"))
-			return bv_engine_fail(err, status, resp,
-					      "could not create the container of service '%s'",
-					      svc->name);
-		id = bv_xstrdup(jstr(resp, "Id"));
 		r = start_container(e, id, name, err);
 		if (r < 0)
 			return r;
@@ -885,32 +744,17 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 
 /* ---- down, ps ------------------------------------------------------------------------- */
 
-/* The project's containers, from GET /containers/json with a label filter. */
+/*
+ * The project's service containers: labelled with its root and a service name (sessions and
+ * the docker backend's containers carry the root too, and are not services).
+ */
 static int list_containers(json_t **out, struct bv_engine *e, const struct bv_services *s,
 			   struct bv_error **err)
 {
-	_cleanup_free_ char *label = bv_xasprintf(LABEL_PROJECT "=%s", s->project_root);
-	_cleanup_json_ json_t *filters = json_pack("{s:[s]}", "label", label);
-	_cleanup_free_ char *ftext = json_dumps(filters, JSON_COMPACT);
-	_cleanup_free_ char *efilters = NULL, *path = NULL;
-	json_t *resp = NULL;
-	long status = 0;
-	int r;
-	if (!ftext)
-		bv_oom();
-	efilters = bv_engine_escape(ftext);
-	path = bv_xasprintf("/containers/json?all=1&filters=%s", efilters);
-	r = get_json(e, path, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status != 200 || !json_is_array(resp)) {
-		r = bv_engine_fail(err, status, resp, "could not list the containers of '%s'",
-				   s->project_root);
-		json_decref(resp);
-		return r;
-	}
-	*out = resp;
-	return 0;
+	_cleanup_free_ char *label = bv_xasprintf(BV_LABEL_PROJECT "=%s", s->project_root);
+	_cleanup_free_ char *what = bv_xasprintf("the containers of '%s'", s->project_root);
+	const char *labels[] = {label, BV_LABEL_SERVICE, NULL};
+	return bv_engine_container_list(out, e, labels, what, err);
 }
 
 static const char *container_name(json_t *c)
@@ -926,17 +770,16 @@ int bv_services_down(struct bv_engine *e, const struct bv_services *s,
 {
 	_cleanup_json_ json_t *list = NULL, *net = NULL;
 	_cleanup_free_ char *network = bv_services_network_name(s);
-	_cleanup_free_ char *path = bv_xasprintf("/networks/%s", network);
 	json_t *c;
 	size_t i;
-	long status = 0;
 	int r = list_containers(&list, e, s, err);
 	if (r < 0)
 		return r;
 	json_array_foreach(list, i, c)
 	{
 		const char *id = jstr(c, "Id");
-		const char *service = jstr(json_object_get(c, "Labels"), LABEL_SERVICE);
+		const char *service =
+			bv_engine_label(json_object_get(c, "Labels"), BV_LABEL_SERVICE);
 		const char *name = container_name(c);
 		if (!id || !is_ours(s, json_object_get(c, "Labels")))
 			continue;
@@ -948,23 +791,15 @@ int bv_services_down(struct bv_engine *e, const struct bv_services *s,
 			return r;
 		event(events, service ? service : name, "removed");
 	}
-	r = get_json(e, path, &status, &net, err);
-	if (r < 0)
+	r = bv_engine_network_inspect(&net, e, network, err);
+	if (r < 0 || !net)
 		return r;
-	if (status == 404)
-		return 0;
-	if (status != 200)
-		return bv_engine_fail(err, status, net, "could not inspect network '%s'", network);
 	if (!is_ours(s, json_object_get(net, "Labels"))) {
 		event(events, NULL, "network '%s' does not belong to this project; left alone",
 		      network);
 		return 0;
 	}
-	{
-		static const long ok[] = {200, 204, 404};
-		r = simple_call(e, "DELETE", path, ok, BV_ARRAY_SIZE(ok), "remove network", network,
-				err);
-	}
+	r = bv_engine_network_remove(e, network, err);
 	if (r >= 0)
 		event(events, NULL, "removed network %s", network);
 	return r;
@@ -1036,7 +871,8 @@ int bv_services_ps(struct bv_service_status **out, size_t *n_out, struct bv_engi
 		_cleanup_json_ json_t *info = NULL;
 		struct bv_service_status *row;
 		json_t *labels = json_object_get(c, "Labels");
-		const char *service = jstr(labels, LABEL_SERVICE), *id = jstr(c, "Id");
+		const char *service = bv_engine_label(labels, BV_LABEL_SERVICE),
+			   *id = jstr(c, "Id");
 		const char *health = NULL;
 		if (!id || !is_ours(s, labels))
 			continue;
@@ -1093,31 +929,28 @@ int bv_services_logs(struct bv_engine *e, const struct bv_services *s, const cha
 		     const struct bv_services_log_options *o, struct bv_error **err)
 {
 	_cleanup_json_ json_t *info = NULL;
-	_cleanup_free_ char *query = NULL;
+	const struct bv_engine_logs lo = {.follow = o->follow, .timestamps = o->timestamps};
 	int r = find_service_container(&info, e, s, service, err);
 	if (r < 0)
 		return r;
-	query = bv_xasprintf("stdout=1&stderr=1%s%s", o->follow ? "&follow=1" : "",
-			     o->timestamps ? "&timestamps=1" : "");
 	return stream_logs(e, jstr(info, "Id"), json_is_true(jpath(info, "Config", "Tty", NULL)),
-			   query, o->timestamps, o->on_line, o->payload, err);
+			   &lo, o->on_line, o->payload, err);
 }
 
 int bv_services_restart(struct bv_engine *e, const struct bv_services *s, const char *service,
 			uint64_t timeout_ns, const struct bv_services_events *events,
 			struct bv_error **err)
 {
-	static const long ok[] = {204};
 	_cleanup_json_ json_t *info = NULL;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *what = NULL;
 	const char *id;
 	int r = find_service_container(&info, e, s, service, err);
 	if (r < 0)
 		return r;
 	id = jstr(info, "Id");
-	path = bv_xasprintf("/containers/%s/restart?t=%d", id, STOP_TIMEOUT_S);
+	what = bv_xasprintf("service '%s'", service);
 	event(events, service, "restarting");
-	r = simple_call(e, "POST", path, ok, BV_ARRAY_SIZE(ok), "restart service", service, err);
+	r = bv_engine_container_restart(e, id, STOP_TIMEOUT_S, what, err);
 	if (r < 0)
 		return r;
 	r = wait_ready(e, service, id, timeout_ns ? timeout_ns : DEFAULT_TIMEOUT_NS, events, err);

@@ -7,16 +7,15 @@
  * and stderr until the engine ends the stream; wait for the exit status; remove the container.
  * The container is removed by bv (AutoRemove would race with /wait on older engines and hide
  * the status) on every path once it exists.  While the tool runs, SIGINT, SIGTERM, SIGHUP and
- * SIGQUIT sent to bv are forwarded to the container (POST /containers/{id}/kill): a handler
- * writes the signal number to a pipe that the attach loop watches, so nothing but write(2)
- * happens in the handler.  A second SIGINT or SIGTERM kills the container (SIGKILL).
+ * SIGQUIT sent to bv are forwarded to the container (POST /containers/{id}/kill): they arrive
+ * through the self-pipe of util/signals.h, which the attach loop watches, so nothing but
+ * write(2) happens in the handler.  A second SIGINT or SIGTERM kills the container (SIGKILL).
  */
 #include <bv/docker.h>
 #include <bv/engine.h>
 #include <bv/error.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
-#include <bv/store.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,9 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
+#include "lib/runtime/docker-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
+#include "util/signals.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -56,7 +59,7 @@ int bv_docker_image_name(char **repo_out, char **pinned_out, const char *referen
 	char *repo;
 	int r;
 
-	if (!bv_store_digest_valid(digest))
+	if (!bv_digest_valid(digest))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s' for '%s'",
 				     digest ? digest : "", reference);
 	if ((r = bv_imageref_parse(&ref, reference, err)) < 0)
@@ -78,16 +81,7 @@ int bv_docker_image_name(char **repo_out, char **pinned_out, const char *referen
 
 bool bv_docker_repo_digests_match(json_t *repo_digests, const char *digest)
 {
-	size_t i;
-	json_t *v;
-	json_array_foreach(repo_digests, i, v)
-	{
-		const char *s = json_string_value(v);
-		const char *at = s ? strrchr(s, '@') : NULL;
-		if (at && strcmp(at + 1, digest) == 0)
-			return true;
-	}
-	return false;
+	return bv_engine_repo_digests_match(repo_digests, digest);
 }
 
 static bool env_has(json_t *env, const char *name)
@@ -170,9 +164,9 @@ json_t *bv_docker_create_body(const struct bv_run_request *req, const char *pinn
 	json_object_set_new(body, "AttachStderr", json_true());
 	json_object_set_new(body, "Tty", json_false());
 	if (req->image.tool_id)
-		json_object_set_new(labels, "io.bv.tool", json_string(req->image.tool_id));
+		json_object_set_new(labels, BV_LABEL_TOOL, json_string(req->image.tool_id));
 	if (req->project_root)
-		json_object_set_new(labels, "io.bv.project", json_string(req->project_root));
+		json_object_set_new(labels, BV_LABEL_PROJECT, json_string(req->project_root));
 	json_object_set_new(body, "Labels", labels);
 
 	json_object_set_new(host, "Binds", binds);
@@ -291,8 +285,8 @@ static int mirrors(struct docker *d, struct bv_error **err)
 	return 0;
 }
 
-static int names(struct docker *d, const struct bv_image_spec *img, char **repo, char **pinned,
-		 struct bv_error **err)
+static int names_of(struct docker *d, const struct bv_image_spec *img, char **repo, char **pinned,
+		    struct bv_error **err)
 {
 	int r = mirrors(d, err);
 	if (r < 0)
@@ -300,28 +294,11 @@ static int names(struct docker *d, const struct bv_image_spec *img, char **repo,
 	return bv_docker_image_name(repo, pinned, img->reference, img->digest, d->mirrors, err);
 }
 
-/* GET /images/<pinned>/json: *json_out is NULL when the engine does not have it. */
+/* The engine's image `pinned`: *json_out is NULL when the engine does not have it. */
 static int image_json(struct docker *d, const char *pinned, json_t **json_out,
 		      struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/images/%s/json", pinned);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(d->e, "GET", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
-		*json_out = NULL;
-		return 0;
-	}
-	if (status != 200 || !json_is_object(resp)) {
-		r = bv_engine_fail(err, status, resp, "could not inspect image '%s'", pinned);
-		json_decref(resp);
-		return r;
-	}
-	*json_out = resp;
-	return 0;
+	return bv_engine_image_inspect(json_out, d->e, pinned, err);
 }
 
 static bool docker_is_usable(struct bv_runtime *rt)
@@ -365,23 +342,19 @@ static int pull_event(json_t *event, void *payload)
 	return 0;
 }
 
-/* Checks that the engine has `pinned` and that it is the locked digest. */
-static int verify(struct docker *d, const char *pinned, const struct bv_image_spec *img,
-		  bool *present, struct bv_error **err)
+/* What bv_engine_image_ensure() looks for: `pinned`, carrying the locked digest. */
+static void want_of(struct bv_engine_image_want *w, const char *names[2], const char *repo,
+		    const char *pinned, const struct bv_image_spec *img)
 {
-	json_t *j = NULL;
-	int r = image_json(d, pinned, &j, err);
-	if (r < 0)
-		return r;
-	*present = j != NULL;
-	if (j && !bv_docker_repo_digests_match(json_object_get(j, "RepoDigests"), img->digest)) {
-		r = bv_error_set(err,
-				 "digest mismatch for '%s': the engine's copy of '%s' does not "
-				 "carry the locked digest %s",
-				 img->tool_id ? img->tool_id : img->reference, pinned, img->digest);
-	}
-	json_decref(j);
-	return r;
+	names[0] = pinned;
+	names[1] = NULL;
+	*w = (struct bv_engine_image_want){
+		.names = names,
+		.repo = repo,
+		.tag = img->digest,
+		.digest = img->digest,
+		.subject = img->tool_id ? img->tool_id : img->reference,
+	};
 }
 
 static int ensure_one(struct docker *d, size_t index, const struct bv_image_spec *img,
@@ -389,27 +362,24 @@ static int ensure_one(struct docker *d, size_t index, const struct bv_image_spec
 {
 	_cleanup_free_ char *repo = NULL, *pinned = NULL;
 	struct pulling pl = {.o = o};
-	bool present = false;
+	struct bv_engine_image_want w;
+	const char *names[2];
+	json_t *found = NULL;
+	bool pulled = false;
 	int r;
 
-	if ((r = names(d, img, &repo, &pinned, err)) < 0)
+	if ((r = names_of(d, img, &repo, &pinned, err)) < 0)
 		return r;
-	if ((r = verify(d, pinned, img, &present, err)) < 0 || present)
-		return r;
+	want_of(&w, names, repo, pinned, img);
+	w.on_event = pull_event;
+	w.payload = &pl;
 	pl.dp.p.image = index;
 	pl.dp.p.name = img->reference;
 	pl.dp.podman = bv_engine_is_podman(d->e);
 	clock_gettime(CLOCK_MONOTONIC, &pl.t0);
-	r = bv_engine_pull(d->e, repo, img->digest, pull_event, &pl, err);
-	if (r >= 0)
-		r = verify(d, pinned, img, &present, err);
-	if (r >= 0 && !present)
-		r = bv_error_set(
-			err,
-			"digest mismatch for '%s': the engine pulled '%s' but has no image "
-			"with the locked digest %s",
-			img->tool_id ? img->tool_id : img->reference, repo, img->digest);
-	if (r >= 0) {
+	r = bv_engine_image_ensure(&found, &pulled, d->e, &w, err);
+	json_decref(found);
+	if (r >= 0 && pulled) {
 		bv_docker_progress_finish(&pl.dp, since(&pl.t0));
 		if (o && o->progress)
 			o->progress(&pl.dp.p, o->progress_payload);
@@ -434,12 +404,17 @@ static int docker_is_available(struct bv_runtime *rt, const struct bv_image_spec
 {
 	struct docker *d = rt->state;
 	_cleanup_free_ char *repo = NULL, *pinned = NULL;
-	bool present = false;
+	struct bv_engine_image_want w;
+	const char *names[2];
+	json_t *found = NULL;
 	int r;
-	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0 ||
-	    (r = verify(d, pinned, image, &present, err)) < 0)
+	if ((r = engine(d, err)) < 0 || (r = names_of(d, image, &repo, &pinned, err)) < 0)
 		return r;
-	*available_out = present;
+	want_of(&w, names, repo, pinned, image);
+	if ((r = bv_engine_image_find(&found, d->e, &w, err)) < 0)
+		return r;
+	*available_out = found != NULL;
+	json_decref(found);
 	return 0;
 }
 
@@ -450,7 +425,7 @@ static int docker_inspect(struct bv_runtime *rt, const struct bv_image_spec *ima
 	_cleanup_free_ char *repo = NULL, *pinned = NULL;
 	json_t *j = NULL, *size;
 	int r;
-	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0 ||
+	if ((r = engine(d, err)) < 0 || (r = names_of(d, image, &repo, &pinned, err)) < 0 ||
 	    (r = image_json(d, pinned, &j, err)) < 0)
 		return r;
 	if (!j)
@@ -467,75 +442,15 @@ static int docker_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 			 struct bv_error **err)
 {
 	struct docker *d = rt->state;
-	_cleanup_free_ char *repo = NULL, *pinned = NULL, *path = NULL;
-	json_t *resp = NULL;
-	long status = 0;
+	_cleanup_free_ char *repo = NULL, *pinned = NULL;
 	int r;
-	if ((r = engine(d, err)) < 0 || (r = names(d, image, &repo, &pinned, err)) < 0)
+	if ((r = engine(d, err)) < 0 || (r = names_of(d, image, &repo, &pinned, err)) < 0)
 		return r;
-	path = bv_xasprintf("/images/%s", pinned);
-	if ((r = bv_engine_call(d->e, "DELETE", path, NULL, &status, &resp, err)) < 0)
-		return r;
-	if (status >= 300 && status != 404)
-		r = bv_engine_fail(err, status, resp, "could not remove image '%s'", pinned);
-	json_decref(resp);
-	return r;
+	return bv_engine_image_remove(d->e, pinned, false, err);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Running */
-
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-static int signal_pipe_w = -1;
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-	if (signal_pipe_w >= 0 && write(signal_pipe_w, &c, 1) < 0) {
-		/* a full pipe already holds enough signals to forward */
-	}
-	errno = saved;
-}
-
-struct signals {
-	int pipe[2];
-	struct sigaction old[BV_ARRAY_SIZE(forwarded)];
-	struct sigaction old_pipe;
-	bool installed;
-};
-
-static int signals_install(struct signals *s, struct bv_error **err)
-{
-	struct sigaction sa;
-	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return bv_error_set_errno(err, "could not create a pipe");
-	signal_pipe_w = s->pipe[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &sa, &s->old[i]);
-	/* A closed stdout must come back as EPIPE, not kill bv and orphan the container. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, &s->old_pipe);
-	s->installed = true;
-	return 0;
-}
-
-static void signals_restore(struct signals *s)
-{
-	if (!s->installed)
-		return;
-	for (size_t i = 0; i < BV_ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &s->old[i], NULL);
-	sigaction(SIGPIPE, &s->old_pipe, NULL);
-	signal_pipe_w = -1;
-	close(s->pipe[0]);
-	close(s->pipe[1]);
-	s->installed = false;
-}
 
 static const char *signal_name(int sig)
 {
@@ -560,34 +475,20 @@ struct running {
 	const char *id;
 	bool started;
 	unsigned interrupts; /* SIGINT and SIGTERM forwarded so far */
-	struct signals sig;
+	struct bv_signal_pipe sig;
 	struct bv_buf out, err;
 };
 
 static int kill_container(struct running *c, int sig, struct bv_error **err)
 {
-	_cleanup_free_ char *path =
-		bv_xasprintf("/containers/%s/kill?signal=%s", c->id, signal_name(sig));
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
-	/* 409: it is not running any more, which is what the signal was for */
-	if (r >= 0 && status >= 300 && status != 404 && status != 409)
-		r = bv_engine_fail(err, status, resp, "could not signal container '%.12s'", c->id);
-	json_decref(resp);
-	return r;
+	_cleanup_free_ char *what = bv_xasprintf("container '%.12s'", c->id);
+	return bv_engine_container_kill(c->d->e, c->id, signal_name(sig), what, err);
 }
 
 static int start_container(void *payload, struct bv_error **err)
 {
 	struct running *c = payload;
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", c->id);
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
-	if (r >= 0 && status >= 300 && status != 304)
-		r = bv_engine_fail(err, status, resp, "could not start the container");
-	json_decref(resp);
+	int r = bv_engine_container_start(c->d->e, c->id, "the container", err);
 	if (r >= 0)
 		c->started = true;
 	return r;
@@ -596,9 +497,9 @@ static int start_container(void *payload, struct bv_error **err)
 static int forward_signals(void *payload, struct bv_error **err)
 {
 	struct running *c = payload;
-	unsigned char sigs[16];
-	ssize_t n = read(c->sig.pipe[0], sigs, sizeof(sigs));
-	for (ssize_t i = 0; i < n; i++) {
+	int sigs[16];
+	size_t n = bv_signal_pipe_read(&c->sig, sigs, BV_ARRAY_SIZE(sigs));
+	for (size_t i = 0; i < n; i++) {
 		int sig = sigs[i], r;
 		/* The second interrupt is not a request any more: a tool that ignores them (or
 		 * runs as PID 1 without an init, which the kernel shields) is killed. */
@@ -620,35 +521,20 @@ static int capture(int stream, const char *data, size_t len, void *payload, stru
 
 static int wait_container(struct running *c, int *status_out, struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/wait", c->id);
-	json_t *resp = NULL, *code;
-	long status = 0;
-	int r = bv_engine_call(c->d->e, "POST", path, NULL, &status, &resp, err);
-	if (r < 0)
-		return r;
-	code = json_object_get(resp, "StatusCode");
-	if (status != 200 || !json_is_integer(code))
-		r = bv_engine_fail(err, status, resp, "could not wait for container '%.12s'",
-				   c->id);
-	else
-		*status_out = (int)json_integer_value(code);
-	json_decref(resp);
-	return r;
+	_cleanup_free_ char *what = bv_xasprintf("container '%.12s'", c->id);
+	return bv_engine_container_wait(status_out, c->d->e, c->id, what, err);
 }
 
 static bool container_running(struct running *c)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/json", c->id);
-	json_t *resp = NULL;
-	long status = 0;
+	json_t *info = NULL;
 	struct bv_error *ignored = NULL;
 	bool running = false;
-	if (bv_engine_call(c->d->e, "GET", path, NULL, &status, &resp, &ignored) < 0)
+	if (bv_engine_container_inspect(&info, c->d->e, c->id, &ignored) < 0)
 		bv_error_free(ignored);
 	else
-		running = status == 200 &&
-			  json_is_true(json_object_get(json_object_get(resp, "State"), "Running"));
-	json_decref(resp);
+		running = json_is_true(json_object_get(json_object_get(info, "State"), "Running"));
+	json_decref(info);
 	return running;
 }
 
@@ -683,14 +569,10 @@ static int end_after_epipe(struct running *c, int *status_out, struct bv_error *
 
 static void remove_container(struct running *c)
 {
-	_cleanup_free_ char *path = bv_xasprintf("/containers/%s?force=1&v=1", c->id);
-	json_t *resp = NULL;
-	long status = 0;
 	struct bv_error *ignored = NULL;
 	/* Best effort: the tool's result matters more than a leftover, which has labels. */
-	if (bv_engine_call(c->d->e, "DELETE", path, NULL, &status, &resp, &ignored) < 0)
+	if (bv_engine_container_remove(c->d->e, c->id, "the container", &ignored) < 0)
 		bv_error_free(ignored);
-	json_decref(resp);
 }
 
 static int create_container(struct docker *d, const struct bv_run_request *req, const char *pinned,
@@ -699,20 +581,9 @@ static int create_container(struct docker *d, const struct bv_run_request *req, 
 	json_t *body = bv_docker_create_body(
 		req, pinned, json_object_get(image, "Config"), getuid(), getgid(),
 		req->gpu ? getenv("NVIDIA_VISIBLE_DEVICES") : NULL, init);
-	json_t *resp = NULL;
-	const char *id;
-	long status = 0;
-	int r = bv_engine_call(d->e, "POST", "/containers/create", body, &status, &resp, err);
+	_cleanup_free_ char *what = bv_xasprintf("a container of '%s'", pinned);
+	int r = bv_engine_container_create(id_out, d->e, NULL, body, what, err);
 	json_decref(body);
-	if (r < 0)
-		return r;
-	id = json_string_value(json_object_get(resp, "Id"));
-	if (status != 201 || !id)
-		r = bv_engine_fail(err, status, resp, "could not create a container of '%s'",
-				   pinned);
-	else
-		*id_out = bv_xstrdup(id);
-	json_decref(resp);
 	return r;
 }
 
@@ -748,8 +619,9 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 		      struct bv_run_result *out, struct bv_error **err)
 {
 	struct docker *d = rt->state;
-	_cleanup_free_ char *repo = NULL, *pinned = NULL, *id = NULL, *path = NULL;
-	struct running c = {.d = d, .out = BV_BUF_INIT, .err = BV_BUF_INIT};
+	_cleanup_free_ char *repo = NULL, *pinned = NULL, *id = NULL;
+	struct running c = {
+		.d = d, .sig = BV_SIGNAL_PIPE_INIT, .out = BV_BUF_INIT, .err = BV_BUF_INIT};
 	bool inherit = req->stdio == BV_STDIO_INHERIT;
 	struct bv_engine_attach_options o = {.stdin_fd = inherit ? STDIN_FILENO : -1,
 					     .stdout_fd = STDOUT_FILENO,
@@ -762,7 +634,7 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	json_t *image = NULL;
 	int status = -1, r;
 
-	if ((r = engine(d, err)) < 0 || (r = names(d, &req->image, &repo, &pinned, err)) < 0 ||
+	if ((r = engine(d, err)) < 0 || (r = names_of(d, &req->image, &repo, &pinned, err)) < 0 ||
 	    (r = image_json(d, pinned, &image, err)) < 0)
 		goto out;
 	if (!image) {
@@ -773,15 +645,13 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 				  bv_engine_socket(d->e));
 		goto out;
 	}
-	if ((r = signals_install(&c.sig, err)) < 0)
+	if ((r = bv_signal_pipe_install(&c.sig, true, err)) < 0)
 		goto out;
-	o.watch_fd = c.sig.pipe[0];
+	o.watch_fd = c.sig.fd[0];
 	if ((r = create_with_init(d, req, pinned, image, &id, err)) < 0)
 		goto out;
 	c.id = id;
-	path = bv_xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1%s", id,
-			    inherit ? "&stdin=1" : "");
-	r = bv_engine_attach_with(d->e, path, NULL, &o, &attach_err);
+	r = bv_engine_container_attach(d->e, id, inherit, &o, &attach_err);
 	if (r < 0 && c.started && bv_error_errno(attach_err) == EPIPE) {
 		bv_error_free(attach_err);
 		r = end_after_epipe(&c, &status, err);
@@ -799,7 +669,7 @@ static int docker_run(struct bv_runtime *rt, const struct bv_run_request *req,
 out:
 	if (c.id)
 		remove_container(&c);
-	signals_restore(&c.sig);
+	bv_signal_pipe_restore(&c.sig);
 	json_decref(image);
 	if (r >= 0) {
 		out->status = status;
@@ -811,6 +681,16 @@ out:
 	bv_buf_release(&c.out);
 	bv_buf_release(&c.err);
 	return r;
+}
+
+static int docker_warm(struct bv_runtime *rt, const struct bv_run_request *req,
+		       struct bv_run_result *out, struct bv_error **err)
+{
+	struct docker *d = rt->state;
+	int r = engine(d, err);
+	if (r < 0)
+		return r;
+	return bv_docker_warm(d->e, req, out, err);
 }
 
 static void docker_free(struct bv_runtime *rt)
@@ -833,6 +713,7 @@ static const struct bv_runtime_ops docker_ops = {
 	.inspect = docker_inspect,
 	.run = docker_run,
 	.remove = docker_remove,
+	.warm = docker_warm,
 	.free = docker_free,
 };
 

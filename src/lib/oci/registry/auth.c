@@ -20,6 +20,7 @@
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/proc.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -330,22 +331,6 @@ void bv_www_auth_release(struct bv_www_auth *a)
 
 /* ---- token URL ------------------------------------------------------------------------ */
 
-/* Percent-encodes everything but RFC 3986's unreserved characters. */
-static void percent_encode(struct bv_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			bv_buf_putc(b, (char)*p);
-		} else {
-			bv_buf_putc(b, '%');
-			bv_buf_putc(b, hex[*p >> 4]);
-			bv_buf_putc(b, hex[*p & 0xf]);
-		}
-	}
-}
-
 int bv_auth_token_url(char **out, const struct bv_www_auth *a, const char *fallback_scope,
 		      struct bv_error **err)
 {
@@ -372,13 +357,13 @@ int bv_auth_token_url(char **out, const struct bv_www_auth *a, const char *fallb
 	if (a->service && *a->service) {
 		bv_buf_putc(&b, sep);
 		bv_buf_puts(&b, "service=");
-		percent_encode(&b, a->service);
+		bv_url_encode(&b, a->service, NULL);
 		sep = '&';
 	}
 	if (scope && *scope) {
 		bv_buf_putc(&b, sep);
 		bv_buf_puts(&b, "scope=");
-		percent_encode(&b, scope);
+		bv_url_encode(&b, scope, NULL);
 	}
 	*out = bv_buf_detach(&b, NULL);
 	return 0;

@@ -75,11 +75,6 @@ struct bv_store_ingest {
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-bool bv_store_digest_valid(const char *digest)
-{
-	return bv_digest_valid(digest);
-}
-
 static int check_digest(const char *digest, struct bv_error **err)
 {
 	if (bv_digest_valid(digest))

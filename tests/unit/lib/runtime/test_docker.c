@@ -156,8 +156,7 @@ static void test_docker__create_body(void **state)
 	assert_json(b, "StdinOnce", "true");
 	assert_json(b, "AttachStdin", "true");
 	assert_json(b, "Tty", "false");
-	assert_json(b, "Labels",
-		    "{\"io.bv.tool\":\"samtools\",\"io.bv.project\":\"/home/u/proj\"}");
+	assert_json(b, "Labels", "{\"bv.tool\":\"samtools\",\"bv.project\":\"/home/u/proj\"}");
 	json_decref(b);
 
 	/* capture, GPU, explicit workdir, HOME from the image, no argv, no init */
