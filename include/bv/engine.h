@@ -7,12 +7,12 @@
  *   if (bv_engine_open(&e, NULL, &err) < 0) ...     DOCKER_HOST (unix://) or the default socket;
  *                                                    pings and negotiates the API version
  *   long status; json_t *resp;
- *   bv_engine_call(e, "POST", "/containers/create?name=x", body, &status, &resp, &err);
+ *   bv_engine_call(&status, &resp, e, "POST", "/containers/create?name=x", body, &err);
  *   if (status >= 400) return bv_engine_fail(err, status, resp, "cannot create container 'x'");
  *   json_decref(resp);
- *   bv_engine_stream(e, "GET", "/containers/x/logs?follow=1&stdout=1", NULL, on_data, p, ...);
- *   bv_engine_attach(e, "/containers/x/attach?stream=1&stdin=1&stdout=1&stderr=1", ...);
- *   bv_engine_free(e);
+ *   bv_engine_stream(&status, &error_body, e, "GET", "/containers/x/logs?follow=1&stdout=1", NULL,
+ * -1, on_data, p, &err); bv_engine_attach(e,
+ * "/containers/x/attach?stream=1&stdin=1&stdout=1&stderr=1", ...); bv_engine_free(e);
  *
  * Paths are given without the "/v1.41" prefix; the client adds the negotiated version (the
  * lower of the server's ApiVersion and the newest this client speaks, 1.41).  Query values
@@ -56,8 +56,8 @@ bool bv_engine_is_podman(const struct bv_engine *e);
 char *bv_engine_escape(const char *value);
 
 /* One request with an optional JSON body and a JSON (or empty) response. */
-int bv_engine_call(struct bv_engine *e, const char *method, const char *path, json_t *body,
-		   long *status_out, json_t **resp_out, struct bv_error **err);
+int bv_engine_call(long *status_out, json_t **resp_out, struct bv_engine *e, const char *method,
+		   const char *path, json_t *body, struct bv_error **err);
 
 /* Turns an HTTP failure into an error: "<what>: <engine message>"; returns a negative code
  * (BV_ENOTFOUND for 404, BV_EEXISTS for 409, else BV_ERR). */
@@ -72,10 +72,9 @@ int bv_engine_fail(struct bv_error **err, long status, json_t *resp, const char 
  * the body is collected instead and returned in *error_body_out (a new reference, may be NULL).
  */
 typedef int (*bv_engine_data_fn)(const char *data, size_t len, void *payload);
-int bv_engine_stream(struct bv_engine *e, const char *method, const char *path,
-		     const char *content_type, int upload_fd, bv_engine_data_fn on_data,
-		     void *payload, long *status_out, json_t **error_body_out,
-		     struct bv_error **err);
+int bv_engine_stream(long *status_out, json_t **error_body_out, struct bv_engine *e,
+		     const char *method, const char *path, const char *content_type, int upload_fd,
+		     bv_engine_data_fn on_data, void *payload, struct bv_error **err);
 
 /*
  * Docker's multiplexed stream: 8-byte headers (stream 1 stdout, 2 stderr, then a big-endian

@@ -10,9 +10,9 @@
  *   bv_session_start(s, "work", &(struct bv_session_image){...}, &err);
  *   struct bv_session_exec x = {.argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2};
  *   struct bv_session_exec_result res;
- *   bv_session_exec(s, "work", &x, &res, &err);                res.status: the command's
- *   bv_session_snapshot(s, "work", NULL, &image, &err);         "bv-snapshot:<id12>-<ns>-<pid>"
- *   bv_session_restore(s, image, "work2", &name, &err);
+ *   bv_session_exec(&res, s, "work", &x, &err);                res.status: the command's
+ *   bv_session_snapshot(&image, s, "work", NULL, &err);         "bv-snapshot:<id12>-<ns>-<pid>"
+ *   bv_session_restore(&name, s, image, "work2", &err);
  *   bv_session_remove(s, "work", &err);                          absent is success
  *   bv_session_close(s);
  *
@@ -142,23 +142,23 @@ struct bv_session_exec_result {
 	bool cached; /* the command did not run: the session was restored from the key's image */
 };
 
-int bv_session_exec(struct bv_session_ctx *s, const char *name, const struct bv_session_exec *x,
-		    struct bv_session_exec_result *out, struct bv_error **err);
+int bv_session_exec(struct bv_session_exec_result *out, struct bv_session_ctx *s, const char *name,
+		    const struct bv_session_exec *x, struct bv_error **err);
 
 /* Copies the contents of `host_dir` into the directory `target` (absolute) of the session. */
 int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *host_dir,
 		       const char *target, struct bv_error **err);
 
 /* Commits the session; *image_out is the new image's "repo:tag". */
-int bv_session_snapshot(struct bv_session_ctx *s, const char *name, const char *key,
-			char **image_out, struct bv_error **err);
+int bv_session_snapshot(char **image_out, struct bv_session_ctx *s, const char *name,
+			const char *key, struct bv_error **err);
 
 /*
  * A new session from `snapshot` (an image reference or id).  `name` NULL: the snapshot's
  * bv.session label.  *name_out is the session's name.
  */
-int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const char *name,
-		       char **name_out, struct bv_error **err);
+int bv_session_restore(char **name_out, struct bv_session_ctx *s, const char *snapshot,
+		       const char *name, struct bv_error **err);
 
 /* Removes the session's container, running or not; a session that does not exist is done. */
 int bv_session_remove(struct bv_session_ctx *s, const char *name, struct bv_error **err);
@@ -174,7 +174,7 @@ struct bv_session_info {
 };
 
 /* This project's sessions, sorted by name. */
-int bv_session_list(struct bv_session_ctx *s, struct bv_session_info **out, size_t *n_out,
+int bv_session_list(struct bv_session_info **out, size_t *n_out, struct bv_session_ctx *s,
 		    struct bv_error **err);
 void bv_session_infos_free(struct bv_session_info *v, size_t n);
 
@@ -189,7 +189,7 @@ struct bv_snapshot_info {
 };
 
 /* Every bv snapshot the engine holds (any project), sorted by image name. */
-int bv_session_snapshots(struct bv_session_ctx *s, struct bv_snapshot_info **out, size_t *n_out,
+int bv_session_snapshots(struct bv_snapshot_info **out, size_t *n_out, struct bv_session_ctx *s,
 			 struct bv_error **err);
 void bv_snapshot_infos_free(struct bv_snapshot_info *v, size_t n);
 
@@ -202,7 +202,7 @@ int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
  * [session] cache_capacity (project may be NULL), else the default.  BV_EINVALID for a value
  * that is not a whole number >= 1.
  */
-int bv_session_cache_capacity(const struct bv_project *project, unsigned *out,
+int bv_session_cache_capacity(unsigned *out, const struct bv_project *project,
 			      struct bv_error **err);
 
 /* ---- Pieces without an engine, exposed for the command line and for tests. ---- */
@@ -266,7 +266,7 @@ int bv_session_cache_touch(const char *state_dir, const char *key, const char *i
 int bv_session_cache_forget(const char *state_dir, const char *image, struct bv_error **err);
 
 /* The entries, most recently used first; a missing state file is an empty store. */
-int bv_session_cache_load(const char *state_dir, struct bv_session_cache_entry **out, size_t *n_out,
+int bv_session_cache_load(struct bv_session_cache_entry **out, size_t *n_out, const char *state_dir,
 			  struct bv_error **err);
 void bv_session_cache_entries_free(struct bv_session_cache_entry *v, size_t n);
 

@@ -122,7 +122,7 @@ static int do_exec(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops,
 	(void)ctx;
 	(void)n;
 	fflush(stdout);
-	if (bv_session_exec(s, ops[0], &x, &res, &err) < 0)
+	if (bv_session_exec(&res, s, ops[0], &x, &err) < 0)
 		return bv_cli_report(err);
 	if (res.cached)
 		fprintf(stderr, "cached: %s\n", arg_cache);
@@ -153,7 +153,7 @@ static int do_snapshot(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **
 	char *image = NULL;
 	(void)ctx;
 	(void)n;
-	if (bv_session_snapshot(s, ops[0], arg_key, &image, &err) < 0)
+	if (bv_session_snapshot(&image, s, ops[0], arg_key, &err) < 0)
 		return bv_cli_report(err);
 	printf("%s\n", bv_cli_text(image));
 	free(image);
@@ -166,7 +166,7 @@ static int do_restore(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **o
 	char *name = NULL;
 	(void)ctx;
 	(void)n;
-	if (bv_session_restore(s, ops[0], arg_name, &name, &err) < 0) {
+	if (bv_session_restore(&name, s, ops[0], arg_name, &err) < 0) {
 		int code = bv_error_root_code(err);
 		int r = bv_cli_report(err);
 		if (code == BV_EEXISTS)
@@ -187,7 +187,7 @@ static int do_ls(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 	(void)ctx;
 	(void)ops;
 	(void)n;
-	if (bv_session_list(s, &v, &count, &err) < 0)
+	if (bv_session_list(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
 		fprintf(stderr, "No sessions in this project; start one with 'bv session start'\n");
@@ -227,7 +227,7 @@ static int do_snapshots(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char *
 	(void)ctx;
 	(void)ops;
 	(void)n;
-	if (bv_session_snapshots(s, &v, &count, &err) < 0)
+	if (bv_session_snapshots(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
 		fprintf(stderr, "No snapshots; take one with 'bv session snapshot <name>'\n");
@@ -329,7 +329,7 @@ static int run_session(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, 0, NULL);
 	if (r)
 		return r;
-	r = bv_session_cache_capacity(ctx.project, &cfg.cache_capacity, &err);
+	r = bv_session_cache_capacity(&cfg.cache_capacity, ctx.project, &err);
 	if (r >= 0) {
 		cfg.project_root = ctx.project->root;
 		r = bv_session_open(&s, NULL, &cfg, &err);

@@ -205,7 +205,7 @@ int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *h
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "invalid target '%s': give an absolute path in the session",
 				     target ? target : "");
-	r = bv_session_find(s, name, &c, err);
+	r = bv_session_find(&c, s, name, err);
 	if (r < 0)
 		return r;
 	argv[5] = s->user;
@@ -214,7 +214,7 @@ int bv_session_copy_in(struct bv_session_ctx *s, const char *name, const char *h
 	what = bv_xasprintf("session '%s'", name);
 	r = tar_directory(host_dir, &fd, err);
 	if (r >= 0)
-		r = bv_session_exec_in(s->e, bv_session_jstr(c, "Id"), what, &x, &code, err);
+		r = bv_session_exec_in(&code, s->e, bv_session_jstr(c, "Id"), what, &x, err);
 	if (r >= 0 && code != 0) {
 		while (errs.len && errs.buf[errs.len - 1] == '\n')
 			bv_buf_setlen(&errs, errs.len - 1);

@@ -545,8 +545,8 @@ bool bv_engine_is_podman(const struct bv_engine *e)
 /* ------------------------------------------------------------------------------------ */
 /* Calls and streams */
 
-int bv_engine_call(struct bv_engine *e, const char *method, const char *path, json_t *body,
-		   long *status_out, json_t **resp_out, struct bv_error **err)
+int bv_engine_call(long *status_out, json_t **resp_out, struct bv_engine *e, const char *method,
+		   const char *path, json_t *body, struct bv_error **err)
 {
 	_cleanup_free_ char *vpath = versioned(e, path);
 	_cleanup_free_ char *text = NULL;
@@ -623,10 +623,9 @@ int bv_engine_fail(struct bv_error **err, long status, json_t *resp, const char 
 	return bv_error_setc(err, code, 0, "%s: %s (HTTP %ld)", head, status_class(status), status);
 }
 
-int bv_engine_stream(struct bv_engine *e, const char *method, const char *path,
-		     const char *content_type, int upload_fd, bv_engine_data_fn on_data,
-		     void *payload, long *status_out, json_t **error_body_out,
-		     struct bv_error **err)
+int bv_engine_stream(long *status_out, json_t **error_body_out, struct bv_engine *e,
+		     const char *method, const char *path, const char *content_type, int upload_fd,
+		     bv_engine_data_fn on_data, void *payload, struct bv_error **err)
 {
 	_cleanup_free_ char *vpath = versioned(e, path);
 	struct request r = {.e = e,
@@ -823,7 +822,7 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
 	json_t *resp = NULL;
 	long status = 0;
 	bool ok;
-	int r = bv_engine_call(e, method, path, body, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, method, path, body, err);
 	if (r < 0)
 		return r;
 	ok = status >= 200 && status < 300;

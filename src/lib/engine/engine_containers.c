@@ -35,7 +35,7 @@ int bv_engine_container_create(char **id_out, struct bv_engine *e, const char *n
 					 : bv_xstrdup("/containers/create");
 	json_t *resp = NULL;
 	long status = 0;
-	int r = bv_engine_call(e, "POST", path, body, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "POST", path, body, err);
 	if (r < 0)
 		return r;
 	if (status == 409) {
@@ -105,7 +105,7 @@ int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *r
 	_cleanup_free_ char *path = container_path(ref, "/json");
 	json_t *resp = NULL;
 	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
 		return r;
 	if (status == 404) {
@@ -129,7 +129,7 @@ int bv_engine_container_wait(int *status_out, struct bv_engine *e, const char *i
 	_cleanup_free_ char *path = container_path(id, "/wait");
 	json_t *resp = NULL, *code;
 	long status = 0;
-	int r = bv_engine_call(e, "POST", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "POST", path, NULL, err);
 	if (r < 0)
 		return r;
 	code = json_object_get(resp, "StatusCode");
@@ -165,7 +165,7 @@ int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const ch
 		"/%s/json?%sfilters=%s", kind, strcmp(kind, "containers") ? "" : "all=1&", filters);
 	json_t *resp = NULL;
 	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
 		return r;
 	if (status != 200 || !json_is_array(resp)) {
@@ -196,7 +196,7 @@ int bv_engine_container_logs(struct bv_engine *e, const char *id, const struct b
 	rest = bv_xasprintf("/logs?stdout=1&stderr=1%s%s%s", o->follow ? "&follow=1" : "",
 			    o->timestamps ? "&timestamps=1" : "", tail ? tail : "");
 	path = container_path(id, rest);
-	r = bv_engine_stream(e, "GET", path, NULL, -1, on_data, payload, &status, &body, err);
+	r = bv_engine_stream(&status, &body, e, "GET", path, NULL, -1, on_data, payload, err);
 	if (r >= 0 && status >= 400)
 		r = bv_engine_fail(err, status, body, "could not read the log of '%s'", id);
 	json_decref(body);
@@ -228,8 +228,8 @@ int bv_engine_container_put_archive(struct bv_engine *e, const char *id, const c
 	_cleanup_free_ char *path = container_path(id, rest);
 	json_t *body = NULL;
 	long status = 0;
-	int r = bv_engine_stream(e, "PUT", path, "application/x-tar", tar_fd, discard, NULL,
-				 &status, &body, err);
+	int r = bv_engine_stream(&status, &body, e, "PUT", path, "application/x-tar", tar_fd,
+				 discard, NULL, err);
 	if (r >= 0 && status >= 400)
 		r = bv_engine_fail(err, status, body, "could not copy %s", what);
 	json_decref(body);
@@ -261,7 +261,7 @@ int bv_engine_exec_create(char **id_out, struct bv_engine *e, const char *contai
 	long status = 0;
 	int r;
 	for (int attempt = 0;; attempt++) {
-		r = bv_engine_call(e, "POST", path, body, &status, &resp, err);
+		r = bv_engine_call(&status, &resp, e, "POST", path, body, err);
 		if (r < 0 || status != 409 || attempt)
 			break;
 		/* Not running (stopped by hand, or the daemon restarted): start it, once. */

@@ -34,7 +34,7 @@ int bv_engine_image_inspect(json_t **out, struct bv_engine *e, const char *ref,
 	_cleanup_free_ char *path = image_path(ref, "/json");
 	json_t *resp = NULL;
 	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
 		return r;
 	if (status == 404) {
@@ -122,8 +122,8 @@ int bv_engine_image_build(struct bv_engine *e, const char *tag, const char *dock
 	elabels = bv_url_escape(ltext, NULL);
 	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1", etag, edf,
 			    elabels);
-	r = bv_engine_stream(e, "POST", path, "application/x-tar", context_fd,
-			     bv_engine_progress_feed, &p, &status, &body, err);
+	r = bv_engine_stream(&status, &body, e, "POST", path, "application/x-tar", context_fd,
+			     bv_engine_progress_feed, &p, err);
 	if (r >= 0 && status >= 400)
 		r = bv_engine_fail(err, status, body, "could not build %s", what);
 	else if (r >= 0 && (r = bv_engine_progress_finish(&p)) >= 0 && p.error)

@@ -24,7 +24,7 @@ int bv_engine_network_inspect(json_t **out, struct bv_engine *e, const char *nam
 	_cleanup_free_ char *path = network_path(name, "");
 	json_t *resp = NULL;
 	long status = 0;
-	int r = bv_engine_call(e, "GET", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
 		return r;
 	if (status == 404) {

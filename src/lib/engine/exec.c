@@ -179,8 +179,8 @@ static json_t *strv_json(const char *const *v)
  * Runs one command in container `id` (starting the container first when it stopped) and
  * returns its exit status.  `what` names the session in messages.
  */
-int bv_session_exec_in(struct bv_engine *e, const char *id, const char *what,
-		       struct bv_session_exec_req *x, int *status_out, struct bv_error **err)
+int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, const char *what,
+		       struct bv_session_exec_req *x, struct bv_error **err)
 {
 	char *exec_id = NULL;
 	json_t *body;
@@ -230,8 +230,8 @@ int bv_session_exec_in(struct bv_engine *e, const char *id, const char *what,
 	return 0;
 }
 
-int bv_session_exec(struct bv_session_ctx *s, const char *name, const struct bv_session_exec *x,
-		    struct bv_session_exec_result *out, struct bv_error **err)
+int bv_session_exec(struct bv_session_exec_result *out, struct bv_session_ctx *s, const char *name,
+		    const struct bv_session_exec *x, struct bv_error **err)
 {
 	struct bv_session_exec_req req = {
 		.argv = x->argv,
@@ -251,14 +251,14 @@ int bv_session_exec(struct bv_session_ctx *s, const char *name, const struct bv_
 				     name);
 	if (x->cache_key && !*x->cache_key)
 		return bv_error_setc(err, BV_EINVALID, 0, "a cache key cannot be empty");
-	r = bv_session_find(s, name, &c, err);
+	r = bv_session_find(&c, s, name, err);
 	if (r < 0)
 		return r;
 	if (x->cache_key) {
-		r = bv_session_cached_step(s, name, c, &req, x->cache_key, &res, err);
+		r = bv_session_cached_step(&res, s, name, c, &req, x->cache_key, err);
 	} else {
 		what = bv_xasprintf("session '%s'", name);
-		r = bv_session_exec_in(s->e, bv_session_jstr(c, "Id"), what, &req, &res.status,
+		r = bv_session_exec_in(&res.status, s->e, bv_session_jstr(c, "Id"), what, &req,
 				       err);
 	}
 	json_decref(c);

@@ -42,7 +42,7 @@ static char *dup_or_null(const char *s)
 	return s ? bv_xstrdup(s) : NULL;
 }
 
-int bv_session_list(struct bv_session_ctx *s, struct bv_session_info **out, size_t *n_out,
+int bv_session_list(struct bv_session_info **out, size_t *n_out, struct bv_session_ctx *s,
 		    struct bv_error **err)
 {
 	_cleanup_free_ char *project_label = bv_xasprintf(BV_LABEL_PROJECT "=%s", s->root);
@@ -112,7 +112,7 @@ static const char *short_name(const char *tag)
 	return tag;
 }
 
-int bv_session_snapshots(struct bv_session_ctx *s, struct bv_snapshot_info **out, size_t *n_out,
+int bv_session_snapshots(struct bv_snapshot_info **out, size_t *n_out, struct bv_session_ctx *s,
 			 struct bv_error **err)
 {
 	static const char *const labels_filter[] = {BV_LABEL_SNAPSHOT "=1", NULL};

@@ -15,12 +15,12 @@
  *   struct bv_session_ctx *s;
  *   bv_session_open(&s, engine, &cfg, &err);
  *   json_t *c;
- *   if (bv_session_inspect_container(s->e, cname, &c, &err) == BV_ENOTFOUND) {
- *           bv_session_ensure_image(s->e, &image, &img, &err);
- *           bv_session_create_container(s, &(struct bv_session_create){...}, NULL, &err);
+ *   if (bv_session_inspect_container(&c, s->e, cname, &err) == BV_ENOTFOUND) {
+ *           bv_session_ensure_image(&img, s->e, &image, &err);
+ *           bv_session_create_container(NULL, s, &(struct bv_session_create){...}, &err);
  *   }
  *   struct bv_session_exec_req x = {.argv = argv, .out = {.fd = 1}, .err = {.fd = 2}};
- *   bv_session_exec_in(s->e, id, "the warm session of 'x'", &x, &status, &err);
+ *   bv_session_exec_in(&status, s->e, id, "the warm session of 'x'", &x, &err);
  *   bv_session_close(s);
  *
  * Ownership: as in bv/session.h; json_t ** outputs are new references, the context's
@@ -68,19 +68,19 @@ static inline const char *bv_session_label(json_t *labels, const char *key)
 /* The engine's container name of session `name` of this context's project.  New string. */
 char *bv_session_cname(const struct bv_session_ctx *s, const char *name);
 /* <cache>/sessions, the cached-step store.  New string in *out. */
-int bv_session_state_dir(struct bv_session_ctx *s, char **out, struct bv_error **err);
+int bv_session_state_dir(char **out, struct bv_session_ctx *s, struct bv_error **err);
 
 /* ---- Images and containers (session.c) ---- */
 
-int bv_session_inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out,
+int bv_session_inspect_image(json_t **resp_out, struct bv_engine *e, const char *ref,
 			     struct bv_error **err);
 /* Present (pulled from the mirror when it is not), and carrying the digest when pinned. */
-int bv_session_ensure_image(struct bv_engine *e, const struct bv_session_image *spec, json_t **out,
+int bv_session_ensure_image(json_t **out, struct bv_engine *e, const struct bv_session_image *spec,
 			    struct bv_error **err);
-int bv_session_inspect_container(struct bv_engine *e, const char *cname, json_t **out,
+int bv_session_inspect_container(json_t **out, struct bv_engine *e, const char *cname,
 				 struct bv_error **err);
 /* The session's container, checked to belong to this project. */
-int bv_session_find(struct bv_session_ctx *s, const char *name, json_t **out,
+int bv_session_find(json_t **out, struct bv_session_ctx *s, const char *name,
 		    struct bv_error **err);
 int bv_session_remove_container(struct bv_engine *e, const char *ref, struct bv_error **err);
 
@@ -103,8 +103,8 @@ struct bv_session_create {
  * Creates and starts the container of a session.  BV_EEXISTS when the name is taken.  A
  * container that cannot be started is removed again, so a failed start leaves nothing.
  */
-int bv_session_create_container(struct bv_session_ctx *s, const struct bv_session_create *c,
-				char **id_out, struct bv_error **err);
+int bv_session_create_container(char **id_out, struct bv_session_ctx *s,
+				const struct bv_session_create *c, struct bv_error **err);
 
 /* ---- Execs (exec.c) ---- */
 
@@ -128,8 +128,8 @@ struct bv_session_exec_req {
  * Runs one command in container `id` (starting the container first when it stopped) and
  * returns its exit status.  `what` names the session in messages.
  */
-int bv_session_exec_in(struct bv_engine *e, const char *id, const char *what,
-		       struct bv_session_exec_req *x, int *status_out, struct bv_error **err);
+int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, const char *what,
+		       struct bv_session_exec_req *x, struct bv_error **err);
 
 /* ---- Snapshots (snapshot.c) and cached steps (stepcache.c) ---- */
 
@@ -142,8 +142,8 @@ json_t *bv_session_carried_labels(json_t *container_or_image_config);
 /* A bv_session_evict_fn whose payload is the engine. */
 int bv_session_evict_image(const char *image, void *payload, struct bv_error **err);
 
-int bv_session_cached_step(struct bv_session_ctx *s, const char *name, json_t *c,
-			   struct bv_session_exec_req *x, const char *key,
-			   struct bv_session_exec_result *out, struct bv_error **err);
+int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session_ctx *s,
+			   const char *name, json_t *c, struct bv_session_exec_req *x,
+			   const char *key, struct bv_error **err);
 
 #endif

@@ -162,7 +162,7 @@ char *bv_session_cname(const struct bv_session_ctx *s, const char *name)
 	return bv_session_container_name(s->root, name);
 }
 
-int bv_session_state_dir(struct bv_session_ctx *s, char **out, struct bv_error **err)
+int bv_session_state_dir(char **out, struct bv_session_ctx *s, struct bv_error **err)
 {
 	if (!s->cache_dir && bv_cache_dir(&s->cache_dir, err) < 0)
 		return BV_ERR;
@@ -173,7 +173,7 @@ int bv_session_state_dir(struct bv_session_ctx *s, char **out, struct bv_error *
 /* ---- Images ---- */
 
 /* The engine's image `ref`: 0 with *resp_out, BV_ENOTFOUND (no message), or an error. */
-int bv_session_inspect_image(struct bv_engine *e, const char *ref, json_t **resp_out,
+int bv_session_inspect_image(json_t **resp_out, struct bv_engine *e, const char *ref,
 			     struct bv_error **err)
 {
 	json_t *img = NULL;
@@ -191,7 +191,7 @@ int bv_session_inspect_image(struct bv_engine *e, const char *ref, json_t **resp
  * are looked up under their own name and their mirror's, pulled from the mirror, and checked
  * to carry the digest; other references are used as the engine knows them.
  */
-int bv_session_ensure_image(struct bv_engine *e, const struct bv_session_image *spec, json_t **out,
+int bv_session_ensure_image(json_t **out, struct bv_engine *e, const struct bv_session_image *spec,
 			    struct bv_error **err)
 {
 	struct bv_imageref ref = {0};
@@ -206,7 +206,7 @@ int bv_session_ensure_image(struct bv_engine *e, const struct bv_session_image *
 	int r;
 
 	if (!pinned) {
-		r = bv_session_inspect_image(e, spec->reference, out, err);
+		r = bv_session_inspect_image(out, e, spec->reference, err);
 		if (r != BV_ENOTFOUND)
 			return r;
 	}
@@ -248,7 +248,7 @@ out:
 /* ---- Containers ---- */
 
 /* GET /containers/<cname>/json: 0 with *out, or BV_ENOTFOUND without a message. */
-int bv_session_inspect_container(struct bv_engine *e, const char *cname, json_t **out,
+int bv_session_inspect_container(json_t **out, struct bv_engine *e, const char *cname,
 				 struct bv_error **err)
 {
 	json_t *resp = NULL;
@@ -262,7 +262,7 @@ int bv_session_inspect_container(struct bv_engine *e, const char *cname, json_t 
 }
 
 /* The session's container, checked to belong to this project. */
-int bv_session_find(struct bv_session_ctx *s, const char *name, json_t **out, struct bv_error **err)
+int bv_session_find(json_t **out, struct bv_session_ctx *s, const char *name, struct bv_error **err)
 {
 	_cleanup_free_ char *cname = NULL;
 	json_t *c = NULL, *labels;
@@ -271,7 +271,7 @@ int bv_session_find(struct bv_session_ctx *s, const char *name, json_t **out, st
 	if (r < 0)
 		return r;
 	cname = bv_session_cname(s, name);
-	r = bv_session_inspect_container(s->e, cname, &c, err);
+	r = bv_session_inspect_container(&c, s->e, cname, err);
 	if (r == BV_ENOTFOUND)
 		return bv_error_setc(err, BV_ENOTFOUND, 0, "no session '%s' in project '%s'", name,
 				     s->root);
@@ -306,8 +306,8 @@ static int start_container(struct bv_engine *e, const char *id, struct bv_error 
  * Creates and starts the container of a session.  BV_EEXISTS when the name is taken.  A
  * container that cannot be started is removed again, so a failed start leaves nothing.
  */
-int bv_session_create_container(struct bv_session_ctx *s, const struct bv_session_create *c,
-				char **id_out, struct bv_error **err)
+int bv_session_create_container(char **id_out, struct bv_session_ctx *s,
+				const struct bv_session_create *c, struct bv_error **err)
 {
 	_cleanup_free_ char *cname = bv_session_cname(s, c->session);
 	_cleanup_free_ char *what = bv_xasprintf("session '%s'", c->session);
@@ -365,7 +365,7 @@ int bv_session_start(struct bv_session_ctx *s, const char *name,
 	int r = bv_session_check_name(name, err);
 	if (r < 0)
 		return r;
-	r = bv_session_ensure_image(s->e, image, &img, err);
+	r = bv_session_ensure_image(&img, s->e, image, err);
 	if (r < 0)
 		return r;
 	labels = json_object();
@@ -378,7 +378,7 @@ int bv_session_start(struct bv_session_ctx *s, const char *name,
 		json_object_set_new(labels, BV_LABEL_TOOL, json_string(image->tool_id));
 	c.image_id = bv_session_jstr(img, "Id");
 	c.labels = labels;
-	r = bv_session_create_container(s, &c, NULL, err);
+	r = bv_session_create_container(NULL, s, &c, err);
 	json_decref(labels);
 	json_decref(img);
 	return r;

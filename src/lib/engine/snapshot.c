@@ -56,8 +56,8 @@ static int split_key(const char *key, char **repo_out, char **tag_out, struct bv
 	return 0;
 }
 
-int bv_session_snapshot(struct bv_session_ctx *s, const char *name, const char *key,
-			char **image_out, struct bv_error **err)
+int bv_session_snapshot(char **image_out, struct bv_session_ctx *s, const char *name,
+			const char *key, struct bv_error **err)
 {
 	_cleanup_free_ char *repo = NULL, *tag = NULL;
 	json_t *c = NULL, *labels;
@@ -68,7 +68,7 @@ int bv_session_snapshot(struct bv_session_ctx *s, const char *name, const char *
 		if (r < 0)
 			return r;
 	}
-	r = bv_session_find(s, name, &c, err);
+	r = bv_session_find(&c, s, name, err);
 	if (r < 0)
 		return r;
 	id = bv_session_jstr(c, "Id");
@@ -107,13 +107,13 @@ json_t *bv_session_carried_labels(json_t *container_or_image_config)
 	return out;
 }
 
-int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const char *name,
-		       char **name_out, struct bv_error **err)
+int bv_session_restore(char **name_out, struct bv_session_ctx *s, const char *snapshot,
+		       const char *name, struct bv_error **err)
 {
 	json_t *img = NULL, *labels;
 	struct bv_session_create c = {0};
 	const char *session;
-	int r = bv_session_inspect_image(s->e, snapshot, &img, err);
+	int r = bv_session_inspect_image(&img, s->e, snapshot, err);
 	if (r == BV_ENOTFOUND)
 		return bv_error_setc(err, BV_ENOTFOUND, 0, "no snapshot '%s'", snapshot);
 	if (r < 0)
@@ -137,7 +137,7 @@ int bv_session_restore(struct bv_session_ctx *s, const char *snapshot, const cha
 	c.session = session;
 	c.image_id = bv_session_jstr(img, "Id");
 	c.labels = labels;
-	r = bv_session_create_container(s, &c, NULL, err);
+	r = bv_session_create_container(NULL, s, &c, err);
 	json_decref(labels);
 	if (r >= 0)
 		*name_out = bv_xstrdup(session);
@@ -159,7 +159,7 @@ int bv_session_evict_image(const char *image, void *payload, struct bv_error **e
 static int forget_cached(struct bv_session_ctx *s, const char *cache_ref, struct bv_error **err)
 {
 	char *dir = NULL;
-	int r = bv_session_state_dir(s, &dir, err);
+	int r = bv_session_state_dir(&dir, s, err);
 	if (r < 0)
 		return r;
 	r = bv_session_cache_forget(dir, cache_ref, err);
@@ -174,7 +174,7 @@ int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 	_cleanup_free_ char *cache_ref = NULL;
 	json_t *labels;
 	const char *cached, *key;
-	int r = bv_session_inspect_image(s->e, snapshot, &img, err);
+	int r = bv_session_inspect_image(&img, s->e, snapshot, err);
 	if (r == BV_ENOTFOUND)
 		return 0;
 	if (r < 0)

@@ -290,7 +290,7 @@ static int load_fn(struct lru *l, void *p)
 	return 0;
 }
 
-int bv_session_cache_load(const char *state_dir, struct bv_session_cache_entry **out, size_t *n_out,
+int bv_session_cache_load(struct bv_session_cache_entry **out, size_t *n_out, const char *state_dir,
 			  struct bv_error **err)
 {
 	struct load ld = {0};
@@ -302,7 +302,7 @@ int bv_session_cache_load(const char *state_dir, struct bv_session_cache_entry *
 	return 0;
 }
 
-int bv_session_cache_capacity(const struct bv_project *project, unsigned *out,
+int bv_session_cache_capacity(unsigned *out, const struct bv_project *project,
 			      struct bv_error **err)
 {
 	const char *env = getenv("BV_SESSION_CACHE_CAPACITY");
@@ -340,7 +340,7 @@ static int capacity_of(struct bv_session_ctx *s, unsigned *out, struct bv_error 
 		*out = s->capacity;
 		return 0;
 	}
-	return bv_session_cache_capacity(NULL, out, err);
+	return bv_session_cache_capacity(out, NULL, err);
 }
 
 /* ---- Cached steps and exec ---- */
@@ -355,7 +355,7 @@ static int recreate_from(struct bv_session_ctx *s, const char *name, json_t *old
 	json_object_set_new(labels, BV_LABEL_RESTORED_FROM, json_string(from));
 	r = bv_session_remove_container(s->e, bv_session_jstr(old, "Id"), err);
 	if (r >= 0)
-		r = bv_session_create_container(s, &c, NULL, err);
+		r = bv_session_create_container(NULL, s, &c, err);
 	json_decref(labels);
 	return r;
 }
@@ -367,9 +367,9 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int bv_session_cached_step(struct bv_session_ctx *s, const char *name, json_t *c,
-			   struct bv_session_exec_req *x, const char *key,
-			   struct bv_session_exec_result *out, struct bv_error **err)
+int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session_ctx *s,
+			   const char *name, json_t *c, struct bv_session_exec_req *x,
+			   const char *key, struct bv_error **err)
 {
 	_cleanup_free_ char *dir = NULL, *ref = bv_session_cache_ref(key), *what = NULL;
 	struct bv_lock lk = BV_LOCK_INIT, wlk = BV_LOCK_INIT;
@@ -380,12 +380,12 @@ int bv_session_cached_step(struct bv_session_ctx *s, const char *name, json_t *c
 	int r;
 
 	if ((r = capacity_of(s, &capacity, err)) < 0 ||
-	    (r = bv_session_state_dir(s, &dir, err)) < 0)
+	    (r = bv_session_state_dir(&dir, s, err)) < 0)
 		return r;
 	r = bv_session_cache_lock_key(&lk, dir, key, false, true, err);
 	if (r < 0)
 		return r;
-	r = bv_session_inspect_image(s->e, ref, &img, err);
+	r = bv_session_inspect_image(&img, s->e, ref, err);
 	if (r == 0) {
 		const char *k = bv_session_label(
 			json_object_get(json_object_get(img, "Config"), "Labels"), BV_LABEL_KEY);
@@ -401,7 +401,7 @@ int bv_session_cached_step(struct bv_session_ctx *s, const char *name, json_t *c
 			goto out;
 	} else {
 		what = bv_xasprintf("session '%s'", name);
-		r = bv_session_exec_in(s->e, bv_session_jstr(c, "Id"), what, x, &status, err);
+		r = bv_session_exec_in(&status, s->e, bv_session_jstr(c, "Id"), what, x, err);
 		if (r < 0 || status != 0)
 			goto out;
 		r = lock_key_file(&wlk, dir, key, ".write.lock", true, true, err);

@@ -4,7 +4,7 @@
  *
  * Calling sequence (the backend's warm op; the CLI calls rt->ops->warm):
  *   struct bv_run_result res = {0};
- *   if (bv_docker_warm(engine, &req, &res, &err) < 0) ...
+ *   if (bv_docker_warm(&res, engine, &req, &err) < 0) ...
  *   exit(res.status);
  *
  * A warm run is one long-lived session per tool image per project, named as the session
@@ -33,7 +33,7 @@
 struct bv_engine;
 struct bv_error;
 
-int bv_docker_warm(struct bv_engine *e, const struct bv_run_request *req, struct bv_run_result *out,
+int bv_docker_warm(struct bv_run_result *out, struct bv_engine *e, const struct bv_run_request *req,
 		   struct bv_error **err);
 
 #endif

@@ -690,7 +690,7 @@ static int docker_warm(struct bv_runtime *rt, const struct bv_run_request *req,
 	int r = engine(d, err);
 	if (r < 0)
 		return r;
-	return bv_docker_warm(d->e, req, out, err);
+	return bv_docker_warm(out, d->e, req, err);
 }
 
 static void docker_free(struct bv_runtime *rt)

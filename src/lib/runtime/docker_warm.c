@@ -72,7 +72,7 @@ static int warm_container(struct bv_session_ctx *s, const struct bv_run_request 
 		json_t *labels, *iconf;
 		struct bv_session_create spec = {0};
 		struct bv_session_mount *mounts;
-		r = bv_session_inspect_container(s->e, cname, &c, err);
+		r = bv_session_inspect_container(&c, s->e, cname, err);
 		if (r < 0 && r != BV_ENOTFOUND)
 			break;
 		if (r == 0) {
@@ -108,7 +108,7 @@ static int warm_container(struct bv_session_ctx *s, const struct bv_run_request 
 			const struct bv_session_image image = {.tool_id = req->image.tool_id,
 							       .reference = req->image.reference,
 							       .digest = req->image.digest};
-			r = bv_session_ensure_image(s->e, &image, &img, err);
+			r = bv_session_ensure_image(&img, s->e, &image, err);
 			if (r < 0)
 				break;
 		}
@@ -133,7 +133,7 @@ static int warm_container(struct bv_session_ctx *s, const struct bv_run_request 
 		spec.mounts = mounts;
 		spec.n_mounts = req->n_mounts;
 		spec.gpu = req->gpu;
-		r = bv_session_create_container(s, &spec, NULL, err);
+		r = bv_session_create_container(NULL, s, &spec, err);
 		free(mounts);
 		json_decref(labels);
 		if (r == BV_EEXISTS) {
@@ -172,7 +172,7 @@ static void push_json_strings(struct bv_strv *v, const char *text)
 	json_decref(a);
 }
 
-int bv_docker_warm(struct bv_engine *e, const struct bv_run_request *req, struct bv_run_result *out,
+int bv_docker_warm(struct bv_run_result *out, struct bv_engine *e, const struct bv_run_request *req,
 		   struct bv_error **err)
 {
 	struct bv_session_config cfg = {0};
@@ -230,7 +230,7 @@ int bv_docker_warm(struct bv_engine *e, const struct bv_run_request *req, struct
 	}
 	what = bv_xasprintf("the warm session of '%s'",
 			    req->image.tool_id ? req->image.tool_id : req->image.reference);
-	r = bv_session_exec_in(s->e, bv_session_jstr(c, "Id"), what, &x, &status, err);
+	r = bv_session_exec_in(&status, s->e, bv_session_jstr(c, "Id"), what, &x, err);
 	if (r < 0)
 		goto out;
 	memset(out, 0, sizeof(*out));

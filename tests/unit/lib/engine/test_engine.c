@@ -588,7 +588,7 @@ static void test_engine__older_server_and_podman_by_version(void **state)
 	assert_string_equal(bv_engine_server_version(e), "99.1");
 	assert_true(bv_engine_is_podman(e));
 	/* requests then carry /v1.40: the fake knows only /v1.41 paths */
-	assert_ok(bv_engine_call(e, "GET", "/images/missing/json", NULL, &status, &resp, &err),
+	assert_ok(bv_engine_call(&status, &resp, e, "GET", "/images/missing/json", NULL, &err),
 		  &err);
 	assert_int_equal(status, 400);
 	json_decref(resp);
@@ -621,14 +621,14 @@ static void test_engine__calls_and_bodies(void **state)
 	fake_start(&f, "1.41", false);
 	assert_ok(bv_engine_open(&e, f.host, &err), &err);
 
-	assert_ok(bv_engine_call(e, "POST", "/echo", body, &status, &resp, &err), &err);
+	assert_ok(bv_engine_call(&status, &resp, e, "POST", "/echo", body, &err), &err);
 	assert_int_equal(status, 201);
 	assert_true(json_equal(json_object_get(resp, "got"), body));
 	assert_true(json_is_true(json_object_get(resp, "json")));
 	json_decref(resp);
 
 	/* 404 is data, and bv_engine_fail turns it into BV_ENOTFOUND with the message */
-	assert_ok(bv_engine_call(e, "GET", "/images/missing/json", NULL, &status, &resp, &err),
+	assert_ok(bv_engine_call(&status, &resp, e, "GET", "/images/missing/json", NULL, &err),
 		  &err);
 	assert_int_equal(status, 404);
 	assert_int_equal(bv_engine_fail(&err, status, resp, "no image '%s'", "missing"),
@@ -639,7 +639,7 @@ static void test_engine__calls_and_bodies(void **state)
 	json_decref(resp);
 
 	/* an error body in plain text becomes the message */
-	assert_ok(bv_engine_call(e, "GET", "/text500", NULL, &status, &resp, &err), &err);
+	assert_ok(bv_engine_call(&status, &resp, e, "GET", "/text500", NULL, &err), &err);
 	assert_int_equal(status, 500);
 	assert_string_equal(json_string_value(json_object_get(resp, "message")),
 			    "plain text failure");
@@ -647,7 +647,7 @@ static void test_engine__calls_and_bodies(void **state)
 
 	/* a successful response that is not JSON is an error */
 	resp = NULL;
-	assert_int_equal(bv_engine_call(e, "GET", "/notjson", NULL, &status, &resp, &err), BV_ERR);
+	assert_int_equal(bv_engine_call(&status, &resp, e, "GET", "/notjson", NULL, &err), BV_ERR);
 	assert_non_null(strstr(err->message, "is not JSON"));
 	assert_null(resp);
 	bv_error_free(err);
@@ -681,8 +681,8 @@ static void test_engine__stream_uploads_chunked(void **state)
 	for (int i = 0; i < 30; i++) /* 30000 bytes: fits the pipe buffer */
 		assert_int_equal(bv_write_all(fds[1], block, sizeof(block)), 0);
 	close(fds[1]);
-	assert_ok(bv_engine_stream(e, "POST", "/upload", "application/x-tar", fds[0], count_data,
-				   &got, &status, &error_body, &err),
+	assert_ok(bv_engine_stream(&status, &error_body, e, "POST", "/upload", "application/x-tar",
+				   fds[0], count_data, &got, &err),
 		  &err);
 	close(fds[0]);
 	assert_int_equal(status, 200);
@@ -878,7 +878,7 @@ static int start_container(void *payload, struct bv_error **err)
 	_cleanup_free_ char *path = bv_xasprintf("/containers/%s/start", s->id);
 	long status = 0;
 	json_t *resp = NULL;
-	int r = bv_engine_call(s->e, "POST", path, NULL, &status, &resp, err);
+	int r = bv_engine_call(&status, &resp, s->e, "POST", path, NULL, err);
 	if (r >= 0 && status >= 300)
 		r = bv_engine_fail(err, status, resp, "could not start");
 	json_decref(resp);
@@ -918,7 +918,7 @@ static void test_engine__real_pull_attach_wait(void **state)
 			 "/bin/sh", "-c", "wc -c; echo to-stderr >&2; exit 3", "OpenStdin", 1,
 			 "StdinOnce", 1, "AttachStdin", 1, "AttachStdout", 1, "AttachStderr", 1,
 			 "Tty", 0);
-	assert_ok(bv_engine_call(e, "POST", "/containers/create", body, &status, &resp, &err),
+	assert_ok(bv_engine_call(&status, &resp, e, "POST", "/containers/create", body, &err),
 		  &err);
 	json_decref(body);
 	assert_int_equal(status, 201);
@@ -943,19 +943,19 @@ static void test_engine__real_pull_attach_wait(void **state)
 	assert_string_equal(x.buf, "to-stderr\n");
 	free(path);
 	path = bv_xasprintf("/containers/%s/wait", id);
-	assert_ok(bv_engine_call(e, "POST", path, NULL, &status, &resp, &err), &err);
+	assert_ok(bv_engine_call(&status, &resp, e, "POST", path, NULL, &err), &err);
 	assert_int_equal(status, 200);
 	assert_int_equal(json_integer_value(json_object_get(resp, "StatusCode")), 3);
 	json_decref(resp);
 	free(path);
 	path = bv_xasprintf("/containers/%s?force=1", id);
-	assert_ok(bv_engine_call(e, "DELETE", path, NULL, &status, &resp, &err), &err);
+	assert_ok(bv_engine_call(&status, &resp, e, "DELETE", path, NULL, &err), &err);
 	assert_int_equal(status, 204);
 	json_decref(resp);
 	/* gone now: 404 is BV_ENOTFOUND */
 	free(path);
 	path = bv_xasprintf("/containers/%s/json", id);
-	assert_ok(bv_engine_call(e, "GET", path, NULL, &status, &resp, &err), &err);
+	assert_ok(bv_engine_call(&status, &resp, e, "GET", path, NULL, &err), &err);
 	assert_int_equal(status, 404);
 	assert_int_equal(bv_engine_fail(&err, status, resp, "x"), BV_ENOTFOUND);
 	bv_error_free(err);

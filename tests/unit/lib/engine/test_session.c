@@ -289,7 +289,7 @@ static char **keys_of(const char *dir)
 	struct bv_strv keys = BV_STRV_INIT;
 	struct bv_error *err = NULL;
 	size_t n = 0;
-	assert_ok(bv_session_cache_load(dir, &v, &n, &err), &err);
+	assert_ok(bv_session_cache_load(&v, &n, dir, &err), &err);
 	for (size_t i = 0; i < n; i++)
 		bv_strv_push(&keys, v[i].key);
 	bv_session_cache_entries_free(v, n);
@@ -460,24 +460,24 @@ static void test_session__capacity(void **state)
 	unsigned v = 0;
 	(void)state;
 	unsetenv("BV_SESSION_CACHE_CAPACITY");
-	assert_ok(bv_session_cache_capacity(NULL, &v, &err), &err);
+	assert_ok(bv_session_cache_capacity(&v, NULL, &err), &err);
 	assert_int_equal(v, BV_SESSION_CACHE_CAPACITY_DEFAULT);
 	assert_ok(bv_project_parse(&p, toml, strlen(toml), "/x/bv.toml", &err), &err);
-	assert_ok(bv_session_cache_capacity(p, &v, &err), &err);
+	assert_ok(bv_session_cache_capacity(&v, p, &err), &err);
 	assert_int_equal(v, 5);
 	assert_ok(bv_project_parse(&bad, bad_toml, strlen(bad_toml), "/x/bv.toml", &err), &err);
-	assert_int_equal(bv_session_cache_capacity(bad, &v, &err), BV_EINVALID);
+	assert_int_equal(bv_session_cache_capacity(&v, bad, &err), BV_EINVALID);
 	assert_non_null(strstr(err->message, "bv.toml:4:"));
 	bv_error_free(err);
 	err = NULL;
 	/* the environment wins over bv.toml */
 	setenv("BV_SESSION_CACHE_CAPACITY", "3", 1);
-	assert_ok(bv_session_cache_capacity(p, &v, &err), &err);
+	assert_ok(bv_session_cache_capacity(&v, p, &err), &err);
 	assert_int_equal(v, 3);
 	setenv("BV_SESSION_CACHE_CAPACITY", "0", 1);
-	assert_int_equal(bv_session_cache_capacity(p, &v, NULL), BV_EINVALID);
+	assert_int_equal(bv_session_cache_capacity(&v, p, NULL), BV_EINVALID);
 	setenv("BV_SESSION_CACHE_CAPACITY", "-2", 1);
-	assert_int_equal(bv_session_cache_capacity(p, &v, NULL), BV_EINVALID);
+	assert_int_equal(bv_session_cache_capacity(&v, p, NULL), BV_EINVALID);
 	unsetenv("BV_SESSION_CACHE_CAPACITY");
 	bv_project_free(p);
 	bv_project_free(bad);
