@@ -25,11 +25,6 @@
 
 #include "util/banned.h"
 
-enum {
-	EXIT_BV_FAILED = BV_EXIT_NOT_STARTED,
-	EXIT_NOT_FOUND = BV_EXIT_NOT_FOUND,
-};
-
 static const char *arg_backend;
 static bool arg_warm;
 
@@ -55,7 +50,7 @@ static int run_in_project(const char *start, const char *name, char **args, size
 
 	r = bv_cli_ctx_load_from(&ctx, BV_CTX_LOCK, start);
 	if (r)
-		return r == BV_EXIT_FAILURE ? EXIT_BV_FAILED : r;
+		return r == BV_EXIT_FAILURE ? BV_EXIT_NOT_STARTED : r;
 	struct bv_run_plan_input in = {.project = ctx.project,
 				       .lock = ctx.lock,
 				       .name = name,
@@ -64,11 +59,11 @@ static int run_in_project(const char *start, const char *name, char **args, size
 				       .cwd = cwd};
 	if (bv_run_plan_build(&plan, &in, &err) < 0) {
 		if (bv_error_root_code(err) == BV_ENOTFOUND)
-			r = EXIT_NOT_FOUND;
+			r = BV_EXIT_NOT_FOUND;
 		else
-			r = EXIT_BV_FAILED;
+			r = BV_EXIT_NOT_STARTED;
 		bv_cli_report(err);
-		if (r == EXIT_NOT_FOUND)
+		if (r == BV_EXIT_NOT_FOUND)
 			bv_cli_hint("'bv list' shows the tools; 'bv add %s' adds one", name);
 		bv_cli_ctx_release(&ctx);
 		return r;
@@ -86,7 +81,7 @@ static int run_in_project(const char *start, const char *name, char **args, size
 			      ctx.project->runtime_backend, &err) < 0 ||
 	    rt->ops->is_available(rt, &plan.req.image, &available, &err) < 0) {
 		bv_cli_report(err);
-		r = EXIT_BV_FAILED;
+		r = BV_EXIT_NOT_STARTED;
 		goto out;
 	}
 	if (!available) {
@@ -94,7 +89,7 @@ static int run_in_project(const char *start, const char *name, char **args, size
 			     plan.tool->tool_id, rt->ops->name);
 		bv_cli_hint("run 'bv sync%s%s' first", arg_backend ? " --backend " : "",
 			    arg_backend ? arg_backend : "");
-		r = EXIT_BV_FAILED;
+		r = BV_EXIT_NOT_STARTED;
 		goto out;
 	}
 	plan.req.stdio = BV_STDIO_INHERIT;
@@ -103,12 +98,13 @@ static int run_in_project(const char *start, const char *name, char **args, size
 	if (arg_warm && !rt->ops->warm) {
 		bv_cli_error("--warm needs the docker backend, not '%s'", rt->ops->name);
 		bv_cli_hint("add '--backend docker'");
-		r = EXIT_BV_FAILED;
+		r = BV_EXIT_NOT_STARTED;
 		goto out;
 	}
 	if (arg_warm ? rt->ops->warm(rt, &plan.req, &res, &err) < 0
 		     : rt->ops->run(rt, &plan.req, &res, &err) < 0) {
-		r = bv_error_root_code(err) == BV_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_BV_FAILED;
+		r = bv_error_root_code(err) == BV_ENOTFOUND ? BV_EXIT_NOT_FOUND
+							    : BV_EXIT_NOT_STARTED;
 		bv_cli_report(err);
 		goto out;
 	}
