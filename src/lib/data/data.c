@@ -1254,6 +1254,10 @@ static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 	r = post_process(j, tree_fd, files, &total, err);
 	if (r == 0)
 		r = bv_unpack_read_only(tree_fd, j->tree, err);
+	/* moving a directory to another parent rewrites its "..": it must stay writable until
+	 * the rename (for a user without root), then it is read-only like the rest */
+	if (r == 0 && fchmod(tree_fd, 0755) < 0)
+		r = bv_error_set_errno(err, "could not change the mode of '%s'", j->tree);
 	if (r < 0) {
 		json_decref(files);
 		json_decref(urls);
@@ -1274,6 +1278,8 @@ static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 		bv_oom();
 	if (renameat2(AT_FDCWD, j->tree, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
 		return bv_error_set_errno(err, "could not rename '%s' to '%s'", j->tree, final);
+	if (fchmod(tree_fd, 0555) < 0)
+		return bv_error_set_errno(err, "could not make '%s' read-only", final);
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0 || fsync(pfd) < 0)
 		return bv_error_set_errno(err, "could not sync directory '%s'", parent);
@@ -1534,7 +1540,8 @@ int bv_data_verify_local(char **problem, const char *cache_dir, const char *id,
 							: jstr(b, "path"));
 			break;
 		}
-		if (!json_equal(json_object_get(a, "size"), json_object_get(b, "size")) ||
+		if (json_integer_value(json_object_get(a, "size")) !=
+			    json_integer_value(json_object_get(b, "size")) ||
 		    strcmp(jstr(a, "sha256"), jstr(b, "sha256")) != 0 ||
 		    strcmp(jstr(a, "link"), jstr(b, "link")) != 0) {
 			*problem = bv_xasprintf("'%s' has changed", jstr(a, "path"));
