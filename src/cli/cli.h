@@ -245,6 +245,22 @@ void bv_services_cli_on_event(const char *service, const char *what, void *paylo
  */
 struct bv_dataset;
 int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool yes);
+/*
+ * After bv add: the reference data the tools `ms` need that is not in the cache, one line
+ * each and the exact 'bv data fetch' line (upstream's notice), or with `fetch` fetched.
+ * Returns an exit status.
+ */
+struct bv_index;
+int bv_cli_data_notice(const struct bv_manifest *const *ms, size_t n, const struct bv_index *idx,
+		       bool fetch, unsigned jobs);
+/* bv sync --data: fetches every dataset bv.lock pins.  Returns an exit status. */
+struct bv_lockfile;
+int bv_cli_sync_data(const struct bv_lockfile *lock, const struct bv_index *idx, unsigned jobs);
+/*
+ * bv sync --frozen: a pinned dataset in the cache whose recorded sha256 differs from its pin
+ * is an error line each.  Returns an exit status.
+ */
+int bv_cli_check_data_pins(const struct bv_lockfile *lock);
 
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);

@@ -461,3 +461,122 @@ const struct bv_cli_command bv_cmd_data = {
 	.options = data_options,
 	.run = run_data,
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* The other commands' side of reference data: bv add, bv sync */
+
+static bool cached(const char *id, const char *version)
+{
+	struct bv_data_entry e;
+	struct bv_error *err = NULL;
+	if (bv_data_lookup(&e, NULL, id, version, &err) < 0) {
+		bv_error_free(err);
+		return false;
+	}
+	bv_data_entry_release(&e);
+	return true;
+}
+
+/* Fetches the datasets "id@version" of `specs` (new strings, distinct); an exit status. */
+static int fetch_specs(const struct bv_strv *specs, const struct bv_index *idx, unsigned jobs)
+{
+	struct bv_dataset **sets = bv_xcalloc(specs->n + 1, sizeof(*sets));
+	struct bv_error *err = NULL;
+	int r = 0;
+	for (size_t i = 0; i < specs->n; i++)
+		if (bv_data_resolve(&sets[i], idx, specs->v[i], &err) < 0) {
+			r = bv_cli_report(err);
+			break;
+		}
+	if (!r)
+		r = bv_cli_data_fetch(sets, specs->n, jobs, true);
+	for (size_t i = 0; i < specs->n; i++)
+		bv_dataset_free(sets[i]);
+	free(sets);
+	return r;
+}
+
+int bv_cli_data_notice(const struct bv_manifest *const *ms, size_t n, const struct bv_index *idx,
+		       bool fetch, unsigned jobs)
+{
+	struct bv_strv missing = BV_STRV_INIT;
+	int r = BV_EXIT_OK;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ms[i]->n_reference_data; k++) {
+			const struct bv_manifest_reference *ref = &ms[i]->reference_data[k];
+			_cleanup_free_ char *spec = bv_xasprintf("%s@%s", ref->id, ref->version);
+			char human[32] = "";
+			if (cached(ref->id, ref->version))
+				continue;
+			if (ref->size_bytes > 0)
+				bv_cli_format_size(human, sizeof(human), ref->size_bytes);
+			fprintf(stderr, "%s %s reference data %s %s%s%s%s\n", bv_cli_text(ms[i]->id),
+				ref->required ? "needs" : "can use", bv_cli_text(ref->id),
+				bv_cli_text(ref->version), human[0] ? " (" : "", human,
+				human[0] ? ")" : "");
+			if (!bv_strv_contains(&missing, spec))
+				bv_strv_push(&missing, spec);
+		}
+	if (missing.n && fetch) {
+		r = fetch_specs(&missing, idx, jobs);
+	} else if (missing.n) {
+		struct bv_buf line = BV_BUF_INIT;
+		bv_buf_puts(&line, "bv data fetch");
+		bv_strv_foreach (s, &missing) {
+			bv_buf_putc(&line, ' ');
+			bv_buf_puts(&line, *s);
+		}
+		bv_cli_hint("fetch it with: %s", line.buf);
+		bv_buf_release(&line);
+	}
+	bv_strv_clear(&missing);
+	return r;
+}
+
+int bv_cli_sync_data(const struct bv_lockfile *lock, const struct bv_index *idx, unsigned jobs)
+{
+	struct bv_strv specs = BV_STRV_INIT;
+	int r = BV_EXIT_OK;
+	for (size_t i = 0; i < lock->n_tools; i++)
+		for (size_t k = 0; k < lock->tools[i].n_pins; k++) {
+			const struct bv_lock_data_pin *p = &lock->tools[i].pins[k];
+			_cleanup_free_ char *spec = bv_xasprintf("%s@%s", p->id, p->version);
+			if (!bv_strv_contains(&specs, spec))
+				bv_strv_push(&specs, spec);
+		}
+	if (specs.n)
+		r = fetch_specs(&specs, idx, jobs);
+	if (!r)
+		r = bv_cli_check_data_pins(lock);
+	bv_strv_clear(&specs);
+	return r;
+}
+
+int bv_cli_check_data_pins(const struct bv_lockfile *lock)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < lock->n_tools; i++)
+		for (size_t k = 0; k < lock->tools[i].n_pins; k++) {
+			const struct bv_lock_data_pin *p = &lock->tools[i].pins[k];
+			struct bv_data_entry e;
+			struct bv_error *err = NULL;
+			if (!p->sha256[0])
+				continue;
+			if (bv_data_lookup(&e, NULL, p->id, p->version, &err) < 0) {
+				bv_error_free(err);
+				continue;
+			}
+			if (strcmp(e.sha256, p->sha256) != 0) {
+				bv_cli_error("bv.lock pins %s %s for %s at %s, but the cache holds %s",
+					     p->id, p->version, lock->tools[i].tool_id, p->sha256,
+					     e.sha256);
+				bad++;
+			}
+			bv_data_entry_release(&e);
+		}
+	if (bad) {
+		bv_cli_hint("'bv data rm <id>@<version>' and 'bv sync --data' fetch it again");
+		return BV_EXIT_FAILURE;
+	}
+	return BV_EXIT_OK;
+}
