@@ -88,6 +88,15 @@ setup_file() {
 	export SRV DATA_REG
 	mkdir -p "$SRV/db" "$DATA_REG"
 	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry/." "$DATA_REG/"
+	# samtools needs the VCF (and exposes the image's sh); bwa can use the k-mer database
+	sed -i 's/^exposed = \["samtools"\]$/exposed = ["samtools", "sh"]/' \
+		"$DATA_REG"/tools/samtools/*.toml
+	printf '\n[tool.reference_data.vcf]\nid = "vcf"\nversion = "2024_01"\nrequired = true\n' \
+		>>"$DATA_REG/tools/samtools/1.16.1.toml"
+	for f in "$DATA_REG"/tools/bwa/*.toml; do
+		printf '\n[tool.reference_data.db]\nid = "kdb"\nversion = "1.0"\nrequired = false\nmount_path = "/ref/kdb"\n' >>"$f"
+	done
+	fixture_images_up
 	# a bgzip-style VCF (two gzip members) and its index
 	printf '##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n' | gzip -c >"$SRV/small.vcf.gz"
 	printf '1\t100\trs1\tA\tG\n' | gzip -c >>"$SRV/small.vcf.gz"
@@ -141,6 +150,16 @@ PY
 
 teardown_file() {
 	for n in main slow cut nohead lie ftp; do stop_pidfile "$BATS_FILE_TMPDIR/$n.pid"; done
+	fixture_images_down
+}
+
+# A project in $PROJ with the fixture images reachable through the mirror.
+project() {
+	export BV_MIRRORS="quay.io=$ADDR"
+	PROJ="$BATS_TEST_TMPDIR/proj"
+	mkdir -p "$PROJ" && cd "$PROJ" || return 1
+	bv init align >/dev/null 2>&1
+	allow_shell_binary
 }
 
 setup() {
@@ -359,4 +378,88 @@ setup() {
 		HOME="$home" "$reachable" data rm kdb
 	assert_success
 	[ ! -e "$home/.cache/bv/data/kdb/1.0" ]
+}
+
+@test "add: names the data a tool needs and the fetch line; bv.lock pins it; --fetch-data fetches" {
+	project
+	run bv add samtools
+	assert_success
+	assert_output --partial "samtools needs reference data vcf 2024_01"
+	assert_output --partial "hint: fetch it with: bv data fetch vcf@2024_01"
+	[ ! -e "$DATA/vcf/2024_01" ]
+	run awk '/^\[tools.samtools.reference_data_pins.vcf\]/ {f = 1; next} /^\[/ {f = 0} f' bv.lock
+	assert_output "id = \"vcf\"
+sha256 = \"sha256:$(sha "$SRV/small.vcf.gz")\"
+version = \"2024_01\""
+	run bv lock --check
+	assert_success
+	run bv add bwa --fetch-data
+	assert_success
+	assert_output --partial "bwa can use reference data kdb 1.0"
+	assert_output --partial "Fetched kdb 1.0"
+	[ -d "$DATA/kdb/1.0/kdb" ]
+	run bv doctor
+	assert_output --partial "datasets    1 in the cache"
+	assert_output --partial "missing     vcf 2024_01 (for samtools; 'bv data fetch vcf@2024_01')"
+}
+
+@test "run: required data mounted read-only; missing required fails with the fetch line" {
+	project
+	bv add samtools bwa >/dev/null 2>&1
+	run bv run sh -c 'echo hi'
+	assert_failure 125
+	assert_output --partial "error: samtools needs reference data 'vcf' 2024_01, which is not in the cache; fetch it with 'bv data fetch vcf@2024_01'"
+	bv data fetch vcf@2024_01 --yes
+	run bv run sh -c 'gzip -dc /data/vcf/small.vcf.gz | head -1; ls /data/vcf; touch /data/vcf/x'
+	assert_failure
+	assert_line --index 0 "##fileformat=VCFv4.2"
+	assert_line --index 1 "small.vcf.gz"
+	assert_line --index 2 "small.vcf.gz.tbi"
+	assert_output --partial "Read-only file system"
+	# an optional dataset that is missing is a warning, and the tool runs
+	run bv run bwa
+	assert_output --partial "warning: bwa can use reference data 'kdb' 1.0, which is not in the cache"
+	assert_output --partial "Program: bwa"
+	bv data fetch kdb --yes
+	run bv run bwa 2>&1
+	refute_output --partial "warning:"
+}
+
+@test "sync --data fetches the pinned datasets; --frozen refuses a dataset whose digest differs" {
+	project
+	bv add samtools >/dev/null 2>&1
+	run bv sync --data
+	assert_success
+	assert_output --partial "Fetched vcf 2024_01"
+	run bv sync --frozen
+	assert_success
+	sed -i 's/"sha256": "sha256:[0-9a-f]*"/"sha256": "sha256:0000000000000000000000000000000000000000000000000000000000000000"/' \
+		"$DATA/vcf/2024_01.json"
+	run bv sync --frozen
+	assert_failure 1
+	assert_output --partial "error: bv.lock pins vcf 2024_01 for samtools at sha256:$(sha "$SRV/small.vcf.gz"), but the cache holds sha256:0000"
+}
+
+@test "prune removes unpinned datasets and keeps what a live project pins" {
+	project
+	bv add samtools >/dev/null 2>&1
+	bv data fetch vcf@2024_01 seqs --yes
+	run bv cache prune --dry-run
+	assert_success
+	assert_output --partial "would remove $DATA/seqs/3"
+	refute_output --partial "would remove $DATA/vcf"
+	[ -d "$DATA/seqs/3" ]
+	run bv cache prune
+	assert_success
+	assert_output --partial "removed $DATA/seqs/3"
+	[ ! -e "$DATA/seqs/3" ]
+	[ -d "$DATA/vcf/2024_01" ]
+	# once the project is gone, its data goes too
+	rm -rf "$PROJ"
+	mkdir -p "$BATS_TEST_TMPDIR/other" && cd "$BATS_TEST_TMPDIR/other"
+	bv init other >/dev/null 2>&1 && bv add bwa >/dev/null 2>&1
+	run bv cache prune
+	assert_success
+	assert_output --partial "removed $DATA/vcf/2024_01"
+	[ ! -e "$DATA/vcf/2024_01" ]
 }
