@@ -70,8 +70,7 @@ int bv_data_resolve(struct bv_dataset **out, const struct bv_index *idx, const c
 		    struct bv_error **err);
 
 /* Every dataset id the registry has, sorted (appended to a NULL-terminated new array). */
-int bv_data_registry_ids(char ***out, size_t *n, const struct bv_index *idx,
-			 struct bv_error **err);
+int bv_data_registry_ids(char ***out, size_t *n, const struct bv_index *idx, struct bv_error **err);
 
 struct bv_data_mirrors;
 int bv_data_mirrors_load(struct bv_data_mirrors **out, struct bv_error **err);
@@ -85,12 +84,12 @@ struct bv_data_progress {
 };
 
 struct bv_data_options {
-	const char *cache_dir;                  /* NULL: bv_cache_dir() */
-	unsigned jobs;                          /* transfers at once; 0: 4 */
-	unsigned retries;                       /* attempts after the first; 0: 5 */
-	unsigned backoff_ms;                    /* first retry delay; 0: 250 */
-	const struct bv_data_mirrors *mirrors;  /* NULL: none */
-	void (*progress)(const struct bv_data_progress *p, void *payload); /* about 10/s */
+	const char *cache_dir;                 /* NULL: bv_cache_dir() */
+	unsigned jobs;                         /* transfers at once; 0: 4 */
+	unsigned retries;                      /* attempts after the first; 0: 5 */
+	unsigned backoff_ms;                   /* first retry delay; 0: 250 */
+	const struct bv_data_mirrors *mirrors; /* NULL: none */
+	void (*progress)(const struct bv_data_progress *p, void *payload);   /* about 10/s */
 	void (*on_wait)(const char *id, const char *version, void *payload); /* once, after 1 s */
 	void *payload;
 };
@@ -107,8 +106,8 @@ int bv_data_fetch(enum bv_data_outcome *out, const struct bv_dataset *const *set
 /* One dataset in the cache, from its record. */
 struct bv_data_entry {
 	char *id, *version;
-	char *path;       /* <cache>/data/<id>/<version> */
-	int64_t size;     /* bytes of its files */
+	char *path;   /* <cache>/data/<id>/<version> */
+	int64_t size; /* bytes of its files */
 	size_t n_files;
 	char *sha256;     /* "sha256:..." of the primary file as downloaded */
 	char *fetched_at; /* RFC 3339 */
@@ -129,8 +128,8 @@ int bv_data_lookup(struct bv_data_entry *out, const char *cache_dir, const char 
  * Re-hashes the files of a cached dataset against its record: 1 intact, 0 damaged with
  * *problem (new string) saying what differs.
  */
-int bv_data_verify_local(char **problem, const char *cache_dir, const char *id,
-			 const char *version, struct bv_error **err);
+int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, const char *version,
+			 struct bv_error **err);
 
 /*
  * Removes `id` at `version` (NULL: every version) under its lock; *removed counts them.
@@ -157,8 +156,7 @@ void bv_data_checks_free(struct bv_data_check *c, size_t n);
  * "Range: bytes=0-0" where HEAD is refused or says nothing; `tolerance` is the relative size
  * difference still counted as PASS.  out[i] (a new array of `n`) belongs to sets[i].
  */
-int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *const *sets,
-			 size_t n, double tolerance, const struct bv_data_options *o,
-			 struct bv_error **err);
+int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *const *sets, size_t n,
+			 double tolerance, const struct bv_data_options *o, struct bv_error **err);
 
 #endif

@@ -23,7 +23,8 @@
  * the caller's position inside the project (upstream mounts only $PWD, which breaks "../x"
  * paths from a subdirectory); reference data read-only at its mount path when it exists in
  * the cache (<cache>/data/<id>/<version>), an error when a required dataset is missing; a
- * missing optional one leaves a line in plan.warnings; the manifest's cache_paths at <cache>/tool-cache/<tool>/<slug>, then bv.toml's [[cache]] rules
+ * missing optional one leaves a line in plan.warnings; the manifest's cache_paths at
+ * <cache>/tool-cache/<tool>/<slug>, then bv.toml's [[cache]] rules
  * ("*" or the tool id; a later rule wins for the same container path), host directories
  * created as needed.
  *

@@ -93,8 +93,8 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 {
 	struct bv_data_mirrors *mirrors = NULL;
 	struct progress_state ps = {.tty = isatty(STDERR_FILENO) == 1, .last_line = now_s()};
-	struct bv_data_options o = {.jobs = jobs, .progress = on_progress, .on_wait = on_wait,
-				    .payload = &ps};
+	struct bv_data_options o = {
+		.jobs = jobs, .progress = on_progress, .on_wait = on_wait, .payload = &ps};
 	struct bv_error *err = NULL;
 	enum bv_data_outcome *out = NULL;
 	int64_t bytes = 0;
@@ -118,8 +118,9 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 		_cleanup_free_ char *q = NULL;
 		bv_cli_format_size(human, sizeof(human), bytes);
 		if (isatty(STDIN_FILENO) != 1) {
-			bv_cli_error("refusing to download %s of reference data without confirmation",
-				     human);
+			bv_cli_error(
+				"refusing to download %s of reference data without confirmation",
+				human);
 			bv_cli_hint("pass --yes to download without asking");
 			return BV_EXIT_FAILURE;
 		}
@@ -153,7 +154,8 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 				bv_cli_text(e.version));
 		else
 			fprintf(stderr, "Fetched %s %s (%s, %zu file%s)\n", bv_cli_text(e.id),
-				bv_cli_text(e.version), human, e.n_files, e.n_files == 1 ? "" : "s");
+				bv_cli_text(e.version), human, e.n_files,
+				e.n_files == 1 ? "" : "s");
 		bv_data_entry_release(&e);
 	}
 	free(out);
@@ -226,11 +228,12 @@ static int data_list(const struct bv_lockfile *lock)
 						json_array_append_new(
 							tools, json_string(lock->tools[t].tool_id));
 			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:b,s:s,s:s,s:o}", "id", e[i].id,
-					       "version", e[i].version, "size", (json_int_t)e[i].size,
-					       "files", (json_int_t)e[i].n_files, "sha256",
-					       e[i].sha256, "verified", e[i].verified, "fetched_at",
-					       e[i].fetched_at, "path", e[i].path, "used_by", tools));
+				arr,
+				json_pack("{s:s,s:s,s:I,s:I,s:s,s:b,s:s,s:s,s:o}", "id", e[i].id,
+					  "version", e[i].version, "size", (json_int_t)e[i].size,
+					  "files", (json_int_t)e[i].n_files, "sha256", e[i].sha256,
+					  "verified", e[i].verified, "fetched_at", e[i].fetched_at,
+					  "path", e[i].path, "used_by", tools));
 			continue;
 		}
 		bv_cli_format_size(human, sizeof(human), e[i].size);
@@ -263,15 +266,16 @@ static int verify_local(void)
 			_cleanup_free_ char *msg = bv_error_format(err);
 			bv_error_free(err);
 			err = NULL;
-			printf("FAIL      %s %s: %s\n", bv_cli_text(e[i].id), bv_cli_text(e[i].version),
-			       bv_cli_text(msg));
+			printf("FAIL      %s %s: %s\n", bv_cli_text(e[i].id),
+			       bv_cli_text(e[i].version), bv_cli_text(msg));
 			bad++;
 		} else if (r == 0) {
 			printf("DAMAGED   %s %s: %s\n", bv_cli_text(e[i].id),
 			       bv_cli_text(e[i].version), bv_cli_text(problem));
 			bad++;
 		} else {
-			printf("OK        %s %s\n", bv_cli_text(e[i].id), bv_cli_text(e[i].version));
+			printf("OK        %s %s\n", bv_cli_text(e[i].id),
+			       bv_cli_text(e[i].version));
 		}
 		free(problem);
 	}
@@ -402,7 +406,8 @@ static int run_data(int argc, char **argv)
 		return BV_EXIT_USAGE;
 	}
 	if ((arg_local || arg_filter || arg_tolerance) && strcmp(what, "verify")) {
-		bv_cli_error("--local, --filter and --size-tolerance only apply to 'bv data verify'");
+		bv_cli_error(
+			"--local, --filter and --size-tolerance only apply to 'bv data verify'");
 		return BV_EXIT_USAGE;
 	}
 	if (arg_yes && strcmp(what, "fetch")) {
@@ -413,8 +418,9 @@ static int run_data(int argc, char **argv)
 		char *end = NULL;
 		tolerance = strtod(arg_tolerance, &end);
 		if (!end || *end || end == arg_tolerance || !(tolerance >= 0 && tolerance <= 100)) {
-			bv_cli_error("invalid --size-tolerance '%s': expected a fraction such as 0.2",
-				     arg_tolerance);
+			bv_cli_error(
+				"invalid --size-tolerance '%s': expected a fraction such as 0.2",
+				arg_tolerance);
 			return BV_EXIT_USAGE;
 		}
 	}
@@ -443,7 +449,8 @@ static const struct bv_cli_option data_options[] = {
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N",
 	 "downloads (fetch, default 4) or requests (verify, default 8) at once"},
 	{"json", 0, BV_OPT_FLAG, &arg_json, NULL, "with list: print JSON"},
-	{"filter", 0, BV_OPT_STRING, &arg_filter, "S", "with verify: only dataset ids containing S"},
+	{"filter", 0, BV_OPT_STRING, &arg_filter, "S",
+	 "with verify: only dataset ids containing S"},
 	{"size-tolerance", 0, BV_OPT_STRING, &arg_tolerance, "F",
 	 "with verify: relative size difference still counted as PASS (default 0.20)"},
 	{"local", 0, BV_OPT_FLAG, &arg_local, NULL,
@@ -510,10 +517,10 @@ int bv_cli_data_notice(const struct bv_manifest *const *ms, size_t n, const stru
 				continue;
 			if (ref->size_bytes > 0)
 				bv_cli_format_size(human, sizeof(human), ref->size_bytes);
-			fprintf(stderr, "%s %s reference data %s %s%s%s%s\n", bv_cli_text(ms[i]->id),
-				ref->required ? "needs" : "can use", bv_cli_text(ref->id),
-				bv_cli_text(ref->version), human[0] ? " (" : "", human,
-				human[0] ? ")" : "");
+			fprintf(stderr, "%s %s reference data %s %s%s%s%s\n",
+				bv_cli_text(ms[i]->id), ref->required ? "needs" : "can use",
+				bv_cli_text(ref->id), bv_cli_text(ref->version),
+				human[0] ? " (" : "", human, human[0] ? ")" : "");
 			if (!bv_strv_contains(&missing, spec))
 				bv_strv_push(&missing, spec);
 		}
@@ -567,9 +574,10 @@ int bv_cli_check_data_pins(const struct bv_lockfile *lock)
 				continue;
 			}
 			if (strcmp(e.sha256, p->sha256) != 0) {
-				bv_cli_error("bv.lock pins %s %s for %s at %s, but the cache holds %s",
-					     p->id, p->version, lock->tools[i].tool_id, p->sha256,
-					     e.sha256);
+				bv_cli_error(
+					"bv.lock pins %s %s for %s at %s, but the cache holds %s",
+					p->id, p->version, lock->tools[i].tool_id, p->sha256,
+					e.sha256);
 				bad++;
 			}
 			bv_data_entry_release(&e);

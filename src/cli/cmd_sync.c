@@ -90,7 +90,8 @@ static const struct bv_cli_option sync_options[] = {
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
-	.usage = "[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
+	.usage =
+		"[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
 		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",

@@ -47,11 +47,13 @@
 #define RECORD_MAX (256u * 1024 * 1024)
 /* curl hands the write callback up to this much at once (CURLOPT_BUFFERSIZE's maximum is
  * 10 MiB); with the write buffer below, one 1 GiB file is a thousand write(2) calls. */
-#define CURL_BUFFER (512 * 1024)
-#define WRITE_BUFFER (1024 * 1024)
-#define MAX_REDIRECTS 10L
-#define PROGRESS_MS 100
-#define WAIT_NOTE_MS 1000
+#define CURL_BUFFER    (512 * 1024)
+#define WRITE_BUFFER   (1024 * 1024)
+#define WRITEBACK_STEP (16ull << 20)
+#define DIRECT_WRITE   (128 * 1024)
+#define MAX_REDIRECTS  10L
+#define PROGRESS_MS    100
+#define WAIT_NOTE_MS   1000
 #define CHECK_BODY_MAX (64 * 1024)
 #define TREE_MAX_DEPTH 128
 
@@ -95,7 +97,8 @@ static bool scheme_is(const char *url, const char *scheme_end, const char *schem
 
 static bool host_is_loopback(const char *host, size_t len)
 {
-	if ((len == 9 && !strncasecmp(host, "localhost", 9)) || (len == 3 && !memcmp(host, "::1", 3)))
+	if ((len == 9 && !strncasecmp(host, "localhost", 9)) ||
+	    (len == 3 && !memcmp(host, "::1", 3)))
 		return true;
 	if (len < 4 || len > 15 || memcmp(host, "127.", 4) != 0)
 		return false;
@@ -269,7 +272,8 @@ static int mirrors_from_file(struct bv_data_mirrors *m, const char *path, struct
 	for (size_t i = 0; r > 0 && i < data.t->n; i++) {
 		const struct bv_toml_kv *kv = &data.t->items[i];
 		if (strlen(kv->key) != kv->key_len || !mirror_side_valid(kv->key)) {
-			r = bv_schema_fail(&s, kv->pos, "'%s' in [data] is not a URL prefix bv can use",
+			r = bv_schema_fail(&s, kv->pos,
+					   "'%s' in [data] is not a URL prefix bv can use",
 					   kv->key);
 			break;
 		}
@@ -334,8 +338,7 @@ int bv_data_resolve(struct bv_dataset **out, const struct bv_index *idx, const c
 	return bv_resolve_dataset(out, idx, id, version, err);
 }
 
-int bv_data_registry_ids(char ***out, size_t *n, const struct bv_index *idx,
-			 struct bv_error **err)
+int bv_data_registry_ids(char ***out, size_t *n, const struct bv_index *idx, struct bv_error **err)
 {
 	struct bv_strv ids = BV_STRV_INIT;
 	int r = bv_index_list_data(idx, &ids, err);
@@ -423,14 +426,14 @@ static int hash_tree(json_t *files, int fd, const char *prefix, unsigned depth, 
 	bv_strv_sort(&names);
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		const char *name = names.v[i];
-		_cleanup_free_ char *rel = *prefix ? bv_xasprintf("%s/%s", prefix, name)
-						   : bv_xstrdup(name);
+		_cleanup_free_ char *rel =
+			*prefix ? bv_xasprintf("%s/%s", prefix, name) : bv_xstrdup(name);
 		struct stat st;
 		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			r = bv_error_set_errno(err, "could not stat '%s'", rel);
 		} else if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(fd, name, O_RDONLY | O_DIRECTORY |
-								   O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub =
+				openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
 				r = bv_error_set_errno(err, "could not open '%s'", rel);
 			else
@@ -442,8 +445,8 @@ static int hash_tree(json_t *files, int fd, const char *prefix, unsigned depth, 
 				r = bv_error_set_errno(err, "could not read link '%s'", rel);
 			} else {
 				target[n] = '\0';
-				json_array_append_new(files, json_pack("{s:s,s:s}", "path", rel,
-								       "link", target));
+				json_array_append_new(
+					files, json_pack("{s:s,s:s}", "path", rel, "link", target));
 			}
 		} else if (S_ISREG(st.st_mode)) {
 			_cleanup_close_ int f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -457,14 +460,14 @@ static int hash_tree(json_t *files, int fd, const char *prefix, unsigned depth, 
 			if (r == 0 && e)
 				r = bv_error_setc(err, BV_ERR, e, "could not read '%s'", rel);
 			if (r == 0) {
-				json_array_append_new(files,
-						      json_pack("{s:s,s:I,s:s}", "path", rel, "size",
-								(json_int_t)size, "sha256", digest));
+				json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "path", rel,
+								       "size", (json_int_t)size,
+								       "sha256", digest));
 				*total += size;
 			}
 		} else {
-			r = bv_error_setc(err, BV_EINVALID, 0, "'%s' is not a file, directory or symlink",
-					  rel);
+			r = bv_error_setc(err, BV_EINVALID, 0,
+					  "'%s' is not a file, directory or symlink", rel);
 		}
 	}
 	bv_strv_clear(&names);
@@ -484,13 +487,14 @@ struct xfer {
 	char *url;  /* after mirrors */
 	char *name; /* from the manifest's URL */
 	bool primary;
-	uint64_t limit;          /* most bytes accepted */
-	int64_t expect_size;     /* -1: not declared */
-	const char *expect_sha;  /* NULL: not declared */
+	uint64_t limit;         /* most bytes accepted */
+	int64_t expect_size;    /* -1: not declared */
+	const char *expect_sha; /* NULL: not declared */
 	int fd;
 	struct bv_sha256 *h;
-	uint64_t written;        /* bytes hashed (in the file or in buf) */
-	uint64_t received;       /* body bytes of this attempt */
+	uint64_t written;  /* bytes hashed (in the file or in buf) */
+	uint64_t kicked;   /* bytes whose write-back was started */
+	uint64_t received; /* body bytes of this attempt */
 	unsigned char *buf;
 	size_t buf_len;
 	enum xfer_state state;
@@ -564,11 +568,27 @@ __attribute__((format(printf, 4, 5))) static void fetch_fail(struct fetch *f, co
 		      x->job->d->version, x->name, what);
 }
 
+/*
+ * Starts the write-back of what was written since the last call once it is WRITEBACK_STEP
+ * bytes, so the one fsync at the end finds little left to do: without it a 1 GiB download
+ * ended in a 1 GiB flush, a second or more that curl -o (which never syncs) does not pay.
+ */
+static void xfer_writeback(struct xfer *x, bool force)
+{
+	uint64_t on_disk = x->written - x->buf_len;
+	if (on_disk - x->kicked < WRITEBACK_STEP && !force)
+		return;
+	(void)sync_file_range(x->fd, (off64_t)x->kicked, (off64_t)(on_disk - x->kicked),
+			      SYNC_FILE_RANGE_WRITE);
+	x->kicked = on_disk;
+}
+
 static int xfer_flush(struct xfer *x)
 {
 	if (x->buf_len && bv_write_all(x->fd, x->buf, x->buf_len) < 0)
 		return bv_error_set_errno(&x->write_err, "could not write '%s'", x->name);
 	x->buf_len = 0;
+	xfer_writeback(x, false);
 	return 0;
 }
 
@@ -581,7 +601,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *payload)
 		x->content_range = NULL;
 		return len;
 	}
-	if (len > 14 && !strncasecmp(data, "content-range:", 14) && !x->content_range && len < 256) {
+	if (len > 14 && !strncasecmp(data, "content-range:", 14) && !x->content_range &&
+	    len < 256) {
 		const char *v = data + 14;
 		size_t vl = len - 14;
 		while (vl && (*v == ' ' || *v == '\t')) {
@@ -635,20 +656,21 @@ static int xfer_check(const struct bv_curl *cu, struct xfer *x)
 		char expect[48];
 		int n = snprintf(expect, sizeof(expect), "bytes %" PRIu64 "-", x->written);
 		if (!x->content_range || strncmp(x->content_range, expect, (size_t)n) != 0)
-			return bv_error_set(&x->write_err,
-					    "the server answered a range request with '%s'",
-					    x->content_range ? x->content_range
-							     : "no Content-Range");
+			return bv_error_set(
+				&x->write_err, "the server answered a range request with '%s'",
+				x->content_range ? x->content_range : "no Content-Range");
 		return 0;
 	}
 	if (status == 200 && x->written > 0) {
 		/* the server ignored Range: start again from the first byte */
 		if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
-			return bv_error_set_errno(&x->write_err, "could not truncate '%s'", x->name);
+			return bv_error_set_errno(&x->write_err, "could not truncate '%s'",
+						  x->name);
 		bv_sha256_free(x->h);
 		x->h = bv_sha256_new();
 		x->job->bytes_done -= x->written;
 		x->written = 0;
+		x->kicked = 0;
 		x->buf_len = 0;
 		return 0;
 	}
@@ -674,13 +696,15 @@ static size_t on_write(char *data, size_t size, size_t n, void *payload)
 	x->written += len;
 	x->received += len;
 	x->job->bytes_done += len;
-	if (x->buf_len + len > WRITE_BUFFER && xfer_flush(x) < 0)
+	if ((x->buf_len + len > WRITE_BUFFER || len >= DIRECT_WRITE) && xfer_flush(x) < 0)
 		return 0;
-	if (len >= WRITE_BUFFER) {
+	/* what curl hands over in large pieces is written as it is, without a copy */
+	if (len >= DIRECT_WRITE) {
 		if (bv_write_all(x->fd, data, len) < 0) {
 			bv_error_set_errno(&x->write_err, "could not write '%s'", x->name);
 			return 0;
 		}
+		xfer_writeback(x, false);
 		return len;
 	}
 	memcpy(x->buf + x->buf_len, data, len);
@@ -806,7 +830,8 @@ static void xfer_complete(struct fetch *f, struct xfer *x)
 	memcpy(x->digest, BV_DIGEST_PREFIX, 7);
 	memcpy(x->digest + 7, hex, sizeof(hex));
 	if (x->expect_size >= 0 && x->written != (uint64_t)x->expect_size) {
-		fetch_fail(f, x, BV_EINVALID, "size mismatch (the registry says %" PRId64
+		fetch_fail(f, x, BV_EINVALID,
+			   "size mismatch (the registry says %" PRId64
 			   " bytes, the server sent %" PRIu64 ")",
 			   x->expect_size, x->written);
 		return;
@@ -874,6 +899,7 @@ static void xfer_done(struct fetch *f, struct xfer *x, CURLcode rc)
 		x->h = bv_sha256_new();
 		x->job->bytes_done -= x->written;
 		x->written = 0;
+		x->kicked = 0;
 		x->buf_len = 0;
 		x->failures++;
 		x->state = x->failures > f->retries ? X_DONE : X_QUEUED;
@@ -968,9 +994,9 @@ static void fetch_loop(struct fetch *f)
 				else if (x->not_before - now < wait_ns)
 					wait_ns = x->not_before - now;
 			}
-		if (wait_ns && cu->multi_poll(f->multi, NULL, 0,
-					      (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
-					      NULL) != CURLM_OK)
+		if (wait_ns &&
+		    cu->multi_poll(f->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
+				   NULL) != CURLM_OK)
 			break;
 	}
 	report_progress(f, true);
@@ -1020,8 +1046,8 @@ static int lock_dataset(struct job *j, const char *cache, const struct bv_data_o
 	struct wait_note w = {.o = o, .d = j->d};
 	if (bv_mkdir_p(dir, 0755, err) < 0)
 		return BV_ERR;
-	return bv_lock_acquire_noting(&j->lock, path, BV_LOCK_EXCLUSIVE, WAIT_NOTE_MS, note_wait, &w,
-				      err);
+	return bv_lock_acquire_noting(&j->lock, path, BV_LOCK_EXCLUSIVE, WAIT_NOTE_MS, note_wait,
+				      &w, err);
 }
 
 /* The transfers of a dataset that is not in the cache, and its staging directory. */
@@ -1083,8 +1109,8 @@ static int prepare_job(struct fetch *f, struct job *j, struct bv_error **err)
 		return bv_error_set_errno(err, "could not open '%s'", j->dl);
 	for (size_t i = 0; i < j->n_x; i++) {
 		struct xfer *x = &j->x[i];
-		x->fd = openat(j->dl_fd, x->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			       0644);
+		x->fd = openat(j->dl_fd, x->name,
+			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (x->fd < 0)
 			return bv_error_set_errno(err, "could not create '%s/%s'", j->dl, x->name);
 		x->h = bv_sha256_new();
@@ -1127,7 +1153,11 @@ static bool is_compressed(int dfd, const char *name)
 	ssize_t n = fd >= 0 ? bv_read_all(fd, m, sizeof(m)) : -1;
 	return (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) ||
 	       (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) ||
-	       (n >= 3 && !memcmp(m, "BZh", 3)) || (n >= 6 && !memcmp(m, "\xfd" "7zXZ", 6));
+	       (n >= 3 && !memcmp(m, "BZh", 3)) ||
+	       (n >= 6 && !memcmp(m,
+				  "\xfd"
+				  "7zXZ",
+				  6));
 }
 
 static char *decompressed_name(const char *name)
@@ -1185,20 +1215,21 @@ static int post_process(struct job *j, int tree_fd, json_t *files, uint64_t *tot
 			if (!is_compressed(j->dl_fd, x->name)) {
 				r = move_into_tree(j, tree_fd, x, err);
 				if (r == 0) {
-					json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "path",
-									       x->name, "size",
-									       (json_int_t)x->written,
-									       "sha256", x->digest));
+					json_array_append_new(
+						files, json_pack("{s:s,s:I,s:s}", "path", x->name,
+								 "size", (json_int_t)x->written,
+								 "sha256", x->digest));
 					*total += x->written;
 				}
 				continue;
 			}
 			out = decompressed_name(x->name);
 			path = bv_path_join(j->dl, x->name);
-			fd = openat(tree_fd, out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				    0644);
+			fd = openat(tree_fd, out,
+				    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 			if (fd < 0)
-				return bv_error_set_errno(err, "could not create '%s/%s'", j->tree, out);
+				return bv_error_set_errno(err, "could not create '%s/%s'", j->tree,
+							  out);
 			label = bv_xasprintf("'%s' of %s %s", x->name, j->d->id, j->d->version);
 			h = bv_sha256_new();
 			r = bv_unpack_decompress(fd, path, label, 0, h, &size, err);
@@ -1223,9 +1254,9 @@ static int post_process(struct job *j, int tree_fd, json_t *files, uint64_t *tot
 		const struct xfer *x = &j->x[i];
 		r = move_into_tree(j, tree_fd, x, err);
 		if (r == 0) {
-			json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "path", x->name, "size",
-							       (json_int_t)x->written, "sha256",
-							       x->digest));
+			json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "path", x->name,
+							       "size", (json_int_t)x->written,
+							       "sha256", x->digest));
 			*total += x->written;
 		}
 	}
@@ -1268,8 +1299,8 @@ static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 	(void)bv_time_format_rfc3339(bv_time_now(), when);
 	rec = json_pack("{s:i,s:s,s:s,s:s,s:s?,s:s,s:I,s:o,s:o,s:s}", "record_version", 1, "id",
 			d->id, "version", d->version, "sha256", j->x[0].digest, "declared_sha256",
-			d->sha256, "primary", j->x[0].name, "size", (json_int_t)total, "files", files,
-			"source_urls", urls, "fetched_at", when);
+			d->sha256, "primary", j->x[0].name, "size", (json_int_t)total, "files",
+			files, "source_urls", urls, "fetched_at", when);
 	if (!rec)
 		bv_oom();
 	text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -1447,8 +1478,8 @@ int bv_data_lookup(struct bv_data_entry *out, const char *cache_dir, const char 
 	out->n_files = json_array_size(json_object_get(rec, "files"));
 	out->sha256 = bv_xstrdup(jstr(rec, "sha256"));
 	out->fetched_at = bv_xstrdup(jstr(rec, "fetched_at"));
-	out->verified = *jstr(rec, "declared_sha256") &&
-			!strcmp(jstr(rec, "declared_sha256"), out->sha256);
+	out->verified =
+		*jstr(rec, "declared_sha256") && !strcmp(jstr(rec, "declared_sha256"), out->sha256);
 	json_decref(rec);
 	return 0;
 }
@@ -1503,8 +1534,8 @@ int bv_data_list(struct bv_data_entry **out, size_t *n, const char *cache_dir,
 	return 0;
 }
 
-int bv_data_verify_local(char **problem, const char *cache_dir, const char *id,
-			 const char *version, struct bv_error **err)
+int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, const char *version,
+			 struct bv_error **err)
 {
 	_cleanup_free_ char *owned = NULL, *dir = NULL;
 	const char *cache;
@@ -1558,8 +1589,7 @@ int bv_data_verify_local(char **problem, const char *cache_dir, const char *id,
 	return *problem ? 0 : 1;
 }
 
-static int remove_one(const char *cache, const char *id, const char *version,
-		      struct bv_error **err)
+static int remove_one(const char *cache, const char *id, const char *version, struct bv_error **err)
 {
 	_cleanup_free_ char *dir = dataset_path(cache, id, version, "");
 	_cleanup_free_ char *rec = dataset_path(cache, id, version, ".json");
@@ -1691,7 +1721,8 @@ static bool check_done(const struct bv_curl *cu, struct check *c, CURLcode rc, d
 	cu->easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	if (effective_is_plain_http(cu, c->curl)) {
 		check_result(c, BV_DATA_FAIL, -1,
-			     bv_xstrdup("redirected to plain http on a non-loopback host"), tolerance);
+			     bv_xstrdup("redirected to plain http on a non-loopback host"),
+			     tolerance);
 		return false;
 	}
 	if (rc != CURLE_OK && !(c->ranged && rc == CURLE_WRITE_ERROR)) {
@@ -1732,9 +1763,8 @@ void bv_data_checks_free(struct bv_data_check *c, size_t n)
 	free(c);
 }
 
-int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *const *sets,
-			 size_t n, double tolerance, const struct bv_data_options *o,
-			 struct bv_error **err)
+int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *const *sets, size_t n,
+			 double tolerance, const struct bv_data_options *o, struct bv_error **err)
 {
 	static const struct bv_data_options none;
 	const struct bv_curl *cu = bv_curl_get(err);
@@ -1760,7 +1790,8 @@ int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *co
 		res[i].declared = sets[i]->size_bytes;
 		res[i].actual = -1;
 		if (!sets[i]->source_urls.n) {
-			check_result(&cs[i], BV_DATA_FAIL, -1, bv_xstrdup("no source_urls"), tolerance);
+			check_result(&cs[i], BV_DATA_FAIL, -1, bv_xstrdup("no source_urls"),
+				     tolerance);
 			left--;
 			continue;
 		}
@@ -1815,7 +1846,8 @@ int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *co
 			cu->easy_cleanup(cs[i].curl);
 		}
 		if (!cs[i].done)
-			check_result(&cs[i], BV_DATA_FAIL, -1, bv_xstrdup("not checked"), tolerance);
+			check_result(&cs[i], BV_DATA_FAIL, -1, bv_xstrdup("not checked"),
+				     tolerance);
 		free(cs[i].url);
 		free(cs[i].hdr.content_range);
 	}

@@ -686,7 +686,11 @@ static int sniff(int fd, const char *label, bool plain, enum compression *out,
 		*out = COMP_ZSTD;
 	else if (plain && n >= 3 && !memcmp(m, "BZh", 3))
 		*out = COMP_BZIP2;
-	else if (plain && n >= 6 && !memcmp(m, "\xfd" "7zXZ", 6))
+	else if (plain && n >= 6 &&
+		 !memcmp(m,
+			 "\xfd"
+			 "7zXZ",
+			 6))
 		*out = COMP_XZ;
 	else if ((n >= 3 && !memcmp(m, "BZh", 3)) ||
 		 (n >= 6 && !memcmp(m,
@@ -711,8 +715,7 @@ static bool io_failure(struct archive *a)
 	return !(e == EILSEQ || e == EINVAL || e <= 0);
 }
 
-static int archive_failed(struct archive *a, const char *label, bool plain,
-			  struct bv_error **err)
+static int archive_failed(struct archive *a, const char *label, bool plain, struct bv_error **err)
 {
 	const char *msg = archive_error_string(a);
 	int e = io_failure(a) ? archive_errno(a) : 0;
@@ -1105,8 +1108,8 @@ static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const
 		return entry_invalid(err, l, "has a negative size");
 	if ((uint64_t)size > l->max_bytes - l->bytes)
 		return bv_error_setc(err, BV_EINVALID, 0,
-				     "%s %s: more than %" PRIu64 " bytes of files", kind_of(l->plain),
-				     l->label, l->max_bytes);
+				     "%s %s: more than %" PRIu64 " bytes of files",
+				     kind_of(l->plain), l->label, l->max_bytes);
 	l->bytes += (uint64_t)size;
 	r = check_slot(l, clear_slot(pfd, name, false), err);
 	if (r < 0)
@@ -1186,7 +1189,8 @@ static int extract_special(struct layer *l, struct archive_entry *e, int pfd, co
 	int r;
 
 	if (l->plain)
-		return entry_invalid(err, l, "is a device, fifo or socket, which data may not hold");
+		return entry_invalid(err, l,
+				     "is a device, fifo or socket, which data may not hold");
 	if (l->o->rootless || (type != AE_IFCHR && type != AE_IFBLK && type != AE_IFIFO)) {
 		l->dropped++;
 		return 0;
@@ -1279,7 +1283,8 @@ static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_err
 	link = archive_entry_hardlink(e);
 
 	if (l->plain && type != AE_IFDIR && type != AE_IFREG && type != AE_IFLNK && !link)
-		return entry_invalid(err, l, "is a device, fifo or socket, which data may not hold");
+		return entry_invalid(err, l,
+				     "is a device, fifo or socket, which data may not hold");
 	if (l->plain)
 		goto parent; /* no whiteouts: a ".wh." name is an ordinary file in data */
 	if (bv_str_has_prefix(name, WHITEOUT_META) && strcmp(name, OPAQUE))
@@ -1333,8 +1338,8 @@ static int read_entries(struct layer *l, struct bv_error **err)
 			return archive_failed(l->a, l->label, l->plain, err);
 		if (++l->entries > l->max_entries)
 			return bv_error_setc(err, BV_EINVALID, 0,
-					     "%s %s: more than %" PRIu64 " entries", kind_of(l->plain),
-					     l->label, l->max_entries);
+					     "%s %s: more than %" PRIu64 " entries",
+					     kind_of(l->plain), l->label, l->max_entries);
 		l->data_read = false;
 		r = extract_entry(l, e, err);
 		/* whatever replaced a file at this path has no known digest (seal.h hashes it) */
@@ -1470,7 +1475,8 @@ int bv_unpack_decompress(int out_fd, const char *path, const char *label, uint64
 			return archive_failed(a, label, true, err);
 		if (len > max_bytes - total)
 			return bv_error_setc(err, BV_EINVALID, 0,
-					     "archive %s: decompresses to more than %" PRIu64 " bytes",
+					     "archive %s: decompresses to more than %" PRIu64
+					     " bytes",
 					     label, max_bytes);
 		if (bv_write_all(out_fd, buf, len) < 0)
 			return bv_error_set_errno(err, "could not write what %s decompresses to",

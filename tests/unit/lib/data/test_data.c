@@ -81,8 +81,9 @@ static void test_data__mirrors(void **state)
 	char *u;
 	(void)state;
 	assert_ok(bv_data_mirrors_parse_env(
-			  m, "https://ftp.ncbi.nlm.nih.gov/=http://127.0.0.1:9/ncbi/, "
-			     "https://ftp.ncbi.nlm.nih.gov/blast/=https://m.example/blast/",
+			  m,
+			  "https://ftp.ncbi.nlm.nih.gov/=http://127.0.0.1:9/ncbi/, "
+			  "https://ftp.ncbi.nlm.nih.gov/blast/=https://m.example/blast/",
 			  &err),
 		  &err);
 	u = bv_data_mirror_apply(m, "https://ftp.ncbi.nlm.nih.gov/blast/db/pdbaa.tar.gz");
@@ -269,11 +270,12 @@ static void test_data__cache_records(void **state)
 	assert_int_equal(bv_mkdir_p(orphan, 0755, NULL), 0); /* no record: not present */
 	put(file, "hello\n");
 	/* sha256 of "hello\n" */
-	put(rec, "{\"id\":\"db\",\"version\":\"1\",\"size\":6,\"sha256\":\"sha256:5891b5b522d5df086d0"
-		 "ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\",\"declared_sha256\":\"sha256:5891b5"
-		 "b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\",\"fetched_at\":\"x\","
-		 "\"files\":[{\"path\":\"f.txt\",\"size\":6,\"sha256\":\"sha256:5891b5b522d5df086d0"
-		 "ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\"}]}");
+	put(rec,
+	    "{\"id\":\"db\",\"version\":\"1\",\"size\":6,\"sha256\":\"sha256:5891b5b522d5df086d0"
+	    "ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\",\"declared_sha256\":\"sha256:5891b5"
+	    "b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\",\"fetched_at\":\"x\","
+	    "\"files\":[{\"path\":\"f.txt\",\"size\":6,\"sha256\":\"sha256:5891b5b522d5df086d0"
+	    "ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\"}]}");
 	assert_ok(bv_data_list(&e, &n, cache, &err), &err);
 	assert_int_equal(n, 1);
 	assert_string_equal(e[0].id, "db");
