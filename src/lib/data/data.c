@@ -1136,7 +1136,7 @@ static void job_release(struct job *j)
 		free(x->content_range);
 	}
 	free(j->x);
-	if (j->dl_fd > 0)
+	if (j->dl_fd >= 0)
 		close(j->dl_fd);
 	if (j->tmp)
 		(void)bv_unpack_remove_tree(j->tmp, NULL);
