@@ -1603,8 +1603,8 @@ static int remove_one(const char *cache, const char *id, const char *version, st
 		r = bv_error_set_errno(err, "could not remove '%s'", rec);
 	if (r == 0)
 		r = bv_unpack_remove_tree(dir, err);
-	if (r == 0)
-		(void)unlink(lockp);
+	/* the lock file stays: a process waiting on it would otherwise hold a lock on a file
+	 * nobody else can find, and fetch beside a third one */
 	bv_lock_release(&lk);
 	return r;
 }
