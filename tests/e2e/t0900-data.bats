@@ -110,6 +110,8 @@ setup_file() {
 	# a zstd single file
 	seq 1 20000 >"$BATS_FILE_TMPDIR/seqs.txt"
 	zstd -q -c "$BATS_FILE_TMPDIR/seqs.txt" >"$SRV/seqs.txt.zst"
+	xz -c "$BATS_FILE_TMPDIR/seqs.txt" >"$SRV/seqs2.txt.xz"
+	bzip2 -c "$BATS_FILE_TMPDIR/seqs.txt" >"$SRV/seqs3.txt.bz2"
 	# an archive with a member that climbs out
 	python3 - "$SRV/evil.tar.gz" <<'PY'
 import io, sys, tarfile
@@ -137,6 +139,8 @@ PY
 		"$u/db/kdb.tar.gz"
 	manifest seqs 3 decompress "$(size "$SRV/seqs.txt.zst")" "$(sha "$SRV/seqs.txt.zst")" \
 		"$u/seqs.txt.zst"
+	manifest hmm 36.0 decompress - - "$u/small.vcf.gz" "$u/small.vcf.gz.tbi" "$u/seqs2.txt.xz" \
+		"$u/seqs3.txt.bz2"
 	manifest badsha 1 noop - 0000000000000000000000000000000000000000000000000000000000000000 \
 		"$u/small.vcf.gz"
 	manifest evil 1 extract - - "$u/evil.tar.gz"
@@ -217,6 +221,18 @@ setup() {
 	assert_success
 	assert_line "OK        kdb 1.0"
 	assert_line "OK        seqs 3"
+}
+
+@test "decompress: every compressed file (bgzip members, xz, bzip2); others kept as they are" {
+	run bv data fetch hmm --yes
+	assert_success
+	[ "$(ls "$DATA/hmm/36.0")" = $'seqs2.txt\nseqs3.txt\nsmall.vcf\nsmall.vcf.gz.tbi' ]
+	[ "$(cat "$DATA/hmm/36.0/small.vcf")" = "$(gzip -dc "$SRV/small.vcf.gz")" ]
+	cmp "$DATA/hmm/36.0/seqs2.txt" "$BATS_FILE_TMPDIR/seqs.txt"
+	cmp "$DATA/hmm/36.0/seqs3.txt" "$BATS_FILE_TMPDIR/seqs.txt"
+	cmp "$DATA/hmm/36.0/small.vcf.gz.tbi" "$SRV/small.vcf.gz.tbi"
+	run bv data verify --local
+	assert_success
 }
 
 @test "ftp: anonymous download from vsftpd" {

@@ -1263,6 +1263,27 @@ static int post_process(struct job *j, int tree_fd, json_t *files, uint64_t *tot
 	return r;
 }
 
+static int compare_paths(const void *a, const void *b)
+{
+	const json_t *const *x = a, *const *y = b;
+	return strcmp(json_string_value(json_object_get(*x, "path")),
+		      json_string_value(json_object_get(*y, "path")));
+}
+
+/* The files of a flat dataset in the order hash_tree() lists a directory (by name). */
+static void sort_files(json_t *files)
+{
+	size_t n = json_array_size(files);
+	json_t **v = bv_xcalloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(files, i));
+	qsort(v, n, sizeof(*v), compare_paths);
+	json_array_clear(files);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(files, v[i]);
+	free(v);
+}
+
 static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 {
 	const struct bv_dataset *d = j->d;
@@ -1283,6 +1304,8 @@ static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 		return bv_error_set_errno(err, "could not open '%s'", j->tree);
 	}
 	r = post_process(j, tree_fd, files, &total, err);
+	if (r == 0)
+		sort_files(files);
 	if (r == 0)
 		r = bv_unpack_read_only(tree_fd, j->tree, err);
 	/* moving a directory to another parent rewrites its "..": it must stay writable until
