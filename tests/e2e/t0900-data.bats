@@ -107,6 +107,11 @@ setup_file() {
 	echo "names" >"$BATS_FILE_TMPDIR/dbsrc/kdb/taxo/names.dmp"
 	ln -s hash.k2d "$BATS_FILE_TMPDIR/dbsrc/kdb/link.k2d"
 	tar -C "$BATS_FILE_TMPDIR/dbsrc" -czf "$SRV/db/kdb.tar.gz" kdb
+	# the same directory as zip and as tar.zst
+	(cd "$BATS_FILE_TMPDIR/dbsrc" && python3 -c 'import zipfile, sys
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    z.write("kdb/hash.k2d"); z.write("kdb/taxo/names.dmp")' "$SRV/db/kdb.zip")
+	tar -C "$BATS_FILE_TMPDIR/dbsrc" -cf - kdb | zstd -q -c >"$SRV/db/kdb.tar.zst"
 	# a zstd single file
 	seq 1 20000 >"$BATS_FILE_TMPDIR/seqs.txt"
 	zstd -q -c "$BATS_FILE_TMPDIR/seqs.txt" >"$SRV/seqs.txt.zst"
@@ -137,6 +142,8 @@ PY
 	manifest vcf 2023_06 noop - - "$u/small.vcf.gz"
 	manifest kdb 1.0 extract "$(size "$SRV/db/kdb.tar.gz")" "$(sha "$SRV/db/kdb.tar.gz")" \
 		"$u/db/kdb.tar.gz"
+	manifest kdbzip 1 extract - - "$u/db/kdb.zip"
+	manifest kdbzst 1 extract - - "$u/db/kdb.tar.zst"
 	manifest seqs 3 decompress "$(size "$SRV/seqs.txt.zst")" "$(sha "$SRV/seqs.txt.zst")" \
 		"$u/seqs.txt.zst"
 	manifest hmm 36.0 decompress - - "$u/small.vcf.gz" "$u/small.vcf.gz.tbi" "$u/seqs2.txt.xz" \
@@ -216,6 +223,12 @@ setup() {
 	[ "$(cat "$DATA/kdb/1.0/kdb/taxo/names.dmp")" = "names" ]
 	[ "$(readlink "$DATA/kdb/1.0/kdb/link.k2d")" = hash.k2d ]
 	[ ! -e "$DATA/kdb/1.0/kdb.tar.gz" ]
+	run bv data fetch kdbzip kdbzst --yes
+	assert_success
+	for d in kdbzip kdbzst; do
+		[ "$(cat "$DATA/$d/1/kdb/hash.k2d")" = "k-mers" ]
+		[ "$(cat "$DATA/$d/1/kdb/taxo/names.dmp")" = "names" ]
+	done
 	cmp "$DATA/seqs/3/seqs.txt" "$BATS_FILE_TMPDIR/seqs.txt"
 	run bv data verify --local
 	assert_success
