@@ -876,6 +876,13 @@ static void xfer_done(struct fetch *f, struct xfer *x, CURLcode rc)
 		xfer_complete(f, x);
 		return;
 	}
+	if (rc == CURLE_OK && status == 416 && x->expect_size >= 0 &&
+	    x->written == (uint64_t)x->expect_size) {
+		/* cut just after the last byte: a range from the end has nothing left to send */
+		xfer_stop(f, x);
+		xfer_complete(f, x);
+		return;
+	}
 	if (rc == CURLE_OK && (status == 429 || status >= 500)) {
 		char why[48];
 		(void)snprintf(why, sizeof(why), "the server returned %ld", status);
