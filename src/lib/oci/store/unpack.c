@@ -1152,18 +1152,35 @@ static int extract_symlink(struct layer *l, struct archive_entry *e, int pfd, co
 		/*
 		 * Reference data is read on the host too, not only in a container's root: a
 		 * link to /etc/passwd or ../../.ssh there would hand a host file to whoever
-		 * reads the dataset.  Links must resolve inside the dataset's own directory.
+		 * reads the dataset.  Links must resolve inside the dataset's own directory, and
+		 * a lexical check of "dir/target" is not enough: with s -> ../../c, a link
+		 * a/b/t -> s/../../x looks like a/x but climbs out through c.  So ".." may only
+		 * lead the target, as many as the link's real directory is deep, and the rest
+		 * goes down; every link then lands inside, and so do chains of them.
 		 */
 		_cleanup_free_ char *shown = printable(target);
-		const char *base;
-		_cleanup_free_ char *dir = split_path(l->path.buf, &base);
-		_cleanup_free_ char *joined = NULL;
-		_cleanup_buf_ struct bv_buf clean = BV_BUF_INIT;
+		_cleanup_free_ char *dir = path_in_root(l->root, pfd);
+		size_t depth = 0, ups = 0;
+		bool down = false, bad = false;
+		const char *p = target;
 		if (target[0] == '/')
 			return entry_invalid(err, l, "is a symlink to the absolute path '%s'",
 					     shown);
-		joined = *dir ? bv_xasprintf("%s/%s", dir, target) : bv_xstrdup(target);
-		if (clean_path(joined, &clean) < 0 || !clean.len)
+		if (!dir)
+			return entry_failed(err, l, ENOENT);
+		for (const char *c = dir; *c; c++)
+			depth += c == dir || c[-1] == '/';
+		while (*p) {
+			const char *end = strchrnul(p, '/');
+			size_t len = (size_t)(end - p);
+			if (len == 2 && p[0] == '.' && p[1] == '.') {
+				bad = bad || down || ++ups > depth;
+			} else if (len && !(len == 1 && p[0] == '.')) {
+				down = true;
+			}
+			p = *end ? end + 1 : end;
+		}
+		if (bad || !down)
 			return entry_invalid(err, l,
 					     "is a symlink to '%s', which leads out of the archive",
 					     shown);

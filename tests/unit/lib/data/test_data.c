@@ -203,6 +203,12 @@ static void test_data__archive_rules(void **state)
 	const struct entry abs_link[] = {{"passwd", AE_IFLNK, "/etc/passwd"}};
 	const struct entry up_link[] = {{"d/x", AE_IFLNK, "../../home"}};
 	const struct entry climb[] = {{"../x", AE_IFREG, "x"}};
+	/* lexically a/x, really ../x: s leads up to c, and ".." then climbs out of the tree */
+	const struct entry chain[] = {
+		{"c/", AE_IFDIR, NULL},
+		{"a/b/s", AE_IFLNK, "../../c"},
+		{"a/b/t", AE_IFLNK, "s/../../x"},
+	};
 	const struct entry fifo[] = {{"p", AE_IFIFO, NULL}};
 	char *msg = NULL, *dir = NULL, *p;
 	char buf[16] = {0};
@@ -227,6 +233,13 @@ static void test_data__archive_rules(void **state)
 
 	assert_int_equal(extract(up_link, 1, &msg, &dir), BV_EINVALID);
 	assert_string_equal(msg, "archive 'a.tar': entry 'd/x' is a symlink to '../../home', "
+				 "which leads out of the archive");
+	free(msg);
+	bv_unpack_remove_tree(dir, NULL);
+	free(dir);
+
+	assert_int_equal(extract(chain, BV_ARRAY_SIZE(chain), &msg, &dir), BV_EINVALID);
+	assert_string_equal(msg, "archive 'a.tar': entry 'a/b/t' is a symlink to 's/../../x', "
 				 "which leads out of the archive");
 	free(msg);
 	bv_unpack_remove_tree(dir, NULL);
