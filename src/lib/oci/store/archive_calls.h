@@ -27,6 +27,7 @@
 #define archive_entry_rdev                 (bv_archive_api->archive_entry_rdev)
 #define archive_entry_set_filetype         (bv_archive_api->archive_entry_set_filetype)
 #define archive_entry_set_gid              (bv_archive_api->archive_entry_set_gid)
+#define archive_entry_set_hardlink         (bv_archive_api->archive_entry_set_hardlink)
 #define archive_entry_set_mtime            (bv_archive_api->archive_entry_set_mtime)
 #define archive_entry_set_pathname         (bv_archive_api->archive_entry_set_pathname)
 #define archive_entry_set_perm             (bv_archive_api->archive_entry_set_perm)

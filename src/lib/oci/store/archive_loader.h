@@ -42,6 +42,7 @@ struct bv_error;
 	X(archive_entry_rdev)                 \
 	X(archive_entry_set_filetype)         \
 	X(archive_entry_set_gid)              \
+	X(archive_entry_set_hardlink)         \
 	X(archive_entry_set_mtime)            \
 	X(archive_entry_set_pathname)         \
 	X(archive_entry_set_perm)             \

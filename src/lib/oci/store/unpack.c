@@ -1260,6 +1260,9 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 		return parent_error(err, l, r, link);
 	if (S_ISDIR(st.st_mode))
 		return entry_invalid(err, l, "is a hard link to the directory '%s'", shown);
+	/* data: a symlink checked where it was made would mean something else elsewhere */
+	if (l->plain && S_ISLNK(st.st_mode))
+		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
 	r = check_slot(l, clear_slot(pfd, name, false), err);
 	if (r < 0)
 		return r;

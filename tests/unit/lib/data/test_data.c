@@ -156,6 +156,14 @@ static void write_tar(const char *path, const struct entry *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct archive_entry *ae = archive_entry_new();
 		archive_entry_set_pathname(ae, e[i].name);
+		if (!e[i].type) { /* a hard link to body */
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_hardlink(ae, e[i].body);
+			archive_entry_set_perm(ae, 0644);
+			assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+			archive_entry_free(ae);
+			continue;
+		}
 		archive_entry_set_filetype(ae, e[i].type);
 		archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0644);
 		if (e[i].type == AE_IFLNK)
@@ -203,6 +211,12 @@ static void test_data__archive_rules(void **state)
 	const struct entry abs_link[] = {{"passwd", AE_IFLNK, "/etc/passwd"}};
 	const struct entry up_link[] = {{"d/x", AE_IFLNK, "../../home"}};
 	const struct entry climb[] = {{"../x", AE_IFREG, "x"}};
+	/* a link fine at a/b/s would climb out from the top */
+	const struct entry hardlinked[] = {
+		{"c/", AE_IFDIR, NULL},
+		{"a/b/s", AE_IFLNK, "../../c"},
+		{"t", 0, "a/b/s"},
+	};
 	/* lexically a/x, really ../x: s leads up to c, and ".." then climbs out of the tree */
 	const struct entry chain[] = {
 		{"c/", AE_IFDIR, NULL},
@@ -241,6 +255,13 @@ static void test_data__archive_rules(void **state)
 	assert_int_equal(extract(chain, BV_ARRAY_SIZE(chain), &msg, &dir), BV_EINVALID);
 	assert_string_equal(msg, "archive 'a.tar': entry 'a/b/t' is a symlink to 's/../../x', "
 				 "which leads out of the archive");
+	free(msg);
+	bv_unpack_remove_tree(dir, NULL);
+	free(dir);
+
+	assert_int_equal(extract(hardlinked, BV_ARRAY_SIZE(hardlinked), &msg, &dir), BV_EINVALID);
+	assert_string_equal(msg, "archive 'a.tar': entry 't' is a hard link to the symlink "
+				 "'a/b/s'");
 	free(msg);
 	bv_unpack_remove_tree(dir, NULL);
 	free(dir);
