@@ -81,6 +81,7 @@ bench: deps-quiet all
 	scripts/bench.sh $(BUILD)
 	scripts/bench-run.sh $(BUILD)
 	scripts/bench-trust.sh $(BUILD)
+	scripts/bench-data.sh $(BUILD)
 
 # The unpack-only part of bench-pull.sh; BENCH_UNPACK_BASELINE=<builddir> compares two builds.
 bench-unpack: all

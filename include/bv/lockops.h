@@ -273,4 +273,13 @@ int bv_lockops_commit(const struct bv_lockops_txn *txn, const struct bv_lockops_
 /* Frees the files read and releases the project lock; the transaction is empty afterwards. */
 void bv_lockops_txn_release(struct bv_lockops_txn *txn);
 
+/*
+ * Fills the empty sha256 of every reference_data_pins entry of `lock` from the registry's
+ * data manifest (bv_lockops_fill_entry() keeps known ones); a dataset the registry lacks is
+ * a warning and its pin stays without a digest.
+ */
+struct bv_index;
+int bv_lockops_fill_data_pins(struct bv_lockfile *lock, const struct bv_index *idx,
+			      struct bv_strv *warnings);
+
 #endif

@@ -22,8 +22,9 @@
  * Mounts: the project root at /workspace (read-write), with the working directory following
  * the caller's position inside the project (upstream mounts only $PWD, which breaks "../x"
  * paths from a subdirectory); reference data read-only at its mount path when it exists in
- * the cache (<cache>/data/<id>/<version>), an error when a required dataset is missing; the
- * manifest's cache_paths at <cache>/tool-cache/<tool>/<slug>, then bv.toml's [[cache]] rules
+ * the cache (<cache>/data/<id>/<version>), an error when a required dataset is missing; a
+ * missing optional one leaves a line in plan.warnings; the manifest's cache_paths at
+ * <cache>/tool-cache/<tool>/<slug>, then bv.toml's [[cache]] rules
  * ("*" or the tool id; a later rule wins for the same container path), host directories
  * created as needed.
  *
@@ -70,6 +71,7 @@ struct bv_run_plan {
 	bool list_subcommands;
 	/* storage behind req */
 	struct bv_strv argv, env, strings;
+	struct bv_strv warnings; /* optional reference data that is missing, for the caller */
 	struct bv_run_mount *mounts;
 	char *workdir;
 };

@@ -238,12 +238,37 @@ void bv_services_cli_end(struct bv_services_cli *sc);
 /* bv_services_events.on_event: "<service>: <what>", or "<what>", on stderr. */
 void bv_services_cli_on_event(const char *service, const char *what, void *payload);
 
+/*
+ * cmd_data.c: fetches `n` resolved datasets (bv/data.h) with progress on stderr, after asking
+ * unless `yes` (refusing without a terminal); prints one line per dataset.  Returns an exit
+ * status, the error reported.  Also used by bv add --fetch-data and bv sync --data.
+ */
+struct bv_dataset;
+int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool yes);
+/*
+ * After bv add: the reference data the tools `ms` need that is not in the cache, one line
+ * each and the exact 'bv data fetch' line (upstream's notice), or with `fetch` fetched.
+ * Returns an exit status.
+ */
+struct bv_index;
+int bv_cli_data_notice(const struct bv_manifest *const *ms, size_t n, const struct bv_index *idx,
+		       bool fetch, unsigned jobs);
+/* bv sync --data: fetches every dataset bv.lock pins.  Returns an exit status. */
+struct bv_lockfile;
+int bv_cli_sync_data(const struct bv_lockfile *lock, const struct bv_index *idx, unsigned jobs);
+/*
+ * bv sync --frozen: a pinned dataset in the cache whose recorded sha256 differs from its pin
+ * is an error line each.  Returns an exit status.
+ */
+int bv_cli_check_data_pins(const struct bv_lockfile *lock);
+
 /* Human sizes: "1.2 GiB". */
 void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 
 /* Commands. */
 extern const struct bv_cli_command bv_cmd_add;
 extern const struct bv_cli_command bv_cmd_cache;
+extern const struct bv_cli_command bv_cmd_data;
 extern const struct bv_cli_command bv_cmd_doctor;
 extern const struct bv_cli_command bv_cmd_down;
 extern const struct bv_cli_command bv_cmd_exec;

@@ -24,6 +24,7 @@ static const char *arg_registry;
 static unsigned arg_jobs;
 static const char *arg_backend;
 static const char *arg_platform;
+static bool arg_fetch_data;
 
 struct wanted {
 	char *id;
@@ -116,6 +117,7 @@ static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
 	if (r < 0) {
 		r = bv_cli_report(err);
 	} else {
+		(void)bv_lockops_fill_data_pins(res.lock, ctx->index, &res.warnings);
 		bv_cli_print_warnings(&res.warnings);
 		r = bv_cli_commit(ctx, &res);
 	}
@@ -156,6 +158,13 @@ static int run_add(int argc, char **argv)
 			platform ? " for " : "", platform ? platform : "");
 	}
 	r = bv_cli_register_project(&ctx);
+	if (!r) {
+		const struct bv_manifest **ms = bv_xcalloc(n + 1, sizeof(*ms));
+		for (size_t i = 0; i < n; i++)
+			ms[i] = want[i].manifest;
+		r = bv_cli_data_notice(ms, n, ctx.index, arg_fetch_data, arg_jobs);
+		free(ms);
+	}
 out:
 	for (size_t i = 0; want && i < n; i++) {
 		free(want[i].id);
@@ -177,16 +186,18 @@ static const struct bv_cli_option add_options[] = {
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH", BV_CLI_PLATFORM_HELP},
+	{"fetch-data", 0, BV_OPT_FLAG, &arg_fetch_data, NULL,
+	 "also fetch the reference data the tools need (bv data fetch, without asking)"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_add = {
 	.name = "add",
 	.usage =
-		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       <tool[@version]>...",
+		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       [--fetch-data] <tool[@version]>...",
 	.summary = "add tools to the project and pull them",
 	.description =
-		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
+		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.  Reference\ndata a tool needs is pinned in bv.lock and listed with the line that fetches it;\n--fetch-data fetches it.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
 	.options = add_options,
 	.run = run_add,
 };

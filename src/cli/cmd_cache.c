@@ -2,6 +2,7 @@
  * bv cache size|list|verify|prune [--dry-run]: the content-addressed store and unpacked trees.
  */
 #include <bv/apptainer.h>
+#include <bv/data.h>
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
@@ -171,7 +172,8 @@ static int cache_verify(struct bv_store *s)
  * The image digests the locks of known projects pin: every project registered in the cache
  * (bv/retain.h), this project, and those in BV_KNOWN_PROJECTS.
  */
-static int known_digests(const char *cache, struct bv_strv *keep, size_t *projects)
+static int known_digests(const char *cache, struct bv_strv *keep, struct bv_strv *keep_data,
+			 size_t *projects)
 {
 	struct bv_strv roots = BV_STRV_INIT;
 	struct bv_error *err = NULL;
@@ -208,9 +210,13 @@ static int known_digests(const char *cache, struct bv_strv *keep, size_t *projec
 			r = bv_cli_report(err);
 			break;
 		}
-		for (size_t i = 0; i < lock->n_tools; i++)
+		for (size_t i = 0; i < lock->n_tools; i++) {
 			if (lock->tools[i].image_digest[0])
 				bv_strv_push(keep, lock->tools[i].image_digest);
+			for (size_t k = 0; k < lock->tools[i].n_pins; k++)
+				bv_strv_pushf(keep_data, "%s@%s", lock->tools[i].pins[k].id,
+					      lock->tools[i].pins[k].version);
+		}
 		bv_lockfile_free(lock);
 		(*projects)++;
 	}
@@ -275,10 +281,47 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 	}
 }
 
+/* Reference data no known project pins (bv.lock's reference_data_pins), as images. */
+static void prune_data(const struct bv_strv *keep, size_t *removed, int64_t *freed)
+{
+	struct bv_data_entry *e = NULL;
+	struct bv_error *err = NULL;
+	size_t n = 0;
+	if (bv_data_list(&e, &n, NULL, &err) < 0) {
+		_cleanup_free_ char *msg = bv_error_format(err);
+		bv_error_free(err);
+		bv_cli_warning("%s; keeping the reference data", msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *spec = bv_xasprintf("%s@%s", e[i].id, e[i].version);
+		size_t gone = 0;
+		if (bv_strv_contains(keep, spec))
+			continue;
+		if (arg_dry_run) {
+			printf("would remove %s\n", bv_cli_text(e[i].path));
+		} else if (bv_data_remove(&gone, NULL, e[i].id, e[i].version, &err) < 0) {
+			_cleanup_free_ char *msg = bv_error_format(err);
+			bv_error_free(err);
+			err = NULL;
+			bv_cli_warning("%s", msg);
+			continue;
+		} else {
+			printf("removed %s\n", bv_cli_text(e[i].path));
+		}
+		(*removed)++;
+		*freed += e[i].size;
+	}
+	bv_data_entries_free(e, n);
+}
+
 static int cache_prune(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
-	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT;
+	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT, keep_data = BV_STRV_INIT;
+	int64_t data_freed = 0;
+	size_t datasets = 0;
+	char data_human[32];
 	_cleanup_free_ char *cache = NULL, *rootfs = NULL, *layers = NULL;
 	int64_t freed = 0;
 	size_t projects = 0, trees = 0, busy = 0;
@@ -288,7 +331,7 @@ static int cache_prune(struct bv_store *s)
 		r = bv_cli_report(err);
 		goto out;
 	}
-	r = known_digests(cache, &keep, &projects);
+	r = known_digests(cache, &keep, &keep_data, &projects);
 	if (r)
 		goto out;
 	if (!projects) {
@@ -307,15 +350,20 @@ static int cache_prune(struct bv_store *s)
 	layers = bv_path_join(cache, "layers");
 	prune_trees(rootfs, &keep, true, s, &trees, &busy);
 	prune_trees(layers, &keep, false, s, &trees, &busy);
+	prune_data(&keep_data, &datasets, &data_freed);
 	bv_strv_foreach (line, &removed)
 		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", bv_cli_text(*line));
 	bv_cli_format_size(human, sizeof(human), freed);
-	fprintf(stderr, "%s %zu blobs (%s) and %zu unpacked trees; kept what %zu project%s use\n",
-		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, projects,
-		projects == 1 ? "" : "s");
+	bv_cli_format_size(data_human, sizeof(data_human), data_freed);
+	fprintf(stderr,
+		"%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s); kept what %zu "
+		"project%s use\n",
+		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
+		data_human, projects, projects == 1 ? "" : "s");
 	r = BV_EXIT_OK;
 out:
 	bv_strv_clear(&keep);
+	bv_strv_clear(&keep_data);
 	bv_strv_clear(&removed);
 	return r;
 }

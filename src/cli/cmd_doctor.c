@@ -3,6 +3,7 @@
  * state of the project in the working directory.  Exits 1 only when no backend is usable:
  * everything else is information, so scripts can use `bv doctor` as "can bv work here?".
  */
+#include <bv/data.h>
 #include <bv/error.h>
 #include <bv/lockfile.h>
 #include <bv/paths.h>
@@ -134,6 +135,52 @@ static void doctor_project(const struct bv_cli_ctx *ctx, bool loaded)
 	bv_runtime_free(rt);
 }
 
+/* The cached datasets, and the ones this project's bv.lock pins that are missing. */
+static void doctor_data(const struct bv_cli_ctx *ctx, bool loaded)
+{
+	struct bv_data_entry *e = NULL;
+	struct bv_error *err = NULL;
+	int64_t total = 0;
+	size_t n = 0, missing = 0;
+	char human[32];
+	printf("\nData\n");
+	if (bv_data_list(&e, &n, NULL, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  datasets    unknown: %s\n", bv_cli_text(why));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		total += e[i].size;
+	bv_cli_format_size(human, sizeof(human), total);
+	printf("  datasets    %zu in the cache (%s)\n", n, human);
+	for (size_t i = 0; i < n; i++) {
+		bv_cli_format_size(human, sizeof(human), e[i].size);
+		printf("              %s %s  %s\n", bv_cli_text(e[i].id), bv_cli_text(e[i].version),
+		       human);
+	}
+	bv_data_entries_free(e, n);
+	if (!loaded || !ctx->lock)
+		return;
+	for (size_t i = 0; i < ctx->lock->n_tools; i++)
+		for (size_t k = 0; k < ctx->lock->tools[i].n_pins; k++) {
+			const struct bv_lock_data_pin *p = &ctx->lock->tools[i].pins[k];
+			struct bv_data_entry one;
+			if (bv_data_lookup(&one, NULL, p->id, p->version, &err) == 0) {
+				bv_data_entry_release(&one);
+				continue;
+			}
+			bv_error_free(err);
+			err = NULL;
+			printf("  missing     %s %s (for %s; 'bv data fetch %s@%s')\n",
+			       bv_cli_text(p->id), bv_cli_text(p->version),
+			       bv_cli_text(ctx->lock->tools[i].tool_id), bv_cli_text(p->id),
+			       bv_cli_text(p->version));
+			missing++;
+		}
+	if (!missing)
+		printf("  project     every pinned dataset is in the cache\n");
+}
+
 static int run_doctor(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
@@ -152,6 +199,7 @@ static int run_doctor(int argc, char **argv)
 	       bv_runtime_selected_name(
 		       arg_backend, loaded && ctx.project ? ctx.project->runtime_backend : NULL));
 	doctor_cache();
+	doctor_data(&ctx, loaded);
 	doctor_project(&ctx, loaded);
 	bv_cli_ctx_release(&ctx);
 	fflush(stdout);

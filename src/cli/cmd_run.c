@@ -68,6 +68,8 @@ static int run_in_project(const char *start, const char *name, char **args, size
 		bv_cli_ctx_release(&ctx);
 		return r;
 	}
+	for (size_t i = 0; i < plan.warnings.n; i++)
+		bv_cli_warning("%s", plan.warnings.v[i]);
 	if (plan.list_subcommands) {
 		print_subcommands(plan.manifest);
 		r = BV_EXIT_OK;

@@ -18,6 +18,7 @@
 #include "util/banned.h"
 
 static bool arg_frozen;
+static bool arg_data;
 static unsigned arg_jobs;
 static const char *arg_backend;
 static const char *arg_platform;
@@ -57,9 +58,12 @@ static int run_sync(int argc, char **argv)
 		r = BV_EXIT_USAGE;
 		goto out;
 	}
-	if (arg_frozen && (r = check_frozen(&ctx)))
+	if (arg_frozen && ((r = check_frozen(&ctx)) || (r = bv_cli_check_data_pins(ctx.lock))))
 		goto out;
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform);
+	/* the datasets last: the registry is opened only for them */
+	if (!r && arg_data && !(r = bv_cli_ctx_load_index(&ctx, NULL, false)))
+		r = bv_cli_sync_data(ctx.lock, ctx.index, arg_jobs);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
 	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
@@ -72,7 +76,9 @@ out:
 
 static const struct bv_cli_option sync_options[] = {
 	{"frozen", 0, BV_OPT_FLAG, &arg_frozen, NULL,
-	 "fail unless bv.lock matches bv.toml exactly"},
+	 "fail unless bv.lock matches bv.toml exactly (and cached datasets their pins)"},
+	{"data", 0, BV_OPT_FLAG, &arg_data, NULL,
+	 "also fetch the reference data bv.lock pins (without asking)"},
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
@@ -84,7 +90,8 @@ static const struct bv_cli_option sync_options[] = {
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
-	.usage = "[--frozen] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
+	.usage =
+		"[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
 		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",

@@ -157,6 +157,8 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	relock_pull_release(&pull);
 	if (r < 0)
 		return bv_cli_report(err);
+	if (res.lock)
+		(void)bv_lockops_fill_data_pins(res.lock, ctx->index, &res.warnings);
 	bv_cli_print_warnings(&res.warnings);
 	if (!res.lock) {
 		r = print_diff(&res.diff, mode);

@@ -1,12 +1,14 @@
 /*
  * libFuzzer target for layer unpacking: bv_unpack_layer() on hostile layer blobs, and
- * bv_unpack_image() on two layers that unpacked.
+ * bv_unpack_image() on two layers that unpacked; and for reference data archives.
  *
  * The first input byte chooses how the rest becomes a blob: bits 0-1 raw, gzip (zlib's
  * deflate with a gzip header) or zstd; bits 2-3 the media type; bit 4 splits the rest into
  * two layers at the offset in bytes 1-2 and builds an image from them; bit 5 keeps the tar
  * headers' checksums as they are (otherwise they are recomputed, so that mutations of names
- * and types get past libarchive's checksum test).  Everything happens in
+ * and types get past libarchive's checksum test); bit 6 unpacks the first blob as reference
+ * data instead (bv_unpack_archive(): every symlink inside the tree, no special files, the
+ * canaries untouched).  Everything happens in
  * one private directory per process:
  *
  *   <tmp>/blob, <tmp>/blob2     the layer blobs
@@ -336,6 +338,76 @@ static bool compressed(const uint8_t *data, size_t size)
 	       (size >= 4 && !memcmp(data, "\x28\xb5\x2f\xfd", 4));
 }
 
+/*
+ * Every symlink below `fd` (at `depth` below the dataset's top) stays inside the tree, and
+ * nothing but directories, files and symlinks is there: the rules of bv_unpack_archive().
+ */
+static void check_data_tree(int fd, unsigned depth)
+{
+	DIR *d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+	struct dirent *de;
+	if (!d)
+		die("cannot list a data tree");
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			die("cannot stat in a data tree");
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				die("cannot open a data directory");
+			check_data_tree(sub, depth + 1);
+			close(sub);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+			long level = (long)depth;
+			if (n < 0)
+				die("cannot read a data symlink");
+			target[n] = '\0';
+			if (target[0] == '/')
+				die("a data symlink is absolute");
+			for (char *save = NULL, *c = strtok_r(target, "/", &save); c;
+			     c = strtok_r(NULL, "/", &save)) {
+				level += !strcmp(c, "..") ? -1 : strcmp(c, ".") ? 1 : 0;
+				if (level < 0)
+					die("a data symlink leads out of its tree");
+			}
+		} else if (!S_ISREG(st.st_mode)) {
+			die("a data tree holds a special file");
+		}
+	}
+	closedir(d);
+}
+
+/* bv_unpack_archive() (reference data) of the same bytes: confined, or failed with a message. */
+static void unpack_data(const char *blob)
+{
+	_cleanup_free_ char *dest = bv_path_join(tmp, "data");
+	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
+	struct bv_error *err = NULL;
+	int fd, r;
+
+	o.max_entries = 4096;
+	o.max_bytes = 16ULL << 20;
+	if (mkdir(dest, 0755) < 0)
+		die("cannot create the data directory");
+	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		die("cannot open the data directory");
+	r = bv_unpack_archive(fd, blob, "'blob'", &o, &err);
+	if (r < 0)
+		check_failure(r, err);
+	else
+		check_data_tree(fd, 0);
+	close(fd);
+	check_beside((const char *const[]){"data", NULL});
+	remove_tree("data");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const media_types[] = {
@@ -380,6 +452,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	write_blob(blob, data, two ? split : size, how);
+	if (flags & 0x40u) { /* reference data instead of a layer */
+		unpack_data(blob);
+		check_beside(nothing);
+		return 0;
+	}
 	ok1 = unpack_one(blob, media_type, "dest", !compressed(data, two ? split : size));
 	check_beside(ok1 ? beside_one : nothing);
 	if (two) {

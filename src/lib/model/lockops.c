@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/model/resolve-internal.h"
 #include "lib/model/validate.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -73,6 +74,63 @@ static void fill_layers(struct bv_lock_tool *t, const struct bv_manifest *m,
 	}
 }
 
+/*
+ * reference_data_pins, one per [tool.reference_data.<key>] of the manifest, with upstream's
+ * fields.  The sha256 is the dataset's, which only the registry's data manifest knows: it is
+ * kept from the old pin when key, id and version are unchanged, and left empty otherwise for
+ * the caller to fill (bv_lockops_fill_data_pins), so `bv lock --check` sees no change.
+ */
+static void fill_pins(struct bv_lock_tool *t, const struct bv_manifest *m)
+{
+	struct bv_lock_data_pin *old = t->pins;
+	size_t n_old = t->n_pins;
+
+	t->pins = NULL;
+	t->n_pins = 0;
+	for (size_t i = 0; i < m->n_reference_data; i++) {
+		const struct bv_manifest_reference *ref = &m->reference_data[i];
+		struct bv_lock_data_pin *p = bv_lock_tool_set_pin(t, ref->key);
+		bv_lock_set_string(&p->id, ref->id);
+		bv_lock_set_string(&p->version, ref->version);
+		for (size_t k = 0; k < n_old; k++)
+			if (!strcmp(old[k].key, ref->key) && !strcmp(old[k].id, ref->id) &&
+			    !strcmp(old[k].version, ref->version))
+				bv_lock_set_string(&p->sha256, old[k].sha256);
+	}
+	for (size_t k = 0; k < n_old; k++) {
+		free(old[k].key);
+		free(old[k].id);
+		free(old[k].version);
+		free(old[k].sha256);
+	}
+	free(old);
+}
+
+int bv_lockops_fill_data_pins(struct bv_lockfile *lock, const struct bv_index *idx,
+			      struct bv_strv *warnings)
+{
+	for (size_t i = 0; i < lock->n_tools; i++) {
+		struct bv_lock_tool *t = &lock->tools[i];
+		for (size_t k = 0; k < t->n_pins; k++) {
+			struct bv_lock_data_pin *p = &t->pins[k];
+			struct bv_dataset *d = NULL;
+			struct bv_error *e = NULL;
+			if (p->sha256[0])
+				continue;
+			if (bv_resolve_dataset(&d, idx, p->id, p->version, &e) < 0) {
+				_cleanup_free_ char *msg = bv_error_format(e);
+				bv_error_free(e);
+				bv_strv_pushf(warnings, "%s: %s; its pin in bv.lock has no sha256",
+					      t->tool_id, msg);
+				continue;
+			}
+			bv_lock_set_string(&p->sha256, d->sha256 ? d->sha256 : "");
+			bv_dataset_free(d);
+		}
+	}
+	return 0;
+}
+
 void bv_lockops_fill_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 			   const char *requirement, const struct bv_lockops_image *image,
 			   const char *now)
@@ -94,6 +152,7 @@ void bv_lockops_fill_entry(struct bv_lock_tool *t, const struct bv_manifest *m,
 	bv_lock_set_string(&t->resolved_at, now);
 	bv_strv_clear(&t->binaries);
 	bv_strv_pushv(&t->binaries, (const char *const *)m->binaries.v);
+	fill_pins(t, m);
 	if (image) {
 		/* Always the registry's digest, whatever the backend (upstream records a SIF
 		 * hash for apptainer). */

@@ -248,8 +248,14 @@ static int plan_data(struct bv_run_plan *plan, size_t *n, const char *cache_dir,
 			if (ref->required)
 				return bv_error_setc(err, BV_EINVALID, 0,
 						     "%s needs reference data '%s' %s, which is "
-						     "not in the cache",
-						     m->id, ref->id, ref->version);
+						     "not in the cache; fetch it with 'bv data "
+						     "fetch %s@%s'",
+						     m->id, ref->id, ref->version, ref->id,
+						     ref->version);
+			bv_strv_pushf(&plan->warnings,
+				      "%s can use reference data '%s' %s, which is not in the "
+				      "cache; 'bv data fetch %s@%s' fetches it",
+				      m->id, ref->id, ref->version, ref->id, ref->version);
 			continue;
 		}
 		target = ref->mount_path ? bv_xstrdup(ref->mount_path)
@@ -318,6 +324,7 @@ void bv_run_plan_release(struct bv_run_plan *plan)
 	bv_strv_clear(&plan->argv);
 	bv_strv_clear(&plan->env);
 	bv_strv_clear(&plan->strings);
+	bv_strv_clear(&plan->warnings);
 	free(plan->mounts);
 	free(plan->workdir);
 	bv_manifest_free(plan->manifest);

@@ -468,7 +468,8 @@ static bool string_is_host(const struct bv_toml_value *v)
 static int mirrors_from_doc(struct bv_mirrors *m, struct bv_schema *s,
 			    const struct bv_toml_table *root)
 {
-	static const char *const known_root[] = {"mirrors", "insecure", NULL};
+	/* [data] holds the mirrors of dataset hosts (src/lib/data/data.c) */
+	static const char *const known_root[] = {"mirrors", "insecure", "data", NULL};
 	static const char *const known_insecure[] = {"registries", NULL};
 	struct bv_schema_table top = bv_schema_root(s, root), mirrors, insecure;
 	const struct bv_toml_array *list = NULL;

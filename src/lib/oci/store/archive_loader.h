@@ -42,6 +42,7 @@ struct bv_error;
 	X(archive_entry_rdev)                 \
 	X(archive_entry_set_filetype)         \
 	X(archive_entry_set_gid)              \
+	X(archive_entry_set_hardlink)         \
 	X(archive_entry_set_mtime)            \
 	X(archive_entry_set_pathname)         \
 	X(archive_entry_set_perm)             \
@@ -61,13 +62,16 @@ struct bv_error;
 	X(archive_read_new)                   \
 	X(archive_read_next_header)           \
 	X(archive_read_open_fd)               \
+	X(archive_read_support_filter_bzip2)  \
 	X(archive_read_support_filter_gzip)   \
 	X(archive_read_support_filter_none)   \
+	X(archive_read_support_filter_xz)     \
 	X(archive_read_support_filter_zstd)   \
 	X(archive_read_support_format_empty)  \
 	X(archive_read_support_format_gnutar) \
 	X(archive_read_support_format_raw)    \
 	X(archive_read_support_format_tar)    \
+	X(archive_read_support_format_zip)    \
 	X(archive_write_close)                \
 	X(archive_write_data)                 \
 	X(archive_write_free)                 \

@@ -144,4 +144,30 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 /* Whether `tree` has a seal; only a sealed tree is complete and trusted. */
 bool bv_unpack_is_sealed(const char *tree);
 
+/*
+ * Reference data (src/lib/data/): the archive at `archive_path` (tar, uncompressed or gzip,
+ * bzip2, xz or zstd, or zip) extracted into the directory open at `dest_fd`, with the rules
+ * above for names and parents (cleaned, resolved inside `dest_fd`, never written through),
+ * rootless, and stricter ones, because a dataset is read on the host as well: a symlink must
+ * resolve inside the tree (no absolute target, no ".." above it); a device, fifo or socket
+ * fails the archive; ".wh." names are ordinary files.  No staging and no seal: the caller
+ * publishes the directory.  Messages read "archive <label>: entry '../x' escapes the image
+ * root".  `opts` may be NULL; its limits apply.
+ */
+int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
+		      const struct bv_unpack_options *opts, struct bv_error **err);
+
+/*
+ * The single compressed file at `path` (gzip, also several members as bgzip writes them,
+ * bzip2, xz or zstd; an uncompressed file is copied) decompressed into `out_fd` with large
+ * writes, hashed into `h` (may be NULL) as it goes; its size in *size_out.  More than
+ * `max_bytes` (0: BV_UNPACK_DEFAULT_MAX_BYTES) is BV_EINVALID.
+ */
+struct bv_sha256;
+int bv_unpack_decompress(int out_fd, const char *path, const char *label, uint64_t max_bytes,
+			 struct bv_sha256 *h, uint64_t *size_out, struct bv_error **err);
+
+/* Takes the write bits off every directory below and at `dir_fd` (files are read-only). */
+int bv_unpack_read_only(int dir_fd, const char *label, struct bv_error **err);
+
 #endif

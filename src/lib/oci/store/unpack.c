@@ -638,7 +638,13 @@ renamed:
 /* ------------------------------------------------------------------------------------------ */
 /* Reading blobs */
 
-enum compression { COMP_NONE, COMP_GZIP, COMP_ZSTD };
+enum compression { COMP_NONE, COMP_GZIP, COMP_ZSTD, COMP_BZIP2, COMP_XZ };
+
+/* What messages call the file: OCI layers, or the archives of reference data (plain mode). */
+static const char *kind_of(bool plain)
+{
+	return plain ? "archive" : "layer";
+}
 
 static bool media_type_supported(const char *mt)
 {
@@ -663,7 +669,8 @@ static bool media_type_supported(const char *mt)
 }
 
 /* The compression of the blob open at `fd`, from its first bytes. */
-static int sniff(int fd, const char *label, enum compression *out, struct bv_error **err)
+static int sniff(int fd, const char *label, bool plain, enum compression *out,
+		 struct bv_error **err)
 {
 	unsigned char m[6] = {0};
 	ssize_t n;
@@ -672,19 +679,27 @@ static int sniff(int fd, const char *label, enum compression *out, struct bv_err
 		n = pread(fd, m, sizeof(m), 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return bv_error_set_errno(err, "could not read layer %s", label);
+		return bv_error_set_errno(err, "could not read %s %s", kind_of(plain), label);
 	if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
 		*out = COMP_GZIP;
 	else if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
 		*out = COMP_ZSTD;
+	else if (plain && n >= 3 && !memcmp(m, "BZh", 3))
+		*out = COMP_BZIP2;
+	else if (plain && n >= 6 &&
+		 !memcmp(m,
+			 "\xfd"
+			 "7zXZ",
+			 6))
+		*out = COMP_XZ;
 	else if ((n >= 3 && !memcmp(m, "BZh", 3)) ||
 		 (n >= 6 && !memcmp(m,
 				    "\xfd"
 				    "7zXZ\0",
 				    6)) ||
 		 (n >= 4 && !memcmp(m, "\x04\x22\x4d\x18", 4)))
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "layer %s uses an unsupported compression", label);
+		return bv_error_setc(err, BV_EINVALID, 0, "%s %s uses an unsupported compression",
+				     kind_of(plain), label);
 	else
 		*out = COMP_NONE;
 	return 0;
@@ -700,12 +715,12 @@ static bool io_failure(struct archive *a)
 	return !(e == EILSEQ || e == EINVAL || e <= 0);
 }
 
-static int archive_failed(struct archive *a, const char *label, struct bv_error **err)
+static int archive_failed(struct archive *a, const char *label, bool plain, struct bv_error **err)
 {
 	const char *msg = archive_error_string(a);
 	int e = io_failure(a) ? archive_errno(a) : 0;
-	return bv_error_setc(err, e ? BV_ERR : BV_EINVALID, e, "could not read layer %s: %s", label,
-			     msg ? msg : "unknown error");
+	return bv_error_setc(err, e ? BV_ERR : BV_EINVALID, e, "could not read %s %s: %s",
+			     kind_of(plain), label, msg ? msg : "unknown error");
 }
 
 /*
@@ -714,7 +729,7 @@ static int archive_failed(struct archive *a, const char *label, struct bv_error 
  * outlive `*out`.
  */
 static int open_reader(const char *path, const char *media_type, const char *label, bool raw,
-		       int *fd, struct archive **out, struct bv_error **err)
+		       bool plain, int *fd, struct archive **out, struct bv_error **err)
 {
 	_cleanup_archive_ struct archive *a = NULL;
 	enum compression comp = COMP_NONE;
@@ -730,8 +745,8 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
-				     "could not open layer '%s'", path);
-	r = sniff(*fd, label, &comp, err);
+				     "could not open %s '%s'", kind_of(plain), path);
+	r = sniff(*fd, label, plain, &comp, err);
 	if (r < 0)
 		return r;
 	a = archive_read_new();
@@ -744,6 +759,12 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 	case COMP_ZSTD:
 		r = archive_read_support_filter_zstd(a);
 		break;
+	case COMP_BZIP2:
+		r = archive_read_support_filter_bzip2(a);
+		break;
+	case COMP_XZ:
+		r = archive_read_support_filter_xz(a);
+		break;
 	case COMP_NONE:
 	default:
 		r = archive_read_support_filter_none(a);
@@ -752,8 +773,8 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 	/* ARCHIVE_WARN means libarchive would fork an external program; bv does not do that. */
 	if (r != ARCHIVE_OK)
 		return bv_error_setc(err, BV_ERR, 0,
-				     "layer %s: this libarchive cannot decompress it in process",
-				     label);
+				     "%s %s: this libarchive cannot decompress it in process",
+				     kind_of(plain), label);
 	if (raw) {
 		r = archive_read_support_format_raw(a);
 		if (r == ARCHIVE_OK) /* an empty stream, which the tar reader accepts too */
@@ -764,13 +785,16 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 			r = archive_read_support_format_gnutar(a);
 		if (r == ARCHIVE_OK)
 			r = archive_read_support_format_empty(a);
+		/* reference data comes as zip too (never a layer); only uncompressed at the top */
+		if (r == ARCHIVE_OK && plain && comp == COMP_NONE)
+			r = archive_read_support_format_zip(a);
 	}
 	if (r != ARCHIVE_OK)
-		return bv_error_setc(err, BV_ERR, 0, "layer %s: %s", label,
+		return bv_error_setc(err, BV_ERR, 0, "%s %s: %s", kind_of(plain), label,
 				     archive_error_string(a) ? archive_error_string(a)
 							     : "libarchive failed");
 	if (archive_read_open_fd(a, *fd, READ_BLOCK) != ARCHIVE_OK)
-		return archive_failed(a, label, err);
+		return archive_failed(a, label, plain, err);
 	*out = TAKE_PTR(a);
 	return 0;
 }
@@ -786,7 +810,7 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 	char hex[BV_SHA256_HEX_LEN + 1];
 	int r;
 
-	r = open_reader(layer_path, media_type, label, true, &fd, &a, err);
+	r = open_reader(layer_path, media_type, label, true, false, &fd, &a, err);
 	if (r < 0)
 		return r;
 	h = bv_sha256_new();
@@ -794,7 +818,7 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 	if (r != ARCHIVE_EOF) {
 		if (r < ARCHIVE_WARN) {
 			bv_sha256_free(h);
-			return archive_failed(a, label, err);
+			return archive_failed(a, label, false, err);
 		}
 		for (;;) {
 			const void *buf;
@@ -805,7 +829,7 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 				break;
 			if (r < ARCHIVE_WARN) {
 				bv_sha256_free(h);
-				return archive_failed(a, label, err);
+				return archive_failed(a, label, false, err);
 			}
 			bv_sha256_update(h, buf, len);
 		}
@@ -822,6 +846,7 @@ int bv_unpack_diff_id(const char *layer_path, const char *media_type,
 struct layer {
 	struct archive *a;
 	const char *label;
+	bool plain; /* reference data (bv_unpack_archive), not an image layer */
 	const struct bv_unpack_options *o;
 	uint64_t max_entries, max_bytes;
 	int root;
@@ -845,15 +870,16 @@ entry_invalid(struct bv_error **err, const struct layer *l, const char *fmt, ...
 	va_start(ap, fmt);
 	what = bv_xvasprintf(fmt, ap);
 	va_end(ap);
-	return bv_error_setc(err, BV_EINVALID, 0, "layer %s: entry '%s' %s", l->label, name, what);
+	return bv_error_setc(err, BV_EINVALID, 0, "%s %s: entry '%s' %s", kind_of(l->plain),
+			     l->label, name, what);
 }
 
 /* For failing system calls; `e` is the errno. */
 static int entry_failed(struct bv_error **err, const struct layer *l, int e)
 {
 	_cleanup_free_ char *name = printable(l->raw);
-	return bv_error_setc(err, BV_ERR, e, "layer %s: could not extract entry '%s'", l->label,
-			     name);
+	return bv_error_setc(err, BV_ERR, e, "%s %s: could not extract entry '%s'",
+			     kind_of(l->plain), l->label, name);
 }
 
 static int path_error(struct bv_error **err, const struct layer *l, int r, const char *link)
@@ -1029,7 +1055,7 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 				break;
 			}
 			if (io_failure(l->a))
-				ret = archive_failed(l->a, l->label, err);
+				ret = archive_failed(l->a, l->label, l->plain, err);
 			else
 				ret = entry_invalid(err, l, "is damaged or cut short: %s",
 						    archive_error_string(l->a)
@@ -1082,8 +1108,8 @@ static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const
 		return entry_invalid(err, l, "has a negative size");
 	if ((uint64_t)size > l->max_bytes - l->bytes)
 		return bv_error_setc(err, BV_EINVALID, 0,
-				     "layer %s: more than %" PRIu64 " bytes of files", l->label,
-				     l->max_bytes);
+				     "%s %s: more than %" PRIu64 " bytes of files",
+				     kind_of(l->plain), l->label, l->max_bytes);
 	l->bytes += (uint64_t)size;
 	r = check_slot(l, clear_slot(pfd, name, false), err);
 	if (r < 0)
@@ -1122,6 +1148,43 @@ static int extract_symlink(struct layer *l, struct archive_entry *e, int pfd, co
 
 	if (!target || !*target || strlen(target) >= PATH_MAX)
 		return entry_invalid(err, l, "is a symlink without a valid target");
+	if (l->plain) {
+		/*
+		 * Reference data is read on the host too, not only in a container's root: a
+		 * link to /etc/passwd or ../../.ssh there would hand a host file to whoever
+		 * reads the dataset.  Links must resolve inside the dataset's own directory, and
+		 * a lexical check of "dir/target" is not enough: with s -> ../../c, a link
+		 * a/b/t -> s/../../x looks like a/x but climbs out through c.  So ".." may only
+		 * lead the target, as many as the link's real directory is deep, and the rest
+		 * goes down; every link then lands inside, and so do chains of them.
+		 */
+		_cleanup_free_ char *shown = printable(target);
+		_cleanup_free_ char *dir = path_in_root(l->root, pfd);
+		size_t depth = 0, ups = 0;
+		bool down = false, bad = false;
+		const char *p = target;
+		if (target[0] == '/')
+			return entry_invalid(err, l, "is a symlink to the absolute path '%s'",
+					     shown);
+		if (!dir)
+			return entry_failed(err, l, ENOENT);
+		for (const char *c = dir; *c; c++)
+			depth += c == dir || c[-1] == '/';
+		while (*p) {
+			const char *end = strchrnul(p, '/');
+			size_t len = (size_t)(end - p);
+			if (len == 2 && p[0] == '.' && p[1] == '.') {
+				bad = bad || down || ++ups > depth;
+			} else if (len && !(len == 1 && p[0] == '.')) {
+				down = true;
+			}
+			p = *end ? end + 1 : end;
+		}
+		if (bad || !down)
+			return entry_invalid(err, l,
+					     "is a symlink to '%s', which leads out of the archive",
+					     shown);
+	}
 	r = check_slot(l, clear_slot(pfd, name, false), err);
 	if (r < 0)
 		return r;
@@ -1142,6 +1205,9 @@ static int extract_special(struct layer *l, struct archive_entry *e, int pfd, co
 	mode_t type = archive_entry_filetype(e);
 	int r;
 
+	if (l->plain)
+		return entry_invalid(err, l,
+				     "is a device, fifo or socket, which data may not hold");
 	if (l->o->rootless || (type != AE_IFCHR && type != AE_IFBLK && type != AE_IFIFO)) {
 		l->dropped++;
 		return 0;
@@ -1194,6 +1260,9 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 		return parent_error(err, l, r, link);
 	if (S_ISDIR(st.st_mode))
 		return entry_invalid(err, l, "is a hard link to the directory '%s'", shown);
+	/* data: a symlink checked where it was made would mean something else elsewhere */
+	if (l->plain && S_ISLNK(st.st_mode))
+		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
 	r = check_slot(l, clear_slot(pfd, name, false), err);
 	if (r < 0)
 		return r;
@@ -1222,8 +1291,8 @@ static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_err
 	if (!l->raw)
 		l->raw = archive_entry_pathname_utf8(e);
 	if (!l->raw)
-		return bv_error_setc(err, BV_EINVALID, 0, "layer %s: entry %" PRIu64 " has no name",
-				     l->label, l->entries);
+		return bv_error_setc(err, BV_EINVALID, 0, "%s %s: entry %" PRIu64 " has no name",
+				     kind_of(l->plain), l->label, l->entries);
 	r = clean_path(l->raw, &l->path);
 	if (r < 0)
 		return path_error(err, l, r, NULL);
@@ -1233,6 +1302,11 @@ static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_err
 	type = archive_entry_filetype(e);
 	link = archive_entry_hardlink(e);
 
+	if (l->plain && type != AE_IFDIR && type != AE_IFREG && type != AE_IFLNK && !link)
+		return entry_invalid(err, l,
+				     "is a device, fifo or socket, which data may not hold");
+	if (l->plain)
+		goto parent; /* no whiteouts: a ".wh." name is an ordinary file in data */
 	if (bv_str_has_prefix(name, WHITEOUT_META) && strcmp(name, OPAQUE))
 		return 0; /* aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs) */
 	if (bv_str_has_prefix(name, WHITEOUT) && strcmp(name, OPAQUE) &&
@@ -1244,10 +1318,11 @@ static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_err
 		l->dropped++; /* before creating its parent, which the image may not have */
 		return 0;
 	}
+parent:
 	pfd = entry_parent(l, dir, err);
 	if (pfd < 0)
 		return pfd;
-	if (bv_str_has_prefix(name, WHITEOUT))
+	if (!l->plain && bv_str_has_prefix(name, WHITEOUT))
 		return extract_file(l, e, pfd, name, true, err);
 	if (link)
 		return extract_hardlink(l, e, link, pfd, name, err);
@@ -1276,15 +1351,15 @@ static int read_entries(struct layer *l, struct bv_error **err)
 			const char *msg = archive_error_string(l->a);
 			return bv_error_setc(
 				err, BV_EINVALID, 0,
-				"layer %s: the entry after '%s' is damaged or cut short: %s",
-				l->label, prev, msg ? msg : "unknown error");
+				"%s %s: the entry after '%s' is damaged or cut short: %s",
+				kind_of(l->plain), l->label, prev, msg ? msg : "unknown error");
 		}
 		if (r < ARCHIVE_WARN)
-			return archive_failed(l->a, l->label, err);
+			return archive_failed(l->a, l->label, l->plain, err);
 		if (++l->entries > l->max_entries)
 			return bv_error_setc(err, BV_EINVALID, 0,
-					     "layer %s: more than %" PRIu64 " entries", l->label,
-					     l->max_entries);
+					     "%s %s: more than %" PRIu64 " entries",
+					     kind_of(l->plain), l->label, l->max_entries);
 		l->data_read = false;
 		r = extract_entry(l, e, err);
 		/* whatever replaced a file at this path has no known digest (seal.h hashes it) */
@@ -1324,7 +1399,7 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 		stage_release(&s);
 		return r < 0 ? r : 0;
 	}
-	r = open_reader(layer_path, media_type, label, false, &fd, &a, err);
+	r = open_reader(layer_path, media_type, label, false, false, &fd, &a, err);
 	if (r == 0) {
 		l.a = a;
 		l.root = s.root;
@@ -1351,6 +1426,95 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 			      label, l.dropped_xattrs,
 			      o->rootless ? "rootless mode keeps none"
 					  : "only security.capability is kept");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reference data: archives and compressed files that are not image layers */
+
+int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
+		      const struct bv_unpack_options *opts, struct bv_error **err)
+{
+	const struct bv_unpack_options *o = opts ? opts : &default_options;
+	_cleanup_close_ int fd = -1;
+	_cleanup_archive_ struct archive *a = NULL;
+	struct bv_unpack_options plain_opts = *o;
+	struct layer l = {
+		.label = label,
+		.plain = true,
+		.o = &plain_opts,
+		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
+		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
+		.path = BV_BUF_INIT,
+		.target = BV_BUF_INIT,
+		.root = dest_fd,
+	};
+	int r;
+
+	/* data never carries owners, setuid bits or capabilities into the cache */
+	plain_opts.rootless = true;
+	r = open_reader(archive_path, NULL, label, false, true, &fd, &a, err);
+	if (r == 0) {
+		l.a = a;
+		r = read_entries(&l, err);
+	}
+	bv_buf_release(&l.path);
+	bv_buf_release(&l.target);
+	if (r == 0 && l.dropped_xattrs && o->warnings)
+		bv_strv_pushf(o->warnings, "archive %s: dropped %" PRIu64 " extended attributes",
+			      label, l.dropped_xattrs);
+	return r;
+}
+
+int bv_unpack_decompress(int out_fd, const char *path, const char *label, uint64_t max_bytes,
+			 struct bv_sha256 *h, uint64_t *size_out, struct bv_error **err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_archive_ struct archive *a = NULL;
+	struct archive_entry *e;
+	uint64_t total = 0;
+	int r = open_reader(path, NULL, label, true, true, &fd, &a, err);
+
+	if (r < 0)
+		return r;
+	if (!max_bytes)
+		max_bytes = BV_UNPACK_DEFAULT_MAX_BYTES;
+	r = archive_read_next_header(a, &e);
+	if (r == ARCHIVE_EOF)
+		goto done;
+	if (r < ARCHIVE_WARN)
+		return archive_failed(a, label, true, err);
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		r = archive_read_data_block(a, &buf, &len, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return archive_failed(a, label, true, err);
+		if (len > max_bytes - total)
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "archive %s: decompresses to more than %" PRIu64
+					     " bytes",
+					     label, max_bytes);
+		if (bv_write_all(out_fd, buf, len) < 0)
+			return bv_error_set_errno(err, "could not write what %s decompresses to",
+						  label);
+		if (h)
+			bv_sha256_update(h, buf, len);
+		total += len;
+	}
+done:
+	*size_out = total;
+	return 0;
+}
+
+int bv_unpack_read_only(int dir_fd, const char *label, struct bv_error **err)
+{
+	int r = seal_dir(dir_fd);
+	if (r < 0)
+		return bv_error_setc(err, BV_ERR, -r, "could not make '%s' read-only", label);
 	return 0;
 }
 

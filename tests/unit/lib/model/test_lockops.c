@@ -313,6 +313,59 @@ static void test_lockops__fill_entry_without_registry(void **state)
 	bv_lockfile_free(lock);
 }
 
+/* reference_data_pins: id and version from the tool, sha256 from the registry's dataset */
+static void test_lockops__data_pins(void **state)
+{
+	struct fixture *f = fixture(state);
+	struct bv_lockfile *lock = bv_lockfile_new("0.0.0", 0);
+	struct bv_lockops_image image = {.digest = "sha256:" HEX, .size = 5};
+	struct bv_strv warnings = BV_STRV_INIT;
+	struct bv_manifest *m;
+	struct bv_lock_tool *t;
+	char *path = bv_xasprintf("%s/tools/blast/2.14.0.toml", f->registry);
+	char *text = read_file(path), *more;
+
+	more = bv_xasprintf("%s\n[tool.reference_data.pdb]\nid = \"pdbaa\"\nversion = "
+			    "\"2024_01\"\nrequired = true\n",
+			    text);
+	write_file(path, more);
+	m = resolve(f, "blast", "=2.14.0");
+	t = bv_lockfile_upsert(lock, "blast");
+	bv_lockops_fill_entry(t, m, "=2.14.0", &image, NOW);
+	assert_int_equal(t->n_pins, 1);
+	assert_string_equal(t->pins[0].key, "pdb");
+	assert_string_equal(t->pins[0].id, "pdbaa");
+	assert_string_equal(t->pins[0].version, "2024_01");
+	assert_string_equal(t->pins[0].sha256, "");
+	assert_int_equal(bv_lockops_fill_data_pins(lock, f->idx, &warnings), 0);
+	assert_string_equal(t->pins[0].sha256, "sha256:aef9656e065df952e438ecad52920acc51a3e6e9"
+					       "dcb27b157fe167eba4f93d91");
+	/* the same pin again keeps its digest; no registry needed */
+	bv_lockops_fill_entry(t, m, "=2.14.0", &image, NOW);
+	assert_string_equal(t->pins[0].sha256, "sha256:aef9656e065df952e438ecad52920acc51a3e6e9"
+					       "dcb27b157fe167eba4f93d91");
+	bv_manifest_free(m);
+	/* a dataset the registry lacks is a warning, and its pin has no digest */
+	free(more);
+	more = bv_xasprintf("%s\n[tool.reference_data.pdb]\nid = \"nosuch\"\nversion = "
+			    "\"1\"\nrequired = true\n",
+			    text);
+	write_file(path, more);
+	m = resolve(f, "blast", "=2.14.0");
+	bv_lockops_fill_entry(t, m, "=2.14.0", &image, NOW);
+	assert_string_equal(t->pins[0].id, "nosuch");
+	assert_string_equal(t->pins[0].sha256, "");
+	assert_int_equal(bv_lockops_fill_data_pins(lock, f->idx, &warnings), 0);
+	assert_int_equal(warnings.n, 1);
+	assert_non_null(strstr(warnings.v[0], "blast: "));
+	bv_manifest_free(m);
+	bv_strv_clear(&warnings);
+	free(more);
+	free(text);
+	free(path);
+	bv_lockfile_free(lock);
+}
+
 /* ---- relock ---- */
 
 static void test_lockops__relock_new_project_resolves_all(void **state)
@@ -854,6 +907,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lockops__fill_entry_from_factored_manifest,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockops__data_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockops__fill_entry_without_registry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lockops__relock_new_project_resolves_all,
