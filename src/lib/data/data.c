@@ -341,7 +341,7 @@ int bv_data_resolve(struct bv_dataset **out, const struct bv_index *idx, const c
 int bv_data_registry_ids(char ***out, size_t *n, const struct bv_index *idx, struct bv_error **err)
 {
 	struct bv_strv ids = BV_STRV_INIT;
-	int r = bv_index_list_data(idx, &ids, err);
+	int r = bv_index_list_data(&ids, idx, err);
 	if (r < 0) {
 		bv_strv_clear(&ids);
 		return r;
@@ -399,7 +399,7 @@ static void hash_fd(int fd, char out[BV_DIGEST_LEN + 1], uint64_t *size, int *e)
 		total += (uint64_t)n;
 	}
 	memcpy(out, BV_DIGEST_PREFIX, 7);
-	bv_sha256_final_hex(h, out + 7);
+	bv_sha256_final_hex(out + 7, h);
 	*size = total;
 }
 
@@ -825,7 +825,7 @@ static void xfer_complete(struct fetch *f, struct xfer *x)
 		fetch_fail(f, x, BV_ERR, "%s", msg);
 		return;
 	}
-	bv_sha256_final_hex(x->h, hex);
+	bv_sha256_final_hex(hex, x->h);
 	x->h = NULL;
 	memcpy(x->digest, BV_DIGEST_PREFIX, 7);
 	memcpy(x->digest + 7, hex, sizeof(hex));
@@ -1243,7 +1243,7 @@ static int post_process(struct job *j, int tree_fd, json_t *files, uint64_t *tot
 			free(label);
 			label = NULL;
 			memcpy(digest, BV_DIGEST_PREFIX, 7);
-			bv_sha256_final_hex(h, digest + 7);
+			bv_sha256_final_hex(digest + 7, h);
 			if (r == 0 && fchmod(fd, 0444) < 0)
 				r = bv_error_set_errno(err, "could not make '%s' read-only", out);
 			if (r == 0) {
@@ -1326,7 +1326,7 @@ static int publish(struct fetch *f, struct job *j, struct bv_error **err)
 	}
 	for (size_t i = 0; i < d->source_urls.n; i++)
 		json_array_append_new(urls, json_string(d->source_urls.v[i]));
-	(void)bv_time_format_rfc3339(bv_time_now(), when);
+	(void)bv_time_format_rfc3339(when, bv_time_now());
 	rec = json_pack("{s:i,s:s,s:s,s:s,s:s?,s:s,s:I,s:o,s:o,s:s}", "record_version", 1, "id",
 			d->id, "version", d->version, "sha256", j->x[0].digest, "declared_sha256",
 			d->sha256, "primary", j->x[0].name, "size", (json_int_t)total, "files",
