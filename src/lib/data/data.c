@@ -1239,7 +1239,7 @@ static int post_process(struct job *j, int tree_fd, json_t *files, uint64_t *tot
 							  out);
 			label = bv_xasprintf("'%s' of %s %s", x->name, j->d->id, j->d->version);
 			h = bv_sha256_new();
-			r = bv_unpack_decompress(fd, path, label, 0, h, &size, err);
+			r = bv_unpack_decompress(&size, fd, path, label, 0, h, err);
 			free(label);
 			label = NULL;
 			memcpy(digest, BV_DIGEST_PREFIX, 7);

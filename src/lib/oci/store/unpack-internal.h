@@ -164,8 +164,8 @@ int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
  * `max_bytes` (0: BV_UNPACK_DEFAULT_MAX_BYTES) is BV_EINVALID.
  */
 struct bv_sha256;
-int bv_unpack_decompress(int out_fd, const char *path, const char *label, uint64_t max_bytes,
-			 struct bv_sha256 *h, uint64_t *size_out, struct bv_error **err);
+int bv_unpack_decompress(uint64_t *size_out, int out_fd, const char *path, const char *label,
+			 uint64_t max_bytes, struct bv_sha256 *h, struct bv_error **err);
 
 /* Takes the write bits off every directory below and at `dir_fd` (files are read-only). */
 int bv_unpack_read_only(int dir_fd, const char *label, struct bv_error **err);

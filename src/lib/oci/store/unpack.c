@@ -1466,8 +1466,8 @@ int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
 	return r;
 }
 
-int bv_unpack_decompress(int out_fd, const char *path, const char *label, uint64_t max_bytes,
-			 struct bv_sha256 *h, uint64_t *size_out, struct bv_error **err)
+int bv_unpack_decompress(uint64_t *size_out, int out_fd, const char *path, const char *label,
+			 uint64_t max_bytes, struct bv_sha256 *h, struct bv_error **err)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_archive_ struct archive *a = NULL;
