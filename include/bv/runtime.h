@@ -167,6 +167,10 @@ int bv_runtime_select(struct bv_runtime **out, const char *flag, const char *pro
 /* The name the selection rules pick, without constructing it ("auto" is resolved). */
 const char *bv_runtime_selected_name(const char *flag, const char *project_setting);
 
+/* Whether the backend of that name runs images from bv's own store (native does; docker and
+ * apptainer keep images in their own), so that a pull for another platform can be kept. */
+bool bv_runtime_runs_from_store(const char *name);
+
 void bv_runtime_free(struct bv_runtime *rt);
 void bv_runtime_info_release(struct bv_runtime_info *info);
 void bv_run_result_release(struct bv_run_result *res);

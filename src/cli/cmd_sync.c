@@ -52,8 +52,8 @@ static int run_sync(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
-	if (platform &&
-	    strcmp(bv_runtime_selected_name(arg_backend, ctx.project->runtime_backend), "native")) {
+	if (platform && !bv_runtime_runs_from_store(bv_runtime_selected_name(
+				arg_backend, ctx.project->runtime_backend))) {
 		bv_cli_error("--platform needs the native backend, whose store bv fills itself");
 		r = BV_EXIT_USAGE;
 		goto out;

@@ -84,6 +84,11 @@ const char *bv_runtime_selected_name(const char *flag, const char *project_setti
 	return name;
 }
 
+bool bv_runtime_runs_from_store(const char *name)
+{
+	return strcmp(name, "native") == 0;
+}
+
 void bv_runtime_free(struct bv_runtime *rt)
 {
 	if (!rt)
