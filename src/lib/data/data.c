@@ -1573,11 +1573,12 @@ int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, 
 	json_t *rec = NULL, *now = json_array(), *want;
 	uint64_t total = 0;
 	size_t i;
-	int r;
-	if (cache_of(&owned, &cache, cache_dir, err) < 0 ||
-	    (r = load_record(&rec, cache, id, version, err)) < 0) {
+	int r = cache_of(&owned, &cache, cache_dir, err);
+	if (r >= 0)
+		r = load_record(&rec, cache, id, version, err);
+	if (r < 0) {
 		json_decref(now);
-		return cache ? r : BV_ERR;
+		return r;
 	}
 	dir = dataset_path(cache, id, version, "");
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
