@@ -775,28 +775,6 @@ static void xfer_start(struct fetch *f, struct xfer *x)
 	f->running++;
 }
 
-static bool retryable_curl(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_GOT_NOTHING:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_FTP_ACCEPT_TIMEOUT:
-	case CURLE_FTP_CANT_GET_HOST:
-	case CURLE_FTP_WEIRD_PASV_REPLY:
-	case CURLE_FTP_WEIRD_227_FORMAT:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static void xfer_retry(struct fetch *f, struct xfer *x, const char *why)
 {
 	bool progressed = x->received > 0;
@@ -917,7 +895,7 @@ static void xfer_done(struct fetch *f, struct xfer *x, CURLcode rc)
 	{
 		_cleanup_free_ char *why =
 			bv_xasprintf("%s", x->errbuf[0] ? x->errbuf : f->cu->easy_strerror(rc));
-		if (retryable_curl(rc)) {
+		if (bv_curl_retryable(rc)) {
 			xfer_retry(f, x, why);
 			return;
 		}

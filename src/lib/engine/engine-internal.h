@@ -212,6 +212,13 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
 		      json_t *body, const long *also_ok, const char *verb, const char *what,
 		      struct bv_error **err);
 
+/*
+ * GET `path` of one object: 200 gives *out, 404 gives *out = NULL and 0 (it does not exist),
+ * anything else fails with "could not inspect <what>".
+ */
+int bv_engine_inspect(json_t **out, struct bv_engine *e, const char *path, const char *what,
+		      struct bv_error **err);
+
 /* GET /<kind>/json with label filters: "containers" (all, running or not) or "images". */
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,
 		   const char *what, struct bv_error **err);

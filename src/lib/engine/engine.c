@@ -840,6 +840,28 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
 	return 0;
 }
 
+int bv_engine_inspect(json_t **out, struct bv_engine *e, const char *path, const char *what,
+		      struct bv_error **err)
+{
+	json_t *resp = NULL;
+	long status = 0;
+	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
+	if (r < 0)
+		return r;
+	if (status == 404) {
+		json_decref(resp);
+		*out = NULL;
+		return 0;
+	}
+	if (status != 200) {
+		r = bv_engine_fail(err, status, resp, "could not inspect %s", what);
+		json_decref(resp);
+		return r;
+	}
+	*out = resp;
+	return 0;
+}
+
 const char *bv_engine_label(json_t *labels, const char *name)
 {
 	const char *v;

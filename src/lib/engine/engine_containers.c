@@ -103,19 +103,15 @@ int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *r
 				struct bv_error **err)
 {
 	_cleanup_free_ char *path = container_path(ref, "/json");
+	_cleanup_free_ char *what = bv_xasprintf("container '%s'", ref);
 	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
+	int r = bv_engine_inspect(&resp, e, path, what, err);
+	if (r < 0 || !resp) {
 		*out = NULL;
-		return 0;
+		return r;
 	}
-	if (status != 200 || !jstr(resp, "Id")) {
-		r = bv_engine_fail(err, status >= 400 ? status : 500, resp,
-				   "could not inspect container '%s'", ref);
+	if (!jstr(resp, "Id")) {
+		r = bv_engine_fail(err, 500, resp, "could not inspect %s", what);
 		json_decref(resp);
 		return r;
 	}

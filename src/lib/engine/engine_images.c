@@ -32,19 +32,11 @@ int bv_engine_image_inspect(json_t **out, struct bv_engine *e, const char *ref,
 			    struct bv_error **err)
 {
 	_cleanup_free_ char *path = image_path(ref, "/json");
+	_cleanup_free_ char *what = bv_xasprintf("image '%s'", ref);
 	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
+	int r = bv_engine_inspect(&resp, e, path, what, err);
+	if (r < 0 || !resp) {
 		*out = NULL;
-		return 0;
-	}
-	if (status != 200) {
-		r = bv_engine_fail(err, status, resp, "could not inspect image '%s'", ref);
-		json_decref(resp);
 		return r;
 	}
 	if (!jstr(resp, "Id")) {

@@ -22,23 +22,8 @@ int bv_engine_network_inspect(json_t **out, struct bv_engine *e, const char *nam
 			      struct bv_error **err)
 {
 	_cleanup_free_ char *path = network_path(name, "");
-	json_t *resp = NULL;
-	long status = 0;
-	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
-	if (r < 0)
-		return r;
-	if (status == 404) {
-		json_decref(resp);
-		*out = NULL;
-		return 0;
-	}
-	if (status != 200) {
-		r = bv_engine_fail(err, status, resp, "could not inspect network '%s'", name);
-		json_decref(resp);
-		return r;
-	}
-	*out = resp;
-	return 0;
+	_cleanup_free_ char *what = bv_xasprintf("network '%s'", name);
+	return bv_engine_inspect(out, e, path, what, err);
 }
 
 int bv_engine_network_create(struct bv_engine *e, const char *name, json_t *labels,

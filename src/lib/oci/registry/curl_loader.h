@@ -30,6 +30,7 @@
 #define BV_LIB_CURL_LOADER_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 
 struct bv_error;
 
@@ -72,5 +73,9 @@ const struct bv_curl *bv_curl_get(struct bv_error **err);
  * success the library stays loaded for the life of the process.
  */
 int bv_curl_load(struct bv_curl *out, const char *soname, struct bv_error **err);
+
+/* Whether a transfer that ended with `rc` is worth another attempt: the connection failed,
+ * was cut or timed out (registry pulls and dataset downloads share the one list). */
+bool bv_curl_retryable(CURLcode rc);
 
 #endif

@@ -531,24 +531,6 @@ static void delay(struct bv_registry_client *c, uint64_t ns)
 	}
 }
 
-static bool retryable_curl(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_GOT_NOTHING:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static bool retryable_status(long status)
 {
 	return status == 429 || status >= 500;
@@ -792,7 +774,7 @@ static int request_sync(struct bv_registry_client *c, const struct endpoint *ep,
 		if (rc != CURLE_OK) {
 			if (r->body_too_big)
 				return 0;
-			if (retryable_curl(rc) && attempt <= c->retries) {
+			if (bv_curl_retryable(rc) && attempt <= c->retries) {
 				delay(c, backoff_ns(c, attempt));
 				continue;
 			}
@@ -1670,7 +1652,7 @@ static void blob_done(struct pull *p, struct blob *b, CURLcode rc)
 		blob_retry_later(p, b, why);
 		return;
 	}
-	if (rc != CURLE_OK && retryable_curl(rc)) {
+	if (rc != CURLE_OK && bv_curl_retryable(rc)) {
 		_cleanup_free_ char *why = curl_failure(c, &b->req, rc);
 		blob_retry_later(p, b, why);
 		return;
