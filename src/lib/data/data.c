@@ -28,6 +28,7 @@
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
 #include "lib/oci/registry/curl_loader.h"
+#include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -244,17 +245,6 @@ char *bv_data_mirror_apply(const struct bv_data_mirrors *m, const char *url)
 	return bv_xasprintf("%s%s", m->dst.v[best], url + best_len);
 }
 
-static char *mirrors_path(void)
-{
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	_cleanup_free_ char *home = bv_home_dir();
-	if (xdg && xdg[0] == '/')
-		return bv_xasprintf("%s/bv/mirrors.toml", xdg);
-	if (home && *home)
-		return bv_xasprintf("%s/.config/bv/mirrors.toml", home);
-	return NULL;
-}
-
 static int mirrors_from_file(struct bv_data_mirrors *m, const char *path, struct bv_error **err)
 {
 	struct bv_toml_doc *doc = NULL;
@@ -296,7 +286,7 @@ static int mirrors_from_file(struct bv_data_mirrors *m, const char *path, struct
 int bv_data_mirrors_load(struct bv_data_mirrors **out, struct bv_error **err)
 {
 	struct bv_data_mirrors *m = bv_data_mirrors_new();
-	_cleanup_free_ char *path = mirrors_path();
+	_cleanup_free_ char *path = bv_mirrors_path();
 	const char *env = getenv("BV_DATA_MIRRORS");
 	int r = path ? mirrors_from_file(m, path, err) : 0;
 	if (r == 0 && env && *env)
@@ -616,40 +606,38 @@ static size_t on_header(char *data, size_t size, size_t n, void *payload)
 	return len;
 }
 
-static bool effective_is_http(const struct bv_curl *cu, CURL *h, bool *loopback)
+/*
+ * Whether a transfer ended, after any redirects, on an http or https URL.  *plain_remote (may
+ * be NULL): it ended on plain http to a host other than loopback, where bv never downloads.
+ */
+static bool effective_is_http(const struct bv_curl *cu, CURL *h, bool *plain_remote)
 {
 	char *eff = NULL;
 	const char *se, *host, *path;
 	size_t hl;
+	bool plain;
+	if (plain_remote)
+		*plain_remote = false;
 	cu->easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
 	if (!eff || !url_parts(eff, &se, &host, &hl, &path))
 		return false;
-	*loopback = host_is_loopback(host, hl);
-	return scheme_is(eff, se, "http") || scheme_is(eff, se, "https");
-}
-
-static bool effective_is_plain_http(const struct bv_curl *cu, CURL *h)
-{
-	char *eff = NULL;
-	const char *se, *host, *path;
-	size_t hl;
-	cu->easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
-	if (!eff || !url_parts(eff, &se, &host, &hl, &path))
-		return false;
-	return scheme_is(eff, se, "http") && !host_is_loopback(host, hl);
+	plain = scheme_is(eff, se, "http");
+	if (plain_remote)
+		*plain_remote = plain && !host_is_loopback(host, hl);
+	return plain || scheme_is(eff, se, "https");
 }
 
 /* The first bytes of a response: where they go, decided once per attempt. */
 static int xfer_check(const struct bv_curl *cu, struct xfer *x)
 {
 	long status = 0;
-	bool loopback = false;
+	bool plain_remote, http = effective_is_http(cu, x->curl, &plain_remote);
 	x->checked = true;
 	/* a redirect may not take the download to plain http on the network */
-	if (effective_is_plain_http(cu, x->curl))
+	if (plain_remote)
 		return bv_error_setc(&x->write_err, BV_EINVALID, 0,
 				     "redirected to plain http on a non-loopback host");
-	if (!effective_is_http(cu, x->curl, &loopback))
+	if (!http)
 		return 0; /* ftp: errors come as curl results */
 	cu->easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 206 && x->written > 0) {
@@ -835,8 +823,7 @@ static void xfer_complete(struct fetch *f, struct xfer *x)
 static void xfer_done(struct fetch *f, struct xfer *x, CURLcode rc)
 {
 	long status = 0;
-	bool loopback = false, http;
-	http = effective_is_http(f->cu, x->curl, &loopback);
+	bool http = effective_is_http(f->cu, x->curl, NULL);
 	f->cu->easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (x->write_err) {
 		_cleanup_free_ char *msg = bv_error_format(x->write_err);
@@ -1724,11 +1711,11 @@ static bool check_done(const struct bv_curl *cu, struct check *c, CURLcode rc, d
 {
 	long status = 0;
 	curl_off_t len = -1;
-	bool loopback = false, http = effective_is_http(cu, c->curl, &loopback);
+	bool plain_remote, http = effective_is_http(cu, c->curl, &plain_remote);
 	int64_t actual = -1;
 	cu->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	cu->easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-	if (effective_is_plain_http(cu, c->curl)) {
+	if (plain_remote) {
 		check_result(c, BV_DATA_FAIL, -1,
 			     bv_xstrdup("redirected to plain http on a non-loopback host"),
 			     tolerance);

@@ -97,4 +97,8 @@ const char *bv_mirrors_lookup(const struct bv_mirrors *m, const char *registry);
 /* Whether `host` is listed under [insecure] registries (case-insensitive). */
 bool bv_mirrors_insecure(const struct bv_mirrors *m, const char *host);
 
+/* The mirrors file, $XDG_CONFIG_HOME/bv/mirrors.toml or ~/.config/bv/mirrors.toml (new
+ * string), or NULL without a home directory; its [data] table is read by src/lib/data. */
+char *bv_mirrors_path(void);
+
 #endif

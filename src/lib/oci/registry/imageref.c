@@ -517,7 +517,7 @@ static int mirrors_from_doc(struct bv_mirrors *m, struct bv_schema *s,
 	return 0;
 }
 
-static char *mirrors_path(void)
+char *bv_mirrors_path(void)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	_cleanup_free_ char *home = bv_home_dir();
@@ -532,7 +532,7 @@ static char *mirrors_path(void)
 int bv_mirrors_load(struct bv_mirrors **out, struct bv_error **err)
 {
 	struct bv_mirrors *m = bv_xcalloc(1, sizeof(*m));
-	_cleanup_free_ char *path = mirrors_path();
+	_cleanup_free_ char *path = bv_mirrors_path();
 	const char *env = getenv("BV_MIRRORS");
 	struct bv_toml_doc *doc = NULL;
 	int r = 0;
