@@ -145,3 +145,14 @@ char *bv_str_shown(const char *text, size_t len, size_t max)
 		s[n] = '\0';
 	return s;
 }
+
+bool bv_env_name_valid(const char *name, size_t len)
+{
+	if (!len || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(name[i] == '_' || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
+			return false;
+	return true;
+}

@@ -43,6 +43,8 @@ int bv_parse_bool(bool *out, const char *s);
 
 bool bv_str_has_prefix(const char *s, const char *prefix);
 bool bv_str_has_suffix(const char *s, const char *suffix);
+/* The first `len` bytes of `name` are an environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+bool bv_env_name_valid(const char *name, size_t len);
 
 /*
  * A copy of `len` bytes of `text` fit for quoting untrusted input in a message: at most `max`
