@@ -185,6 +185,8 @@ enum bv_relock_mode {
 /* `platform` (NULL: this machine's, see bv_install_options) re-resolves every tool for it. */
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
 		  unsigned jobs, const char *platform);
+/* bv lock's write under the project lock the caller holds, then bv.lock read back into ctx. */
+int bv_cli_relock_reload(struct bv_cli_ctx *ctx);
 
 /*
  * --platform of bv add, bv lock and bv sync: `arg` normalised into *out (NULL when `arg` is

@@ -136,21 +136,10 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 	if (newer(ctx->project->path, ctx->lock_path) &&
 	    !(toml_digest(digest, ctx->project->path) && toml_unchanged(ctx, digest))) {
 		fprintf(stderr, "Updating bv.lock (bv.toml changed)\n");
-		r = bv_cli_ctx_load_index(ctx, NULL, false);
-		if (!r)
-			r = bv_cli_ctx_load_types(ctx);
-		if (!r)
-			r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);
-		if (r)
+		if ((r = bv_cli_relock_reload(ctx)))
 			return r;
 		if (toml_digest(digest, ctx->project->path))
 			record_toml(ctx, digest);
-		/* relock wrote bv.lock; read it back so the sync below sees the new pins */
-		bv_lockfile_free(ctx->lock);
-		ctx->lock = NULL;
-		struct bv_error *err = NULL;
-		if (bv_lockfile_load(&ctx->lock, ctx->lock_path, &err) < 0)
-			return bv_cli_report(err);
 	}
 	r = bv_cli_sync_images(ctx, arg_backend, 0, true, NULL);
 	if (!r && !bv_shims_current(ctx->project->root, ctx->lock))

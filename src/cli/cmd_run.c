@@ -68,9 +68,16 @@ static int run_in_project(const char *start, const char *name, char **args, size
 			r = BV_EXIT_NOT_FOUND;
 		else
 			r = BV_EXIT_NOT_STARTED;
-		bv_cli_report(err);
-		if (r == BV_EXIT_NOT_FOUND)
-			bv_cli_hint("'bv list' shows the tools; 'bv add %s' adds one", name);
+		if (r == BV_EXIT_NOT_FOUND && bv_project_find_tool(ctx.project, name)) {
+			bv_error_free(err);
+			bv_cli_error("'%s' is declared in bv.toml but not locked", name);
+			bv_cli_hint("run 'bv sync' to lock and pull it");
+		} else {
+			bv_cli_report(err);
+			if (r == BV_EXIT_NOT_FOUND)
+				bv_cli_hint("'bv list' shows the tools; 'bv add %s' adds one",
+					    name);
+		}
 		bv_cli_ctx_release(&ctx);
 		return r;
 	}

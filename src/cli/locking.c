@@ -175,3 +175,20 @@ out:
 	bv_lockops_result_release(&res);
 	return r;
 }
+
+int bv_cli_relock_reload(struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	int r = bv_cli_ctx_load_index(ctx, NULL, false);
+	if (!r)
+		r = bv_cli_ctx_load_types(ctx);
+	if (!r)
+		r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);
+	if (r)
+		return r;
+	bv_lockfile_free(ctx->lock);
+	ctx->lock = NULL;
+	if (bv_lockfile_load(&ctx->lock, ctx->lock_path, &err) < 0)
+		return bv_cli_report(err);
+	return 0;
+}

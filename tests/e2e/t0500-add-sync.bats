@@ -114,6 +114,33 @@ registry_digest() {
 	assert_output --partial "does not satisfy '>=2'"
 }
 
+@test "sync locks a tool that bv.toml declares and bv.lock does not pin" {
+	run bv add samtools
+	assert_success
+	printf '\n[[tools]]\nid = "bwa"\n' >>bv.toml
+	touch -d '-1 minute' bv.toml
+	run bv sync
+	assert_success
+	assert_output --partial "Updating bv.lock (it does not match bv.toml)"
+	refute_output --partial "Everything is up to date"
+	run python3 -c 'import tomllib; print(sorted(tomllib.load(open("bv.lock", "rb"))["tools"]))'
+	assert_output "['bwa', 'samtools']"
+	run bv sync
+	assert_success
+	assert_output "Everything is up to date (2 tools)"
+	# --frozen still refuses instead of locking
+	printf '\n[[tools]]\nid = "minimap2"\n' >>bv.toml
+	run bv sync --frozen
+	assert_failure 1
+	assert_output --partial "'minimap2' is declared in bv.toml but not locked"
+	run grep -c minimap2 bv.lock
+	assert_output 0
+	# bv run of a declared but unlocked tool says so instead of suggesting bv add
+	run -127 bv run minimap2 --version
+	assert_output --partial "'minimap2' is declared in bv.toml but not locked"
+	assert_output --partial "run 'bv sync'"
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success
