@@ -10,6 +10,7 @@
  */
 #include <bv/error.h>
 #include <bv/project.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,12 @@ static int run_init(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	if (!getcwd(cwd, sizeof(cwd))) {
-		bv_cli_error("cannot find the current directory");
+		if (errno == ERANGE || errno == ENAMETOOLONG)
+			bv_cli_error("the current directory's path is longer than %d bytes, which "
+				     "files cannot be opened by; use a shorter path",
+				     PATH_MAX);
+		else
+			bv_cli_error("cannot find the current directory: %s", strerror(errno));
 		return BV_EXIT_FAILURE;
 	}
 	name = first < argc ? argv[first] : strrchr(cwd, '/') + 1;
