@@ -155,8 +155,10 @@ int bv_cli_print_json(struct json_t *j);
 
 /* Progress of pulls, drawn on stderr (bv_registry_options.progress). */
 struct bv_pull_progress;
+#define BV_CLI_PROGRESS_LINE_S 5.0 /* seconds between plain progress lines of one image */
 struct bv_cli_progress {
-	double last_draw;
+	double started, last_draw;
+	double last_line[16]; /* per image (index modulo 16), for plain lines */
 };
 void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload);
 

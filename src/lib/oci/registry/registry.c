@@ -1392,6 +1392,7 @@ struct blob {
 	int64_t offset;    /* where this attempt started */
 	uint64_t received; /* body bytes of this attempt */
 	uint64_t done;     /* bytes in the store or the partial, for progress */
+	uint64_t fetched;  /* body bytes of every attempt: what this pull downloaded */
 	struct bv_error *write_err;
 	struct request req;
 };
@@ -1475,6 +1476,7 @@ static int blob_write(struct request *r, const char *data, size_t len)
 	if (bv_store_ingest_write(b->in, data, len, &b->write_err) < 0)
 		return -1;
 	b->received += len;
+	b->fetched += len;
 	b->done += len;
 	r->c->stats.blob_bytes += len;
 	return 0;
@@ -1692,8 +1694,10 @@ static void report_progress(struct pull *p, bool force)
 		for (size_t j = 0; j < p->n_blobs; j++) {
 			struct blob *b = &p->blobs[j];
 			for (size_t k = 0; k < b->n_users; k++)
-				if (b->users[k] == i)
+				if (b->users[k] == i) {
 					pr.bytes_done += b->done;
+					pr.bytes_fetched += b->fetched;
+				}
 		}
 		pr.rate = secs > 0 ? (double)c->stats.blob_bytes / secs : 0;
 		pr.finished = im->blobs_done == im->blobs_total;
