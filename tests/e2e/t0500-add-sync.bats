@@ -141,6 +141,38 @@ registry_digest() {
 	assert_output --partial "run 'bv sync'"
 }
 
+@test "cache size agrees with du, cache list shows bv.lock's digests, cache clean empties the cache" {
+	run bv add samtools bwa
+	assert_success
+	run bv cache size
+	assert_success
+	# the total within 5 % of du's (du also counts the cache directory itself)
+	bv_kib=$(python3 -c 'import re, sys
+v, unit = re.match(r"([0-9.]+) (B|KiB|MiB|GiB) on disk", sys.argv[1]).groups()
+print(int(float(v) * {"B": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1 << 20}[unit]))' "${lines[0]}")
+	du_kib=$(du -sk "$BV_CACHE_DIR" | cut -f1)
+	python3 -c 'import sys; b, d = map(int, sys.argv[1:]); sys.exit(0 if abs(b - d) <= d * 0.05 + 64 else 1)' \
+		"$bv_kib" "$du_kib" || fail "bv cache size says $bv_kib KiB, du $du_kib KiB"
+	assert_line --regexp '^  store +[0-9.]+ [KMG]iB  \([0-9]+ blobs, '
+	assert_line --regexp '^  layers +[0-9.]+ [KMG]iB'
+	run bv cache list
+	assert_success
+	want=$(python3 -c 'import tomllib; print(tomllib.load(open("bv.lock", "rb"))["tools"]["samtools"]["image_digest"][:19])')
+	assert_line --regexp "^quay\.io/biocontainers/samtools:1\.16\.1--debian +${want} +[0-9.]+ MiB$"
+	run bv cache clean --dry-run
+	assert_success
+	[ -n "$(ls "$BV_CACHE_DIR/store/blobs/sha256")" ]
+	run bv cache clean
+	assert_success
+	assert_output --regexp "Removed [1-9][0-9]* blobs"
+	run find "$BV_CACHE_DIR/store/blobs/sha256" "$BV_CACHE_DIR/layers" "$BV_CACHE_DIR/rootfs" -mindepth 1 -not -name "*.lock"
+	assert_output ""
+	run bv sync
+	assert_success
+	run bv run samtools --version
+	assert_success
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success
