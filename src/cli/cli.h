@@ -30,6 +30,7 @@ enum bv_cli_option_kind {
 	BV_OPT_FLAG,   /* bool *dest set to true */
 	BV_OPT_STRING, /* const char **dest set to the argument */
 	BV_OPT_UINT,   /* unsigned *dest parsed with bv_parse_uint */
+	BV_OPT_LIST,   /* struct bv_strv *dest: each use appends its argument (--env A --env B) */
 };
 
 struct bv_cli_option {

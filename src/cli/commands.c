@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "util/buf.h"
 #include "util/parse.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -184,6 +185,9 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 			break;
 		case BV_OPT_STRING:
 			*(const char **)o->dest = optarg;
+			break;
+		case BV_OPT_LIST:
+			bv_strv_push(o->dest, optarg);
 			break;
 		case BV_OPT_UINT:
 			if (bv_parse_uint((unsigned *)o->dest, optarg) < 0) {
