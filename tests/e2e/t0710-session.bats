@@ -482,3 +482,86 @@ lru_keys() {
 	assert_failure 2
 	assert_output --partial "'bv session ls' has no option --env"
 }
+
+@test "two cached steps of one key at once: one runs, the other waits and reuses its snapshot" {
+	run bv session start samtools --name t10
+	assert_success
+	key=t10-step-$RUN
+	root=$(cd "$PROJ" && pwd -P)
+	# the step blocks until the test lets it go, so the second bv surely comes while it runs
+	step='echo ran >> /workspace/t10-ran.log; while [ ! -e /workspace/t10-go ]; do sleep 0.05; done; echo built > /tmp/built'
+	"$BV" session exec --cache "$key" t10 -- sh -c "$step" >"$BATS_TEST_TMPDIR/a.out" 2>"$BATS_TEST_TMPDIR/a.err" &
+	pa=$!
+	wait_for test -s "$PROJ/t10-ran.log"
+	"$BV" session exec --cache "$key" t10 -- sh -c "$step" >"$BATS_TEST_TMPDIR/b.out" 2>"$BATS_TEST_TMPDIR/b.err" &
+	pb=$!
+	wait_for grep -q "^Waiting for another bv process running cached step '$key'$" "$BATS_TEST_TMPDIR/b.err"
+	touch "$PROJ/t10-go"
+	sa=0 sb=0
+	wait "$pa" || sa=$?
+	wait "$pb" || sb=$?
+	[ "$sa" -eq 0 ] || fail "first: $sa $(cat "$BATS_TEST_TMPDIR/a.err")"
+	[ "$sb" -eq 0 ] || fail "second: $sb $(cat "$BATS_TEST_TMPDIR/b.err")"
+	# the side effect happened once; the second found the first's snapshot
+	[ "$(wc -l <"$PROJ/t10-ran.log")" -eq 1 ]
+	grep -qx "cached: $key" "$BATS_TEST_TMPDIR/b.err"
+	run bv session exec t10 -- cat /tmp/built
+	assert_output "built"
+	# exactly one image with the step's labels, in the engine, in snapshots and in the store
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key" bv.session=t10 "bv.project=$root"
+	assert_success
+	assert_output --regexp "^sha256:[0-9a-f]{64} bv-cache:$key-[0-9a-f]{16}\$"
+	run bv session snapshots
+	assert_line --regexp "^bv-cache:$key-[0-9a-f]{16} +t10 +.* $key \\(cached step\\)\$"
+	run lru_keys
+	assert_output --partial "$key"
+}
+
+@test "a cached step killed with SIGKILL blocks nobody; a snapshot outside the store is adopted, untagged ones removed" {
+	run bv session start samtools --name t11
+	assert_success
+	key=t11-step-$RUN
+	root=$(cd "$PROJ" && pwd -P)
+	"$BV" session exec --cache "$key" t11 -- sh -c 'echo first >> /workspace/t11.log; exec sleep 600' &
+	pid=$!
+	wait_for test -s "$PROJ/t11.log"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	# the lock died with its holder: the next step of the key runs at once
+	run --separate-stderr timeout 60 "$BV" session exec --cache "$key" t11 -- sh -c 'echo second >> /workspace/t11.log'
+	assert_success
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	[ "$(cat "$PROJ/t11.log")" = "first
+second" ]
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key" "bv.project=$root"
+	assert_output --regexp "^sha256:[0-9a-f]{64} bv-cache:$key-[0-9a-f]{16}\$"
+	run --separate-stderr bv session exec --cache "$key" t11 -- sh -c 'echo third >> /workspace/t11.log'
+	assert_success
+	[ "$stderr" = "cached: $key" ]
+	# what a step that died after its commit, before the store was written, leaves behind
+	# (committed here through the Engine API): the key's image, not in the store, and an
+	# untagged image with the key's labels (the tag moved on, as two racing commits did)
+	key2=t11-adopt-$RUN
+	ref="bv-cache:$key2-$(printf %s "$key2" | sha256sum | cut -c1-16)"
+	cid=$(session_id t11)
+	for marker in one two; do
+		run bv session exec t11 -- sh -c "echo $marker > /tmp/adopted"
+		body=$(python3 -c 'import json, sys; print(json.dumps({"Labels": {"bv.snapshot": "1", "bv.session": "t11", "bv.project": sys.argv[1], "bv.key": sys.argv[2], "bv.cache": "1"}}))' "$root" "$key2")
+		curl -sf -o /dev/null --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' -d "$body" \
+			"http://engine/commit?container=$cid&repo=${ref%%:*}&tag=${ref#*:}"
+	done
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key2"
+	[ "${#lines[@]}" -eq 2 ] || fail "expected a tagged and an untagged image: $output"
+	run lru_keys
+	refute_output --partial "$key2"
+	run --separate-stderr bv session exec --cache "$key2" t11 -- sh -c 'echo ran >> /workspace/t11-adopt.log'
+	assert_success
+	[ "$stderr" = "cached: $key2" ]
+	[ ! -e "$PROJ/t11-adopt.log" ]
+	run bv session exec t11 -- cat /tmp/adopted
+	assert_output "two"
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key2"
+	assert_output --regexp "^sha256:[0-9a-f]{64} $ref\$"
+	run lru_keys
+	assert_output --partial "$key2"
+}

@@ -490,8 +490,9 @@ int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session
 			(void)bv_session_cache_forget(dir, ref, NULL);
 			goto out;
 		}
-		remove_strays(s->e, key);
 	}
+	if (r >= 0)
+		remove_strays(s->e, key);
 out:
 	bv_lock_release(&lk);
 	bv_lock_release(&slk);
