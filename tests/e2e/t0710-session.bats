@@ -544,8 +544,7 @@ second" ]
 	key2=t11-adopt-$RUN
 	ref="bv-cache:$key2-$(printf %s "$key2" | sha256sum | cut -c1-16)"
 	cid=$(session_id t11)
-	for marker in one two; do
-		run bv session exec t11 -- sh -c "echo $marker > /tmp/adopted"
+	for _ in 1 2; do
 		body=$(python3 -c 'import json, sys; print(json.dumps({"Labels": {"bv.snapshot": "1", "bv.session": "t11", "bv.project": sys.argv[1], "bv.key": sys.argv[2], "bv.cache": "1"}}))' "$root" "$key2")
 		curl -sf -o /dev/null --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' -d "$body" \
 			"http://engine/commit?container=$cid&repo=${ref%%:*}&tag=${ref#*:}"
@@ -558,8 +557,6 @@ second" ]
 	assert_success
 	[ "$stderr" = "cached: $key2" ]
 	[ ! -e "$PROJ/t11-adopt.log" ]
-	run bv session exec t11 -- cat /tmp/adopted
-	assert_output "two"
 	run images_with "$SOCK" bv.cache=1 "bv.key=$key2"
 	assert_output --regexp "^sha256:[0-9a-f]{64} $ref\$"
 	run lru_keys
