@@ -67,11 +67,12 @@
  * commit, so no committed image is ever outside the store; a killed step may leave an entry
  * whose image was never made, which costs nothing (removing a missing image succeeds) and is
  * replaced by the next step of the key.  An image carrying the key's bv.key label found by a
- * later step is adopted (used and entered in the store); after a commit, untagged images left
- * with the key's label (older bv versions raced) are removed.  Cached images are bounded: the
- * last-use time of each is kept in <cache>/sessions/cache-lru.json (replaced atomically, read and
- * written under an exclusive OFD lock on cache-lru.lock), and when there are more than the capacity
- * the least recently used are removed from the engine.  A step holds a shared OFD lock on
+ * later step is adopted (used and entered in the store); after each step, untagged images
+ * with the key's label (left when commits of one key raced, as older bv versions let them) are
+ * removed.  Cached images are bounded: the last-use time of each is kept in
+ * <cache>/sessions/cache-lru.json (replaced atomically, read and written under an exclusive OFD
+ * lock on cache-lru.lock), and when there are more than the capacity the least recently used
+ * are removed from the engine.  A step holds a shared OFD lock on
  * <cache>/sessions/keys/<sha256(key)>.lock from the lookup until it has recreated the session
  * or committed; eviction takes that lock exclusively without waiting and skips the entry when
  * it cannot, so it never removes an image a running step is using.  The capacity is

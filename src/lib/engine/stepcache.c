@@ -390,15 +390,16 @@ static int lock_step(struct bv_lock *lk, const char *state_dir, const struct bv_
 	_cleanup_free_ char *path = NULL;
 	if (key_file(&path, state_dir, step->key, ".step.lock", err) < 0)
 		return BV_ERR;
+	/* The const is dropped only to pass it through the callback's payload. */
 	return bv_lock_acquire_noting(lk, path, BV_LOCK_EXCLUSIVE, 0, note_wait,
-				      (void *)(uintptr_t)step,
-				      err); /* const only dropped to pass it */
+				      (void *)(uintptr_t)step, err);
 }
 
 /*
- * Untagged images labelled with `key` other than the key's own image: left by two steps of
- * older bv versions that committed the same key at once.  Nothing can reach them by name, so
- * they are removed; one a session still runs from stays (the engine refuses, which is fine).
+ * Removes the untagged images labelled with `key`: two steps of one key committing at once (as
+ * older bv versions let them, or two cache directories on one engine) move the tag and leave
+ * the first image nameless, outside the store.  One a session still runs from stays (the
+ * engine refuses, which is fine).
  */
 static void remove_strays(struct bv_engine *e, const char *key)
 {
@@ -464,7 +465,8 @@ int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session
 	if (r < 0)
 		goto out;
 	if (hit) {
-		/* Also adopts an image whose step died between commit and store (see session.h). */
+		/* Also adopts a key image the store does not list (made by an older bv whose step
+		 * died between commit and store, or under another cache directory). */
 		r = recreate_from(s, name, c, bv_session_jstr(img, "Id"), ref, err);
 		if (r >= 0)
 			r = bv_session_cache_touch(dir, key, ref, now_ns(), capacity,
