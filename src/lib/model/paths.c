@@ -1,6 +1,6 @@
 /*
- * paths.c - cache root, project discovery and "~" expansion (see include/bv/paths.h
- * and paths-internal.h).
+ * paths.c - cache root, project discovery, "~" expansion and the caller's directory in a
+ * container (see include/bv/paths.h and paths-internal.h).
  */
 #include <bv/error.h>
 #include <errno.h>
@@ -114,4 +114,12 @@ char *bv_expand_home(const char *path)
 	if (path[1] == '\0')
 		return bv_xstrdup(home);
 	return bv_path_join(home, path + 2);
+}
+
+char *bv_project_container_dir(const char *root, const char *cwd, const char *mount)
+{
+	size_t len = strlen(root);
+	if (strncmp(cwd, root, len) != 0 || (cwd[len] != '/' && cwd[len] != '\0'))
+		return NULL;
+	return bv_xasprintf("%s%s", mount, cwd + len);
 }

@@ -177,12 +177,9 @@ static void add_mount(struct bv_run_plan *plan, size_t *n, const char *host, con
 
 static int plan_workspace(struct bv_run_plan *plan, size_t *n, const char *root, const char *cwd)
 {
-	size_t len = strlen(root);
-	if (!cwd)
-		cwd = root;
-	if (strncmp(cwd, root, len) == 0 && (cwd[len] == '/' || !cwd[len])) {
+	plan->workdir = bv_project_container_dir(root, cwd ? cwd : root, WORKSPACE);
+	if (plan->workdir) {
 		add_mount(plan, n, root, WORKSPACE, false, BV_MOUNT_WORKSPACE);
-		plan->workdir = bv_xasprintf(WORKSPACE "%s", cwd + len);
 	} else {
 		add_mount(plan, n, cwd, WORKSPACE, false, BV_MOUNT_WORKSPACE);
 		plan->workdir = bv_xstrdup(WORKSPACE);
