@@ -487,7 +487,16 @@ int bv_project_text_without_tool(char **out, const struct bv_project *p, const c
 	while (first > 1 && is_comment_line(p->text, starts, first - 1))
 		first--;
 	bv_buf_add(&b, p->text, starts[first - 1]);
-	bv_buf_add(&b, p->text + starts[next - 1], p->text_len - starts[next - 1]);
+	{
+		const char *rest = p->text + starts[next - 1];
+		size_t rest_len = p->text_len - starts[next - 1];
+		/* the blank line that add put above the entry goes with it, so that add and
+		 * remove cycles do not pile up blank lines at the end or between entries */
+		while (b.len >= 2 && b.buf[b.len - 1] == '\n' && b.buf[b.len - 2] == '\n' &&
+		       (!rest_len || rest[0] == '\n'))
+			b.buf[--b.len] = '\0';
+		bv_buf_add(&b, rest, rest_len);
+	}
 	*out = bv_buf_detach(&b, NULL);
 	return 0;
 }
