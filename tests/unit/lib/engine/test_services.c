@@ -82,7 +82,7 @@ static const char full[] = HEAD                                                 
 	"command = [\"busybox\", \"httpd\", \"-f\", \"-p\", \"8080\"]\n"           /* 6 */
 	"env = { GREETING = \"hello world\", EMPTY = \"\" }\n"                     /* 7 */
 	"ports = [\"18080:8080\", \"0.0.0.0:9090:9090/udp\", \"[::1]:7070:70\"]\n" /* 8 */
-	"volumes = [\"data:/srv/data\", \"/etc/hosts:/etc/hosts:ro\", \"./c/../d/:/d:rw\"]\n"
+	"volumes = [\"./data:/srv/data\", \"/etc/hosts:/etc/hosts:ro\", \"./c/../d/:/d:rw\"]\n"
 	"depends_on = [\"db\"]\n" /* 10 */
 	"[services.healthcheck]\n"
 	"test = [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://127.0.0.1:8080/\"]\n"
@@ -183,19 +183,21 @@ static void test_services__none(void **state)
 	parsed_free(&r);
 }
 
-static void test_services__unknown_keys_warn(void **state)
+/* A misspelt option is an error naming the file, line, key and service, in every table. */
+static void test_services__unknown_keys_refused(void **state)
 {
-	struct parsed r = parse_ok(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\n"
-					"restart = \"always\"\n"
-					"healthcheck = { test = [\"NONE\"], every = \"1s\" }\n");
 	(void)state;
-	assert_int_equal(r.p->warnings.n, 0);
-	assert_int_equal(r.s->warnings.n, 2);
-	assert_string_equal(r.s->warnings.v[0],
-			    PATH ":7: unknown key 'every' in [services.healthcheck] (ignored)");
-	assert_string_equal(r.s->warnings.v[1],
-			    PATH ":6: unknown key 'restart' in [[services]] (ignored)");
-	parsed_free(&r);
+	parse_fail(HEAD "[[services]]\nname = \"web\"\nimage = \"busybox\"\n"
+			"buld = \"x\"\n",
+		   PATH ":6: unknown key 'buld' in [[services]] 'web'");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\n"
+			"healthcheck = { test = [\"NONE\"], every = \"1s\" }\n",
+		   PATH ":6: unknown key 'every' in [services.healthcheck] of service 'a'");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\n"
+			"[services.build]\ncontext = \"w\"\ntarge = \"x\"\n",
+		   PATH ":7: unknown key 'targe' in [services.build] of service 'a'");
+	parse_fail(HEAD "[volumes]\ndata = { driver = \"nfs\" }\n",
+		   PATH ":4: unknown key 'driver' in volume 'data' of [volumes]");
 }
 
 static void test_services__bad_input(void **state)
@@ -222,9 +224,19 @@ static void test_services__bad_input(void **state)
 	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"Busybox\"\n",
 		   PATH ":5:9: invalid image reference 'Busybox': repository must be lower case "
 			"('Busybox')");
-	parse_fail(HEAD "[[services]]\nname = \"a\"\nbuild = \"/abs\"\n",
-		   PATH ":5:9: 'build' of service 'a' must be a directory relative to the "
-			"project, not '/abs'");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\nvolumes = [\"dta:/x\"]\n",
+		   PATH ":6:12: volume 'dta' of service 'a' is not declared; add 'dta = {}' to "
+			"[volumes] (or write './dta' for a directory of the project)");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\ntarget = \"t\"\n",
+		   PATH ":6:1: 'target' of service 'a' needs 'build'");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\nbuild = { context = \"w\", target = \"x\" }\n"
+			"target = \"y\"\n",
+		   PATH ":6:1: 'target' of service 'a' is also given in its build table");
+	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\nworking_dir = \"srv\"\n",
+		   PATH ":6:15: 'working_dir' of service 'a' must be an absolute path");
+	parse_fail(HEAD "[volumes]\n\"a/b\" = {}\n",
+		   PATH ":4:1: invalid volume name 'a/b' in [volumes]: use letters, digits, '_', "
+			"'.' and '-', starting with a letter or digit");
 	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\ndockerfile = \"D\"\n",
 		   PATH ":6:1: 'dockerfile' of service 'a' needs 'build'");
 	parse_fail(HEAD "[[services]]\nname = \"a\"\nimage = \"busybox\"\ncommand = \"sh\"\n",
@@ -461,7 +473,8 @@ static void test_services__volumes_and_paths(void **state)
 		assert_string_equal(got, clean[i].out);
 		free(got);
 	}
-	assert_ok(bv_service_volume_parse(&v, "cache/x:/var/cache:ro", "/proj", &err), &err);
+	assert_ok(bv_service_volume_parse(&v, "./cache/x:/var/cache:ro", "/proj", &err), &err);
+	assert_int_equal(v.kind, BV_VOLUME_BIND);
 	assert_string_equal(v.host, "/proj/cache/x");
 	assert_string_equal(v.container, "/var/cache");
 	assert_true(v.read_only);
@@ -473,10 +486,37 @@ static void test_services__volumes_and_paths(void **state)
 	assert_false(v.read_only);
 	free(v.host);
 	free(v.container);
+	/* compose's rule: a source not starting with '.', '/' or '~' is a volume name */
+	assert_ok(bv_service_volume_parse(&v, "data:/var/lib/x:ro", "/proj", &err), &err);
+	assert_int_equal(v.kind, BV_VOLUME_NAMED);
+	assert_string_equal(v.host, "data");
+	assert_string_equal(v.container, "/var/lib/x");
+	assert_true(v.read_only);
+	free(v.host);
+	free(v.container);
+	assert_ok(bv_service_volume_parse(&v, "/scratch/", "/proj", &err), &err);
+	assert_int_equal(v.kind, BV_VOLUME_ANON);
+	assert_null(v.host);
+	assert_string_equal(v.container, "/scratch");
+	free(v.container);
 	assert_int_equal(bv_service_volume_parse(&v, ":/x", "/proj", &err), BV_EINVALID);
 	msg = bv_error_format(err);
-	assert_string_equal(msg, "invalid volume ':/x': expected HOST:CONTAINER or "
-				 "HOST:CONTAINER:ro");
+	assert_string_equal(msg, "invalid volume ':/x': expected SOURCE:CONTAINER, "
+				 "SOURCE:CONTAINER:ro or CONTAINER");
+	free(msg);
+	bv_error_free(err);
+	err = NULL;
+	assert_int_equal(bv_service_volume_parse(&v, "cache/x:/x", "/proj", &err), BV_EINVALID);
+	msg = bv_error_format(err);
+	assert_string_equal(msg, "invalid volume 'cache/x:/x': a volume name is letters, digits, "
+				 "'_', '.' and '-' (a host path starts with './', '../', '/' or "
+				 "'~')");
+	free(msg);
+	bv_error_free(err);
+	err = NULL;
+	assert_int_equal(bv_service_volume_parse(&v, "anon", "/proj", &err), BV_EINVALID);
+	msg = bv_error_format(err);
+	assert_string_equal(msg, "invalid volume 'anon': the container path must be absolute");
 	free(msg);
 	bv_error_free(err);
 }
@@ -885,7 +925,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_services__every_field),
 		cmocka_unit_test(test_services__none),
-		cmocka_unit_test(test_services__unknown_keys_warn),
+		cmocka_unit_test(test_services__unknown_keys_refused),
 		cmocka_unit_test(test_services__bad_input),
 		cmocka_unit_test(test_services__order_and_select),
 		cmocka_unit_test(test_services__ports),
