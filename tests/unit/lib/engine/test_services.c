@@ -667,14 +667,26 @@ static void test_services__dockerignore(void **state)
 	assert_false(bv_dockerignore_excluded(d, "data/keep"));
 	assert_false(bv_dockerignore_excluded(d, "data/sub/x.keep"));
 	assert_true(bv_dockerignore_excluded(d, "data/x"));
-	assert_true(bv_dockerignore_may_include_below(d, "anything/at/all"));
+	/* Docker walks into an excluded directory only for an exception whose text starts with
+	 * the directory's path, never for one that starts with two stars */
+	assert_false(bv_dockerignore_may_include_below(d, "anything/at/all"));
+	assert_true(bv_dockerignore_may_include_below(d, "data"));
 	bv_dockerignore_free(d);
 
 	/* no patterns at all */
-	d = ignore_ok("# nothing\n\n   \n!\n");
+	d = ignore_ok("# nothing\n\n   \n");
 	assert_false(bv_dockerignore_excluded(d, "x"));
 	assert_false(bv_dockerignore_excluded(NULL, "x"));
 	bv_dockerignore_free(d);
+
+	/* a lone '!' fails Docker's build; so it does bv's */
+	assert_int_equal(bv_dockerignore_parse(&d, "a\n ! \n", 6, "ctx/.dockerignore", &err),
+			 BV_EINVALID);
+	msg = bv_error_format(err);
+	assert_string_equal(msg, "ctx/.dockerignore:2:1: illegal exclusion pattern: \"!\"");
+	free(msg);
+	bv_error_free(err);
+	err = NULL;
 
 	assert_int_equal(bv_dockerignore_parse(&d, "ok\n[abc\n", 8, "ctx/.dockerignore", &err),
 			 BV_EINVALID);
@@ -696,6 +708,147 @@ static void write_file(const char *dir, const char *rel, const char *text)
 	*slash = '/';
 	assert_int_equal(bv_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
 	free(path);
+}
+
+static void tar_entries(int fd, struct bv_strv *out);
+
+/*
+ * The rows of tests/e2e/fixtures/dockerignore/table.py with what Docker's own client left
+ * out of the build context for each (docker.io 20.10's `docker build`, legacy builder, read
+ * back from the image; t0721 compares bv with it live).  Row 07 is the case bv once got
+ * wrong; 16 and 17 are where Docker's regular expressions and its parent rule differ from a
+ * per-component fnmatch(3).
+ */
+static const char *const di_tree[] = {
+	"a.txt",
+	"a.log",
+	"keep.log",
+	"b.txt",
+	"#hash",
+	"b/a.txt",
+	"b/c/a.txt",
+	"lib/a.so",
+	"lib/x/b.so",
+	"lib/x/c.txt",
+	"build/out.o",
+	"build/keep.txt",
+	"build/sub/deep.txt",
+	"docs/README.md",
+	"docs/guide.md",
+	"docs/sub/guide.md",
+	"a/b/foo/keep",
+	"a/b/foo/y",
+	"foo/bar/baz",
+	"foo/bar/qux",
+};
+
+static const struct {
+	const char *patterns;
+	const char *excluded; /* of di_tree, in its order, separated by ' ' */
+} di_rows[] = {
+	/* 01 */ {"a.txt\n", "a.txt"},
+	/* 02 */
+	{"*.log\n"
+	 "!keep.log\n",
+	 "a.log"},
+	/* 03 */ {"/b/a.txt\n", "b/a.txt"},
+	/* 04 */ {"./build/\n", "build/out.o build/keep.txt build/sub/deep.txt"},
+	/* 05 */ {"**/a.txt\n", "a.txt b/a.txt b/c/a.txt"},
+	/* 06 */ {"lib/**\n", "lib/a.so lib/x/b.so lib/x/c.txt"},
+	/* 07 */
+	{"lib/**\n"
+	 "!lib/**/*.so\n",
+	 "lib/x/b.so lib/x/c.txt"},
+	/* 08 */
+	{"build\n"
+	 "!build/keep.txt\n",
+	 "build/out.o build/sub/deep.txt"},
+	/* 09 */
+	{"build\n"
+	 "!build/sub/deep.txt\n",
+	 "build/out.o build/keep.txt"},
+	/* 10 */
+	{"*\n"
+	 "!docs\n",
+	 "a.txt a.log keep.log b.txt #hash b/a.txt b/c/a.txt lib/a.so lib/x/b.so lib/x/c.txt build/out.o build/keep.txt build/sub/deep.txt a/b/foo/keep a/b/foo/y foo/bar/baz foo/bar/qux"},
+	/* 11 */
+	{"docs/*.md\n"
+	 "!docs/README.md\n",
+	 "docs/guide.md"},
+	/* 12 */
+	{"# a comment\n"
+	 "\n"
+	 "   a.log   \n"
+	 " # not a comment\n",
+	 "a.log"},
+	/* 13 */ {"\\#hash\n", "#hash"},
+	/* 14 */ {"?.txt\n", "a.txt b.txt"},
+	/* 15 */
+	{"[ab].log\n"
+	 "[!a].txt\n",
+	 "a.txt a.log"},
+	/* 16 */ {"lib/x/**.txt\n", ""},
+	/* 17 */
+	{"**/foo\n"
+	 "!a/b/foo/keep\n",
+	 "foo/bar/baz foo/bar/qux"},
+	/* 18 */
+	{"b\n"
+	 "!b/c\n"
+	 "b/c/a.txt\n",
+	 "b/a.txt b/c/a.txt"},
+	/* 19 */ {"**/c\n", "b/c/a.txt"},
+	/* 20 */
+	{"foo/bar\n"
+	 "!foo/bar/baz\n",
+	 "foo/bar/qux"},
+	/* 21 */
+	{"**\n"
+	 "!**/*.md\n"
+	 "docs/sub\n",
+	 "a.txt a.log keep.log b.txt #hash b/a.txt b/c/a.txt lib/a.so lib/x/b.so lib/x/c.txt build/out.o build/keep.txt build/sub/deep.txt docs/README.md docs/guide.md docs/sub/guide.md a/b/foo/keep a/b/foo/y foo/bar/baz foo/bar/qux"},
+	/* 22 */
+	{"*/a.txt\n"
+	 "lib/*/\n"
+	 "!lib/x/b.so\n",
+	 "b/a.txt lib/a.so lib/x/c.txt"},
+};
+
+static void test_services__dockerignore_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(di_rows); i++) {
+		char *dir = test_mkdtemp("ditable");
+		struct bv_error *err = NULL;
+		struct bv_strv got = BV_STRV_INIT;
+		struct bv_buf excluded = BV_BUF_INIT;
+		char tmpl[] = "/tmp/bv-test-ditable-XXXXXX";
+		int fd = mkstemp(tmpl);
+		assert_true(fd >= 0);
+		unlink(tmpl);
+		for (size_t k = 0; k < BV_ARRAY_SIZE(di_tree); k++)
+			write_file(dir, di_tree[k], "x");
+		write_file(dir, ".dockerignore", di_rows[i].patterns);
+		assert_ok(bv_build_context_write(fd, dir, "Dockerfile", &err), &err);
+		assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+		tar_entries(fd, &got);
+		close(fd);
+		for (size_t k = 0; k < BV_ARRAY_SIZE(di_tree); k++) {
+			_cleanup_free_ char *entry = bv_xasprintf("%s=x", di_tree[k]);
+			if (bv_strv_contains(&got, entry))
+				continue;
+			if (excluded.len)
+				bv_buf_putc(&excluded, ' ');
+			bv_buf_puts(&excluded, di_tree[k]);
+		}
+		if (strcmp(excluded.len ? excluded.buf : "", di_rows[i].excluded))
+			print_error("row %02zu:\n%s", i + 1, di_rows[i].patterns);
+		assert_string_equal(excluded.len ? excluded.buf : "", di_rows[i].excluded);
+		bv_buf_release(&excluded);
+		bv_strv_clear(&got);
+		assert_int_equal(bv_rm_rf(dir, NULL), 0);
+		free(dir);
+	}
 }
 
 /* The entries of a tar stream as "path" lines ("path -> target" for symlinks, "path/" for
@@ -791,7 +944,7 @@ static void test_services__build_context(void **state)
 		      "nested/a/\n"
 		      "nested/a/b/\n"
 		      "nested/a/y.txt=yes\n");
-	/* a Dockerfile in an excluded directory is still sent, on its own */
+	/* a Dockerfile in an excluded directory is still sent, on its own (not its directory) */
 	check_context(dir, "./docker/Dockerfile.web",
 		      ".dockerignore=secret.txt\n*.log\nDockerfile\n.dockerignore\ndata\n"
 		      "!data/keep\nnested/**/*.tmp\ndocker\n\n"
@@ -799,12 +952,12 @@ static void test_services__build_context(void **state)
 		      "app/debug.log=no\n" /* '*.log' is anchored at the root */
 		      "app/main.c=int main;\n"
 		      "data/keep=yes\n"
+		      "docker/Dockerfile.web=FROM scratch\n\n"
 		      "link -> app/main.c\n"
 		      "nested/\n"
 		      "nested/a/\n"
 		      "nested/a/b/\n"
-		      "nested/a/y.txt=yes\n"
-		      "docker/Dockerfile.web=FROM scratch\n\n");
+		      "nested/a/y.txt=yes\n");
 	assert_int_equal(bv_rm_rf(dir, NULL), 0);
 	free(dir);
 }
@@ -931,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_services__ports),
 		cmocka_unit_test(test_services__durations),
 		cmocka_unit_test(test_services__volumes_and_paths),
+		cmocka_unit_test(test_services__dockerignore_table),
 		cmocka_unit_test(test_services__names_and_images),
 		cmocka_unit_test(test_services__dockerignore),
 		cmocka_unit_test(test_services__build_context),
