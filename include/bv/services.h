@@ -224,12 +224,13 @@ char *bv_services_clean_path(const char *path);
 int bv_duration_parse(int64_t *ns_out, const char *text);
 
 /*
- * .dockerignore, with Docker's documented rules: one pattern per line; lines starting with
- * '#' are comments; surrounding white space is dropped; a leading '!' makes an exception;
- * a pattern is cleaned like a path ("./a//b/" is "a/b", a leading '/' is dropped) and
- * matched against paths relative to the context with fnmatch(3) per path component, where a
- * component "**" matches any number of components, zero included.  A pattern also matches
- * everything below a directory it matches.  The last pattern that matches decides.
+ * .dockerignore, read as the docker CLI reads it: one pattern per line; lines starting with
+ * '#' are comments; surrounding white space is dropped; a leading '!' makes an exception (a
+ * lone '!' is an error); a pattern is cleaned like a path ("./a//b/" is "a/b", a leading '/'
+ * is dropped) and matched as Docker's regular expression against paths relative to the
+ * context ('*' and '?' within a component, two stars then '/' any number of components, two
+ * stars at the end anything); a pattern of N components also matches a path whose first N
+ * components it matches.  The last pattern that matches decides.
  */
 struct bv_dockerignore;
 int bv_dockerignore_parse(struct bv_dockerignore **out, const char *text, size_t len,
@@ -238,8 +239,9 @@ void bv_dockerignore_free(struct bv_dockerignore *d);
 /* Whether `path` ("dir/file", relative to the context) is excluded. */
 bool bv_dockerignore_excluded(const struct bv_dockerignore *d, const char *path);
 /*
- * Whether the walk must look inside an excluded directory, because an exception pattern may
- * bring back something below it (Docker's rule: an exception that starts with "<dir>/").
+ * Whether the walk must look inside an excluded directory: Docker's rule, an exception whose
+ * text, with a '/' added, starts with "<dir>/".  Others are skipped whole, so "lib/" then two
+ * stars, then the exception "!lib/" two stars "/" star ".so", drops lib/x/b.so.
  */
 bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const char *dir);
 
@@ -247,7 +249,8 @@ bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const ch
  * Writes the build context `dir` as a tar stream to `fd`: regular files, directories and
  * symlinks (not followed), sorted by name, owned by 0:0, without what <dir>/.dockerignore
  * excludes, except that the Dockerfile (`dockerfile`, relative to `dir`) and .dockerignore
- * itself are always sent, as Docker does.
+ * itself are always sent, as the docker CLI does: as exceptions added after the file's own
+ * patterns.  An excluded directory the walk enters is not sent itself, only what it keeps.
  */
 int bv_build_context_write(int fd, const char *dir, const char *dockerfile, struct bv_error **err);
 

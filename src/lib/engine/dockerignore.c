@@ -2,10 +2,12 @@
  * dockerignore.c - build contexts for project services: .dockerignore matching and the tar
  * stream sent to POST /build (see include/bv/services.h).
  *
- * Matching follows Docker's documented rules, with fnmatch(3) doing the work for each path
- * component (so '*' and '?' never cross a '/', as in Go's filepath.Match); a component that
- * is exactly "**" matches any number of components.  Inside a longer component "**" acts as
- * '*'.  The tar is written with libarchive's writer, loaded on first use like its reader.
+ * Matching is what the docker CLI does, not what its documentation says: the same reading
+ * of the file, the same translation of each pattern into a regular expression, the same
+ * parent rule and the same walk (which skips an excluded directory whole unless an exception
+ * names a path below it).  The tests hold a table of patterns with the answer the docker
+ * CLI (docker.io 20.10) gave for each, and t0721 compares bv with it live.  The tar is
+ * written with libarchive's writer, loaded on first use like its reader.
  */
 #include <archive.h>
 #include <archive_entry.h>

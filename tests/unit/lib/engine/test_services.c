@@ -907,6 +907,63 @@ static void check_context(const char *dir, const char *dockerfile, const char *w
 	bv_strv_clear(&got);
 }
 
+/* check_paths on a real tree: missing, outside (lexically and by symlink), allowed. */
+static void check_paths_fails(const char *dir, const char *volume, const char *extra, int want_code,
+			      const char *want_part)
+{
+	struct bv_error *err = NULL;
+	struct bv_project *p = NULL;
+	struct bv_services *s = NULL;
+	char *path = bv_path_join(dir, "bv.toml");
+	char *text = bv_xasprintf("[project]\nname = \"x\"\n[[services]]\nname = \"s\"\n"
+				  "image = \"busybox\"\nvolumes = [\"%s\"]\n%s",
+				  volume, extra);
+	char *msg;
+	int r;
+	assert_ok(bv_project_parse(&p, text, strlen(text), path, &err), &err);
+	assert_ok(bv_services_parse(&s, p, &err), &err);
+	r = bv_services_check_paths(s, NULL, &err);
+	if (!want_part) {
+		assert_ok(r, &err);
+	} else {
+		assert_int_equal(r, want_code);
+		msg = bv_error_format(err);
+		if (!strstr(msg, want_part))
+			fail_msg("'%s' does not hold '%s'", msg, want_part);
+		free(msg);
+		bv_error_free(err);
+	}
+	bv_services_free(s);
+	bv_project_free(p);
+	free(text);
+	free(path);
+}
+
+static void test_services__check_paths(void **state)
+{
+	char *root = test_mkdtemp("paths");
+	char *proj = bv_path_join(root, "proj");
+	char *out = bv_path_join(root, "out");
+	char *link = bv_path_join(proj, "link");
+	(void)state;
+	write_file(proj, "data/f", "x");
+	write_file(out, "f", "x");
+	assert_int_equal(symlink(out, link), 0);
+	check_paths_fails(proj, "./data:/d", "", 0, NULL);
+	check_paths_fails(proj, "./missing:/d", "", BV_ENOTFOUND, "bv.toml:6: volume '");
+	check_paths_fails(proj, "./missing:/d", "allow_outside = true\n", BV_ENOTFOUND,
+			  "does not exist");
+	check_paths_fails(proj, "../out:/d", "", BV_EINVALID,
+			  "of service 's' is outside the project");
+	check_paths_fails(proj, "./link/f:/d", "", BV_EINVALID, "is outside the project");
+	check_paths_fails(proj, "../out:/d", "allow_outside = true\n", 0, NULL);
+	free(link);
+	free(out);
+	free(proj);
+	assert_int_equal(bv_rm_rf(root, NULL), 0);
+	free(root);
+}
+
 static void test_services__build_context(void **state)
 {
 	char *dir = test_mkdtemp("ctx");
@@ -1085,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_services__durations),
 		cmocka_unit_test(test_services__volumes_and_paths),
 		cmocka_unit_test(test_services__dockerignore_table),
+		cmocka_unit_test(test_services__check_paths),
 		cmocka_unit_test(test_services__names_and_images),
 		cmocka_unit_test(test_services__dockerignore),
 		cmocka_unit_test(test_services__build_context),
