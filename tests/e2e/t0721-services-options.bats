@@ -300,12 +300,16 @@ setup() {
 	cat >"$p/bv.toml" <<-EOF
 		[project]
 		name = "$NAME-pod"
+		[volumes]
+		pdata = {}
 		[[services]]
 		name = "pb"
 		build = "ctx"
 		buildkit = true
 		target = "base"
 		build_args = { V = "podman-arg" }
+		working_dir = "/srv"
+		volumes = ["pdata:/pdata:ro", "/panon"]
 		command = $SLEEP
 	EOF
 	cd "$p"
@@ -314,7 +318,17 @@ setup() {
 	assert_line "pb: BuildKit is not available on this engine (Podman's service); building with the classic builder"
 	assert_line "pb: building bv-$NAME-pod-pb:latest"
 	[[ $(grep -c BuildKit <<<"$output") == 1 ]]
-	env=$(curl -sf --unix-socket "$PSOCK" "http://localhost/v1.41/containers/bv-$NAME-pod-pb/json" | jq -c .Config.Env)
-	[[ $(jq -r 'index("SEEN=podman-arg") != null' <<<"$env") == true ]]
-	[[ $(jq -r 'index("OTHER=1") == null' <<<"$env") == true ]]
+	info=$(curl -sf --unix-socket "$PSOCK" "http://localhost/v1.41/containers/bv-$NAME-pod-pb/json")
+	[[ $(jq -r '.Config.Env | index("SEEN=podman-arg") != null' <<<"$info") == true ]]
+	[[ $(jq -r '.Config.Env | index("OTHER=1") == null' <<<"$info") == true ]]
+	# the other options on Podman too
+	[[ $(jq -r .Config.WorkingDir <<<"$info") == /srv ]]
+	[[ $(jq -r '.Mounts[] | select(.Destination == "/pdata") | "\(.Type) \(.Name) \(.RW)"' <<<"$info") == "volume bv-$NAME-pod_pdata false" ]]
+	[[ $(jq -r '.Mounts[] | select(.Destination == "/panon") | .Type' <<<"$info") == volume ]]
+	DOCKER_HOST="unix://$PSOCK" run bv down --volumes
+	assert_success
+	assert_line "removed volume bv-$NAME-pod_pdata"
+	run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$PSOCK" \
+		"http://localhost/v1.41/volumes/bv-$NAME-pod_pdata"
+	assert_output 404
 }
