@@ -287,7 +287,7 @@ setup() {
 	assert_success
 }
 
-# Podman's service has no BuildKit: bv says so once and builds with the classic API.
+# Podman's service has no BuildKit: bv says so once per up and builds with the classic API.
 @test "podman: buildkit = true falls back to the classic builder with one message" {
 	local podman=${BV_PODMAN:-$(command -v podman || echo /usr/bin/podman)}
 	[[ -x $podman ]] || skip "podman is not installed"
@@ -311,12 +311,18 @@ setup() {
 		working_dir = "/srv"
 		volumes = ["pdata:/pdata:ro", "/panon"]
 		command = $SLEEP
+		[[services]]
+		name = "pb2"
+		build = "ctx"
+		command = $SLEEP
 	EOF
 	cd "$p"
-	DOCKER_HOST="unix://$PSOCK" run bv up
+	# two builds that want BuildKit (one through DOCKER_BUILDKIT): one message
+	DOCKER_BUILDKIT=1 DOCKER_HOST="unix://$PSOCK" run bv up
 	assert_success
 	assert_line "pb: BuildKit is not available on this engine (Podman's service); building with the classic builder"
 	assert_line "pb: building bv-$NAME-pod-pb:latest"
+	assert_line "pb2: building bv-$NAME-pod-pb2:latest"
 	[[ $(grep -c BuildKit <<<"$output") == 1 ]]
 	info=$(curl -sf --unix-socket "$PSOCK" "http://localhost/v1.41/containers/bv-$NAME-pod-pb/json")
 	[[ $(jq -r '.Config.Env | index("SEEN=podman-arg") != null' <<<"$info") == true ]]

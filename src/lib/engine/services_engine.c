@@ -270,8 +270,11 @@ static bool buildkit_from_env(void)
 	return false;
 }
 
-/* *id_out: the id of the image built (new string), or NULL when the stream named none. */
-static int build(char **id_out, struct bv_engine *e, const struct bv_services *s,
+/*
+ * *id_out: the id of the image built (new string), or NULL when the stream named none.
+ * *told: whether the fallback from BuildKit was reported already (once per `bv up`).
+ */
+static int build(char **id_out, bool *told, struct bv_engine *e, const struct bv_services *s,
 		 const struct bv_service *svc, const char *tag, const struct bv_services_events *ev,
 		 struct bv_error **err)
 {
@@ -296,11 +299,13 @@ static int build(char **id_out, struct bv_engine *e, const struct bv_services *s
 				     s->file, svc->source_pos.line, svc->source_pos.column,
 				     svc->name, svc->dockerfile, svc->context);
 	o.buildkit = want_buildkit && bv_engine_has_buildkit(e);
-	if (want_buildkit && !o.buildkit)
+	if (want_buildkit && !o.buildkit && !*told) {
+		*told = true;
 		event(ev, svc->name,
 		      "BuildKit is not available on this engine (%s); building with the classic "
 		      "builder",
 		      bv_engine_is_podman(e) ? "Podman's service" : "API too old");
+	}
 	event(ev, svc->name, "building %s%s", tag, o.buildkit ? " with BuildKit" : "");
 	fd = temp_fd(err);
 	if (fd < 0)
@@ -337,15 +342,15 @@ static int build(char **id_out, struct bv_engine *e, const struct bv_services *s
 	return r;
 }
 
-/* Builds or pulls what `svc` runs; *id_out is the image's id. */
-static int ensure_image(char **id_out, struct bv_engine *e, const struct bv_services *s,
+/* Builds or pulls what `svc` runs; *id_out is the image's id.  *told: see build(). */
+static int ensure_image(char **id_out, bool *told, struct bv_engine *e, const struct bv_services *s,
 			const struct bv_service *svc, const char *image,
 			const struct bv_services_events *ev, struct bv_error **err)
 {
 	char *id = NULL;
 	int r;
 	if (svc->source == BV_SERVICE_BUILD) {
-		r = build(&id, e, s, svc, image, ev, err);
+		r = build(&id, told, e, s, svc, image, ev, err);
 		if (r >= 0 && id) {
 			*id_out = id;
 			return 0;
@@ -857,6 +862,7 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 	_cleanup_free_ bool *selected = bv_xcalloc(s->n + 1, sizeof(*selected));
 	_cleanup_strv_ struct bv_strv images = BV_STRV_INIT, ids = BV_STRV_INIT;
 	_cleanup_free_ char *network = bv_services_network_name(s);
+	bool told = false;
 	int r = bv_services_select(selected, s, o->only, o->n_only, err);
 	if (r < 0)
 		return r;
@@ -877,7 +883,7 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 		if (r < 0)
 			return r;
 		bv_strv_push_take(&images, image);
-		r = ensure_image(&id, e, s, svc, image, &o->events, err);
+		r = ensure_image(&id, &told, e, s, svc, image, &o->events, err);
 		if (r < 0)
 			return r;
 		bv_strv_push_take(&ids, id);
