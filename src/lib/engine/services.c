@@ -518,11 +518,14 @@ static int refuse_unknown(struct reader *rd, const struct bv_service *svc,
 		bool ok = false;
 		for (const char *const *k = known; *k && !ok; k++)
 			ok = strlen(*k) == kv->key_len && !memcmp(*k, kv->key, kv->key_len);
-		if (!ok)
+		if (!ok) {
+			/* the key is the file's: shown with its control characters escaped */
+			_cleanup_free_ char *shown = bv_str_shown(kv->key, kv->key_len, 80);
 			return bv_error_setc(rd->schema.err, BV_EINVALID, 0,
 					     "%s:%u: unknown key '%s' in %s%s'%s'", rd->schema.file,
-					     kv->pos.line, kv->key, t->name,
+					     kv->pos.line, shown, t->name,
 					     is_service ? " " : " of service ", svc->name);
+		}
 	}
 	return 0;
 }
@@ -837,19 +840,24 @@ static int read_volumes(struct reader *rd, struct bv_services *s, struct bv_sche
 	for (size_t i = 0; i < vt.t->n; i++) {
 		const struct bv_toml_kv *kv = &vt.t->items[i];
 		struct bv_schema_table one;
-		if (strlen(kv->key) != kv->key_len || !volume_name_valid(kv->key))
+		if (strlen(kv->key) != kv->key_len || !volume_name_valid(kv->key)) {
+			_cleanup_free_ char *shown = bv_str_shown(kv->key, kv->key_len, 80);
 			return bv_schema_fail(&rd->schema, kv->pos,
 					      "invalid volume name '%s' in [volumes]: use letters, "
 					      "digits, '_', '.' and '-', starting with a letter or "
 					      "digit",
-					      kv->key);
+					      shown);
+		}
 		if (bv_schema_table(&rd->schema, &vt, kv->key, true, &one) < 0)
 			return BV_EINVALID;
-		if (one.t->n)
+		if (one.t->n) {
+			_cleanup_free_ char *shown =
+				bv_str_shown(one.t->items[0].key, one.t->items[0].key_len, 80);
 			return bv_error_setc(rd->schema.err, BV_EINVALID, 0,
 					     "%s:%u: unknown key '%s' in volume '%s' of [volumes]",
-					     rd->schema.file, one.t->items[0].pos.line,
-					     one.t->items[0].key, kv->key);
+					     rd->schema.file, one.t->items[0].pos.line, shown,
+					     kv->key);
+		}
 		bv_strv_push(&s->volumes, kv->key);
 	}
 	return 0;
