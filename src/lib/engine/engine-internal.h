@@ -38,6 +38,10 @@
  *   network inspect          200                404: *out NULL
  *   network create           200, 201           -                            409: BV_EEXISTS
  *   network remove           2xx                404 gone
+ *   volume inspect           200                404: *out NULL
+ *   volume create            201                -
+ *   volume remove            2xx                404 gone                     409 in use: BV_EEXISTS
+ *   volume list              200 + Volumes      -
  *   network connect          200                -
  *
  * Any other status is an error made by bv_engine_fail(): "could not <verb> <what>: <the
@@ -87,6 +91,7 @@ struct bv_error;
 #define BV_LABEL_CONFIG        "bv.config"    /* the digest of its definition */
 #define BV_LABEL_BUILT_FOR     "bv.built-for" /* on images built for a service: the root */
 #define BV_LABEL_BUILT_AS      "bv.built-as"  /* and the service */
+#define BV_LABEL_VOLUME        "bv.volume"    /* a project volume's name in bv.toml */
 
 /* The value of label `name` ("bv.x") in a Labels object, else of "io.bv.x"; NULL if none. */
 const char *bv_engine_label(json_t *labels, const char *name);
@@ -166,11 +171,28 @@ int bv_engine_image_commit(struct bv_engine *e, const char *id, const char *repo
 int bv_engine_image_pull(struct bv_engine *e, const char *repo, const char *tag,
 			 int (*on_event)(json_t *event, void *payload), void *payload,
 			 const char *what, struct bv_error **err);
-/* Builds the tar build context read from `context_fd` as `tag`; events as for a pull. */
-int bv_engine_image_build(struct bv_engine *e, const char *tag, const char *dockerfile,
-			  json_t *labels, int context_fd,
+struct bv_engine_build {
+	const char *tag;
+	const char *dockerfile; /* relative to the context */
+	json_t *labels;         /* object of strings */
+	json_t *buildargs;      /* object of strings, or NULL */
+	const char *target;     /* the stage to build, or NULL */
+	bool buildkit;          /* POST /build?version=2: only where bv_engine_has_buildkit() */
+};
+/*
+ * Builds the tar build context read from `context_fd`; events as for a pull.  With BuildKit
+ * the stream also carries aux events: "moby.buildkit.trace" (progress, buildkit.h) and
+ * "moby.image.id" (the image built).
+ */
+int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, int context_fd,
 			  int (*on_event)(json_t *event, void *payload), void *payload,
 			  const char *what, struct bv_error **err);
+/*
+ * Whether the engine builds with BuildKit: dockerd from API 1.39 on (its /_ping sends
+ * Builder-Version only when daemon.json turns BuildKit on by default, so that header cannot
+ * tell); never Podman's service, which ignores version=2 and builds with Buildah.
+ */
+bool bv_engine_has_buildkit(const struct bv_engine *e);
 
 struct bv_engine_image_want {
 	const char *const *names; /* NULL-ended names to look for; the last is what a pull makes */
@@ -202,6 +224,19 @@ int bv_engine_network_remove(struct bv_engine *e, const char *name, struct bv_er
 int bv_engine_network_connect(struct bv_engine *e, const char *name, const char *id,
 			      const char *const *aliases, struct bv_error **err);
 
+/* ---- Volumes ---- */
+
+int bv_engine_volume_inspect(json_t **out, struct bv_engine *e, const char *name,
+			     struct bv_error **err);
+/* A local volume with `labels` (a JSON object of strings); creating an existing one is a
+ * success, as the engines answer it (the caller inspects its labels first). */
+int bv_engine_volume_create(struct bv_engine *e, const char *name, json_t *labels,
+			    struct bv_error **err);
+int bv_engine_volume_remove(struct bv_engine *e, const char *name, struct bv_error **err);
+/* GET /volumes with label filters: *out is the array of volumes (empty for none). */
+int bv_engine_volume_list(json_t **out, struct bv_engine *e, const char *const *labels,
+			  const char *what, struct bv_error **err);
+
 /* ---- The layer's own plumbing (engine_*.c only) ---- */
 
 /*
@@ -218,6 +253,9 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
  */
 int bv_engine_inspect(json_t **out, struct bv_engine *e, const char *path, const char *what,
 		      struct bv_error **err);
+
+/* "filters={"label":[...]}", URL-escaped (new string), for the list endpoints. */
+char *bv_engine_label_filters(const char *const *labels);
 
 /* GET /<kind>/json with label filters: "containers" (all, running or not) or "images". */
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,

@@ -152,6 +152,11 @@ static char *label_filters(const char *const *labels)
 	return bv_url_escape(text, NULL);
 }
 
+char *bv_engine_label_filters(const char *const *labels)
+{
+	return label_filters(labels);
+}
+
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,
 		   const char *what, struct bv_error **err)
 {

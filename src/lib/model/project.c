@@ -287,7 +287,7 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 {
 	static const char *const known[] = {"project",          "registry", "runtime", "tools",
 					    "binary_overrides", "cache",    "data",    "hardware",
-					    "services",         "session",  NULL};
+					    "services",         "session",  "volumes", NULL};
 	struct bv_project *p = bv_xcalloc(1, sizeof(*p));
 	struct bv_schema s = {.file = path, .err = err};
 	struct bv_schema_table root;
