@@ -188,6 +188,11 @@ enum bv_relock_mode {
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
 		  unsigned jobs, const char *platform);
 /* bv lock's write under the project lock the caller holds, then bv.lock read back into ctx. */
+/*
+ * bv init's work: bv.toml in the working directory for project `name` (NULL: the directory's
+ * name), with [registry] url when `registry` is given; *path_out (may be NULL) gets its path.
+ */
+int bv_cli_create_project(char **path_out, const char *name, const char *registry);
 int bv_cli_relock_reload(struct bv_cli_ctx *ctx);
 
 /*

@@ -7,15 +7,18 @@
 #include <bv/lockfile.h>
 #include <bv/lockops.h>
 #include <bv/manifest.h>
+#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -130,6 +133,7 @@ static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
 
 static int run_add(int argc, char **argv)
 {
+	_cleanup_free_ char *found = NULL, *created = NULL;
 	struct bv_cli_ctx ctx;
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
@@ -141,6 +145,11 @@ static int run_add(int argc, char **argv)
 		return status;
 	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
+	/* as upstream: outside a project, add starts one here (and records a chosen registry) */
+	if (bv_project_find(&found, NULL, NULL) == BV_ENOTFOUND) {
+		if ((r = bv_cli_create_project(&created, NULL, arg_registry)))
+			return r;
+	}
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
@@ -176,6 +185,13 @@ out:
 	free(items);
 	free(platform);
 	bv_cli_ctx_release(&ctx);
+	if (r && created) {
+		/* nothing was added: the bv.toml this add started goes again */
+		_cleanup_free_ char *lock = bv_xasprintf(
+			"%.*s/bv.lock", (int)(strrchr(created, '/') - created), created);
+		if (!bv_path_exists(lock))
+			(void)unlink(created);
+	}
 	return r;
 }
 

@@ -173,6 +173,50 @@ print(int(float(v) * {"B": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1 << 20}[unit
 	assert_success
 }
 
+@test "add outside a project starts one; a failed add leaves nothing behind" {
+	mkdir "$BATS_TEST_TMPDIR/fresh" && cd "$BATS_TEST_TMPDIR/fresh"
+	run bv add no-such-tool
+	assert_failure
+	[ ! -e bv.toml ] && [ ! -e bv.lock ]
+	run bv add --registry "$BV_REGISTRY" samtools
+	assert_success
+	assert_output --partial "Created '$BATS_TEST_TMPDIR/fresh/bv.toml'"
+	run python3 -c 'import tomllib; t = tomllib.load(open("bv.toml", "rb")); print(t["project"]["name"], t["registry"]["url"], [x["id"] for x in t["tools"]])'
+	assert_output "fresh $BV_REGISTRY ['samtools']"
+	[ -s bv.lock ]
+}
+
+@test "a lock as upstream writes it passes lock --check; a directory with only bv.lock syncs and runs" {
+	run bv add samtools
+	assert_success
+	# upstream: no [metadata] needed, its own manifest_sha256, extra keys in layers
+	python3 - <<'PY'
+import hashlib, re
+text = open("bv.lock").read()
+text = re.sub(r"(?m)^\[metadata\]\n(?:[^\[\n].*\n)*", "", text)
+text = re.sub(r'manifest_sha256 = "sha256:[0-9a-f]{64}"',
+              'manifest_sha256 = "sha256:' + hashlib.sha256(b"upstream").hexdigest() + '"', text)
+open("bv.lock", "w").write(text)
+PY
+	grep -q 'manifest_sha256 = "sha256:' bv.lock || fail "$(cat bv.lock)"
+	run grep -c '^\[metadata\]' bv.lock
+	assert_output 0
+	cp bv.lock "$BATS_TEST_TMPDIR/upstream.lock"
+	run bv lock --check
+	assert_success
+	assert_output --partial "bv.lock is up to date"
+	# a paper's bv.lock alone
+	mkdir "$BATS_TEST_TMPDIR/paper" && cp bv.lock "$BATS_TEST_TMPDIR/paper/" && cd "$BATS_TEST_TMPDIR/paper"
+	rm -rf "$BV_CACHE_DIR"
+	run bv sync
+	assert_success
+	run bv run samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	[ ! -e bv.toml ]
+	cmp bv.lock "$BATS_TEST_TMPDIR/upstream.lock"
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success

@@ -98,6 +98,25 @@ int bv_project_find(char **root_out, const char *start_dir, struct bv_error **er
 		else
 			*slash = '\0';
 	}
+	/* no bv.toml anywhere above: a directory with only a bv.lock is a project too */
+	free(dir);
+	dir = bv_xstrdup(start);
+	for (;;) {
+		_cleanup_free_ char *candidate = bv_path_join(dir, "bv.lock");
+		struct stat st;
+		char *slash;
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+			*root_out = TAKE_PTR(dir);
+			return 0;
+		}
+		slash = strrchr(dir, '/');
+		if (!strcmp(dir, "/") || !slash)
+			break;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
 	return bv_error_setc(err, BV_ENOTFOUND, 0,
 			     "not in a bv project (no bv.toml in '%s' or any parent directory)",
 			     start);
