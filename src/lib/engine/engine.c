@@ -184,10 +184,16 @@ static char *seconds_text(long ms)
 	return bv_xasprintf("%ld.%03ld s", ms / 1000, ms % 1000);
 }
 
-/* A request's path for messages: no "/v1.41" prefix and no query (escaped filters are noise). */
+/*
+ * A request's path for messages: no "/v1.41" prefix, no query (escaped filters are noise), and
+ * ids of 64 hex digits cut to the 12 that `docker ps` shows (the engine takes those too).
+ */
 static char *path_shown(const char *path)
 {
 	const char *p = path;
+	struct bv_buf b = BV_BUF_INIT;
+	size_t len;
+	char *out;
 	if (p[0] == '/' && p[1] == 'v' && isdigit((unsigned char)p[2])) {
 		const char *q = p + 2;
 		while (isdigit((unsigned char)*q) || *q == '.')
@@ -195,7 +201,20 @@ static char *path_shown(const char *path)
 		if (*q == '/')
 			p = q;
 	}
-	return bv_str_shown(p, strcspn(p, "?"), 200);
+	len = strcspn(p, "?");
+	for (size_t i = 0; i < len;) {
+		size_t seg = strcspn(p + i, "/?");
+		size_t hex = strspn(p + i, "0123456789abcdef");
+		if (seg == 64 && hex == 64)
+			seg = 12;
+		else if (seg == 0)
+			seg = 1; /* the '/' itself */
+		bv_buf_add(&b, p + i, seg);
+		i += seg == 12 && hex == 64 ? 64 : seg;
+	}
+	out = bv_str_shown(b.buf ? b.buf : "", b.len, 200);
+	bv_buf_release(&b);
+	return out;
 }
 
 /* One deadline variable: unset or empty is the default; else seconds, > 0, at most a week. */
@@ -1456,6 +1475,17 @@ static int hj_pump(struct hijack *hj, struct bv_engine_demux *d)
 					   : bv_engine_demux_feed(d, rx.buf, got);
 				if (r < 0)
 					goto out;
+			}
+			if (eof && !o->tty && (d->remaining || d->header_len)) {
+				/* a clean end falls between frames; this is a daemon that died
+				 * or a proxy that cut the stream */
+				_cleanup_free_ char *shown = path_shown(hj->vpath);
+				r = bv_error_set(
+					hj->err,
+					"lost the connection to the engine at '%s' during "
+					"POST %s: the stream ended in the middle of a frame",
+					hj->e->socket, shown);
+				goto out;
 			}
 			if (eof)
 				break;
