@@ -71,6 +71,7 @@ ended() {
 	line=$(grep '^error: ' <<<"$output")
 	# shellcheck disable=SC2053 # CONTEXT and CALL are globs
 	[[ $line == "error: "$context* ]] || fail "no context '$context': $line"
+	# shellcheck disable=SC2027 # CALL is a glob: unquoted on purpose
 	case $mode in
 	stall)
 		[[ $line == *" did not answer "$call" within 1 s; raise BV_ENGINE_TIMEOUT or check the daemon" ]] ;;
