@@ -44,6 +44,17 @@
  *   volume list              200 + Volumes      -
  *   network connect          200                -
  *
+ * Deadlines (the classes of bv/engine.h): every call above is short except
+ *
+ *   container stop, restart  short + the stop timeout `timeout_s`
+ *   container wait           none once connected
+ *   container logs           none with `follow`, else long
+ *   container attach, exec start   the response head short, then none
+ *   put archive, image commit, pull, build   long (an idle limit, no total)
+ *
+ * and every failure to get an answer (a deadline, a lost connection, a body that is not JSON)
+ * comes back as "could not <verb> <what>: <what the transport saw>".
+ *
  * Any other status is an error made by bv_engine_fail(): "could not <verb> <what>: <the
  * engine's message>", classified by status (404 BV_ENOTFOUND, 409 BV_EEXISTS, else BV_ERR).
  * `what` names the object as the user knows it ("session 'work'", "the container", "container
@@ -116,6 +127,12 @@ int bv_engine_container_kill(struct bv_engine *e, const char *id, const char *si
 /* Forced, with its anonymous volumes. */
 int bv_engine_container_remove(struct bv_engine *e, const char *id, const char *what,
 			       struct bv_error **err);
+/*
+ * Removes a container bv created when a later step failed (a start that timed out, an attach
+ * that broke): forced, with a short deadline of its own, errors ignored, so the caller
+ * reports the first error and leaves nothing half-created behind.
+ */
+void bv_engine_container_discard(struct bv_engine *e, const char *id);
 /* By name or id; *out NULL (and 0) when there is no such container. */
 int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *ref,
 				struct bv_error **err);
@@ -238,6 +255,26 @@ int bv_engine_volume_list(json_t **out, struct bv_engine *e, const char *const *
 			  const char *what, struct bv_error **err);
 
 /* ---- The layer's own plumbing (engine_*.c only) ---- */
+
+/* How long a call may take; the limits come from bv_engine_open() (see bv/engine.h). */
+enum bv_engine_wait {
+	BV_ENGINE_WAIT_SHORT,  /* the whole call within BV_ENGINE_TIMEOUT (+ extra_ms) */
+	BV_ENGINE_WAIT_LONG,   /* no total; BV_ENGINE_LONG_TIMEOUT without a byte either way */
+	BV_ENGINE_WAIT_STREAM, /* no limit once connected */
+};
+
+/* bv_engine_call(), bv_engine_stream() and bv_engine_request() of class `wait`. */
+int bv_engine_call_within(long *status_out, json_t **resp_out, struct bv_engine *e,
+			  const char *method, const char *path, json_t *body,
+			  enum bv_engine_wait wait, long extra_ms, struct bv_error **err);
+int bv_engine_stream_within(long *status_out, json_t **error_body_out, struct bv_engine *e,
+			    const char *method, const char *path, const char *content_type,
+			    int upload_fd, bv_engine_data_fn on_data, void *payload,
+			    enum bv_engine_wait wait, struct bv_error **err);
+int bv_engine_request_within(json_t **out, struct bv_engine *e, const char *method,
+			     const char *path, json_t *body, const long *also_ok, const char *verb,
+			     const char *what, enum bv_engine_wait wait, long extra_ms,
+			     struct bv_error **err);
 
 /*
  * One call whose success is a 2xx status or one of `also_ok` (0-ended, may be NULL); else

@@ -92,7 +92,9 @@ int bv_engine_image_commit(struct bv_engine *e, const char *id, const char *repo
 	body = json_pack("{s:O}", "Labels", labels);
 	if (!body)
 		bv_oom();
-	r = bv_engine_request(NULL, e, "POST", path.buf, body, NULL, "commit", what, err);
+	/* a commit answers only when the image is written: no byte moves until then */
+	r = bv_engine_request_within(NULL, e, "POST", path.buf, body, NULL, "commit", what,
+				     BV_ENGINE_WAIT_LONG, 0, err);
 	json_decref(body);
 	return r;
 }
@@ -133,9 +135,12 @@ int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, 
 	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", etag, edf,
 			    elabels, extra.len ? extra.buf : "");
 	bv_buf_release(&extra);
-	r = bv_engine_stream(&status, &body, e, "POST", path, "application/x-tar", context_fd,
-			     bv_engine_progress_feed, &p, err);
-	if (r >= 0 && status >= 400)
+	r = bv_engine_stream_within(&status, &body, e, "POST", path, "application/x-tar",
+				    context_fd, bv_engine_progress_feed, &p, BV_ENGINE_WAIT_LONG,
+				    err);
+	if (r < 0)
+		r = bv_error_wrap(err, r, "could not build %s", what);
+	else if (status >= 400)
 		r = bv_engine_fail(err, status, body, "could not build %s", what);
 	else if (r >= 0 && (r = bv_engine_progress_finish(&p)) >= 0 && p.error)
 		r = bv_error_setc(err, BV_ERR, 0, "could not build %s: %s", what, p.error);

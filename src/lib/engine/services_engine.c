@@ -843,8 +843,11 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, const struct
 		if (r < 0)
 			return r;
 		r = start_container(e, id, name, err);
-		if (r < 0)
+		if (r < 0) {
+			/* a container that never ran is not left for the next up to find */
+			bv_engine_container_discard(e, id);
 			return r;
+		}
 		event(ev, svc->name, "started");
 	}
 	r = wait_ready(e, svc->name, id, o->timeout_ns ? o->timeout_ns : DEFAULT_TIMEOUT_NS, ev,

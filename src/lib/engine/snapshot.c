@@ -87,6 +87,15 @@ int bv_session_snapshot(char **image_out, struct bv_session_ctx *s, const char *
 	r = bv_session_commit(s->e, id, repo, tag, labels, err);
 	json_decref(labels);
 	json_decref(c);
+	if (r < 0 && !key) {
+		/* The engine may finish a commit whose answer bv gave up on; the tag is this
+		 * call's own, so nobody else's image goes with it.  A --key tag may be the
+		 * previous snapshot of that name, which stays. */
+		_cleanup_free_ char *ref = bv_xasprintf("%s:%s", repo, tag);
+		struct bv_error *ignored = NULL;
+		if (bv_engine_image_remove(s->e, ref, true, &ignored) < 0)
+			bv_error_free(ignored);
+	}
 	if (r < 0)
 		return bv_error_wrap(err, r, "could not snapshot session '%s'", name);
 	*image_out = bv_xasprintf("%s:%s", repo, tag);

@@ -572,10 +572,8 @@ static int end_after_epipe(struct running *c, int *status_out, struct bv_error *
 
 static void remove_container(struct running *c)
 {
-	struct bv_error *ignored = NULL;
 	/* Best effort: the tool's result matters more than a leftover, which has labels. */
-	if (bv_engine_container_remove(c->d->e, c->id, "the container", &ignored) < 0)
-		bv_error_free(ignored);
+	bv_engine_container_discard(c->d->e, c->id);
 }
 
 static int create_container(struct docker *d, const struct bv_run_request *req, const char *pinned,
