@@ -1,6 +1,8 @@
 /*
  * The command table, option parsing generated from option tables, and --help text.
  */
+#include "config.h"
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +123,12 @@ static size_t count_options(const struct bv_cli_option *opts)
 	return n;
 }
 
+#define VERSION_OPTION 1 /* getopt value of --version: below 256, no short option */
+
 int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv)
 {
 	size_t n = count_options(cmd->options);
-	struct option *longopts = bv_xcalloc(n + 2, sizeof(*longopts));
+	struct option *longopts = bv_xcalloc(n + 3, sizeof(*longopts));
 	struct bv_buf shortopts = BV_BUF_INIT;
 	int result = -1;
 
@@ -143,6 +147,9 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 	}
 	longopts[n].name = "help";
 	longopts[n].val = 'h';
+	/* --version works after any command, as upstream's clap propagates it */
+	longopts[n + 1].name = "version";
+	longopts[n + 1].val = VERSION_OPTION;
 
 	opterr = 0;
 	optind = 1;
@@ -154,6 +161,11 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 			break;
 		if (c == 'h') {
 			bv_cli_print_command_help(stdout, cmd);
+			result = -2;
+			goto out;
+		}
+		if (c == VERSION_OPTION) {
+			printf("bv %s\n", BV_VERSION);
 			result = -2;
 			goto out;
 		}

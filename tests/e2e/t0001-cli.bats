@@ -15,6 +15,12 @@ setup() {
 	run bv version
 	assert_success
 	assert_output "bv $want"
+	# after any command too, as upstream; a tool's own --version still goes to the tool
+	for cmd in add sync "cache size" "session ls" up lock search; do
+		run bv $cmd --version
+		assert_success
+		assert_output "bv $want"
+	done
 }
 
 @test "version --verbose names the libraries" {
