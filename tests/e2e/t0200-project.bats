@@ -233,6 +233,12 @@ PY
 	run bv export --format pixi
 	assert_failure 2
 	assert_output --partial "unsupported export format 'pixi'"
+	# conda is the default format; biocontainers refs with or without a build hash map
+	sed -i 's|image_reference = "ghcr.io/tejasprabhune/bv-pkg/bwa:0.7.18"|image_reference = "quay.io/biocontainers/bwa:0.7.18"|' bv.lock
+	run bv export
+	assert_success
+	assert_line "  - bioconda::bwa=0.7.18"
+	refute_output --partial "#   bwa 0.7.18"
 }
 
 @test "remove edits bv.toml in place, keeps comments, and updates bv.lock" {
