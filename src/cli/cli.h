@@ -88,6 +88,17 @@ bool bv_cli_color(FILE *stream);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
+/* A status line on stderr ("Added ...", progress), which --quiet silences; errors stay. */
+__attribute__((format(printf, 1, 2))) void bv_cli_status(const char *fmt, ...);
+extern bool bv_cli_quiet;
+/*
+ * The global options any command takes, before or after its name: -C/--directory DIR,
+ * -q/--quiet, --offline (sets BV_OFFLINE for bv and what it starts) and, before the name
+ * only, -v/--verbose (repeatable).  Returns 0, or an exit status after an error message.
+ */
+int bv_cli_global_option(const char *name, const char *value);
+/* -v count and BV_LOG into the library's log level, with diagnostics printed on stderr. */
+void bv_cli_init_log(unsigned verbose);
 /*
  * `s` made safe for a terminal (bv_buf_add_printable, newlines escaped too): every string
  * from a registry manifest, bv.lock, an image config or an engine goes through this before

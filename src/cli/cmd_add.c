@@ -162,9 +162,10 @@ static int run_add(int argc, char **argv)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
-		fprintf(stderr, "Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
-			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest),
-			platform ? " for " : "", platform ? platform : "");
+		bv_cli_status("Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
+			      bv_cli_text(want[i].manifest->version),
+			      bv_cli_text(items[i].top_digest), platform ? " for " : "",
+			      platform ? platform : "");
 	}
 	r = bv_cli_register_project(&ctx);
 	if (!r) {

@@ -201,7 +201,7 @@ static int cache_verify(struct bv_store *s)
 		bv_cli_error("the store has %zu problem%s", problems.n, problems.n == 1 ? "" : "s");
 		r = BV_EXIT_FAILURE;
 	} else {
-		fprintf(stderr, "The store is intact\n");
+		bv_cli_status("The store is intact\n");
 	}
 	bv_strv_clear(&problems);
 	return r;
@@ -421,14 +421,14 @@ static int cache_prune(struct bv_store *s, bool everything)
 		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", bv_cli_text(*line));
 	bv_cli_format_size(human, sizeof(human), freed);
 	bv_cli_format_size(data_human, sizeof(data_human), data_freed);
-	fprintf(stderr, "%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s)",
-		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
-		data_human);
+	bv_cli_status("%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s)",
+		      arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
+		      data_human);
 	if (everything)
-		fprintf(stderr, "%s\n", busy ? "; kept the trees running tools use" : "");
+		bv_cli_status("%s\n", busy ? "; kept the trees running tools use" : "");
 	else
-		fprintf(stderr, "; kept what %zu project%s use\n", projects,
-			projects == 1 ? "" : "s");
+		bv_cli_status("; kept what %zu project%s use\n", projects,
+			      projects == 1 ? "" : "s");
 	r = BV_EXIT_OK;
 out:
 	bv_strv_clear(&keep);

@@ -135,7 +135,7 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 	char digest[BV_SHA256_HEX_LEN + 1];
 	if (newer(ctx->project->path, ctx->lock_path) &&
 	    !(toml_digest(digest, ctx->project->path) && toml_unchanged(ctx, digest))) {
-		fprintf(stderr, "Updating bv.lock (bv.toml changed)\n");
+		bv_cli_status("Updating bv.lock (bv.toml changed)\n");
 		if ((r = bv_cli_relock_reload(ctx)))
 			return r;
 		if (toml_digest(digest, ctx->project->path))

@@ -150,7 +150,7 @@ static int run_export(int argc, char **argv)
 			r = bv_cli_report(err);
 			goto out;
 		}
-		fprintf(stderr, "Wrote '%s'\n", bv_cli_text(arg_output));
+		bv_cli_status("Wrote '%s'\n", bv_cli_text(arg_output));
 	} else {
 		fwrite(yaml.buf, 1, yaml.len, stdout);
 	}
@@ -162,7 +162,8 @@ out:
 }
 
 static const struct bv_cli_option export_options[] = {
-	{"format", 'f', BV_OPT_STRING, &arg_format, "FORMAT", "output format (only 'conda', the default)"},
+	{"format", 'f', BV_OPT_STRING, &arg_format, "FORMAT",
+	 "output format (only 'conda', the default)"},
 	{"output", 'o', BV_OPT_STRING, &arg_output, "FILE", "write to FILE instead of stdout"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };

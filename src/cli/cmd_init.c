@@ -66,7 +66,7 @@ int bv_cli_create_project(char **path_out, const char *name, const char *registr
 		return bv_cli_report(err);
 	}
 	bv_buf_release(&b);
-	fprintf(stderr, "Created '%s' for project '%s'\n", bv_cli_text(path), bv_cli_text(name));
+	bv_cli_status("Created '%s' for project '%s'\n", bv_cli_text(path), bv_cli_text(name));
 	if (path_out)
 		*path_out = TAKE_PTR(path);
 	return BV_EXIT_OK;

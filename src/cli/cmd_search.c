@@ -181,7 +181,7 @@ static int run_search(int argc, char **argv)
 	}
 	/* nothing found is an answer, not a failure (upstream exits 0 too) */
 	if (!n) {
-		fprintf(stderr, "No tools found matching '%s'\n", bv_cli_text(argv[first]));
+		bv_cli_status("No tools found matching '%s'\n", bv_cli_text(argv[first]));
 		r = BV_EXIT_OK;
 		goto out;
 	}

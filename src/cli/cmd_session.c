@@ -106,8 +106,8 @@ static int do_start(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops
 	}
 	if (bv_session_start(s, name, &image, &err) < 0)
 		return bv_cli_report(err);
-	fprintf(stderr, "Started session '%s' from %s\n", bv_cli_text(name),
-		bv_cli_text(image.digest ? image.tool_id : image.reference));
+	bv_cli_status("Started session '%s' from %s\n", bv_cli_text(name),
+		      bv_cli_text(image.digest ? image.tool_id : image.reference));
 	printf("%s\n", name);
 	return BV_EXIT_OK;
 }
@@ -146,8 +146,8 @@ static int exec_env(struct bv_strv *out)
 static void say_waiting(const char *key, void *payload)
 {
 	(void)payload;
-	fprintf(stderr, "Waiting for another bv process running cached step '%s'\n",
-		bv_cli_text(key));
+	bv_cli_status("Waiting for another bv process running cached step '%s'\n",
+		      bv_cli_text(key));
 }
 
 static int do_exec(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, int n)
@@ -178,7 +178,7 @@ static int do_exec(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops,
 	if (bv_session_exec(&res, s, ops[0], &x, &err) < 0)
 		return bv_cli_report(err);
 	if (res.cached)
-		fprintf(stderr, "cached: %s\n", arg_cache);
+		bv_cli_status("cached: %s\n", arg_cache);
 	return res.status;
 }
 
@@ -196,7 +196,7 @@ static int do_cp(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 	name = bv_xstrndup(ops[1], (size_t)(colon - ops[1]));
 	if (bv_session_copy_in(s, name, ops[0], colon + 1, &err) < 0)
 		return bv_cli_report(err);
-	fprintf(stderr, "Copied '%s' to %s\n", ops[0], ops[1]);
+	bv_cli_status("Copied '%s' to %s\n", ops[0], ops[1]);
 	return BV_EXIT_OK;
 }
 
@@ -226,7 +226,7 @@ static int do_restore(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **o
 			bv_cli_hint("remove it with 'bv session rm' or choose another with --name");
 		return r;
 	}
-	fprintf(stderr, "Restored session '%s' from %s\n", bv_cli_text(name), bv_cli_text(ops[0]));
+	bv_cli_status("Restored session '%s' from %s\n", bv_cli_text(name), bv_cli_text(ops[0]));
 	printf("%s\n", name);
 	free(name);
 	return BV_EXIT_OK;
@@ -243,7 +243,7 @@ static int do_ls(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 	if (bv_session_list(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
-		fprintf(stderr, "No sessions in this project; start one with 'bv session start'\n");
+		bv_cli_status("No sessions in this project; start one with 'bv session start'\n");
 		bv_session_infos_free(v, count);
 		return BV_EXIT_OK;
 	}
@@ -283,7 +283,7 @@ static int do_snapshots(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char *
 	if (bv_session_snapshots(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
-		fprintf(stderr, "No snapshots; take one with 'bv session snapshot <name>'\n");
+		bv_cli_status("No snapshots; take one with 'bv session snapshot <name>'\n");
 		bv_snapshot_infos_free(v, count);
 		return BV_EXIT_OK;
 	}

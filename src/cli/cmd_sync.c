@@ -57,7 +57,7 @@ static int lock_declared(struct bv_cli_ctx *ctx)
 	bv_strv_clear(&problems);
 	if (!n)
 		return 0;
-	fprintf(stderr, "Updating bv.lock (it does not match bv.toml)\n");
+	bv_cli_status("Updating bv.lock (it does not match bv.toml)\n");
 	return bv_cli_relock_reload(ctx);
 }
 

@@ -74,8 +74,8 @@ static int run_why(int argc, char **argv)
 			without_layers == 1 ? "it was" : "they were");
 	/* nothing found is an answer, not a failure (upstream exits 0 too) */
 	if (!found && !arg_json)
-		fprintf(stderr, "No locked tool contains a package matching '%s'\n",
-			bv_cli_text(argv[first]));
+		bv_cli_status("No locked tool contains a package matching '%s'\n",
+			      bv_cli_text(argv[first]));
 out:
 	json_decref(matches);
 	bv_cli_ctx_release(&ctx);

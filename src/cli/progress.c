@@ -47,6 +47,8 @@ static bool draws(void)
 
 void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 {
+	if (bv_cli_quiet)
+		return;
 	struct bv_cli_progress *state = payload;
 	char done[32], total[32], rate[32], fetched[32];
 	size_t layers_done, layers_total;
@@ -74,23 +76,23 @@ void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 	if (layers_done > layers_total)
 		layers_done = layers_total;
 	if (tty && !p->finished) {
-		fprintf(stderr, "\r\033[K%s  %s / %s  %s/s  layers %zu/%zu", bv_cli_text(p->name),
-			done, total, rate, layers_done, layers_total);
+		bv_cli_status("\r\033[K%s  %s / %s  %s/s  layers %zu/%zu", bv_cli_text(p->name),
+			      done, total, rate, layers_done, layers_total);
 		return;
 	}
 	if (tty)
 		fputs("\r\033[K", stderr);
 	if (!p->finished)
-		fprintf(stderr, "Pulling %s: %s / %s (%s/s), layers %zu/%zu\n",
-			bv_cli_text(p->name), done, total, rate, layers_done, layers_total);
+		bv_cli_status("Pulling %s: %s / %s (%s/s), layers %zu/%zu\n", bv_cli_text(p->name),
+			      done, total, rate, layers_done, layers_total);
 	else if (p->bytes_fetched == 0)
-		fprintf(stderr, "%s: already in the store (%s, %zu layer%s)\n",
-			bv_cli_text(p->name), total, layers_total, layers_total == 1 ? "" : "s");
+		bv_cli_status("%s: already in the store (%s, %zu layer%s)\n", bv_cli_text(p->name),
+			      total, layers_total, layers_total == 1 ? "" : "s");
 	else if (p->bytes_fetched < p->bytes_total)
-		fprintf(stderr, "Pulled %s (%s of %s downloaded, %zu layer%s)\n",
-			bv_cli_text(p->name), fetched, total, layers_total,
-			layers_total == 1 ? "" : "s");
+		bv_cli_status("Pulled %s (%s of %s downloaded, %zu layer%s)\n",
+			      bv_cli_text(p->name), fetched, total, layers_total,
+			      layers_total == 1 ? "" : "s");
 	else
-		fprintf(stderr, "Pulled %s (%s, %zu layer%s)\n", bv_cli_text(p->name), total,
-			layers_total, layers_total == 1 ? "" : "s");
+		bv_cli_status("Pulled %s (%s, %zu layer%s)\n", bv_cli_text(p->name), total,
+			      layers_total, layers_total == 1 ? "" : "s");
 }

@@ -217,6 +217,38 @@ PY
 	cmp bv.lock "$BATS_TEST_TMPDIR/upstream.lock"
 }
 
+@test "-C, --quiet, --offline and -v/BV_LOG, before and after the command" {
+	run bv add samtools
+	assert_success
+	cd "$BATS_TEST_TMPDIR"
+	run bv -C proj list
+	assert_success
+	assert_line --regexp '^samtools +1\.16\.1'
+	run bv list --directory proj
+	assert_success
+	assert_line --regexp '^samtools +1\.16\.1'
+	run -2 bv -C "$BATS_TEST_TMPDIR/nowhere" list
+	assert_output --partial "error: cannot change to directory '$BATS_TEST_TMPDIR/nowhere'"
+	# offline: a sync that needs a download fails with one clear error and changes nothing
+	rm -rf "$BV_CACHE_DIR"
+	run bv --offline -C proj sync
+	assert_failure 1
+	assert_output --partial "bv is offline"
+	[ ! -d "$BV_CACHE_DIR/rootfs" ] || [ -z "$(ls "$BV_CACHE_DIR/rootfs")" ]
+	# -v: the registry requests, never a credential; --quiet: nothing but errors
+	run bv -v -C proj sync
+	assert_success
+	assert_line --regexp "^bv: debug: registry: request http://127\.0\.0\.1:[0-9]+/v2/"
+	run bv -C proj sync --quiet
+	assert_success
+	assert_output ""
+	BV_LOG=debug run bv -C proj run samtools --version
+	assert_success
+	assert_line --regexp "^bv: debug: run: mount .*/proj at /workspace$"
+	run bv -C proj run samtools --version
+	refute_output --partial "bv: debug"
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success

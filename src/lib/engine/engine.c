@@ -23,6 +23,7 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/time.h"
 #include "util/url.h"
@@ -383,6 +385,7 @@ static int perform(struct request *r, struct bv_error **err)
 	e->errbuf[0] = '\0';
 	if (!r->resp_max)
 		r->resp_max = RESPONSE_MAX;
+	bv_logf(BV_LOG_DEBUG, "engine: %s %s (%s)", r->method, r->path, e->socket);
 	cu->easy_setopt(e->h, CURLOPT_UNIX_SOCKET_PATH, e->socket);
 	cu->easy_setopt(e->h, CURLOPT_URL, url);
 	cu->easy_setopt(e->h, CURLOPT_PROTOCOLS_STR, "http");
@@ -951,25 +954,32 @@ int bv_engine_image_pull(struct bv_engine *e, const char *repo, const char *tag,
 	_cleanup_free_ char *path = bv_xasprintf("/images/create?fromImage=%s&tag=%s", qi, qt);
 	_cleanup_free_ char *vpath = versioned(e, path);
 	_cleanup_free_ char *named = what ? NULL : bv_xasprintf("'%s@%s'", repo, tag);
-	char *auth = registry_auth_header(repo);
-	const char *headers[] = {auth, NULL};
+	char *auth = NULL;
+	const char *headers[] = {NULL, NULL};
 	struct bv_engine_progress p = {.on_event = on_event, .payload = payload};
 	struct request r = {.e = e,
 			    .method = "POST",
 			    .path = vpath,
 			    .upload_fd = -1,
-			    .headers = auth ? headers : NULL,
 			    .on_data = bv_engine_progress_feed,
 			    .payload = &p,
 			    .resp = BV_BUF_INIT,
 			    .resp_max = ERROR_BODY_MAX};
 	int ret;
 
+	if (!what)
+		what = named;
+	/* the engine would reach the registry: not when bv is offline */
+	if (bv_offline()) {
+		_cleanup_free_ char *msg = bv_xasprintf("pull %s", what);
+		return bv_offline_error(err, msg);
+	}
+	auth = registry_auth_header(repo);
+	headers[0] = auth;
+	r.headers = auth ? headers : NULL;
 	set_deadline(&r, BV_ENGINE_WAIT_LONG, 0);
 	ret = perform(&r, err);
 
-	if (!what)
-		what = named;
 	if (auth) {
 		explicit_bzero(auth, strlen(auth));
 		free(auth);

@@ -23,6 +23,7 @@
 #include "lib/model/validate.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/time.h"
 #include "util/xalloc.h"
 
@@ -453,6 +454,9 @@ static bool unchanged(const struct bv_index *idx, const struct bv_lock_tool *loc
 	    strcmp(locked->declared_version_req, requirement) ||
 	    bv_index_manifest_digest(idx, locked->tool_id, version, digest, NULL) < 0)
 		return false;
+	bv_logf(BV_LOG_DEBUG, "lock: %s %s %s", locked->tool_id, version,
+		strcmp(digest, locked->manifest_sha256) ? "resolved again: its manifest differs"
+							: "kept: its manifest is unchanged");
 	return !strcmp(digest, locked->manifest_sha256);
 }
 

@@ -32,6 +32,18 @@ static char *strip_slashes(char *s)
 	return s;
 }
 
+bool bv_offline(void)
+{
+	const char *v = getenv("BV_OFFLINE");
+	return v && v[0] && strcmp(v, "0") && strcmp(v, "false");
+}
+
+int bv_offline_error(struct bv_error **err, const char *what)
+{
+	return bv_error_setc(err, BV_EINVALID, 0,
+			     "cannot %s: bv is offline (--offline or BV_OFFLINE is set)", what);
+}
+
 char *bv_home_dir(void)
 {
 	const char *v = env_nonempty("HOME");

@@ -16,6 +16,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
 
@@ -173,6 +174,8 @@ static void add_mount(struct bv_run_plan *plan, size_t *n, const char *host, con
 	m->target = bv_strv_push(&plan->strings, target);
 	m->read_only = read_only;
 	m->kind = kind;
+	bv_logf(BV_LOG_DEBUG, "run: mount %s at %s%s", host, target,
+		read_only ? " (read-only)" : "");
 }
 
 static int plan_workspace(struct bv_run_plan *plan, size_t *n, const char *root, const char *cwd)

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <bv/store.h>
 #include <ctype.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/time.h"
@@ -207,6 +209,8 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 
 	if (!opts)
 		opts = &none;
+	if (bv_offline())
+		return bv_offline_error(err, "reach an image registry");
 	curl = bv_curl_get(err);
 	if (!curl)
 		return BV_ERR;
@@ -449,6 +453,7 @@ static int request_setup(struct bv_registry_client *c, struct request *r, const 
 	if (auth)
 		r->hdrs = cu->slist_append(r->hdrs, auth);
 
+	bv_log_url(BV_LOG_DEBUG, "registry: request", r->url);
 	cu->easy_setopt(h, CURLOPT_URL, r->url);
 	cu->easy_setopt(h, CURLOPT_PRIVATE, (void *)r);
 	cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
