@@ -47,13 +47,15 @@ bash_complete() {
 }
 
 # zsh_complete LINE: the same through the zsh script, with compadd, _describe, _files and
-# _directories replaced by functions that print what they were given.
+# _directories replaced by functions that print what they were given that matches the word
+# under the cursor, as the real ones do.
 zsh_complete() {
 	zsh -fc '
 		compdef() { :; }
 		source "$1"
-		compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
-		_describe() { print -l -- "${(@)${(@P)4}%%:*}"; }
+		offer() { local w; for w; do [[ $w == ${words[CURRENT]}* ]] && print -- $w; done; }
+		compadd() { [[ $1 == -- ]] && shift; offer "$@"; }
+		_describe() { offer "${(@)${(@P)4}%%:*}"; }
 		_files() { print -- "<files>"; }
 		_directories() { print -- "<directories>"; }
 		words=(${(z)2})
@@ -119,7 +121,7 @@ fish_complete() {
 		run ${sh}_complete "bv help ver"
 		assert_output version
 		run ${sh}_complete "bv --vers"
-		assert_output --
+		assert_output -- --version
 		# the value of an option is not a subcommand: --name takes one
 		run ${sh}_complete "bv session --name x st"
 		assert_output start
@@ -153,6 +155,8 @@ fish_complete() {
 		assert_output bwa
 	done
 	run bash_complete "bv run samtools "
+	assert_output "$(printf '%s\n' bv.lock bv.toml reads.fq)"
+	run bash_complete "bv run samtools -o r"
 	assert_output reads.fq
 	run bash_complete "bv run samtools --fr"
 	assert_output ""
@@ -170,7 +174,7 @@ fish_complete() {
 		assert_output ""
 	done
 	run bash_complete "bv -C "
-	assert_line proj/
+	assert_output "$(printf "%s\n" home proj)"
 	run bash_complete "bv export -o proj/re"
 	assert_output proj/reads.fq
 }
