@@ -196,6 +196,7 @@ void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd)
 {
 	char upper[64], name[64];
 	size_t k;
+	bool indented;
 	if (!cmd) {
 		put_main(out);
 		return;
@@ -205,6 +206,7 @@ void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd)
 		upper[k] = (char)(name[k] >= 'a' && name[k] <= 'z' ? name[k] - 'a' + 'A' : name[k]);
 	upper[k] = 0;
 	put_header(out, upper, name, cmd->summary);
+	indented = cmd->description[0] == ' ' || strstr(cmd->description, "\n ");
 	fputs(".SH SYNOPSIS\n.B bv ", out);
 	put_text(out, cmd->name, true);
 	fputs("\n", out);
@@ -212,9 +214,10 @@ void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd)
 		put_text(out, cmd->usage, true);
 		fputs("\n", out);
 	}
-	fputs(".SH DESCRIPTION\n", out);
+	/* An indented line is a table laid out for --help (bv session's): kept as it is. */
+	fputs(indented ? ".SH DESCRIPTION\n.nf\n" : ".SH DESCRIPTION\n", out);
 	put_text(out, cmd->description, false);
-	fputs("\n.SH OPTIONS\n", out);
+	fputs(indented ? "\n.fi\n.SH OPTIONS\n" : "\n.SH OPTIONS\n", out);
 	for (size_t i = 0; cmd->options[i].long_name; i++)
 		put_option(out, &cmd->options[i]);
 	fputs(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nshow this help\n"

@@ -142,6 +142,19 @@ fish_complete() {
 	refute_line -- --frozen
 }
 
+@test "completions: the subcommands are the ones the commands accept" {
+	for c in session cache data; do
+		run bv $c nosuch
+		assert_failure 2
+		want=$(echo "$output" | sed -n 's/.*expected //p' | sed 's/,* or /\n/; s/, /\n/g' | sort)
+		[ "$(echo "$want" | wc -l)" -ge 4 ]
+		run bash_complete "bv $c "
+		assert_output "$want"
+	done
+	run bash_complete "bv completions "
+	assert_output "$(printf '%s\n' bash fish zsh)"
+}
+
 @test "completions: tools and binaries from bv.lock, files after the tool" {
 	locked_project_with_bgzip
 	for sh in bash zsh fish; do
