@@ -23,7 +23,7 @@ python3 ca-certificates hyperfine git zstd
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 podman buildah catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io
-samtools bwa
+samtools bwa vsftpd
 zsh fish dash python3-yaml groff-base man-db
 "
 

@@ -57,10 +57,14 @@ xferlog_enable=NO
 EOF
 	/usr/sbin/vsftpd "$d/vsftpd.conf" >"$d/log" 2>&1 &
 	echo $! >"$BATS_FILE_TMPDIR/ftp.pid"
-	for _ in $(seq 100); do
+	# up to 30 s: a loaded CI machine can be slow to start it
+	for _ in $(seq 600); do
 		curl -s "ftp://127.0.0.1:$FTP_PORT/" >/dev/null 2>&1 && return 0
+		kill -0 "$(<"$BATS_FILE_TMPDIR/ftp.pid")" 2>/dev/null || break
 		sleep 0.05
 	done
+	echo "vsftpd did not answer on 127.0.0.1:$FTP_PORT:" >&2
+	cat "$d/log" >&2
 	return 1
 }
 
@@ -134,7 +138,7 @@ PY
 	NOHEAD_PORT=$(start_http nohead --no-head) || return 1
 	LIE_PORT=$(start_http lie --lie-size 999) || return 1
 	export PORT SLOW_PORT CUT_PORT NOHEAD_PORT LIE_PORT
-	start_ftp || return 1
+	start_ftp || { stop_pidfile "$BATS_FILE_TMPDIR/ftp.pid"; start_ftp; } || return 1
 	export FTP_PORT
 	local u=http://127.0.0.1:$PORT
 	manifest vcf 2024_01 noop "$(size "$SRV/small.vcf.gz")" "$(sha "$SRV/small.vcf.gz")" \
