@@ -7,7 +7,7 @@
  *   struct bv_push_options o = {0};
  *   if (bv_push(&res, "oci:/tmp/layout:samtools", "127.0.0.1:5000/tools/samtools:1.16", &o,
  *               &err) < 0) ...
- *   printf("Pushed %s\n", res.reference);              "127.0.0.1:5000/tools/samtools:1.16@sha256:..."
+ *   printf("Pushed %s\n", res.reference); "127.0.0.1:5000/tools/samtools:1.16@sha256:..."
  *   bv_push_result_release(&res);
  *
  * Sources:

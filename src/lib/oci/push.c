@@ -101,7 +101,8 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 
 	if (!bv_path_exists(path))
 		return bv_error_setc(err, BV_ENOTFOUND, 0,
-				     "'%s' is not an OCI image layout (it has no index.json)", s->dir);
+				     "'%s' is not an OCI image layout (it has no index.json)",
+				     s->dir);
 	r = bv_buf_read_file(&text, path, INDEX_MAX, err);
 	if (r < 0)
 		return r;
@@ -121,8 +122,8 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 	if (!found) {
 		json_decref(root);
 		if (tag)
-			return bv_error_setc(err, BV_ENOTFOUND, 0, "no image named '%s' in '%s'", tag,
-					     s->dir);
+			return bv_error_setc(err, BV_ENOTFOUND, 0, "no image named '%s' in '%s'",
+					     tag, s->dir);
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "'%s' holds %zu images; name one as oci:%s:NAME", s->dir,
 				     json_array_size(list), s->dir);
@@ -134,7 +135,8 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 		const char *pinned = annotation(found, BV_STORE_DIGEST_ANNOTATION);
 		if (!digest || !bv_digest_valid(digest)) {
 			json_decref(root);
-			return bv_error_setc(err, BV_EINVALID, 0, "'%s' has a malformed entry", path);
+			return bv_error_setc(err, BV_EINVALID, 0, "'%s' has a malformed entry",
+					     path);
 		}
 		if (pinned && bv_digest_valid(pinned) && strcmp(pinned, digest)) {
 			_cleanup_free_ char *p = layout_blob_path(s->dir, pinned);
@@ -274,8 +276,8 @@ static int collect(struct source *s, struct bv_registry_client *c, const char *d
 		json_decref(root);
 		bv_buf_release(&d.body);
 		free(d.media_type);
-		return bv_error_setc(err, BV_EINVALID, 0, "manifest %s of '%s' is not a JSON object",
-				     digest, s->label);
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "manifest %s of '%s' is not a JSON object", digest, s->label);
 	}
 	/* umoci leaves mediaType out: the descriptor that named it, else the fields say */
 	mt = json_string_value(json_object_get(root, "mediaType"));
@@ -314,8 +316,9 @@ static int collect(struct source *s, struct bv_registry_client *c, const char *d
 	}
 	json_decref(root);
 	if (r == 0 && bad)
-		r = bv_error_setc(err, BV_EINVALID, 0, "manifest %s of '%s' has a malformed descriptor",
-				  digest, s->label);
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "manifest %s of '%s' has a malformed descriptor", digest,
+				  s->label);
 	if (r < 0) {
 		bv_buf_release(&d.body);
 		free(d.media_type);

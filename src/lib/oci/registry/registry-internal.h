@@ -225,7 +225,8 @@ int bv_registry_push_prepare(bool *needed, struct bv_push_stats *st, struct bv_r
 			     size_t n, const char *mount_from, struct bv_error **err);
 int bv_registry_push_blobs(struct bv_push_stats *st, struct bv_registry_client *c,
 			   const struct bv_imageref *dest, const struct bv_push_blob *blobs,
-			   const bool *needed, size_t n, uint64_t chunk_size, struct bv_error **err);
+			   const bool *needed, size_t n, uint64_t chunk_size,
+			   struct bv_error **err);
 int bv_registry_push_manifest(struct bv_registry_client *c, const struct bv_imageref *dest,
 			      const char *reference, const struct bv_push_document *doc,
 			      struct bv_error **err);

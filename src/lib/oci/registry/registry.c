@@ -2120,8 +2120,8 @@ static bool push_blob_mount(struct bv_registry_client *c, const struct endpoint 
 			    const struct bv_push_blob *b, const char *from)
 {
 	struct request r = {.body = BV_BUF_INIT};
-	_cleanup_free_ char *url = bv_xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", ep->base,
-						ep->repository, b->digest, from);
+	_cleanup_free_ char *url = bv_xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
+						ep->base, ep->repository, b->digest, from);
 	struct send s = {.method = "POST"};
 	struct bv_error *e = NULL;
 	bool mounted = false;
@@ -2298,8 +2298,8 @@ static void upload_start(struct push *p, struct upload *u)
 	else if (u->step == UP_PATCH)
 		url = bv_xstrdup(u->location);
 	else
-		url = bv_xasprintf("%s%cdigest=%s", u->location, strchr(u->location, '?') ? '&' : '?',
-				   b->digest);
+		url = bv_xasprintf("%s%cdigest=%s", u->location,
+				   strchr(u->location, '?') ? '&' : '?', b->digest);
 	if (same_origin(&p->ep, url))
 		auth = auth_line(c, &p->ep);
 	request_init(&u->req, ERROR_BODY_MAX);
@@ -2321,10 +2321,13 @@ static void upload_start(struct push *p, struct upload *u)
 	} else {
 		u->send_from = u->offset;
 		if (u->step == UP_PATCH)
-			u->send_len = b->size - u->offset < p->chunk ? b->size - u->offset : p->chunk;
+			u->send_len =
+				b->size - u->offset < p->chunk ? b->size - u->offset : p->chunk;
 		else
-			u->send_len = b->size - u->offset; /* the whole blob, or nothing after chunks */
-		u->req.hdrs = cu->slist_append(u->req.hdrs, "Content-Type: application/octet-stream");
+			u->send_len =
+				b->size - u->offset; /* the whole blob, or nothing after chunks */
+		u->req.hdrs =
+			cu->slist_append(u->req.hdrs, "Content-Type: application/octet-stream");
 		if (u->step == UP_PATCH) {
 			/* distribution's form: first-last, inclusive, without "bytes " */
 			snprintf(line, sizeof(line), "Content-Range: %llu-%llu",
@@ -2415,13 +2418,15 @@ static void upload_done(struct push *p, struct upload *u, CURLcode rc)
 		}
 		if (!u->location) {
 			upload_stop(p, u);
-			push_fail(p, u, BV_ERR, "the registry answered %s without a Location", what);
+			push_fail(p, u, BV_ERR, "the registry answered %s without a Location",
+				  what);
 			return;
 		}
 		if (u->step == UP_PATCH)
 			u->offset += u->send_len;
 		u->auth_retried = false;
-		u->step = u->offset >= u->blob->size || u->blob->size <= p->chunk ? UP_PUT : UP_PATCH;
+		u->step =
+			u->offset >= u->blob->size || u->blob->size <= p->chunk ? UP_PUT : UP_PATCH;
 		upload_stop(p, u);
 		return;
 	}
@@ -2499,9 +2504,9 @@ static void push_loop(struct push *p)
 			if (u->state == UP_QUEUED)
 				wait_ns = 0;
 			else if (u->state == UP_DELAYED)
-				wait_ns = u->not_before <= now ? 0
-				: u->not_before - now < wait_ns ? u->not_before - now
-								 : wait_ns;
+				wait_ns = u->not_before <= now            ? 0
+					  : u->not_before - now < wait_ns ? u->not_before - now
+									  : wait_ns;
 		}
 		if (wait_ns &&
 		    cu->multi_poll(c->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
