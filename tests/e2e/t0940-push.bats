@@ -208,6 +208,17 @@ open(p, "wb").write(b)' "$BATS_TEST_TMPDIR/bad/blobs/sha256/$layer"
 	assert_equal "$(requests 'PUT /v2/dig/bwa/manifests/[^s]')" 0
 	assert_equal "$(raw_digest "$ADDR/dig/bwa@$want")" "$want"
 
+	# a mirror serves the source's reads; the destination's mirror (nothing listens on port
+	# 9) is never used for a push
+	BV_MIRRORS="quay.io=$ADDR,$ADDR=127.0.0.1:9" run --separate-stderr \
+		bv push "quay.io/dig/bwa@$want" "$ADDR/mir/bwa:1"
+	assert_success
+	assert_output "Pushed $ADDR/mir/bwa:1@$want"
+	assert_equal "$stderr" "3 blobs uploaded ($(python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))
+print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))' "$OCI/blobs/sha256/${want#sha256:}") bytes), 0 already there, 0 mounted; 1 manifest"
+	assert_equal "$(requests 'GET /v2/dig/bwa/blobs/sha256:[0-9a-f]{64} HTTP/1.1" 200')" 3
+
 	# bv's store is an OCI layout; an image in it (put there by skopeo here) pushes by name
 	mkdir -p "$BV_CACHE_DIR"
 	run skopeo copy -q "oci:$OCI:minimap2" "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/minimap2:2.24"
@@ -220,4 +231,24 @@ open(p, "wb").write(b)' "$BATS_TEST_TMPDIR/bad/blobs/sha256/$layer"
 	run bv push store:quay.io/biocontainers/minimap2:0 "$ADDR/st/minimap2:2.24"
 	assert_failure 1
 	assert_output "error: no image named 'quay.io/biocontainers/minimap2:0' in '$BV_CACHE_DIR/store'"
+}
+
+@test "store: an image bv pulled as Docker schema 2 is pushed as the registry served it" {
+	run skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$OCI:bwa" \
+		"docker://$ADDR/biocontainers/bwa:0.7.17--debian"
+	assert_success
+	want=$(raw_digest "$ADDR/biocontainers/bwa:0.7.17--debian")
+	export BV_MIRRORS="quay.io=$ADDR"
+	export BV_REGISTRY="$BV_SOURCE_DIR/tests/fixtures/bv-registry"
+	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj"
+	bv init p >/dev/null 2>&1
+	run bv add bwa
+	assert_success
+	# the store keeps an OCI view beside the registry's manifest; the push sends the latter
+	run --separate-stderr bv push store:quay.io/biocontainers/bwa:0.7.17--debian "$ADDR/sv2/bwa:1"
+	assert_success
+	assert_output "Pushed $ADDR/sv2/bwa:1@$want"
+	assert_equal "$(raw_digest "$ADDR/sv2/bwa:1")" "$want"
+	run skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/sv2/bwa:1"
+	assert_output "$want"
 }
