@@ -5,6 +5,7 @@
 # requests bv made is read from the registry's access log ("PUT /v2/... HTTP/1.1" 201).
 
 load lib/common
+load lib/fake_registry
 
 setup_file() {
 	# registries of this file only (their logs are counted); the built images are shared
@@ -22,6 +23,10 @@ setup_file() {
 
 teardown_file() {
 	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop --all >/dev/null 2>&1 || true
+}
+
+teardown() {
+	fake_stop
 }
 
 setup() {
@@ -251,4 +256,41 @@ print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))' "$OCI/blobs/sh
 	assert_equal "$(raw_digest "$ADDR/sv2/bwa:1")" "$want"
 	run skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/sv2/bwa:1"
 	assert_output "$want"
+}
+
+# fake_blobs_match NAME: every blob of layout image NAME is in the fake registry, byte for byte.
+fake_blobs_match() {
+	local d
+	for d in $(python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))
+print(m["config"]["digest"], *[l["digest"] for l in m["layers"]])' "$OCI/blobs/sha256/$(layout_digest "$OCI" "$1" | cut -c8-)"); do
+		cmp "$OCI/blobs/sha256/${d#sha256:}" "$FAKE_DIR/blobs/${d#sha256:}" || return 1
+	done
+}
+
+@test "a 5xx during an upload starts the blob again with a new session; relative Locations are followed" {
+	fake_init "$BATS_TEST_TMPDIR/fake"
+	fake_start '[{"match": "/blobs/uploads/", "method": "PUT", "times": 1, "action": "status", "status": 503},
+		{"match": "/blobs/uploads/", "method": "PATCH", "times": 1, "action": "status", "status": 500}]'
+	want=$(layout_digest "$OCI" bwa)
+	BV_PUSH_CHUNK_SIZE=1048576 run --separate-stderr bv push "oci:$OCI:bwa" "127.0.0.1:$FAKE_PORT/r/bwa:1"
+	assert_success
+	assert_output "Pushed 127.0.0.1:$FAKE_PORT/r/bwa:1@$want"
+	# three blobs, two of them opened a second session after their failure
+	assert_equal "$(grep -c '^POST /v2/r/bwa/blobs/uploads/ ' "$FAKE_LOG")" 5
+	# every session's requests went to the relative Location the fake gave
+	refute grep -qE '^(PATCH|PUT) /v2/r/bwa/blobs/uploads/ ' "$FAKE_LOG"
+	grep -qE '^PATCH /v2/r/bwa/blobs/uploads/[0-9]+ range=0-1048575 ' "$FAKE_LOG"
+	fake_blobs_match bwa
+	assert_equal "$(sha256sum "$FAKE_DIR/blobs/${want#sha256:}" | cut -d' ' -f1)" "${want#sha256:}"
+}
+
+@test "an answer naming another digest than bv computed is an error" {
+	fake_init "$BATS_TEST_TMPDIR/fake"
+	fake_start '[]' '{"wrong_digest": true}'
+	run bv push "oci:$OCI:bwa" "127.0.0.1:$FAKE_PORT/r/bwa:1"
+	assert_failure 1
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^error: could not push 127\.0\.0\.1:$FAKE_PORT/r/bwa:1: blob sha256:[0-9a-f]{12}: the registry stored it as sha256:[0-9a-f]{64}, not as what bv computed$"
+	refute grep -q '/manifests/' "$FAKE_LOG"
 }
