@@ -123,7 +123,7 @@ login() {
 
 @test "blobs larger than BV_PUSH_CHUNK_SIZE go up in PATCH chunks" {
 	want=$(layout_digest "$OCI" bwa)
-	BV_PUSH_CHUNK_SIZE=1048576 run --separate-stderr bv push "oci:$OCI:bwa" "$ADDR/ch/bwa:1"
+	BV_PUSH_CHUNK_SIZE=1048576 run --separate-stderr bv push -j 1 "oci:$OCI:bwa" "$ADDR/ch/bwa:1"
 	assert_success
 	assert_output "Pushed $ADDR/ch/bwa:1@$want"
 	# the layers are several MiB each: more PATCHes than blobs, each with Location followed

@@ -96,7 +96,7 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 	_cleanup_free_ char *path = bv_path_join(s->dir, "index.json");
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	json_t *root, *list, *m, *found = NULL;
-	size_t i, n_named = 0;
+	size_t i;
 	int r;
 
 	if (!bv_path_exists(path))
@@ -115,7 +115,6 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 	json_array_foreach(list, i, m)
 	{
 		const char *name = annotation(m, BV_STORE_REF_NAME_ANNOTATION);
-		n_named += name != NULL;
 		if (tag ? (name && !strcmp(name, tag)) : json_array_size(list) == 1)
 			found = m;
 	}
@@ -148,7 +147,6 @@ static int layout_pick(struct source *s, const char *tag, struct bv_error **err)
 		s->top_digest = bv_xstrdup(digest);
 		s->top_media_type = mt ? bv_xstrdup(mt) : NULL;
 	}
-	(void)n_named;
 	json_decref(root);
 	return 0;
 }

@@ -833,12 +833,23 @@ static int request_sync_send(struct bv_registry_client *c, const struct endpoint
 			return bv_error_set(err, "could not reach '%s': %s", url, why);
 		}
 		status = request_status(r);
-		if (status == 401 && authed)
+		if (status == 401 && authed) {
+			/* a push may be refused to credentials that can pull: say what to do */
+			bool push = bv_str_has_suffix(ep->scope, ",push");
+			const char *hint = push ? "; log in with 'docker login " : "";
+			const char *tail =
+				push ? "' or check the credentials in DOCKER_CONFIG" : "";
 			return find_basic(c, ep->registry)
-				       ? bv_error_set(err, "'%s' rejected the credentials for '%s'",
-						      ep->registry, ep->display)
-				       : bv_error_set(err, "'%s' denied access to '%s' (HTTP 401)",
-						      ep->registry, ep->display);
+				       ? bv_error_set(
+						 err,
+						 "'%s' rejected the credentials for '%s'%s%s%s",
+						 ep->registry, ep->display, hint,
+						 push ? ep->registry : "", tail)
+				       : bv_error_set(err,
+						      "'%s' denied access to '%s' (HTTP 401)%s%s%s",
+						      ep->registry, ep->display, hint,
+						      push ? ep->registry : "", tail);
+		}
 		if (status == 401 && !authed) {
 			authed = true;
 			ret = authenticate(c, ep, r->www_auth, err);
@@ -2501,7 +2512,8 @@ static void push_loop(struct push *p)
 		now = now_ns();
 		for (size_t i = 0; i < p->n; i++) {
 			struct upload *u = &p->ups[i];
-			if (u->state == UP_QUEUED)
+			/* queued ones wait for a free slot, which only a transfer's end makes */
+			if (u->state == UP_QUEUED && p->running < c->jobs)
 				wait_ns = 0;
 			else if (u->state == UP_DELAYED)
 				wait_ns = u->not_before <= now            ? 0
