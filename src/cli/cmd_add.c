@@ -65,8 +65,16 @@ static int resolve_all(struct wanted *want, struct bv_install_item *items,
 	for (size_t i = 0; i < n; i++) {
 		struct wanted *w = &want[i];
 		_cleanup_strv_ struct bv_strv warnings = BV_STRV_INIT;
-		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0 ||
-		    bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
+		const struct bv_project_tool *declared;
+		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0)
+			return bv_cli_report(err);
+		/* re-adding a tool by its bare id keeps the requirement bv.toml has for it */
+		declared = bv_project_find_tool(ctx->project, w->id);
+		if (!strchr(specs[i], '@') && declared && declared->version[0]) {
+			free(w->requirement);
+			w->requirement = bv_xstrdup(declared->version);
+		}
+		if (bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
 				       ctx->types, &err) < 0)
 			return bv_cli_report(err);
 		bv_cli_print_warnings(&warnings);

@@ -249,6 +249,19 @@ PY
 	refute_output --partial "bv: debug"
 }
 
+@test "re-adding a tool keeps its requirement unless a new one is given" {
+	run bv add 'samtools@>=1.16,<2'
+	assert_success
+	run bv add samtools
+	assert_success
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.toml", "rb"))["tools"][0]["version"])'
+	assert_output ">=1.16,<2"
+	run bv add 'samtools@^1'
+	assert_success
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.toml", "rb"))["tools"][0]["version"])'
+	assert_output "^1"
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success
