@@ -84,6 +84,7 @@ static const struct {
 	 "Seconds without a byte after which a pull, build, commit, session cp or logs ends "
 	 "(default 600)."},
 	{"BV_INDEX_TTL", "Seconds a cloned registry is used before it is refreshed (default 300)."},
+	{"BV_JOBS", "How many blobs a pull or a push transfers at a time (1 to 256, default 8)."},
 	{"BV_KNOWN_PROJECTS",
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
 	{"BV_LOG", "The level of diagnostics on stderr: debug or trace (see -v)."},
@@ -95,6 +96,8 @@ static const struct {
 	{"BV_PROGRESS_INTERVAL_MS",
 	 "Milliseconds between the plain progress lines of a pull when stderr is not a "
 	 "terminal (default 5000)."},
+	{"BV_PUSH_CHUNK_SIZE",
+	 "Bytes above which bv push uploads a blob in PATCH chunks of that size (default 64 MiB)."},
 	{"BV_PROJECT_ROOT",
 	 "Set by bv exec and bv shell to the project's root, so its shims work from anywhere."},
 	{"BV_REGISTRY",

@@ -65,6 +65,7 @@
 #define BV_LIB_REGISTRY_INTERNAL_H
 
 #include <bv/registry.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -175,5 +176,71 @@ int bv_registry_pull(struct bv_registry_client *c, const struct bv_pull_request 
 
 /* Frees the contents and zeroes the struct; accepts a zeroed struct. */
 void bv_resolved_release(struct bv_resolved *r);
+
+/*
+ * Push (bv_push() in src/lib/oci/push.c drives it):
+ *   bool needed[n];
+ *   bv_registry_push_prepare(needed, &st, c, &dest, blobs, n, mount_from, &err);
+ *   ... make the bytes of every needed blob readable at blobs[i].path, verified ...
+ *   bv_registry_push_blobs(&st, c, &dest, blobs, needed, n, chunk_size, &err);
+ *   for each document, children before the index that lists them:
+ *           bv_registry_push_manifest(c, &dest, digest_or_tag, &doc, &err);
+ *
+ * Every push request goes to dest's registry itself, never to a mirror, with the scope
+ * "repository:<repo>:pull,push" (a mount's challenge adds the source repository, and the
+ * token then asked for covers both).  prepare() HEADs each blob (present: not needed) and,
+ * with `mount_from` (a repository of the same registry that has the blobs), tries a
+ * cross-repository mount.  push_blobs() uploads the needed blobs in the client's multi loop,
+ * `jobs` at a time: POST, then one PUT ?digest= for blobs up to `chunk_size` (0:
+ * BV_PUSH_CHUNK_DEFAULT), else PATCH chunks with Content-Range, following the Location every
+ * answer gives (relative ones too), and a closing PUT.  5xx, 429 and connection failures
+ * start the blob's upload again with a new session after the backoff; 401 authenticates
+ * once.  The registry's Docker-Content-Digest must be the blob's (or document's) digest.
+ * Errors name the destination; 401/403 say to log in.
+ */
+#define BV_PUSH_CHUNK_DEFAULT (64ull << 20)
+
+struct bv_push_blob {
+	const char *digest;
+	uint64_t size;
+	const char *path; /* a file with the verified bytes (needed blobs only) */
+};
+
+struct bv_push_document {
+	const char *digest;
+	const char *media_type;
+	const char *data;
+	size_t len;
+};
+
+struct bv_push_stats {
+	size_t blobs_present; /* the registry had them */
+	size_t blobs_mounted; /* linked from mount_from */
+	size_t blobs_uploaded;
+	uint64_t bytes_uploaded;
+};
+
+int bv_registry_push_prepare(bool *needed, struct bv_push_stats *st, struct bv_registry_client *c,
+			     const struct bv_imageref *dest, const struct bv_push_blob *blobs,
+			     size_t n, const char *mount_from, struct bv_error **err);
+int bv_registry_push_blobs(struct bv_push_stats *st, struct bv_registry_client *c,
+			   const struct bv_imageref *dest, const struct bv_push_blob *blobs,
+			   const bool *needed, size_t n, uint64_t chunk_size,
+			   struct bv_error **err);
+int bv_registry_push_manifest(struct bv_registry_client *c, const struct bv_imageref *dest,
+			      const char *reference, const struct bv_push_document *doc,
+			      struct bv_error **err);
+
+/*
+ * For copies from a registry: the manifest `reference` of `ref`'s repository (verified against
+ * `expect` when given, else the registry's Docker-Content-Digest; appended to `body`), and
+ * blobs downloaded into the store (verified there; those in the store already are kept).
+ */
+struct bv_buf;
+int bv_registry_fetch_manifest(struct bv_buf *body, char **digest_out, char **media_type_out,
+			       struct bv_registry_client *c, const struct bv_imageref *ref,
+			       const char *reference, const char *expect, struct bv_error **err);
+int bv_registry_fetch_blobs(struct bv_registry_client *c, const struct bv_imageref *ref,
+			    const struct bv_descriptor *descs, size_t n, struct bv_error **err);
 
 #endif

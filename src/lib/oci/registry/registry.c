@@ -12,6 +12,7 @@
 #include <bv/store.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -93,13 +94,14 @@ struct request {
 	char *url;
 	char errbuf[CURL_ERROR_SIZE];
 	/* headers of the last response (redirect hops reset them) */
-	char *content_type, *docker_digest, *www_auth, *content_range;
+	char *content_type, *docker_digest, *www_auth, *content_range, *location;
 	struct bv_buf body; /* manifests, tokens and error bodies */
 	size_t body_max;
 	bool body_too_big;
 	struct blob *blob; /* non-NULL: successful bodies go into the blob's ingest */
 	bool checked;      /* the status of the final response has been looked at */
 	bool to_ingest;
+	struct upload *upload; /* non-NULL: the request body comes from the upload's file */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -345,7 +347,8 @@ static void request_reset_headers(struct request *r)
 	free(r->docker_digest);
 	free(r->www_auth);
 	free(r->content_range);
-	r->content_type = r->docker_digest = r->www_auth = r->content_range = NULL;
+	free(r->location);
+	r->content_type = r->docker_digest = r->www_auth = r->content_range = r->location = NULL;
 }
 
 static void request_init(struct request *r, size_t body_max)
@@ -400,6 +403,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *payload)
 		slot = &r->www_auth;
 	else if (HEADER_IS("content-range"))
 		slot = &r->content_range;
+	else if (HEADER_IS("location"))
+		slot = &r->location;
 #undef HEADER_IS
 	if (!slot || *slot)
 		return len;
@@ -755,9 +760,45 @@ static int authenticate(struct bv_registry_client *c, const struct endpoint *ep,
  * A request with retries and authentication.  On success (any HTTP status) *r holds the
  * response; the caller releases it.  Transport failures after the retries are errors.
  */
+/* What a request sends besides GET/HEAD: a method, a small body and its type. */
+struct send {
+	const char *method;       /* "PUT", "POST" */
+	const char *content_type; /* NULL: none */
+	const void *data;
+	size_t len;
+};
+
+static void request_send(struct bv_registry_client *c, struct request *r, const struct send *s)
+{
+	const struct bv_curl *cu = c->curl;
+	if (!s)
+		return;
+	if (s->content_type) {
+		_cleanup_free_ char *line = bv_xasprintf("Content-Type: %s", s->content_type);
+		r->hdrs = cu->slist_append(r->hdrs, line);
+		cu->easy_setopt(r->h, CURLOPT_HTTPHEADER, r->hdrs);
+	}
+	cu->easy_setopt(r->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->len);
+	cu->easy_setopt(r->h, CURLOPT_POSTFIELDS, s->data ? s->data : "");
+	cu->easy_setopt(r->h, CURLOPT_CUSTOMREQUEST, s->method);
+	/* a 3xx answer to a PUT must not turn it into a GET */
+	cu->easy_setopt(r->h, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+}
+
+static int request_sync_send(struct bv_registry_client *c, const struct endpoint *ep,
+			     const char *url, bool head, const char *accept, const struct send *s,
+			     size_t body_max, struct request *r, struct bv_error **err);
+
 static int request_sync(struct bv_registry_client *c, const struct endpoint *ep, const char *url,
 			bool head, const char *accept, size_t body_max, struct request *r,
 			struct bv_error **err)
+{
+	return request_sync_send(c, ep, url, head, accept, NULL, body_max, r, err);
+}
+
+static int request_sync_send(struct bv_registry_client *c, const struct endpoint *ep,
+			     const char *url, bool head, const char *accept, const struct send *s,
+			     size_t body_max, struct request *r, struct bv_error **err)
 {
 	bool authed = false;
 	unsigned attempt = 0;
@@ -774,6 +815,7 @@ static int request_sync(struct bv_registry_client *c, const struct endpoint *ep,
 		free_secret(auth);
 		if (ret < 0)
 			return ret;
+		request_send(c, r, s);
 		rc = run_sync(c, r);
 		attempt++;
 		if (rc != CURLE_OK) {
@@ -791,12 +833,23 @@ static int request_sync(struct bv_registry_client *c, const struct endpoint *ep,
 			return bv_error_set(err, "could not reach '%s': %s", url, why);
 		}
 		status = request_status(r);
-		if (status == 401 && authed)
+		if (status == 401 && authed) {
+			/* a push may be refused to credentials that can pull: say what to do */
+			bool push = bv_str_has_suffix(ep->scope, ",push");
+			const char *hint = push ? "; log in with 'docker login " : "";
+			const char *tail =
+				push ? "' or check the credentials in DOCKER_CONFIG" : "";
 			return find_basic(c, ep->registry)
-				       ? bv_error_set(err, "'%s' rejected the credentials for '%s'",
-						      ep->registry, ep->display)
-				       : bv_error_set(err, "'%s' denied access to '%s' (HTTP 401)",
-						      ep->registry, ep->display);
+				       ? bv_error_set(
+						 err,
+						 "'%s' rejected the credentials for '%s'%s%s%s",
+						 ep->registry, ep->display, hint,
+						 push ? ep->registry : "", tail)
+				       : bv_error_set(err,
+						      "'%s' denied access to '%s' (HTTP 401)%s%s%s",
+						      ep->registry, ep->display, hint,
+						      push ? ep->registry : "", tail);
+		}
 		if (status == 401 && !authed) {
 			authed = true;
 			ret = authenticate(c, ep, r->www_auth, err);
@@ -1963,5 +2016,597 @@ int bv_registry_pull(struct bv_registry_client *c, const struct bv_pull_request 
 			bv_error_wrap(err, ret, "could not pull %s", p.images[i].name);
 	}
 	pull_release(&p);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* push                                                                                     */
+
+int bv_registry_fetch_manifest(struct bv_buf *body, char **digest_out, char **media_type_out,
+			       struct bv_registry_client *c, const struct bv_imageref *ref,
+			       const char *reference, const char *expect, struct bv_error **err)
+{
+	struct endpoint ep;
+	int ret;
+
+	endpoint_init(c, ref, &ep);
+	ret = fetch_manifest(c, &ep, reference, expect, body, digest_out, media_type_out, err);
+	endpoint_release(&ep);
+	return ret;
+}
+
+int bv_registry_fetch_blobs(struct bv_registry_client *c, const struct bv_imageref *ref,
+			    const struct bv_descriptor *descs, size_t n, struct bv_error **err)
+{
+	struct pull p = {0};
+	int ret = 0;
+
+	if (!c->store)
+		return bv_error_setc(err, BV_EINVALID, 0, "cannot fetch blobs without a store");
+	p.c = c;
+	p.n_images = 1;
+	p.images = bv_xcalloc(1, sizeof(*p.images));
+	endpoint_init(c, ref, &p.images[0].ep);
+	p.images[0].name = bv_xstrdup(p.images[0].ep.display);
+	p.blobs = bv_xcalloc(n ? n : 1, sizeof(*p.blobs));
+	for (size_t i = 0; i < n; i++)
+		add_blob(&p, 0, &descs[i], false);
+	p.start = p.last_progress = now_ns();
+	pull_loop(&p);
+	if (p.fatal) {
+		ret = p.fatal_code < 0 ? p.fatal_code : BV_ERR;
+		if (err) {
+			*err = p.fatal;
+			p.fatal = NULL;
+		}
+	} else if (p.remaining) {
+		ret = bv_error_set(err, "could not pull %s: libcurl failed while waiting",
+				   p.images[0].name);
+	}
+	pull_release(&p);
+	return ret;
+}
+
+/*
+ * Pushes go to the registry the reference names, never to its mirror: a mirror is a cache
+ * of upstream, and an image pushed there would be one nobody else can pull.
+ */
+static void push_endpoint_init(struct bv_registry_client *c, const struct bv_imageref *ref,
+			       struct endpoint *ep)
+{
+	const struct bv_mirrors *mirrors = c->mirrors;
+	c->mirrors = NULL;
+	endpoint_init(c, ref, ep);
+	c->mirrors = mirrors;
+	free(ep->scope);
+	ep->scope = bv_xasprintf("repository:%s:pull,push", ref->repository);
+}
+
+static int push_http_error(const struct endpoint *ep, const char *what, const struct request *r,
+			   long status, struct bv_error **err)
+{
+	_cleanup_free_ char *detail = registry_error_text(&r->body);
+
+	if (status == 401 || status == 403)
+		return bv_error_set(err,
+				    "'%s' denied push access to '%s' (HTTP %ld)%s%s; log in with "
+				    "'docker login %s' or check the credentials in DOCKER_CONFIG",
+				    ep->registry, ep->display, status, detail ? ": " : "",
+				    detail ? detail : "", ep->registry);
+	return bv_error_setc(err, status == 404 ? BV_ENOTFOUND : BV_ERR, 0,
+			     "could not push %s to '%s': registry returned %ld%s%s", what,
+			     ep->display, status, detail ? ": " : "", detail ? detail : "");
+}
+
+/* HEAD of a blob in the destination: 200 has it, 404 has not. */
+static int push_blob_exists(bool *exists, struct bv_registry_client *c, const struct endpoint *ep,
+			    const struct bv_push_blob *b, struct bv_error **err)
+{
+	struct request r = {.body = BV_BUF_INIT};
+	_cleanup_free_ char *url =
+		bv_xasprintf("%s/v2/%s/blobs/%s", ep->base, ep->repository, b->digest);
+	_cleanup_free_ char *what = bv_xasprintf("blob %s", b->digest);
+	long status;
+	int ret = request_sync(c, ep, url, true, NULL, ERROR_BODY_MAX, &r, err);
+
+	if (ret == 0) {
+		status = request_status(&r);
+		if (status == 200)
+			*exists = true;
+		else if (status == 404)
+			*exists = false;
+		else
+			ret = push_http_error(ep, what, &r, status, err);
+	}
+	request_release(&r);
+	return ret;
+}
+
+/*
+ * Cross-repository mount: 201 means the registry linked the blob from `from` without any
+ * byte sent.  Anything else (202 opens an ordinary upload, 401/403/404 when `from` is not
+ * readable) only means the blob must be uploaded, so failures are not errors here.
+ */
+static bool push_blob_mount(struct bv_registry_client *c, const struct endpoint *ep,
+			    const struct bv_push_blob *b, const char *from)
+{
+	struct request r = {.body = BV_BUF_INIT};
+	_cleanup_free_ char *url = bv_xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
+						ep->base, ep->repository, b->digest, from);
+	struct send s = {.method = "POST"};
+	struct bv_error *e = NULL;
+	bool mounted = false;
+	int ret = request_sync_send(c, ep, url, false, NULL, &s, ERROR_BODY_MAX, &r, &e);
+
+	if (ret == 0 && request_status(&r) == 201)
+		mounted = !r.docker_digest || !strcmp(r.docker_digest, b->digest);
+	bv_error_free(e);
+	request_release(&r);
+	return mounted;
+}
+
+int bv_registry_push_prepare(bool *needed, struct bv_push_stats *st, struct bv_registry_client *c,
+			     const struct bv_imageref *dest, const struct bv_push_blob *blobs,
+			     size_t n, const char *mount_from, struct bv_error **err)
+{
+	struct endpoint ep;
+	int ret = 0;
+
+	push_endpoint_init(c, dest, &ep);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		bool exists = false;
+		ret = push_blob_exists(&exists, c, &ep, &blobs[i], err);
+		if (ret < 0)
+			break;
+		needed[i] = !exists;
+		if (exists) {
+			st->blobs_present++;
+			continue;
+		}
+		if (mount_from && strcmp(mount_from, dest->repository) != 0 &&
+		    push_blob_mount(c, &ep, &blobs[i], mount_from)) {
+			needed[i] = false;
+			st->blobs_mounted++;
+		}
+	}
+	endpoint_release(&ep);
+	return ret;
+}
+
+enum up_step {
+	UP_POST,  /* open an upload session */
+	UP_PATCH, /* send one chunk */
+	UP_PUT,   /* close it with ?digest= (with the whole blob when it is not chunked) */
+};
+
+enum up_state {
+	UP_QUEUED,
+	UP_DELAYED,
+	UP_RUNNING,
+	UP_DONE,
+};
+
+struct upload {
+	const struct bv_push_blob *blob;
+	int fd;
+	enum up_step step;
+	enum up_state state;
+	char *location;     /* the session's URL, absolute */
+	uint64_t offset;    /* bytes of the blob the session holds */
+	uint64_t send_from; /* body of the request running: [send_from, send_from + send_len) */
+	uint64_t send_len, sent;
+	uint64_t not_before;
+	unsigned failures;
+	bool auth_retried;
+	struct request req;
+};
+
+struct push {
+	struct bv_registry_client *c;
+	struct endpoint ep;
+	struct upload *ups;
+	size_t n, running, remaining;
+	uint64_t chunk;
+	struct bv_push_stats *st;
+	struct bv_error *fatal;
+	int fatal_code;
+};
+
+static size_t on_read(char *buf, size_t size, size_t n, void *payload)
+{
+	struct request *r = payload;
+	struct upload *u = r->upload;
+	uint64_t left = u->send_len - u->sent;
+	size_t want = size * n;
+	ssize_t got;
+
+	if (want > left)
+		want = (size_t)left;
+	if (!want)
+		return 0;
+	got = pread(u->fd, buf, want, (off_t)(u->send_from + u->sent));
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	u->sent += (uint64_t)got;
+	return (size_t)got;
+}
+
+/* curl rewinds the body when it must send it again (a redirect, an authentication retry). */
+static int on_seek(void *payload, curl_off_t off, int origin)
+{
+	struct request *r = payload;
+	struct upload *u = r->upload;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > u->send_len)
+		return CURL_SEEKFUNC_FAIL;
+	u->sent = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * Locations are often relative ("/v2/<repo>/blobs/uploads/<id>?_state=..."); a relative one
+ * without a leading '/' is taken relative to the uploads directory, where every request of a
+ * session goes.
+ */
+static char *resolve_location(const struct endpoint *ep, const char *loc)
+{
+	if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
+		return bv_xstrdup(loc);
+	if (loc[0] == '/')
+		return bv_xasprintf("%s%s", ep->base, loc);
+	return bv_xasprintf("%s/v2/%s/blobs/uploads/%s", ep->base, ep->repository, loc);
+}
+
+/* Credentials go only where the endpoint is, not to a storage host a Location names. */
+static bool same_origin(const struct endpoint *ep, const char *url)
+{
+	size_t n = strlen(ep->base);
+	return !strncmp(url, ep->base, n) && (url[n] == '/' || url[n] == '\0' || url[n] == '?');
+}
+
+__attribute__((format(printf, 4, 5))) static void push_fail(struct push *p, struct upload *u,
+							    int code, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	_cleanup_free_ char *sd = short_digest(u->blob->digest);
+	va_list ap;
+
+	if (p->fatal)
+		return;
+	va_start(ap, fmt);
+	what = bv_xvasprintf(fmt, ap);
+	va_end(ap);
+	p->fatal_code = code;
+	bv_error_setc(&p->fatal, code, 0, "could not push %s: blob %s: %s", p->ep.display, sd,
+		      what);
+}
+
+static void upload_stop(struct push *p, struct upload *u)
+{
+	if (u->req.h) {
+		p->c->curl->multi_remove_handle(p->c->multi, u->req.h);
+		request_release(&u->req);
+	}
+	if (u->state == UP_RUNNING) {
+		p->running--;
+		u->state = UP_QUEUED;
+	}
+}
+
+static void upload_start(struct push *p, struct upload *u)
+{
+	struct bv_registry_client *c = p->c;
+	const struct bv_curl *cu = c->curl;
+	const struct bv_push_blob *b = u->blob;
+	_cleanup_free_ char *url = NULL;
+	struct bv_error *e = NULL;
+	char *auth = NULL;
+	char line[96];
+	int ret;
+
+	if (u->step == UP_POST)
+		url = bv_xasprintf("%s/v2/%s/blobs/uploads/", p->ep.base, p->ep.repository);
+	else if (u->step == UP_PATCH)
+		url = bv_xstrdup(u->location);
+	else
+		url = bv_xasprintf("%s%cdigest=%s", u->location,
+				   strchr(u->location, '?') ? '&' : '?', b->digest);
+	if (same_origin(&p->ep, url))
+		auth = auth_line(c, &p->ep);
+	request_init(&u->req, ERROR_BODY_MAX);
+	ret = request_setup(c, &u->req, &p->ep, url, false, NULL, auth, 0, &e);
+	free_secret(auth);
+	if (ret < 0) {
+		_cleanup_free_ char *msg = bv_error_format(e);
+		bv_error_free(e);
+		request_release(&u->req);
+		push_fail(p, u, ret, "%s", msg);
+		return;
+	}
+	u->req.upload = u;
+	u->sent = 0;
+	if (u->step == UP_POST) {
+		struct send s = {.method = "POST"};
+		u->send_len = 0;
+		request_send(c, &u->req, &s);
+	} else {
+		u->send_from = u->offset;
+		if (u->step == UP_PATCH)
+			u->send_len =
+				b->size - u->offset < p->chunk ? b->size - u->offset : p->chunk;
+		else
+			u->send_len =
+				b->size - u->offset; /* the whole blob, or nothing after chunks */
+		u->req.hdrs =
+			cu->slist_append(u->req.hdrs, "Content-Type: application/octet-stream");
+		if (u->step == UP_PATCH) {
+			/* distribution's form: first-last, inclusive, without "bytes " */
+			snprintf(line, sizeof(line), "Content-Range: %llu-%llu",
+				 (unsigned long long)u->send_from,
+				 (unsigned long long)(u->send_from + u->send_len - 1));
+			u->req.hdrs = cu->slist_append(u->req.hdrs, line);
+			cu->easy_setopt(u->req.h, CURLOPT_CUSTOMREQUEST, "PATCH");
+		}
+		cu->easy_setopt(u->req.h, CURLOPT_HTTPHEADER, u->req.hdrs);
+		cu->easy_setopt(u->req.h, CURLOPT_UPLOAD, 1L);
+		cu->easy_setopt(u->req.h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u->send_len);
+		cu->easy_setopt(u->req.h, CURLOPT_READFUNCTION, on_read);
+		cu->easy_setopt(u->req.h, CURLOPT_READDATA, (void *)&u->req);
+		cu->easy_setopt(u->req.h, CURLOPT_SEEKFUNCTION, on_seek);
+		cu->easy_setopt(u->req.h, CURLOPT_SEEKDATA, (void *)&u->req);
+	}
+	if (cu->multi_add_handle(c->multi, u->req.h) != CURLM_OK) {
+		request_release(&u->req);
+		push_fail(p, u, BV_ERR, "libcurl failed");
+		return;
+	}
+	u->state = UP_RUNNING;
+	p->running++;
+}
+
+/*
+ * An upload session that failed halfway is not resumed: the next attempt opens a new one, as
+ * every step of a fresh session is safe to repeat.
+ */
+static void upload_retry_later(struct push *p, struct upload *u, const char *why)
+{
+	upload_stop(p, u);
+	u->failures++;
+	if (u->failures > p->c->retries) {
+		push_fail(p, u, BV_ERR, "%s after %u attempts", why, u->failures);
+		return;
+	}
+	free(u->location);
+	u->location = NULL;
+	u->offset = 0;
+	u->step = UP_POST;
+	u->state = UP_DELAYED;
+	u->not_before = now_ns() + backoff_ns(p->c, u->failures);
+}
+
+static void upload_done(struct push *p, struct upload *u, CURLcode rc)
+{
+	struct bv_registry_client *c = p->c;
+	long status = request_status(&u->req);
+	struct bv_error *e = NULL;
+	const char *what = u->step == UP_POST ? "POST" : u->step == UP_PATCH ? "PATCH" : "PUT";
+	int ret;
+
+	c->stats.requests++;
+	if (rc != CURLE_OK) {
+		_cleanup_free_ char *why = curl_failure(c, &u->req, rc);
+		if (bv_curl_retryable(rc)) {
+			upload_retry_later(p, u, why);
+			return;
+		}
+		upload_stop(p, u);
+		push_fail(p, u, BV_ERR, "%s", why);
+		return;
+	}
+	if (status == 401 && !u->auth_retried) {
+		char *challenge = u->req.www_auth ? bv_xstrdup(u->req.www_auth) : NULL;
+		upload_stop(p, u);
+		u->auth_retried = true;
+		ret = authenticate(c, &p->ep, challenge, &e);
+		free(challenge);
+		if (ret < 0) {
+			_cleanup_free_ char *msg = bv_error_format(e);
+			bv_error_free(e);
+			push_fail(p, u, ret, "%s", msg);
+		}
+		return;
+	}
+	if (retryable_status(status)) {
+		char why[64];
+		snprintf(why, sizeof(why), "registry returned %ld", status);
+		upload_retry_later(p, u, why);
+		return;
+	}
+	if ((u->step == UP_POST || u->step == UP_PATCH) && status == 202) {
+		if (u->req.location) {
+			free(u->location);
+			u->location = resolve_location(&p->ep, u->req.location);
+		}
+		if (!u->location) {
+			upload_stop(p, u);
+			push_fail(p, u, BV_ERR, "the registry answered %s without a Location",
+				  what);
+			return;
+		}
+		if (u->step == UP_PATCH)
+			u->offset += u->send_len;
+		u->auth_retried = false;
+		u->step =
+			u->offset >= u->blob->size || u->blob->size <= p->chunk ? UP_PUT : UP_PATCH;
+		upload_stop(p, u);
+		return;
+	}
+	if (u->step == UP_PUT && status == 201) {
+		if (u->req.docker_digest && strcmp(u->req.docker_digest, u->blob->digest) != 0) {
+			_cleanup_free_ char *got = bv_xstrdup(u->req.docker_digest);
+			upload_stop(p, u);
+			push_fail(p, u, BV_EINVALID,
+				  "the registry stored it as %.80s, not as what bv computed", got);
+			return;
+		}
+		upload_stop(p, u);
+		u->state = UP_DONE;
+		p->remaining--;
+		p->st->blobs_uploaded++;
+		p->st->bytes_uploaded += u->blob->size;
+		return;
+	}
+	{
+		struct bv_error *he = NULL;
+		_cleanup_free_ char *sd = short_digest(u->blob->digest);
+		_cleanup_free_ char *msg = NULL;
+		_cleanup_free_ char *thing = bv_xasprintf("blob %s (%s)", sd, what);
+		ret = push_http_error(&p->ep, thing, &u->req, status, &he);
+		msg = bv_error_format(he);
+		bv_error_free(he);
+		upload_stop(p, u);
+		if (!p->fatal) {
+			p->fatal_code = ret;
+			bv_error_setc(&p->fatal, ret, 0, "%s", msg);
+		}
+	}
+}
+
+static void push_loop(struct push *p)
+{
+	struct bv_registry_client *c = p->c;
+	const struct bv_curl *cu = c->curl;
+
+	while (!p->fatal && p->remaining) {
+		uint64_t now = now_ns(), wait_ns = 1000 * NS_PER_MS;
+		int still, queued;
+		CURLMsg *msg;
+		CURLMcode mc;
+
+		for (size_t i = 0; i < p->n && !p->fatal && p->running < c->jobs; i++) {
+			struct upload *u = &p->ups[i];
+			if (u->state == UP_QUEUED ||
+			    (u->state == UP_DELAYED && u->not_before <= now))
+				upload_start(p, u);
+		}
+		if (p->fatal)
+			break;
+		mc = cu->multi_perform(c->multi, &still);
+		if (mc != CURLM_OK) {
+			bv_error_set(&p->fatal, "could not push %s: libcurl: %s", p->ep.display,
+				     cu->multi_strerror(mc));
+			break;
+		}
+		while (!p->fatal && (msg = cu->multi_info_read(c->multi, &queued))) {
+			struct request *r;
+			char *priv = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+			r = (struct request *)(void *)priv;
+			if (r && r->upload)
+				upload_done(p, r->upload, msg->data.result);
+		}
+		if (p->fatal || !p->remaining)
+			break;
+		now = now_ns();
+		for (size_t i = 0; i < p->n; i++) {
+			struct upload *u = &p->ups[i];
+			/* queued ones wait for a free slot, which only a transfer's end makes */
+			if (u->state == UP_QUEUED && p->running < c->jobs)
+				wait_ns = 0;
+			else if (u->state == UP_DELAYED)
+				wait_ns = u->not_before <= now            ? 0
+					  : u->not_before - now < wait_ns ? u->not_before - now
+									  : wait_ns;
+		}
+		if (wait_ns &&
+		    cu->multi_poll(c->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
+				   NULL) != CURLM_OK)
+			break;
+	}
+}
+
+int bv_registry_push_blobs(struct bv_push_stats *st, struct bv_registry_client *c,
+			   const struct bv_imageref *dest, const struct bv_push_blob *blobs,
+			   const bool *needed, size_t n, uint64_t chunk_size, struct bv_error **err)
+{
+	struct push p = {0};
+	int ret = 0;
+
+	p.c = c;
+	p.st = st;
+	p.chunk = chunk_size ? chunk_size : BV_PUSH_CHUNK_DEFAULT;
+	push_endpoint_init(c, dest, &p.ep);
+	p.ups = bv_xcalloc(n ? n : 1, sizeof(*p.ups));
+	for (size_t i = 0; i < n; i++) {
+		struct upload *u = &p.ups[p.n];
+		if (!needed[i])
+			continue;
+		u->blob = &blobs[i];
+		u->fd = open(blobs[i].path, O_RDONLY | O_CLOEXEC);
+		if (u->fd < 0) {
+			ret = bv_error_set_errno(err, "could not open '%s'", blobs[i].path);
+			break;
+		}
+		u->state = UP_QUEUED;
+		p.n++;
+		p.remaining++;
+	}
+	if (ret == 0) {
+		push_loop(&p);
+		if (p.fatal) {
+			ret = p.fatal_code < 0 ? p.fatal_code : BV_ERR;
+			if (err) {
+				*err = p.fatal;
+				p.fatal = NULL;
+			}
+		} else if (p.remaining) {
+			ret = bv_error_set(err, "could not push %s: libcurl failed while waiting",
+					   p.ep.display);
+		}
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		upload_stop(&p, &p.ups[i]);
+		free(p.ups[i].location);
+		close(p.ups[i].fd);
+	}
+	free(p.ups);
+	bv_error_free(p.fatal);
+	endpoint_release(&p.ep);
+	return ret;
+}
+
+int bv_registry_push_manifest(struct bv_registry_client *c, const struct bv_imageref *dest,
+			      const char *reference, const struct bv_push_document *doc,
+			      struct bv_error **err)
+{
+	struct endpoint ep;
+	struct request r = {.body = BV_BUF_INIT};
+	struct send s = {.method = "PUT",
+			 .content_type = doc->media_type,
+			 .data = doc->data,
+			 .len = doc->len};
+	_cleanup_free_ char *url = NULL;
+	_cleanup_free_ char *what = NULL;
+	long status;
+	int ret;
+
+	push_endpoint_init(c, dest, &ep);
+	url = bv_xasprintf("%s/v2/%s/manifests/%s", ep.base, ep.repository, reference);
+	what = bv_xasprintf("manifest %s", doc->digest);
+	ret = request_sync_send(c, &ep, url, false, NULL, &s, ERROR_BODY_MAX, &r, err);
+	if (ret == 0) {
+		status = request_status(&r);
+		if (status != 201 && status != 200)
+			ret = push_http_error(&ep, what, &r, status, err);
+		else if (r.docker_digest && strcmp(r.docker_digest, doc->digest) != 0)
+			ret = bv_error_setc(err, BV_EINVALID, 0,
+					    "could not push manifest %s to '%s': the registry "
+					    "stored it as %.80s",
+					    doc->digest, ep.display, r.docker_digest);
+	}
+	request_release(&r);
+	endpoint_release(&ep);
 	return ret;
 }
