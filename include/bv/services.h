@@ -28,8 +28,8 @@
  * What the engine sees: every container is named bv-<project>-<service>, labelled
  * bv.project=<project root> and bv.service=<name>, and attached to the bridge network
  * bv-<project>-net (by its id) with the service name as its DNS alias, so services reach
- * each other by name.  <project> is the project's name, lower-cased, with characters an engine name cannot
- * hold replaced by '-'.  The root label is what makes a container or network the project's:
+ * each other by name.  <project> is the project's name, lower-cased, with characters an engine name
+ * cannot hold replaced by '-'.  The root label is what makes a container or network the project's:
  * a same-named network or container without it is refused, never reused or removed, so two
  * projects that happen to share a name cannot tear each other down.  A label bv.config holds
  * a digest of the container's whole definition (and its image id): `bv up` keeps a running

@@ -13,7 +13,8 @@ static int run_down(int argc, char **argv)
 	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
 	struct bv_services_events events = {.on_event = bv_services_cli_on_event};
-	int r = bv_services_cli_begin(&sc, &bv_cmd_down, argc, argv, 0, 0, true);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_down, argc, argv, 0, 0,
+				      BV_SERVICES_CLI_ENGINE | BV_SERVICES_CLI_LOCK);
 	if (r >= 0)
 		return r;
 	r = bv_services_down(sc.engine, sc.services, &events, &err) < 0 ? bv_cli_report(err)

@@ -30,7 +30,7 @@ static int run_up(int argc, char **argv)
 	struct bv_mirrors *mirrors = NULL;
 	struct bv_services_up_options o = {0};
 	/* the engine last: a project without services or mirrors it cannot read needs none */
-	int r = bv_services_cli_begin(&sc, &bv_cmd_up, argc, argv, 0, -1, false);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_up, argc, argv, 0, -1, BV_SERVICES_CLI_LOCK);
 	if (r >= 0)
 		return r;
 	if (bv_mirrors_load(&mirrors, &err) < 0) {

@@ -61,8 +61,8 @@ int bv_engine_network_list(json_t **out, struct bv_engine *e, const char *name,
 {
 	json_t *filters = json_object(), *list = json_array();
 	_cleanup_free_ char *text = NULL, *etext = NULL, *path = NULL;
-	_cleanup_free_ char *what = name ? bv_xasprintf("the networks named '%s'", name)
-					 : bv_xstrdup("networks");
+	_cleanup_free_ char *what =
+		name ? bv_xasprintf("the networks named '%s'", name) : bv_xstrdup("networks");
 	json_t *resp = NULL;
 	long status = 0;
 	int r;
@@ -119,7 +119,8 @@ int bv_engine_network_disconnect(struct bv_engine *e, const char *network, const
 {
 	static const long ok[] = {404, 0}; /* the container or the network is gone */
 	_cleanup_free_ char *path = network_path(network, "/disconnect");
-	_cleanup_free_ char *what = bv_xasprintf("'%.12s' from network '%.12s'", container, network);
+	_cleanup_free_ char *what =
+		bv_xasprintf("'%.12s' from network '%.12s'", container, network);
 	json_t *body = json_pack("{s:s, s:b}", "Container", container, "Force", 1);
 	int r;
 	if (!body)

@@ -625,7 +625,8 @@ static int repair_networks(char **id_out, struct bv_engine *e, const char *name,
 		attached = json_object_size(json_object_get(info, "Containers"));
 		created = time_ns(jstr(info, "Created"));
 		if (keep == SIZE_MAX || attached > best_attached ||
-		    (attached == best_attached && created && (!best_created || created < best_created))) {
+		    (attached == best_attached && created &&
+		     (!best_created || created < best_created))) {
 			keep = i;
 			best_attached = attached;
 			best_created = created;
@@ -633,7 +634,8 @@ static int repair_networks(char **id_out, struct bv_engine *e, const char *name,
 	}
 	if (keep == SIZE_MAX)
 		return bv_error_setc(err, BV_ENOTFOUND, 0,
-				     "the networks named '%s' disappeared while bv repaired them", name);
+				     "the networks named '%s' disappeared while bv repaired them",
+				     name);
 	keep_id = jstr(json_array_get(ours, keep), "Id");
 	json_array_foreach(infos, i, info)
 	{
@@ -693,8 +695,8 @@ static int ensure_network(char **id_out, struct bv_engine *e, const struct bv_se
 		if (json_array_size(ours) > 1)
 			return repair_networks(id_out, e, name, ours, ev, err);
 		if (foreign) {
-			const char *owner =
-				bv_engine_label(json_object_get(foreign, "Labels"), BV_LABEL_PROJECT);
+			const char *owner = bv_engine_label(json_object_get(foreign, "Labels"),
+							    BV_LABEL_PROJECT);
 			return bv_error_setc(
 				err, BV_EEXISTS, 0,
 				"network '%s' exists but does not belong to this project (label " BV_LABEL_PROJECT
@@ -902,7 +904,7 @@ static int container_drift(char **why_out, struct bv_engine *e, json_t *c, json_
 	if (r < 0)
 		return r;
 	if (!same_list(json_object_get(body, "Cmd") ? json_object_get(body, "Cmd")
-						     : jpath(img, "Config", "Cmd", NULL),
+						    : jpath(img, "Config", "Cmd", NULL),
 		       json_object_get(config, "Cmd")) ||
 	    !same_list(jpath(img, "Config", "Entrypoint", NULL),
 		       json_object_get(config, "Entrypoint"))) {
@@ -921,8 +923,7 @@ static int container_drift(char **why_out, struct bv_engine *e, json_t *c, json_
 		*why_out = bv_xstrdup("its published ports changed");
 		return 0;
 	}
-	if (!same_binds(jpath(body, "HostConfig", "Binds", NULL),
-			json_object_get(host, "Binds"))) {
+	if (!same_binds(jpath(body, "HostConfig", "Binds", NULL), json_object_get(host, "Binds"))) {
 		*why_out = bv_xstrdup("its volumes changed");
 		return 0;
 	}
@@ -975,9 +976,8 @@ static int stop_dependents(struct bv_engine *e, const struct bv_services *s, siz
 	return 0;
 }
 
-static int up_one(struct bv_engine *e, const struct bv_services *s, size_t index,
-		  const char *image, const char *image_id_text, struct up_run *u,
-		  struct bv_error **err)
+static int up_one(struct bv_engine *e, const struct bv_services *s, size_t index, const char *image,
+		  const char *image_id_text, struct up_run *u, struct bv_error **err)
 {
 	const struct bv_service *svc = &s->v[index];
 	const struct bv_services_events *ev = &u->o->events;
@@ -997,9 +997,9 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, size_t index
 	bv_sha256_hex(digest, text.buf, text.len);
 	bv_buf_release(&text);
 	json_object_set_new(json_object_get(body, "Labels"), BV_LABEL_CONFIG, json_string(digest));
-	started = u->stopped_for[index]
-			  ? bv_xasprintf("restarted (after '%s' was recreated)", u->stopped_for[index])
-			  : bv_xstrdup("started");
+	started = u->stopped_for[index] ? bv_xasprintf("restarted (after '%s' was recreated)",
+						       u->stopped_for[index])
+					: bv_xstrdup("started");
 
 	r = inspect_container(&existing, e, name, err);
 	if (r < 0)
@@ -1056,8 +1056,8 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, size_t index
 			return r;
 		event(ev, svc->name, "%s", started);
 	}
-	r = wait_ready(e, svc->name, id,
-		       u->o->timeout_ns ? u->o->timeout_ns : DEFAULT_TIMEOUT_NS, ev, err);
+	r = wait_ready(e, svc->name, id, u->o->timeout_ns ? u->o->timeout_ns : DEFAULT_TIMEOUT_NS,
+		       ev, err);
 	if (r < 0)
 		return r;
 	event(ev, svc->name,
