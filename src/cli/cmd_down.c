@@ -33,7 +33,7 @@ const struct bv_cli_command bv_cmd_down = {
 	.summary = "stop and remove the project's services",
 	.description =
 		"Stops and removes every container labelled as this project's, whether bv.toml\n"
-		"still declares its service or not, then removes the project's network.  What is\n"
+		"still declares its service or not, then the networks labelled as its own.  What is\n"
 		"already gone is fine: running it twice succeeds.",
 	.options = down_options,
 	.run = run_down,
