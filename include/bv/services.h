@@ -16,6 +16,8 @@
  *                   timeout = "500ms", start_period = "2m", retries = 3 }
  *
  * Calling sequence:
+ *   struct bv_services_lock *l;   (up, down, restart: first, so bv.toml is read under it)
+ *   if (bv_services_lock(&l, project_root, on_wait, NULL, &err) < 0) ...
  *   struct bv_services *s;
  *   if (bv_services_parse(&s, project, &err) < 0) ...       "bv.toml:12:9: ..." errors
  *   bv_strv_foreach(w, &s->warnings) print w;                unknown keys
@@ -23,7 +25,7 @@
  *   struct bv_engine *e;  bv_engine_open(&e, NULL, &err);
  *   bv_services_up(e, s, &options, &err);     bv_services_down(e, s, &events, &err);
  *   bv_services_ps(&rows, &n, e, s, &err);    bv_services_logs(e, s, "web", &logopts, &err);
- *   bv_services_free(s);
+ *   bv_services_free(s);   bv_services_unlock(l);
  *
  * What the engine sees: every container is named bv-<project>-<service>, labelled
  * bv.project=<project root> and bv.service=<name>, and attached to the bridge network
