@@ -275,3 +275,29 @@ setup() {
 	[[ $(inspect "bv-$NAME-worker" .State.StartedAt) == "$worker_started" ]]
 	[[ $(inspect "bv-$NAME-worker" .Id) == "$worker_id" ]]
 }
+
+@test "a container recreated by hand from another image is recreated" {
+	local c net body img
+	run bv up
+	assert_success
+	net=$(project_networks)
+	c=$(api "/containers/bv-$NAME-worker/json")
+	# another image id with the same config: a commit of the container itself
+	img=$(post "/commit?container=bv-$NAME-worker&repo=bv-test-$NAME&tag=other" '{}' | jq -r .Id)
+	body=$(jq --arg net "$net" --arg img "$img" '{Image: $img, Cmd: .Config.Cmd,
+		Env: .Config.Env, Labels: .Config.Labels, Healthcheck: .Config.Healthcheck,
+		HostConfig: {NetworkMode: $net},
+		NetworkingConfig: {EndpointsConfig: {($net): {NetworkID: $net, Aliases: ["worker"]}}}}' <<<"$c")
+	curl -sf --unix-socket "$SOCK" -X DELETE "http://localhost/v1.41/containers/bv-$NAME-worker?force=1"
+	post "/containers/create?name=bv-$NAME-worker" "$body" >/dev/null
+	post "/containers/bv-$NAME-worker/start" '{}' >/dev/null
+	[[ $(inspect "bv-$NAME-worker" .Image) == "$img" ]]
+	run bv up
+	assert_success
+	assert_line "worker: recreating (it runs another image)"
+	assert_line "api: up to date"
+	assert_converged
+	[[ $(inspect "bv-$NAME-worker" .Image) == "$(inspect "bv-$NAME-api" .Image)" ]]
+	curl -sf --unix-socket "$SOCK" -X DELETE -o /dev/null \
+		"http://localhost/v1.41/images/bv-test-$NAME:other?force=1"
+}
