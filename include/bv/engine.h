@@ -29,6 +29,23 @@
  * 500 "engine error"; a refused or missing socket is "the Docker daemon is not running at
  * <socket>"; EACCES on the socket is "permission denied on <socket>".
  *
+ * Deadlines.  No call waits forever for an engine that accepted it and never answers.  Each
+ * is of one class (the typed layer, engine-internal.h, says which), with limits read from the
+ * environment by bv_engine_open() as seconds, fractions allowed ("0.5"); a value that is not
+ * a number above 0 and up to a week fails the open with BV_EINVALID naming the variable:
+ *   short   BV_ENGINE_TIMEOUT, default 60: the whole call (ping, version, inspect, list,
+ *           create, start, remove, kill, exec create, network calls); a stop or restart gets
+ *           its stop timeout on top;
+ *   long    BV_ENGINE_LONG_TIMEOUT, default 600: no total, but that long without a byte
+ *           either way ends the call (pulls, builds, commits, archive uploads, logs);
+ *   none    attach and exec streams, `logs -f`, wait: only connecting is bounded (short), and
+ *           for attach and exec the response head too.
+ * bv_engine_call() is short and bv_engine_stream() long.  A call past its limit fails with
+ * "the engine at '<socket>' did not answer GET /containers/json within 1 s; raise
+ * BV_ENGINE_TIMEOUT or check the daemon" (or "sent nothing for ... during ..."); a
+ * connection closed halfway with "lost the connection to the engine at '<socket>' during
+ * <call>: ..."; a body that is not JSON with "the engine's response to <call> is not JSON".
+ *
  * Ownership: json bodies passed in are borrowed; *resp_out is a new reference (NULL when the
  * response had no body).  The engine handle is not thread-safe and holds one connection.
  *

@@ -27,6 +27,14 @@
  * absolute path without symlinks, "." or "..", and without a trailing slash (except "/").
  * Directories that cannot be searched (EACCES) are treated as not containing bv.toml.
  *
+ * Project root, fallback: with no bv.toml anywhere above, the nearest directory holding a
+ * bv.lock (a lock shipped alone; bv/project.h reads its tools from the lock).
+ *
+ * Offline: BV_OFFLINE set to anything but "", "0" or "false" (bv --offline sets it, so the
+ * bv processes a command starts are offline too) means nothing may use the network: image
+ * and dataset downloads, engine pulls and registry clones fail with one error saying so, and
+ * registry clones are used as they are.
+ *
  * Ownership: every returned string is new and belongs to the caller.
  *
  * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
@@ -35,7 +43,15 @@
 #ifndef BV_PATHS_H
 #define BV_PATHS_H
 
+#include <stdbool.h>
+
 struct bv_error;
+
+/* Whether bv must not use the network (BV_OFFLINE, see above). */
+bool bv_offline(void);
+
+/* "bv is offline ..." as the reason `what` cannot be done: returns BV_EINVALID. */
+int bv_offline_error(struct bv_error **err, const char *what);
 
 /* The cache root (see above); BV_ENOTFOUND when there is no home either. */
 int bv_cache_dir(char **out, struct bv_error **err);

@@ -36,14 +36,15 @@ struct bv_error;
 
 /* Progress of one image during bv_registry_pull(); valid during the callback only. */
 struct bv_pull_progress {
-	size_t image;         /* index into the request array */
-	const char *name;     /* the image as the user wrote it (formatted reference) */
-	uint64_t bytes_done;  /* of this image's config and layers, present ones included */
-	uint64_t bytes_total; /* config + layers */
-	size_t layers_done;   /* blobs (config included) in the store */
-	size_t layers_total;  /* blobs (config included) */
-	double rate;          /* bytes per second received by the whole pull, on average */
-	bool finished;        /* the last call for this image */
+	size_t image;           /* index into the request array */
+	const char *name;       /* the image as the user wrote it (formatted reference) */
+	uint64_t bytes_done;    /* of this image's config and layers, present ones included */
+	uint64_t bytes_total;   /* config + layers */
+	uint64_t bytes_fetched; /* of bytes_done, those received by this pull (not already here) */
+	size_t layers_done;     /* blobs (config included) in the store */
+	size_t layers_total;    /* blobs (config included) */
+	double rate;            /* bytes per second received by the whole pull, on average */
+	bool finished;          /* the last call for this image */
 };
 
 typedef void (*bv_pull_progress_fn)(const struct bv_pull_progress *p, void *payload);

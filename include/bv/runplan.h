@@ -28,6 +28,12 @@
  * ("*" or the tool id; a later rule wins for the same container path), host directories
  * created as needed.
  *
+ * Environment, later entries winning: the image's Env; then from host_env the names in
+ * the pass-through set (TERM, COLORTERM, NO_COLOR, LANG, LANGUAGE, LC_*, TZ and the thread-count
+ * variables such as OMP_NUM_THREADS) plus those BV_PASS_ENV names (comma- or colon-separated);
+ * then the manifest's entrypoint env; then env_args.  Everything else of the host stays out,
+ * so a run does not depend on who starts it.
+ *
  * Manifests: the manifest a lock entry was made from is kept in <cache>/manifests/<hex>.toml
  * (named by bv.lock's manifest_sha256) by bv_run_plan_save_manifest() at add/sync time, so a
  * run neither opens the registry index nor depends on it still having that version.  Without
@@ -37,7 +43,8 @@
  * lock); everything else in the plan is owned by it.
  *
  * Errors: an unknown name is BV_ENOTFOUND ("'x' is not a tool or binary of this project");
- * a locked tool without an image digest, a bad subcommand or a missing dataset is BV_EINVALID.
+ * a locked tool without an image digest, a bad subcommand, a missing dataset or an --env
+ * argument that is not NAME=VALUE or NAME is BV_EINVALID.
  */
 #ifndef BV_RUNPLAN_H
 #define BV_RUNPLAN_H
@@ -62,6 +69,10 @@ struct bv_run_plan_input {
 	size_t n_args;
 	const char *cwd;       /* the caller's directory; NULL: the project root */
 	const char *cache_dir; /* NULL: bv_cache_dir() */
+	/* the caller's environment (environ); NULL passes nothing of it through */
+	const char *const *host_env;
+	/* --env arguments: "K=V", or "K" for host_env's K (left out when it is unset) */
+	const char *const *env_args;
 };
 
 struct bv_run_plan {

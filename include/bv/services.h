@@ -5,22 +5,40 @@
  *
  *   [[services]]
  *   name = "web"                          [a-z0-9][a-z0-9_.-]*, at most 63 characters
- *   build = "web"                         or: image = "nginx:1.25", or: tool = "samtools"
+ *   build = "web"                         or: image = "nginx:1.25", or: tool = "samtools",
+ *                                         or: build = { context = "web", dockerfile = "...",
+ *                                                       args = { V = "1" }, target = "run" }
  *   dockerfile = "Dockerfile"             (build only; relative to the context)
+ *   build_args = { VERSION = "1.2" }      (build only; --build-arg)
+ *   target = "runtime"                    (build only; the stage of a multi-stage Dockerfile)
+ *   buildkit = true                       (build only; as DOCKER_BUILDKIT=1 does for all)
  *   command = ["busybox", "httpd", "-f"]
  *   env = { GREETING = "hi" }
+ *   working_dir = "/srv"                  user = "1000:1000"
  *   ports = ["8080:80", "0.0.0.0:8443:443/tcp"]     bound to 127.0.0.1 unless an address is given
- *   volumes = ["data:/data", "conf:/etc/app:ro"]    host paths relative to the project root
+ *   volumes = ["./conf:/etc/app:ro", "data:/var/lib/x", "/scratch"]
+ *                                         host path (starts with '.', '/' or '~'), named
+ *                                         volume (declared in [volumes]) or anonymous volume
+ *   allow_outside = true                  host paths and build contexts outside the project
  *   depends_on = ["db"]
  *   healthcheck = { test = ["CMD", "wget", "-q", "-O-", "http://127.0.0.1/"], interval = "1s",
  *                   timeout = "500ms", start_period = "2m", retries = 3 }
+ *
+ *   [volumes]
+ *   data = {}                             every named volume a service mounts, as in compose
+ *
+ * Named volumes are the engine's volumes bv-<project>_<name>, labelled bv.project and
+ * bv.volume, created by `bv up`, kept by `bv down` and removed by bv_services_remove_volumes()
+ * (`bv down --volumes`).  Anonymous volumes go with their container: a recreated container
+ * gets new ones.  Unknown keys in [[services]] and its tables are errors ("bv.toml:12: unknown
+ * key 'buld' in [[services]] 'web'"): a misspelt option must not be silently dropped.
  *
  * Calling sequence:
  *   struct bv_services_lock *l;   (up, down, restart: first, so bv.toml is read under it)
  *   if (bv_services_lock(&l, project_root, on_wait, NULL, &err) < 0) ...
  *   struct bv_services *s;
  *   if (bv_services_parse(&s, project, &err) < 0) ...       "bv.toml:12:9: ..." errors
- *   bv_strv_foreach(w, &s->warnings) print w;                unknown keys
+ *   bv_strv_foreach(w, &s->warnings) print w;                (none today)
  *   for (size_t i = 0; i < s->n; i++) s->v[s->order[i]] ...  dependencies before dependents
  *   struct bv_engine *e;  bv_engine_open(&e, NULL, &err);
  *   bv_services_up(e, s, &options, &err);     bv_services_down(e, s, &events, &err);
@@ -86,10 +104,18 @@ struct bv_service_port {
 	const char *proto;       /* "tcp" or "udp" (static strings) */
 };
 
+enum bv_volume_kind {
+	BV_VOLUME_BIND = 0, /* a host path */
+	BV_VOLUME_NAMED,    /* a volume of the project, declared in [volumes] */
+	BV_VOLUME_ANON,     /* a new volume per container */
+};
+
 struct bv_service_volume {
-	char *host;      /* absolute */
+	enum bv_volume_kind kind;
+	char *host;      /* BV_VOLUME_BIND: absolute, cleaned; BV_VOLUME_NAMED: the name */
 	char *container; /* absolute */
 	bool read_only;
+	struct bv_toml_pos pos; /* of the entry in bv.toml (0:0 when parsed on its own) */
 };
 
 /* Durations are nanoseconds, as the Engine API takes them; 0 means the engine's default. */
@@ -105,12 +131,18 @@ struct bv_healthcheck {
 struct bv_service {
 	const char *name;
 	enum bv_service_source source;
-	const char *tool;       /* BV_SERVICE_TOOL */
-	const char *image;      /* BV_SERVICE_IMAGE, as written */
-	char *context;          /* BV_SERVICE_BUILD: absolute directory */
-	const char *dockerfile; /* BV_SERVICE_BUILD: relative to the context */
-	struct bv_strv command; /* empty: the image's */
-	struct bv_strv env;     /* "KEY=value", in the file's order */
+	const char *tool;          /* BV_SERVICE_TOOL */
+	const char *image;         /* BV_SERVICE_IMAGE, as written */
+	char *context;             /* BV_SERVICE_BUILD: absolute directory */
+	const char *dockerfile;    /* BV_SERVICE_BUILD: relative to the context */
+	struct bv_strv build_args; /* BV_SERVICE_BUILD: "KEY=value", in the file's order */
+	const char *target;        /* BV_SERVICE_BUILD: the stage to build, or NULL */
+	bool buildkit;             /* BV_SERVICE_BUILD: build with BuildKit where the engine can */
+	bool allow_outside;        /* host paths and the context may be outside the project */
+	struct bv_strv command;    /* empty: the image's */
+	struct bv_strv env;        /* "KEY=value", in the file's order */
+	const char *working_dir;   /* NULL: the image's */
+	const char *user;          /* NULL: the image's */
 	struct bv_service_port *ports;
 	size_t n_ports;
 	struct bv_service_volume *volumes;
@@ -129,6 +161,7 @@ struct bv_services {
 	struct bv_service *v;
 	size_t n;
 	size_t *order; /* every index of v, dependencies first, otherwise in the file's order */
+	struct bv_strv volumes; /* names declared in [volumes], in the file's order */
 	struct bv_strv warnings;
 };
 
@@ -147,8 +180,10 @@ int bv_services_select(bool *selected, const struct bv_services *s, const char *
 		       size_t n_names, struct bv_error **err);
 
 /* Engine names (new strings): "bv-<project>-net", "bv-<project>-<service>", and the tag
- * "bv-<project>-<service>:latest" given to images built for a service. */
+ * "bv-<project>-<service>:latest" given to images built for a service; volumes
+ * "bv-<project>_<volume>" (compose's "<project>_<volume>" with bv's prefix). */
 char *bv_services_network_name(const struct bv_services *s);
+char *bv_services_volume_name(const struct bv_services *s, const char *volume);
 char *bv_services_container_name(const struct bv_services *s, const char *service);
 char *bv_services_build_tag(const struct bv_services *s, const char *service);
 
@@ -166,8 +201,22 @@ int bv_service_image(char **out, const struct bv_services *s, const struct bv_se
 /* Leaf parsers, exposed for tests.  Ports: "HOST:CONTAINER", "ADDR:HOST:CONTAINER" or
  * "[v6addr]:HOST:CONTAINER", each optionally followed by "/tcp" or "/udp". */
 int bv_service_port_parse(struct bv_service_port *out, const char *text, struct bv_error **err);
-/* "host:container" or "host:container:ro" (or ":rw"); `root` makes a relative host absolute. */
+/*
+ * Compose's short syntax: "SOURCE:CONTAINER[:ro|:rw]" or "CONTAINER" (anonymous).  A source
+ * that starts with '.', '/' or '~' is a host path (`root` makes a relative one absolute);
+ * any other is a volume name.  The caller checks that a named volume is declared.
+ */
 int bv_service_volume_parse(struct bv_service_volume *out, const char *text, const char *root,
+			    struct bv_error **err);
+
+/*
+ * What `bv up` checks before it creates anything: every host path a selected service mounts
+ * and every build context exists (bv never lets the engine create a missing one: dockerd
+ * would, as root), and lies inside the project, symlinks resolved, unless the service says
+ * allow_outside = true.  `selected` may be NULL (every service).  BV_ENOTFOUND for a missing
+ * path, BV_EINVALID for one outside; both name bv.toml's line, the service and the path.
+ */
+int bv_services_check_paths(const struct bv_services *s, const bool *selected,
 			    struct bv_error **err);
 /*
  * A path cleaned lexically (new string): "//" and "." components dropped, "x/.." removed, no
@@ -178,12 +227,13 @@ char *bv_services_clean_path(const char *path);
 int bv_duration_parse(int64_t *ns_out, const char *text);
 
 /*
- * .dockerignore, with Docker's documented rules: one pattern per line; lines starting with
- * '#' are comments; surrounding white space is dropped; a leading '!' makes an exception;
- * a pattern is cleaned like a path ("./a//b/" is "a/b", a leading '/' is dropped) and
- * matched against paths relative to the context with fnmatch(3) per path component, where a
- * component "**" matches any number of components, zero included.  A pattern also matches
- * everything below a directory it matches.  The last pattern that matches decides.
+ * .dockerignore, read as the docker CLI reads it: one pattern per line; lines starting with
+ * '#' are comments; surrounding white space is dropped; a leading '!' makes an exception (a
+ * lone '!' is an error); a pattern is cleaned like a path ("./a//b/" is "a/b", a leading '/'
+ * is dropped) and matched as Docker's regular expression against paths relative to the
+ * context ('*' and '?' within a component, two stars then '/' any number of components, two
+ * stars at the end anything); a pattern of N components also matches a path whose first N
+ * components it matches.  The last pattern that matches decides.
  */
 struct bv_dockerignore;
 int bv_dockerignore_parse(struct bv_dockerignore **out, const char *text, size_t len,
@@ -192,8 +242,9 @@ void bv_dockerignore_free(struct bv_dockerignore *d);
 /* Whether `path` ("dir/file", relative to the context) is excluded. */
 bool bv_dockerignore_excluded(const struct bv_dockerignore *d, const char *path);
 /*
- * Whether the walk must look inside an excluded directory, because an exception pattern may
- * bring back something below it (Docker's rule: an exception that starts with "<dir>/").
+ * Whether the walk must look inside an excluded directory: Docker's rule, an exception whose
+ * text, with a '/' added, starts with "<dir>/".  Others are skipped whole, so "lib/" then two
+ * stars, then the exception "!lib/" two stars "/" star ".so", drops lib/x/b.so.
  */
 bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const char *dir);
 
@@ -201,7 +252,8 @@ bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const ch
  * Writes the build context `dir` as a tar stream to `fd`: regular files, directories and
  * symlinks (not followed), sorted by name, owned by 0:0, without what <dir>/.dockerignore
  * excludes, except that the Dockerfile (`dockerfile`, relative to `dir`) and .dockerignore
- * itself are always sent, as Docker does.
+ * itself are always sent, as the docker CLI does: as exceptions added after the file's own
+ * patterns.  An excluded directory the walk enters is not sent itself, only what it keeps.
  */
 int bv_build_context_write(int fd, const char *dir, const char *dockerfile, struct bv_error **err);
 
@@ -261,6 +313,10 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
  * succeeds. */
 int bv_services_down(struct bv_engine *e, const struct bv_services *s,
 		     const struct bv_services_events *events, struct bv_error **err);
+
+/* Removes the project's named volumes (labelled with its root), after bv_services_down(). */
+int bv_services_remove_volumes(struct bv_engine *e, const struct bv_services *s,
+			       const struct bv_services_events *events, struct bv_error **err);
 
 /*
  * The services lock: `bv up`, `bv down` and `bv restart` of the project at `root` hold it

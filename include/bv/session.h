@@ -32,7 +32,8 @@
  * characters.  The restart policy is unless-stopped,
  * so sessions survive a daemon restart.
  *
- * exec creates an engine exec (argv, env, working directory), starts it over a hijacked
+ * exec creates an engine exec (argv, env, working directory: the caller's place in the project
+ * under /workspace unless told otherwise), starts it over a hijacked
  * connection (bv_engine_attach_with) and streams its stdout and stderr to the caller's
  * descriptors in whole lines: each write(2) carries only
  * complete lines, so the two streams sharing one terminal never tear a line; a last line
@@ -58,14 +59,23 @@
  * Its image is bv-cache:<key reduced to [A-Za-z0-9_.-], at most 48>-<16 hex of sha256(key)>
  * with the label bv.key=<key>.  If it exists, the session is recreated from it and the
  * command does not run (result.cached); otherwise the command runs and, on exit status 0
- * only, the session is committed under the key.  Cached images are bounded: the last-use time
- * of each is kept in <cache>/sessions/cache-lru.json (replaced atomically, read and written
- * under an exclusive OFD lock on cache-lru.lock), and when there are more than the capacity
- * the least recently used are removed from the engine.  A step holds a shared OFD lock on
+ * only, the session is committed under the key.  Steps of one key take turns: an exclusive
+ * OFD lock on <cache>/sessions/keys/<sha256(key)>.step.lock is held from before the lookup
+ * until the commit, so of two steps started at once one runs and the other waits (on_wait),
+ * then finds the image and restores it; the lock dies with its holder, so a step killed with
+ * SIGKILL never blocks the next one.  The key's entry in the LRU store is written before the
+ * commit, so no committed image is ever outside the store; a killed step may leave an entry
+ * whose image was never made, which costs nothing (removing a missing image succeeds) and is
+ * replaced by the next step of the key.  An image carrying the key's bv.key label found by a
+ * later step is adopted (used and entered in the store); after each step, untagged images
+ * with the key's label (left when commits of one key raced, as older bv versions let them) are
+ * removed.  Cached images are bounded: the last-use time of each is kept in
+ * <cache>/sessions/cache-lru.json (replaced atomically, read and written under an exclusive OFD
+ * lock on cache-lru.lock), and when there are more than the capacity the least recently used
+ * are removed from the engine.  A step holds a shared OFD lock on
  * <cache>/sessions/keys/<sha256(key)>.lock from the lookup until it has recreated the session
  * or committed; eviction takes that lock exclusively without waiting and skips the entry when
- * it cannot, so it never removes an image a running step is using.  Two steps committing the
- * same key serialise on keys/<sha256(key)>.write.lock.  The capacity is
+ * it cannot, so it never removes an image a running step is using.  The capacity is
  * BV_SESSION_CACHE_CAPACITY, else bv.toml's [session] cache_capacity, else 16.
  *
  * Warm runs (`bv run --warm`) are sessions too; the docker backend makes them
@@ -126,12 +136,19 @@ int bv_session_start(struct bv_session_ctx *s, const char *name,
 
 struct bv_session_exec {
 	const char *const *argv; /* NULL-terminated, not empty */
-	const char *const *env;  /* "K=V", on top of the session's; may be NULL */
-	const char *workdir;     /* NULL: /workspace */
-	int stdin_fd;            /* -1: the command gets no standard input */
-	int stdout_fd;           /* where its output goes, in whole lines */
+	const char *const *env;  /* "K=V" (K not empty), on top of the session's; may be NULL */
+	/* The caller's directory on the host: inside the project, the command starts in the
+	 * same place under /workspace, as with bv run; NULL or outside: /workspace. */
+	const char *cwd;
+	const char *workdir; /* NULL: as `cwd` says; relative: below that; never "" */
+	int stdin_fd;        /* -1: the command gets no standard input */
+	int stdout_fd;       /* where its output goes, in whole lines */
 	int stderr_fd;
 	const char *cache_key; /* NULL: a plain exec; else a cached step (see above) */
+	/* A cached step that waits for another step of the same key calls this once (may be
+	 * NULL), so the caller can say why it does not move. */
+	void (*on_wait)(const char *key, void *payload);
+	void *payload;
 	/* While it runs, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to bv go to the command (bv's
 	 * handlers for them are replaced meanwhile).  Needs an engine on this machine. */
 	bool forward_signals;
@@ -193,8 +210,12 @@ int bv_session_snapshots(struct bv_snapshot_info **out, size_t *n_out, struct bv
 			 struct bv_error **err);
 void bv_snapshot_infos_free(struct bv_snapshot_info *v, size_t n);
 
-/* Removes a snapshot image (untags it while a session still uses it); absent is done. */
-int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
+/*
+ * Removes a snapshot image (untags it while a session still uses it).  `session` NULL: any
+ * snapshot; else only one of that session of this project.  BV_ENOTFOUND ("no snapshot 'x'",
+ * "no snapshot 'x' in session 'y'") when there is none.
+ */
+int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot, const char *session,
 			       struct bv_error **err);
 
 /*

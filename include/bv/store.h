@@ -185,8 +185,10 @@ int bv_store_read_blob(struct bv_buf *out, const struct bv_store *s, const char 
 
 /* One manifest descriptor of index.json. */
 struct bv_store_image {
-	char *ref_name; /* org.opencontainers.image.ref.name */
-	char *digest;   /* the manifest (or index) digest */
+	char *ref_name;       /* org.opencontainers.image.ref.name */
+	char *digest;         /* the manifest (or index) digest */
+	char *pinned_digest;  /* the registry's digest it was pulled by (bv.lock's); else digest */
+	int64_t content_size; /* config + layers of a manifest; -1 for an index or unreadable */
 	char *media_type;
 	int64_t size;
 };

@@ -30,6 +30,7 @@ enum bv_cli_option_kind {
 	BV_OPT_FLAG,   /* bool *dest set to true */
 	BV_OPT_STRING, /* const char **dest set to the argument */
 	BV_OPT_UINT,   /* unsigned *dest parsed with bv_parse_uint */
+	BV_OPT_LIST,   /* struct bv_strv *dest: each use appends its argument (--env A --env B) */
 };
 
 struct bv_cli_option {
@@ -87,6 +88,17 @@ bool bv_cli_color(FILE *stream);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
+/* A status line on stderr ("Added ...", progress), which --quiet silences; errors stay. */
+__attribute__((format(printf, 1, 2))) void bv_cli_status(const char *fmt, ...);
+extern bool bv_cli_quiet;
+/*
+ * The global options any command takes, before or after its name: -C/--directory DIR,
+ * -q/--quiet, --offline (sets BV_OFFLINE for bv and what it starts) and, before the name
+ * only, -v/--verbose (repeatable).  Returns 0, or an exit status after an error message.
+ */
+int bv_cli_global_option(const char *name, const char *value);
+/* -v count and BV_LOG into the library's log level, with diagnostics printed on stderr. */
+void bv_cli_init_log(unsigned verbose);
 /*
  * `s` made safe for a terminal (bv_buf_add_printable, newlines escaped too): every string
  * from a registry manifest, bv.lock, an image config or an engine goes through this before
@@ -154,8 +166,10 @@ int bv_cli_print_json(struct json_t *j);
 
 /* Progress of pulls, drawn on stderr (bv_registry_options.progress). */
 struct bv_pull_progress;
+#define BV_CLI_PROGRESS_LINE_S 5.0 /* seconds between plain progress lines of one image */
 struct bv_cli_progress {
-	double last_draw;
+	double started, last_draw;
+	double last_line[16]; /* per image (index modulo 16), for plain lines */
 };
 void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload);
 
@@ -184,6 +198,13 @@ enum bv_relock_mode {
 /* `platform` (NULL: this machine's, see bv_install_options) re-resolves every tool for it. */
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
 		  unsigned jobs, const char *platform);
+/* bv lock's write under the project lock the caller holds, then bv.lock read back into ctx. */
+/*
+ * bv init's work: bv.toml in the working directory for project `name` (NULL: the directory's
+ * name), with [registry] url when `registry` is given; *path_out (may be NULL) gets its path.
+ */
+int bv_cli_create_project(char **path_out, const char *name, const char *registry);
+int bv_cli_relock_reload(struct bv_cli_ctx *ctx);
 
 /*
  * --platform of bv add, bv lock and bv sync: `arg` normalised into *out (NULL when `arg` is

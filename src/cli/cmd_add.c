@@ -7,15 +7,18 @@
 #include <bv/lockfile.h>
 #include <bv/lockops.h>
 #include <bv/manifest.h>
+#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -62,8 +65,16 @@ static int resolve_all(struct wanted *want, struct bv_install_item *items,
 	for (size_t i = 0; i < n; i++) {
 		struct wanted *w = &want[i];
 		_cleanup_strv_ struct bv_strv warnings = BV_STRV_INIT;
-		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0 ||
-		    bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
+		const struct bv_project_tool *declared;
+		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0)
+			return bv_cli_report(err);
+		/* re-adding a tool by its bare id keeps the requirement bv.toml has for it */
+		declared = bv_project_find_tool(ctx->project, w->id);
+		if (!strchr(specs[i], '@') && declared && declared->version[0]) {
+			free(w->requirement);
+			w->requirement = bv_xstrdup(declared->version);
+		}
+		if (bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
 				       ctx->types, &err) < 0)
 			return bv_cli_report(err);
 		bv_cli_print_warnings(&warnings);
@@ -130,6 +141,7 @@ static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
 
 static int run_add(int argc, char **argv)
 {
+	_cleanup_free_ char *found = NULL, *created = NULL;
 	struct bv_cli_ctx ctx;
 	struct bv_install_item *items = NULL;
 	struct wanted *want = NULL;
@@ -141,6 +153,11 @@ static int run_add(int argc, char **argv)
 		return status;
 	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
+	/* as upstream: outside a project, add starts one here (and records a chosen registry) */
+	if (bv_project_find(&found, NULL, NULL) == BV_ENOTFOUND) {
+		if ((r = bv_cli_create_project(&created, NULL, arg_registry)))
+			return r;
+	}
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
@@ -153,9 +170,10 @@ static int run_add(int argc, char **argv)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_keep_manifest(want[i].manifest);
-		fprintf(stderr, "Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
-			bv_cli_text(want[i].manifest->version), bv_cli_text(items[i].top_digest),
-			platform ? " for " : "", platform ? platform : "");
+		bv_cli_status("Added %s %s (%.19s)%s%s\n", bv_cli_text(want[i].id),
+			      bv_cli_text(want[i].manifest->version),
+			      bv_cli_text(items[i].top_digest), platform ? " for " : "",
+			      platform ? platform : "");
 	}
 	r = bv_cli_register_project(&ctx);
 	if (!r) {
@@ -176,6 +194,13 @@ out:
 	free(items);
 	free(platform);
 	bv_cli_ctx_release(&ctx);
+	if (r && created) {
+		/* nothing was added: the bv.toml this add started goes again */
+		_cleanup_free_ char *lock = bv_xasprintf(
+			"%.*s/bv.lock", (int)(strrchr(created, '/') - created), created);
+		if (!bv_path_exists(lock))
+			(void)unlink(created);
+	}
 	return r;
 }
 

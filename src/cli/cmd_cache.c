@@ -31,16 +31,50 @@
 static bool arg_dry_run;
 static bool arg_fast;
 
+/*
+ * What the cache holds on disk, as du counts it: the store's blobs, then each other top-level
+ * directory (unpacked layers, image trees hard-linked from them and counted once, datasets,
+ * SIF files, registry clones, tool caches).
+ */
 static int cache_size(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
-	int64_t bytes = 0;
+	_cleanup_free_ char *cache = NULL;
+	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT, paths = BV_STRV_INIT;
+	_cleanup_free_ int64_t *bytes = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int64_t blob_bytes = 0, total = 0;
 	size_t blobs = 0;
 	char human[32];
-	if (bv_store_usage(&bytes, &blobs, s, &err) < 0)
+	if (bv_store_usage(&blob_bytes, &blobs, s, &err) < 0 || bv_cache_dir(&cache, &err) < 0)
 		return bv_cli_report(err);
-	bv_cli_format_size(human, sizeof(human), bytes);
-	printf("%s in %zu blobs at %s\n", human, blobs, bv_store_dir(s));
+	d = opendir(cache);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			bv_strv_push(&names, de->d_name);
+	bv_strv_sort(&names);
+	/* the layers before the image trees, so that shared inodes count as layers */
+	bv_strv_foreach (name, &names)
+		bv_strv_push_take(&paths, bv_path_join(cache, *name));
+	bytes = bv_xcalloc(paths.n + 1, sizeof(*bytes));
+	if (bv_disk_usage(bytes, (const char *const *)paths.v, &err) < 0)
+		return bv_cli_report(err);
+	for (size_t i = 0; i < paths.n; i++)
+		total += bytes[i];
+	bv_cli_format_size(human, sizeof(human), total);
+	printf("%s on disk at %s\n", human, bv_cli_text(cache));
+	for (size_t i = 0; i < names.n; i++) {
+		bv_cli_format_size(human, sizeof(human), bytes[i]);
+		printf("  %-12s %10s", bv_cli_text(names.v[i]), human);
+		if (!strcmp(names.v[i], "store")) {
+			bv_cli_format_size(human, sizeof(human), blob_bytes);
+			printf("  (%zu blobs, %s of content)", blobs, human);
+		} else if (!strcmp(names.v[i], "rootfs")) {
+			printf("  (beyond the layers it links to)");
+		}
+		putchar('\n');
+	}
 	return BV_EXIT_OK;
 }
 
@@ -53,8 +87,13 @@ static int cache_list(struct bv_store *s)
 		return bv_cli_report(err);
 	for (size_t i = 0; i < n; i++) {
 		char human[32];
-		bv_cli_format_size(human, sizeof(human), images[i].size);
-		printf("%-60s %.19s %10s\n", images[i].ref_name, images[i].digest, human);
+		if (images[i].content_size >= 0)
+			bv_cli_format_size(human, sizeof(human), images[i].content_size);
+		else
+			(void)snprintf(human, sizeof(human), "-");
+		/* the digest bv.lock pins, not the OCI copy kept for a Docker v2 manifest */
+		printf("%-60s %.19s %10s\n", bv_cli_text(images[i].ref_name),
+		       images[i].pinned_digest, human);
 	}
 	bv_store_images_free(images, n);
 	return BV_EXIT_OK;
@@ -162,7 +201,7 @@ static int cache_verify(struct bv_store *s)
 		bv_cli_error("the store has %zu problem%s", problems.n, problems.n == 1 ? "" : "s");
 		r = BV_EXIT_FAILURE;
 	} else {
-		fprintf(stderr, "The store is intact\n");
+		bv_cli_status("The store is intact\n");
 	}
 	bv_strv_clear(&problems);
 	return r;
@@ -315,7 +354,32 @@ static void prune_data(const struct bv_strv *keep, size_t *removed, int64_t *fre
 	bv_data_entries_free(e, n);
 }
 
-static int cache_prune(struct bv_store *s)
+/*
+ * prune, or with `everything` (bv cache clean) the same walk with nothing kept, then the SIF
+ * files, saved manifests and registry clones.  Files in the store and the unpacked trees are
+ * read-only, which defeats a plain rm -rf by their owner: bv makes them writable as it goes.
+ * Trees a running tool holds are kept, and a store that another bv is using is refused.
+ */
+static int clean_rest(const char *cache)
+{
+	static const char *const dirs[] = {"sif", "manifests", "index"};
+	for (size_t i = 0; i < BV_ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *path = bv_path_join(cache, dirs[i]);
+		struct bv_error *err = NULL;
+		if (!bv_path_exists(path))
+			continue;
+		if (arg_dry_run) {
+			printf("would remove %s\n", bv_cli_text(path));
+			continue;
+		}
+		if (bv_rm_rf(path, &err) < 0)
+			return bv_cli_report(err);
+		printf("removed %s\n", bv_cli_text(path));
+	}
+	return 0;
+}
+
+static int cache_prune(struct bv_store *s, bool everything)
 {
 	struct bv_error *err = NULL;
 	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT, keep_data = BV_STRV_INIT;
@@ -331,10 +395,10 @@ static int cache_prune(struct bv_store *s)
 		r = bv_cli_report(err);
 		goto out;
 	}
-	r = known_digests(cache, &keep, &keep_data, &projects);
+	r = everything ? 0 : known_digests(cache, &keep, &keep_data, &projects);
 	if (r)
 		goto out;
-	if (!projects) {
+	if (!projects && !everything) {
 		bv_cli_error("no project is known, so everything would look unused");
 		bv_cli_hint(
 			"run 'bv cache prune' inside a project, or list projects in BV_KNOWN_PROJECTS");
@@ -351,15 +415,20 @@ static int cache_prune(struct bv_store *s)
 	prune_trees(rootfs, &keep, true, s, &trees, &busy);
 	prune_trees(layers, &keep, false, s, &trees, &busy);
 	prune_data(&keep_data, &datasets, &data_freed);
+	if (everything && (r = clean_rest(cache)))
+		goto out;
 	bv_strv_foreach (line, &removed)
 		printf("%s %s\n", arg_dry_run ? "would remove" : "removed", bv_cli_text(*line));
 	bv_cli_format_size(human, sizeof(human), freed);
 	bv_cli_format_size(data_human, sizeof(data_human), data_freed);
-	fprintf(stderr,
-		"%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s); kept what %zu "
-		"project%s use\n",
-		arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
-		data_human, projects, projects == 1 ? "" : "s");
+	bv_cli_status("%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s)",
+		      arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
+		      data_human);
+	if (everything)
+		bv_cli_status("%s\n", busy ? "; kept the trees running tools use" : "");
+	else
+		bv_cli_status("; kept what %zu project%s use\n", projects,
+			      projects == 1 ? "" : "s");
 	r = BV_EXIT_OK;
 out:
 	bv_strv_clear(&keep);
@@ -379,17 +448,18 @@ static int run_cache(int argc, char **argv)
 		return status;
 	what = argv[first];
 	if (strcmp(what, "size") && strcmp(what, "list") && strcmp(what, "verify") &&
-	    strcmp(what, "prune")) {
-		bv_cli_error("unknown cache command '%s'; expected size, list, verify or prune",
-			     what);
+	    strcmp(what, "prune") && strcmp(what, "clean")) {
+		bv_cli_error(
+			"unknown cache command '%s'; expected size, list, verify, prune or clean",
+			what);
 		return BV_EXIT_USAGE;
 	}
 	if (arg_fast && strcmp(what, "verify")) {
 		bv_cli_error("--fast only applies to 'bv cache verify'");
 		return BV_EXIT_USAGE;
 	}
-	if (arg_dry_run && strcmp(what, "prune")) {
-		bv_cli_error("--dry-run only applies to 'bv cache prune'");
+	if (arg_dry_run && strcmp(what, "prune") && strcmp(what, "clean")) {
+		bv_cli_error("--dry-run only applies to 'bv cache prune' and 'bv cache clean'");
 		return BV_EXIT_USAGE;
 	}
 	if (bv_store_open(&s, NULL, &err) < 0)
@@ -401,7 +471,7 @@ static int run_cache(int argc, char **argv)
 	else if (!strcmp(what, "verify"))
 		r = cache_verify(s);
 	else
-		r = cache_prune(s);
+		r = cache_prune(s, !strcmp(what, "clean"));
 	bv_store_free(s);
 	return r;
 }
@@ -415,10 +485,10 @@ static const struct bv_cli_option cache_options[] = {
 
 const struct bv_cli_command bv_cmd_cache = {
 	.name = "cache",
-	.usage = "size|list|verify [--fast]|prune [--dry-run]",
+	.usage = "size|list|verify [--fast]|prune [--dry-run]|clean [--dry-run]",
 	.summary = "inspect, verify and prune the image store",
 	.description =
-		"size: bytes and blobs in the store.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.",
+		"size: what the cache uses on disk, by directory.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.  clean:\nremoves every image, unpacked tree, dataset, SIF and registry clone (not the tool\ncaches), which rm -rf cannot do to bv's read-only files; trees in use are kept.",
 	.options = cache_options,
 	.run = run_cache,
 };

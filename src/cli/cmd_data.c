@@ -50,24 +50,24 @@ static void on_progress(const struct bv_data_progress *p, void *payload)
 	bv_cli_format_size(total, sizeof(total), (int64_t)p->bytes_total);
 	bv_cli_format_size(rate, sizeof(rate), (int64_t)p->rate);
 	if (st->tty) {
-		fprintf(stderr, "\r\033[K%s %s  %s / %s  %s/s%s", bv_cli_text(p->id),
-			bv_cli_text(p->version), done, p->bytes_total ? total : "?", rate,
-			p->finished ? "\n" : "");
+		bv_cli_status("\r\033[K%s %s  %s / %s  %s/s%s", bv_cli_text(p->id),
+			      bv_cli_text(p->version), done, p->bytes_total ? total : "?", rate,
+			      p->finished ? "\n" : "");
 		return;
 	}
 	if (!p->finished && t - st->last_line < 5.0)
 		return;
 	st->last_line = t;
-	fprintf(stderr, "%s %s %s / %s (%s/s)%s\n", p->finished ? "Downloaded" : "Downloading",
-		bv_cli_text(p->id), done, p->bytes_total ? total : "?", rate,
-		p->finished ? "" : "...");
+	bv_cli_status("%s %s %s / %s (%s/s)%s\n", p->finished ? "Downloaded" : "Downloading",
+		      bv_cli_text(p->id), done, p->bytes_total ? total : "?", rate,
+		      p->finished ? "" : "...");
 }
 
 static void on_wait(const char *id, const char *version, void *payload)
 {
 	(void)payload;
-	fprintf(stderr, "Waiting for another bv process fetching %s %s\n", bv_cli_text(id),
-		bv_cli_text(version));
+	bv_cli_status("Waiting for another bv process fetching %s %s\n", bv_cli_text(id),
+		      bv_cli_text(version));
 }
 
 static int load_mirrors(struct bv_data_mirrors **m)
@@ -82,7 +82,7 @@ static int load_mirrors(struct bv_data_mirrors **m)
 static bool confirm(const char *question)
 {
 	char line[16];
-	fprintf(stderr, "%s [y/N] ", question);
+	bv_cli_status("%s [y/N] ", question);
 	fflush(stderr);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;
@@ -127,7 +127,7 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 		q = bv_xasprintf("Download %s for %zu dataset%s?", human, missing,
 				 missing == 1 ? "" : "s");
 		if (!confirm(q)) {
-			fprintf(stderr, "Nothing downloaded\n");
+			bv_cli_status("Nothing downloaded\n");
 			return BV_EXIT_FAILURE;
 		}
 	}
@@ -150,12 +150,12 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 		}
 		bv_cli_format_size(human, sizeof(human), e.size);
 		if (out[i] == BV_DATA_CACHED)
-			fprintf(stderr, "%s %s is already in the cache\n", bv_cli_text(e.id),
-				bv_cli_text(e.version));
+			bv_cli_status("%s %s is already in the cache\n", bv_cli_text(e.id),
+				      bv_cli_text(e.version));
 		else
-			fprintf(stderr, "Fetched %s %s (%s, %zu file%s)\n", bv_cli_text(e.id),
-				bv_cli_text(e.version), human, e.n_files,
-				e.n_files == 1 ? "" : "s");
+			bv_cli_status("Fetched %s %s (%s, %zu file%s)\n", bv_cli_text(e.id),
+				      bv_cli_text(e.version), human, e.n_files,
+				      e.n_files == 1 ? "" : "s");
 		bv_data_entry_release(&e);
 	}
 	free(out);
@@ -244,7 +244,7 @@ static int data_list(const struct bv_lockfile *lock)
 	if (arr)
 		bv_cli_print_json(arr);
 	else if (!n)
-		fprintf(stderr, "No datasets in the cache\n");
+		bv_cli_status("No datasets in the cache\n");
 	bv_data_entries_free(e, n);
 	return BV_EXIT_OK;
 }
@@ -348,7 +348,7 @@ static int verify_remote(struct bv_cli_ctx *ctx, double tolerance)
 			fails++;
 	}
 	if (!n && !fails)
-		fprintf(stderr, "No datasets to check\n");
+		bv_cli_status("No datasets to check\n");
 	r = fails ? BV_EXIT_FAILURE : BV_EXIT_OK;
 	if (fails)
 		bv_cli_error("%zu dataset%s could not be reached", fails, fails == 1 ? "" : "s");
@@ -371,8 +371,8 @@ static int data_rm(char **specs, int n)
 		if (bv_data_spec_parse(&id, &version, specs[i], &err) < 0 ||
 		    bv_data_remove(&removed, NULL, id, version, &err) < 0)
 			return bv_cli_report(err);
-		fprintf(stderr, "Removed %zu version%s of %s\n", removed, removed == 1 ? "" : "s",
-			bv_cli_text(id));
+		bv_cli_status("Removed %zu version%s of %s\n", removed, removed == 1 ? "" : "s",
+			      bv_cli_text(id));
 	}
 	return BV_EXIT_OK;
 }
@@ -517,10 +517,10 @@ int bv_cli_data_notice(const struct bv_manifest *const *ms, size_t n, const stru
 				continue;
 			if (ref->size_bytes > 0)
 				bv_cli_format_size(human, sizeof(human), ref->size_bytes);
-			fprintf(stderr, "%s %s reference data %s %s%s%s%s\n",
-				bv_cli_text(ms[i]->id), ref->required ? "needs" : "can use",
-				bv_cli_text(ref->id), bv_cli_text(ref->version),
-				human[0] ? " (" : "", human, human[0] ? ")" : "");
+			bv_cli_status("%s %s reference data %s %s%s%s%s\n", bv_cli_text(ms[i]->id),
+				      ref->required ? "needs" : "can use", bv_cli_text(ref->id),
+				      bv_cli_text(ref->version), human[0] ? " (" : "", human,
+				      human[0] ? ")" : "");
 			if (!bv_strv_contains(&missing, spec))
 				bv_strv_push(&missing, spec);
 		}

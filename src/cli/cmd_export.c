@@ -73,7 +73,7 @@ static void put_yaml(struct bv_buf *out, const char *s)
 }
 
 /*
- * "quay.io/biocontainers/<name>:<version>--<build>" names a bioconda package exactly; other
+ * "quay.io/biocontainers/<name>:<version>[--<build>]" names a bioconda package; other
  * references have no conda equivalent unless the lock pins the layers' conda packages.
  */
 static bool biocontainer_package(const char *ref, struct bv_buf *out)
@@ -85,8 +85,11 @@ static bool biocontainer_package(const char *ref, struct bv_buf *out)
 	colon = strchr(name, ':');
 	if (!colon || colon == name)
 		return false;
+	/* the build hash is optional: "samtools:1.21" is bioconda's samtools 1.21 too */
 	dashes = strstr(colon, "--");
-	if (!dashes || dashes == colon + 1)
+	if (!dashes)
+		dashes = colon + strlen(colon);
+	if (dashes == colon + 1)
 		return false;
 	_cleanup_free_ char *spec = bv_xasprintf("bioconda::%.*s=%.*s", (int)(colon - name), name,
 						 (int)(dashes - colon - 1), colon + 1);
@@ -106,9 +109,9 @@ static int run_export(int argc, char **argv)
 	int status = bv_cli_begin(&bv_cmd_export, argc, argv, 0, 0, &first);
 	if (status >= 0)
 		return status;
-	if (!arg_format || strcmp(arg_format, "conda")) {
+	if (arg_format && strcmp(arg_format, "conda")) {
 		bv_cli_error("unsupported export format '%s'; the only format is 'conda'",
-			     arg_format ? arg_format : "");
+			     arg_format);
 		return BV_EXIT_USAGE;
 	}
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
@@ -147,7 +150,7 @@ static int run_export(int argc, char **argv)
 			r = bv_cli_report(err);
 			goto out;
 		}
-		fprintf(stderr, "Wrote '%s'\n", bv_cli_text(arg_output));
+		bv_cli_status("Wrote '%s'\n", bv_cli_text(arg_output));
 	} else {
 		fwrite(yaml.buf, 1, yaml.len, stdout);
 	}
@@ -159,14 +162,15 @@ out:
 }
 
 static const struct bv_cli_option export_options[] = {
-	{"format", 'f', BV_OPT_STRING, &arg_format, "FORMAT", "output format (only 'conda')"},
+	{"format", 'f', BV_OPT_STRING, &arg_format, "FORMAT",
+	 "output format (only 'conda', the default)"},
 	{"output", 'o', BV_OPT_STRING, &arg_output, "FILE", "write to FILE instead of stdout"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_export = {
 	.name = "export",
-	.usage = "--format conda [-o <FILE>]",
+	.usage = "[--format conda] [-o <FILE>]",
 	.summary = "export the locked tools as a conda environment",
 	.description =
 		"Writes a conda environment file for the locked tools: bioconda packages for\nbiocontainers images and the pinned conda packages of factored images.",

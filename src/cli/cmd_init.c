@@ -10,6 +10,7 @@
  */
 #include <bv/error.h>
 #include <bv/project.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +25,23 @@
 
 static const char *arg_registry;
 
-static int run_init(int argc, char **argv)
+int bv_cli_create_project(char **path_out, const char *name, const char *registry)
 {
 	char cwd[PATH_MAX];
 	_cleanup_free_ char *path = NULL, *text = NULL;
 	struct bv_buf b = BV_BUF_INIT;
 	struct bv_error *err = NULL;
-	const char *name;
-	int first = 0;
-	int status = bv_cli_begin(&bv_cmd_init, argc, argv, 0, 1, &first);
-	if (status >= 0)
-		return status;
 	if (!getcwd(cwd, sizeof(cwd))) {
-		bv_cli_error("cannot find the current directory");
+		if (errno == ERANGE || errno == ENAMETOOLONG)
+			bv_cli_error("the current directory's path is longer than %d bytes, which "
+				     "files cannot be opened by; use a shorter path",
+				     PATH_MAX);
+		else
+			bv_cli_error("cannot find the current directory: %s", strerror(errno));
 		return BV_EXIT_FAILURE;
 	}
-	name = first < argc ? argv[first] : strrchr(cwd, '/') + 1;
+	if (!name)
+		name = strrchr(cwd, '/') + 1;
 	if (!name[0] || strchr(name, '\n') || strchr(name, '"') || strchr(name, '\\')) {
 		bv_cli_error("invalid project name '%s'", name);
 		return BV_EXIT_USAGE;
@@ -51,22 +53,32 @@ static int run_init(int argc, char **argv)
 	}
 	text = bv_project_template(name);
 	bv_buf_puts(&b, text);
-	if (arg_registry) {
-		if (strchr(arg_registry, '"') || strchr(arg_registry, '\\') ||
-		    strchr(arg_registry, '\n')) {
+	if (registry) {
+		if (strchr(registry, '"') || strchr(registry, '\\') || strchr(registry, '\n')) {
 			bv_buf_release(&b);
-			bv_cli_error("invalid registry URL '%s'", arg_registry);
+			bv_cli_error("invalid registry URL '%s'", registry);
 			return BV_EXIT_USAGE;
 		}
-		bv_buf_printf(&b, "\n[registry]\nurl = \"%s\"\n", arg_registry);
+		bv_buf_printf(&b, "\n[registry]\nurl = \"%s\"\n", registry);
 	}
 	if (bv_write_file_new(path, b.buf, b.len, 0644, &err) < 0) {
 		bv_buf_release(&b);
 		return bv_cli_report(err);
 	}
 	bv_buf_release(&b);
-	fprintf(stderr, "Created '%s' for project '%s'\n", bv_cli_text(path), bv_cli_text(name));
+	bv_cli_status("Created '%s' for project '%s'\n", bv_cli_text(path), bv_cli_text(name));
+	if (path_out)
+		*path_out = TAKE_PTR(path);
 	return BV_EXIT_OK;
+}
+
+static int run_init(int argc, char **argv)
+{
+	int first = 0;
+	int status = bv_cli_begin(&bv_cmd_init, argc, argv, 0, 1, &first);
+	if (status >= 0)
+		return status;
+	return bv_cli_create_project(NULL, first < argc ? argv[first] : NULL, arg_registry);
 }
 
 static const struct bv_cli_option init_options[] = {

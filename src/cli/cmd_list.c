@@ -59,7 +59,7 @@ static int list_tools(const struct bv_lockfile *lock)
 		return bv_cli_print_json(a);
 	}
 	if (!lock->n_tools) {
-		fprintf(stderr, "No tools in bv.lock; add one with 'bv add <tool>'\n");
+		bv_cli_status("No tools in bv.lock; add one with 'bv add <tool>'\n");
 		return BV_EXIT_OK;
 	}
 	for (size_t i = 0; i < lock->n_tools; i++) {

@@ -36,7 +36,7 @@ static int run_remove(int argc, char **argv)
 	if ((r = bv_cli_commit(&ctx, &res)))
 		goto out;
 	for (int i = first; i < argc; i++)
-		fprintf(stderr, "Removed %s\n", argv[i]);
+		bv_cli_status("Removed %s\n", argv[i]);
 	r = res.lock ? bv_cli_register_project(&ctx) : BV_EXIT_OK;
 out:
 	bv_lockops_result_release(&res);

@@ -21,12 +21,16 @@
 #include "cli.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
+extern char **environ;
+
 static const char *arg_backend;
 static bool arg_warm;
+static struct bv_strv arg_env = BV_STRV_INIT;
 
 static void print_subcommands(const struct bv_manifest *m)
 {
@@ -56,15 +60,24 @@ static int run_in_project(const char *start, const char *name, char **args, size
 				       .name = name,
 				       .args = args,
 				       .n_args = n_args,
-				       .cwd = cwd};
+				       .cwd = cwd,
+				       .host_env = (const char *const *)environ,
+				       .env_args = (const char *const *)arg_env.v};
 	if (bv_run_plan_build(&plan, &in, &err) < 0) {
 		if (bv_error_root_code(err) == BV_ENOTFOUND)
 			r = BV_EXIT_NOT_FOUND;
 		else
 			r = BV_EXIT_NOT_STARTED;
-		bv_cli_report(err);
-		if (r == BV_EXIT_NOT_FOUND)
-			bv_cli_hint("'bv list' shows the tools; 'bv add %s' adds one", name);
+		if (r == BV_EXIT_NOT_FOUND && bv_project_find_tool(ctx.project, name)) {
+			bv_error_free(err);
+			bv_cli_error("'%s' is declared in bv.toml but not locked", name);
+			bv_cli_hint("run 'bv sync' to lock and pull it");
+		} else {
+			bv_cli_report(err);
+			if (r == BV_EXIT_NOT_FOUND)
+				bv_cli_hint("'bv list' shows the tools; 'bv add %s' adds one",
+					    name);
+		}
 		bv_cli_ctx_release(&ctx);
 		return r;
 	}
@@ -141,10 +154,17 @@ int bv_cli_run_shim(int argc, char **argv)
 	const char *name = slash ? slash + 1 : argv[0];
 	struct bv_error *err = NULL;
 	if (slash) {
-		_cleanup_free_ char *dir = bv_xstrndup(argv[0], (size_t)(slash - argv[0]));
-		size_t len = strlen(dir);
-		if (len >= 7 && strcmp(dir + len - 7, ".bv/bin") == 0)
-			start = bv_xstrndup(dir, len - 7);
+		/* "<root>/.bv/bin/NAME", where <root> may be empty (".bv/bin/samtools") or "/" */
+		size_t len = (size_t)(slash - argv[0]);
+		static const char shim_dir[] = ".bv/bin";
+		size_t dlen = sizeof(shim_dir) - 1;
+		if (len >= dlen && !strncmp(slash - dlen, shim_dir, dlen)) {
+			size_t root_len = len - dlen;
+			if (root_len == 0)
+				start = bv_xstrdup(".");
+			else if (argv[0][root_len - 1] == '/')
+				start = bv_xstrndup(argv[0], root_len > 1 ? root_len - 1 : 1);
+		}
 	}
 	if (!start && bv_project_find(&found, NULL, &err) < 0) {
 		const char *env = getenv("BV_PROJECT_ROOT");
@@ -160,18 +180,23 @@ static const struct bv_cli_option options[] = {
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
 	{"warm", 0, BV_OPT_FLAG, &arg_warm, NULL,
 	 "reuse a long-lived container of the tool (docker backend)"},
+	{"env", 'e', BV_OPT_LIST, &arg_env, "K=V",
+	 "set K in the tool's environment; '--env K' passes bv's own K (repeatable)"},
 	{0},
 };
 
 const struct bv_cli_command bv_cmd_run = {
 	.name = "run",
-	.usage = "[--backend NAME] [--warm] <binary|tool> [args...]",
+	.usage = "[--backend NAME] [--warm] [--env K=V]... <binary|tool> [args...]",
 	.summary = "run a tool of the project in its pinned image",
 	.description =
 		"Runs <binary> (or the entrypoint of <tool>) with [args...] in the image bv.lock\n"
 		"pins, with the project at /workspace.  Options of bv come before the name;\n"
-		"everything after it goes to the tool unchanged.  The exit status is the tool's;\n"
-		"125 means bv could not run it and 127 that the command was not found.",
+		"everything after it goes to the tool unchanged.  Of bv's environment only\n"
+		"TERM, COLORTERM, NO_COLOR, LANG, LANGUAGE, LC_*, TZ, the thread counts\n"
+		"(OMP_NUM_THREADS, ...) and the names listed in BV_PASS_ENV reach the tool;\n"
+		"--env adds more.  The exit status is the tool's; 125 means bv could not run\n"
+		"it and 127 that the command was not found.",
 	.options = options,
 	.stop_at_operand = true,
 	.run = run_run,

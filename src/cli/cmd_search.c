@@ -130,7 +130,7 @@ static int run_search(int argc, char **argv)
 	struct bv_error *err = NULL;
 	json_t *summaries = NULL, *e;
 	struct hit *hits = NULL;
-	size_t n = 0, i;
+	size_t n = 0, total = 0, i;
 	int first = 0;
 	int r;
 	int status = bv_cli_begin(&bv_cmd_search, argc, argv, 1, 1, &first);
@@ -169,6 +169,7 @@ static int run_search(int argc, char **argv)
 		}
 	}
 	qsort(hits, n, sizeof(*hits), compare_hits);
+	total = n;
 	if (n > arg_limit)
 		n = arg_limit;
 	if (arg_json) {
@@ -178,21 +179,27 @@ static int run_search(int argc, char **argv)
 		r = bv_cli_print_json(a);
 		goto out;
 	}
+	/* nothing found is an answer, not a failure (upstream exits 0 too) */
 	if (!n) {
-		bv_cli_error("no tools match '%s'", argv[first]);
-		r = BV_EXIT_FAILURE;
+		bv_cli_status("No tools found matching '%s'\n", bv_cli_text(argv[first]));
+		r = BV_EXIT_OK;
 		goto out;
 	}
+	printf("%-16s %-10s %-12s %s\n", "TOOL", "VERSION", "TIER", "DESCRIPTION");
 	for (i = 0; i < n; i++) {
 		json_t *h = hits[i].entry;
 		const char *desc = json_string_value(json_object_get(h, "description"));
 		const char *version = json_string_value(json_object_get(h, "version"));
 		const char *tier = json_string_value(json_object_get(h, "tier"));
-		printf("%-16s %-10s %-12s %s\n",
+		printf("%-16s %-10s %-12s %s%s\n",
 		       bv_cli_text(json_string_value(json_object_get(h, "id"))),
 		       version ? bv_cli_text(version) : "", tier ? bv_cli_text(tier) : "community",
+		       json_is_true(json_object_get(h, "deprecated")) ? "[deprecated] " : "",
 		       desc ? bv_cli_text(desc) : "");
 	}
+	fprintf(stderr,
+		"\n%zu tool%s shown%s; 'bv show <tool>' for details, 'bv add <tool>' to add one\n",
+		n, n == 1 ? "" : "s", total > n ? " (more with --limit)" : "");
 	r = BV_EXIT_OK;
 out:
 	free(hits);

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "util/cleanup.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -25,12 +26,25 @@
 static const char *arg_name;
 static const char *arg_cache;
 static const char *arg_key;
+static struct bv_strv arg_env = BV_STRV_INIT;
+static const char *arg_workdir;
+static bool arg_force;
+
+/* Which options a subcommand takes. */
+enum {
+	OPT_NAME = 1 << 0,
+	OPT_CACHE = 1 << 1,
+	OPT_KEY = 1 << 2,
+	OPT_ENV = 1 << 3,
+	OPT_WORKDIR = 1 << 4,
+	OPT_FORCE = 1 << 5,
+};
 
 struct subcommand {
 	const char *name;
 	int min, max; /* operands after the subcommand; max -1: any number */
 	int (*run)(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, int n);
-	bool name_opt, cache_opt, key_opt; /* which options apply */
+	unsigned opts; /* OPT_* */
 	const char *usage;
 };
 
@@ -92,8 +106,8 @@ static int do_start(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops
 	}
 	if (bv_session_start(s, name, &image, &err) < 0)
 		return bv_cli_report(err);
-	fprintf(stderr, "Started session '%s' from %s\n", bv_cli_text(name),
-		bv_cli_text(image.digest ? image.tool_id : image.reference));
+	bv_cli_status("Started session '%s' from %s\n", bv_cli_text(name),
+		      bv_cli_text(image.digest ? image.tool_id : image.reference));
 	printf("%s\n", name);
 	return BV_EXIT_OK;
 }
@@ -107,25 +121,64 @@ static bool stdin_has_data(void)
 	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISREG(st.st_mode);
 }
 
+/*
+ * The --env entries as the exec takes them: K=V as given; K alone is K's value in bv's own
+ * environment, or nothing when bv has no K (as docker exec -e K does).
+ */
+static int exec_env(struct bv_strv *out)
+{
+	bv_strv_foreach (e, &arg_env) {
+		if (!**e || **e == '=') {
+			bv_cli_error("invalid --env '%s': expected NAME=VALUE or NAME", *e);
+			return BV_EXIT_USAGE;
+		}
+		if (strchr(*e, '=')) {
+			bv_strv_push(out, *e);
+		} else {
+			const char *v = getenv(*e);
+			if (v)
+				bv_strv_pushf(out, "%s=%s", *e, v);
+		}
+	}
+	return BV_EXIT_OK;
+}
+
+static void say_waiting(const char *key, void *payload)
+{
+	(void)payload;
+	bv_cli_status("Waiting for another bv process running cached step '%s'\n",
+		      bv_cli_text(key));
+}
+
 static int do_exec(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, int n)
 {
+	_cleanup_strv_ struct bv_strv env = BV_STRV_INIT;
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
 	struct bv_session_exec x = {
 		.argv = (const char *const *)(ops + 1),
+		.cwd = cwd,
+		.workdir = arg_workdir,
 		.stdin_fd = stdin_has_data() ? STDIN_FILENO : -1,
 		.stdout_fd = STDOUT_FILENO,
 		.stderr_fd = STDERR_FILENO,
 		.cache_key = arg_cache,
+		.on_wait = say_waiting,
 		.forward_signals = true,
 	};
 	struct bv_session_exec_result res = {0};
 	struct bv_error *err = NULL;
+	int r;
 	(void)ctx;
 	(void)n;
+	r = exec_env(&env);
+	if (r != BV_EXIT_OK)
+		return r;
+	x.env = (const char *const *)env.v;
 	fflush(stdout);
 	if (bv_session_exec(&res, s, ops[0], &x, &err) < 0)
 		return bv_cli_report(err);
 	if (res.cached)
-		fprintf(stderr, "cached: %s\n", arg_cache);
+		bv_cli_status("cached: %s\n", arg_cache);
 	return res.status;
 }
 
@@ -143,7 +196,7 @@ static int do_cp(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 	name = bv_xstrndup(ops[1], (size_t)(colon - ops[1]));
 	if (bv_session_copy_in(s, name, ops[0], colon + 1, &err) < 0)
 		return bv_cli_report(err);
-	fprintf(stderr, "Copied '%s' to %s\n", ops[0], ops[1]);
+	bv_cli_status("Copied '%s' to %s\n", ops[0], ops[1]);
 	return BV_EXIT_OK;
 }
 
@@ -173,7 +226,7 @@ static int do_restore(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **o
 			bv_cli_hint("remove it with 'bv session rm' or choose another with --name");
 		return r;
 	}
-	fprintf(stderr, "Restored session '%s' from %s\n", bv_cli_text(name), bv_cli_text(ops[0]));
+	bv_cli_status("Restored session '%s' from %s\n", bv_cli_text(name), bv_cli_text(ops[0]));
 	printf("%s\n", name);
 	free(name);
 	return BV_EXIT_OK;
@@ -190,7 +243,7 @@ static int do_ls(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, i
 	if (bv_session_list(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
-		fprintf(stderr, "No sessions in this project; start one with 'bv session start'\n");
+		bv_cli_status("No sessions in this project; start one with 'bv session start'\n");
 		bv_session_infos_free(v, count);
 		return BV_EXIT_OK;
 	}
@@ -230,7 +283,7 @@ static int do_snapshots(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char *
 	if (bv_session_snapshots(&v, &count, s, &err) < 0)
 		return bv_cli_report(err);
 	if (!count) {
-		fprintf(stderr, "No snapshots; take one with 'bv session snapshot <name>'\n");
+		bv_cli_status("No snapshots; take one with 'bv session snapshot <name>'\n");
 		bv_snapshot_infos_free(v, count);
 		return BV_EXIT_OK;
 	}
@@ -255,26 +308,34 @@ static int do_snapshots(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char *
 
 static int do_snapshot_rm(struct bv_session_ctx *s, struct bv_cli_ctx *ctx, char **ops, int n)
 {
+	int status = BV_EXIT_OK;
 	(void)ctx;
 	for (int i = 0; i < n; i++) {
 		struct bv_error *err = NULL;
-		if (bv_session_snapshot_remove(s, ops[i], &err) < 0)
-			return bv_cli_report(err);
+		if (bv_session_snapshot_remove(s, ops[i], arg_name, &err) >= 0)
+			continue;
+		/* --force: a snapshot that is not there is what the caller wanted (rm -f) */
+		if (arg_force && bv_error_root_code(err) == BV_ENOTFOUND)
+			bv_error_free(err);
+		else
+			status = bv_cli_report(err);
 	}
-	return BV_EXIT_OK;
+	return status;
 }
 
 static const struct subcommand subcommands[] = {
-	{"start", 1, 1, do_start, true, false, false, "start <tool|image> [--name N]"},
-	{"exec", 2, -1, do_exec, false, true, false, "exec [--cache KEY] <name> -- <cmd...>"},
-	{"cp", 2, 2, do_cp, false, false, false, "cp <host-dir> <name>:<path>"},
-	{"snapshot", 1, 1, do_snapshot, false, false, true, "snapshot <name> [--key repo:tag]"},
-	{"restore", 1, 1, do_restore, true, false, false, "restore <snapshot> [--name N]"},
-	{"ls", 0, 0, do_ls, false, false, false, "ls"},
-	{"rm", 1, -1, do_rm, false, false, false, "rm <name>..."},
-	{"snapshots", 0, 0, do_snapshots, false, false, false, "snapshots"},
-	{"snapshot-rm", 1, -1, do_snapshot_rm, false, false, false, "snapshot-rm <snapshot>..."},
-	{NULL, 0, 0, NULL, false, false, false, NULL},
+	{"start", 1, 1, do_start, OPT_NAME, "start <tool|image> [--name N]"},
+	{"exec", 2, -1, do_exec, OPT_CACHE | OPT_ENV | OPT_WORKDIR,
+	 "exec [--cache KEY] [--env K[=V]]... [--workdir DIR] <name> -- <cmd...>"},
+	{"cp", 2, 2, do_cp, 0, "cp <host-dir> <name>:<path>"},
+	{"snapshot", 1, 1, do_snapshot, OPT_KEY, "snapshot <name> [--key repo:tag]"},
+	{"restore", 1, 1, do_restore, OPT_NAME, "restore <snapshot> [--name N]"},
+	{"ls", 0, 0, do_ls, 0, "ls"},
+	{"rm", 1, -1, do_rm, 0, "rm <name>..."},
+	{"snapshots", 0, 0, do_snapshots, 0, "snapshots"},
+	{"snapshot-rm", 1, -1, do_snapshot_rm, OPT_NAME | OPT_FORCE,
+	 "snapshot-rm [--name N] [--force] <snapshot>..."},
+	{NULL, 0, 0, NULL, 0, NULL},
 };
 
 static const struct subcommand *find_subcommand(const char *name)
@@ -288,10 +349,13 @@ static const struct subcommand *find_subcommand(const char *name)
 /* Options that do not belong to the subcommand are usage errors, not silently ignored. */
 static bool check_options(const struct subcommand *sc)
 {
-	const char *wrong = arg_name && !sc->name_opt     ? "--name"
-			    : arg_cache && !sc->cache_opt ? "--cache"
-			    : arg_key && !sc->key_opt     ? "--key"
-							  : NULL;
+	const char *wrong = arg_name && !(sc->opts & OPT_NAME)         ? "--name"
+			    : arg_cache && !(sc->opts & OPT_CACHE)     ? "--cache"
+			    : arg_key && !(sc->opts & OPT_KEY)         ? "--key"
+			    : arg_env.n && !(sc->opts & OPT_ENV)       ? "--env"
+			    : arg_workdir && !(sc->opts & OPT_WORKDIR) ? "--workdir"
+			    : arg_force && !(sc->opts & OPT_FORCE)     ? "--force"
+								       : NULL;
 	if (!wrong)
 		return true;
 	bv_cli_error("'bv session %s' has no option %s", sc->name, wrong);
@@ -326,6 +390,10 @@ static int run_session(int argc, char **argv)
 	}
 	if (!check_options(sc))
 		return BV_EXIT_USAGE;
+	if (arg_workdir && !*arg_workdir) {
+		bv_cli_error("--workdir cannot be empty");
+		return BV_EXIT_USAGE;
+	}
 	r = bv_cli_ctx_load(&ctx, 0, NULL);
 	if (r)
 		return r;
@@ -345,10 +413,17 @@ static int run_session(int argc, char **argv)
 }
 
 static const struct bv_cli_option session_options[] = {
-	{"name", 'n', BV_OPT_STRING, &arg_name, "N", "start, restore: the session's name"},
+	{"name", 'n', BV_OPT_STRING, &arg_name, "N",
+	 "start, restore: the session's name; snapshot-rm: only that session's"},
 	{"cache", 0, BV_OPT_STRING, &arg_cache, "KEY",
 	 "exec: a cached step; skip the command when KEY's snapshot exists"},
+	{"env", 'e', BV_OPT_LIST, &arg_env, "K[=V]",
+	 "exec: set K (repeatable); K alone passes bv's own K when it is set"},
+	{"workdir", 'w', BV_OPT_STRING, &arg_workdir, "DIR",
+	 "exec: run in DIR (relative: to where the command would start)"},
 	{"key", 0, BV_OPT_STRING, &arg_key, "REPO:TAG", "snapshot: name the image"},
+	{"force", 'f', BV_OPT_FLAG, &arg_force, NULL,
+	 "snapshot-rm: a snapshot that does not exist is not an error"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
@@ -361,11 +436,12 @@ const struct bv_cli_command bv_cmd_session = {
 		"project at /workspace, running as you.\n"
 		"  start <tool|image> [--name N]         start one from a locked tool or any image\n"
 		"  exec [--cache KEY] <name> -- <cmd...> run a command; its exit status is bv's; with\n"
-		"                                        --cache, a snapshot of KEY replaces the run\n"
+		"                                        --cache, a snapshot of KEY replaces the run;\n"
+		"                                        it starts where you are in the project\n"
 		"  cp <host-dir> <name>:<path>           copy a directory's contents into a session\n"
 		"  snapshot <name> [--key repo:tag]      commit a session to an image\n"
 		"  restore <snapshot> [--name N]         a new session from a snapshot\n"
-		"  ls | rm <name>... | snapshots | snapshot-rm <snapshot>...\n"
+		"  ls | rm <name>... | snapshots | snapshot-rm [--force] <snapshot>...\n"
 		"Cached steps keep BV_SESSION_CACHE_CAPACITY (bv.toml [session] cache_capacity,\n"
 		"default 16) snapshots, dropping the least recently used.",
 	.options = session_options,

@@ -145,7 +145,7 @@ static int run_shell(int argc, char **argv)
 		goto out;
 	if (!strcmp(base, "zsh") && (r = setup_zsh()))
 		goto out;
-	fprintf(stderr, "Entering the bv shell of '%s'; 'exit' leaves it\n", name);
+	bv_cli_status("Entering the bv shell of '%s'; 'exit' leaves it\n", name);
 	fflush(stdout);
 	fflush(stderr);
 	if (!strcmp(base, "fish"))

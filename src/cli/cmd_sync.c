@@ -36,6 +36,31 @@ static int check_frozen(const struct bv_cli_ctx *ctx)
 	return BV_EXIT_FAILURE;
 }
 
+/*
+ * Without --frozen, a bv.toml that declares tools bv.lock does not pin (or pins at versions
+ * its requirements refuse, or pins tools it no longer declares) is locked again first, under
+ * the project lock, as bv exec does: "Everything is up to date" must not hide a tool that
+ * bv.toml asks for.
+ */
+static int lock_declared(struct bv_cli_ctx *ctx)
+{
+	struct bv_strv problems = BV_STRV_INIT;
+	size_t n = bv_lockops_check_frozen(&problems, ctx->project, ctx->lock);
+	int r;
+	bv_strv_clear(&problems);
+	if (!n)
+		return 0;
+	if ((r = bv_cli_ctx_take_lock(ctx)))
+		return r;
+	/* bv.lock as it is under the lock: another command may have locked it meanwhile */
+	n = bv_lockops_check_frozen(&problems, ctx->project, ctx->lock);
+	bv_strv_clear(&problems);
+	if (!n)
+		return 0;
+	bv_cli_status("Updating bv.lock (it does not match bv.toml)\n");
+	return bv_cli_relock_reload(ctx);
+}
+
 static int run_sync(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
@@ -59,6 +84,8 @@ static int run_sync(int argc, char **argv)
 		goto out;
 	}
 	if (arg_frozen && ((r = check_frozen(&ctx)) || (r = bv_cli_check_data_pins(ctx.lock))))
+		goto out;
+	if (!arg_frozen && (r = lock_declared(&ctx)))
 		goto out;
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform);
 	/* the datasets last: the registry is opened only for them */

@@ -20,7 +20,7 @@ static void on_output(const char *service, const char *line, void *payload)
 	(void)payload;
 	if (arg_verbose)
 		/* the line is the service's own output, passed on as it is (like bv logs) */
-		fprintf(stderr, "%s | %s\n", bv_cli_text(service), line);
+		bv_cli_status("%s | %s\n", bv_cli_text(service), line);
 }
 
 static int run_up(int argc, char **argv)

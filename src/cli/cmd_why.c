@@ -72,12 +72,10 @@ static int run_why(int argc, char **argv)
 			"note: %zu locked tool%s no per-package layers, so %s not searched\n",
 			without_layers, without_layers == 1 ? " has" : "s have",
 			without_layers == 1 ? "it was" : "they were");
-	if (!found) {
-		if (!arg_json)
-			bv_cli_error("no locked tool contains a package matching '%s'",
-				     argv[first]);
-		r = BV_EXIT_FAILURE;
-	}
+	/* nothing found is an answer, not a failure (upstream exits 0 too) */
+	if (!found && !arg_json)
+		bv_cli_status("No locked tool contains a package matching '%s'\n",
+			      bv_cli_text(argv[first]));
 out:
 	json_decref(matches);
 	bv_cli_ctx_release(&ctx);

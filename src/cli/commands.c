@@ -1,6 +1,8 @@
 /*
  * The command table, option parsing generated from option tables, and --help text.
  */
+#include "config.h"
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "cli.h"
 #include "util/buf.h"
 #include "util/parse.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -120,15 +123,18 @@ static size_t count_options(const struct bv_cli_option *opts)
 	return n;
 }
 
+#define VERSION_OPTION 1 /* getopt value of --version: below 256, no short option */
+#define OFFLINE_OPTION 2
+
 int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv)
 {
 	size_t n = count_options(cmd->options);
-	struct option *longopts = bv_xcalloc(n + 2, sizeof(*longopts));
+	struct option *longopts = bv_xcalloc(n + 6, sizeof(*longopts));
 	struct bv_buf shortopts = BV_BUF_INIT;
 	int result = -1;
 
 	/* '+' stops at the first operand; ':' reports a missing argument as ':'. */
-	bv_buf_puts(&shortopts, cmd->stop_at_operand ? "+:h" : ":h");
+	bv_buf_puts(&shortopts, cmd->stop_at_operand ? "+:hC:q" : ":hC:q");
 	for (size_t i = 0; i < n; i++) {
 		const struct bv_cli_option *o = &cmd->options[i];
 		longopts[i].name = o->long_name;
@@ -142,6 +148,13 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 	}
 	longopts[n].name = "help";
 	longopts[n].val = 'h';
+	/* --version works after any command, as upstream's clap propagates it */
+	longopts[n + 1].name = "version";
+	longopts[n + 1].val = VERSION_OPTION;
+	/* the global options, after the command's name as well as before it */
+	longopts[n + 2] = (struct option){"directory", required_argument, NULL, 'C'};
+	longopts[n + 3] = (struct option){"quiet", no_argument, NULL, 'q'};
+	longopts[n + 4] = (struct option){"offline", no_argument, NULL, OFFLINE_OPTION};
 
 	opterr = 0;
 	optind = 1;
@@ -153,6 +166,22 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 			break;
 		if (c == 'h') {
 			bv_cli_print_command_help(stdout, cmd);
+			result = -2;
+			goto out;
+		}
+		if (c == 'C' || c == 'q' || c == OFFLINE_OPTION) {
+			int status = bv_cli_global_option(c == 'C'   ? "directory"
+							  : c == 'q' ? "quiet"
+								     : "offline",
+							  optarg);
+			if (status) {
+				result = -1;
+				goto out;
+			}
+			continue;
+		}
+		if (c == VERSION_OPTION) {
+			printf("bv %s\n", BV_VERSION);
 			result = -2;
 			goto out;
 		}
@@ -184,6 +213,9 @@ int bv_cli_parse_options(const struct bv_cli_command *cmd, int argc, char **argv
 			break;
 		case BV_OPT_STRING:
 			*(const char **)o->dest = optarg;
+			break;
+		case BV_OPT_LIST:
+			bv_strv_push((struct bv_strv *)o->dest, optarg);
 			break;
 		case BV_OPT_UINT:
 			if (bv_parse_uint((unsigned *)o->dest, optarg) < 0) {
@@ -272,10 +304,17 @@ void bv_cli_print_main_help(FILE *out)
 {
 	static const struct bv_cli_option global[] = {
 		{"version", 'V', BV_OPT_FLAG, NULL, NULL, "print the version and exit"},
+		{"directory", 'C', BV_OPT_STRING, NULL, "DIR", "run as if started in DIR"},
+		{"quiet", 'q', BV_OPT_FLAG, NULL, NULL, "no status lines, only errors and results"},
+		{"verbose", 'v', BV_OPT_FLAG, NULL, NULL,
+		 "diagnostics on stderr; twice for more (also BV_LOG=debug|trace)"},
+		{"offline", 0, BV_OPT_FLAG, NULL, NULL,
+		 "never use the network; fail clearly when something would need it"},
 		{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 	};
 	size_t width = 0;
-	fprintf(out, "usage: bv [--version] [--help] <command> [<args>]\n\n"
+	fprintf(out, "usage: bv [--version] [--help] [-C <DIR>] [-q] [-v] [--offline] <command> "
+		     "[<args>]\n\n"
 		     "bv installs bioinformatics tools as OCI container images pinned by digest\n"
 		     "in bv.lock, and runs them as if they were installed.\n\n"
 		     "Commands:\n");

@@ -57,7 +57,7 @@ static void say_waiting(const char *lock_path, void *payload)
 {
 	(void)lock_path;
 	(void)payload;
-	fprintf(stderr, "Waiting for another bv process on this project\n");
+	bv_cli_status("Waiting for another bv process on this project\n");
 }
 
 /* The project part of the context as a lock transaction (borrowed, not to be released). */

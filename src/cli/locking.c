@@ -116,11 +116,11 @@ static void relock_pull_release(struct relock_pull *pull)
 static int print_diff(const struct bv_lockops_diff *diff, enum bv_relock_mode mode)
 {
 	if (!diff->n_changes) {
-		fprintf(stderr, "bv.lock is up to date\n");
+		bv_cli_status("bv.lock is up to date\n");
 		return BV_EXIT_OK;
 	}
 	if (mode == BV_RELOCK_CHECK)
-		fprintf(stderr, "bv.lock is out of date with bv.toml and the registry:\n");
+		bv_cli_status("bv.lock is out of date with bv.toml and the registry:\n");
 	for (size_t i = 0; i < diff->n_changes; i++)
 		bv_strv_foreach (line, &diff->changes[i].lines)
 			printf("%s\n", bv_cli_text(*line));
@@ -167,11 +167,28 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	if ((r = bv_cli_commit(ctx, &res)))
 		goto out;
 	r = print_diff(&res.diff, mode);
-	fprintf(stderr, "Wrote bv.lock (%zu tool%s)\n", res.lock->n_tools,
-		res.lock->n_tools == 1 ? "" : "s");
+	bv_cli_status("Wrote bv.lock (%zu tool%s)\n", res.lock->n_tools,
+		      res.lock->n_tools == 1 ? "" : "s");
 	for (size_t i = 0; i < res.n_manifests; i++)
 		bv_cli_keep_manifest(res.manifests[i]);
 out:
 	bv_lockops_result_release(&res);
 	return r;
+}
+
+int bv_cli_relock_reload(struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	int r = bv_cli_ctx_load_index(ctx, NULL, false);
+	if (!r)
+		r = bv_cli_ctx_load_types(ctx);
+	if (!r)
+		r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);
+	if (r)
+		return r;
+	bv_lockfile_free(ctx->lock);
+	ctx->lock = NULL;
+	if (bv_lockfile_load(&ctx->lock, ctx->lock_path, &err) < 0)
+		return bv_cli_report(err);
+	return 0;
 }

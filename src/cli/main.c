@@ -35,6 +35,7 @@ static void fill_standard_fds(void)
 int main(int argc, char **argv)
 {
 	const struct bv_cli_command *cmd;
+	unsigned verbose = 0;
 	int i = 1;
 	int status;
 
@@ -42,11 +43,50 @@ int main(int argc, char **argv)
 	fill_standard_fds();
 	setlocale(LC_ALL, "C");
 	bv_cli_init_output();
+	bv_cli_init_log(0); /* BV_LOG applies to shims too */
 	if (argc > 0 && !bv_cli_is_own_name(argv[0]))
 		return bv_cli_run_shim(argc, argv);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
+		const char *value = NULL;
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose++;
+			continue;
+		}
+		if (a[1] == 'v') { /* -vv */
+			size_t k = 1;
+			while (a[k] == 'v')
+				k++;
+			if (!a[k]) {
+				verbose += (unsigned)(k - 1);
+				continue;
+			}
+		}
+		if (!strcmp(a, "-q") || !strcmp(a, "--quiet") || !strcmp(a, "--offline")) {
+			status = bv_cli_global_option(
+				a[1] == 'q' || !strcmp(a, "--quiet") ? "quiet" : "offline", NULL);
+			if (status)
+				return status;
+			continue;
+		}
+		if (!strcmp(a, "-C") || !strcmp(a, "--directory")) {
+			if (i + 1 == argc) {
+				bv_cli_error("option '%s' needs an argument", a);
+				return BV_EXIT_USAGE;
+			}
+			value = argv[++i];
+		} else if (!strncmp(a, "--directory=", 12)) {
+			value = a + 12;
+		} else if (!strncmp(a, "-C", 2)) {
+			value = a + 2;
+		}
+		if (value) {
+			bv_cli_init_log(verbose);
+			if ((status = bv_cli_global_option("directory", value)))
+				return status;
+			continue;
+		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			bv_cli_print_main_help(stdout);
 			return BV_EXIT_OK;
@@ -63,6 +103,7 @@ int main(int argc, char **argv)
 		bv_cli_hint("see 'bv --help'");
 		return BV_EXIT_USAGE;
 	}
+	bv_cli_init_log(verbose);
 	if (i == argc) {
 		bv_cli_print_main_help(stderr);
 		return BV_EXIT_USAGE;

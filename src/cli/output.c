@@ -5,6 +5,7 @@
  * when TERM is "dumb", and otherwise only when the stream is a terminal.
  */
 #include <bv/error.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,67 @@
 
 #include "cli.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 #include "util/banned.h"
 
 static bool color_stdout, color_stderr;
+bool bv_cli_quiet;
+
+void bv_cli_status(const char *fmt, ...)
+{
+	va_list ap;
+	if (bv_cli_quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static void print_log(enum bv_log_level level, const char *message)
+{
+	static const char *const names[] = {"warn", "info", "debug", "trace"};
+	struct bv_buf shown = BV_BUF_INIT;
+	bv_buf_add_printable(&shown, message, false);
+	fprintf(stderr, "bv: %s: %s\n", names[level], shown.buf);
+	bv_buf_release(&shown);
+}
+
+void bv_cli_init_log(unsigned verbose)
+{
+	const char *env = getenv("BV_LOG");
+	int level = verbose >= 2 ? BV_LOG_TRACE : verbose == 1 ? BV_LOG_DEBUG : BV_LOG_WARN;
+	if (env && env[0]) {
+		int from_env = bv_log_parse_level(env);
+		if (from_env < 0)
+			bv_cli_warning("BV_LOG='%s' is not warn, info, debug or trace; ignored",
+				       env);
+		else if (from_env > level)
+			level = from_env;
+	}
+	bv_log_set_level((enum bv_log_level)level);
+	bv_log_set_sink(print_log);
+}
+
+int bv_cli_global_option(const char *name, const char *value)
+{
+	if (!strcmp(name, "directory")) {
+		if (!value[0] || chdir(value) < 0) {
+			bv_cli_error("cannot change to directory '%s': %s", value,
+				     value[0] ? strerror(errno) : "empty name");
+			return BV_EXIT_USAGE;
+		}
+		bv_logf(BV_LOG_DEBUG, "working directory: %s", value);
+	} else if (!strcmp(name, "quiet")) {
+		bv_cli_quiet = true;
+	} else if (!strcmp(name, "offline")) {
+		if (setenv("BV_OFFLINE", "1", 1) < 0) {
+			bv_cli_error("could not set BV_OFFLINE: %s", strerror(errno));
+			return BV_EXIT_FAILURE;
+		}
+	}
+	return 0;
+}
 
 static bool want_color(int fd)
 {

@@ -73,7 +73,7 @@ void bv_services_cli_on_event(const char *service, const char *what, void *paylo
 {
 	(void)payload;
 	if (service)
-		fprintf(stderr, "%s: %s\n", bv_cli_text(service), bv_cli_text(what));
+		bv_cli_status("%s: %s\n", bv_cli_text(service), bv_cli_text(what));
 	else
-		fprintf(stderr, "%s\n", bv_cli_text(what));
+		bv_cli_status("%s\n", bv_cli_text(what));
 }

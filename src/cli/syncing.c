@@ -126,11 +126,11 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 			n_missing, n_missing == 1 ? "" : "s", platform,
 			bv_registry_default_platform());
 	else if (n_missing)
-		fprintf(stderr, "Synced %zu tool%s (%zu pulled, %s backend)\n", ctx->lock->n_tools,
-			ctx->lock->n_tools == 1 ? "" : "s", n_missing, rt->ops->name);
+		bv_cli_status("Synced %zu tool%s (%zu pulled, %s backend)\n", ctx->lock->n_tools,
+			      ctx->lock->n_tools == 1 ? "" : "s", n_missing, rt->ops->name);
 	else if (!quiet)
-		fprintf(stderr, "Everything is up to date (%zu tool%s)\n", ctx->lock->n_tools,
-			ctx->lock->n_tools == 1 ? "" : "s");
+		bv_cli_status("Everything is up to date (%zu tool%s)\n", ctx->lock->n_tools,
+			      ctx->lock->n_tools == 1 ? "" : "s");
 out:
 	bv_runtime_free(rt);
 	free(missing);

@@ -287,6 +287,104 @@ static int rm_entry(int dfd, const char *name, const char *parent, struct bv_err
 	return 0;
 }
 
+/* Inodes with more than one link, to count each once (a sorted array; trees are bounded). */
+struct du_state {
+	struct du_inode {
+		dev_t dev;
+		ino_t ino;
+	} * seen;
+	size_t n, alloc;
+};
+
+static int du_inode_cmp(const void *a, const void *b)
+{
+	const struct du_inode *x = a, *y = b;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Whether `st` was counted already; records it when not.  Insertion keeps the array sorted. */
+static bool du_seen(struct du_state *st, const struct stat *s)
+{
+	struct du_inode key = {s->st_dev, s->st_ino};
+	size_t lo = 0, hi = st->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = du_inode_cmp(&key, &st->seen[mid]);
+		if (!c)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	BV_GROW(st->seen, st->alloc, st->n + 1);
+	memmove(&st->seen[lo + 1], &st->seen[lo], (st->n - lo) * sizeof(*st->seen));
+	st->seen[lo] = key;
+	st->n++;
+	return false;
+}
+
+static int du_entry(struct du_state *state, int dfd, const char *name, const char *parent,
+		    int64_t *bytes, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(parent, name);
+	_cleanup_closedir_ DIR *d = NULL;
+	struct stat st;
+	int sub;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0; /* removed meanwhile: a concurrent prune */
+		return bv_error_set_errno(err, "could not stat '%s'", path);
+	}
+	if (!(st.st_nlink > 1 && !S_ISDIR(st.st_mode) && du_seen(state, &st)))
+		*bytes += (int64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return bv_error_set_errno(err, "could not open directory '%s'", path);
+	}
+	d = fdopendir(sub);
+	if (!d) {
+		int r = bv_error_set_errno(err, "could not read directory '%s'", path);
+		close(sub);
+		return r;
+	}
+	for (;;) {
+		struct dirent *de;
+		int r;
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			return errno ? bv_error_set_errno(err, "could not read directory '%s'",
+							  path)
+				     : 0;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = du_entry(state, dirfd(d), de->d_name, path, bytes, err);
+		if (r < 0)
+			return r;
+	}
+}
+
+int bv_disk_usage(int64_t *bytes_out, const char *const *paths, struct bv_error **err)
+{
+	struct du_state state = {0};
+	int r = 0;
+	for (size_t i = 0; paths[i]; i++) {
+		bytes_out[i] = 0;
+		if (r >= 0)
+			r = du_entry(&state, AT_FDCWD, paths[i], "", &bytes_out[i], err);
+	}
+	free(state.seen);
+	return r;
+}
+
 int bv_rm_rf(const char *path, struct bv_error **err)
 {
 	_cleanup_free_ char *p = bv_xstrdup(path);

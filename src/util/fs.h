@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct bv_buf;
@@ -69,6 +70,14 @@ char *bv_path_join(const char *a, const char *b);
  * removal outside the tree.  Read-only directories that we own (Go's module cache makes them
  * 0555) are made writable first.
  */
+/*
+ * Disk usage of the trees at `paths` (NULL-terminated; missing ones count 0), as du(1) counts
+ * it: allocated blocks, each inode once however many hard links reach it (the unpacked
+ * layers and image trees of the cache share theirs).  Symbolic links are not followed.
+ * `bytes_out[i]` gets what path i adds to the paths before it; the total is their sum.
+ */
+int bv_disk_usage(int64_t *bytes_out, const char *const *paths, struct bv_error **err);
+
 int bv_rm_rf(const char *path, struct bv_error **err);
 
 /*

@@ -66,6 +66,44 @@ int bv_parse_u64(uint64_t *out, const char *s)
 	return parse_unsigned(s, UINT64_MAX, out);
 }
 
+int bv_parse_seconds_ms(uint64_t *ms_out, const char *s, uint64_t max_ms)
+{
+	const char *dot = s ? strchr(s, '.') : NULL;
+	uint64_t whole = 0, ms = 0;
+	char intpart[24];
+	int r;
+	if (!s || !*s || dot == s)
+		return -EINVAL;
+	if (!dot) {
+		r = parse_digits(s, UINT64_MAX / 1000, &whole);
+	} else {
+		size_t n = (size_t)(dot - s);
+		if (n >= sizeof(intpart)) {
+			r = -ERANGE;
+		} else {
+			memcpy(intpart, s, n);
+			intpart[n] = '\0';
+			r = parse_digits(intpart, UINT64_MAX / 1000, &whole);
+		}
+		if (!dot[1])
+			return -EINVAL; /* "1." */
+		for (const char *f = dot + 1; *f; f++) {
+			if (*f < '0' || *f > '9')
+				return -EINVAL;
+			if (f - dot <= 3)
+				ms = ms * 10 + (uint64_t)(*f - '0');
+		}
+		for (long k = (long)strlen(dot + 1); k < 3; k++)
+			ms *= 10;
+	}
+	if (r < 0)
+		return r;
+	if (ms > max_ms || whole > (max_ms - ms) / 1000)
+		return -ERANGE;
+	*ms_out = whole * 1000 + ms;
+	return 0;
+}
+
 int bv_parse_size(size_t *out, const char *s)
 {
 	uint64_t v;
@@ -144,4 +182,15 @@ char *bv_str_shown(const char *text, size_t len, size_t max)
 	else
 		s[n] = '\0';
 	return s;
+}
+
+bool bv_env_name_valid(const char *name, size_t len)
+{
+	if (!len || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(name[i] == '_' || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
+			return false;
+	return true;
 }

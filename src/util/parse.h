@@ -36,6 +36,13 @@ int bv_parse_int(int *out, const char *s);
 int bv_parse_size(size_t *out, const char *s);
 
 /*
+ * Parses a duration in seconds as people write it in environment variables, with an optional
+ * decimal fraction ("30", "0.5", "2.25"), into milliseconds; digits past the third decimal are
+ * dropped.  No sign, exponent or unit.  Returns 0, -EINVAL or -ERANGE (above `max_ms`).
+ */
+int bv_parse_seconds_ms(uint64_t *ms_out, const char *s, uint64_t max_ms);
+
+/*
  * Parses a boolean as people write it in environment variables: 1/0, true/false, yes/no,
  * on/off, in any case.  Returns 0 or -EINVAL.
  */
@@ -43,6 +50,8 @@ int bv_parse_bool(bool *out, const char *s);
 
 bool bv_str_has_prefix(const char *s, const char *prefix);
 bool bv_str_has_suffix(const char *s, const char *suffix);
+/* The first `len` bytes of `name` are an environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+bool bv_env_name_valid(const char *name, size_t len);
 
 /*
  * A copy of `len` bytes of `text` fit for quoting untrusted input in a message: at most `max`

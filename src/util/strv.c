@@ -102,3 +102,22 @@ void bv_strv_free(char **array)
 		free(*s);
 	free(array);
 }
+
+ssize_t bv_strv_env_find(const struct bv_strv *env, const char *key, size_t len)
+{
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, len) == 0 && env->v[i][len] == '=')
+			return (ssize_t)i;
+	return -1;
+}
+
+void bv_strv_env_set(struct bv_strv *env, const char *entry)
+{
+	ssize_t i = bv_strv_env_find(env, entry, strcspn(entry, "="));
+	if (i < 0) {
+		bv_strv_push(env, entry);
+		return;
+	}
+	free(env->v[i]);
+	env->v[i] = bv_xstrdup(entry);
+}

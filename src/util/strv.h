@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 extern char *bv_strv_empty[];
 
@@ -49,6 +50,10 @@ void bv_strv_pushv(struct bv_strv *v, const char *const *items);
 /* Removes and frees the last element, if any. */
 void bv_strv_pop(struct bv_strv *v);
 bool bv_strv_contains(const struct bv_strv *v, const char *s);
+/* Environment vectors of "K=V": the index of the entry for the first `len` bytes of `key`. */
+ssize_t bv_strv_env_find(const struct bv_strv *env, const char *key, size_t len);
+/* "K=V" into `env`, replacing the entry for the same K (a later setting wins, as in docker). */
+void bv_strv_env_set(struct bv_strv *env, const char *entry);
 void bv_strv_sort(struct bv_strv *v);
 /* Returns the NULL-terminated array and leaves `v` empty. */
 char **bv_strv_detach(struct bv_strv *v);

@@ -15,6 +15,12 @@ setup() {
 	run bv version
 	assert_success
 	assert_output "bv $want"
+	# after any command too, as upstream; a tool's own --version still goes to the tool
+	for cmd in add sync "cache size" "session ls" up lock search; do
+		run bv $cmd --version
+		assert_success
+		assert_output "bv $want"
+	done
 }
 
 @test "version --verbose names the libraries" {
@@ -27,7 +33,7 @@ setup() {
 @test "--help lists every command of the table" {
 	run bv --help
 	assert_success
-	assert_line --index 0 "usage: bv [--version] [--help] <command> [<args>]"
+	assert_line --index 0 "usage: bv [--version] [--help] [-C <DIR>] [-q] [-v] [--offline] <command> [<args>]"
 	assert_line --regexp '^  help +show help for bv or for one command$'
 	assert_line --regexp '^  version +print the version of bv$'
 }
@@ -47,7 +53,7 @@ setup() {
 @test "no command prints the help on stderr and exits 2" {
 	run bv
 	assert_failure 2
-	assert_line --index 0 "usage: bv [--version] [--help] <command> [<args>]"
+	assert_line --index 0 "usage: bv [--version] [--help] [-C <DIR>] [-q] [-v] [--offline] <command> [<args>]"
 }
 
 @test "an unknown command is one error line, a hint, and exit 2" {

@@ -164,28 +164,47 @@ setup() {
 @test "search ranks exact ids first, filters tiers, limits, and reads bv.toml's registry" {
 	run bv search bam
 	assert_success
-	run bv search samtools
+	run --separate-stderr bv search samtools
 	assert_success
-	assert_line --index 0 --regexp '^samtools '
+	assert_line --index 1 --regexp '^samtools '
 	run bv search --tier core --json fastq
 	assert_success
 	run python3 -c 'import json,sys; print(all(e["tier"] == "core" for e in json.load(sys.stdin)))' <<<"$output"
 	assert_output "True"
-	run bv search --limit 1 a
+	run --separate-stderr bv search --limit 1 a
 	assert_success
-	assert_equal "${#lines[@]}" 1
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 --regexp '^TOOL +VERSION +TIER +DESCRIPTION$'
+	[[ $stderr == *"1 tool shown (more with --limit)"* ]]
 	run bv search --tier bogus x
 	assert_failure 2
+	# nothing found is not a failure, as upstream
 	run bv search zzzzzz
-	assert_failure 1
+	assert_success
+	assert_output "No tools found matching 'zzzzzz'"
+	# deprecated tools show only with --tier all, marked
+	python3 - "$BV_REGISTRY/index.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+for t in d["tools"]:
+    if t["id"] == "samtools":
+        t["deprecated"] = True
+json.dump(d, open(p, "w"))
+PY
+	run bv search samtools
+	refute_line --regexp '^samtools '
+	run bv search --tier all samtools
+	assert_line --regexp '^samtools +[^ ]+ +[a-z]+ +\[deprecated\] '
+	cp "$SHARED_DIR/bv-registry-sample/index.json" "$BV_REGISTRY/index.json"
 	# the registry named in bv.toml is used when no flag or BV_REGISTRY says otherwise
 	make_locked_project
 	cd "$PROJECT"
 	unset BV_REGISTRY
 	printf '\n[registry]\nurl = "%s"\n' "$REGISTRY" >>bv.toml
-	run bv search samtools
+	run --separate-stderr bv search samtools
 	assert_success
-	assert_line --index 0 --regexp '^samtools '
+	assert_line --index 1 --regexp '^samtools '
 }
 
 @test "why finds pinned conda packages and fails when none match" {
@@ -196,8 +215,8 @@ setup() {
 	assert_output "samtools 1.21.0: htslib 1.21 h566b1c6_0 (layer sha256:111111111111)"
 	assert_equal "$stderr" "note: 1 locked tool has no per-package layers, so it was not searched"
 	run bv why zlib
-	assert_failure 1
-	assert_output --partial "error: no locked tool contains a package matching 'zlib'"
+	assert_success
+	assert_output --partial "No locked tool contains a package matching 'zlib'"
 }
 
 @test "export --format conda maps pinned packages and names what it skips" {
@@ -214,6 +233,12 @@ setup() {
 	run bv export --format pixi
 	assert_failure 2
 	assert_output --partial "unsupported export format 'pixi'"
+	# conda is the default format; biocontainers refs with or without a build hash map
+	sed -i 's|image_reference = "ghcr.io/tejasprabhune/bv-pkg/bwa:0.7.18"|image_reference = "quay.io/biocontainers/bwa:0.7.18"|' bv.lock
+	run bv export
+	assert_success
+	assert_line "  - bioconda::bwa=0.7.18"
+	refute_output --partial "#   bwa 0.7.18"
 }
 
 @test "remove edits bv.toml in place, keeps comments, and updates bv.lock" {

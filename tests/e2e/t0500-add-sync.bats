@@ -114,6 +114,154 @@ registry_digest() {
 	assert_output --partial "does not satisfy '>=2'"
 }
 
+@test "sync locks a tool that bv.toml declares and bv.lock does not pin" {
+	run bv add samtools
+	assert_success
+	printf '\n[[tools]]\nid = "bwa"\n' >>bv.toml
+	touch -d '-1 minute' bv.toml
+	run bv sync
+	assert_success
+	assert_output --partial "Updating bv.lock (it does not match bv.toml)"
+	refute_output --partial "Everything is up to date"
+	run python3 -c 'import tomllib; print(sorted(tomllib.load(open("bv.lock", "rb"))["tools"]))'
+	assert_output "['bwa', 'samtools']"
+	run bv sync
+	assert_success
+	assert_output "Everything is up to date (2 tools)"
+	# --frozen still refuses instead of locking
+	printf '\n[[tools]]\nid = "minimap2"\n' >>bv.toml
+	run bv sync --frozen
+	assert_failure 1
+	assert_output --partial "'minimap2' is declared in bv.toml but not locked"
+	run grep -c minimap2 bv.lock
+	assert_output 0
+	# bv run of a declared but unlocked tool says so instead of suggesting bv add
+	run -127 bv run minimap2 --version
+	assert_output --partial "'minimap2' is declared in bv.toml but not locked"
+	assert_output --partial "run 'bv sync'"
+}
+
+@test "cache size agrees with du, cache list shows bv.lock's digests, cache clean empties the cache" {
+	run bv add samtools bwa
+	assert_success
+	run bv cache size
+	assert_success
+	# the total within 5 % of du's (du also counts the cache directory itself)
+	bv_kib=$(python3 -c 'import re, sys
+v, unit = re.match(r"([0-9.]+) (B|KiB|MiB|GiB) on disk", sys.argv[1]).groups()
+print(int(float(v) * {"B": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1 << 20}[unit]))' "${lines[0]}")
+	du_kib=$(du -sk "$BV_CACHE_DIR" | cut -f1)
+	python3 -c 'import sys; b, d = map(int, sys.argv[1:]); sys.exit(0 if abs(b - d) <= d * 0.05 + 64 else 1)' \
+		"$bv_kib" "$du_kib" || fail "bv cache size says $bv_kib KiB, du $du_kib KiB"
+	assert_line --regexp '^  store +[0-9.]+ [KMG]iB  \([0-9]+ blobs, '
+	assert_line --regexp '^  layers +[0-9.]+ [KMG]iB'
+	run bv cache list
+	assert_success
+	want=$(python3 -c 'import tomllib; print(tomllib.load(open("bv.lock", "rb"))["tools"]["samtools"]["image_digest"][:19])')
+	assert_line --regexp "^quay\.io/biocontainers/samtools:1\.16\.1--debian +${want} +[0-9.]+ MiB$"
+	run bv cache clean --dry-run
+	assert_success
+	[ -n "$(ls "$BV_CACHE_DIR/store/blobs/sha256")" ]
+	run bv cache clean
+	assert_success
+	assert_output --regexp "Removed [1-9][0-9]* blobs"
+	run find "$BV_CACHE_DIR/store/blobs/sha256" "$BV_CACHE_DIR/layers" "$BV_CACHE_DIR/rootfs" -mindepth 1 -not -name "*.lock"
+	assert_output ""
+	run bv sync
+	assert_success
+	run bv run samtools --version
+	assert_success
+}
+
+@test "add outside a project starts one; a failed add leaves nothing behind" {
+	mkdir "$BATS_TEST_TMPDIR/fresh" && cd "$BATS_TEST_TMPDIR/fresh"
+	run bv add no-such-tool
+	assert_failure
+	[ ! -e bv.toml ] && [ ! -e bv.lock ]
+	run bv add --registry "$BV_REGISTRY" samtools
+	assert_success
+	assert_output --partial "Created '$BATS_TEST_TMPDIR/fresh/bv.toml'"
+	run python3 -c 'import tomllib; t = tomllib.load(open("bv.toml", "rb")); print(t["project"]["name"], t["registry"]["url"], [x["id"] for x in t["tools"]])'
+	assert_output "fresh $BV_REGISTRY ['samtools']"
+	[ -s bv.lock ]
+}
+
+@test "a lock as upstream writes it passes lock --check; a directory with only bv.lock syncs and runs" {
+	run bv add samtools
+	assert_success
+	# upstream: no [metadata] needed, its own manifest_sha256, extra keys in layers
+	python3 - <<'PY'
+import hashlib, re
+text = open("bv.lock").read()
+text = re.sub(r"(?m)^\[metadata\]\n(?:[^\[\n].*\n)*", "", text)
+text = re.sub(r'manifest_sha256 = "sha256:[0-9a-f]{64}"',
+              'manifest_sha256 = "sha256:' + hashlib.sha256(b"upstream").hexdigest() + '"', text)
+open("bv.lock", "w").write(text)
+PY
+	grep -q 'manifest_sha256 = "sha256:' bv.lock || fail "$(cat bv.lock)"
+	run grep -c '^\[metadata\]' bv.lock
+	assert_output 0
+	cp bv.lock "$BATS_TEST_TMPDIR/upstream.lock"
+	run bv lock --check
+	assert_success
+	assert_output --partial "bv.lock is up to date"
+	# a paper's bv.lock alone
+	mkdir "$BATS_TEST_TMPDIR/paper" && cp bv.lock "$BATS_TEST_TMPDIR/paper/" && cd "$BATS_TEST_TMPDIR/paper"
+	rm -rf "$BV_CACHE_DIR"
+	run bv sync
+	assert_success
+	run bv run samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	[ ! -e bv.toml ]
+	cmp bv.lock "$BATS_TEST_TMPDIR/upstream.lock"
+}
+
+@test "-C, --quiet, --offline and -v/BV_LOG, before and after the command" {
+	run bv add samtools
+	assert_success
+	cd "$BATS_TEST_TMPDIR"
+	run bv -C proj list
+	assert_success
+	assert_line --regexp '^samtools +1\.16\.1'
+	run bv list --directory proj
+	assert_success
+	assert_line --regexp '^samtools +1\.16\.1'
+	run -2 bv -C "$BATS_TEST_TMPDIR/nowhere" list
+	assert_output --partial "error: cannot change to directory '$BATS_TEST_TMPDIR/nowhere'"
+	# offline: a sync that needs a download fails with one clear error and changes nothing
+	rm -rf "$BV_CACHE_DIR"
+	run bv --offline -C proj sync
+	assert_failure 1
+	assert_output --partial "bv is offline"
+	[ ! -d "$BV_CACHE_DIR/rootfs" ] || [ -z "$(ls "$BV_CACHE_DIR/rootfs")" ]
+	# -v: the registry requests, never a credential; --quiet: nothing but errors
+	run bv -v -C proj sync
+	assert_success
+	assert_line --regexp "^bv: debug: registry: request http://127\.0\.0\.1:[0-9]+/v2/"
+	run bv -C proj sync --quiet
+	assert_success
+	assert_output ""
+	BV_LOG=debug run bv -C proj run samtools --version
+	assert_success
+	assert_line --regexp "^bv: debug: run: mount .*/proj at /workspace$"
+	run bv -C proj run samtools --version
+	refute_output --partial "bv: debug"
+}
+
+@test "re-adding a tool keeps its requirement unless a new one is given" {
+	run bv add 'samtools@>=1.16,<2'
+	assert_success
+	run bv add samtools
+	assert_success
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.toml", "rb"))["tools"][0]["version"])'
+	assert_output ">=1.16,<2"
+	run bv add 'samtools@^1'
+	assert_success
+	run python3 -c 'import tomllib; print(tomllib.load(open("bv.toml", "rb"))["tools"][0]["version"])'
+	assert_output "^1"
+}
+
 @test "cache prune keeps what the project pins and drops what it no longer does" {
 	run bv add samtools bwa
 	assert_success

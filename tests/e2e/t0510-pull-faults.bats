@@ -197,6 +197,23 @@ print(new["bwa"]["image_digest"], new["samtools"] == old["samtools"])' "$TEMPLAT
 	assert_bwa_added
 }
 
+@test "a slow pull prints a line every few seconds without a terminal; the last says what was downloaded" {
+	serve_bwa
+	# bwa's own layer (a few hundred KiB) sent 1 KiB every 3 ms: the pull lasts about a second
+	fake_start "[{\"match\": \"${BWA_LAYER#sha256:}\", \"times\": 1, \"action\": \"slow\", \"delay\": 0.003}]"
+	BV_PROGRESS_INTERVAL_MS=100 run bv add bwa
+	assert_success
+	assert_line --regexp "^Pulling $IMAGE_RE: .* / .*, layers [0-9]+/[0-9]+$"
+	assert_line --regexp "^Pulled $IMAGE_RE \([0-9.]+ [KM]iB, [0-9]+ layers?\)$"
+	refute_output --partial $'\033'
+	# the same image for a second project: nothing downloaded, and it says so
+	mkdir ../proj2 && cd ../proj2 && bv init other >/dev/null 2>&1
+	run bv add bwa
+	assert_success
+	assert_line --regexp "^$IMAGE_RE: already in the store \([0-9.]+ [KM]iB, [0-9]+ layers?\)$"
+	refute_output --partial "Pulled"
+}
+
 @test "a manifest over 4 MiB is refused" {
 	serve_bwa
 	# the real manifest, grown past the limit by an annotation: valid JSON, right digest

@@ -50,6 +50,30 @@ setup() {
 	assert_output --partial 'failed to open "/no/such/file.bam"'
 }
 
+@test "run passes the terminal, locale and thread counts, --env and BV_PASS_ENV, nothing else" {
+	run env TERM=xterm-256color LC_ALL=C.UTF-8 OMP_NUM_THREADS=3 SECRET_TOKEN=x \
+		"$BV" run sh -c 'echo "$TERM|$LC_ALL|$OMP_NUM_THREADS|${SECRET_TOKEN-unset}"'
+	assert_success
+	assert_output "xterm-256color|C.UTF-8|3|unset"
+	run env FOO=host OMP_NUM_THREADS=3 "$BV" run --env A=1 -e FOO --env B=x=y \
+		--env OMP_NUM_THREADS=5 --env UNSET_HERE sh -c 'echo "$A|$FOO|$B|$OMP_NUM_THREADS|${UNSET_HERE-unset}"'
+	assert_success
+	assert_output "1|host|x=y|5|unset"
+	run env BV_PASS_ENV=SECRET_TOKEN,OTHER SECRET_TOKEN=x "$BV" run sh -c 'echo $SECRET_TOKEN'
+	assert_output "x"
+	for bad in =x '' 1A=b 'A B=c'; do
+		run -125 bv run --env "$bad" sh -c true
+		assert_output --partial "invalid --env '$bad'"
+	done
+	# bv exec: set for the command and passed on by the shims it calls ("sh" is one here)
+	run bv exec --env ZZ=9 -- /bin/sh -c 'echo "$ZZ"; sh -c "echo in-image \$ZZ"'
+	assert_success
+	assert_output "9
+in-image 9"
+	run -2 bv exec --env 9=x -- true
+	assert_output --partial "invalid --env '9=x'"
+}
+
 @test "a tool killed by a signal gives 128+N; signals sent to bv reach the tool" {
 	run bv run sh -c 'kill -TERM $$'
 	assert_failure 143
@@ -135,6 +159,14 @@ done"
 	run ../../.bv/bin/samtools --version
 	assert_success
 	assert_line --index 0 "samtools 1.16.1"
+	# from the project root, by a relative path with no directory before .bv
+	cd "$PROJ"
+	run .bv/bin/samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	run "$PROJ/.bv/../.bv/bin/sh" -c pwd
+	assert_output "/workspace"
+	mkdir -p deep/er && cd deep/er
 	run env PATH="$PROJ/.bv/bin:$PATH" /bin/sh -c 'bwa 2>&1 | grep Version'
 	assert_output --partial "0.7.17"
 	# outside the project, a shim called by path still finds its project
@@ -165,6 +197,20 @@ $PROJ"
 	run bv exec true
 	assert_success
 	assert_output --partial "Updating bv.lock"
+	# nothing changed: the next exec does not lock again
+	run bv exec true
+	assert_success
+	refute_output --partial "Updating bv.lock"
+	# touched or saved unchanged: nothing to lock; an edit locks once
+	touch bv.toml
+	run bv exec true
+	refute_output --partial "Updating bv.lock"
+	echo '# a comment' >>bv.toml
+	run bv exec true
+	assert_output --partial "Updating bv.lock"
+	run bv exec true
+	assert_success
+	refute_output --partial "Updating bv.lock"
 }
 
 @test "bv shell marks the prompt and exports BV_ACTIVE" {

@@ -103,7 +103,7 @@ check_unit_tests() {
 		BV_TEST_IMAGE="$ADDR/biocontainers/samtools" BV_TEST_DIGEST="$SAMTOOLS_DIGEST" \
 		"$BV_BUILD_DIR/tests/unit/lib/test_lib_engine"
 	assert_success
-	assert_output --partial "PASSED  ] 20 test(s)"
+	assert_output --partial "PASSED  ] 21 test(s)"
 	refute_output --partial "SKIPPED"
 	run env BV_TEST_DOCKER_SOCK="$DOCKER_HOST" \
 		BV_TEST_REFERENCE=quay.io/biocontainers/samtools:1.16.1--debian \

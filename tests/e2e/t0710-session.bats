@@ -177,10 +177,22 @@ $tmp_before"
 	assert_success
 	run bv session exec t3k -- cat /tmp/marker
 	assert_output "before-snapshot"
-	run bv session snapshot-rm "$image"
+	# snapshot-rm --name removes only that session's snapshots
+	run bv session snapshot-rm --name other "$image"
+	assert_failure 1
+	assert_output "error: no snapshot '$image' in session 'other'"
+	run bv session snapshot-rm --name t3 "$image"
 	assert_success
-	run bv session snapshot-rm "$image"
+	# a snapshot that is not there is an error, as the engine's 404 says, unless --force
+	run --separate-stderr bv session snapshot-rm "$image"
+	assert_failure 1
+	[ "$stderr" = "error: no snapshot '$image'" ] || fail "stderr: $stderr"
+	run bv session snapshot-rm --name t3 "$image"
+	assert_failure 1
+	assert_output "error: no snapshot '$image' in session 't3'"
+	run bv session snapshot-rm --force "$image"
 	assert_success
+	assert_output ""
 	run bv session snapshots
 	refute_output --partial "$image"
 	run bv session restore "$image" --name t3x
@@ -382,4 +394,171 @@ got-term" ]
 	run containers
 	assert_success
 	assert_output ""
+}
+
+# images SOCKET LABEL...: "Id RepoTags" of each image carrying every label (k=v)
+images_with() {
+	local sock=$1 filter
+	shift
+	filter=$(python3 -c 'import json, sys, urllib.parse; print(urllib.parse.quote(json.dumps({"label": sys.argv[1:]})))' "$@")
+	curl -s --unix-socket "$sock" "http://engine/images/json?filters=$filter" |
+		python3 -c 'import json, sys; [print(i["Id"], ",".join(t for t in (i.get("RepoTags") or []) if t != "<none>:<none>")) for i in json.load(sys.stdin)]'
+}
+
+# session_id NAME: the engine's id of this project's session NAME, found by its labels
+session_id() {
+	local filter
+	filter=$(python3 -c 'import json, sys, urllib.parse; print(urllib.parse.quote(json.dumps({"label": ["bv.session=" + sys.argv[1], "bv.project=" + sys.argv[2]]})))' "$1" "$(cd "$PROJ" && pwd -P)")
+	curl -s --unix-socket "$SOCK" "http://engine/containers/json?filters=$filter" |
+		python3 -c 'import json, sys; [print(c["Id"]) for c in json.load(sys.stdin)]'
+}
+
+# wait_for COMMAND...: until it succeeds, 20 s at most
+wait_for() {
+	local _
+	for _ in $(seq 400); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "timed out waiting for: $*"
+}
+
+# lru_keys: the keys of the cached-step store, sorted
+lru_keys() {
+	python3 -c 'import json,sys; print(" ".join(sorted(e["key"] for e in json.load(open(sys.argv[1]))["entries"])))' \
+		"$BV_CACHE_DIR/sessions/cache-lru.json"
+}
+
+@test "exec --env K=V and K, --workdir absolute and relative, and the caller's subdirectory" {
+	run bv session start samtools --name t9
+	assert_success
+	export FROM_BV=from-bv
+	unset NOT_IN_BV
+	run bv session exec --env A=1 -e B=two=2 --env FROM_BV --env NOT_IN_BV t9 -- \
+		sh -c 'echo "$A|$B|$FROM_BV|${NOT_IN_BV-unset}"'
+	assert_success
+	assert_output "1|two=2|from-bv|unset"
+	# the engine's own view: the exec's process (its host PID from GET /exec/ID/json) has it
+	"$BV" session exec --env SEEN_BY=engine t9 -- sh -c 'echo ready; exec sleep 60' >"$BATS_TEST_TMPDIR/out" &
+	pid=$!
+	wait_for grep -q ready "$BATS_TEST_TMPDIR/out"
+	cid=$(session_id t9)
+	epid=$(curl -s --unix-socket "$SOCK" "http://engine/containers/$cid/json" |
+		python3 -c 'import json, sys; [print(e) for e in json.load(sys.stdin)["ExecIDs"] or []]' |
+		while read -r e; do
+			curl -s --unix-socket "$SOCK" "http://engine/exec/$e/json" |
+				python3 -c 'import json, sys; x = json.load(sys.stdin); x["Running"] and print(x["Pid"])'
+		done)
+	[ -n "$epid" ] || fail "no running exec found"
+	tr '\0' '\n' <"/proc/$epid/environ" | grep -qx 'SEEN_BY=engine'
+	kill -TERM "$pid"
+	wait "$pid" || true
+	# the working directory
+	mkdir -p "$PROJ/sub/deeper"
+	run bv session exec --workdir /tmp t9 -- pwd
+	assert_output "/tmp"
+	run bv session exec -w sub t9 -- pwd
+	assert_output "/workspace/sub"
+	# from a subdirectory of the project: there, and relative to there
+	run bash -c 'cd "$1/sub" && "$0" session exec t9 -- pwd && "$0" session exec -w deeper t9 -- pwd && "$0" session exec -w .. t9 -- pwd -P' "$BV" "$PROJ"
+	assert_success
+	assert_output "/workspace/sub
+/workspace/sub/deeper
+/workspace"
+	# bad input: one clear error each
+	run bv session exec --env =x t9 -- true
+	assert_failure 2
+	assert_output "error: invalid --env '=x': expected NAME=VALUE or NAME"
+	run bv session exec --env '' t9 -- true
+	assert_failure 2
+	assert_output "error: invalid --env '': expected NAME=VALUE or NAME"
+	run bv session exec t9 --env
+	assert_failure 2
+	assert_output "error: option '--env' needs an argument"
+	run bv session exec -w '' t9 -- true
+	assert_failure 2
+	assert_output "error: --workdir cannot be empty"
+	run bv session ls --env A=1
+	assert_failure 2
+	assert_output --partial "'bv session ls' has no option --env"
+}
+
+@test "two cached steps of one key at once: one runs, the other waits and reuses its snapshot" {
+	run bv session start samtools --name t10
+	assert_success
+	key=t10-step-$RUN
+	root=$(cd "$PROJ" && pwd -P)
+	# the step blocks until the test lets it go, so the second bv surely comes while it runs
+	step='echo ran >> /workspace/t10-ran.log; while [ ! -e /workspace/t10-go ]; do sleep 0.05; done; echo built > /tmp/built'
+	"$BV" session exec --cache "$key" t10 -- sh -c "$step" >"$BATS_TEST_TMPDIR/a.out" 2>"$BATS_TEST_TMPDIR/a.err" &
+	pa=$!
+	wait_for test -s "$PROJ/t10-ran.log"
+	"$BV" session exec --cache "$key" t10 -- sh -c "$step" >"$BATS_TEST_TMPDIR/b.out" 2>"$BATS_TEST_TMPDIR/b.err" &
+	pb=$!
+	wait_for grep -q "^Waiting for another bv process running cached step '$key'$" "$BATS_TEST_TMPDIR/b.err"
+	touch "$PROJ/t10-go"
+	sa=0 sb=0
+	wait "$pa" || sa=$?
+	wait "$pb" || sb=$?
+	[ "$sa" -eq 0 ] || fail "first: $sa $(cat "$BATS_TEST_TMPDIR/a.err")"
+	[ "$sb" -eq 0 ] || fail "second: $sb $(cat "$BATS_TEST_TMPDIR/b.err")"
+	# the side effect happened once; the second found the first's snapshot
+	[ "$(wc -l <"$PROJ/t10-ran.log")" -eq 1 ]
+	grep -qx "cached: $key" "$BATS_TEST_TMPDIR/b.err"
+	run bv session exec t10 -- cat /tmp/built
+	assert_output "built"
+	# exactly one image with the step's labels, in the engine, in snapshots and in the store
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key" bv.session=t10 "bv.project=$root"
+	assert_success
+	assert_output --regexp "^sha256:[0-9a-f]{64} bv-cache:$key-[0-9a-f]{16}\$"
+	run bv session snapshots
+	assert_line --regexp "^bv-cache:$key-[0-9a-f]{16} +t10 +.* $key \\(cached step\\)\$"
+	run lru_keys
+	assert_output --partial "$key"
+}
+
+@test "a cached step killed with SIGKILL blocks nobody; a snapshot outside the store is adopted, untagged ones removed" {
+	run bv session start samtools --name t11
+	assert_success
+	key=t11-step-$RUN
+	root=$(cd "$PROJ" && pwd -P)
+	"$BV" session exec --cache "$key" t11 -- sh -c 'echo first >> /workspace/t11.log; exec sleep 600' &
+	pid=$!
+	wait_for test -s "$PROJ/t11.log"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	# the lock died with its holder: the next step of the key runs at once
+	run --separate-stderr timeout 60 "$BV" session exec --cache "$key" t11 -- sh -c 'echo second >> /workspace/t11.log'
+	assert_success
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	[ "$(cat "$PROJ/t11.log")" = "first
+second" ]
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key" "bv.project=$root"
+	assert_output --regexp "^sha256:[0-9a-f]{64} bv-cache:$key-[0-9a-f]{16}\$"
+	run --separate-stderr bv session exec --cache "$key" t11 -- sh -c 'echo third >> /workspace/t11.log'
+	assert_success
+	[ "$stderr" = "cached: $key" ]
+	# what a step that died after its commit, before the store was written, leaves behind
+	# (committed here through the Engine API): the key's image, not in the store, and an
+	# untagged image with the key's labels (the tag moved on, as two racing commits did)
+	key2=t11-adopt-$RUN
+	ref="bv-cache:$key2-$(printf %s "$key2" | sha256sum | cut -c1-16)"
+	cid=$(session_id t11)
+	for _ in 1 2; do
+		body=$(python3 -c 'import json, sys; print(json.dumps({"Labels": {"bv.snapshot": "1", "bv.session": "t11", "bv.project": sys.argv[1], "bv.key": sys.argv[2], "bv.cache": "1"}}))' "$root" "$key2")
+		curl -sf -o /dev/null --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' -d "$body" \
+			"http://engine/commit?container=$cid&repo=${ref%%:*}&tag=${ref#*:}"
+	done
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key2"
+	[ "${#lines[@]}" -eq 2 ] || fail "expected a tagged and an untagged image: $output"
+	run lru_keys
+	refute_output --partial "$key2"
+	run --separate-stderr bv session exec --cache "$key2" t11 -- sh -c 'echo ran >> /workspace/t11-adopt.log'
+	assert_success
+	[ "$stderr" = "cached: $key2" ]
+	[ ! -e "$PROJ/t11-adopt.log" ]
+	run images_with "$SOCK" bv.cache=1 "bv.key=$key2"
+	assert_output --regexp "^sha256:[0-9a-f]{64} $ref\$"
+	run lru_keys
+	assert_output --partial "$key2"
 }

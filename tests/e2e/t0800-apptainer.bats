@@ -269,6 +269,12 @@ sif_of() {
 	# BV_APPTAINER names the binary when it is not on PATH
 	BV_APPTAINER="$BV_SOURCE_DIR/tests/fixtures/apptainer" run bv doctor
 	assert_line --regexp "^  apptainer +usable +1\.3\.4-double "
+	# a project synced for apptainer, on a machine without it: run says what is missing
+	BV_APPTAINER="$BV_SOURCE_DIR/tests/fixtures/apptainer" run bv add samtools --backend apptainer
+	assert_success
+	run -125 bv run --backend apptainer samtools --version
+	assert_output --partial "apptainer not found"
+	refute_output --partial "not on this machine"
 }
 
 @test "doctor shows the double's version and the project's images on the selected backend" {

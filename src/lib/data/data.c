@@ -35,6 +35,7 @@
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/lock.h"
+#include "util/log.h"
 #include "util/strv.h"
 #include "util/time.h"
 #include "util/xalloc.h"
@@ -702,6 +703,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *payload)
 
 static void setup_common(const struct bv_curl *cu, CURL *h, const char *url, char *errbuf)
 {
+	bv_log_url(BV_LOG_DEBUG, "data: request", url);
 	cu->easy_setopt(h, CURLOPT_URL, url);
 	cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	cu->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -1356,6 +1358,8 @@ int bv_data_fetch(enum bv_data_outcome *out, const struct bv_dataset *const *set
 		else if (r == 0)
 			r = prepare_job(&f, j, err);
 	}
+	if (r == 0 && f.remaining && bv_offline())
+		r = bv_offline_error(err, "download reference data");
 	if (r == 0 && f.remaining) {
 		f.cu = bv_curl_get(err);
 		if (!f.cu)
@@ -1763,13 +1767,16 @@ int bv_data_check_remote(struct bv_data_check **out, const struct bv_dataset *co
 			 double tolerance, const struct bv_data_options *o, struct bv_error **err)
 {
 	static const struct bv_data_options none;
-	const struct bv_curl *cu = bv_curl_get(err);
+	const struct bv_curl *cu = NULL;
 	struct bv_data_check *res;
 	struct check *cs;
 	CURLM *multi;
 	size_t running = 0, left = n;
 	unsigned jobs;
 
+	if (bv_offline())
+		return bv_offline_error(err, "ask the servers of reference data");
+	cu = bv_curl_get(err);
 	if (!cu)
 		return BV_ERR;
 	o = o ? o : &none;

@@ -2,10 +2,12 @@
  * dockerignore.c - build contexts for project services: .dockerignore matching and the tar
  * stream sent to POST /build (see include/bv/services.h).
  *
- * Matching follows Docker's documented rules, with fnmatch(3) doing the work for each path
- * component (so '*' and '?' never cross a '/', as in Go's filepath.Match); a component that
- * is exactly "**" matches any number of components.  Inside a longer component "**" acts as
- * '*'.  The tar is written with libarchive's writer, loaded on first use like its reader.
+ * Matching is what the docker CLI does, not what its documentation says: the same reading
+ * of the file, the same translation of each pattern into a regular expression, the same
+ * parent rule and the same walk (which skips an excluded directory whole unless an exception
+ * names a path below it).  The tests hold a table of patterns with the answer the docker
+ * CLI (docker.io 20.10) gave for each, and t0721 compares bv with it live.  The tar is
+ * written with libarchive's writer, loaded on first use like its reader.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,7 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,20 +28,22 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
 struct pattern {
-	char *text; /* cleaned, without '!' */
+	char *text; /* cleaned, without '!': what Docker's walk compares directories with */
 	bool exception;
-	struct bv_strv parts; /* text split at '/' */
+	size_t n_dirs; /* components of text: how far up a file's parents are tried */
+	regex_t re;
 };
 
 struct bv_dockerignore {
 	struct pattern *v;
-	size_t n;
+	size_t n, alloc;
 	bool has_exceptions;
 };
 
@@ -49,28 +53,14 @@ void bv_dockerignore_free(struct bv_dockerignore *d)
 		return;
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].text);
-		bv_strv_clear(&d->v[i].parts);
+		regfree(&d->v[i].re);
 	}
 	free(d->v);
 	free(d);
 }
 
-static void split_path(struct bv_strv *out, const char *path)
-{
-	const char *s = path;
-	for (;;) {
-		const char *slash = strchr(s, '/');
-		if (!slash) {
-			bv_strv_push(out, s);
-			return;
-		}
-		bv_strv_push_take(out, bv_xstrndup(s, (size_t)(slash - s)));
-		s = slash + 1;
-	}
-}
-
-/* Whether fnmatch(3) reads `p` as Go's filepath.Match would accept it: closed classes, no
- * dangling escape. */
+/* Whether `p` is a pattern Go's filepath.Match accepts (Docker refuses the others): closed
+ * classes, no dangling escape. */
 static bool pattern_valid(const char *p)
 {
 	for (; *p; p++) {
@@ -95,6 +85,46 @@ static bool pattern_valid(const char *p)
 	return true;
 }
 
+/*
+ * Docker's translation of a pattern into a regular expression (moby pkg/fileutils, the
+ * client's .dockerignore reader): two stars at the end match anything; two stars elsewhere,
+ * with the slash after them, match any number of whole components, none included; one star
+ * matches within a component, '?' one character of it; '.' and '$' are escaped, a backslash
+ * escapes the next character, everything else (classes included) is passed on as written.
+ * So two stars inside a component ("a**b") are not one star: they match "ab" and "a/x/b",
+ * not "axb".
+ */
+static char *pattern_regex(const char *p)
+{
+	struct bv_buf b = BV_BUF_INIT;
+	bv_buf_putc(&b, '^');
+	for (; *p; p++) {
+		if (p[0] == '*' && p[1] == '*') {
+			p++;
+			if (p[1] == '/')
+				p++;
+			bv_buf_puts(&b, p[1] ? "(.*/)?" : ".*");
+		} else if (*p == '*') {
+			bv_buf_puts(&b, "[^/]*");
+		} else if (*p == '?') {
+			bv_buf_puts(&b, "[^/]");
+		} else if (*p == '.' || *p == '$') {
+			bv_buf_putc(&b, '\\');
+			bv_buf_putc(&b, *p);
+		} else if (*p == '\\') {
+			bv_buf_putc(&b, '\\');
+			if (p[1])
+				bv_buf_putc(&b, *++p);
+			else
+				bv_buf_putc(&b, '\\');
+		} else {
+			bv_buf_putc(&b, *p);
+		}
+	}
+	bv_buf_putc(&b, '$');
+	return bv_buf_detach(&b, NULL);
+}
+
 static char *trim(char *s)
 {
 	char *end = s + strlen(s);
@@ -105,11 +135,31 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Adds a pattern already cleaned as Docker's reader does; -EINVAL when it does not compile. */
+static int add_pattern(struct bv_dockerignore *d, const char *text, bool exception)
+{
+	struct pattern *pat;
+	_cleanup_free_ char *re = pattern_regex(text);
+	BV_GROW(d->v, d->alloc, d->n + 1);
+	pat = &d->v[d->n];
+	memset(pat, 0, sizeof(*pat));
+	if (regcomp(&pat->re, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return -EINVAL;
+	d->n++;
+	pat->text = bv_xstrdup(text);
+	pat->exception = exception;
+	pat->n_dirs = 1;
+	for (const char *c = text; *c; c++)
+		pat->n_dirs += *c == '/';
+	d->has_exceptions = d->has_exceptions || exception;
+	return 0;
+}
+
 int bv_dockerignore_parse(struct bv_dockerignore **out, const char *text, size_t len,
 			  const char *file, struct bv_error **err)
 {
 	struct bv_dockerignore *d = bv_xcalloc(1, sizeof(*d));
-	size_t alloc = 0, line_no = 0;
+	size_t line_no = 0;
 	const char *s = text, *end = text + len;
 	if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))
 		s += 3;
@@ -117,118 +167,106 @@ int bv_dockerignore_parse(struct bv_dockerignore **out, const char *text, size_t
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
 		_cleanup_free_ char *line = bv_xstrndup(s, n);
+		_cleanup_free_ char *clean = NULL;
+		const char *why = NULL;
 		char *p;
 		bool exception = false;
-		struct pattern *pat;
 		s += n + (nl ? 1 : 0);
 		line_no++;
-		if (strlen(line) != n) {
-			bv_dockerignore_free(d);
-			return bv_error_setc(err, BV_EINVALID, 0, "%s:%zu:1: NUL byte in a pattern",
-					     file, line_no);
-		}
-		if (line[0] == '#')
+		if (strlen(line) != n)
+			why = "NUL byte in a pattern";
+		else if (line[0] == '#') /* before trimming: " #x" is a pattern */
 			continue;
 		p = trim(line);
-		if (!*p)
+		if (!why && !*p)
 			continue;
-		if (*p == '!') {
+		if (!why && *p == '!') {
 			exception = true;
 			p = trim(p + 1);
 			if (!*p)
-				continue;
+				why = "illegal exclusion pattern: \"!\"";
 		}
-		if (!pattern_valid(p)) {
+		if (!why && !pattern_valid(p))
+			why = "invalid pattern";
+		if (!why) {
+			/* Go's filepath.Clean, then a leading '/' dropped ("/" itself stays) */
+			clean = bv_services_clean_path(p);
+			if (add_pattern(d, clean[0] == '/' && clean[1] ? clean + 1 : clean,
+					exception) < 0)
+				why = "invalid pattern";
+		}
+		if (why) {
+			_cleanup_free_ char *shown =
+				bv_str_shown(p ? p : "", strlen(p ? p : ""), 80);
 			bv_dockerignore_free(d);
-			return bv_error_setc(err, BV_EINVALID, 0, "%s:%zu:1: invalid pattern '%s'",
-					     file, line_no, p);
+			if (!strcmp(why, "invalid pattern"))
+				return bv_error_setc(err, BV_EINVALID, 0,
+						     "%s:%zu:1: invalid pattern '%s'", file,
+						     line_no, shown);
+			return bv_error_setc(err, BV_EINVALID, 0, "%s:%zu:1: %s", file, line_no,
+					     why);
 		}
-		BV_GROW(d->v, alloc, d->n + 1);
-		pat = &d->v[d->n++];
-		pat->exception = exception;
-		pat->text = bv_services_clean_path(p);
-		if (pat->text[0] == '/' && pat->text[1]) {
-			char *rel = bv_xstrdup(pat->text + 1);
-			free(pat->text);
-			pat->text = rel;
-		}
-		bv_strv_init(&pat->parts);
-		split_path(&pat->parts, pat->text);
-		d->has_exceptions = d->has_exceptions || exception;
 	}
 	*out = d;
 	return 0;
 }
 
-static bool match_parts(char *const *pat, size_t np, char *const *path, size_t nq)
-{
-	if (!np)
-		return !nq;
-	if (!strcmp(pat[0], "**")) {
-		if (np == 1) /* a final "**" needs a component: "cache/" + "**" is not "cache" */
-			return nq > 0;
-		for (size_t k = 0; k <= nq; k++)
-			if (match_parts(pat + 1, np - 1, path + k, nq - k))
-				return true;
-		return false;
-	}
-	if (!nq)
-		return false;
-	if (strstr(pat[0], "**")) {
-		/* "**" inside a component: the same as '*' there */
-		_cleanup_free_ char *single = bv_xstrdup(pat[0]);
-		char *w = single;
-		for (const char *r = single; *r; r++) {
-			if (r[0] == '*' && r[1] == '*')
-				continue;
-			*w++ = *r;
-		}
-		*w = '\0';
-		if (fnmatch(single, path[0], 0) != 0)
-			return false;
-	} else if (fnmatch(pat[0], path[0], 0) != 0) {
-		return false;
-	}
-	return match_parts(pat + 1, np - 1, path + 1, nq - 1);
-}
-
+/*
+ * Docker 20.10's PatternMatcher.Matches: the last pattern that matches the path decides;
+ * a pattern of N components that does not match the path itself is tried on the path's
+ * first N components when those are a parent of it ("build" excludes "build/a/b"; a pattern
+ * of two components is tried on "a/b" only, never on "a/b/x", a deeper parent).
+ */
 bool bv_dockerignore_excluded(const struct bv_dockerignore *d, const char *path)
 {
-	_cleanup_strv_ struct bv_strv parts = BV_STRV_INIT;
+	_cleanup_free_ char *copy = NULL;
+	size_t n_parent_dirs = 0;
+	const char *last_slash;
 	bool excluded = false;
 	if (!d || !d->n)
 		return false;
-	split_path(&parts, path);
+	copy = bv_xstrdup(path);
+	last_slash = strrchr(path, '/');
+	if (last_slash)
+		for (const char *c = path; c <= last_slash; c++)
+			n_parent_dirs += *c == '/';
 	for (size_t i = 0; i < d->n; i++) {
 		const struct pattern *p = &d->v[i];
-		bool m = false;
-		/* the path itself, or one of the directories it is in */
-		for (size_t len = parts.n; len > 0 && !m; len--)
-			m = match_parts(p->parts.v, p->parts.n, parts.v, len);
+		bool m = regexec(&p->re, path, 0, NULL, 0) == 0;
+		if (!m && last_slash && p->n_dirs <= n_parent_dirs) {
+			/* the first n_dirs components of the parent */
+			char *cut = copy;
+			for (size_t k = 0; k < p->n_dirs; k++)
+				cut = strchr(cut, '/') + 1;
+			cut[-1] = '\0';
+			m = regexec(&p->re, copy, 0, NULL, 0) == 0;
+			cut[-1] = '/';
+		}
 		if (m)
 			excluded = !p->exception;
 	}
 	return excluded;
 }
 
+/*
+ * Docker's client (archive.TarWithOptions) skips an excluded directory whole unless the text
+ * of an exception pattern starts with the directory's path and a '/'; it then walks in and
+ * matches each entry on its own, without sending the directory itself.  So "lib/<2 stars>"
+ * then "!lib/<2 stars>/<star>.so" keeps lib/a.so but drops lib/x/b.so: lib/x is excluded,
+ * and the exception's text does not start with "lib/x/".
+ */
 bool bv_dockerignore_may_include_below(const struct bv_dockerignore *d, const char *dir)
 {
-	_cleanup_strv_ struct bv_strv parts = BV_STRV_INIT;
+	size_t n = strlen(dir);
 	if (!d || !d->has_exceptions)
 		return false;
-	split_path(&parts, dir);
 	for (size_t i = 0; i < d->n; i++) {
 		const struct pattern *p = &d->v[i];
-		bool possible = true;
-		if (!p->exception)
+		size_t len = strlen(p->text);
+		if (!p->exception || len + 1 < n + 1)
 			continue;
-		for (size_t k = 0; k < parts.n && possible; k++) {
-			if (k < p->parts.n && strstr(p->parts.v[k], "**"))
-				break; /* anything below may match */
-			/* a pattern shorter than the directory cannot name anything below it */
-			possible = k < p->parts.n && fnmatch(p->parts.v[k], parts.v[k], 0) == 0;
-		}
-		if (possible)
+		/* (text + "/") starts with (dir + "/") */
+		if (!strncmp(p->text, dir, n) && (p->text[n] == '/' || p->text[n] == '\0'))
 			return true;
 	}
 	return false;
@@ -241,7 +279,6 @@ struct tar_writer {
 	struct archive_entry *entry;
 	const struct bv_dockerignore *ignore;
 	const char *dockerfile; /* cleaned, relative */
-	bool dockerfile_sent;
 };
 
 static int archive_fail(struct tar_writer *w, const char *path, struct bv_error **err)
@@ -294,7 +331,7 @@ static int add_entry(struct tar_writer *w, const char *rel, const struct stat *s
 	return 0;
 }
 
-static int add_path(struct tar_writer *w, int dirfd, const char *name, const char *rel, bool force,
+static int add_path(struct tar_writer *w, int dirfd, const char *name, const char *rel,
 		    struct bv_error **err);
 
 static int walk(struct tar_writer *w, int dirfd, const char *rel, struct bv_error **err)
@@ -328,19 +365,18 @@ static int walk(struct tar_writer *w, int dirfd, const char *rel, struct bv_erro
 	bv_strv_foreach (n, &names) {
 		_cleanup_free_ char *child =
 			rel[0] ? bv_xasprintf("%s/%s", rel, *n) : bv_xstrdup(*n);
-		int r = add_path(w, dirfd, *n, child, false, err);
+		int r = add_path(w, dirfd, *n, child, err);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int add_path(struct tar_writer *w, int dirfd, const char *name, const char *rel, bool force,
+static int add_path(struct tar_writer *w, int dirfd, const char *name, const char *rel,
 		    struct bv_error **err)
 {
 	struct stat st;
-	bool always = force || !strcmp(rel, ".dockerignore") || !strcmp(rel, w->dockerfile);
-	bool excluded = !always && bv_dockerignore_excluded(w->ignore, rel);
+	bool excluded = bv_dockerignore_excluded(w->ignore, rel);
 	int r = 0;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return bv_error_set_errno(err, "could not read '%s' of the build context", rel);
@@ -371,8 +407,6 @@ static int add_path(struct tar_writer *w, int dirfd, const char *name, const cha
 		if (fd < 0)
 			return bv_error_set_errno(err, "could not open '%s' of the build context",
 						  rel);
-		if (!strcmp(rel, w->dockerfile))
-			w->dockerfile_sent = true;
 		return add_entry(w, rel, &st, fd, NULL, err);
 	}
 	return 0; /* sockets, fifos and devices have no place in an image build */
@@ -405,6 +439,15 @@ int bv_build_context_write(int fd, const char *dir, const char *dockerfile, stru
 	} else if ((r = bv_dockerignore_parse(&ignore, text.buf, text.len, ignore_path, err)) < 0) {
 		return r;
 	}
+	/*
+	 * The docker CLI's TrimBuildFilesFromExcludes: the Dockerfile and .dockerignore are sent
+	 * even when excluded, as exceptions added at the end, which the walk then follows like
+	 * any other (into an excluded directory only as far as the exception leads).
+	 */
+	if (ignore && bv_dockerignore_excluded(ignore, ".dockerignore"))
+		(void)add_pattern(ignore, ".dockerignore", true);
+	if (ignore && bv_dockerignore_excluded(ignore, df))
+		(void)add_pattern(ignore, df, true);
 	w.ignore = ignore;
 	w.dockerfile = df;
 	w.a = archive_write_new();
@@ -417,23 +460,6 @@ int bv_build_context_write(int fd, const char *dir, const char *dockerfile, stru
 		goto out;
 	}
 	r = walk(&w, dirfd, "", err);
-	if (r >= 0 && !w.dockerfile_sent) {
-		/* in an excluded directory, or missing: send it on its own if it exists */
-		char *slash = strrchr(df, '/');
-		_cleanup_close_ int parent = -1;
-		struct stat st;
-		if (slash) {
-			*slash = '\0';
-			parent = openat(dirfd, df, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			*slash = '/';
-		}
-		if (!slash || parent >= 0) {
-			const char *base = slash ? slash + 1 : df;
-			int pfd = slash ? parent : dirfd;
-			if (fstatat(pfd, base, &st, 0) == 0 && S_ISREG(st.st_mode))
-				r = add_path(&w, pfd, base, df, true, err);
-		}
-	}
 	if (r >= 0 && archive_write_close(w.a) != ARCHIVE_OK)
 		r = archive_fail(&w, ".", err);
 out:

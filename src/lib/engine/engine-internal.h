@@ -39,8 +39,23 @@
  *   network list             200 + array        -
  *   network create           200, 201 + Id      -                            409: BV_EEXISTS
  *   network remove           2xx                404 gone
+ *   volume inspect           200                404: *out NULL
+ *   volume create            201                -
+ *   volume remove            2xx                404 gone                     409 in use: BV_EEXISTS
+ *   volume list              200 + Volumes      -
  *   network connect          200                -
  *   network disconnect       200                404 gone
+ *
+ * Deadlines (the classes of bv/engine.h): every call above is short except
+ *
+ *   container stop, restart  short + the stop timeout `timeout_s`
+ *   container wait           none once connected
+ *   container logs           none with `follow`, else long
+ *   container attach, exec start   the response head short, then none
+ *   put archive, image commit, pull, build   long (an idle limit, no total)
+ *
+ * and every failure to get an answer (a deadline, a lost connection, a body that is not JSON)
+ * comes back as "could not <verb> <what>: <what the transport saw>".
  *
  * Any other status is an error made by bv_engine_fail(): "could not <verb> <what>: <the
  * engine's message>", classified by status (404 BV_ENOTFOUND, 409 BV_EEXISTS, else BV_ERR).
@@ -89,6 +104,7 @@ struct bv_error;
 #define BV_LABEL_CONFIG        "bv.config"    /* the digest of its definition */
 #define BV_LABEL_BUILT_FOR     "bv.built-for" /* on images built for a service: the root */
 #define BV_LABEL_BUILT_AS      "bv.built-as"  /* and the service */
+#define BV_LABEL_VOLUME        "bv.volume"    /* a project volume's name in bv.toml */
 
 /* The value of label `name` ("bv.x") in a Labels object, else of "io.bv.x"; NULL if none. */
 const char *bv_engine_label(json_t *labels, const char *name);
@@ -113,6 +129,12 @@ int bv_engine_container_kill(struct bv_engine *e, const char *id, const char *si
 /* Forced, with its anonymous volumes. */
 int bv_engine_container_remove(struct bv_engine *e, const char *id, const char *what,
 			       struct bv_error **err);
+/*
+ * Removes a container bv created when a later step failed (a start that timed out, an attach
+ * that broke): forced, with a short deadline of its own, errors ignored, so the caller
+ * reports the first error and leaves nothing half-created behind.
+ */
+void bv_engine_container_discard(struct bv_engine *e, const char *id);
 /* By name or id; *out NULL (and 0) when there is no such container. */
 int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *ref,
 				struct bv_error **err);
@@ -168,11 +190,28 @@ int bv_engine_image_commit(struct bv_engine *e, const char *id, const char *repo
 int bv_engine_image_pull(struct bv_engine *e, const char *repo, const char *tag,
 			 int (*on_event)(json_t *event, void *payload), void *payload,
 			 const char *what, struct bv_error **err);
-/* Builds the tar build context read from `context_fd` as `tag`; events as for a pull. */
-int bv_engine_image_build(struct bv_engine *e, const char *tag, const char *dockerfile,
-			  json_t *labels, int context_fd,
+struct bv_engine_build {
+	const char *tag;
+	const char *dockerfile; /* relative to the context */
+	json_t *labels;         /* object of strings */
+	json_t *buildargs;      /* object of strings, or NULL */
+	const char *target;     /* the stage to build, or NULL */
+	bool buildkit;          /* POST /build?version=2: only where bv_engine_has_buildkit() */
+};
+/*
+ * Builds the tar build context read from `context_fd`; events as for a pull.  With BuildKit
+ * the stream also carries aux events: "moby.buildkit.trace" (progress, buildkit.h) and
+ * "moby.image.id" (the image built).
+ */
+int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, int context_fd,
 			  int (*on_event)(json_t *event, void *payload), void *payload,
 			  const char *what, struct bv_error **err);
+/*
+ * Whether the engine builds with BuildKit: dockerd from API 1.39 on (its /_ping sends
+ * Builder-Version only when daemon.json turns BuildKit on by default, so that header cannot
+ * tell); never Podman's service, which ignores version=2 and builds with Buildah.
+ */
+bool bv_engine_has_buildkit(const struct bv_engine *e);
 
 struct bv_engine_image_want {
 	const char *const *names; /* NULL-ended names to look for; the last is what a pull makes */
@@ -217,7 +256,40 @@ int bv_engine_network_disconnect(struct bv_engine *e, const char *network, const
 int bv_engine_network_connect(struct bv_engine *e, const char *name, const char *id,
 			      const char *const *aliases, struct bv_error **err);
 
+/* ---- Volumes ---- */
+
+int bv_engine_volume_inspect(json_t **out, struct bv_engine *e, const char *name,
+			     struct bv_error **err);
+/* A local volume with `labels` (a JSON object of strings); creating an existing one is a
+ * success, as the engines answer it (the caller inspects its labels first). */
+int bv_engine_volume_create(struct bv_engine *e, const char *name, json_t *labels,
+			    struct bv_error **err);
+int bv_engine_volume_remove(struct bv_engine *e, const char *name, struct bv_error **err);
+/* GET /volumes with label filters: *out is the array of volumes (empty for none). */
+int bv_engine_volume_list(json_t **out, struct bv_engine *e, const char *const *labels,
+			  const char *what, struct bv_error **err);
+
 /* ---- The layer's own plumbing (engine_*.c only) ---- */
+
+/* How long a call may take; the limits come from bv_engine_open() (see bv/engine.h). */
+enum bv_engine_wait {
+	BV_ENGINE_WAIT_SHORT,  /* the whole call within BV_ENGINE_TIMEOUT (+ extra_ms) */
+	BV_ENGINE_WAIT_LONG,   /* no total; BV_ENGINE_LONG_TIMEOUT without a byte either way */
+	BV_ENGINE_WAIT_STREAM, /* no limit once connected */
+};
+
+/* bv_engine_call(), bv_engine_stream() and bv_engine_request() of class `wait`. */
+int bv_engine_call_within(long *status_out, json_t **resp_out, struct bv_engine *e,
+			  const char *method, const char *path, json_t *body,
+			  enum bv_engine_wait wait, long extra_ms, struct bv_error **err);
+int bv_engine_stream_within(long *status_out, json_t **error_body_out, struct bv_engine *e,
+			    const char *method, const char *path, const char *content_type,
+			    int upload_fd, bv_engine_data_fn on_data, void *payload,
+			    enum bv_engine_wait wait, struct bv_error **err);
+int bv_engine_request_within(json_t **out, struct bv_engine *e, const char *method,
+			     const char *path, json_t *body, const long *also_ok, const char *verb,
+			     const char *what, enum bv_engine_wait wait, long extra_ms,
+			     struct bv_error **err);
 
 /*
  * One call whose success is a 2xx status or one of `also_ok` (0-ended, may be NULL); else
@@ -233,6 +305,9 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
  */
 int bv_engine_inspect(json_t **out, struct bv_engine *e, const char *path, const char *what,
 		      struct bv_error **err);
+
+/* "filters={"label":[...]}", URL-escaped (new string), for the list endpoints. */
+char *bv_engine_label_filters(const char *const *labels);
 
 /* GET /<kind>/json with label filters: "containers" (all, running or not) or "images". */
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,

@@ -23,6 +23,7 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,24 +43,36 @@
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/parse.h"
+#include "util/time.h"
 #include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
-#define DEFAULT_SOCKET  "/var/run/docker.sock"
-#define CLIENT_MAJOR    1u
-#define CLIENT_MINOR    41u
-#define OPEN_TIMEOUT_MS 15000L
-#define RESPONSE_MAX    (64u << 20) /* a JSON response (image lists can be large) */
-#define ERROR_BODY_MAX  (1u << 20)
-#define HEAD_MAX        (64u << 10)
-#define IO_CHUNK        (64u << 10)
-#define MESSAGE_SHOWN   500
-#define HIJACK_WAIT_MS  30000 /* for the response head of an attach */
-#define PULL_LINE_MAX   (1u << 20)
-#define NO_SLOT         ((nfds_t)-1) /* an fd not polled this round */
+#define DEFAULT_SOCKET "/var/run/docker.sock"
+#define CLIENT_MAJOR   1u
+#define CLIENT_MINOR   41u
+/*
+ * Deadlines (see bv/engine.h).  Short calls get a minute: dockerd on a loaded 2-core machine
+ * with the vfs driver takes seconds to create or remove a container, never tens.  Long calls
+ * (pulls, builds, commits, uploads) have no total, since a large image over a slow link may
+ * take an hour, but ten minutes without a byte either way ends them: a pull reports progress
+ * every second and a build every step.
+ */
+#define SHORT_DEFAULT_MS 60000L
+#define LONG_DEFAULT_MS  600000L
+#define DEADLINE_MAX_MS  (7ull * 24 * 3600 * 1000) /* a week: above it, a typo */
+#define ENV_SHORT        "BV_ENGINE_TIMEOUT"
+#define ENV_LONG         "BV_ENGINE_LONG_TIMEOUT"
+#define RESPONSE_MAX     (64u << 20) /* a JSON response (image lists can be large) */
+#define ERROR_BODY_MAX   (1u << 20)
+#define HEAD_MAX         (64u << 10)
+#define IO_CHUNK         (64u << 10)
+#define MESSAGE_SHOWN    500
+#define PULL_LINE_MAX    (1u << 20)
+#define NO_SLOT          ((nfds_t)-1) /* an fd not polled this round */
 
 struct bv_engine {
 	const struct bv_curl *cu;
@@ -68,6 +81,8 @@ struct bv_engine {
 	char *api_version;
 	char *server_version;
 	bool podman;
+	long short_ms; /* BV_ENGINE_TIMEOUT */
+	long long_ms;  /* BV_ENGINE_LONG_TIMEOUT */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -81,7 +96,10 @@ struct request {
 	const char *content_type;
 	int upload_fd; /* >= 0: the body is read from here (chunked) */
 	const char *const *headers;
-	long timeout_ms; /* 0: none */
+	long timeout_ms;   /* the whole request; 0: none */
+	long idle_ms;      /* no byte either way for this long ends it; 0: no limit */
+	long connect_ms;   /* 0: libcurl's default */
+	const char *raise; /* the variable that sets the limit, for the message; may be NULL */
 	bv_engine_data_fn on_data;
 	void *payload;
 	/* results */
@@ -91,6 +109,9 @@ struct request {
 	bool overflow;
 	int data_rc;
 	int upload_errno;
+	bool idle_expired;
+	uint64_t last_ns;    /* when a byte last moved */
+	curl_off_t last_sum; /* bytes moved by then, both ways */
 	bool libpod;         /* a Libpod-Api-Version header came back */
 	char *api_header;    /* Api-Version, when the response had one */
 	char *server_header; /* Server */
@@ -151,6 +172,71 @@ static bool is_connect_error(CURLcode rc)
 {
 	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
 	       rc == CURLE_OPERATION_TIMEDOUT;
+}
+
+/* "1 s", "0.5 s", "2.25 s": a deadline as the user wrote it. */
+static char *seconds_text(long ms)
+{
+	if (ms % 1000 == 0)
+		return bv_xasprintf("%ld s", ms / 1000);
+	if (ms % 100 == 0)
+		return bv_xasprintf("%ld.%ld s", ms / 1000, (ms % 1000) / 100);
+	if (ms % 10 == 0)
+		return bv_xasprintf("%ld.%02ld s", ms / 1000, (ms % 1000) / 10);
+	return bv_xasprintf("%ld.%03ld s", ms / 1000, ms % 1000);
+}
+
+/*
+ * A request's path for messages: no "/v1.41" prefix, no query (escaped filters are noise), and
+ * ids of 64 hex digits cut to the 12 that `docker ps` shows (the engine takes those too).
+ */
+static char *path_shown(const char *path)
+{
+	const char *p = path;
+	struct bv_buf b = BV_BUF_INIT;
+	size_t len;
+	char *out;
+	if (p[0] == '/' && p[1] == 'v' && isdigit((unsigned char)p[2])) {
+		const char *q = p + 2;
+		while (isdigit((unsigned char)*q) || *q == '.')
+			q++;
+		if (*q == '/')
+			p = q;
+	}
+	len = strcspn(p, "?");
+	for (size_t i = 0; i < len;) {
+		size_t seg = strcspn(p + i, "/?");
+		size_t hex = strspn(p + i, "0123456789abcdef");
+		if (seg == 64 && hex == 64)
+			seg = 12;
+		else if (seg == 0)
+			seg = 1; /* the '/' itself */
+		bv_buf_add(&b, p + i, seg);
+		i += seg == 12 && hex == 64 ? 64 : seg;
+	}
+	out = bv_str_shown(b.buf ? b.buf : "", b.len, 200);
+	bv_buf_release(&b);
+	return out;
+}
+
+/* One deadline variable: unset or empty is the default; else seconds, > 0, at most a week. */
+static int deadline_env(long *out, const char *name, long def, struct bv_error **err)
+{
+	const char *v = getenv(name);
+	uint64_t ms = 0;
+	if (!v || !*v) {
+		*out = def;
+		return 0;
+	}
+	if (bv_parse_seconds_ms(&ms, v, DEADLINE_MAX_MS) < 0 || ms == 0) {
+		_cleanup_free_ char *shown = bv_str_shown(v, strlen(v), 40);
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "invalid %s '%s': give seconds above 0 and up to a week, such "
+				     "as 30 or 0.5",
+				     name, shown);
+	}
+	*out = (long)ms;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -224,6 +310,66 @@ static size_t on_read(char *data, size_t size, size_t n, void *payload)
 	}
 }
 
+/* The error of a request that got no complete response (curl's `rc`). */
+static int transfer_failed(struct request *r, CURLcode rc, long os_errno, struct bv_error **err)
+{
+	struct bv_engine *e = r->e;
+	const struct bv_curl *cu = e->cu;
+	_cleanup_free_ char *shown = path_shown(r->path);
+
+	if (r->upload_errno)
+		return bv_error_setc(err, BV_ERR, r->upload_errno,
+				     "could not read the body of %s %s", r->method, shown);
+	if (r->overflow)
+		return bv_error_set(err, "the engine's response to %s %s is larger than %zu bytes",
+				    r->method, shown, r->resp_max);
+	if (!r->status && is_connect_error(rc) && os_errno)
+		return connect_failed(e->socket, os_errno, err);
+	if (rc == CURLE_OPERATION_TIMEDOUT && !r->timeout_ms && !r->idle_expired) {
+		_cleanup_free_ char *limit = seconds_text(r->connect_ms);
+		return bv_error_set(err, "the engine at '%s' did not accept a connection within %s",
+				    e->socket, limit);
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT || r->idle_expired) {
+		_cleanup_free_ char *limit =
+			seconds_text(r->idle_expired ? r->idle_ms : r->timeout_ms);
+		_cleanup_free_ char *hint =
+			r->raise ? bv_xasprintf("; raise %s or check the daemon", r->raise)
+				 : bv_xstrdup("");
+		if (r->idle_expired)
+			return bv_error_set(err,
+					    "the engine at '%s' sent nothing for %s during %s %s%s",
+					    e->socket, limit, r->method, shown, hint);
+		return bv_error_set(err, "the engine at '%s' did not %s %s %s within %s%s",
+				    e->socket, r->status ? "finish" : "answer", r->method, shown,
+				    limit, hint);
+	}
+	return bv_error_setc(err, BV_ERR, (int)os_errno,
+			     "lost the connection to the engine at '%s' during %s %s: %s",
+			     e->socket, r->method, shown,
+			     e->errbuf[0] ? e->errbuf : cu->easy_strerror(rc));
+}
+
+/* Ends a transfer in which no byte moved, either way, for idle_ms. */
+static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct request *r = payload;
+	uint64_t now = bv_time_monotonic_ns();
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow + ulnow != r->last_sum || !r->last_ns) {
+		r->last_sum = dlnow + ulnow;
+		r->last_ns = now;
+		return 0;
+	}
+	if (now - r->last_ns >= (uint64_t)r->idle_ms * 1000000u) {
+		r->idle_expired = true;
+		return 1;
+	}
+	return 0;
+}
+
 /* Performs the request; 0 when an HTTP response arrived (whatever its status). */
 static int perform(struct request *r, struct bv_error **err)
 {
@@ -239,6 +385,7 @@ static int perform(struct request *r, struct bv_error **err)
 	e->errbuf[0] = '\0';
 	if (!r->resp_max)
 		r->resp_max = RESPONSE_MAX;
+	bv_logf(BV_LOG_DEBUG, "engine: %s %s (%s)", r->method, r->path, e->socket);
 	cu->easy_setopt(e->h, CURLOPT_UNIX_SOCKET_PATH, e->socket);
 	cu->easy_setopt(e->h, CURLOPT_URL, url);
 	cu->easy_setopt(e->h, CURLOPT_PROTOCOLS_STR, "http");
@@ -252,6 +399,14 @@ static int perform(struct request *r, struct bv_error **err)
 	cu->easy_setopt(e->h, CURLOPT_WRITEDATA, (void *)r);
 	if (r->timeout_ms)
 		cu->easy_setopt(e->h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	if (r->connect_ms)
+		cu->easy_setopt(e->h, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms);
+	if (r->idle_ms) {
+		/* not CURLOPT_LOW_SPEED_TIME: whole seconds only, and tests need fractions */
+		cu->easy_setopt(e->h, CURLOPT_NOPROGRESS, 0L);
+		cu->easy_setopt(e->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		cu->easy_setopt(e->h, CURLOPT_XFERINFODATA, (void *)r);
+	}
 	if (r->content_type) {
 		ctype = bv_xasprintf("Content-Type: %s", r->content_type);
 		hdrs = cu->slist_append(hdrs, ctype);
@@ -284,27 +439,32 @@ static int perform(struct request *r, struct bv_error **err)
 		return 0;
 	if (r->data_rc < 0)
 		return r->data_rc;
-	if (r->upload_errno)
-		return bv_error_setc(err, BV_ERR, r->upload_errno,
-				     "could not read the body of %s %s", r->method, r->path);
-	if (r->overflow)
-		return bv_error_set(err, "the engine's response to %s %s is larger than %zu bytes",
-				    r->method, r->path, r->resp_max);
-	if (!r->status && is_connect_error(rc) && os_errno)
-		return connect_failed(e->socket, os_errno, err);
-	if (!r->status && rc == CURLE_OPERATION_TIMEDOUT)
-		return bv_error_set(err, "the Docker daemon at '%s' did not answer %s %s in %ld ms",
-				    e->socket, r->method, r->path, r->timeout_ms);
-	return bv_error_setc(err, BV_ERR, (int)os_errno,
-			     "lost the connection to the Docker daemon at '%s' during %s %s: %s",
-			     e->socket, r->method, r->path,
-			     e->errbuf[0] ? e->errbuf : cu->easy_strerror(rc));
+	return transfer_failed(r, rc, os_errno, err);
 }
 
 /* The versioned path: "/v1.41" + path. */
 static char *versioned(const struct bv_engine *e, const char *path)
 {
 	return bv_xasprintf("/v%s%s", e->api_version, path);
+}
+
+/* Sets the limits of `r` for a call of class `wait` (engine-internal.h). */
+static void set_deadline(struct request *r, enum bv_engine_wait wait, long extra_ms)
+{
+	const struct bv_engine *e = r->e;
+	r->connect_ms = e->short_ms;
+	switch (wait) {
+	case BV_ENGINE_WAIT_SHORT:
+		r->timeout_ms = e->short_ms + extra_ms;
+		r->raise = ENV_SHORT;
+		break;
+	case BV_ENGINE_WAIT_LONG:
+		r->idle_ms = e->long_ms;
+		r->raise = ENV_LONG;
+		break;
+	case BV_ENGINE_WAIT_STREAM:
+		break;
+	}
 }
 
 /* The body of an error response as JSON; text that is not JSON becomes {"message": text}. */
@@ -338,6 +498,8 @@ static struct bv_engine *engine_new(const struct bv_curl *cu, char *socket)
 	struct bv_engine *e = bv_xcalloc(1, sizeof(*e));
 	e->cu = cu;
 	e->socket = socket;
+	e->short_ms = SHORT_DEFAULT_MS;
+	e->long_ms = LONG_DEFAULT_MS;
 	e->h = cu->easy_init();
 	if (!e->h)
 		bv_oom();
@@ -380,17 +542,14 @@ static void set_version(struct bv_engine *e, unsigned major, unsigned minor)
 /* Reads GET /version: the API version to speak, the server's version, Podman or not. */
 static int negotiate_by_version(struct bv_engine *e, struct bv_error **err)
 {
-	struct request r = {.e = e,
-			    .method = "GET",
-			    .path = "/version",
-			    .upload_fd = -1,
-			    .timeout_ms = OPEN_TIMEOUT_MS,
-			    .resp = BV_BUF_INIT};
+	struct request r = {
+		.e = e, .method = "GET", .path = "/version", .upload_fd = -1, .resp = BV_BUF_INIT};
 	json_t *v = NULL, *comps;
 	const char *api, *version;
 	unsigned major = 0, minor = 0;
 	int ret = 0;
 
+	set_deadline(&r, BV_ENGINE_WAIT_SHORT, 0);
 	if ((ret = perform(&r, err)) < 0)
 		goto out;
 	if (r.status != 200) {
@@ -437,12 +596,12 @@ static int negotiate(struct bv_engine *e, struct bv_error **err)
 			    .method = "GET",
 			    .path = "/_ping",
 			    .upload_fd = -1,
-			    .timeout_ms = OPEN_TIMEOUT_MS,
 			    .resp = BV_BUF_INIT,
 			    .resp_max = 4096};
 	unsigned major = 0, minor = 0;
 	int ret;
 
+	set_deadline(&r, BV_ENGINE_WAIT_SHORT, 0);
 	if ((ret = perform(&r, err)) < 0)
 		goto out;
 	if (r.status != 200) {
@@ -483,7 +642,9 @@ int bv_engine_open(struct bv_engine **out, const char *host, struct bv_error **e
 		return BV_ERR;
 	}
 	e = engine_new(cu, sock);
-	if ((r = negotiate(e, err)) < 0) {
+	if ((r = deadline_env(&e->short_ms, ENV_SHORT, SHORT_DEFAULT_MS, err)) < 0 ||
+	    (r = deadline_env(&e->long_ms, ENV_LONG, LONG_DEFAULT_MS, err)) < 0 ||
+	    (r = negotiate(e, err)) < 0) {
 		bv_engine_free(e);
 		return r;
 	}
@@ -548,6 +709,14 @@ bool bv_engine_is_podman(const struct bv_engine *e)
 int bv_engine_call(long *status_out, json_t **resp_out, struct bv_engine *e, const char *method,
 		   const char *path, json_t *body, struct bv_error **err)
 {
+	return bv_engine_call_within(status_out, resp_out, e, method, path, body,
+				     BV_ENGINE_WAIT_SHORT, 0, err);
+}
+
+int bv_engine_call_within(long *status_out, json_t **resp_out, struct bv_engine *e,
+			  const char *method, const char *path, json_t *body,
+			  enum bv_engine_wait wait, long extra_ms, struct bv_error **err)
+{
 	_cleanup_free_ char *vpath = versioned(e, path);
 	_cleanup_free_ char *text = NULL;
 	struct request r = {
@@ -563,6 +732,7 @@ int bv_engine_call(long *status_out, json_t **resp_out, struct bv_engine *e, con
 		r.body_len = strlen(text);
 		r.content_type = "application/json";
 	}
+	set_deadline(&r, wait, extra_ms);
 	if ((ret = perform(&r, err)) < 0)
 		goto out;
 	if (r.status >= 400) {
@@ -571,10 +741,12 @@ int bv_engine_call(long *status_out, json_t **resp_out, struct bv_engine *e, con
 		json_error_t jerr;
 		resp = json_loadb(r.resp.buf, r.resp.len, JSON_DECODE_ANY, &jerr);
 		if (!resp) {
+			_cleanup_free_ char *shown = path_shown(path);
+			_cleanup_free_ char *why = bv_str_shown(jerr.text, strlen(jerr.text), 200);
 			ret = bv_error_set(err,
 					   "the engine's response to %s %s is not JSON: %s (line "
 					   "%d)",
-					   method, path, jerr.text, jerr.line);
+					   method, shown, why, jerr.line);
 			goto out;
 		}
 	}
@@ -627,6 +799,15 @@ int bv_engine_stream(long *status_out, json_t **error_body_out, struct bv_engine
 		     const char *method, const char *path, const char *content_type, int upload_fd,
 		     bv_engine_data_fn on_data, void *payload, struct bv_error **err)
 {
+	return bv_engine_stream_within(status_out, error_body_out, e, method, path, content_type,
+				       upload_fd, on_data, payload, BV_ENGINE_WAIT_LONG, err);
+}
+
+int bv_engine_stream_within(long *status_out, json_t **error_body_out, struct bv_engine *e,
+			    const char *method, const char *path, const char *content_type,
+			    int upload_fd, bv_engine_data_fn on_data, void *payload,
+			    enum bv_engine_wait wait, struct bv_error **err)
+{
 	_cleanup_free_ char *vpath = versioned(e, path);
 	struct request r = {.e = e,
 			    .method = method,
@@ -637,7 +818,9 @@ int bv_engine_stream(long *status_out, json_t **error_body_out, struct bv_engine
 			    .payload = payload,
 			    .resp = BV_BUF_INIT,
 			    .resp_max = ERROR_BODY_MAX};
-	int ret = perform(&r, err);
+	int ret;
+	set_deadline(&r, wait, 0);
+	ret = perform(&r, err);
 	if (ret >= 0) {
 		*status_out = r.status;
 		if (error_body_out)
@@ -771,27 +954,39 @@ int bv_engine_image_pull(struct bv_engine *e, const char *repo, const char *tag,
 	_cleanup_free_ char *path = bv_xasprintf("/images/create?fromImage=%s&tag=%s", qi, qt);
 	_cleanup_free_ char *vpath = versioned(e, path);
 	_cleanup_free_ char *named = what ? NULL : bv_xasprintf("'%s@%s'", repo, tag);
-	char *auth = registry_auth_header(repo);
-	const char *headers[] = {auth, NULL};
+	char *auth = NULL;
+	const char *headers[] = {NULL, NULL};
 	struct bv_engine_progress p = {.on_event = on_event, .payload = payload};
 	struct request r = {.e = e,
 			    .method = "POST",
 			    .path = vpath,
 			    .upload_fd = -1,
-			    .headers = auth ? headers : NULL,
 			    .on_data = bv_engine_progress_feed,
 			    .payload = &p,
 			    .resp = BV_BUF_INIT,
 			    .resp_max = ERROR_BODY_MAX};
-	int ret = perform(&r, err);
+	int ret;
 
 	if (!what)
 		what = named;
+	/* the engine would reach the registry: not when bv is offline */
+	if (bv_offline()) {
+		_cleanup_free_ char *msg = bv_xasprintf("pull %s", what);
+		return bv_offline_error(err, msg);
+	}
+	auth = registry_auth_header(repo);
+	headers[0] = auth;
+	r.headers = auth ? headers : NULL;
+	set_deadline(&r, BV_ENGINE_WAIT_LONG, 0);
+	ret = perform(&r, err);
+
 	if (auth) {
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
-	if (ret >= 0 && r.status >= 400) {
+	if (ret < 0 && !r.data_rc) {
+		ret = bv_error_wrap(err, ret, "could not pull %s", what);
+	} else if (ret >= 0 && r.status >= 400) {
 		json_t *body = error_json(&r.resp);
 		ret = bv_engine_fail(err, r.status, body, "could not pull %s", what);
 		json_decref(body);
@@ -819,12 +1014,21 @@ int bv_engine_request(json_t **out, struct bv_engine *e, const char *method, con
 		      json_t *body, const long *also_ok, const char *verb, const char *what,
 		      struct bv_error **err)
 {
+	return bv_engine_request_within(out, e, method, path, body, also_ok, verb, what,
+					BV_ENGINE_WAIT_SHORT, 0, err);
+}
+
+int bv_engine_request_within(json_t **out, struct bv_engine *e, const char *method,
+			     const char *path, json_t *body, const long *also_ok, const char *verb,
+			     const char *what, enum bv_engine_wait wait, long extra_ms,
+			     struct bv_error **err)
+{
 	json_t *resp = NULL;
 	long status = 0;
 	bool ok;
-	int r = bv_engine_call(&status, &resp, e, method, path, body, err);
+	int r = bv_engine_call_within(&status, &resp, e, method, path, body, wait, extra_ms, err);
 	if (r < 0)
-		return r;
+		return bv_error_wrap(err, r, "could not %s %s", verb, what);
 	ok = status >= 200 && status < 300;
 	for (const long *a = also_ok; !ok && a && *a; a++)
 		ok = status == *a;
@@ -847,7 +1051,7 @@ int bv_engine_inspect(json_t **out, struct bv_engine *e, const char *path, const
 	long status = 0;
 	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
-		return r;
+		return bv_error_wrap(err, r, "could not inspect %s", what);
 	if (status == 404) {
 		json_decref(resp);
 		*out = NULL;
@@ -932,8 +1136,29 @@ struct hijack {
 	int sock;
 	const struct bv_engine_attach_options *o;
 	struct bv_error **err;
-	struct bv_buf head; /* the response head, then leftover stream bytes */
+	struct bv_buf head;   /* the response head, then leftover stream bytes */
+	const char *vpath;    /* the request's */
+	uint64_t deadline_ns; /* for the response head (the short deadline); the stream has none */
 };
+
+/* Milliseconds left until the head's deadline, at least 0 (poll's timeout). */
+static int hj_left_ms(const struct hijack *hj)
+{
+	uint64_t now = bv_time_monotonic_ns();
+	uint64_t left = hj->deadline_ns > now ? (hj->deadline_ns - now) / 1000000u : 0;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int hj_timed_out(struct hijack *hj)
+{
+	_cleanup_free_ char *shown = path_shown(hj->vpath);
+	_cleanup_free_ char *limit = seconds_text(hj->e->short_ms);
+	return bv_error_set(
+		hj->err,
+		"the engine at '%s' did not answer POST %s within %s; raise %s or check "
+		"the daemon",
+		hj->e->socket, shown, limit, ENV_SHORT);
+}
 
 /* Waits until `fd` is ready for `events`; -1 with errno on failure, 0 on timeout. */
 static int wait_fd(int fd, short events, int timeout_ms)
@@ -952,9 +1177,8 @@ static int hj_send_all(struct hijack *hj, const char *data, size_t len)
 		size_t sent = 0;
 		CURLcode rc = hj->e->cu->easy_send(hj->h, data, len, &sent);
 		if (rc == CURLE_AGAIN) {
-			if (wait_fd(hj->sock, POLLOUT, HIJACK_WAIT_MS) <= 0)
-				return bv_error_set(hj->err, "timed out sending to '%s'",
-						    hj->e->socket);
+			if (wait_fd(hj->sock, POLLOUT, hj_left_ms(hj)) <= 0)
+				return hj_timed_out(hj);
 			continue;
 		}
 		if (rc != CURLE_OK)
@@ -966,8 +1190,8 @@ static int hj_send_all(struct hijack *hj, const char *data, size_t len)
 	return 0;
 }
 
-/* Receives some bytes into `b`; returns the count, 0 at EOF, or a negative error. */
-static int hj_recv(struct hijack *hj, struct bv_buf *b, int timeout_ms)
+/* Receives some bytes into `b` before the deadline; returns 1, 0 at EOF, or a negative error. */
+static int hj_recv(struct hijack *hj, struct bv_buf *b)
 {
 	for (;;) {
 		size_t got = 0;
@@ -975,9 +1199,8 @@ static int hj_recv(struct hijack *hj, struct bv_buf *b, int timeout_ms)
 		bv_buf_grow(b, IO_CHUNK);
 		rc = hj->e->cu->easy_recv(hj->h, b->buf + b->len, IO_CHUNK, &got);
 		if (rc == CURLE_AGAIN) {
-			if (wait_fd(hj->sock, POLLIN, timeout_ms) <= 0)
-				return bv_error_set(hj->err, "the engine at '%s' did not answer",
-						    hj->e->socket);
+			if (wait_fd(hj->sock, POLLIN, hj_left_ms(hj)) <= 0)
+				return hj_timed_out(hj);
 			continue;
 		}
 		if (rc != CURLE_OK)
@@ -1067,7 +1290,7 @@ static json_t *hj_error_body(struct hijack *hj, size_t head_len)
 			break;
 		if (chunked && dechunk(&body))
 			break;
-		if (hj_recv(hj, &body, HIJACK_WAIT_MS) <= 0)
+		if (hj_recv(hj, &body) <= 0)
 			break;
 	}
 	hj->err = saved;
@@ -1136,6 +1359,9 @@ static int hj_open(struct hijack *hj, const char *vpath, const char *body, long 
 	cu->easy_setopt(hj->h, CURLOPT_PROTOCOLS_STR, "http");
 	cu->easy_setopt(hj->h, CURLOPT_NOSIGNAL, 1L);
 	cu->easy_setopt(hj->h, CURLOPT_CONNECT_ONLY, 1L);
+	cu->easy_setopt(hj->h, CURLOPT_CONNECTTIMEOUT_MS, hj->e->short_ms);
+	hj->vpath = vpath;
+	hj->deadline_ns = bv_time_monotonic_ns() + (uint64_t)hj->e->short_ms * 1000000u;
 	rc = cu->easy_perform(hj->h);
 	if (rc != CURLE_OK) {
 		cu->easy_getinfo(hj->h, CURLINFO_OS_ERRNO, &os_errno);
@@ -1172,20 +1398,25 @@ static int hj_open(struct hijack *hj, const char *vpath, const char *body, long 
 			return bv_error_set(hj->err,
 					    "the engine at '%s' sent an oversized response",
 					    hj->e->socket);
-		r = hj_recv(hj, &hj->head, HIJACK_WAIT_MS);
+		r = hj_recv(hj, &hj->head);
 		if (r < 0)
 			return r;
-		if (r == 0)
+		if (r == 0) {
+			_cleanup_free_ char *shown = path_shown(vpath);
 			return bv_error_set(hj->err,
-					    "the engine at '%s' closed the connection of POST %s",
-					    hj->e->socket, vpath);
+					    "the engine at '%s' closed the connection of POST %s "
+					    "before it answered",
+					    hj->e->socket, shown);
+		}
 	}
 	*head_len_out = (size_t)(end - hj->head.buf) + 4;
 	if (hj->head.len < 12 || memcmp(hj->head.buf, "HTTP/1.", 7) != 0 ||
 	    !isdigit((unsigned char)hj->head.buf[9]) || !isdigit((unsigned char)hj->head.buf[10]) ||
-	    !isdigit((unsigned char)hj->head.buf[11]))
+	    !isdigit((unsigned char)hj->head.buf[11])) {
+		_cleanup_free_ char *shown = path_shown(vpath);
 		return bv_error_set(hj->err, "the engine at '%s' sent no HTTP response to POST %s",
-				    hj->e->socket, vpath);
+				    hj->e->socket, shown);
+	}
 	*status_out = (hj->head.buf[9] - '0') * 100 + (hj->head.buf[10] - '0') * 10 +
 		      (hj->head.buf[11] - '0');
 	return 0;
@@ -1254,6 +1485,17 @@ static int hj_pump(struct hijack *hj, struct bv_engine_demux *d)
 					   : bv_engine_demux_feed(d, rx.buf, got);
 				if (r < 0)
 					goto out;
+			}
+			if (eof && !o->tty && (d->remaining || d->header_len)) {
+				/* a clean end falls between frames; this is a daemon that died
+				 * or a proxy that cut the stream */
+				_cleanup_free_ char *shown = path_shown(hj->vpath);
+				r = bv_error_set(
+					hj->err,
+					"lost the connection to the engine at '%s' during "
+					"POST %s: the stream ended in the middle of a frame",
+					hj->e->socket, shown);
+				goto out;
 			}
 			if (eof)
 				break;

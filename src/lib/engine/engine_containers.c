@@ -37,13 +37,18 @@ int bv_engine_container_create(char **id_out, struct bv_engine *e, const char *n
 	long status = 0;
 	int r = bv_engine_call(&status, &resp, e, "POST", path, body, err);
 	if (r < 0)
-		return r;
+		return bv_error_wrap(err, r, "could not create %s", what);
 	if (status == 409) {
 		/* the name is taken: creating is how bv claims a name without racing */
 		json_decref(resp);
 		return bv_error_setc(err, BV_EEXISTS, 0, "%s exists already", what);
 	}
-	if (status != 201 || !jstr(resp, "Id")) {
+	if (status >= 200 && status < 300 && !jstr(resp, "Id")) {
+		json_decref(resp);
+		return bv_error_set(err, "could not create %s: the engine's answer has no Id",
+				    what);
+	}
+	if (status != 201) {
 		r = bv_engine_fail(err, status >= 400 ? status : 500, resp, "could not create %s",
 				   what);
 		json_decref(resp);
@@ -68,7 +73,9 @@ int bv_engine_container_stop(struct bv_engine *e, const char *id, int timeout_s,
 	static const long ok[] = {304, 404, 0}; /* stopped already, gone */
 	_cleanup_free_ char *rest = bv_xasprintf("/stop?t=%d", timeout_s);
 	_cleanup_free_ char *path = container_path(id, rest);
-	return bv_engine_request(NULL, e, "POST", path, NULL, ok, "stop", what, err);
+	/* the engine answers once the container stopped: after up to timeout_s, then SIGKILL */
+	return bv_engine_request_within(NULL, e, "POST", path, NULL, ok, "stop", what,
+					BV_ENGINE_WAIT_SHORT, (long)timeout_s * 1000, err);
 }
 
 int bv_engine_container_restart(struct bv_engine *e, const char *id, int timeout_s,
@@ -76,7 +83,8 @@ int bv_engine_container_restart(struct bv_engine *e, const char *id, int timeout
 {
 	_cleanup_free_ char *rest = bv_xasprintf("/restart?t=%d", timeout_s);
 	_cleanup_free_ char *path = container_path(id, rest);
-	return bv_engine_request(NULL, e, "POST", path, NULL, NULL, "restart", what, err);
+	return bv_engine_request_within(NULL, e, "POST", path, NULL, NULL, "restart", what,
+					BV_ENGINE_WAIT_SHORT, (long)timeout_s * 1000, err);
 }
 
 int bv_engine_container_kill(struct bv_engine *e, const char *id, const char *signal,
@@ -99,6 +107,14 @@ int bv_engine_container_remove(struct bv_engine *e, const char *id, const char *
 	return bv_engine_request(NULL, e, "DELETE", path, NULL, ok, "remove", what, err);
 }
 
+void bv_engine_container_discard(struct bv_engine *e, const char *id)
+{
+	/* a request of its own, so a fresh short deadline (the failed call's is spent) */
+	struct bv_error *ignored = NULL;
+	if (bv_engine_container_remove(e, id, "the container", &ignored) < 0)
+		bv_error_free(ignored);
+}
+
 int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *ref,
 				struct bv_error **err)
 {
@@ -111,9 +127,9 @@ int bv_engine_container_inspect(json_t **out, struct bv_engine *e, const char *r
 		return r;
 	}
 	if (!jstr(resp, "Id")) {
-		r = bv_engine_fail(err, 500, resp, "could not inspect %s", what);
 		json_decref(resp);
-		return r;
+		return bv_error_set(err, "could not inspect %s: the engine's answer has no Id",
+				    what);
 	}
 	*out = resp;
 	return 0;
@@ -125,9 +141,11 @@ int bv_engine_container_wait(int *status_out, struct bv_engine *e, const char *i
 	_cleanup_free_ char *path = container_path(id, "/wait");
 	json_t *resp = NULL, *code;
 	long status = 0;
-	int r = bv_engine_call(&status, &resp, e, "POST", path, NULL, err);
+	/* the answer comes when the container exits: no deadline */
+	int r = bv_engine_call_within(&status, &resp, e, "POST", path, NULL, BV_ENGINE_WAIT_STREAM,
+				      0, err);
 	if (r < 0)
-		return r;
+		return bv_error_wrap(err, r, "could not wait for %s", what);
 	code = json_object_get(resp, "StatusCode");
 	if (status != 200 || !json_is_integer(code))
 		r = bv_engine_fail(err, status, resp, "could not wait for %s", what);
@@ -152,6 +170,11 @@ static char *label_filters(const char *const *labels)
 	return bv_url_escape(text, NULL);
 }
 
+char *bv_engine_label_filters(const char *const *labels)
+{
+	return label_filters(labels);
+}
+
 int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const char *const *labels,
 		   const char *what, struct bv_error **err)
 {
@@ -163,8 +186,13 @@ int bv_engine_list(json_t **out, struct bv_engine *e, const char *kind, const ch
 	long status = 0;
 	int r = bv_engine_call(&status, &resp, e, "GET", path, NULL, err);
 	if (r < 0)
-		return r;
-	if (status != 200 || !json_is_array(resp)) {
+		return bv_error_wrap(err, r, "could not list %s", what);
+	if (status == 200 && !json_is_array(resp)) {
+		json_decref(resp);
+		return bv_error_set(err, "could not list %s: the engine's answer is not a list",
+				    what);
+	}
+	if (status != 200) {
 		r = bv_engine_fail(err, status >= 400 ? status : 500, resp, "could not list %s",
 				   what);
 		json_decref(resp);
@@ -192,7 +220,9 @@ int bv_engine_container_logs(struct bv_engine *e, const char *id, const struct b
 	rest = bv_xasprintf("/logs?stdout=1&stderr=1%s%s%s", o->follow ? "&follow=1" : "",
 			    o->timestamps ? "&timestamps=1" : "", tail ? tail : "");
 	path = container_path(id, rest);
-	r = bv_engine_stream(&status, &body, e, "GET", path, NULL, -1, on_data, payload, err);
+	/* a followed log is quiet for as long as the service is: only connecting is bounded */
+	r = bv_engine_stream_within(&status, &body, e, "GET", path, NULL, -1, on_data, payload,
+				    o->follow ? BV_ENGINE_WAIT_STREAM : BV_ENGINE_WAIT_LONG, err);
 	if (r >= 0 && status >= 400)
 		r = bv_engine_fail(err, status, body, "could not read the log of '%s'", id);
 	json_decref(body);
@@ -224,9 +254,11 @@ int bv_engine_container_put_archive(struct bv_engine *e, const char *id, const c
 	_cleanup_free_ char *path = container_path(id, rest);
 	json_t *body = NULL;
 	long status = 0;
-	int r = bv_engine_stream(&status, &body, e, "PUT", path, "application/x-tar", tar_fd,
-				 discard, NULL, err);
-	if (r >= 0 && status >= 400)
+	int r = bv_engine_stream_within(&status, &body, e, "PUT", path, "application/x-tar", tar_fd,
+					discard, NULL, BV_ENGINE_WAIT_LONG, err);
+	if (r < 0)
+		r = bv_error_wrap(err, r, "could not copy %s", what);
+	else if (status >= 400)
 		r = bv_engine_fail(err, status, body, "could not copy %s", what);
 	json_decref(body);
 	return r;

@@ -10,6 +10,7 @@
 #include "lib/engine/engine-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/parse.h"
 #include "util/url.h"
 #include "util/xalloc.h"
 
@@ -91,38 +92,73 @@ int bv_engine_image_commit(struct bv_engine *e, const char *id, const char *repo
 	body = json_pack("{s:O}", "Labels", labels);
 	if (!body)
 		bv_oom();
-	r = bv_engine_request(NULL, e, "POST", path.buf, body, NULL, "commit", what, err);
+	/* a commit answers only when the image is written: no byte moves until then */
+	r = bv_engine_request_within(NULL, e, "POST", path.buf, body, NULL, "commit", what,
+				     BV_ENGINE_WAIT_LONG, 0, err);
 	json_decref(body);
 	return r;
 }
 
-int bv_engine_image_build(struct bv_engine *e, const char *tag, const char *dockerfile,
-			  json_t *labels, int context_fd,
+int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, int context_fd,
 			  int (*on_event)(json_t *event, void *payload), void *payload,
 			  const char *what, struct bv_error **err)
 {
 	struct bv_engine_progress p = {.on_event = on_event, .payload = payload};
-	_cleanup_free_ char *ltext = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
-	_cleanup_free_ char *etag = bv_url_escape(tag, NULL);
-	_cleanup_free_ char *edf = bv_url_escape(dockerfile, NULL);
+	_cleanup_free_ char *ltext = json_dumps(o->labels, JSON_COMPACT | JSON_SORT_KEYS);
+	_cleanup_free_ char *etag = bv_url_escape(o->tag, NULL);
+	_cleanup_free_ char *edf = bv_url_escape(o->dockerfile, NULL);
 	_cleanup_free_ char *elabels = NULL, *path = NULL;
+	struct bv_buf extra = BV_BUF_INIT;
 	json_t *body = NULL;
 	long status = 0;
 	int r;
 	if (!ltext)
 		bv_oom();
 	elabels = bv_url_escape(ltext, NULL);
-	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1", etag, edf,
-			    elabels);
-	r = bv_engine_stream(&status, &body, e, "POST", path, "application/x-tar", context_fd,
-			     bv_engine_progress_feed, &p, err);
-	if (r >= 0 && status >= 400)
+	if (o->buildargs && json_object_size(o->buildargs)) {
+		_cleanup_free_ char *atext =
+			json_dumps(o->buildargs, JSON_COMPACT | JSON_SORT_KEYS);
+		_cleanup_free_ char *eargs = NULL;
+		if (!atext)
+			bv_oom();
+		eargs = bv_url_escape(atext, NULL);
+		bv_buf_printf(&extra, "&buildargs=%s", eargs);
+	}
+	if (o->target) {
+		_cleanup_free_ char *etarget = bv_url_escape(o->target, NULL);
+		bv_buf_printf(&extra, "&target=%s", etarget);
+	}
+	/* version=2 is BuildKit: dockerd serves the request's tar body to it as the context, so
+	 * no session (gRPC over a hijacked connection) is needed */
+	if (o->buildkit)
+		bv_buf_puts(&extra, "&version=2");
+	path = bv_xasprintf("/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", etag, edf,
+			    elabels, extra.len ? extra.buf : "");
+	bv_buf_release(&extra);
+	r = bv_engine_stream_within(&status, &body, e, "POST", path, "application/x-tar",
+				    context_fd, bv_engine_progress_feed, &p, BV_ENGINE_WAIT_LONG,
+				    err);
+	if (r < 0)
+		r = bv_error_wrap(err, r, "could not build %s", what);
+	else if (status >= 400)
 		r = bv_engine_fail(err, status, body, "could not build %s", what);
 	else if (r >= 0 && (r = bv_engine_progress_finish(&p)) >= 0 && p.error)
 		r = bv_error_setc(err, BV_ERR, 0, "could not build %s: %s", what, p.error);
 	json_decref(body);
 	bv_engine_progress_release(&p);
 	return r;
+}
+
+bool bv_engine_has_buildkit(const struct bv_engine *e)
+{
+	unsigned major = 0, minor = 0;
+	const char *v = bv_engine_api_version(e);
+	const char *dot = v ? strchr(v, '.') : NULL;
+	_cleanup_free_ char *maj = dot ? bv_xstrndup(v, (size_t)(dot - v)) : NULL;
+	if (bv_engine_is_podman(e) || !maj || bv_parse_uint(&major, maj) < 0 ||
+	    bv_parse_uint(&minor, dot + 1) < 0)
+		return false;
+	return major > 1 || (major == 1 && minor >= 39);
 }
 
 /* ---- Ensure and verify ---- */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/engine/session-internal.h"
+#include "lib/model/paths-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -230,13 +231,47 @@ int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, con
 	return 0;
 }
 
+/* Every entry NAME=VALUE with a name: the engine would pass "=x" or "K" on as they are. */
+static int check_env(const char *const *env, struct bv_error **err)
+{
+	for (; env && *env; env++) {
+		const char *eq = strchr(*env, '=');
+		if (!eq || eq == *env)
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "invalid environment entry '%s': expected NAME=VALUE",
+					     *env);
+	}
+	return 0;
+}
+
+/*
+ * The exec's working directory: `workdir` when absolute, else below the default, which is the
+ * caller's place in the project (the helper bv run uses) or /workspace.  New string.
+ */
+static int exec_workdir(char **out, const struct bv_session_ctx *s, const struct bv_session_exec *x,
+			struct bv_error **err)
+{
+	_cleanup_free_ char *base = NULL;
+	if (x->workdir && !*x->workdir)
+		return bv_error_setc(err, BV_EINVALID, 0, "a working directory cannot be empty");
+	if (x->workdir && x->workdir[0] == '/') {
+		*out = bv_xstrdup(x->workdir);
+		return 0;
+	}
+	base = x->cwd ? bv_project_container_dir(s->root, x->cwd, BV_SESSION_WORKSPACE) : NULL;
+	if (!base)
+		base = bv_xstrdup(BV_SESSION_WORKSPACE);
+	*out = x->workdir ? bv_path_join(base, x->workdir) : TAKE_PTR(base);
+	return 0;
+}
+
 int bv_session_exec(struct bv_session_exec_result *out, struct bv_session_ctx *s, const char *name,
 		    const struct bv_session_exec *x, struct bv_error **err)
 {
+	_cleanup_free_ char *workdir = NULL;
 	struct bv_session_exec_req req = {
 		.argv = x->argv,
 		.env = x->env,
-		.workdir = x->workdir,
 		.stdin_fd = x->stdin_fd,
 		.out = {.fd = x->stdout_fd},
 		.err = {.fd = x->stderr_fd},
@@ -251,11 +286,16 @@ int bv_session_exec(struct bv_session_exec_result *out, struct bv_session_ctx *s
 				     name);
 	if (x->cache_key && !*x->cache_key)
 		return bv_error_setc(err, BV_EINVALID, 0, "a cache key cannot be empty");
+	if ((r = check_env(x->env, err)) < 0 || (r = exec_workdir(&workdir, s, x, err)) < 0)
+		return r;
+	req.workdir = workdir;
 	r = bv_session_find(&c, s, name, err);
 	if (r < 0)
 		return r;
 	if (x->cache_key) {
-		r = bv_session_cached_step(&res, s, name, c, &req, x->cache_key, err);
+		struct bv_session_step step = {
+			.key = x->cache_key, .on_wait = x->on_wait, .payload = x->payload};
+		r = bv_session_cached_step(&res, s, name, &req, &step, err);
 	} else {
 		what = bv_xasprintf("session '%s'", name);
 		r = bv_session_exec_in(&res.status, s->e, bv_session_jstr(c, "Id"), what, &req,

@@ -277,37 +277,77 @@ int bv_service_port_parse(struct bv_service_port *out, const char *text, struct 
 	return 0;
 }
 
+/* Compose's rule for a short-syntax source: a path starts with '.', '/' or '~'. */
+static bool is_host_path(const char *source)
+{
+	return source[0] == '.' || source[0] == '/' || source[0] == '~';
+}
+
+/* A volume name as the engines take one, [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+static bool volume_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	static const char alnum[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	if (!len || len > SERVICE_NAME_MAX || !strchr(alnum, name[0]))
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+	       len;
+}
+
 int bv_service_volume_parse(struct bv_service_volume *out, const char *text, const char *root,
 			    struct bv_error **err)
 {
 	const char *c1 = strchr(text, ':');
 	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	const char *why = NULL;
+	enum bv_volume_kind kind = BV_VOLUME_BIND;
 	bool ro = false;
-	_cleanup_free_ char *host = NULL, *container = NULL;
-	if (!c1 || c1 == text)
-		why = "expected HOST:CONTAINER or HOST:CONTAINER:ro";
-	else if (c2 && !strcmp(c2 + 1, "ro"))
+	_cleanup_free_ char *host = NULL, *container = NULL, *raw_ctr = NULL, *raw_src = NULL;
+	if (!c1) {
+		kind = BV_VOLUME_ANON; /* "/path": compose's anonymous volume */
+		raw_ctr = bv_xstrdup(text);
+	} else if (c1 == text) {
+		why = "expected SOURCE:CONTAINER, SOURCE:CONTAINER:ro or CONTAINER";
+	} else if (c2 && !strcmp(c2 + 1, "ro")) {
 		ro = true;
-	else if (c2 && strcmp(c2 + 1, "rw"))
+	} else if (c2 && strcmp(c2 + 1, "rw")) {
 		why = "the mode must be ro or rw";
-	if (!why) {
+	}
+	if (!why && c1) {
 		size_t clen = c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1);
-		_cleanup_free_ char *raw_host = bv_xstrndup(text, (size_t)(c1 - text));
-		_cleanup_free_ char *raw_ctr = bv_xstrndup(c1 + 1, clen);
-		if (raw_ctr[0] != '/') {
-			why = "the container path must be absolute";
+		raw_src = bv_xstrndup(text, (size_t)(c1 - text));
+		raw_ctr = bv_xstrndup(c1 + 1, clen);
+		kind = is_host_path(raw_src) ? BV_VOLUME_BIND : BV_VOLUME_NAMED;
+	}
+	if (!why && raw_ctr[0] != '/')
+		why = "the container path must be absolute";
+	if (!why) {
+		container = bv_services_clean_path(raw_ctr);
+		/* the same rules as every other mount a project file asks for */
+		if (!bv_valid_container_path(container, &why))
+			why = why ? why : "invalid container path";
+	}
+	if (!why && kind == BV_VOLUME_NAMED) {
+		if (!volume_name_valid(raw_src))
+			why = "a volume name is letters, digits, '_', '.' and '-' (a host path starts "
+			      "with './', '../', '/' or '~')";
+		else
+			host = TAKE_PTR(raw_src);
+	} else if (!why && kind == BV_VOLUME_BIND) {
+		_cleanup_free_ char *home = bv_expand_home("~");
+		_cleanup_free_ char *joined = NULL;
+		if (raw_src[0] == '~') {
+			joined = bv_expand_home(raw_src);
+			if (joined[0] != '/')
+				why = "'~' is not known here (HOME is not set)";
 		} else {
-			_cleanup_free_ char *joined = raw_host[0] == '/'
-							      ? bv_xstrdup(raw_host)
-							      : bv_path_join(root, raw_host);
-			_cleanup_free_ char *home = bv_expand_home("~");
+			joined = raw_src[0] == '/' ? bv_xstrdup(raw_src)
+						   : bv_path_join(root, raw_src);
+		}
+		if (!why) {
 			host = bv_services_clean_path(joined);
-			container = bv_services_clean_path(raw_ctr);
-			/* the same rules as every other mount a project file asks for */
-			if (!bv_valid_container_path(container, &why))
-				why = why ? why : "invalid container path";
-			else if (!bv_valid_host_mount(host, home[0] == '/' ? home : NULL, &why))
+			if (!bv_valid_host_mount(host, home[0] == '/' ? home : NULL, &why))
 				why = why ? why : "invalid host path";
 		}
 	}
@@ -315,9 +355,87 @@ int bv_service_volume_parse(struct bv_service_volume *out, const char *text, con
 		_cleanup_free_ char *shown = bv_str_shown(text, strlen(text), 80);
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid volume '%s': %s", shown, why);
 	}
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
 	out->host = TAKE_PTR(host);
 	out->container = TAKE_PTR(container);
 	out->read_only = ro;
+	return 0;
+}
+
+char *bv_services_volume_name(const struct bv_services *s, const char *volume)
+{
+	return bv_xasprintf("bv-%s_%s", s->project_name, volume);
+}
+
+/* ---- paths outside the project -------------------------------------------------------- */
+
+/* Whether `path` is `dir` or below it (both resolved). */
+static bool is_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * One host path of a service: it must exist (bv creates none, and an engine would create it
+ * as root), and, resolved, lie in the project unless the service allows otherwise.  The
+ * check resolves symlinks, so "data -> /etc" inside the project counts as outside.
+ */
+static int check_one_path(const struct bv_services *s, const struct bv_service *svc,
+			  const char *real_root, const char *path, const char *what,
+			  const char *as_written, struct bv_toml_pos pos, struct bv_error **err)
+{
+	_cleanup_free_ char *real = realpath(path, NULL);
+	if (!real && (errno == ENOENT || errno == ENOTDIR))
+		return bv_error_setc(
+			err, BV_ENOTFOUND, 0,
+			"%s:%u: %s '%s' of service '%s' does not exist ('%s'); bv does "
+			"not create host paths: create it first",
+			s->file, pos.line, what, as_written, svc->name, path);
+	if (!real)
+		return bv_error_set_errno(err, "%s:%u: could not resolve %s '%s' of service '%s'",
+					  s->file, pos.line, what, as_written, svc->name);
+	if (!svc->allow_outside && !is_below(real, real_root))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "%s:%u: %s '%s' of service '%s' is outside the project (it is "
+				     "'%s'); set allow_outside = true on the service to allow it",
+				     s->file, pos.line, what, as_written, svc->name, real);
+	return 0;
+}
+
+int bv_services_check_paths(const struct bv_services *s, const bool *selected,
+			    struct bv_error **err)
+{
+	_cleanup_free_ char *real_root = realpath(s->project_root, NULL);
+	if (!real_root)
+		return bv_error_set_errno(err, "could not resolve the project directory '%s'",
+					  s->project_root);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct bv_service *svc = &s->v[i];
+		int r;
+		if (selected && !selected[i])
+			continue;
+		if (svc->source == BV_SERVICE_BUILD) {
+			r = check_one_path(s, svc, real_root, svc->context, "build context",
+					   svc->context, svc->source_pos, err);
+			if (r < 0)
+				return r;
+		}
+		for (size_t j = 0; j < svc->n_volumes; j++) {
+			const struct bv_service_volume *v = &svc->volumes[j];
+			_cleanup_free_ char *shown = NULL;
+			if (v->kind != BV_VOLUME_BIND)
+				continue;
+			shown = bv_xasprintf("%s:%s", v->host, v->container);
+			r = check_one_path(s, svc, real_root, v->host, "volume", shown, v->pos,
+					   err);
+			if (r < 0)
+				return r;
+		}
+	}
 	return 0;
 }
 
@@ -332,6 +450,7 @@ void bv_services_free(struct bv_services *s)
 		free(svc->context);
 		bv_strv_clear(&svc->command);
 		bv_strv_clear(&svc->env);
+		bv_strv_clear(&svc->build_args);
 		free(svc->ports);
 		for (size_t j = 0; j < svc->n_volumes; j++) {
 			free(svc->volumes[j].host);
@@ -347,6 +466,7 @@ void bv_services_free(struct bv_services *s)
 	free(s->project_root);
 	free(s->project_name);
 	free(s->file);
+	bv_strv_clear(&s->volumes);
 	bv_strv_clear(&s->warnings);
 	free(s);
 }
@@ -362,6 +482,7 @@ const struct bv_service *bv_services_find(const struct bv_services *s, const cha
 /* What reading needs beyond the model: where things were written. */
 struct reader {
 	struct bv_schema schema;
+	const struct bv_strv *volumes;     /* declared in [volumes] */
 	const struct bv_toml_array **deps; /* per service: its depends_on array, or NULL */
 };
 
@@ -384,12 +505,78 @@ static int read_string_array(struct reader *rd, const struct bv_schema_table *t,
 	return 1;
 }
 
+/*
+ * Unknown keys are errors: a misspelt option ("buld", "working-dir") silently dropped would
+ * run something else than the file says.  `is_service`: t is the [[services]] entry itself.
+ */
+static int refuse_unknown(struct reader *rd, const struct bv_service *svc,
+			  const struct bv_schema_table *t, bool is_service,
+			  const char *const *known)
+{
+	for (size_t i = 0; i < t->t->n; i++) {
+		const struct bv_toml_kv *kv = &t->t->items[i];
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strlen(*k) == kv->key_len && !memcmp(*k, kv->key, kv->key_len);
+		if (!ok) {
+			/* the key is the file's: shown with its control characters escaped */
+			_cleanup_free_ char *shown = bv_str_shown(kv->key, kv->key_len, 80);
+			return bv_error_setc(rd->schema.err, BV_EINVALID, 0,
+					     "%s:%u: unknown key '%s' in %s%s'%s'", rd->schema.file,
+					     kv->pos.line, shown, t->name,
+					     is_service ? " " : " of service ", svc->name);
+		}
+	}
+	return 0;
+}
+
+/* A table of strings (env, build args) as "KEY=value", in the file's order. */
+static int read_string_table(struct reader *rd, struct bv_service *svc,
+			     const struct bv_schema_table *t, const char *key, struct bv_strv *out)
+{
+	struct bv_schema_table env;
+	int r = bv_schema_table(&rd->schema, t, key, false, &env);
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; i < env.t->n; i++) {
+		const struct bv_toml_kv *kv = &env.t->items[i];
+		const char *value = NULL;
+		if (!kv->key_len || strlen(kv->key) != kv->key_len || strchr(kv->key, '='))
+			return bv_schema_fail(&rd->schema, kv->pos,
+					      "invalid variable name '%s' in %s of service '%s'",
+					      kv->key, key, svc->name);
+		if (bv_schema_string(&rd->schema, &env, kv->key, true, &value) < 0)
+			return BV_EINVALID;
+		bv_strv_pushf(out, "%s=%s", kv->key, value);
+	}
+	return 1;
+}
+
+/* compose's long form: build = { context = "dir", dockerfile, args = {...}, target } */
+static int read_build_table(struct reader *rd, struct bv_service *svc,
+			    const struct bv_schema_table *t, const char **context)
+{
+	static const char *const known[] = {"context", "dockerfile", "args", "target", NULL};
+	struct bv_schema_table b;
+	if (bv_schema_table(&rd->schema, t, "build", true, &b) < 0 ||
+	    bv_schema_string(&rd->schema, &b, "context", true, context) < 0 ||
+	    bv_schema_string(&rd->schema, &b, "dockerfile", false, &svc->dockerfile) < 0 ||
+	    bv_schema_string(&rd->schema, &b, "target", false, &svc->target) < 0 ||
+	    read_string_table(rd, svc, &b, "args", &svc->build_args) < 0)
+		return BV_EINVALID;
+	return refuse_unknown(rd, svc, &b, false, known);
+}
+
 static int read_source(struct reader *rd, struct bv_service *svc, const struct bv_schema_table *t,
 		       const char *root)
 {
 	static const char *const keys[] = {"tool", "image", "build"};
+	static const char *const build_only[] = {"dockerfile", "target", "build_args", "buildkit"};
+	static const char *const in_table[] = {"dockerfile", "target", "args", NULL};
 	const struct bv_toml_kv *first = NULL;
-	const char *value = NULL;
+	const char *value = NULL, *df = NULL, *target = NULL;
+	struct bv_strv args = BV_STRV_INIT;
+	struct bv_schema_table bt = {0};
 	for (size_t i = 0; i < BV_ARRAY_SIZE(keys); i++) {
 		const struct bv_toml_kv *kv = bv_schema_find(t, keys[i]);
 		if (!kv)
@@ -405,8 +592,12 @@ static int read_source(struct reader *rd, struct bv_service *svc, const struct b
 		return bv_schema_fail(&rd->schema, t->pos,
 				      "service '%s' needs one of 'tool', 'image' or 'build'",
 				      svc->name);
-	if (bv_schema_string(&rd->schema, t, first->key, true, &value) < 0)
+	if (!strcmp(first->key, "build") && first->value.type == BV_TOML_TABLE) {
+		if (read_build_table(rd, svc, t, &value) < 0)
+			return BV_EINVALID;
+	} else if (bv_schema_string(&rd->schema, t, first->key, true, &value) < 0) {
 		return BV_EINVALID;
+	}
 	svc->source_pos = first->value.pos;
 	if (!value[0])
 		return bv_schema_fail(&rd->schema, first->value.pos,
@@ -427,48 +618,51 @@ static int read_source(struct reader *rd, struct bv_service *svc, const struct b
 		svc->source = BV_SERVICE_IMAGE;
 		svc->image = value;
 	} else {
-		_cleanup_free_ char *joined = NULL;
-		if (value[0] == '/')
-			return bv_schema_fail(
-				&rd->schema, first->value.pos,
-				"'build' of service '%s' must be a directory relative to the project, not '%s'",
-				svc->name, value);
-		joined = bv_path_join(root, value);
+		/* absolute or "../": allowed with allow_outside, checked by `bv up` */
+		_cleanup_free_ char *joined =
+			value[0] == '/' ? bv_xstrdup(value) : bv_path_join(root, value);
 		svc->source = BV_SERVICE_BUILD;
 		svc->context = bv_services_clean_path(joined);
 	}
-	if (bv_schema_string(&rd->schema, t, "dockerfile", false, &svc->dockerfile) < 0)
+	/* the short form's companions; each may be given once, here or in the build table */
+	if (bv_schema_string(&rd->schema, t, "dockerfile", false, &df) < 0 ||
+	    bv_schema_string(&rd->schema, t, "target", false, &target) < 0 ||
+	    read_string_table(rd, svc, t, "build_args", &args) < 0 ||
+	    bv_schema_bool(&rd->schema, t, "buildkit", false, &svc->buildkit) < 0) {
+		bv_strv_clear(&args);
 		return BV_EINVALID;
-	if (svc->dockerfile && svc->source != BV_SERVICE_BUILD)
-		return bv_schema_fail(&rd->schema, bv_schema_find(t, "dockerfile")->pos,
-				      "'dockerfile' of service '%s' needs 'build'", svc->name);
+	}
+	bv_strv_foreach (a, &args)
+		bv_strv_push(&svc->build_args, *a);
+	bv_strv_clear(&args);
+	if (first->value.type == BV_TOML_TABLE)
+		bt.t = first->value.u.table;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(build_only); i++) {
+		const struct bv_toml_kv *kv = bv_schema_find(t, build_only[i]);
+		if (kv && svc->source != BV_SERVICE_BUILD)
+			return bv_schema_fail(&rd->schema, kv->pos,
+					      "'%s' of service '%s' needs 'build'", build_only[i],
+					      svc->name);
+		if (kv && bt.t && in_table[i] && bv_schema_find(&bt, in_table[i]))
+			return bv_schema_fail(
+				&rd->schema, kv->pos,
+				"'%s' of service '%s' is also given in its build table",
+				build_only[i], svc->name);
+	}
+	if (df)
+		svc->dockerfile = df;
+	if (target)
+		svc->target = target;
 	if (svc->source == BV_SERVICE_BUILD && !svc->dockerfile)
 		svc->dockerfile = "Dockerfile";
 	if (svc->dockerfile && (!svc->dockerfile[0] || svc->dockerfile[0] == '/'))
 		return bv_schema_fail(
-			&rd->schema, bv_schema_find(t, "dockerfile")->value.pos,
+			&rd->schema, svc->source_pos,
 			"'dockerfile' of service '%s' must be a path relative to its build context",
 			svc->name);
-	return 0;
-}
-
-static int read_env(struct reader *rd, struct bv_service *svc, const struct bv_schema_table *t)
-{
-	struct bv_schema_table env;
-	int r = bv_schema_table(&rd->schema, t, "env", false, &env);
-	if (r <= 0)
-		return r;
-	for (size_t i = 0; i < env.t->n; i++) {
-		const struct bv_toml_kv *kv = &env.t->items[i];
-		const char *value = NULL;
-		if (!kv->key_len || strlen(kv->key) != kv->key_len || strchr(kv->key, '='))
-			return bv_schema_fail(&rd->schema, kv->pos,
-					      "invalid variable name '%s' in env of service '%s'",
-					      kv->key, svc->name);
-		if (bv_schema_string(&rd->schema, &env, kv->key, true, &value) < 0)
-			return BV_EINVALID;
-		bv_strv_pushf(&svc->env, "%s=%s", kv->key, value);
-	}
+	if (svc->target && !svc->target[0])
+		return bv_schema_fail(&rd->schema, svc->source_pos,
+				      "'target' of service '%s' must not be empty", svc->name);
 	return 0;
 }
 
@@ -498,14 +692,22 @@ static int read_ports_and_volumes(struct reader *rd, struct bv_service *svc,
 		return r;
 	svc->volumes = bv_xcalloc(a->n + 1, sizeof(*svc->volumes));
 	for (size_t i = 0; i < a->n; i++) {
+		struct bv_service_volume *v = &svc->volumes[i];
 		struct bv_error *verr = NULL;
-		if (bv_service_volume_parse(&svc->volumes[i], a->items[i].u.string.ptr, root,
-					    &verr) < 0) {
+		if (bv_service_volume_parse(v, a->items[i].u.string.ptr, root, &verr) < 0) {
 			_cleanup_free_ char *msg = bv_error_format(verr);
 			bv_error_free(verr);
 			return bv_schema_fail(&rd->schema, a->items[i].pos, "%s", msg);
 		}
 		svc->n_volumes++;
+		v->pos = a->items[i].pos;
+		/* compose refuses an undeclared volume: a typo must not make a new, empty one */
+		if (v->kind == BV_VOLUME_NAMED && !bv_strv_contains(rd->volumes, v->host))
+			return bv_schema_fail(&rd->schema, a->items[i].pos,
+					      "volume '%s' of service '%s' is not declared; add "
+					      "'%s = {}' to [volumes] (or write './%s' for a "
+					      "directory of the project)",
+					      v->host, svc->name, v->host, v->host);
 	}
 	return 0;
 }
@@ -578,15 +780,16 @@ static int read_healthcheck(struct reader *rd, struct bv_service *svc,
 		return bv_schema_fail(&rd->schema, bv_schema_find(&h, "retries")->value.pos,
 				      "'retries' in %s must be a whole number from 0, not %lld",
 				      h.name, (long long)hc->retries);
-	return bv_schema_check_keys(&rd->schema, &h, known);
+	return refuse_unknown(rd, svc, &h, false, known);
 }
 
 static int read_service(struct reader *rd, struct bv_services *s, const struct bv_toml_array *a,
 			size_t i, const char *root)
 {
-	static const char *const known[] = {"name",       "tool",        "image",      "build",
-					    "dockerfile", "command",     "env",        "ports",
-					    "volumes",    "healthcheck", "depends_on", NULL};
+	static const char *const known[] = {
+		"name",   "tool",     "image",         "build",       "dockerfile",  "build_args",
+		"target", "buildkit", "command",       "env",         "working_dir", "user",
+		"ports",  "volumes",  "allow_outside", "healthcheck", "depends_on",  NULL};
 	struct bv_service *svc = &s->v[i];
 	struct bv_schema_table t;
 	const struct bv_toml_array *cmd = NULL;
@@ -604,16 +807,60 @@ static int read_service(struct reader *rd, struct bv_services *s, const struct b
 			return bv_schema_fail(&rd->schema, bv_schema_find(&t, "name")->value.pos,
 					      "service '%s' is declared twice (first on line %u)",
 					      svc->name, s->v[j].pos.line);
-	if (read_source(rd, svc, &t, root) < 0 || read_string_array(rd, &t, "command", &cmd) < 0 ||
-	    read_env(rd, svc, &t) < 0 || read_ports_and_volumes(rd, svc, &t, root) < 0 ||
-	    read_healthcheck(rd, svc, &t) < 0 ||
+	if (refuse_unknown(rd, svc, &t, true, known) < 0 || read_source(rd, svc, &t, root) < 0 ||
+	    read_string_array(rd, &t, "command", &cmd) < 0 ||
+	    read_string_table(rd, svc, &t, "env", &svc->env) < 0 ||
+	    bv_schema_string(&rd->schema, &t, "working_dir", false, &svc->working_dir) < 0 ||
+	    bv_schema_string(&rd->schema, &t, "user", false, &svc->user) < 0 ||
+	    bv_schema_bool(&rd->schema, &t, "allow_outside", false, &svc->allow_outside) < 0 ||
+	    read_ports_and_volumes(rd, svc, &t, root) < 0 || read_healthcheck(rd, svc, &t) < 0 ||
 	    read_string_array(rd, &t, "depends_on", &rd->deps[i]) < 0)
 		return BV_EINVALID;
+	if (svc->working_dir && svc->working_dir[0] != '/')
+		return bv_schema_fail(&rd->schema, bv_schema_find(&t, "working_dir")->value.pos,
+				      "'working_dir' of service '%s' must be an absolute path",
+				      svc->name);
+	if (svc->user && !svc->user[0])
+		return bv_schema_fail(&rd->schema, bv_schema_find(&t, "user")->value.pos,
+				      "'user' of service '%s' must not be empty", svc->name);
 	for (size_t j = 0; cmd && j < cmd->n; j++)
 		bv_strv_push(&svc->command, cmd->items[j].u.string.ptr);
 	for (size_t j = 0; rd->deps[i] && j < rd->deps[i]->n; j++)
 		bv_strv_push(&svc->depends_on, rd->deps[i]->items[j].u.string.ptr);
-	return bv_schema_check_keys(&rd->schema, &t, known);
+	return 0;
+}
+
+/* [volumes]: compose's top-level volumes, each an empty table (no driver options yet). */
+static int read_volumes(struct reader *rd, struct bv_services *s, struct bv_schema_table *root)
+{
+	struct bv_schema_table vt;
+	int r = bv_schema_table(&rd->schema, root, "volumes", false, &vt);
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; i < vt.t->n; i++) {
+		const struct bv_toml_kv *kv = &vt.t->items[i];
+		struct bv_schema_table one;
+		if (strlen(kv->key) != kv->key_len || !volume_name_valid(kv->key)) {
+			_cleanup_free_ char *shown = bv_str_shown(kv->key, kv->key_len, 80);
+			return bv_schema_fail(&rd->schema, kv->pos,
+					      "invalid volume name '%s' in [volumes]: use letters, "
+					      "digits, '_', '.' and '-', starting with a letter or "
+					      "digit",
+					      shown);
+		}
+		if (bv_schema_table(&rd->schema, &vt, kv->key, true, &one) < 0)
+			return BV_EINVALID;
+		if (one.t->n) {
+			_cleanup_free_ char *shown =
+				bv_str_shown(one.t->items[0].key, one.t->items[0].key_len, 80);
+			return bv_error_setc(rd->schema.err, BV_EINVALID, 0,
+					     "%s:%u: unknown key '%s' in volume '%s' of [volumes]",
+					     rd->schema.file, one.t->items[0].pos.line, shown,
+					     kv->key);
+		}
+		bv_strv_push(&s->volumes, kv->key);
+	}
+	return 0;
 }
 
 static int resolve_deps(struct reader *rd, struct bv_services *s)
@@ -701,13 +948,18 @@ int bv_services_parse(struct bv_services **out, const struct bv_project *p, stru
 	s->project_name = engine_project_name(bv_project_display_name(p));
 	s->file = bv_xstrdup(p->path);
 	root = bv_schema_root(&rd.schema, bv_toml_doc_root(p->doc));
-	r = bv_schema_array(&rd.schema, &root, "services", false, &a, NULL);
+	bv_strv_init(&s->volumes);
+	rd.volumes = &s->volumes;
+	r = read_volumes(&rd, s, &root);
+	if (r >= 0)
+		r = bv_schema_array(&rd.schema, &root, "services", false, &a, NULL);
 	if (r > 0) {
 		s->v = bv_xcalloc(a->n + 1, sizeof(*s->v));
 		rd.deps = bv_xcalloc(a->n + 1, sizeof(*rd.deps));
 		for (size_t i = 0; i < a->n && r >= 0; i++) {
 			bv_strv_init(&s->v[i].command);
 			bv_strv_init(&s->v[i].env);
+			bv_strv_init(&s->v[i].build_args);
 			bv_strv_init(&s->v[i].health.test);
 			bv_strv_init(&s->v[i].depends_on);
 			s->n++;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/engine/buildkit.h"
 #include "lib/engine/engine-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
@@ -108,7 +109,23 @@ static bool is_ours(const struct bv_services *s, json_t *labels)
 struct progress {
 	const struct bv_services_events *ev;
 	const char *service;
+	char *image_id; /* a build's, from its aux message; owned */
 };
+
+/* BuildKit's progress (buildkit.h) and the id of the image a build made. */
+static void progress_aux(struct progress *p, const char *id, json_t *aux)
+{
+	if (id && !strcmp(id, "moby.buildkit.trace")) {
+		_cleanup_strv_ struct bv_strv lines = BV_STRV_INIT;
+		(void)bv_buildkit_trace_lines(&lines, json_string_value(aux));
+		bv_strv_foreach (l, &lines)
+			output(p->ev, p->service, *l);
+	} else if ((!id || !strcmp(id, "moby.image.id")) && jstr(aux, "ID")) {
+		/* BuildKit's "moby.image.id", the classic builder's id-less aux */
+		free(p->image_id);
+		p->image_id = bv_xstrdup(jstr(aux, "ID"));
+	}
+}
 
 /* One event of a pull or build stream: its text lines to the caller (errors are the layer's). */
 static int progress_event(json_t *j, void *payload)
@@ -117,6 +134,10 @@ static int progress_event(json_t *j, void *payload)
 	const char *msg;
 	if (json_object_get(j, "errorDetail") || json_object_get(j, "error"))
 		return 0;
+	if (json_object_get(j, "aux")) {
+		progress_aux(p, jstr(j, "id"), json_object_get(j, "aux"));
+		return 0;
+	}
 	msg = jstr(j, "stream");
 	if (msg) {
 		/* build output: text that may hold several lines */
@@ -206,15 +227,33 @@ static int temp_fd(struct bv_error **err)
 	return fd;
 }
 
-static int build(struct bv_engine *e, const struct bv_services *s, const struct bv_service *svc,
-		 const char *tag, const struct bv_services_events *ev, struct bv_error **err)
+/* DOCKER_BUILDKIT as the docker CLI reads it (Go's strconv.ParseBool). */
+static bool buildkit_from_env(void)
+{
+	const char *v = getenv("DOCKER_BUILDKIT");
+	static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+	for (size_t i = 0; v && i < BV_ARRAY_SIZE(yes); i++)
+		if (!strcmp(v, yes[i]))
+			return true;
+	return false;
+}
+
+/*
+ * *id_out: the id of the image built (new string), or NULL when the stream named none.
+ * *told: whether the fallback from BuildKit was reported already (once per `bv up`).
+ */
+static int build(char **id_out, bool *told, struct bv_engine *e, const struct bv_services *s,
+		 const struct bv_service *svc, const char *tag, const struct bv_services_events *ev,
+		 struct bv_error **err)
 {
 	struct stat st;
 	struct progress p = {.ev = ev, .service = svc->name};
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *df = bv_path_join(svc->context, svc->dockerfile);
 	_cleanup_free_ char *clean = NULL, *what = NULL;
-	_cleanup_json_ json_t *label_obj = NULL;
+	_cleanup_json_ json_t *label_obj = NULL, *args = NULL;
+	struct bv_engine_build o = {.tag = tag, .target = svc->target};
+	bool want_buildkit = svc->buildkit || buildkit_from_env();
 	int r;
 	if (stat(svc->context, &st) < 0 || !S_ISDIR(st.st_mode))
 		return bv_error_setc(err, BV_ENOTFOUND, 0,
@@ -227,7 +266,15 @@ static int build(struct bv_engine *e, const struct bv_services *s, const struct 
 				     "%s:%u:%u: service '%s' has no Dockerfile '%s' in '%s'",
 				     s->file, svc->source_pos.line, svc->source_pos.column,
 				     svc->name, svc->dockerfile, svc->context);
-	event(ev, svc->name, "building %s", tag);
+	o.buildkit = want_buildkit && bv_engine_has_buildkit(e);
+	if (want_buildkit && !o.buildkit && !*told) {
+		*told = true;
+		event(ev, svc->name,
+		      "BuildKit is not available on this engine (%s); building with the classic "
+		      "builder",
+		      bv_engine_is_podman(e) ? "Podman's service" : "API too old");
+	}
+	event(ev, svc->name, "building %s%s", tag, o.buildkit ? " with BuildKit" : "");
 	fd = temp_fd(err);
 	if (fd < 0)
 		return fd;
@@ -243,22 +290,39 @@ static int build(struct bv_engine *e, const struct bv_services *s, const struct 
 	 */
 	label_obj = json_pack("{s:s, s:s}", BV_LABEL_BUILT_FOR, s->project_root, BV_LABEL_BUILT_AS,
 			      svc->name);
-	if (!label_obj)
+	args = json_object();
+	if (!label_obj || !args)
 		bv_oom();
+	bv_strv_foreach (a, &svc->build_args) {
+		const char *eq = strchr(*a, '=');
+		_cleanup_free_ char *key = bv_xstrndup(*a, (size_t)(eq - *a));
+		json_object_set_new(args, key, json_string(eq + 1));
+	}
 	clean = bv_services_clean_path(svc->dockerfile);
 	what = bv_xasprintf("service '%s'", svc->name);
-	return bv_engine_image_build(e, tag, clean, label_obj, fd, progress_event, &p, what, err);
+	o.dockerfile = clean;
+	o.labels = label_obj;
+	o.buildargs = args;
+	r = bv_engine_image_build(e, &o, fd, progress_event, &p, what, err);
+	if (r >= 0)
+		*id_out = TAKE_PTR(p.image_id);
+	free(p.image_id);
+	return r;
 }
 
-/* Builds or pulls what `svc` runs; *id_out is the image's id. */
-static int ensure_image(char **id_out, struct bv_engine *e, const struct bv_services *s,
+/* Builds or pulls what `svc` runs; *id_out is the image's id.  *told: see build(). */
+static int ensure_image(char **id_out, bool *told, struct bv_engine *e, const struct bv_services *s,
 			const struct bv_service *svc, const char *image,
 			const struct bv_services_events *ev, struct bv_error **err)
 {
 	char *id = NULL;
 	int r;
 	if (svc->source == BV_SERVICE_BUILD) {
-		r = build(e, s, svc, image, ev, err);
+		r = build(&id, told, e, s, svc, image, ev, err);
+		if (r >= 0 && id) {
+			*id_out = id;
+			return 0;
+		}
 	} else {
 		r = pull(&id, e, svc->name, image, ev, err);
 		if (r >= 0) {
@@ -275,6 +339,81 @@ static int ensure_image(char **id_out, struct bv_engine *e, const struct bv_serv
 	if (r < 0)
 		return r;
 	*id_out = id;
+	return 0;
+}
+
+/* ---- volumes -------------------------------------------------------------------------- */
+
+/* Whether a selected service mounts the named volume `name`. */
+static bool volume_used(const struct bv_services *s, const bool *selected, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t j = 0; selected[i] && j < s->v[i].n_volumes; j++)
+			if (s->v[i].volumes[j].kind == BV_VOLUME_NAMED &&
+			    !strcmp(s->v[i].volumes[j].host, name))
+				return true;
+	return false;
+}
+
+/* Creates the project's named volumes that are missing; an existing one must be its own. */
+static int ensure_volumes(struct bv_engine *e, const struct bv_services *s, const bool *selected,
+			  const struct bv_services_events *ev, struct bv_error **err)
+{
+	bv_strv_foreach (v, &s->volumes) {
+		_cleanup_free_ char *name = bv_services_volume_name(s, *v);
+		_cleanup_json_ json_t *info = NULL, *labels = NULL;
+		const char *owner;
+		int r;
+		if (!volume_used(s, selected, *v))
+			continue;
+		r = bv_engine_volume_inspect(&info, e, name, err);
+		if (r < 0)
+			return r;
+		if (info) {
+			owner = bv_engine_label(json_object_get(info, "Labels"), BV_LABEL_PROJECT);
+			if (owner && !strcmp(owner, s->project_root))
+				continue;
+			return bv_error_setc(
+				err, BV_EEXISTS, 0,
+				"volume '%s' exists but does not belong to this project (label " BV_LABEL_PROJECT
+				" is '%s', not '%s'); remove it or give the project another name",
+				name, owner ? owner : "", s->project_root);
+		}
+		labels = json_pack("{s:s, s:s}", BV_LABEL_PROJECT, s->project_root, BV_LABEL_VOLUME,
+				   *v);
+		if (!labels)
+			bv_oom();
+		r = bv_engine_volume_create(e, name, labels, err);
+		if (r < 0)
+			return r;
+		event(ev, NULL, "created volume %s", name);
+	}
+	return 0;
+}
+
+int bv_services_remove_volumes(struct bv_engine *e, const struct bv_services *s,
+			       const struct bv_services_events *events, struct bv_error **err)
+{
+	_cleanup_free_ char *label = bv_xasprintf(BV_LABEL_PROJECT "=%s", s->project_root);
+	_cleanup_free_ char *what = bv_xasprintf("the volumes of '%s'", s->project_root);
+	const char *labels[] = {label, BV_LABEL_VOLUME, NULL};
+	_cleanup_json_ json_t *list = NULL;
+	json_t *v;
+	size_t i;
+	int r = bv_engine_volume_list(&list, e, labels, what, err);
+	if (r < 0)
+		return r;
+	json_array_foreach(list, i, v)
+	{
+		const char *name = jstr(v, "Name");
+		/* the filter is the engine's; the label is checked again, as for containers */
+		if (!name || !is_ours(s, json_object_get(v, "Labels")))
+			continue;
+		r = bv_engine_volume_remove(e, name, err);
+		if (r < 0)
+			return r;
+		event(events, NULL, "removed volume %s", name);
+	}
 	return 0;
 }
 
@@ -310,12 +449,17 @@ static json_t *container_body(const struct bv_services *s, const struct bv_servi
 	json_t *body = json_object(), *host = json_object(), *exposed = json_object();
 	json_t *bindings = json_object(), *binds = json_array(), *labels = json_object();
 	json_t *endpoints = json_object(), *endpoint = json_object(), *aliases = json_array();
+	json_t *anon = NULL;
 
 	json_object_set_new(body, "Image", json_string(image));
 	if (svc->command.n)
 		json_object_set_new(body, "Cmd", string_array(&svc->command, 0));
 	if (svc->env.n)
 		json_object_set_new(body, "Env", string_array(&svc->env, 0));
+	if (svc->working_dir)
+		json_object_set_new(body, "WorkingDir", json_string(svc->working_dir));
+	if (svc->user)
+		json_object_set_new(body, "User", json_string(svc->user));
 	json_object_set_new(labels, BV_LABEL_PROJECT, json_string(s->project_root));
 	json_object_set_new(labels, BV_LABEL_SERVICE, json_string(svc->name));
 	json_object_set_new(body, "Labels", labels);
@@ -343,10 +487,21 @@ static json_t *container_body(const struct bv_services *s, const struct bv_servi
 		json_decref(exposed);
 	for (size_t i = 0; i < svc->n_volumes; i++) {
 		const struct bv_service_volume *v = &svc->volumes[i];
-		_cleanup_free_ char *bind =
-			bv_xasprintf("%s:%s%s", v->host, v->container, v->read_only ? ":ro" : "");
+		_cleanup_free_ char *source = NULL, *bind = NULL;
+		if (v->kind == BV_VOLUME_ANON) {
+			/* Config.Volumes: the engine makes a new volume for each container */
+			if (!anon)
+				anon = json_object();
+			json_object_set_new(anon, v->container, json_object());
+			continue;
+		}
+		source = v->kind == BV_VOLUME_NAMED ? bv_services_volume_name(s, v->host)
+						    : bv_xstrdup(v->host);
+		bind = bv_xasprintf("%s:%s%s", source, v->container, v->read_only ? ":ro" : "");
 		json_array_append_new(binds, json_string(bind));
 	}
+	if (anon)
+		json_object_set_new(body, "Volumes", anon);
 	json_object_set_new(host, "PortBindings", bindings);
 	json_object_set_new(host, "Binds", binds);
 	json_object_set_new(host, "NetworkMode", json_string(network));
@@ -1058,8 +1213,11 @@ static int up_one(struct bv_engine *e, const struct bv_services *s, size_t index
 		if (r < 0)
 			return r;
 		r = start_container(e, id, name, err);
-		if (r < 0)
+		if (r < 0) {
+			/* a container that never ran is not left for the next up to find */
+			bv_engine_container_discard(e, id);
 			return r;
+		}
 		event(ev, svc->name, "%s", started);
 	}
 	r = wait_ready(e, svc->name, id, u->o->timeout_ns ? u->o->timeout_ns : DEFAULT_TIMEOUT_NS,
@@ -1080,7 +1238,12 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 	_cleanup_free_ char *network = bv_services_network_name(s), *network_id = NULL;
 	struct project_net net = {.name = network};
 	struct up_run u = {.o = o, .selected = selected, .net = &net, .stopped_for = stopped_for};
+	bool told = false;
 	int r = bv_services_select(selected, s, o->only, o->n_only, err);
+	if (r < 0)
+		return r;
+	/* before anything is made: a missing host path would be created by the engine as root */
+	r = bv_services_check_paths(s, selected, err);
 	if (r < 0)
 		return r;
 	/* every image first, so nothing starts when a build or pull fails */
@@ -1096,12 +1259,14 @@ int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 		if (r < 0)
 			return r;
 		bv_strv_push_take(&images, image);
-		r = ensure_image(&id, e, s, svc, image, &o->events, err);
+		r = ensure_image(&id, &told, e, s, svc, image, &o->events, err);
 		if (r < 0)
 			return r;
 		bv_strv_push_take(&ids, id);
 	}
 	r = ensure_network(&network_id, e, s, network, &o->events, err);
+	if (r >= 0)
+		r = ensure_volumes(e, s, selected, &o->events, err);
 	if (r < 0)
 		return r;
 	net.id = network_id;

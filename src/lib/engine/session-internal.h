@@ -142,8 +142,20 @@ json_t *bv_session_carried_labels(json_t *container_or_image_config);
 /* A bv_session_evict_fn whose payload is the engine. */
 int bv_session_evict_image(const char *image, void *payload, struct bv_error **err);
 
+/* A cached step's key and who to tell when it waits for another step of that key. */
+struct bv_session_step {
+	const char *key;
+	void (*on_wait)(const char *key, void *payload);
+	void *payload;
+};
+
+/*
+ * Runs `x` in session `name` as the cached step `step->key`, or restores the session from the
+ * key's image (see bv/session.h).  The session is looked up again once the step's turn comes:
+ * a step of the same key that ran meanwhile may have replaced its container.
+ */
 int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session_ctx *s,
-			   const char *name, json_t *c, struct bv_session_exec_req *x,
-			   const char *key, struct bv_error **err);
+			   const char *name, struct bv_session_exec_req *x,
+			   const struct bv_session_step *step, struct bv_error **err);
 
 #endif

@@ -346,7 +346,7 @@ int bv_session_create_container(char **id_out, struct bv_session_ctx *s,
 		return r;
 	r = start_container(s->e, id, err);
 	if (r < 0) {
-		(void)bv_session_remove_container(s->e, id, NULL);
+		bv_engine_container_discard(s->e, id);
 		free(id);
 		return bv_error_wrap(err, r, "could not start session '%s'", c->session);
 	}

@@ -87,6 +87,15 @@ int bv_session_snapshot(char **image_out, struct bv_session_ctx *s, const char *
 	r = bv_session_commit(s->e, id, repo, tag, labels, err);
 	json_decref(labels);
 	json_decref(c);
+	if (r < 0 && !key) {
+		/* The engine may finish a commit whose answer bv gave up on; the tag is this
+		 * call's own, so nobody else's image goes with it.  A --key tag may be the
+		 * previous snapshot of that name, which stays. */
+		_cleanup_free_ char *ref = bv_xasprintf("%s:%s", repo, tag);
+		struct bv_error *ignored = NULL;
+		if (bv_engine_image_remove(s->e, ref, true, &ignored) < 0)
+			bv_error_free(ignored);
+	}
 	if (r < 0)
 		return bv_error_wrap(err, r, "could not snapshot session '%s'", name);
 	*image_out = bv_xasprintf("%s:%s", repo, tag);
@@ -167,7 +176,17 @@ static int forget_cached(struct bv_session_ctx *s, const char *cache_ref, struct
 	return r;
 }
 
-int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
+/* Whether image labels make it a snapshot of session `session` of this context's project. */
+static bool of_session(const struct bv_session_ctx *s, json_t *labels, const char *session)
+{
+	const char *snap = bv_session_label(labels, BV_LABEL_SNAPSHOT);
+	const char *sess = bv_session_label(labels, BV_LABEL_SESSION);
+	const char *project = bv_session_label(labels, BV_LABEL_PROJECT);
+	return snap && !strcmp(snap, "1") && sess && !strcmp(sess, session) && project &&
+	       !strcmp(project, s->root);
+}
+
+int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot, const char *session,
 			       struct bv_error **err)
 {
 	json_t *img = NULL;
@@ -175,11 +194,17 @@ int bv_session_snapshot_remove(struct bv_session_ctx *s, const char *snapshot,
 	json_t *labels;
 	const char *cached, *key;
 	int r = bv_session_inspect_image(&img, s->e, snapshot, err);
-	if (r == BV_ENOTFOUND)
-		return 0;
-	if (r < 0)
+	if (r < 0 && r != BV_ENOTFOUND)
 		return r;
-	labels = json_object_get(json_object_get(img, "Config"), "Labels");
+	labels = img ? json_object_get(json_object_get(img, "Config"), "Labels") : NULL;
+	/* As the seed's engine answers: a snapshot that is not there is an error to report. */
+	if (!img || (session && !of_session(s, labels, session))) {
+		json_decref(img);
+		if (session)
+			return bv_error_setc(err, BV_ENOTFOUND, 0,
+					     "no snapshot '%s' in session '%s'", snapshot, session);
+		return bv_error_setc(err, BV_ENOTFOUND, 0, "no snapshot '%s'", snapshot);
+	}
 	cached = bv_session_label(labels, BV_LABEL_CACHE);
 	key = bv_session_label(labels, BV_LABEL_KEY);
 	if (cached && !strcmp(cached, "1") && key && *key)

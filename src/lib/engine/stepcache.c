@@ -41,22 +41,26 @@ static char *key_hash(const char *key)
 	return bv_xstrdup(hash);
 }
 
-static int lock_key_file(struct bv_lock *lk, const char *state_dir, const char *key,
-			 const char *suffix, bool exclusive, bool wait, struct bv_error **err)
+/* keys/<sha256(key)><suffix> in the store, its directory made.  New string in *out. */
+static int key_file(char **out, const char *state_dir, const char *key, const char *suffix,
+		    struct bv_error **err)
 {
 	_cleanup_free_ char *keys = bv_path_join(state_dir, "keys");
 	_cleanup_free_ char *hash = key_hash(key);
 	_cleanup_free_ char *name = bv_xasprintf("%s%s", hash, suffix);
-	_cleanup_free_ char *path = bv_path_join(keys, name);
 	if (bv_mkdir_p(keys, 0755, err) < 0)
 		return BV_ERR;
-	return bv_lock_acquire(lk, path, exclusive ? BV_LOCK_EXCLUSIVE : BV_LOCK_SHARED, wait, err);
+	*out = bv_path_join(keys, name);
+	return 0;
 }
 
 int bv_session_cache_lock_key(struct bv_lock *lk, const char *state_dir, const char *key,
 			      bool exclusive, bool wait, struct bv_error **err)
 {
-	return lock_key_file(lk, state_dir, key, ".lock", exclusive, wait, err);
+	_cleanup_free_ char *path = NULL;
+	if (key_file(&path, state_dir, key, ".lock", err) < 0)
+		return BV_ERR;
+	return bv_lock_acquire(lk, path, exclusive ? BV_LOCK_EXCLUSIVE : BV_LOCK_SHARED, wait, err);
 }
 
 void bv_session_cache_entries_free(struct bv_session_cache_entry *v, size_t n)
@@ -367,13 +371,71 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session_ctx *s,
-			   const char *name, json_t *c, struct bv_session_exec_req *x,
-			   const char *key, struct bv_error **err)
+static void note_wait(const char *path, void *payload)
 {
+	const struct bv_session_step *step = payload;
+	(void)path;
+	if (step->on_wait)
+		step->on_wait(step->key, step->payload);
+}
+
+/*
+ * The key's turn: an exclusive lock held from the lookup to the commit, so two steps of one key
+ * never both run and commit (the second commit would move the tag and leave the first image
+ * untagged, outside the store).  The note comes as soon as the lock is found taken.
+ */
+static int lock_step(struct bv_lock *lk, const char *state_dir, const struct bv_session_step *step,
+		     struct bv_error **err)
+{
+	_cleanup_free_ char *path = NULL;
+	if (key_file(&path, state_dir, step->key, ".step.lock", err) < 0)
+		return BV_ERR;
+	/* The const is dropped only to pass it through the callback's payload. */
+	return bv_lock_acquire_noting(lk, path, BV_LOCK_EXCLUSIVE, 0, note_wait,
+				      (void *)(uintptr_t)step, err);
+}
+
+/*
+ * Removes the untagged images labelled with `key`: two steps of one key committing at once (as
+ * older bv versions let them, or two cache directories on one engine) move the tag and leave
+ * the first image nameless, outside the store.  One a session still runs from stays (the
+ * engine refuses, which is fine).
+ */
+static void remove_strays(struct bv_engine *e, const char *key)
+{
+	_cleanup_free_ char *key_label = bv_xasprintf(BV_LABEL_KEY "=%s", key);
+	const char *labels[] = {BV_LABEL_CACHE "=1", key_label, NULL};
+	json_t *list = NULL, *img;
+	size_t i;
+	if (bv_engine_image_list(&list, e, labels, "the cached step's images", NULL) < 0)
+		return;
+	json_array_foreach(list, i, img)
+	{
+		json_t *tags = json_object_get(img, "RepoTags");
+		const char *id = json_string_value(json_object_get(img, "Id"));
+		bool tagged = false;
+		size_t j;
+		json_t *t;
+		json_array_foreach(tags, j, t)
+		{
+			const char *tag = json_string_value(t);
+			if (tag && strcmp(tag, "<none>:<none>") != 0)
+				tagged = true;
+		}
+		if (id && !tagged)
+			(void)bv_engine_image_remove(e, id, false, NULL);
+	}
+	json_decref(list);
+}
+
+int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session_ctx *s,
+			   const char *name, struct bv_session_exec_req *x,
+			   const struct bv_session_step *step, struct bv_error **err)
+{
+	const char *key = step->key;
 	_cleanup_free_ char *dir = NULL, *ref = bv_session_cache_ref(key), *what = NULL;
-	struct bv_lock lk = BV_LOCK_INIT, wlk = BV_LOCK_INIT;
-	json_t *img = NULL;
+	struct bv_lock lk = BV_LOCK_INIT, slk = BV_LOCK_INIT;
+	json_t *img = NULL, *c = NULL;
 	unsigned capacity;
 	bool hit = false;
 	int status = 0;
@@ -382,9 +444,16 @@ int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session
 	if ((r = capacity_of(s, &capacity, err)) < 0 ||
 	    (r = bv_session_state_dir(&dir, s, err)) < 0)
 		return r;
+	/* The turn first, then the shared key lock: eviction only ever tries the latter. */
+	r = lock_step(&slk, dir, step, err);
+	if (r < 0)
+		goto out;
 	r = bv_session_cache_lock_key(&lk, dir, key, false, true, err);
 	if (r < 0)
-		return r;
+		goto out;
+	r = bv_session_find(&c, s, name, err);
+	if (r < 0)
+		goto out;
 	r = bv_session_inspect_image(&img, s->e, ref, err);
 	if (r == 0) {
 		const char *k = bv_session_label(
@@ -396,32 +465,41 @@ int bv_session_cached_step(struct bv_session_exec_result *out, struct bv_session
 	if (r < 0)
 		goto out;
 	if (hit) {
+		/* Also adopts a key image the store does not list (made by an older bv whose step
+		 * died between commit and store, or under another cache directory). */
 		r = recreate_from(s, name, c, bv_session_jstr(img, "Id"), ref, err);
-		if (r < 0)
-			goto out;
+		if (r >= 0)
+			r = bv_session_cache_touch(dir, key, ref, now_ns(), capacity,
+						   bv_session_evict_image, s->e, NULL, err);
 	} else {
+		json_t *labels;
+		const char *colon = strchr(ref, ':');
+		_cleanup_free_ char *repo = bv_xstrndup(ref, (size_t)(colon - ref));
 		what = bv_xasprintf("session '%s'", name);
 		r = bv_session_exec_in(&status, s->e, bv_session_jstr(c, "Id"), what, x, err);
 		if (r < 0 || status != 0)
 			goto out;
-		r = lock_key_file(&wlk, dir, key, ".write.lock", true, true, err);
-		if (r >= 0) {
-			json_t *labels = bv_session_snapshot_labels(s, name, key, true);
-			const char *colon = strchr(ref, ':');
-			_cleanup_free_ char *repo = bv_xstrndup(ref, (size_t)(colon - ref));
-			r = bv_session_commit(s->e, bv_session_jstr(c, "Id"), repo, colon + 1,
-					      labels, err);
-			json_decref(labels);
-			bv_lock_release(&wlk);
-		}
+		/* The store's entry before the image: a step killed in between leaves an entry
+		 * without an image (harmless), never an image outside the store. */
+		r = bv_session_cache_touch(dir, key, ref, now_ns(), capacity,
+					   bv_session_evict_image, s->e, NULL, err);
 		if (r < 0)
 			goto out;
+		labels = bv_session_snapshot_labels(s, name, key, true);
+		r = bv_session_commit(s->e, bv_session_jstr(c, "Id"), repo, colon + 1, labels, err);
+		json_decref(labels);
+		if (r < 0) {
+			(void)bv_session_cache_forget(dir, ref, NULL);
+			goto out;
+		}
 	}
-	r = bv_session_cache_touch(dir, key, ref, now_ns(), capacity, bv_session_evict_image, s->e,
-				   NULL, err);
+	if (r >= 0)
+		remove_strays(s->e, key);
 out:
 	bv_lock_release(&lk);
+	bv_lock_release(&slk);
 	json_decref(img);
+	json_decref(c);
 	if (r < 0)
 		return bv_error_wrap(err, r, "cached step '%s' in session '%s' failed", key, name);
 	out->status = hit ? 0 : status;

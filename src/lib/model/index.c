@@ -3,6 +3,7 @@
  * (see include/bv/index.h and index-internal.h).
  */
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -324,6 +325,10 @@ static int run_git(const char *const *args, const char *url, char **reason)
 
 static int git_clone(const char *url, const char *dir, char **reason)
 {
+	if (bv_offline()) {
+		*reason = bv_xstrdup("bv is offline (--offline or BV_OFFLINE is set)");
+		return BV_ERR;
+	}
 	const char *args[] = {"clone", "--depth", "1", "--quiet", "--", url, dir, NULL};
 	return run_git(args, url, reason);
 }
@@ -362,6 +367,8 @@ static bool has_clone(const char *dir)
 /* Whether the copy in `dir` was refreshed less than `ttl` seconds ago. */
 static bool is_fresh(const char *dir, int64_t ttl)
 {
+	if (bv_offline())
+		return true; /* a clone is used as it is: refreshing it needs the network */
 	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
 	struct stat st;
 	int64_t age;

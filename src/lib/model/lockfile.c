@@ -278,7 +278,6 @@ static int read_size(struct bv_schema *s, const struct bv_schema_table *t, const
 static int read_conda(struct bv_schema *s, const struct bv_schema_table *layer,
 		      struct bv_lock_layer *l)
 {
-	static const char *const known[] = {"name", "version", "build", "channel", "sha256", NULL};
 	struct bv_schema_table t;
 	struct bv_lock_conda *c;
 	int r = bv_schema_table(s, layer, "conda_package", false, &t);
@@ -291,13 +290,12 @@ static int read_conda(struct bv_schema *s, const struct bv_schema_table *layer,
 	    read_string(s, &t, "channel", true, &c->channel) < 0 ||
 	    read_string(s, &t, "sha256", true, &c->sha256) < 0)
 		return BV_EINVALID;
-	return bv_schema_check_keys(s, &t, known);
+	return 0; /* upstream ignores other keys of a layer and its conda package */
 }
 
 static int read_layers(struct bv_schema *s, const struct bv_schema_table *tool_t,
 		       struct bv_lock_tool *tool)
 {
-	static const char *const known[] = {"digest", "size", "media_type", "conda_package", NULL};
 	const struct bv_toml_array *a = NULL;
 	const char *name;
 	int r = bv_schema_array(s, tool_t, "layers", false, &a, NULL);
@@ -316,8 +314,7 @@ static int read_layers(struct bv_schema *s, const struct bv_schema_table *tool_t
 		if (read_string(s, &t, "digest", true, &l->digest) < 0 ||
 		    read_size(s, &t, "size", true, &l->size) < 0 ||
 		    read_string(s, &t, "media_type", true, &l->media_type) < 0 ||
-		    read_conda(s, &t, l) < 0 || bv_schema_check_keys(s, &t, known) < 0 ||
-		    check_digest(s, &t, "digest", l->digest) < 0)
+		    read_conda(s, &t, l) < 0 || check_digest(s, &t, "digest", l->digest) < 0)
 			return BV_EINVALID;
 	}
 	return 0;
@@ -491,8 +488,6 @@ static int read_version(struct bv_schema *s, const struct bv_schema_table *root,
 static int read_lock(struct bv_schema *s, const struct bv_toml_doc *doc, struct bv_lockfile *lock)
 {
 	static const char *const known[] = {"version", "metadata", "tools", "binary_index", NULL};
-	static const char *const metadata_keys[] = {"bv_version", "generated_at",
-						    "hardware_summary", NULL};
 	struct bv_schema_table root = bv_schema_root(s, bv_toml_doc_root(doc));
 	struct bv_schema_table meta, tools;
 	const char *hw = NULL;
@@ -501,14 +496,25 @@ static int read_lock(struct bv_schema *s, const struct bv_toml_doc *doc, struct 
 	/* First, so that a newer format is refused with the upgrade hint, not its new keys. */
 	if (read_version(s, &root, lock) < 0)
 		return BV_EINVALID;
-	if (bv_schema_check_keys(s, &root, known) < 0 ||
-	    bv_schema_table(s, &root, "metadata", true, &meta) < 0 ||
-	    read_string(s, &meta, "bv_version", true, &lock->bv_version) < 0 ||
-	    read_string(s, &meta, "generated_at", true, &lock->generated_at) < 0 ||
-	    bv_schema_string(s, &meta, "hardware_summary", false, &hw) < 0 ||
-	    bv_schema_check_keys(s, &meta, metadata_keys) < 0 ||
-	    check_timestamp(s, &meta, "generated_at", lock->generated_at) < 0)
+	if (bv_schema_check_keys(s, &root, known) < 0)
 		return BV_EINVALID;
+	/*
+	 * As upstream reads it: [metadata] may be missing (#[serde(default)]) and keys it does
+	 * not know are ignored there (only the top level and [tools.<id>] deny them).
+	 */
+	r = bv_schema_table(s, &root, "metadata", false, &meta);
+	if (r < 0)
+		return BV_EINVALID;
+	if (r > 0 && (read_string(s, &meta, "bv_version", false, &lock->bv_version) < 0 ||
+		      read_string(s, &meta, "generated_at", false, &lock->generated_at) < 0 ||
+		      bv_schema_string(s, &meta, "hardware_summary", false, &hw) < 0 ||
+		      (lock->generated_at[0] &&
+		       check_timestamp(s, &meta, "generated_at", lock->generated_at) < 0)))
+		return BV_EINVALID;
+	if (!lock->bv_version)
+		lock->bv_version = bv_xstrdup("");
+	if (!lock->generated_at)
+		lock->generated_at = bv_xstrdup("");
 	if (hw)
 		lock->hardware_summary = bv_xstrdup(hw);
 	r = bv_schema_table(s, &root, "tools", false, &tools);

@@ -23,6 +23,7 @@
 #include "lib/model/validate.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/time.h"
 #include "util/xalloc.h"
 
@@ -453,7 +454,42 @@ static bool unchanged(const struct bv_index *idx, const struct bv_lock_tool *loc
 	    strcmp(locked->declared_version_req, requirement) ||
 	    bv_index_manifest_digest(idx, locked->tool_id, version, digest, NULL) < 0)
 		return false;
+	bv_logf(BV_LOG_DEBUG, "lock: %s %s %s", locked->tool_id, version,
+		strcmp(digest, locked->manifest_sha256) ? "resolved again: its manifest differs"
+							: "kept: its manifest is unchanged");
 	return !strcmp(digest, locked->manifest_sha256);
+}
+
+/*
+ * bv's manifest_sha256 hashes the manifest file's bytes; upstream hashes its own
+ * re-serialisation, which nothing else reproduces.  So a lock written by upstream differs in
+ * that field alone for a manifest that has not changed.  When an entry made again equals the
+ * locked one in everything else it records (version, image, layers, binaries, pins), the
+ * manifest is taken as unchanged and the locked digest kept: --check passes and bv lock does
+ * not rewrite the field.  A manifest that changed what is locked still shows as a change.
+ */
+static void keep_foreign_manifest_digests(struct bv_lockfile *fresh, const struct bv_lockfile *base)
+{
+	struct bv_strv lines = BV_STRV_INIT;
+	for (size_t i = 0; i < fresh->n_tools; i++) {
+		struct bv_lock_tool *t = &fresh->tools[i];
+		const struct bv_lock_tool *locked = bv_lockfile_find(base, t->tool_id);
+		_cleanup_free_ char *ours = NULL;
+		struct bv_lockfile a = {0}, b = {0};
+		if (!locked || !locked->manifest_sha256[0] ||
+		    !strcmp(locked->manifest_sha256, t->manifest_sha256))
+			continue;
+		ours = bv_xstrdup(t->manifest_sha256);
+		bv_lock_set_string(&t->manifest_sha256, locked->manifest_sha256);
+		a.tools = &base->tools[locked - base->tools];
+		a.n_tools = 1;
+		b.tools = t;
+		b.n_tools = 1;
+		bv_lockfile_diff(&a, &b, &lines);
+		if (lines.n)
+			bv_lock_set_string(&t->manifest_sha256, ours);
+		bv_strv_clear(&lines);
+	}
 }
 
 /*
@@ -571,6 +607,7 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		bv_lockops_fill_entry(bv_lockfile_upsert(res.lock, p->tools[i].id), manifests[i],
 				      p->tools[i].version, check ? NULL : &images[k++], NULL);
 	}
+	keep_foreign_manifest_digests(res.lock, base);
 	r = bv_lockops_rebuild_binary_index(res.lock, &res.warnings, p, err);
 	if (r < 0)
 		goto fail;

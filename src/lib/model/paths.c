@@ -1,6 +1,6 @@
 /*
- * paths.c - cache root, project discovery and "~" expansion (see include/bv/paths.h
- * and paths-internal.h).
+ * paths.c - cache root, project discovery, "~" expansion and the caller's directory in a
+ * container (see include/bv/paths.h and paths-internal.h).
  */
 #include <bv/error.h>
 #include <errno.h>
@@ -30,6 +30,18 @@ static char *strip_slashes(char *s)
 	while (n > 1 && s[n - 1] == '/')
 		s[--n] = '\0';
 	return s;
+}
+
+bool bv_offline(void)
+{
+	const char *v = getenv("BV_OFFLINE");
+	return v && v[0] && strcmp(v, "0") && strcmp(v, "false");
+}
+
+int bv_offline_error(struct bv_error **err, const char *what)
+{
+	return bv_error_setc(err, BV_EINVALID, 0,
+			     "cannot %s: bv is offline (--offline or BV_OFFLINE is set)", what);
 }
 
 char *bv_home_dir(void)
@@ -98,6 +110,25 @@ int bv_project_find(char **root_out, const char *start_dir, struct bv_error **er
 		else
 			*slash = '\0';
 	}
+	/* no bv.toml anywhere above: a directory with only a bv.lock is a project too */
+	free(dir);
+	dir = bv_xstrdup(start);
+	for (;;) {
+		_cleanup_free_ char *candidate = bv_path_join(dir, "bv.lock");
+		struct stat st;
+		char *slash;
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+			*root_out = TAKE_PTR(dir);
+			return 0;
+		}
+		slash = strrchr(dir, '/');
+		if (!strcmp(dir, "/") || !slash)
+			break;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
 	return bv_error_setc(err, BV_ENOTFOUND, 0,
 			     "not in a bv project (no bv.toml in '%s' or any parent directory)",
 			     start);
@@ -114,4 +145,12 @@ char *bv_expand_home(const char *path)
 	if (path[1] == '\0')
 		return bv_xstrdup(home);
 	return bv_path_join(home, path + 2);
+}
+
+char *bv_project_container_dir(const char *root, const char *cwd, const char *mount)
+{
+	size_t len = strlen(root);
+	if (strncmp(cwd, root, len) != 0 || (cwd[len] != '/' && cwd[len] != '\0'))
+		return NULL;
+	return bv_xasprintf("%s%s", mount, cwd + len);
 }

@@ -2,6 +2,7 @@
  * bv.toml: reading it into struct bv_project, and editing its text.
  */
 #include <bv/error.h>
+#include <bv/lockfile.h>
 #include <bv/project.h>
 #include <bv/version.h>
 #include <stdlib.h>
@@ -287,7 +288,7 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 {
 	static const char *const known[] = {"project",          "registry", "runtime", "tools",
 					    "binary_overrides", "cache",    "data",    "hardware",
-					    "services",         "session",  NULL};
+					    "services",         "session",  "volumes", NULL};
 	struct bv_project *p = bv_xcalloc(1, sizeof(*p));
 	struct bv_schema s = {.file = path, .err = err};
 	struct bv_schema_table root;
@@ -327,13 +328,58 @@ fail:
 	return r;
 }
 
+static void put_string(struct bv_buf *b, const char *s);
+
+/*
+ * A directory holding only a bv.lock (shipped with a paper, say) is a project whose bv.toml
+ * would declare exactly the locked tools: sync and run work from the lock, and the first
+ * command that writes bv.toml writes this text.
+ */
+static int project_from_lock(struct bv_project **out, const char *root, const char *path,
+			     struct bv_error **err)
+{
+	_cleanup_free_ char *lock_path = bv_path_join(root, "bv.lock");
+	_cleanup_free_ char *text = NULL;
+	const char *slash = strrchr(root, '/');
+	struct bv_lockfile *lock = NULL;
+	struct bv_buf b = BV_BUF_INIT;
+	int r = bv_lockfile_load(&lock, lock_path, err);
+	if (r < 0)
+		return r;
+	text = bv_project_template(slash && slash[1] ? slash + 1 : "project");
+	bv_buf_puts(&b, text);
+	for (size_t i = 0; i < lock->n_tools; i++) {
+		bv_buf_puts(&b, "\n[[tools]]\nid = ");
+		put_string(&b, lock->tools[i].tool_id);
+		bv_buf_putc(&b, '\n');
+	}
+	bv_lockfile_free(lock);
+	r = bv_project_parse(out, b.buf, b.len, path, err);
+	bv_buf_release(&b);
+	return r;
+}
+
 int bv_project_load(struct bv_project **out, const char *root, struct bv_error **err)
 {
 	_cleanup_free_ char *path = bv_path_join(root, PROJECT_FILE);
+	_cleanup_free_ char *lock_path = NULL;
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	int r = bv_buf_read_file(&text, path, PROJECT_MAX_SIZE, err);
-	if (r < 0)
+	struct bv_error *read_err = NULL;
+	int r = bv_buf_read_file(&text, path, PROJECT_MAX_SIZE, &read_err);
+	if (r == BV_ENOTFOUND) {
+		lock_path = bv_path_join(root, "bv.lock");
+		if (bv_path_exists(lock_path)) {
+			bv_error_free(read_err);
+			return project_from_lock(out, root, path, err);
+		}
+	}
+	if (r < 0) {
+		if (err)
+			*err = read_err;
+		else
+			bv_error_free(read_err);
 		return r;
+	}
 	return bv_project_parse(out, text.buf, text.len, path, err);
 }
 
@@ -487,7 +533,16 @@ int bv_project_text_without_tool(char **out, const struct bv_project *p, const c
 	while (first > 1 && is_comment_line(p->text, starts, first - 1))
 		first--;
 	bv_buf_add(&b, p->text, starts[first - 1]);
-	bv_buf_add(&b, p->text + starts[next - 1], p->text_len - starts[next - 1]);
+	{
+		const char *rest = p->text + starts[next - 1];
+		size_t rest_len = p->text_len - starts[next - 1];
+		/* the blank line that add put above the entry goes with it, so that add and
+		 * remove cycles do not pile up blank lines at the end or between entries */
+		while (b.len >= 2 && b.buf[b.len - 1] == '\n' && b.buf[b.len - 2] == '\n' &&
+		       (!rest_len || rest[0] == '\n'))
+			b.buf[--b.len] = '\0';
+		bv_buf_add(&b, rest, rest_len);
+	}
 	*out = bv_buf_detach(&b, NULL);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/lock.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -67,6 +68,7 @@ int bv_project_lock(struct bv_project_lock **out, const char *root,
 	}
 	if (r < 0)
 		return r;
+	bv_logf(BV_LOG_DEBUG, "project lock: holding %s", path);
 	not_world_writable(lk.fd);
 	pl = bv_xcalloc(1, sizeof(*pl));
 	pl->lk = lk;

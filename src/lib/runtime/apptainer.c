@@ -897,7 +897,8 @@ static int apptainer_is_available(struct bv_runtime *rt, const struct bv_image_s
 	struct apptainer *a = self(rt);
 	_cleanup_free_ char *sif = NULL;
 	int r;
-	if ((r = sif_of_image(a, image, &sif, err)) < 0)
+	/* a SIF in the cache is of no use without apptainer to run it: say that first */
+	if ((r = find_bin(a, err)) < 0 || (r = sif_of_image(a, image, &sif, err)) < 0)
 		return r;
 	*available_out = sif_check(sif, NULL, NULL) == SIF_OK;
 	return 0;

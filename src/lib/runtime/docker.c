@@ -197,12 +197,14 @@ static struct bv_docker_layer *layer_get(struct bv_docker_progress *dp, const ch
 
 static void progress_count(struct bv_docker_progress *dp, double elapsed_s)
 {
-	uint64_t done = 0, total = 0;
+	uint64_t done = 0, total = 0, fetched = 0;
 	size_t n_done = 0;
 	for (size_t i = 0; i < dp->n_layers; i++) {
 		const struct bv_docker_layer *l = &dp->layers[i];
 		total += l->total;
 		done += l->done ? l->total : l->current;
+		/* "Already exists" layers never report a download */
+		fetched += l->done && l->current ? l->total : l->current;
 		n_done += l->done;
 	}
 	/* Docker never mentions the config blob, which bv counts: it is there once done. */
@@ -210,6 +212,7 @@ static void progress_count(struct bv_docker_progress *dp, double elapsed_s)
 	dp->p.layers_done = n_done + (!dp->podman && dp->p.finished);
 	dp->p.bytes_total = total;
 	dp->p.bytes_done = done;
+	dp->p.bytes_fetched = fetched;
 	dp->p.rate = elapsed_s > 0 ? (double)done / elapsed_s : 0;
 }
 
@@ -569,10 +572,8 @@ static int end_after_epipe(struct running *c, int *status_out, struct bv_error *
 
 static void remove_container(struct running *c)
 {
-	struct bv_error *ignored = NULL;
 	/* Best effort: the tool's result matters more than a leftover, which has labels. */
-	if (bv_engine_container_remove(c->d->e, c->id, "the container", &ignored) < 0)
-		bv_error_free(ignored);
+	bv_engine_container_discard(c->d->e, c->id);
 }
 
 static int create_container(struct docker *d, const struct bv_run_request *req, const char *pinned,

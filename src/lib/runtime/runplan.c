@@ -16,6 +16,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
 
@@ -173,16 +174,15 @@ static void add_mount(struct bv_run_plan *plan, size_t *n, const char *host, con
 	m->target = bv_strv_push(&plan->strings, target);
 	m->read_only = read_only;
 	m->kind = kind;
+	bv_logf(BV_LOG_DEBUG, "run: mount %s at %s%s", host, target,
+		read_only ? " (read-only)" : "");
 }
 
 static int plan_workspace(struct bv_run_plan *plan, size_t *n, const char *root, const char *cwd)
 {
-	size_t len = strlen(root);
-	if (!cwd)
-		cwd = root;
-	if (strncmp(cwd, root, len) == 0 && (cwd[len] == '/' || !cwd[len])) {
+	plan->workdir = bv_project_container_dir(root, cwd ? cwd : root, WORKSPACE);
+	if (plan->workdir) {
 		add_mount(plan, n, root, WORKSPACE, false, BV_MOUNT_WORKSPACE);
-		plan->workdir = bv_xasprintf(WORKSPACE "%s", cwd + len);
 	} else {
 		add_mount(plan, n, cwd, WORKSPACE, false, BV_MOUNT_WORKSPACE);
 		plan->workdir = bv_xstrdup(WORKSPACE);
@@ -265,6 +265,91 @@ static int plan_data(struct bv_run_plan *plan, size_t *n, const char *cache_dir,
 	return 0;
 }
 
+/*
+ * Host variables a tool needs to behave as if installed: the terminal (samtools tview), the
+ * locale and time zone, and how many threads numeric libraries may start.
+ */
+static const char *const passthrough_names[] = {
+	"TERM",
+	"COLORTERM",
+	"NO_COLOR",
+	"LANG",
+	"LANGUAGE",
+	"TZ",
+	"OMP_NUM_THREADS",
+	"OPENBLAS_NUM_THREADS",
+	"MKL_NUM_THREADS",
+	"NUMEXPR_NUM_THREADS",
+	"BLIS_NUM_THREADS",
+	"VECLIB_MAXIMUM_THREADS",
+	"GOTO_NUM_THREADS",
+	NULL,
+};
+
+static bool name_in_list(const char *name, size_t len, const char *list)
+{
+	while (list && *list) {
+		size_t n = strcspn(list, ",:");
+		if (n == len && !strncmp(list, name, len))
+			return true;
+		list += n + (list[n] != '\0');
+	}
+	return false;
+}
+
+static bool passes_through(const char *entry, size_t name_len, const char *extra)
+{
+	if (name_len > 3 && !strncmp(entry, "LC_", 3))
+		return true;
+	for (size_t i = 0; passthrough_names[i]; i++)
+		if (strlen(passthrough_names[i]) == name_len &&
+		    !strncmp(entry, passthrough_names[i], name_len))
+			return true;
+	return name_in_list(entry, name_len, extra);
+}
+
+static const char *host_value(const char *const *host_env, const char *name, size_t len)
+{
+	for (size_t i = 0; host_env && host_env[i]; i++)
+		if (!strncmp(host_env[i], name, len) && host_env[i][len] == '=')
+			return host_env[i] + len + 1;
+	return NULL;
+}
+
+static int plan_env(struct bv_run_plan *plan, const struct bv_run_plan_input *in,
+		    struct bv_error **err)
+{
+	const char *extra = host_value(in->host_env, "BV_PASS_ENV", strlen("BV_PASS_ENV"));
+	for (size_t i = 0; in->host_env && in->host_env[i]; i++) {
+		const char *eq = strchr(in->host_env[i], '=');
+		if (eq && bv_env_name_valid(in->host_env[i], (size_t)(eq - in->host_env[i])) &&
+		    passes_through(in->host_env[i], (size_t)(eq - in->host_env[i]), extra))
+			bv_strv_env_set(&plan->env, in->host_env[i]);
+	}
+	for (size_t i = 0; plan->manifest && i < plan->manifest->n_env; i++) {
+		_cleanup_free_ char *entry = bv_xasprintf("%s=%s", plan->manifest->env[i].name,
+							  plan->manifest->env[i].value);
+		bv_strv_env_set(&plan->env, entry);
+	}
+	for (size_t i = 0; in->env_args && in->env_args[i]; i++) {
+		const char *arg = in->env_args[i];
+		const char *eq = strchr(arg, '=');
+		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const char *value;
+		if (!bv_env_name_valid(arg, len))
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "invalid --env '%s': expected NAME=VALUE or NAME",
+					     arg);
+		if (eq) {
+			bv_strv_env_set(&plan->env, arg);
+		} else if ((value = host_value(in->host_env, arg, len))) {
+			_cleanup_free_ char *entry = bv_xasprintf("%s=%s", arg, value);
+			bv_strv_env_set(&plan->env, entry);
+		}
+	}
+	return 0;
+}
+
 int bv_run_plan_build(struct bv_run_plan *plan, const struct bv_run_plan_input *in,
 		      struct bv_error **err)
 {
@@ -299,13 +384,12 @@ int bv_run_plan_build(struct bv_run_plan *plan, const struct bv_run_plan_input *
 			r = plan_caches(plan, &n_mounts, in->project, plan->tool->tool_id,
 					cache_dir, err);
 	}
+	if (r >= 0)
+		r = plan_env(plan, in, err);
 	if (r < 0) {
 		bv_run_plan_release(plan);
 		return r;
 	}
-	for (size_t i = 0; plan->manifest && i < plan->manifest->n_env; i++)
-		bv_strv_pushf(&plan->env, "%s=%s", plan->manifest->env[i].name,
-			      plan->manifest->env[i].value);
 	plan->req.image.tool_id = plan->tool->tool_id;
 	plan->req.image.reference = plan->tool->image_reference;
 	plan->req.image.digest = plan->tool->image_digest;

@@ -2,6 +2,7 @@
 #include <limits.h>
 
 #include "test.h"
+#include "util/cleanup.h"
 #include "util/parse.h"
 
 static void test_parse__u64_bounds(void **state)
@@ -115,6 +116,34 @@ static void test_parse__prefix_suffix(void **state)
 	assert_false(bv_str_has_suffix("data.tar.gzx", ".tar.gz"));
 }
 
+static void test_parse__seconds_ms(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t ms;
+	} good[] = {{"30", 30000}, {"0.5", 500}, {"2.25", 2250}, {"1.0005", 1000},
+		    {"007", 7000}, {"0", 0},     {"0.001", 1},   {"86400", 86400000}};
+	static const char *const bad[] = {"",   ".5",  "1.",    "-1",  "+1",  "1e3",  " 1", "1 ",
+					  "1s", "0x1", "1.2.3", "nan", "1,5", "1.-5", NULL};
+	uint64_t v;
+	(void)state;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(good); i++) {
+		v = 99;
+		assert_int_equal(bv_parse_seconds_ms(&v, good[i].s, 86400000), 0);
+		assert_int_equal(v, good[i].ms);
+	}
+	for (size_t i = 0; bad[i]; i++) {
+		v = 99;
+		assert_int_equal(bv_parse_seconds_ms(&v, bad[i], 86400000), -EINVAL);
+		assert_int_equal(v, 99);
+	}
+	assert_int_equal(bv_parse_seconds_ms(&v, NULL, 1000), -EINVAL);
+	assert_int_equal(bv_parse_seconds_ms(&v, "86400.001", 86400000), -ERANGE);
+	assert_int_equal(bv_parse_seconds_ms(&v, "99999999999999999999999", 86400000), -ERANGE);
+	assert_int_equal(bv_parse_seconds_ms(&v, "99999999999999999999999.5", 86400000), -ERANGE);
+	assert_int_equal(v, 99);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_parse__int_and_uint_ranges),
 		cmocka_unit_test(test_parse__bool),
 		cmocka_unit_test(test_parse__prefix_suffix),
+		cmocka_unit_test(test_parse__seconds_ms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <bv/store.h>
 #include <ctype.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/time.h"
@@ -207,6 +209,8 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 
 	if (!opts)
 		opts = &none;
+	if (bv_offline())
+		return bv_offline_error(err, "reach an image registry");
 	curl = bv_curl_get(err);
 	if (!curl)
 		return BV_ERR;
@@ -449,6 +453,7 @@ static int request_setup(struct bv_registry_client *c, struct request *r, const 
 	if (auth)
 		r->hdrs = cu->slist_append(r->hdrs, auth);
 
+	bv_log_url(BV_LOG_DEBUG, "registry: request", r->url);
 	cu->easy_setopt(h, CURLOPT_URL, r->url);
 	cu->easy_setopt(h, CURLOPT_PRIVATE, (void *)r);
 	cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -1392,6 +1397,7 @@ struct blob {
 	int64_t offset;    /* where this attempt started */
 	uint64_t received; /* body bytes of this attempt */
 	uint64_t done;     /* bytes in the store or the partial, for progress */
+	uint64_t fetched;  /* body bytes of every attempt: what this pull downloaded */
 	struct bv_error *write_err;
 	struct request req;
 };
@@ -1475,6 +1481,7 @@ static int blob_write(struct request *r, const char *data, size_t len)
 	if (bv_store_ingest_write(b->in, data, len, &b->write_err) < 0)
 		return -1;
 	b->received += len;
+	b->fetched += len;
 	b->done += len;
 	r->c->stats.blob_bytes += len;
 	return 0;
@@ -1692,8 +1699,10 @@ static void report_progress(struct pull *p, bool force)
 		for (size_t j = 0; j < p->n_blobs; j++) {
 			struct blob *b = &p->blobs[j];
 			for (size_t k = 0; k < b->n_users; k++)
-				if (b->users[k] == i)
+				if (b->users[k] == i) {
 					pr.bytes_done += b->done;
+					pr.bytes_fetched += b->fetched;
+				}
 		}
 		pr.rate = secs > 0 ? (double)c->stats.blob_bytes / secs : 0;
 		pr.finished = im->blobs_done == im->blobs_total;

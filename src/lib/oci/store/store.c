@@ -773,9 +773,33 @@ void bv_store_images_free(struct bv_store_image *images, size_t n)
 	for (size_t i = 0; images && i < n; i++) {
 		free(images[i].ref_name);
 		free(images[i].digest);
+		free(images[i].pinned_digest);
 		free(images[i].media_type);
 	}
 	free(images);
+}
+
+/* Config + layers of the manifest `digest`, as its descriptors say; -1 when not a manifest. */
+static int64_t content_size(const struct bv_store *s, const char *digest)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	struct bv_error *err = NULL;
+	json_t *m, *layers, *layer;
+	size_t i;
+	int64_t total = -1;
+	if (bv_store_read_blob(&text, s, digest, 4u << 20, &err) < 0) {
+		bv_error_free(err);
+		return -1;
+	}
+	m = json_loadb(text.buf, text.len, 0, NULL);
+	layers = json_object_get(m, "layers");
+	if (json_is_array(layers)) {
+		total = json_integer_value(json_object_get(json_object_get(m, "config"), "size"));
+		json_array_foreach(layers, i, layer) total +=
+			json_integer_value(json_object_get(layer, "size"));
+	}
+	json_decref(m);
+	return total;
 }
 
 int bv_store_list_images(struct bv_store_image **out, size_t *n_out, const struct bv_store *s,
@@ -799,8 +823,14 @@ int bv_store_list_images(struct bv_store_image **out, size_t *n_out, const struc
 		BV_GROW(v, alloc, n + 1);
 		v[n].ref_name = bv_xstrdup(name);
 		v[n].digest = bv_xstrdup(digest);
+		{
+			const char *pinned = json_string_value(json_object_get(
+				json_object_get(d, "annotations"), BV_STORE_DIGEST_ANNOTATION));
+			v[n].pinned_digest = bv_xstrdup(pinned && *pinned ? pinned : digest);
+		}
 		v[n].media_type = bv_xstrdup(media_type);
 		v[n].size = json_integer_value(size);
+		v[n].content_size = content_size(s, digest);
 		n++;
 	}
 	json_decref(doc);

@@ -177,35 +177,15 @@ static int native_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 }
 
 /* The index of `key`'s entry in `env` ("KEY=..."), or -1. */
-static ssize_t env_find(const struct bv_strv *env, const char *key, size_t len)
-{
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, len) == 0 && env->v[i][len] == '=')
-			return (ssize_t)i;
-	return -1;
-}
-
 static bool env_has(const struct bv_strv *env, const char *key)
 {
-	return env_find(env, key, strlen(key)) >= 0;
-}
-
-/* "K=V" into `env`, replacing an entry for the same K. */
-static void env_set(struct bv_strv *env, const char *entry)
-{
-	ssize_t i = env_find(env, entry, strcspn(entry, "="));
-	if (i < 0) {
-		bv_strv_push(env, entry);
-		return;
-	}
-	free(env->v[i]);
-	env->v[i] = bv_xstrdup(entry);
+	return bv_strv_env_find(env, key, strlen(key)) >= 0;
 }
 
 /* Appends ":dir" to the list variable `key`, or sets it to `dir` when it is unset. */
 static void env_append_dir(struct bv_strv *env, const char *key, const char *dir)
 {
-	ssize_t i = env_find(env, key, strlen(key));
+	ssize_t i = bv_strv_env_find(env, key, strlen(key));
 	char *entry =
 		i < 0 ? bv_xasprintf("%s=%s", key, dir) : bv_xasprintf("%s:%s", env->v[i], dir);
 	if (i < 0) {
@@ -341,7 +321,7 @@ static int plan_gpu(struct native_run *nr, struct bv_error **err)
 	env_append_dir(&nr->env, "LD_LIBRARY_PATH", NVIDIA_DIR "/lib");
 	if (visible) {
 		_cleanup_free_ char *e = bv_xasprintf("NVIDIA_VISIBLE_DEVICES=%s", visible);
-		env_set(&nr->env, e);
+		bv_strv_env_set(&nr->env, e);
 	}
 	return 0;
 }
@@ -399,11 +379,11 @@ static int plan_run(struct native_run *nr, const char *rootfs, const struct bv_r
 
 	push_json_strings(&nr->env, json_object_get(cfg, "Env"));
 	if (!env_has(&nr->env, "PATH"))
-		env_set(&nr->env, default_path);
+		bv_strv_env_set(&nr->env, default_path);
 	if (!env_has(&nr->env, "HOME"))
-		env_set(&nr->env, "HOME=/tmp");
+		bv_strv_env_set(&nr->env, "HOME=/tmp");
 	for (const char *const *e = req->env; e && *e; e++)
-		env_set(&nr->env, *e);
+		bv_strv_env_set(&nr->env, *e);
 
 	nr->workdir = req->workdir;
 	if (!nr->workdir && json_is_string(json_object_get(cfg, "WorkingDir")) &&

@@ -26,6 +26,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
+#include "util/time.h"
 
 #include "util/banned.h"
 
@@ -409,6 +410,9 @@ static void srv_handle(int fd)
 	} else if (bv_str_has_prefix(line, "GET /_ping ")) {
 		srv_printf(fd,
 			   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
+	} else if (strstr(line, "/stall")) {
+		/* reads the request and never answers (the test kills it) */
+		sleep(30);
 	} else if (bv_str_has_prefix(line, "GET /v1.41/images/missing/json ")) {
 		srv_respond(fd, 404, "", "{\"message\":\"No such image: missing\"}");
 	} else if (bv_str_has_prefix(line, "GET /v1.41/notjson ")) {
@@ -652,6 +656,83 @@ static void test_engine__calls_and_bodies(void **state)
 	assert_null(resp);
 	bv_error_free(err);
 	json_decref(body);
+	bv_engine_free(e);
+	fake_stop(&f);
+}
+
+static int count_data(const char *data, size_t len, void *payload);
+
+static double seconds_since(uint64_t t0)
+{
+	return (double)(bv_time_monotonic_ns() - t0) / 1e9;
+}
+
+static void test_engine__deadlines(void **state)
+{
+	struct fake f;
+	struct bv_engine *e = NULL;
+	struct bv_error *err = NULL;
+	long status = 0;
+	json_t *resp = NULL;
+	size_t n = 0;
+	uint64_t t0;
+	char *want;
+	(void)state;
+	fake_start(&f, "1.41", false);
+
+	/* a bad value is refused, once, naming the variable */
+	setenv("BV_ENGINE_TIMEOUT", "1x", 1);
+	assert_int_equal(bv_engine_open(&e, f.host, &err), BV_EINVALID);
+	assert_string_equal(err->message, "invalid BV_ENGINE_TIMEOUT '1x': give seconds above 0 "
+					  "and up to a week, such as 30 or 0.5");
+	bv_error_free(err);
+	err = NULL;
+	setenv("BV_ENGINE_TIMEOUT", "0.3", 1);
+	setenv("BV_ENGINE_LONG_TIMEOUT", "0.4", 1);
+	assert_ok(bv_engine_open(&e, f.host, &err), &err);
+
+	/* a short call: the whole answer within the deadline */
+	t0 = bv_time_monotonic_ns();
+	assert_int_equal(bv_engine_call(&status, &resp, e, "GET", "/stall?x=1", NULL, &err),
+			 BV_ERR);
+	assert_true(seconds_since(t0) >= 0.25 && seconds_since(t0) < 2);
+	want = bv_xasprintf("the engine at '%s' did not answer GET /stall within 0.3 s; raise "
+			    "BV_ENGINE_TIMEOUT or check the daemon",
+			    f.s.path);
+	assert_string_equal(err->message, want);
+	free(want);
+	bv_error_free(err);
+	err = NULL;
+
+	/* a long one: no byte for the idle limit (libcurl looks about once a second) */
+	t0 = bv_time_monotonic_ns();
+	assert_int_equal(
+		bv_engine_stream(&status, NULL, e, "GET", "/stall", NULL, -1, count_data, &n, &err),
+		BV_ERR);
+	assert_true(seconds_since(t0) >= 0.35 && seconds_since(t0) < 3);
+	want = bv_xasprintf("the engine at '%s' sent nothing for 0.4 s during GET /stall; raise "
+			    "BV_ENGINE_LONG_TIMEOUT or check the daemon",
+			    f.s.path);
+	assert_string_equal(err->message, want);
+	free(want);
+	bv_error_free(err);
+	err = NULL;
+
+	/* a hijack: the response head within the short deadline */
+	t0 = bv_time_monotonic_ns();
+	assert_int_equal(bv_engine_attach(e, "/containers/stall/attach", NULL, false, -1, -1, -1,
+					  NULL, NULL, &err),
+			 BV_ERR);
+	assert_true(seconds_since(t0) >= 0.25 && seconds_since(t0) < 2);
+	want = bv_xasprintf("the engine at '%s' did not answer POST /containers/stall/attach "
+			    "within 0.3 s; raise BV_ENGINE_TIMEOUT or check the daemon",
+			    f.s.path);
+	assert_string_equal(err->message, want);
+	free(want);
+	bv_error_free(err);
+
+	unsetenv("BV_ENGINE_TIMEOUT");
+	unsetenv("BV_ENGINE_LONG_TIMEOUT");
 	bv_engine_free(e);
 	fake_stop(&f);
 }
@@ -982,6 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_engine__older_server_and_podman_by_version),
 		cmocka_unit_test(test_engine__docker_by_version),
 		cmocka_unit_test(test_engine__calls_and_bodies),
+		cmocka_unit_test(test_engine__deadlines),
 		cmocka_unit_test(test_engine__stream_uploads_chunked),
 		cmocka_unit_test(test_engine__pull_stream_errors),
 		cmocka_unit_test(test_engine__attach_streams_stdin_and_half_closes),

@@ -331,7 +331,7 @@ static void test_engine_api__list_escapes_label_filters(void **state)
 	json_decref(list);
 	/* a 200 that is not an array is the engine's error, not an empty list */
 	expect_error(bv_engine_image_list(&list, e, snapshots, "the snapshots", &err), &err, BV_ERR,
-		     "could not list the snapshots: engine error (HTTP 500)");
+		     "could not list the snapshots: the engine's answer is not a list");
 }
 
 static void test_engine_api__exec_create_starts_a_stopped_container_once(void **state)

@@ -143,6 +143,20 @@ static void test_paths__expand_home(void **state)
 	free(s);
 }
 
+static void test_paths__project_container_dir(void **state)
+{
+	(void)state;
+	char *s = bv_project_container_dir("/p/proj", "/p/proj", "/workspace");
+	assert_string_equal(s, "/workspace");
+	free(s);
+	s = bv_project_container_dir("/p/proj", "/p/proj/a/b", "/workspace");
+	assert_string_equal(s, "/workspace/a/b");
+	free(s);
+	/* a sibling sharing the prefix is outside, and so is a parent */
+	assert_null(bv_project_container_dir("/p/proj", "/p/project2", "/workspace"));
+	assert_null(bv_project_container_dir("/p/proj", "/p", "/workspace"));
+}
+
 static void test_paths__project_found_from_nested_dir(void **state)
 {
 	(void)state;
@@ -237,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_paths__cache_dir_precedence),
 		cmocka_unit_test(test_paths__cache_dir_without_home),
 		cmocka_unit_test(test_paths__expand_home),
+		cmocka_unit_test(test_paths__project_container_dir),
 		cmocka_unit_test(test_paths__project_found_from_nested_dir),
 		cmocka_unit_test(test_paths__project_not_found),
 	};

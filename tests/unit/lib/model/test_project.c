@@ -469,6 +469,34 @@ static char *with(const char *text, const char *id, const char *version)
 	return out;
 }
 
+/* Ten add and remove cycles of two tools leave the file as it was: no blank lines pile up. */
+static void test_project__add_remove_cycles_are_stable(void **state)
+{
+	static const char *const starts[] = {
+		"[project]\nname = \"p\"\n",
+		"[project]\nname = \"p\"\n\n[[tools]]\nid = \"samtools\"\n",
+		"[project]\nname = \"p\"\n\n# keep me\n[[tools]]\nid = \"samtools\"\n\n[runtime]\n"
+		"backend = \"native\"\n",
+	};
+	(void)state;
+	for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+		char *text = strdup(starts[k]);
+		for (int i = 0; i < 10; i++) {
+			char *a = with(text, "bwa", "");
+			char *b = with(a, "minimap2", "^2");
+			char *c = without(b, "bwa");
+			char *d = without(c, "minimap2");
+			free(text);
+			free(a);
+			free(b);
+			free(c);
+			text = d;
+		}
+		assert_string_equal(text, starts[k]);
+		free(text);
+	}
+}
+
 /* The ids declared by `text`, space-separated, "id@version" when pinned. */
 static char *declared(const char *text)
 {
@@ -590,7 +618,8 @@ static void test_project__without_at_end_of_file(void **state)
 				   "[[tools]]\nid = \"b\"\nversion = \"1\"";
 	char *out = without(text, "b");
 	(void)state;
-	assert_string_equal(out, "[project]\nname = \"x\"\n\n[[tools]]\nid = \"a\"\n\n");
+	/* the blank line above the removed entry goes with it */
+	assert_string_equal(out, "[project]\nname = \"x\"\n\n[[tools]]\nid = \"a\"\n");
 	assert_declared(out, "a");
 	free(out);
 
@@ -965,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_project__with_replaces_version),
 		cmocka_unit_test(test_project__with_adds_version_line),
 		cmocka_unit_test(test_project__save_text),
+		cmocka_unit_test(test_project__add_remove_cycles_are_stable),
 		cmocka_unit_test(test_project__with_after_inline_is_refused),
 		cmocka_unit_test(test_project__cache_host_path),
 	};
