@@ -9,9 +9,13 @@ MESON_OPTS ?=
 SHARED    ?= ../shared
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 1800
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
+
+.PHONY: install uninstall
 .PHONY: all deps deps-quiet deps-build setup check unit e2e asan fanalyzer lint tidy format format-check fuzz-build fuzz fuzz-long bench bench-unpack demo clean
 
 # Building needs only the build packages (no root, docker or samtools); tests need the rest.
@@ -32,6 +36,15 @@ $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized $(MESON_OPTS)
 
 setup: $(BUILD)/build.ninja
+
+# bin/bv, the man pages, the completion scripts and the type vocabulary under
+# $(DESTDIR)$(PREFIX), from $(BUILD) whatever prefix it was set up with (scripts/install.py).
+install: all
+	scripts/install.py $(BUILD) $(PREFIX) "$(DESTDIR)"
+
+# Removes exactly those files (Meson's list of them).
+uninstall: $(BUILD)/build.ninja
+	scripts/install.py --uninstall $(BUILD) $(PREFIX) "$(DESTDIR)"
 
 # Every test: unit (cmocka), conformance (toml-test) and end-to-end (bats).
 check: deps-quiet all

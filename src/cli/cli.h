@@ -42,6 +42,22 @@ struct bv_cli_option {
 	const char *help;
 };
 
+/* What a command's operands are, for the shell completions (cmd_completions.c). */
+enum bv_cli_operands {
+	BV_OPERANDS_NONE,     /* free text, or nothing to offer */
+	BV_OPERANDS_FILES,    /* paths */
+	BV_OPERANDS_TOOLS,    /* tool ids of the project's bv.lock */
+	BV_OPERANDS_RUNNABLE, /* a tool id or binary of bv.lock, then the tool's own arguments */
+	BV_OPERANDS_DATASETS, /* dataset ids of the registry (its copy in the cache) */
+	BV_OPERANDS_COMMANDS, /* bv's commands */
+};
+
+/* A word that must follow the command (bv cache prune), and what comes after it. */
+struct bv_cli_subcommand {
+	const char *name;
+	enum bv_cli_operands operands;
+};
+
 struct bv_cli_command {
 	const char *name;
 	const char *usage;   /* after "bv <name> ", e.g. "[--json] <tool>..." */
@@ -50,6 +66,9 @@ struct bv_cli_command {
 	const struct bv_cli_option *options; /* terminated by an entry with long_name NULL */
 	bool stop_at_operand; /* options end at the first operand (bv run <tool> --its-flags) */
 	int (*run)(int argc, char **argv);
+	/* For the completions and man pages only: NULL-name-terminated, or NULL for none. */
+	const struct bv_cli_subcommand *subcommands;
+	enum bv_cli_operands operands; /* without subcommands: what the operands are */
 };
 
 /* All commands, NULL-terminated, in the order `bv --help` lists them. */
@@ -81,6 +100,18 @@ int bv_cli_begin(const struct bv_cli_command *cmd, int argc, char **argv, int mi
 
 void bv_cli_print_command_help(FILE *out, const struct bv_cli_command *cmd);
 void bv_cli_print_main_help(FILE *out);
+
+/*
+ * The global options (main.c parses them by hand; --help, completions and man pages list
+ * them from here), terminated by an entry with long_name NULL.  -h/--help is not in it.
+ */
+extern const struct bv_cli_option bv_cli_global_options[];
+
+/*
+ * man.c: the man page bv(1) (cmd NULL) or bv-<name>(1), as roff, written to `out` from the
+ * command table, so it cannot disagree with --help.  `bv help --man [<command>]` prints it.
+ */
+void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd);
 
 /* Output. */
 void bv_cli_init_output(void);
@@ -299,6 +330,7 @@ void bv_cli_format_size(char *out, size_t len, int64_t bytes);
 /* Commands. */
 extern const struct bv_cli_command bv_cmd_add;
 extern const struct bv_cli_command bv_cmd_cache;
+extern const struct bv_cli_command bv_cmd_completions;
 extern const struct bv_cli_command bv_cmd_data;
 extern const struct bv_cli_command bv_cmd_doctor;
 extern const struct bv_cli_command bv_cmd_down;

@@ -483,6 +483,11 @@ static const struct bv_cli_option cache_options[] = {
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
+static const struct bv_cli_subcommand cache_subcommands[] = {
+	{"size", BV_OPERANDS_NONE},  {"list", BV_OPERANDS_NONE},  {"verify", BV_OPERANDS_NONE},
+	{"prune", BV_OPERANDS_NONE}, {"clean", BV_OPERANDS_NONE}, {NULL, BV_OPERANDS_NONE},
+};
+
 const struct bv_cli_command bv_cmd_cache = {
 	.name = "cache",
 	.usage = "size|list|verify [--fast]|prune [--dry-run]|clean [--dry-run]",
@@ -491,4 +496,5 @@ const struct bv_cli_command bv_cmd_cache = {
 		"size: what the cache uses on disk, by directory.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.  clean:\nremoves every image, unpacked tree, dataset, SIF and registry clone (not the tool\ncaches), which rm -rf cannot do to bv's read-only files; trees in use are kept.",
 	.options = cache_options,
 	.run = run_cache,
+	.subcommands = cache_subcommands,
 };

@@ -458,6 +458,11 @@ static const struct bv_cli_option data_options[] = {
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
+static const struct bv_cli_subcommand data_subcommands[] = {
+	{"fetch", BV_OPERANDS_DATASETS}, {"list", BV_OPERANDS_NONE}, {"verify", BV_OPERANDS_NONE},
+	{"rm", BV_OPERANDS_DATASETS},    {NULL, BV_OPERANDS_NONE},
+};
+
 const struct bv_cli_command bv_cmd_data = {
 	.name = "data",
 	.usage = "fetch <id[@version]>... [-y] [--jobs N] | list [--json] | verify [--filter S] "
@@ -467,6 +472,7 @@ const struct bv_cli_command bv_cmd_data = {
 		"fetch: downloads datasets of the registry (the newest version without @version)\ninto the cache, checked against their sha256 and size, after asking (--yes skips the\nquestion; without a terminal it is required).  list: the cached datasets, their size,\nwhether their digest was verified, and which tools of this project's bv.lock pin them.\nverify: asks each dataset's server for its size (PASS, MISMATCH, FAIL; exit 1 on FAIL);\nwith --local re-hashes the cached files against their records.  rm: removes a dataset\n(every version without @version).  Mirrors: BV_DATA_MIRRORS=prefix=replacement,... or a\n[data] table in ~/.config/bv/mirrors.toml.",
 	.options = data_options,
 	.run = run_data,
+	.subcommands = data_subcommands,
 };
 
 /* ------------------------------------------------------------------------------------------ */

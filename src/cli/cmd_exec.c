@@ -199,4 +199,5 @@ const struct bv_cli_command bv_cmd_exec = {
 	.options = options,
 	.stop_at_operand = true,
 	.run = run_exec,
+	.operands = BV_OPERANDS_RUNNABLE,
 };

@@ -109,4 +109,5 @@ const struct bv_cli_command bv_cmd_info = {
 		"Shows the lock entry of <tool> (image, digest, binaries, layers) with the description,\nentrypoint and subcommands of its manifest.",
 	.options = info_options,
 	.run = run_info,
+	.operands = BV_OPERANDS_TOOLS,
 };

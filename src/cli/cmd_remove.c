@@ -56,4 +56,5 @@ const struct bv_cli_command bv_cmd_remove = {
 		"Removes each <tool> from bv.toml and bv.lock and rebuilds the binary index.\nImages stay in the cache; nothing is written unless every tool can be removed.",
 	.options = remove_options,
 	.run = run_remove,
+	.operands = BV_OPERANDS_TOOLS,
 };

@@ -200,6 +200,7 @@ const struct bv_cli_command bv_cmd_run = {
 	.options = options,
 	.stop_at_operand = true,
 	.run = run_run,
+	.operands = BV_OPERANDS_RUNNABLE,
 };
 
 bool bv_cli_is_own_name(const char *argv0)

@@ -427,6 +427,15 @@ static const struct bv_cli_option session_options[] = {
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
+/* For completions: the names of subcommands[] above. */
+static const struct bv_cli_subcommand session_subcommands[] = {
+	{"start", BV_OPERANDS_TOOLS},      {"exec", BV_OPERANDS_NONE},
+	{"cp", BV_OPERANDS_FILES},         {"snapshot", BV_OPERANDS_NONE},
+	{"restore", BV_OPERANDS_NONE},     {"ls", BV_OPERANDS_NONE},
+	{"rm", BV_OPERANDS_NONE},          {"snapshots", BV_OPERANDS_NONE},
+	{"snapshot-rm", BV_OPERANDS_NONE}, {NULL, BV_OPERANDS_NONE},
+};
+
 const struct bv_cli_command bv_cmd_session = {
 	.name = "session",
 	.usage = "start|exec|cp|snapshot|restore|ls|rm|snapshots|snapshot-rm [args...]",
@@ -446,4 +455,5 @@ const struct bv_cli_command bv_cmd_session = {
 		"default 16) snapshots, dropping the least recently used.",
 	.options = session_options,
 	.run = run_session,
+	.subcommands = session_subcommands,
 };

@@ -132,4 +132,5 @@ const struct bv_cli_command bv_cmd_show = {
 		"Shows the registry manifest of <tool>: the locked version inside a project, else the\nlatest.  Reads the registry as last fetched; it never touches the network.",
 	.options = show_options,
 	.run = run_show,
+	.operands = BV_OPERANDS_TOOLS,
 };

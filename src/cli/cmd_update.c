@@ -41,4 +41,5 @@ const struct bv_cli_command bv_cmd_update = {
 		"Resolves each <tool> (default: all) to the newest version its bv.toml requirement\nallows, asks the registry again what its image tag points to, pulls and unpacks the\nresult and writes bv.lock.  bv.toml is not changed: its requirements still hold.",
 	.options = update_options,
 	.run = run_update,
+	.operands = BV_OPERANDS_TOOLS,
 };

@@ -42,6 +42,7 @@ const struct bv_cli_command *const bv_cli_commands[] = {
 	&bv_cmd_data,
 	&bv_cmd_cache,
 	&bv_cmd_doctor,
+	&bv_cmd_completions,
 	&bv_cmd_help,
 	&bv_cmd_version,
 	NULL,
@@ -300,18 +301,19 @@ void bv_cli_print_command_help(FILE *out, const struct bv_cli_command *cmd)
 	print_option_rows(out, cmd->options, true);
 }
 
+const struct bv_cli_option bv_cli_global_options[] = {
+	{"version", 'V', BV_OPT_FLAG, NULL, NULL, "print the version and exit"},
+	{"directory", 'C', BV_OPT_STRING, NULL, "DIR", "run as if started in DIR"},
+	{"quiet", 'q', BV_OPT_FLAG, NULL, NULL, "no status lines, only errors and results"},
+	{"verbose", 'v', BV_OPT_FLAG, NULL, NULL,
+	 "diagnostics on stderr; twice for more (also BV_LOG=debug|trace)"},
+	{"offline", 0, BV_OPT_FLAG, NULL, NULL,
+	 "never use the network; fail clearly when something would need it"},
+	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
+};
+
 void bv_cli_print_main_help(FILE *out)
 {
-	static const struct bv_cli_option global[] = {
-		{"version", 'V', BV_OPT_FLAG, NULL, NULL, "print the version and exit"},
-		{"directory", 'C', BV_OPT_STRING, NULL, "DIR", "run as if started in DIR"},
-		{"quiet", 'q', BV_OPT_FLAG, NULL, NULL, "no status lines, only errors and results"},
-		{"verbose", 'v', BV_OPT_FLAG, NULL, NULL,
-		 "diagnostics on stderr; twice for more (also BV_LOG=debug|trace)"},
-		{"offline", 0, BV_OPT_FLAG, NULL, NULL,
-		 "never use the network; fail clearly when something would need it"},
-		{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
-	};
 	size_t width = 0;
 	fprintf(out, "usage: bv [--version] [--help] [-C <DIR>] [-q] [-v] [--offline] <command> "
 		     "[<args>]\n\n"
@@ -325,6 +327,6 @@ void bv_cli_print_main_help(FILE *out)
 		fprintf(out, "  %-*s  %s\n", (int)width, bv_cli_commands[i]->name,
 			bv_cli_commands[i]->summary);
 	fprintf(out, "\nOptions:\n");
-	print_option_rows(out, global, true);
+	print_option_rows(out, bv_cli_global_options, true);
 	fprintf(out, "\nRun 'bv help <command>' or 'bv <command> --help' for more on a command.\n");
 }
