@@ -95,6 +95,7 @@ bench: deps-quiet all
 	scripts/bench-run.sh $(BUILD)
 	scripts/bench-trust.sh $(BUILD)
 	scripts/bench-data.sh $(BUILD)
+	scripts/bench-services.sh $(BUILD)
 
 # The unpack-only part of bench-pull.sh; BENCH_UNPACK_BASELINE=<builddir> compares two builds.
 bench-unpack: all

@@ -34,6 +34,8 @@
  * key 'buld' in [[services]] 'web'"): a misspelt option must not be silently dropped.
  *
  * Calling sequence:
+ *   struct bv_services_lock *l;   (up, down, restart: first, so bv.toml is read under it)
+ *   if (bv_services_lock(&l, project_root, on_wait, NULL, &err) < 0) ...
  *   struct bv_services *s;
  *   if (bv_services_parse(&s, project, &err) < 0) ...       "bv.toml:12:9: ..." errors
  *   bv_strv_foreach(w, &s->warnings) print w;                (none today)
@@ -41,17 +43,18 @@
  *   struct bv_engine *e;  bv_engine_open(&e, NULL, &err);
  *   bv_services_up(e, s, &options, &err);     bv_services_down(e, s, &events, &err);
  *   bv_services_ps(&rows, &n, e, s, &err);    bv_services_logs(e, s, "web", &logopts, &err);
- *   bv_services_free(s);
+ *   bv_services_free(s);   bv_services_unlock(l);
  *
  * What the engine sees: every container is named bv-<project>-<service>, labelled
  * bv.project=<project root> and bv.service=<name>, and attached to the bridge network
- * bv-<project>-net with the service name as its DNS alias, so services reach each other by
- * name.  <project> is the project's name, lower-cased, with characters an engine name cannot
- * hold replaced by '-'.  The root label is what makes a container or network the project's:
+ * bv-<project>-net (by its id) with the service name as its DNS alias, so services reach
+ * each other by name.  <project> is the project's name, lower-cased, with characters an engine name
+ * cannot hold replaced by '-'.  The root label is what makes a container or network the project's:
  * a same-named network or container without it is refused, never reused or removed, so two
  * projects that happen to share a name cannot tear each other down.  A label bv.config holds
  * a digest of the container's whole definition (and its image id): `bv up` keeps a running
- * container whose definition did not change and recreates any other.
+ * container whose definition did not change and that the engine still shows as bv made it
+ * (see bv_services_up), and recreates any other.
  *
  * Health: `bv up` starts a service only when its dependencies are ready: healthy when they
  * have a healthcheck (their own or their image's), running otherwise.  dockerd runs
@@ -289,17 +292,47 @@ struct bv_services_up_options {
 	struct bv_services_events events;
 };
 
+/*
+ * Brings the selected services up in dependency order, reconciling what the engine has with
+ * bv.toml.  The network is the one named bv-<project>-net that carries this project's label,
+ * found by label and used by id (never by name alone): when there are several (made by an
+ * older bv that raced, or by hand), the one most containers are attached to is kept (else
+ * the oldest) and the others, which bv owns, are emptied and removed, with an event saying
+ * so; a same-named network without the label is never touched.  A container is kept when its
+ * config label matches and the engine's view of it still does too: attached to that network
+ * (by id) under its service name, running the image id it was made from, with the command,
+ * environment, published ports and binds bv.toml gives.  Any other is recreated (an event
+ * says why), and its direct dependents that are selected and running are stopped first and
+ * started again in their turn, as compose does for `depends_on: {restart: true}`.
+ */
 int bv_services_up(struct bv_engine *e, const struct bv_services *s,
 		   const struct bv_services_up_options *o, struct bv_error **err);
 
-/* Stops and removes every container labelled with this project, then its network.  What
- * is already gone is fine, so running it twice succeeds. */
+/* Stops and removes every container labelled with this project, then every network
+ * labelled with it (duplicates too).  What is already gone is fine, so running it twice
+ * succeeds. */
 int bv_services_down(struct bv_engine *e, const struct bv_services *s,
 		     const struct bv_services_events *events, struct bv_error **err);
 
 /* Removes the project's named volumes (labelled with its root), after bv_services_down(). */
 int bv_services_remove_volumes(struct bv_engine *e, const struct bv_services *s,
 			       const struct bv_services_events *events, struct bv_error **err);
+
+/*
+ * The services lock: `bv up`, `bv down` and `bv restart` of the project at `root` hold it
+ * while they change its containers and network, so that concurrent ones run one after the
+ * other instead of each creating a network.  An OFD lock on <root>/.bv/services.lock, not the
+ * project lock (.bv/lock): `bv up` may hold it for minutes of builds and healthchecks, and
+ * must not hold up `bv add` or `bv lock` that long.  Waits without a limit; when not granted
+ * within a second, calls on_wait(lock_path, payload) once (may be NULL).  The kernel drops it
+ * when the process ends.  bv_services_unlock() accepts NULL and returns NULL.
+ * Errors: BV_ERR when .bv/ or the lock file cannot be created or locked.
+ */
+struct bv_services_lock;
+int bv_services_lock(struct bv_services_lock **out, const char *root,
+		     void (*on_wait)(const char *lock_path, void *payload), void *payload,
+		     struct bv_error **err);
+struct bv_services_lock *bv_services_unlock(struct bv_services_lock *l);
 
 /* Restarts one service's container and waits until it is healthy again. */
 int bv_services_restart(struct bv_engine *e, const struct bv_services *s, const char *service,

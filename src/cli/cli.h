@@ -273,18 +273,28 @@ int bv_cli_export_project_env(const struct bv_cli_ctx *ctx);
  * release.  bv_services_cli_open_engine() opens the engine later (for a command with checks
  * of its own before it) and returns 0 or an exit status, the error reported.  After a begin
  * that went on, bv_services_cli_end() releases everything, whatever happened since.
+ * `open_engine` is a set of flags: BV_SERVICES_CLI_ENGINE (true) opens the engine, and
+ * BV_SERVICES_CLI_LOCK (up, down, restart) first takes the services lock (bv/services.h),
+ * saying so when another command makes it wait, and only then reads bv.toml, so that a
+ * command that waited acts on the bv.toml of its turn.
  */
 struct bv_services;
 struct bv_engine;
+struct bv_services_lock;
+enum {
+	BV_SERVICES_CLI_ENGINE = 1 << 0, /* open the engine (`true` means this) */
+	BV_SERVICES_CLI_LOCK = 1 << 1,   /* take the services lock first */
+};
 struct bv_services_cli {
 	struct bv_cli_ctx ctx;
+	struct bv_services_lock *lock; /* with BV_SERVICES_CLI_LOCK, until the end */
 	struct bv_services *services;
 	struct bv_engine *engine; /* NULL until opened */
 	char **operands;
 	int n_operands;
 };
 int bv_services_cli_begin(struct bv_services_cli *sc, const struct bv_cli_command *cmd, int argc,
-			  char **argv, int min_operands, int max_operands, bool open_engine);
+			  char **argv, int min_operands, int max_operands, unsigned open_engine);
 int bv_services_cli_open_engine(struct bv_services_cli *sc);
 void bv_services_cli_end(struct bv_services_cli *sc);
 /* bv_services_events.on_event: "<service>: <what>", or "<what>", on stderr. */

@@ -16,7 +16,8 @@ static int run_down(int argc, char **argv)
 	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
 	struct bv_services_events events = {.on_event = bv_services_cli_on_event};
-	int r = bv_services_cli_begin(&sc, &bv_cmd_down, argc, argv, 0, 0, true);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_down, argc, argv, 0, 0,
+				      BV_SERVICES_CLI_ENGINE | BV_SERVICES_CLI_LOCK);
 	if (r >= 0)
 		return r;
 	r = bv_services_down(sc.engine, sc.services, &events, &err);
@@ -39,7 +40,7 @@ const struct bv_cli_command bv_cmd_down = {
 	.summary = "stop and remove the project's services",
 	.description =
 		"Stops and removes every container labelled as this project's, whether bv.toml\n"
-		"still declares its service or not, then removes the project's network.  What is\n"
+		"still declares its service or not, then the networks labelled as its own.  What is\n"
 		"already gone is fine: running it twice succeeds.  Named volumes are kept, so\n"
 		"data survives a down and up, unless --volumes is given; anonymous volumes are\n"
 		"removed with their containers.",

@@ -15,7 +15,8 @@ static int run_restart(int argc, char **argv)
 	struct bv_services_cli sc;
 	struct bv_error *err = NULL;
 	struct bv_services_events events = {.on_event = bv_services_cli_on_event};
-	int r = bv_services_cli_begin(&sc, &bv_cmd_restart, argc, argv, 1, 1, true);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_restart, argc, argv, 1, 1,
+				      BV_SERVICES_CLI_ENGINE | BV_SERVICES_CLI_LOCK);
 	if (r >= 0)
 		return r;
 	if (bv_services_restart(sc.engine, sc.services, sc.operands[0],

@@ -30,7 +30,7 @@ static int run_up(int argc, char **argv)
 	struct bv_mirrors *mirrors = NULL;
 	struct bv_services_up_options o = {0};
 	/* the engine last: a project without services or mirrors it cannot read needs none */
-	int r = bv_services_cli_begin(&sc, &bv_cmd_up, argc, argv, 0, -1, false);
+	int r = bv_services_cli_begin(&sc, &bv_cmd_up, argc, argv, 0, -1, BV_SERVICES_CLI_LOCK);
 	if (r >= 0)
 		return r;
 	if (bv_mirrors_load(&mirrors, &err) < 0) {
@@ -78,8 +78,11 @@ const struct bv_cli_command bv_cmd_up = {
 		"order: a service starts once everything it depends on is healthy.  Containers\n"
 		"are named bv-<project>-<service> on the network bv-<project>-net, where services\n"
 		"reach each other by name; published ports bind to 127.0.0.1 unless bv.toml names\n"
-		"an address.  A running container whose definition did not change is kept.  With\n"
-		"service names, starts those and what they depend on.",
+		"an address.  A running container whose definition did not change, and that the\n"
+		"engine still shows as bv made it (network, image, command, env, ports, volumes),\n"
+		"is kept; any other is recreated, and what depends on it is restarted.  With\n"
+		"service names, starts those and what they depend on.  Concurrent up, down and\n"
+		"restart of one project run one at a time.",
 	.options = up_options,
 	.run = run_up,
 };

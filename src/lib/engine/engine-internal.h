@@ -36,13 +36,15 @@
  *   image pull, build        200, no "error"    -                            404: BV_ENOTFOUND
  *                            in the stream
  *   network inspect          200                404: *out NULL
- *   network create           200, 201           -                            409: BV_EEXISTS
+ *   network list             200 + array        -
+ *   network create           200, 201 + Id      -                            409: BV_EEXISTS
  *   network remove           2xx                404 gone
  *   volume inspect           200                404: *out NULL
  *   volume create            201                -
  *   volume remove            2xx                404 gone                     409 in use: BV_EEXISTS
  *   volume list              200 + Volumes      -
  *   network connect          200                -
+ *   network disconnect       200                404 gone
  *
  * Deadlines (the classes of bv/engine.h): every call above is short except
  *
@@ -231,12 +233,25 @@ int bv_engine_image_ensure(json_t **out, bool *pulled_out, struct bv_engine *e,
 
 /* ---- Networks ---- */
 
+/* By name or id; *out NULL (and 0) when there is no such network. */
 int bv_engine_network_inspect(json_t **out, struct bv_engine *e, const char *name,
 			      struct bv_error **err);
-/* A bridge network with `labels` (a JSON object of strings). */
-int bv_engine_network_create(struct bv_engine *e, const char *name, json_t *labels,
+/*
+ * The networks named exactly `name` (NULL: any name) carrying all of `labels` ("k" or "k=v",
+ * NULL-ended; may be NULL), as the engine lists them (Id, Name, Created, Labels; Containers
+ * is empty in a list: inspect a network for those).  dockerd lets several networks share a
+ * name; Podman does not.
+ */
+int bv_engine_network_list(json_t **out, struct bv_engine *e, const char *name,
+			   const char *const *labels, struct bv_error **err);
+/* A bridge network with `labels` (a JSON object of strings); *id_out (may be NULL) its id. */
+int bv_engine_network_create(char **id_out, struct bv_engine *e, const char *name, json_t *labels,
 			     struct bv_error **err);
+/* By name or id (an id is never ambiguous; a name shared by several networks is). */
 int bv_engine_network_remove(struct bv_engine *e, const char *name, struct bv_error **err);
+/* Disconnects container `container` (name or id) from `network` (name or id), forced. */
+int bv_engine_network_disconnect(struct bv_engine *e, const char *network, const char *container,
+				 struct bv_error **err);
 /* Connects container `id` to network `name`, reachable there under `aliases` (may be NULL). */
 int bv_engine_network_connect(struct bv_engine *e, const char *name, const char *id,
 			      const char *const *aliases, struct bv_error **err);

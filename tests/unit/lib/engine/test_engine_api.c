@@ -78,6 +78,13 @@ static const struct canned answers[] = {
 	{"POST /v1.41/networks/create", 409, "{\"message\":\"network with name n1 exists\"}"},
 	{"DELETE /v1.41/networks/n1", 404, "{\"message\":\"network n1 not found\"}"},
 	{"POST /v1.41/networks/n1/connect", 200, ""},
+	{"POST /v1.41/networks/n1/disconnect", 404, "{\"message\":\"No such container: c1\"}"},
+	/* the name filter matches substrings: n10 is listed too */
+	{"GET /v1.41/networks?filters=%7B%22name%22%3A%5B%22n1%22%5D%7D", 200,
+	 "[{\"Id\":\"i1\",\"Name\":\"n1\"},{\"Id\":\"i10\",\"Name\":\"n10\"},"
+	 "{\"Id\":\"i2\",\"Name\":\"n1\"}]"},
+	{"GET /v1.41/networks?filters=%7B%22label%22%3A%5B%22bv.project%3D%2Fp%22%5D%7D", 500,
+	 "{\"message\":\"boom\"}"},
 };
 
 static char *state_dir; /* the fake's memory between connections: files */
@@ -395,13 +402,22 @@ static void test_engine_api__network_policies(void **state)
 	struct bv_error *err = NULL;
 	json_t *labels = json_pack("{s:s}", "bv.project", "/p");
 	const char *aliases[] = {"db", NULL};
+	const char *project[] = {"bv.project=/p", NULL};
 	json_t *n = (json_t *)1;
 	assert_ok(bv_engine_network_inspect(&n, e, "n1", &err), &err);
 	assert_null(n);
-	expect_error(bv_engine_network_create(e, "n1", labels, &err), &err, BV_EEXISTS,
+	expect_error(bv_engine_network_create(NULL, e, "n1", labels, &err), &err, BV_EEXISTS,
 		     "could not create network 'n1': network with name n1 exists");
 	assert_ok(bv_engine_network_remove(e, "n1", &err), &err); /* 404 */
 	assert_ok(bv_engine_network_connect(e, "n1", "c1", aliases, &err), &err);
+	assert_ok(bv_engine_network_disconnect(e, "n1", "c1", &err), &err); /* 404 */
+	/* exactly the name asked for: dockerd lets two networks share it */
+	assert_ok(bv_engine_network_list(&n, e, "n1", NULL, &err), &err);
+	assert_int_equal(json_array_size(n), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(n, 1), "Id")), "i2");
+	json_decref(n);
+	expect_error(bv_engine_network_list(&n, e, NULL, project, &err), &err, BV_ERR,
+		     "could not list networks: boom");
 	json_decref(labels);
 }
 
