@@ -280,8 +280,16 @@ conf_runs() {
 		echo "# docker cannot pull $name: bv's run is checked against the rules only" >&3
 	fi
 	bs=0
-	bv run --backend native sh -c "$CONF_PROBE" >"$BATS_TEST_TMPDIR/bv.out" \
-		2>"$BATS_TEST_TMPDIR/bv.err" </dev/null || bs=$?
+	# docker run passes none of the caller's variables; bv run passes the terminal, locale
+	# and thread counts on purpose (README, "Running tools"): compare without them
+	local -a unset_passthrough=()
+	local v
+	for v in $(compgen -e); do
+		[[ $v =~ ^(TERM|COLORTERM|NO_COLOR|LANG|LANGUAGE|TZ|LC_.*|.*_NUM_THREADS|VECLIB_MAXIMUM_THREADS|BV_PASS_ENV)$ ]] &&
+			unset_passthrough+=(-u "$v")
+	done
+	env "${unset_passthrough[@]}" "$BV" run --backend native sh -c "$CONF_PROBE" \
+		>"$BATS_TEST_TMPDIR/bv.out" 2>"$BATS_TEST_TMPDIR/bv.err" </dev/null || bs=$?
 	run python3 "$CONF_DIR/runcmp.py" "$BATS_TEST_TMPDIR/config.json" "$dout" "$ds" \
 		"$BATS_TEST_TMPDIR/bv.out" "$bs"
 	if [[ $status != 0 ]]; then
