@@ -119,6 +119,10 @@ setup() {
 		count=$((count + 1))
 	done
 	[ "$count" -ge 18 ]
+	# upstream's documented v1.0 shape: the tool inside a "tool" wrapper, nothing else on top
+	run bv show --format json samtools
+	run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d), d["tool"]["id"])' <<<"$output"
+	assert_output "['schema_version', 'tool'] samtools"
 }
 
 @test "show: the locked version inside a project, mcp and json-schema shapes, errors" {
