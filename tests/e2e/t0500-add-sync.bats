@@ -35,7 +35,7 @@ registry_digest() {
 	run python3 -c 'import tomllib; l = tomllib.load(open("bv.lock", "rb")); print(l["tools"]["samtools"]["image_digest"], l["tools"]["samtools"]["version"], l["binary_index"]["bwa"])'
 	assert_output "$want 1.16.1 bwa"
 	run bv list
-	assert_line --regexp '^samtools +1\.16\.1 '
+	assert_line --regexp '^samtools +1\.16\.1 +core '
 	assert_line --regexp '^bwa +0\.7\.17 '
 	grep -q '^id = "samtools"$' bv.toml
 	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*/)
