@@ -472,3 +472,24 @@ check_errors() {
 	[ ! -s "$owned" ]
 	engine DELETE "/images/$ADDR/biocontainers/minimap2:2.24--debian" >/dev/null
 }
+
+@test "docker: update --backend docker puts the updated image on the engine" {
+	export DOCKER_HOST="unix://$DOCKERD_SOCK" SOCK=$DOCKERD_SOCK
+	export BV_REGISTRY="$BATS_TEST_TMPDIR/registry"
+	cp -r "$RUN_REGISTRY" "$BV_REGISTRY"
+	run bv add samtools --backend docker
+	assert_success
+	# the registry moves samtools' tag to another image (the OCI form)
+	sed -i 's/:1.16.1--debian"/:1.16.1--debian-oci"/' "$BV_REGISTRY"/tools/samtools/*.toml
+	new=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' \
+		"docker://$ADDR/biocontainers/samtools:1.16.1--debian-oci")
+	engine DELETE "/images/$ADDR/biocontainers/samtools@$new" >/dev/null
+	run bv update --backend docker samtools
+	assert_success
+	grep -q "image_digest = \"$new\"" bv.lock
+	[ "$(image_status "samtools@$new")" = 200 ]
+	run bv run --backend docker samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	engine DELETE "/images/$ADDR/biocontainers/samtools@$new" >/dev/null
+}
