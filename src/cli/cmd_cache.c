@@ -537,7 +537,9 @@ static int cache_prune(struct bv_store *s, bool everything, size_t *count_out)
 	prune_trees(layers, images_keep, false, s, &trees, &busy);
 	if (!arg_all || projects)
 		prune_data(&keep_data, &datasets, &data_freed);
-	prune_owned(cache, images_keep, &engine_images);
+	/* clean is about bv's own files; the engine's images stay recorded for a later prune */
+	if (!everything)
+		prune_owned(cache, images_keep, &engine_images);
 	if (everything && (r = clean_rest(cache)))
 		goto out;
 	bv_strv_foreach (line, &removed)
