@@ -48,6 +48,31 @@
 
 struct bv_error;
 struct bv_mirrors;
+struct bv_strv;
+
+/*
+ * Owned images: the images bv itself pulled into the engine, recorded in
+ * <cache_dir>/owned-images.txt as upstream bv does (one "reference<TAB>digest" line per
+ * image, the reference being the name bv pulled it as, "repo@sha256:...").  The backend
+ * records each image it pulls; `bv cache prune` removes the recorded images whose digest no
+ * known project pins, and only those: an image bv did not pull is never touched.
+ *
+ *   bv_docker_owned_record(cache, "127.0.0.1:5000/x/samtools@sha256:..", "sha256:..", &err);
+ *   r = bv_docker_owned_prune(&removed, &kept, cache, keep, n_keep, dry_run, &err);
+ *       r == 1: no engine answers; nothing was removed (the caller says so)
+ *
+ * Recording is idempotent and serialised by a lock on <cache_dir>/owned-images.lock.  Prune
+ * asks the engine (DOCKER_HOST or the default socket) only when some recorded image is not
+ * pinned; it removes by the recorded name, so another name of the same image keeps it.
+ * `removed` gets each reference removed (or, with `dry_run`, that would be), `kept` one
+ * "reference (why)" per image the engine refused to remove (a container uses it); removed
+ * ones leave the record.  Errors: BV_ERR for the record's file or lock.
+ */
+int bv_docker_owned_record(const char *cache_dir, const char *reference, const char *digest,
+			   struct bv_error **err);
+int bv_docker_owned_prune(struct bv_strv *removed, struct bv_strv *kept, const char *cache_dir,
+			  const char *const *keep_digests, size_t n_keep, bool dry_run,
+			  struct bv_error **err);
 
 int bv_docker_image_name(char **repo_out, char **pinned_out, const char *reference,
 			 const char *digest, const struct bv_mirrors *mirrors,

@@ -149,8 +149,15 @@ char *bv_manifest_digest(const struct bv_manifest *m);
 /* The same digest for bytes not parsed yet; `out` holds "sha256:" and 64 hex digits. */
 void bv_manifest_text_digest(char out[72], const char *text, size_t len);
 
-/* bv show --format json: upstream's stable shape, "schema_version": "1.0". */
+/*
+ * bv show --format json: upstream's documented v1.0 shape, {"schema_version": "1.0",
+ * "tool": {...}}.  The tool object carries upstream's fields (id, version, description,
+ * homepage, license, image, inputs, outputs) plus entrypoint, binaries and subcommands,
+ * which the schema's versioning policy allows as optional additions.  New reference.
+ */
 json_t *bv_manifest_to_json(const struct bv_manifest *m);
+/* The "tool" object of bv_manifest_to_json alone (bv info --json builds on it). */
+json_t *bv_manifest_tool_to_json(const struct bv_manifest *m);
 /* bv show --format mcp: a Model Context Protocol tool description. */
 json_t *bv_manifest_to_mcp(const struct bv_manifest *m);
 /* bv show --format json-schema: draft-07 schema of the tool's inputs. */

@@ -95,4 +95,11 @@ void bv_run_plan_release(struct bv_run_plan *plan);
 int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir,
 			      struct bv_error **err);
 
+/*
+ * The kept copy for lock entry `t` (named by its manifest_sha256, loaded without hashing:
+ * bv_manifest_load_known), else NULL: no copy, a foreign manifest_sha256 or a damaged file
+ * are never an error.  Never reads the registry.  Free with bv_manifest_free().
+ */
+struct bv_manifest *bv_run_plan_saved_manifest(const struct bv_lock_tool *t, const char *cache_dir);
+
 #endif

@@ -116,6 +116,8 @@ void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd);
 /* Output. */
 void bv_cli_init_output(void);
 bool bv_cli_color(FILE *stream);
+/* Asks "<question> [y/N] " on stderr and reads the answer from stdin: true for y or Y. */
+bool bv_cli_confirm(const char *question);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);

@@ -3,6 +3,7 @@
  */
 #include <bv/apptainer.h>
 #include <bv/data.h>
+#include <bv/docker.h>
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
@@ -13,6 +14,7 @@
 #include <bv/store.h>
 #include <bv/unpack.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +32,9 @@
 
 static bool arg_dry_run;
 static bool arg_fast;
+static bool arg_yes;
+static bool arg_all;
+static unsigned arg_keep_recent = UINT_MAX; /* UINT_MAX: not given */
 
 /*
  * What the cache holds on disk, as du counts it: the store's blobs, then each other top-level
@@ -354,6 +359,114 @@ static void prune_data(const struct bv_strv *keep, size_t *removed, int64_t *fre
 	bv_data_entries_free(e, n);
 }
 
+/* When image `digest` was last used: its root filesystem's mtime, else its manifest blob's. */
+static time_t last_used(const char *cache, const struct bv_store *s,
+			const struct bv_store_image *img)
+{
+	_cleanup_free_ char *dir = bv_path_join(cache, "rootfs");
+	_cleanup_free_ char *blob = bv_store_blob_path(s, img->digest);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	const char *hex = strchr(img->pinned_digest, ':');
+	struct dirent *de;
+	struct stat st;
+	time_t t = 0;
+	while (hex && d && (de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		if (strncmp(de->d_name, hex + 1, 64) != 0 || strchr(de->d_name, '.'))
+			continue;
+		path = bv_path_join(dir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_mtime > t)
+			t = st.st_mtime;
+	}
+	if (!t && blob && stat(blob, &st) == 0)
+		t = st.st_mtime;
+	return t;
+}
+
+/* The tool an image belongs to: its name without tag or digest. */
+static char *repository_of(const char *ref_name)
+{
+	const char *slash = strrchr(ref_name, '/'), *end = strchr(ref_name, '@');
+	const char *colon = strrchr(slash ? slash : ref_name, ':');
+	if (!end || (colon && colon < end))
+		end = colon;
+	return end ? bv_xstrndup(ref_name, (size_t)(end - ref_name)) : bv_xstrdup(ref_name);
+}
+
+/*
+ * --keep-recent N: adds to `keep` the N most recently used images of each tool that no
+ * project pins, so going back to an older version does not mean a new download.
+ */
+static int keep_recent(struct bv_strv *keep, const char *cache, const struct bv_store *s,
+		       unsigned n)
+{
+	struct bv_store_image *images = NULL;
+	struct bv_error *err = NULL;
+	size_t count = 0;
+	_cleanup_free_ time_t *used = NULL;
+	_cleanup_free_ bool *done = NULL;
+	if (bv_store_list_images(&images, &count, s, &err) < 0)
+		return bv_cli_report(err);
+	used = bv_xcalloc(count + 1, sizeof(*used));
+	done = bv_xcalloc(count + 1, sizeof(*done));
+	for (size_t i = 0; i < count; i++) {
+		done[i] = bv_strv_contains(keep, images[i].pinned_digest) ||
+			  bv_strv_contains(keep, images[i].digest);
+		used[i] = last_used(cache, s, &images[i]);
+	}
+	for (size_t i = 0; i < count; i++) {
+		_cleanup_free_ char *repo = repository_of(images[i].ref_name);
+		for (unsigned kept = 0; kept < n; kept++) {
+			size_t best = SIZE_MAX;
+			for (size_t j = i; j < count; j++) {
+				_cleanup_free_ char *other = NULL;
+				if (done[j])
+					continue;
+				other = repository_of(images[j].ref_name);
+				if (strcmp(other, repo) == 0 &&
+				    (best == SIZE_MAX || used[j] > used[best]))
+					best = j;
+			}
+			if (best == SIZE_MAX)
+				break;
+			done[best] = true;
+			bv_strv_push(keep, images[best].pinned_digest);
+			if (strcmp(images[best].digest, images[best].pinned_digest))
+				bv_strv_push(keep, images[best].digest);
+		}
+	}
+	bv_store_images_free(images, count);
+	return 0;
+}
+
+/*
+ * The Docker images bv pulled (bv/docker.h) that nothing keeps.  No engine is not an error:
+ * the note says what stayed.
+ */
+static void prune_owned(const char *cache, const struct bv_strv *keep, size_t *removed)
+{
+	struct bv_strv gone = BV_STRV_INIT, kept = BV_STRV_INIT;
+	struct bv_error *err = NULL;
+	int r = bv_docker_owned_prune(&gone, &kept, cache, (const char *const *)keep->v, keep->n,
+				      arg_dry_run, &err);
+	if (r < 0) {
+		_cleanup_free_ char *msg = bv_error_format(err);
+		bv_error_free(err);
+		bv_cli_warning("%s; keeping the Docker images", msg);
+	} else if (r == 1) {
+		bv_cli_status(
+			"note: no Docker engine answers; the images bv pulled into it stay\n");
+	}
+	bv_strv_foreach (ref, &gone)
+		printf("%s Docker image %s\n", arg_dry_run ? "would remove" : "removed",
+		       bv_cli_text(*ref));
+	bv_strv_foreach (why, &kept)
+		bv_cli_warning("keeping Docker image %s", *why);
+	*removed = gone.n;
+	bv_strv_clear(&gone);
+	bv_strv_clear(&kept);
+}
+
 /*
  * prune, or with `everything` (bv cache clean) the same walk with nothing kept, then the SIF
  * files, saved manifests and registry clones.  Files in the store and the unpacked trees are
@@ -379,12 +492,14 @@ static int clean_rest(const char *cache)
 	return 0;
 }
 
-static int cache_prune(struct bv_store *s, bool everything)
+static int cache_prune(struct bv_store *s, bool everything, size_t *count_out)
 {
 	struct bv_error *err = NULL;
 	struct bv_strv keep = BV_STRV_INIT, removed = BV_STRV_INIT, keep_data = BV_STRV_INIT;
 	int64_t data_freed = 0;
-	size_t datasets = 0;
+	size_t datasets = 0, engine_images = 0;
+	struct bv_strv no_keep = BV_STRV_INIT;
+	const struct bv_strv *images_keep = &keep;
 	char data_human[32];
 	_cleanup_free_ char *cache = NULL, *rootfs = NULL, *layers = NULL;
 	int64_t freed = 0;
@@ -398,23 +513,33 @@ static int cache_prune(struct bv_store *s, bool everything)
 	r = everything ? 0 : known_digests(cache, &keep, &keep_data, &projects);
 	if (r)
 		goto out;
-	if (!projects && !everything) {
+	/* --all: every image goes, as with clean; datasets still follow the projects' pins */
+	if (arg_all)
+		images_keep = &no_keep;
+	else if (!everything && arg_keep_recent != UINT_MAX && projects &&
+		 (r = keep_recent(&keep, cache, s, arg_keep_recent)))
+		goto out;
+	if (!projects && !everything && !arg_all) {
 		bv_cli_error("no project is known, so everything would look unused");
 		bv_cli_hint(
 			"run 'bv cache prune' inside a project, or list projects in BV_KNOWN_PROJECTS");
 		r = BV_EXIT_FAILURE;
 		goto out;
 	}
-	if (bv_store_gc(s, (const char *const *)keep.v, keep.n, arg_dry_run, &removed, &freed,
-			&err) < 0) {
+	if (bv_store_gc(s, (const char *const *)images_keep->v, images_keep->n, arg_dry_run,
+			&removed, &freed, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
 	rootfs = bv_path_join(cache, "rootfs");
 	layers = bv_path_join(cache, "layers");
-	prune_trees(rootfs, &keep, true, s, &trees, &busy);
-	prune_trees(layers, &keep, false, s, &trees, &busy);
-	prune_data(&keep_data, &datasets, &data_freed);
+	prune_trees(rootfs, images_keep, true, s, &trees, &busy);
+	prune_trees(layers, images_keep, false, s, &trees, &busy);
+	if (!arg_all || projects)
+		prune_data(&keep_data, &datasets, &data_freed);
+	/* clean is about bv's own files; the engine's images stay recorded for a later prune */
+	if (!everything)
+		prune_owned(cache, images_keep, &engine_images);
 	if (everything && (r = clean_rest(cache)))
 		goto out;
 	bv_strv_foreach (line, &removed)
@@ -424,8 +549,15 @@ static int cache_prune(struct bv_store *s, bool everything)
 	bv_cli_status("%s %zu blobs (%s), %zu unpacked trees and %zu datasets (%s)",
 		      arg_dry_run ? "Would remove" : "Removed", removed.n, human, trees, datasets,
 		      data_human);
-	if (everything)
+	if (engine_images)
+		bv_cli_status(", %zu Docker image%s", engine_images, engine_images == 1 ? "" : "s");
+	if (count_out)
+		*count_out = removed.n + trees + datasets + engine_images;
+	if (everything || (arg_all && !projects))
 		bv_cli_status("%s\n", busy ? "; kept the trees running tools use" : "");
+	else if (arg_all)
+		bv_cli_status("; kept the reference data %zu project%s use\n", projects,
+			      projects == 1 ? "" : "s");
 	else
 		bv_cli_status("; kept what %zu project%s use\n", projects,
 			      projects == 1 ? "" : "s");
@@ -434,7 +566,30 @@ out:
 	bv_strv_clear(&keep);
 	bv_strv_clear(&keep_data);
 	bv_strv_clear(&removed);
+	bv_strv_clear(&no_keep);
 	return r;
+}
+
+/*
+ * prune on a terminal without --yes: the dry run first, then a question when something
+ * would go.  Without a terminal (scripts, CI) it goes ahead, as it always did.
+ */
+static int cache_prune_asking(struct bv_store *s)
+{
+	size_t count = 0;
+	int r;
+	if (arg_yes || arg_dry_run || isatty(STDIN_FILENO) != 1 || isatty(STDERR_FILENO) != 1)
+		return cache_prune(s, false, NULL);
+	arg_dry_run = true;
+	r = cache_prune(s, false, &count);
+	arg_dry_run = false;
+	if (r || !count)
+		return r;
+	if (!bv_cli_confirm("Remove them?")) {
+		bv_cli_status("Nothing removed\n");
+		return BV_EXIT_OK;
+	}
+	return cache_prune(s, false, NULL);
 }
 
 static int run_cache(int argc, char **argv)
@@ -458,6 +613,14 @@ static int run_cache(int argc, char **argv)
 		bv_cli_error("--fast only applies to 'bv cache verify'");
 		return BV_EXIT_USAGE;
 	}
+	if ((arg_all || arg_keep_recent != UINT_MAX) && strcmp(what, "prune")) {
+		bv_cli_error("--all and --keep-recent only apply to 'bv cache prune'");
+		return BV_EXIT_USAGE;
+	}
+	if (arg_all && arg_keep_recent != UINT_MAX) {
+		bv_cli_error("--all removes every image; --keep-recent cannot keep any with it");
+		return BV_EXIT_USAGE;
+	}
 	if (arg_dry_run && strcmp(what, "prune") && strcmp(what, "clean")) {
 		bv_cli_error("--dry-run only applies to 'bv cache prune' and 'bv cache clean'");
 		return BV_EXIT_USAGE;
@@ -470,14 +633,22 @@ static int run_cache(int argc, char **argv)
 		r = cache_list(s);
 	else if (!strcmp(what, "verify"))
 		r = cache_verify(s);
+	else if (!strcmp(what, "prune"))
+		r = cache_prune_asking(s);
 	else
-		r = cache_prune(s, !strcmp(what, "clean"));
+		r = cache_prune(s, true, NULL);
 	bv_store_free(s);
 	return r;
 }
 
 static const struct bv_cli_option cache_options[] = {
 	{"dry-run", 'n', BV_OPT_FLAG, &arg_dry_run, NULL, "with prune: show what would be removed"},
+	{"yes", 'y', BV_OPT_FLAG, &arg_yes, NULL,
+	 "with prune: do not ask on a terminal before removing"},
+	{"all", 0, BV_OPT_FLAG, &arg_all, NULL,
+	 "with prune: remove every image, pinned or not (reference data still follows the pins)"},
+	{"keep-recent", 0, BV_OPT_UINT, &arg_keep_recent, "N",
+	 "with prune: keep the N most recently used unpinned images of each tool"},
 	{"fast", 0, BV_OPT_FLAG, &arg_fast, NULL,
 	 "with verify: check unpacked trees' names, modes and sizes, not their contents"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
@@ -490,10 +661,11 @@ static const struct bv_cli_subcommand cache_subcommands[] = {
 
 const struct bv_cli_command bv_cmd_cache = {
 	.name = "cache",
-	.usage = "size|list|verify [--fast]|prune [--dry-run]|clean [--dry-run]",
+	.usage = "size|list|verify [--fast]|prune [--dry-run] [-y] [--all | --keep-recent N]|clean "
+		 "[--dry-run]",
 	.summary = "inspect, verify and prune the image store",
 	.description =
-		"size: what the cache uses on disk, by directory.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses.  clean:\nremoves every image, unpacked tree, dataset, SIF and registry clone (not the tool\ncaches), which rm -rf cannot do to bv's read-only files; trees in use are kept.",
+		"size: what the cache uses on disk, by directory.  list: the images it holds.  verify: re-hashes\nevery blob, checks every image is complete and every unpacked tree against its seal (a\ndamaged tree is unpacked again by the next sync).  prune: removes what no known project's\nbv.lock pins (every project bv has added, synced or locked with this cache, this project,\nand those in BV_KNOWN_PROJECTS, colon-separated) and no running tool uses, and the Docker\nimages bv pulled that no project pins (never images it did not pull); on a terminal it\nasks first (-y: do not).  --all removes every image; --keep-recent N keeps the N most\nrecently used unpinned images of each tool.  clean:\nremoves every image, unpacked tree, dataset, SIF and registry clone (not the tool\ncaches), which rm -rf cannot do to bv's read-only files; trees in use are kept.",
 	.options = cache_options,
 	.run = run_cache,
 	.subcommands = cache_subcommands,

@@ -78,17 +78,6 @@ static int load_mirrors(struct bv_data_mirrors **m)
 	return 0;
 }
 
-/* Reads one line from the terminal: yes or no. */
-static bool confirm(const char *question)
-{
-	char line[16];
-	bv_cli_status("%s [y/N] ", question);
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin))
-		return false;
-	return line[0] == 'y' || line[0] == 'Y';
-}
-
 int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool yes)
 {
 	struct bv_data_mirrors *mirrors = NULL;
@@ -126,7 +115,7 @@ int bv_cli_data_fetch(struct bv_dataset **sets, size_t n, unsigned jobs, bool ye
 		}
 		q = bv_xasprintf("Download %s for %zu dataset%s?", human, missing,
 				 missing == 1 ? "" : "s");
-		if (!confirm(q)) {
+		if (!bv_cli_confirm(q)) {
 			bv_cli_status("Nothing downloaded\n");
 			return BV_EXIT_FAILURE;
 		}

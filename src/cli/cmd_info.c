@@ -47,7 +47,7 @@ static int run_info(int argc, char **argv)
 		bv_error_free(err);
 	}
 	if (arg_json) {
-		json_t *o = m ? bv_manifest_to_json(m) : json_object(), *bins = json_array();
+		json_t *o = m ? bv_manifest_tool_to_json(m) : json_object(), *bins = json_array();
 		json_object_set_new(o, "id", json_string(t->tool_id));
 		json_object_set_new(o, "version", json_string(t->version));
 		json_object_set_new(o, "image_reference", json_string(t->image_reference));

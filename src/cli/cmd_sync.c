@@ -2,10 +2,16 @@
  * bv sync: make this machine hold exactly what bv.lock pins.
  */
 #include <bv/error.h>
+#include <bv/index.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
 #include <bv/lockops.h>
+#include <bv/manifest.h>
+#include <bv/paths.h>
 #include <bv/project.h>
+#include <bv/registry.h>
+#include <bv/resolve.h>
+#include <bv/runplan.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@ static bool arg_data;
 static unsigned arg_jobs;
 static const char *arg_backend;
 static const char *arg_platform;
+static const char *arg_registry;
 
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
@@ -58,7 +65,85 @@ static int lock_declared(struct bv_cli_ctx *ctx)
 	if (!n)
 		return 0;
 	bv_cli_status("Updating bv.lock (it does not match bv.toml)\n");
+	if (arg_registry && !ctx->index && (r = bv_cli_ctx_load_index(ctx, arg_registry, false)))
+		return r;
 	return bv_cli_relock_reload(ctx);
+}
+
+/*
+ * Whether the registry's manifest of locked tool `t` says something else than bv.lock
+ * records: the entry made again from it (without pulling) differs in anything but the
+ * manifest digest.  This is how a lock written by upstream bv, whose manifest_sha256 hashes
+ * its own re-serialisation, is compared (see keep_foreign_manifest_digests in lockops.c).
+ */
+static bool entry_changed(const struct bv_lockfile *lock, const struct bv_lock_tool *t,
+			  const struct bv_manifest *m)
+{
+	struct bv_lockfile *again = bv_lockfile_clone(lock);
+	struct bv_lock_tool *u = bv_lockfile_find(again, t->tool_id);
+	struct bv_strv lines = BV_STRV_INIT;
+	bool changed;
+	bv_lockops_fill_entry(u, m, t->declared_version_req, NULL, t->resolved_at);
+	bv_lock_set_string(&u->manifest_sha256, t->manifest_sha256);
+	bv_lockfile_diff(lock, again, &lines);
+	changed = lines.n > 0;
+	bv_strv_clear(&lines);
+	bv_lockfile_free(again);
+	return changed;
+}
+
+/*
+ * The drift warning: a locked tool whose registry manifest changed since bv.lock was written
+ * (the registry republished that version).  A digest bv computed itself (a kept copy carries
+ * it as its name, bv/runplan.h) that differs means the file changed; a digest bv cannot
+ * reproduce (upstream's) warns only when the content changed.  Best effort: no registry, no
+ * network or a version the registry dropped is silence, never a failure.
+ */
+static void warn_drift(struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	const char *from_toml = ctx->project ? ctx->project->registry_url : NULL;
+	if (!ctx->index &&
+	    bv_index_open(&ctx->index, bv_registry_url_choose(arg_registry, from_toml),
+			  bv_offline() ? BV_INDEX_OFFLINE : BV_INDEX_REFRESH_STALE, &err) < 0) {
+		bv_error_free(err);
+		ctx->index = NULL;
+		return;
+	}
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		err = NULL;
+	}
+	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
+		const struct bv_lock_tool *t = &ctx->lock->tools[i];
+		struct bv_manifest *m = NULL, *own = NULL;
+		_cleanup_free_ char *pinned = NULL;
+		char digest[72];
+		bool changed;
+		if (!t->manifest_sha256[0] ||
+		    bv_index_manifest_digest(ctx->index, t->tool_id, t->version, digest, &err) <
+			    0 ||
+		    !strcmp(digest, t->manifest_sha256)) {
+			bv_error_free(err);
+			err = NULL;
+			continue;
+		}
+		own = cache ? bv_run_plan_saved_manifest(t, cache) : NULL;
+		changed = own != NULL;
+		bv_manifest_free(own);
+		pinned = bv_xasprintf("=%s", t->version);
+		if (!changed &&
+		    bv_resolve_tool(&m, ctx->index, t->tool_id, pinned, NULL, &err) == 0)
+			changed = entry_changed(ctx->lock, t, m);
+		bv_error_free(err);
+		err = NULL;
+		bv_manifest_free(m);
+		if (changed)
+			bv_cli_warning("the manifest of %s %s changed since bv.lock was written; "
+				       "'bv lock' to take it",
+				       t->tool_id, t->version);
+	}
 }
 
 static int run_sync(int argc, char **argv)
@@ -87,9 +172,11 @@ static int run_sync(int argc, char **argv)
 		goto out;
 	if (!arg_frozen && (r = lock_declared(&ctx)))
 		goto out;
+	warn_drift(&ctx);
 	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform);
-	/* the datasets last: the registry is opened only for them */
-	if (!r && arg_data && !(r = bv_cli_ctx_load_index(&ctx, NULL, false)))
+	/* the datasets last, from the registry the drift check opened when it could */
+	if (!r && arg_data &&
+	    (ctx.index || !(r = bv_cli_ctx_load_index(&ctx, arg_registry, false))))
 		r = bv_cli_sync_data(ctx.lock, ctx.index, arg_jobs);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
 	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
@@ -109,6 +196,9 @@ static const struct bv_cli_option sync_options[] = {
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "native, docker or apptainer (default: BV_BACKEND, bv.toml, then auto)"},
+	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
+	 "registry for the drift check, the data and a relock (default: BV_REGISTRY, bv.toml, "
+	 "the public registry)"},
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH",
 	 "pull the images for os/arch[/variant] into the store (native backend; unpacked only "
 	 "when this machine can run them)"},
@@ -117,11 +207,11 @@ static const struct bv_cli_option sync_options[] = {
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
-	.usage =
-		"[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]",
+	.usage = "[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--registry <URL>] "
+		 "[--platform <OS/ARCH[/VARIANT]>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
-		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",
+		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.  Warns when the registry's manifest of a locked\ntool changed since bv.lock was written (best effort: silent without the registry).\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",
 	.options = sync_options,
 	.run = run_sync,
 };

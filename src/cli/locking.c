@@ -179,8 +179,9 @@ out:
 int bv_cli_relock_reload(struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
-	int r = bv_cli_ctx_load_index(ctx, NULL, false);
-	if (!r)
+	/* an index the caller opened already (sync --registry) is the one to lock from */
+	int r = ctx->index ? 0 : bv_cli_ctx_load_index(ctx, NULL, false);
+	if (!r && !ctx->types)
 		r = bv_cli_ctx_load_types(ctx);
 	if (!r)
 		r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);

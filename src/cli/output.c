@@ -161,3 +161,13 @@ int bv_cli_report(struct bv_error *err)
 	bv_error_free(err);
 	return BV_EXIT_FAILURE;
 }
+
+bool bv_cli_confirm(const char *question)
+{
+	char line[16];
+	bv_cli_status("%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}

@@ -40,8 +40,8 @@ setup() {
 	mkdir -p "$PROJECT/a/b/c" && cd "$PROJECT/a/b/c"
 	run bv list
 	assert_success
-	assert_line --regexp '^bwa +0\.7\.18 +b2fb1a972c5d '
-	assert_line --regexp '^samtools +1\.21\.0 +dfe7e8f31d68 '
+	assert_line --regexp '^bwa +0\.7\.18 +- +b2fb1a972c5d '
+	assert_line --regexp '^samtools +1\.21\.0 +- +dfe7e8f31d68 '
 }
 
 @test "outside a project: one error line and exit 1" {
@@ -104,6 +104,70 @@ setup() {
 	assert_output "['bwa@0.7.18', 'samtools@1.21.0']"
 }
 
+@test "list: the tier from the kept manifest copy, --layers with shared and unique bytes" {
+	make_locked_project
+	cd "$PROJECT"
+	# a kept copy of samtools' manifest (as add and sync leave it) gives the tier; bwa has none
+	manifest="$REGISTRY/tools/samtools/1.21.0.toml"
+	hex=$(sha256sum "$manifest" | cut -d' ' -f1)
+	mkdir -p "$XDG_CACHE_HOME/bv/manifests"
+	sed 's/^tier = .*/tier = "community"/' "$manifest" >"$XDG_CACHE_HOME/bv/manifests/$hex.toml"
+	hex=$(sha256sum "$XDG_CACHE_HOME/bv/manifests/$hex.toml" | cut -d' ' -f1)
+	mv "$XDG_CACHE_HOME"/bv/manifests/*.toml "$XDG_CACHE_HOME/bv/manifests/$hex.toml"
+	python3 - "$hex" <<'PY'
+import re, sys
+text = open("bv.lock").read()
+text = text.replace('manifest_sha256 = ""\nimage_size_bytes = 61234567', f'manifest_sha256 = "sha256:{sys.argv[1]}"\nimage_size_bytes = 61234567')
+open("bv.lock", "w").write(text)
+PY
+	run bv list
+	assert_success
+	assert_line --index 0 --regexp '^TOOL +VERSION +TIER +DIGEST +SIZE +RESOLVED$'
+	assert_line --regexp '^samtools +1\.21\.0 +community +dfe7e8f31d68 '
+	assert_line --regexp '^bwa +0\.7\.18 +- +b2fb1a972c5d '
+	run bv list --json
+	run python3 -c 'import json,sys; print({t["id"]: t["tier"] for t in json.load(sys.stdin)})' <<<"$output"
+	assert_output "{'bwa': None, 'samtools': 'community'}"
+	# without the copy the tier is unknown; list never reads the registry
+	rm "$XDG_CACHE_HOME/bv/manifests/$hex.toml"
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +- +dfe7e8f31d68 '
+
+	# --layers: bwa has no layers, so its image size is unique
+	run bv list --layers
+	assert_success
+	assert_line --index 0 --regexp '^TOOL +LAYERS +SHARED +UNIQUE$'
+	assert_line --regexp '^bwa +- +0 B +19\.5 MiB$'
+	assert_line --regexp '^samtools +1 +0 B +1\.0 MiB$'
+	assert_line "1 layers (1 distinct), 1.0 MiB in layers, 1.0 MiB on disk: dedup 0%"
+	# give bwa samtools' layer and one of its own: 1 MiB shared by both, 3 MiB only bwa's
+	python3 - <<'PY'
+text = open("bv.lock").read()
+layer = """[[tools.bwa.layers]]
+digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+size = 1048576
+media_type = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+[[tools.bwa.layers]]
+digest = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+size = 3145728
+media_type = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+"""
+text = text.replace('layers = []\n', '').replace('[tools.samtools]\n', layer + '[tools.samtools]\n')
+open("bv.lock", "w").write(text)
+PY
+	run bv list --layers
+	assert_success
+	assert_line --regexp '^bwa +2 +1\.0 MiB +3\.0 MiB$'
+	assert_line --regexp '^samtools +1 +1\.0 MiB +0 B$'
+	assert_line "3 layers (2 distinct), 5.0 MiB in layers, 4.0 MiB on disk: dedup 20%"
+	run bv list --layers --json
+	assert_success
+	run python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["dedup_ratio"], 6), d["distinct_layers"], [(t["id"], t["shared_bytes"], t["unique_bytes"], [l["shared"] for l in t["layers"]]) for t in d["tools"]])' <<<"$output"
+	assert_output "0.2 2 [('bwa', 1048576, 3145728, [True, False]), ('samtools', 1048576, 0, [True])]"
+}
+
 @test "show --format json reproduces every sample manifest's fields" {
 	count=0
 	for manifest in "$REGISTRY"/tools/*/*.toml; do
@@ -119,6 +183,10 @@ setup() {
 		count=$((count + 1))
 	done
 	[ "$count" -ge 18 ]
+	# upstream's documented v1.0 shape: the tool inside a "tool" wrapper, nothing else on top
+	run bv show --format json samtools
+	run python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d), d["tool"]["id"])' <<<"$output"
+	assert_output "['schema_version', 'tool'] samtools"
 }
 
 @test "show: the locked version inside a project, mcp and json-schema shapes, errors" {

@@ -35,7 +35,7 @@ registry_digest() {
 	run python3 -c 'import tomllib; l = tomllib.load(open("bv.lock", "rb")); print(l["tools"]["samtools"]["image_digest"], l["tools"]["samtools"]["version"], l["binary_index"]["bwa"])'
 	assert_output "$want 1.16.1 bwa"
 	run bv list
-	assert_line --regexp '^samtools +1\.16\.1 '
+	assert_line --regexp '^samtools +1\.16\.1 +core '
 	assert_line --regexp '^bwa +0\.7\.17 '
 	grep -q '^id = "samtools"$' bv.toml
 	rootfs=$(ls -d "$BV_CACHE_DIR"/rootfs/"${want#sha256:}"-*/)
@@ -210,6 +210,8 @@ PY
 	rm -rf "$BV_CACHE_DIR"
 	run bv sync
 	assert_success
+	# upstream's digest differs from bv's, but the manifest did not change: no drift warning
+	refute_output --partial "changed since bv.lock was written"
 	run bv run samtools --version
 	assert_success
 	assert_line --index 0 "samtools 1.16.1"
@@ -316,4 +318,38 @@ PY
 	run bv update nosuchtool
 	assert_failure 1
 	assert_output --partial "tool 'nosuchtool' is not declared"
+}
+
+@test "sync warns when a locked manifest changed in the registry; --registry picks the registry" {
+	run bv add samtools
+	assert_success
+	warning="warning: the manifest of samtools 1.16.1 changed since bv.lock was written; 'bv lock' to take it"
+	run bv sync
+	assert_success
+	refute_output --partial "changed since"
+	# the registry republishes 1.16.1 (a comment is enough: bv.lock holds bv's hash of the file)
+	other="$BATS_TEST_TMPDIR/other-registry"
+	cp -r "$BV_REGISTRY" "$other"
+	echo "# republished" >>"$other/tools/samtools/1.16.1.toml"
+	run bv sync --registry "$other"
+	assert_success
+	assert_line "$warning"
+	assert_output --partial "Everything is up to date (1 tool)"
+	run bv sync
+	refute_output --partial "changed since"
+	BV_REGISTRY=$other run bv sync
+	assert_line "$warning"
+	# no registry to compare with: no warning, no failure
+	run bv sync --registry "$BATS_TEST_TMPDIR/nowhere"
+	assert_success
+	refute_output --partial "changed since"
+	# a digest bv cannot reproduce (upstream's) warns only when the content changed
+	sed -i 's/^manifest_sha256 = .*/manifest_sha256 = "sha256:'"$(printf upstream | sha256sum | cut -d' ' -f1)"'"/' bv.lock
+	run bv sync --registry "$other"
+	assert_success
+	refute_output --partial "changed since"
+	sed -i 's/^exposed = \["samtools"\]$/exposed = ["samtools", "sh"]/' "$other/tools/samtools/1.16.1.toml"
+	run bv sync --registry "$other"
+	assert_success
+	assert_line "$warning"
 }

@@ -83,3 +83,67 @@ rootfs_of() {
 	assert_success
 	[ ! -e "$SAMTOOLS_ROOTFS" ]
 }
+
+@test "prune --keep-recent keeps the newest unpinned images of each tool; --all removes every image" {
+	# a second samtools version: the same repository, another digest (the OCI form)
+	reg="$BATS_TEST_TMPDIR/registry"
+	cp -r "$BV_REGISTRY" "$reg"
+	sed -e 's/^version = "1\.16\.1"$/version = "1.16.2"/' -e 's/1\.16\.1--debian"$/1.16.1--debian-oci"/' \
+		"$reg/tools/samtools/1.16.1.toml" >"$reg/tools/samtools/1.16.2.toml"
+	C="$BATS_TEST_TMPDIR/c"
+	mkdir -p "$C" && cd "$C"
+	out=$(bv init c 2>&1 && BV_REGISTRY=$reg bv add samtools@1.16.2 2>&1) || fail "project c: $out"
+	NEW_ROOTFS=$(rootfs_of "$C" samtools)
+	[ -d "$NEW_ROOTFS" ] && [ "$NEW_ROOTFS" != "$SAMTOOLS_ROOTFS" ]
+	touch -d '1 hour ago' "$SAMTOOLS_ROOTFS" # a's samtools was used last an hour ago
+	rm "$A/bv.toml" "$C/bv.toml"             # nothing pins either samtools now
+	cd "$B"
+	run bv cache prune --keep-recent 1
+	assert_success
+	[ ! -e "$SAMTOOLS_ROOTFS" ] || fail "the older samtools stayed"
+	[ -d "$NEW_ROOTFS" ] || fail "the most recent samtools was removed"
+	[ -d "$BWA_ROOTFS" ]
+	run bv cache prune --keep-recent 0
+	assert_success
+	[ ! -e "$NEW_ROOTFS" ]
+	[ -d "$BWA_ROOTFS" ]
+	# --all: bwa is pinned, but goes too (no question without a terminal)
+	run bv cache prune --all --dry-run
+	assert_success
+	assert_output --partial "would remove $BWA_ROOTFS"
+	[ -d "$BWA_ROOTFS" ]
+	run bv cache prune --all
+	assert_success
+	[ ! -e "$BWA_ROOTFS" ]
+	run bv cache list
+	assert_output ""
+	run bv cache prune --all --keep-recent 1
+	assert_failure 2
+	run bv cache size --all
+	assert_failure 2
+}
+
+@test "prune asks on a terminal before removing anything; -y does not ask" {
+	rm "$A/bv.toml"
+	cd "$B"
+	# script(1) gives bv a terminal; the answer comes from its stdin
+	run script -qec "$BV cache prune" /dev/null <<<"n"
+	assert_success
+	assert_output --partial "would remove $SAMTOOLS_ROOTFS"
+	assert_output --partial "Remove them? [y/N]"
+	assert_output --partial "Nothing removed"
+	[ -d "$SAMTOOLS_ROOTFS" ] || fail "removed although the answer was no"
+	run script -qec "$BV cache prune" /dev/null <<<"y"
+	assert_success
+	[ ! -e "$SAMTOOLS_ROOTFS" ]
+	# nothing to remove: no question
+	run script -qec "$BV cache prune" /dev/null </dev/null
+	assert_success
+	refute_output --partial "[y/N]"
+	# -y on a terminal removes without asking
+	rm "$B/bv.toml"
+	run script -qec "$BV cache prune -y --all" /dev/null </dev/null
+	assert_success
+	refute_output --partial "[y/N]"
+	[ ! -e "$BWA_ROOTFS" ]
+}

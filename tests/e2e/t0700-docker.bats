@@ -427,3 +427,69 @@ check_errors() {
 	use_engine podman
 	check_errors
 }
+
+@test "docker: cache prune removes the images bv pulled that no project pins, never others" {
+	export DOCKER_HOST="unix://$DOCKERD_SOCK" SOCK=$DOCKERD_SOCK
+	# bv pulls both itself (earlier tests may have left them on the engine)
+	engine DELETE "/images/$ADDR/biocontainers/samtools@$SAMTOOLS_DIGEST" >/dev/null
+	engine DELETE "/images/$ADDR/biocontainers/bwa@$BWA_DIGEST" >/dev/null
+	# an image bv did not pull: minimap2, pulled with curl
+	engine POST "/images/create?fromImage=$ADDR/biocontainers/minimap2&tag=2.24--debian" >/dev/null
+	[ "$(image_status minimap2:2.24--debian)" = 200 ]
+	run bv add samtools bwa --backend docker
+	assert_success
+	owned="$BV_CACHE_DIR/owned-images.txt"
+	run cat "$owned"
+	assert_line "$ADDR/biocontainers/samtools@$SAMTOOLS_DIGEST	$SAMTOOLS_DIGEST"
+	assert_line "$ADDR/biocontainers/bwa@$BWA_DIGEST	$BWA_DIGEST"
+	[ "${#lines[@]}" = 2 ]
+	# pulled again: recorded once
+	engine DELETE "/images/$ADDR/biocontainers/bwa@$BWA_DIGEST" >/dev/null
+	run bv sync --backend docker
+	assert_success
+	[ "$(wc -l <"$owned")" = 2 ]
+
+	run bv remove samtools
+	assert_success
+	# no engine: a note, and the images stay recorded for a later prune
+	run env DOCKER_HOST="unix://$BATS_TEST_TMPDIR/none.sock" "$BV" cache prune
+	assert_success
+	assert_output --partial "note: no Docker engine answers"
+	[ "$(image_status "samtools@$SAMTOOLS_DIGEST")" = 200 ]
+	run bv cache prune
+	assert_success
+	assert_output --partial "removed Docker image $ADDR/biocontainers/samtools@$SAMTOOLS_DIGEST"
+	[ "$(image_status "samtools@$SAMTOOLS_DIGEST")" = 404 ]
+	[ "$(image_status "bwa@$BWA_DIGEST")" = 200 ]
+	[ "$(image_status minimap2:2.24--debian)" = 200 ]
+	run cat "$owned"
+	assert_output "$ADDR/biocontainers/bwa@$BWA_DIGEST	$BWA_DIGEST"
+	# --all: bwa is pinned but bv pulled it, so it goes; minimap2 stays
+	run bv cache prune --all -y
+	assert_success
+	[ "$(image_status "bwa@$BWA_DIGEST")" = 404 ]
+	[ "$(image_status minimap2:2.24--debian)" = 200 ]
+	[ ! -s "$owned" ]
+	engine DELETE "/images/$ADDR/biocontainers/minimap2:2.24--debian" >/dev/null
+}
+
+@test "docker: update --backend docker puts the updated image on the engine" {
+	export DOCKER_HOST="unix://$DOCKERD_SOCK" SOCK=$DOCKERD_SOCK
+	export BV_REGISTRY="$BATS_TEST_TMPDIR/registry"
+	cp -r "$RUN_REGISTRY" "$BV_REGISTRY"
+	run bv add samtools --backend docker
+	assert_success
+	# the registry moves samtools' tag to another image (the OCI form)
+	sed -i 's/:1.16.1--debian"/:1.16.1--debian-oci"/' "$BV_REGISTRY"/tools/samtools/*.toml
+	new=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' \
+		"docker://$ADDR/biocontainers/samtools:1.16.1--debian-oci")
+	engine DELETE "/images/$ADDR/biocontainers/samtools@$new" >/dev/null
+	run bv update --backend docker samtools
+	assert_success
+	grep -q "image_digest = \"$new\"" bv.lock
+	[ "$(image_status "samtools@$new")" = 200 ]
+	run bv run --backend docker samtools --version
+	assert_success
+	assert_line --index 0 "samtools 1.16.1"
+	engine DELETE "/images/$ADDR/biocontainers/samtools@$new" >/dev/null
+}

@@ -559,10 +559,9 @@ static json_t *io_to_json(const struct bv_manifest_io *io, size_t n)
 	return a;
 }
 
-json_t *bv_manifest_to_json(const struct bv_manifest *m)
+json_t *bv_manifest_tool_to_json(const struct bv_manifest *m)
 {
 	json_t *o = json_object(), *image = json_object();
-	set_str(o, "schema_version", "1.0");
 	set_str(o, "id", m->id);
 	set_str(o, "version", m->version);
 	set_str(o, "description", m->description);
@@ -595,6 +594,14 @@ json_t *bv_manifest_to_json(const struct bv_manifest *m)
 		}
 		json_object_set_new(o, "subcommands", sc);
 	}
+	return o;
+}
+
+json_t *bv_manifest_to_json(const struct bv_manifest *m)
+{
+	json_t *o = json_object();
+	set_str(o, "schema_version", "1.0");
+	json_object_set_new(o, "tool", bv_manifest_tool_to_json(m));
 	return o;
 }
 

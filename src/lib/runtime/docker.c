@@ -14,6 +14,7 @@
 #include <bv/docker.h>
 #include <bv/engine.h>
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
+#include "util/log.h"
 #include "util/signals.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -360,6 +362,23 @@ static void want_of(struct bv_engine_image_want *w, const char *names[2], const 
 	};
 }
 
+/*
+ * Records an image this backend pulled, so `bv cache prune` may remove it later (see
+ * bv/docker.h).  Best effort: a record that cannot be written only means prune leaves the
+ * image on the engine, which is never worth failing a pull for.
+ */
+static void record_owned(const char *pinned, const char *digest)
+{
+	_cleanup_free_ char *cache = NULL;
+	struct bv_error *err = NULL;
+	if (bv_cache_dir(&cache, &err) < 0 ||
+	    bv_docker_owned_record(cache, pinned, digest, &err) < 0) {
+		_cleanup_free_ char *msg = bv_error_format(err);
+		bv_logf(BV_LOG_DEBUG, "could not record owned image %s: %s", pinned, msg);
+		bv_error_free(err);
+	}
+}
+
 static int ensure_one(struct docker *d, size_t index, const struct bv_image_spec *img,
 		      const struct bv_ensure_options *o, struct bv_error **err)
 {
@@ -383,6 +402,7 @@ static int ensure_one(struct docker *d, size_t index, const struct bv_image_spec
 	r = bv_engine_image_ensure(&found, &pulled, d->e, &w, err);
 	json_decref(found);
 	if (r >= 0 && pulled) {
+		record_owned(pinned, img->digest);
 		bv_docker_progress_finish(&pl.dp, since(&pl.t0));
 		if (o && o->progress)
 			o->progress(&pl.dp.p, o->progress_payload);

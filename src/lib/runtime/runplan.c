@@ -85,6 +85,17 @@ int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir
 		     : 0;
 }
 
+struct bv_manifest *bv_run_plan_saved_manifest(const struct bv_lock_tool *t, const char *cache_dir)
+{
+	struct bv_manifest *m = NULL;
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *path = manifest_copy_path(cache_dir, t->manifest_sha256);
+	if (path && bv_manifest_load_known(&m, path, t->manifest_sha256, &err) == 0)
+		return m;
+	bv_error_free(err);
+	return NULL;
+}
+
 /*
  * The manifest bv.lock's entry was made from: the kept copy when its digest still matches,
  * else the registry's copy of that exact version (offline), kept for next time.  Not finding
@@ -93,15 +104,12 @@ int bv_run_plan_save_manifest(const struct bv_manifest *m, const char *cache_dir
 static struct bv_manifest *load_manifest(const struct bv_lock_tool *t, const struct bv_project *p,
 					 const char *cache_dir)
 {
-	struct bv_manifest *m = NULL;
+	struct bv_manifest *m = bv_run_plan_saved_manifest(t, cache_dir);
 	struct bv_index *idx = NULL;
 	struct bv_error *err = NULL;
-	_cleanup_free_ char *path = manifest_copy_path(cache_dir, t->manifest_sha256);
 	_cleanup_free_ char *pinned = NULL;
-	if (path && bv_manifest_load_known(&m, path, t->manifest_sha256, &err) == 0)
+	if (m)
 		return m;
-	bv_error_free(err);
-	err = NULL;
 	pinned = bv_xasprintf("=%s", t->version);
 	if (bv_index_open(&idx, bv_registry_url_choose(NULL, p ? p->registry_url : NULL),
 			  BV_INDEX_OFFLINE, &err) == 0 &&

@@ -670,9 +670,10 @@ static void test_manifest__to_json(void **state)
 	m = load_ok("tools/samtools/1.21.0.toml");
 	got = bv_manifest_to_json(m);
 	want = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:s, s:s}],"
-		" s:[{s:s, s:s, s:s, s:s}], s:{s:s, s:s}, s:[s]}",
-		"schema_version", "1.0", "id", "samtools", "version", "1.21.0", "description",
+		"{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:s, s:s}],"
+		" s:[{s:s, s:s, s:s, s:s}], s:{s:s, s:s}, s:[s]}}",
+		"schema_version", "1.0", "tool", "id", "samtools", "version", "1.21.0",
+		"description",
 		"Tools for manipulating next-generation sequencing data in SAM/BAM/CRAM formats",
 		"homepage", "http://www.htslib.org/", "license", "MIT", "image", "backend",
 		"docker", "reference", "quay.io/biocontainers/samtools:1.21--h50ea8bc_0", "inputs",
@@ -696,12 +697,14 @@ static void test_manifest__to_json(void **state)
 static void test_manifest__to_json_subcommands(void **state)
 {
 	struct bv_manifest *m;
-	json_t *j, *sc;
+	json_t *root, *j, *sc;
 	(void)state;
 	need_sample();
 	m = load_ok("tools/genie2/1.0.0.toml");
-	j = bv_manifest_to_json(m);
-	assert_string_equal(json_string_value(json_object_get(j, "schema_version")), "1.0");
+	root = bv_manifest_to_json(m);
+	assert_string_equal(json_string_value(json_object_get(root, "schema_version")), "1.0");
+	j = json_object_get(root, "tool");
+	assert_true(json_is_object(j));
 	assert_null(json_object_get(j, "entrypoint"));
 	assert_null(json_object_get(j, "binaries"));
 	sc = json_object_get(j, "subcommands");
@@ -710,7 +713,7 @@ static void test_manifest__to_json_subcommands(void **state)
 	assert_string_equal(json_string_value(json_array_get(json_object_get(sc, "train"), 1)),
 			    "/app/genie2/genie/train.py");
 	assert_int_equal(json_array_size(json_object_get(j, "inputs")), 0);
-	json_decref(j);
+	json_decref(root);
 	bv_manifest_free(m);
 }
 
