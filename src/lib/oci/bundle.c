@@ -815,8 +815,7 @@ static int stage_blob(struct staged *st, struct archive *a, struct bv_store *s, 
 	sink.in = st->in;
 	sink.h = bv_sha256_new();
 	r = read_data(a, bundle, name, to_blob, &sink, err);
-	bv_sha256_final_hex(hex, sink.h);
-	bv_sha256_free(sink.h);
+	bv_sha256_final_hex(hex, sink.h); /* frees it */
 	if (r < 0)
 		return r;
 	if (strcmp(hex, st->digest + 7) || sink.len != size)
