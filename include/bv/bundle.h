@@ -54,9 +54,8 @@ struct bv_bundle_extra {
 	const char *path;
 };
 
-int bv_bundle_write(const char *out_path, const struct bv_lockfile *lock,
-		    const char *project_root, const struct bv_bundle_extra *extras,
-		    size_t n_extras, struct bv_error **err);
+int bv_bundle_write(const char *out_path, const struct bv_lockfile *lock, const char *project_root,
+		    const struct bv_bundle_extra *extras, size_t n_extras, struct bv_error **err);
 
 int bv_bundle_open(struct bv_bundle **out, const char *path, struct bv_error **err);
 void bv_bundle_free(struct bv_bundle *b);

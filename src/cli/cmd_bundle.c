@@ -38,8 +38,8 @@ static int data_extras(struct bv_strv *names, struct bv_strv *paths, const struc
 			if (bv_strv_contains(names, name))
 				continue;
 			if (!bv_path_exists(dir) || !bv_path_exists(rec)) {
-				bv_cli_error("dataset %s %s (pinned by %s) is not in the cache", p->id,
-					     p->version, lock->tools[i].tool_id);
+				bv_cli_error("dataset %s %s (pinned by %s) is not in the cache",
+					     p->id, p->version, lock->tools[i].tool_id);
 				bv_cli_hint("run 'bv sync --data' first");
 				return BV_EXIT_FAILURE;
 			}

@@ -2,13 +2,16 @@
  * bv sync: make this machine hold exactly what bv.lock pins.
  */
 #include <bv/bundle.h>
+#include <bv/data.h>
 #include <bv/error.h>
 #include <bv/install.h>
 #include <bv/lockfile.h>
 #include <bv/lockops.h>
+#include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,8 +84,9 @@ static int check_project(bool *create, const struct bv_bundle *b)
 	if (r)
 		return r;
 	*create = !ctx.project;
-	if (ctx.project && (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
-			    mine.len != len || memcmp(mine.buf, text, len))) {
+	if (ctx.project &&
+	    (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
+	     mine.len != len || memcmp(mine.buf, text, len))) {
 		bv_error_free(err);
 		bv_cli_error("bundle '%s' was made for another bv.lock than '%s'", arg_from,
 			     ctx.project->root);
@@ -106,6 +110,47 @@ static int create_project(const struct bv_bundle *b)
 	return 0;
 }
 
+/* A staging directory for the bundle's bv/data/ entries, on the cache's file system. */
+static int data_staging(char **out)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL, *tmp = NULL;
+	char *dir;
+	if (bv_cache_dir(&cache, &err) < 0)
+		return bv_cli_report(err);
+	tmp = bv_xasprintf("%s/data/.tmp", cache);
+	if (bv_mkdir_p(tmp, 0755, &err) < 0)
+		return bv_cli_report(err);
+	dir = bv_xasprintf("%s/bundle.XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		bv_cli_error("could not create '%s': %s", dir, strerror(errno));
+		free(dir);
+		return BV_EXIT_FAILURE;
+	}
+	*out = dir;
+	return 0;
+}
+
+/* The datasets bv.lock pins that the bundle brought, checked and published. */
+static int import_data(const struct bv_lockfile *lock, const char *staging)
+{
+	struct bv_error *err = NULL;
+	for (size_t i = 0; i < lock->n_tools; i++) {
+		for (size_t k = 0; k < lock->tools[i].n_pins; k++) {
+			const struct bv_lock_data_pin *p = &lock->tools[i].pins[k];
+			_cleanup_free_ char *dir =
+				bv_xasprintf("%s/%s/%s", staging, p->id, p->version);
+			_cleanup_free_ char *rec = bv_xasprintf("%s.json", dir);
+			if (!bv_path_exists(rec))
+				continue; /* not in the bundle, or published for an earlier pin */
+			if (bv_data_import(NULL, p->id, p->version, p->sha256, dir, rec, &err) < 0)
+				return bv_cli_report(err);
+			(void)unlink(rec);
+		}
+	}
+	return 0;
+}
+
 /*
  * --from FILE: every blob checked against its digest and the lock's pins before anything is
  * published, then the sync of a warm store, offline: nothing here may reach a network.
@@ -116,6 +161,7 @@ static int sync_from(void)
 	struct bv_bundle *b = NULL;
 	struct bv_lockfile *lock = NULL;
 	struct bv_cli_ctx ctx = {0};
+	_cleanup_free_ char *staging = NULL;
 	bool create = false, loaded = false;
 	size_t len;
 	const char *text;
@@ -132,10 +178,14 @@ static int sync_from(void)
 	}
 	if ((r = check_project(&create, b)))
 		goto out;
-	if (bv_bundle_install(b, lock, NULL, &err) < 0) {
+	if (bv_bundle_has_data(b) && (r = data_staging(&staging)))
+		goto out;
+	if (bv_bundle_install(b, lock, staging, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;
 	}
+	if (staging && (r = import_data(lock, staging)))
+		goto out;
 	if (create && (r = create_project(b)))
 		goto out;
 	if ((r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL)))
@@ -148,6 +198,8 @@ static int sync_from(void)
 	else if (!r)
 		r = bv_cli_register_project(&ctx);
 out:
+	if (staging && bv_rm_rf(staging, &err) < 0)
+		bv_error_free(TAKE_PTR(err));
 	if (loaded)
 		bv_cli_ctx_release(&ctx);
 	bv_lockfile_free(lock);
@@ -169,7 +221,8 @@ static int run_sync(int argc, char **argv)
 	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
 	if (arg_from && (platform || arg_frozen || arg_data)) {
-		bv_cli_error("--from takes no --platform, --frozen or --data: the bundle says it all");
+		bv_cli_error(
+			"--from takes no --platform, --frozen or --data: the bundle says it all");
 		return BV_EXIT_USAGE;
 	}
 	if (arg_from)

@@ -15,15 +15,33 @@ setup_file() {
 	mkdir -p "$HOME"
 	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
 	sed -i 's/:0.7.17--debian"/:0.7.17--debian-oci"/' "$BV_REGISTRY"/tools/bwa/*.toml
+	# a tiny dataset bwa may use, served on loopback as t0900 does
+	local srv=$BATS_FILE_TMPDIR/srv
+	mkdir -p "$srv" "$BV_REGISTRY/data/tiny"
+	printf '>chr1\nACGTACGTAC\n' >"$srv/tiny.fa"
+	python3 "$BV_SOURCE_DIR/tests/e2e/fixtures/data_server.py" --root "$srv" \
+		--port-file "$BATS_FILE_TMPDIR/http.port" --log "$BATS_FILE_TMPDIR/http.log" >/dev/null 2>&1 &
+	echo $! >"$BATS_FILE_TMPDIR/http.pid"
+	for _ in $(seq 100); do [ -s "$BATS_FILE_TMPDIR/http.port" ] && break; sleep 0.05; done
+	printf '[data]\nid = "tiny"\nversion = "1"\nsource_urls = ["http://127.0.0.1:%s/tiny.fa"]\nsize_bytes = %s\nsha256 = "sha256:%s"\nformat = "fasta"\npost_download_action = "noop"\n' \
+		"$(cat "$BATS_FILE_TMPDIR/http.port")" "$(stat -c %s "$srv/tiny.fa")" "$(sha256sum "$srv/tiny.fa" | cut -d' ' -f1)" \
+		>"$BV_REGISTRY/data/tiny/1.toml"
+	for f in "$BV_REGISTRY"/tools/bwa/*.toml; do
+		printf '\n[tool.reference_data.ref]\nid = "tiny"\nversion = "1"\nrequired = false\nmount_path = "/ref/tiny"\n' >>"$f"
+	done
 	mkdir -p "$BATS_FILE_TMPDIR/proj" && cd "$BATS_FILE_TMPDIR/proj" || return 1
 	"$BV" init align >/dev/null 2>&1
 	"$BV" add samtools bwa >/dev/null 2>&1
+	"$BV" sync --data >/dev/null 2>&1
 	"$BV" bundle -o "$BATS_FILE_TMPDIR/b.tar" 2>"$BATS_FILE_TMPDIR/bundle.err"
+	"$BV" bundle --data -o "$BATS_FILE_TMPDIR/data.tar" 2>>"$BATS_FILE_TMPDIR/bundle.err"
+	kill "$(cat "$BATS_FILE_TMPDIR/http.pid")"
 	# no registry from here on: mirrors point at a closed port
 	export BV_MIRRORS="quay.io=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 }
 
 teardown_file() {
+	kill "$(cat "$BATS_FILE_TMPDIR/http.pid")" 2>/dev/null
 	fixture_images_down
 }
 
@@ -163,4 +181,29 @@ PY
 	cmp bv.lock lock.before
 	rm bv.toml bv.lock lock.before
 	assert_untouched
+}
+
+@test "--data: the pinned dataset travels in the bundle, checked against its record and bv.lock" {
+	[ -s "$BATS_FILE_TMPDIR/data.tar" ] || { cat "$BATS_FILE_TMPDIR/bundle.err"; false; }
+	run tar -tf "$B"
+	refute_line --partial bv/data/
+	run tar -tf "$BATS_FILE_TMPDIR/data.tar"
+	assert_line bv/data/tiny/1/tiny.fa
+	assert_line bv/data/tiny/1.json
+	# a changed byte in the dataset: refused, nothing of it published
+	B="$BATS_FILE_TMPDIR/data.tar"
+	rewrite_bundle "$BATS_TEST_TMPDIR/bad.tar" "(m, data.replace(b'ACGT', b'TTTT', 1)) if m.name == 'bv/data/tiny/1/tiny.fa' else (m, data)"
+	run bv sync --from "$BATS_TEST_TMPDIR/bad.tar"
+	assert_failure 1
+	assert_output --partial "dataset tiny 1 in the bundle: 'tiny.fa' has changed"
+	[ ! -e "$BV_CACHE_DIR/data/tiny/1" ] && [ ! -e bv.toml ]
+	[ -z "$(ls "$BV_CACHE_DIR/data/.tmp")" ]
+	run bv sync --from "$B"
+	assert_success
+	cmp "$BV_CACHE_DIR/data/tiny/1/tiny.fa" "$BATS_FILE_TMPDIR/srv/tiny.fa"
+	run bv data list
+	assert_success
+	assert_output --regexp 'tiny +1 .* verified'
+	run bv sync --frozen
+	assert_success
 }

@@ -74,20 +74,21 @@ static int add_image_blobs(struct bv_strv *blobs, const struct bv_store *s, cons
 	const char *config = desc_digest(json_object_get(doc, "config"));
 	size_t i;
 	if (!config || !json_is_array(layers))
-		return bv_error_setc(err, BV_EINVALID, 0, "%s: the manifest has no config or layers",
-				     what);
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "%s: the manifest has no config or layers", what);
 	bv_strv_push(blobs, config);
-	json_array_foreach (layers, i, l) {
+	json_array_foreach(layers, i, l)
+	{
 		const char *d = desc_digest(l);
 		if (!d)
-			return bv_error_setc(err, BV_EINVALID, 0, "%s: layer %zu is malformed", what,
-					     i + 1);
+			return bv_error_setc(err, BV_EINVALID, 0, "%s: layer %zu is malformed",
+					     what, i + 1);
 		bv_strv_push(blobs, d);
 	}
 	for (size_t k = 0; k < blobs->n; k++)
 		if (!bv_store_has_blob(s, blobs->v[k]))
-			return bv_error_setc(err, BV_ENOTFOUND, 0, "%s: blob %s is not in the store",
-					     what, blobs->v[k]);
+			return bv_error_setc(err, BV_ENOTFOUND, 0,
+					     "%s: blob %s is not in the store", what, blobs->v[k]);
 	return 0;
 }
 
@@ -111,7 +112,8 @@ static int collect_tool(struct bv_strv *blobs, json_t *manifests, const struct b
 			const struct bv_store_image *images, size_t n_images,
 			const struct bv_lock_tool *t, struct bv_error **err)
 {
-	_cleanup_free_ char *what = bv_xasprintf("image '%s' of %s", t->image_reference, t->tool_id);
+	_cleanup_free_ char *what =
+		bv_xasprintf("image '%s' of %s", t->image_reference, t->tool_id);
 	_cleanup_free_ char *ref_name = bv_store_ref_name(t->image_reference);
 	_cleanup_json_ json_t *doc = NULL;
 	_cleanup_buf_ struct bv_buf raw = BV_BUF_INIT;
@@ -139,7 +141,8 @@ static int collect_tool(struct bv_strv *blobs, json_t *manifests, const struct b
 			mt = BV_MEDIA_OCI_INDEX;
 		/* a pull fetches this machine's platform; the others a node would need are
 		 * there only when someone synced with --platform */
-		json_array_foreach (json_object_get(doc, "manifests"), i, c) {
+		json_array_foreach(json_object_get(doc, "manifests"), i, c)
+		{
 			const char *child = desc_digest(c);
 			_cleanup_json_ json_t *cdoc = NULL;
 			_cleanup_free_ char *cwhat = NULL;
@@ -194,10 +197,10 @@ static int collect_tool(struct bv_strv *blobs, json_t *manifests, const struct b
 static int cmp_ref_name(const void *a, const void *b)
 {
 	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-	const char *nx = json_string_value(json_object_get(json_object_get(x, "annotations"),
-							   BV_STORE_REF_NAME_ANNOTATION));
-	const char *ny = json_string_value(json_object_get(json_object_get(y, "annotations"),
-							   BV_STORE_REF_NAME_ANNOTATION));
+	const char *nx = json_string_value(
+		json_object_get(json_object_get(x, "annotations"), BV_STORE_REF_NAME_ANNOTATION));
+	const char *ny = json_string_value(
+		json_object_get(json_object_get(y, "annotations"), BV_STORE_REF_NAME_ANNOTATION));
 	return strcmp(nx, ny);
 }
 
@@ -218,7 +221,8 @@ struct writer {
 static int arch_error(struct bv_error **err, struct archive *a, const char *what, const char *path)
 {
 	return bv_error_set(err, "could not %s '%s': %s", what, path,
-			    archive_error_string(a) ? archive_error_string(a) : "libarchive failed");
+			    archive_error_string(a) ? archive_error_string(a)
+						    : "libarchive failed");
 }
 
 /* One header with the fixed metadata that makes the bytes depend on the content alone. */
@@ -362,13 +366,14 @@ static int collect_copies(struct bv_strv *copies, const struct bv_lockfile *lock
 		_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 		char hex[BV_SHA256_HEX_LEN + 1];
 		int r;
-		if (!bv_digest_valid(t->manifest_sha256) || bv_strv_contains(copies, t->manifest_sha256))
+		if (!bv_digest_valid(t->manifest_sha256) ||
+		    bv_strv_contains(copies, t->manifest_sha256))
 			continue;
 		path = bv_xasprintf("%s/manifests/%s.toml", cache, t->manifest_sha256 + 7);
 		r = bv_buf_read_file(&text, path, BUNDLE_MANIFEST_MAX, err);
 		if (r < 0)
-			return bv_error_wrap(err, r, "the manifest copy of %s %s is missing", t->tool_id,
-					     t->version);
+			return bv_error_wrap(err, r, "the manifest copy of %s %s is missing",
+					     t->tool_id, t->version);
 		bv_sha256_hex(hex, text.buf, text.len);
 		if (strcmp(hex, t->manifest_sha256 + 7))
 			return bv_error_setc(err, BV_EINVALID, 0,
@@ -395,9 +400,8 @@ static void dedup_sorted(struct bv_strv *v)
 	v->v[k] = NULL;
 }
 
-int bv_bundle_write(const char *out_path, const struct bv_lockfile *lock,
-		    const char *project_root, const struct bv_bundle_extra *extras,
-		    size_t n_extras, struct bv_error **err)
+int bv_bundle_write(const char *out_path, const struct bv_lockfile *lock, const char *project_root,
+		    const struct bv_bundle_extra *extras, size_t n_extras, struct bv_error **err)
 {
 	struct bv_store *s = NULL;
 	struct bv_store_image *images = NULL;
@@ -574,8 +578,8 @@ static int classify(enum kind *out, const char *bundle, const char *name, bool i
 	return bv_error_setc(err, BV_EINVALID, 0, "bundle '%s': unexpected entry '%s'", bundle,
 			     name);
 escapes:
-	return bv_error_setc(err, BV_EINVALID, 0, "bundle '%s': entry '%s' escapes the archive root",
-			     bundle, name);
+	return bv_error_setc(err, BV_EINVALID, 0,
+			     "bundle '%s': entry '%s' escapes the archive root", bundle, name);
 }
 
 /* The next entry, checked: *done at the end.  Links, devices and the like are refused. */
@@ -622,8 +626,9 @@ static int read_data(struct archive *a, const char *bundle, const char *name, bl
 		if (r == ARCHIVE_EOF)
 			return 0;
 		if (r < ARCHIVE_WARN)
-			return bv_error_setc(err, BV_EINVALID, 0, "bundle '%s': could not read '%s': %s",
-					     bundle, name, archive_error_string(a));
+			return bv_error_setc(err, BV_EINVALID, 0,
+					     "bundle '%s': could not read '%s': %s", bundle, name,
+					     archive_error_string(a));
 		if (off != at) /* sparse entries have holes: no bundle writes them */
 			return bv_error_setc(err, BV_EINVALID, 0, "bundle '%s': '%s' is sparse",
 					     bundle, name);
@@ -717,7 +722,8 @@ int bv_bundle_open(struct bv_bundle **out, const char *path, struct bv_error **e
 			_cleanup_free_ char *d = bv_xasprintf("sha256:%.64s", name + 13);
 			if (bv_strv_contains(&b->copy_names, d))
 				continue;
-			b->copies = bv_xrealloc(b->copies, (b->copy_names.n + 1) * sizeof(*b->copies));
+			b->copies =
+				bv_xrealloc(b->copies, (b->copy_names.n + 1) * sizeof(*b->copies));
 			bv_buf_init(&b->copies[b->copy_names.n], 0);
 			r = read_text(&b->copies[b->copy_names.n], a, path, name,
 				      BUNDLE_MANIFEST_MAX, err);
@@ -841,7 +847,7 @@ static int stage_data(const char *staging, const char *name, bool is_dir, struct
 	if (r < 0)
 		return r;
 	/* names were checked (no "..", no links in the bundle), O_EXCL|O_NOFOLLOW all the same */
-	f.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
 	if (f.fd < 0)
 		return bv_error_set_errno(err, "could not create '%s'", path);
 	r = read_data(a, bundle, name, to_file, &f, err);
@@ -851,7 +857,8 @@ static int stage_data(const char *staging, const char *name, bool is_dir, struct
 
 /* A blob for the checks: the bundle's copy, else the store's (verified as read). */
 static int get_doc(json_t **out, struct staged *st, size_t n, const struct bv_store *s,
-		   const char *digest, struct bv_buf *raw, const char *bundle, struct bv_error **err)
+		   const char *digest, struct bv_buf *raw, const char *bundle,
+		   struct bv_error **err)
 {
 	struct staged *x = find_staged(st, n, digest);
 	json_t *doc;
@@ -934,10 +941,13 @@ static int add_images(struct bv_store *s, const struct bv_bundle *b, struct bv_e
 	const json_t *d;
 	size_t i;
 	int r = 0;
-	json_array_foreach (json_object_get(index, "manifests"), i, d) {
+	json_array_foreach(json_object_get(index, "manifests"), i, d)
+	{
 		const json_t *ann = json_object_get(d, "annotations");
-		const char *name = json_string_value(json_object_get(ann, BV_STORE_REF_NAME_ANNOTATION));
-		const char *src = json_string_value(json_object_get(ann, BV_STORE_DIGEST_ANNOTATION));
+		const char *name =
+			json_string_value(json_object_get(ann, BV_STORE_REF_NAME_ANNOTATION));
+		const char *src =
+			json_string_value(json_object_get(ann, BV_STORE_DIGEST_ANNOTATION));
 		const char *mt = json_string_value(json_object_get(d, "mediaType"));
 		const char *digest = desc_digest(d);
 		json_int_t size = json_integer_value(json_object_get(d, "size"));
@@ -1040,8 +1050,8 @@ int bv_bundle_install(struct bv_bundle *b, const struct bv_lockfile *lock, const
 	for (size_t i = 0; i < lock->n_tools && r >= 0; i++) {
 		r = check_tool(st, n, s, &lock->tools[i], b->path, err);
 		if (r < 0)
-			r = bv_error_wrap(err, r, "image '%s' of %s", lock->tools[i].image_reference,
-					  lock->tools[i].tool_id);
+			r = bv_error_wrap(err, r, "image '%s' of %s",
+					  lock->tools[i].image_reference, lock->tools[i].tool_id);
 	}
 	/* publish only now: a bad blob anywhere leaves the store as it was */
 	for (size_t i = 0; i < n; i++) {

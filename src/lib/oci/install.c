@@ -119,7 +119,8 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	if (!idx.config.digest) { /* an index: idx names this platform's manifest */
 		manifest = idx.manifest_digest;
 		if (!manifest || !bv_store_has_blob(store, manifest) ||
-		    bv_store_read_blob(&image, store, manifest, BV_REGISTRY_MANIFEST_MAX, NULL) < 0 ||
+		    bv_store_read_blob(&image, store, manifest, BV_REGISTRY_MANIFEST_MAX, NULL) <
+			    0 ||
 		    bv_registry_parse_document(&res, image.buf, image.len, platform, NULL) < 0 ||
 		    !res.config.digest) {
 			bv_resolved_release(&idx);
