@@ -25,11 +25,13 @@
  *   bv/manifests/<hex>.toml    the registry manifests the lock entries were made from
  *   bv/data/...                extras (reference data), as given to bv_bundle_write()
  *
- * Installing hashes every blob as it is copied out of the tar into the store's partial files
- * and publishes them only when every blob matched its name and every image bv.lock pins is
- * complete (pinned document, this platform's manifest, config and layers, matching the lock's
- * layer list); then the images are recorded in the store's index.json and the manifest
- * copies, checked against manifest_sha256, kept in <cache>/manifests.  Entries under bv/data/
+ * Installing reads the tar twice: first every blob is hashed (and small JSON ones kept) and
+ * every image bv.lock pins is checked complete (pinned document, this platform's manifest,
+ * config and layers, matching the lock's layer list) from the bundle and the store; only then
+ * are the blobs the store lacks copied into it (hashed again as the store publishes them),
+ * the images recorded in the store's index.json and the manifest copies, checked against
+ * manifest_sha256, kept in <cache>/manifests.  So a bad bundle publishes nothing, with one
+ * blob's files open at a time however many it holds.  Entries under bv/data/
  * are copied to `staging` for the data layer to check and publish.
  *
  * Ownership: a bundle owns its texts (borrowed by the accessors); inputs are borrowed.

@@ -36,6 +36,13 @@ setup_file() {
 	"$BV" bundle -o "$BATS_FILE_TMPDIR/b.tar" 2>"$BATS_FILE_TMPDIR/bundle.err"
 	"$BV" bundle --data -o "$BATS_FILE_TMPDIR/data.tar" 2>>"$BATS_FILE_TMPDIR/bundle.err"
 	kill "$(cat "$BATS_FILE_TMPDIR/http.pid")"
+	# samtools by its multi-platform index (linux/amd64 and linux/arm64; only amd64 is pulled)
+	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BATS_FILE_TMPDIR/reg-multi"
+	sed -i 's/:1.16.1--debian"/:1.16.1--debian-multiarch"/' "$BATS_FILE_TMPDIR"/reg-multi/tools/samtools/*.toml
+	mkdir -p "$BATS_FILE_TMPDIR/multi" && cd "$BATS_FILE_TMPDIR/multi" || return 1
+	"$BV" init multi >/dev/null 2>&1
+	BV_REGISTRY="$BATS_FILE_TMPDIR/reg-multi" "$BV" add samtools >/dev/null 2>&1
+	"$BV" bundle -o "$BATS_FILE_TMPDIR/multi.tar" 2>>"$BATS_FILE_TMPDIR/bundle.err"
 	# no registry from here on: mirrors point at a closed port
 	export BV_MIRRORS="quay.io=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 }
@@ -171,6 +178,11 @@ PY
 	assert_output --partial "entry '../bv.toml' escapes the archive root"
 	assert_untouched
 	[ ! -e ../bv.toml ]
+	rewrite_bundle "$BATS_TEST_TMPDIR/abs.tar" "(m, data) if m.name != 'oci-layout' else (setattr(m, 'name', '/tmp/oci-layout') or m, data)"
+	run bv sync --from "$BATS_TEST_TMPDIR/abs.tar"
+	assert_failure 1
+	assert_output --partial "entry '/tmp/oci-layout' escapes the archive root"
+	assert_untouched
 	# a bundle for another lock than the project's
 	cp "$PROJ/bv.toml" bv.toml
 	sed 's/^generated_at = .*/generated_at = "2000-01-01T00:00:00Z"/' "$PROJ/bv.lock" >bv.lock
@@ -206,4 +218,26 @@ PY
 	assert_output --regexp 'tiny +1 .* verified'
 	run bv sync --frozen
 	assert_success
+}
+
+@test "multi-platform: the index is named by bv.lock's pin, with the platforms the store holds" {
+	M="$BATS_FILE_TMPDIR/multi.tar"
+	[ -s "$M" ] || { cat "$BATS_FILE_TMPDIR/bundle.err"; false; }
+	pin=$(python3 -c 'import tomllib; print(tomllib.load(open("'"$BATS_FILE_TMPDIR"'/multi/bv.lock", "rb"))["tools"]["samtools"]["image_digest"])')
+	run sh -c "tar -xOf '$M' index.json | jq -r '.manifests[] | .mediaType + \" \" + .digest'"
+	assert_output "application/vnd.oci.image.index.v1+json $pin"
+	tar -xOf "$M" "blobs/sha256/${pin#sha256:}" >"$BATS_TEST_TMPDIR/index"
+	amd=$(jq -r '.manifests[] | select(.platform.architecture == "amd64") | .digest' "$BATS_TEST_TMPDIR/index")
+	arm=$(jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest' "$BATS_TEST_TMPDIR/index")
+	run tar -tf "$M"
+	assert_line "blobs/sha256/${amd#sha256:}"
+	refute_line "blobs/sha256/${arm#sha256:}"
+	run skopeo copy "oci-archive:$M:quay.io/biocontainers/samtools:1.16.1--debian-multiarch" "dir:$BATS_TEST_TMPDIR/dir"
+	assert_success
+	[ "$(sha256sum "$BATS_TEST_TMPDIR/dir/manifest.json" | cut -d' ' -f1)" = "${amd#sha256:}" ]
+	run bv sync --from "$M"
+	assert_success
+	run bv run samtools --version
+	assert_success
+	assert_output --partial "samtools 1.16"
 }

@@ -34,7 +34,6 @@
 #define BUNDLE_MAX_ENTRIES  1000000u
 #define COPY_CHUNK          (256u * 1024)
 #define OCI_LAYOUT_TEXT     "{\"imageLayoutVersion\":\"1.0.0\"}"
-#define MEDIA_TYPE_PREFIX   "application/vnd."
 
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
@@ -251,13 +250,21 @@ static int put_bytes(struct writer *w, const char *name, const void *data, size_
 	return r;
 }
 
-/* Streams a file of this machine; it must still have the size its header announced. */
-static int put_file(struct writer *w, const char *name, const char *path, struct bv_error **err)
+/*
+ * Streams a file of this machine; it must still have the size its header announced.  A blob
+ * (`expect_hex`) is hashed on the way: a store damaged since its pull would otherwise only be
+ * found out on the air-gapped side.
+ */
+static int put_file(struct writer *w, const char *name, const char *path, const char *expect_hex,
+		    struct bv_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	_cleanup_free_ char *chunk = NULL;
+	struct bv_sha256 *h;
+	char hex[BV_SHA256_HEX_LEN + 1];
 	struct stat st;
 	int64_t left;
+	ssize_t n = 0;
 	int r;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return bv_error_set_errno(err, "could not open '%s'", path);
@@ -267,16 +274,26 @@ static int put_file(struct writer *w, const char *name, const char *path, struct
 	if (r < 0)
 		return r;
 	chunk = bv_xmalloc(COPY_CHUNK);
-	for (left = st.st_size; left > 0;) {
-		ssize_t n = bv_read_all(fd, chunk, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
+	h = expect_hex ? bv_sha256_new() : NULL;
+	for (left = st.st_size; left > 0 && r >= 0; left -= n) {
+		n = bv_read_all(fd, chunk, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
 		if (n <= 0)
-			return n < 0 ? bv_error_set_errno(err, "could not read '%s'", path)
-				     : bv_error_set(err, "'%s' shrank while it was read", path);
-		if (archive_write_data(w->a, chunk, (size_t)n) != n)
-			return arch_error(err, w->a, "write", w->out);
-		left -= n;
+			r = n < 0 ? bv_error_set_errno(err, "could not read '%s'", path)
+				  : bv_error_set(err, "'%s' shrank while it was read", path);
+		else if (archive_write_data(w->a, chunk, (size_t)n) != n)
+			r = arch_error(err, w->a, "write", w->out);
+		else if (h)
+			bv_sha256_update(h, chunk, (size_t)n);
 	}
-	return 0;
+	if (h) {
+		bv_sha256_final_hex(hex, h); /* frees it */
+		if (r >= 0 && strcmp(hex, expect_hex))
+			r = bv_error_setc(err, BV_EINVALID, 0,
+					  "blob sha256:%s in the store is corrupt; run 'bv cache "
+					  "verify' and 'bv sync'",
+					  expect_hex);
+	}
+	return r;
 }
 
 /* A tree of this machine under `name`, entries sorted, regular files and directories only. */
@@ -291,7 +308,7 @@ static int put_tree(struct writer *w, const char *name, const char *path, struct
 	if (lstat(path, &st) < 0)
 		return bv_error_set_errno(err, "could not read '%s'", path);
 	if (S_ISREG(st.st_mode))
-		return put_file(w, name, path, err);
+		return put_file(w, name, path, NULL, err);
 	if (!S_ISDIR(st.st_mode))
 		return bv_error_set(err, "'%s' is neither a file nor a directory", path);
 	dname = bv_xasprintf("%s/", name);
@@ -333,21 +350,21 @@ static int write_all(struct writer *w, const struct bv_store *s, const struct bv
 	for (size_t i = 0; i < blobs->n && r >= 0; i++) {
 		_cleanup_free_ char *name = bv_xasprintf("blobs/sha256/%s", blobs->v[i] + 7);
 		_cleanup_free_ char *path = bv_store_blob_path(s, blobs->v[i]);
-		r = put_file(w, name, path, err);
+		r = put_file(w, name, path, blobs->v[i] + 7, err);
 	}
 	if (r >= 0)
 		r = put_header(w, "bv/", true, 0, err);
 	if (r >= 0)
-		r = put_file(w, "bv/bv.lock", lock, err);
+		r = put_file(w, "bv/bv.lock", lock, NULL, err);
 	if (r >= 0)
-		r = put_file(w, "bv/bv.toml", toml, err);
+		r = put_file(w, "bv/bv.toml", toml, NULL, err);
 	if (r >= 0)
 		r = put_header(w, "bv/manifests/", true, 0, err);
 	for (size_t i = 0; i < copies->n && r >= 0; i++) {
 		_cleanup_free_ char *name = bv_xasprintf("bv/manifests/%s.toml", copies->v[i] + 7);
 		_cleanup_free_ char *path =
 			bv_xasprintf("%s/manifests/%s.toml", cache, copies->v[i] + 7);
-		r = put_file(w, name, path, err);
+		r = put_file(w, name, path, NULL, err);
 	}
 	if (r >= 0 && n_extras)
 		r = put_header(w, "bv/data/", true, 0, err);
@@ -494,8 +511,8 @@ struct bv_bundle {
 
 struct staged {
 	char *digest;
-	struct bv_store_ingest *in; /* NULL: the store has it already */
-	struct bv_buf doc;          /* small JSON blobs, kept to check the images */
+	struct bv_buf doc; /* small JSON blobs, kept to check the images */
+	bool published;    /* pass 2 has copied it */
 };
 
 static int open_archive(struct archive **out, int *fd_out, const char *path, struct bv_error **err)
@@ -803,32 +820,39 @@ static struct staged *find_staged(struct staged *st, size_t n, const char *diges
 	return NULL;
 }
 
-/* Copies one blob entry into the store's partial file, hashing it on the way. */
+/*
+ * One blob entry: hashed, and its JSON kept when small (pass 1), or copied into the store's
+ * partial file and published, which hashes it again (pass 2, `publish`).
+ */
 static int stage_blob(struct staged *st, struct archive *a, struct bv_store *s, const char *bundle,
-		      const char *name, int64_t size, struct bv_error **err)
+		      const char *name, int64_t size, bool publish, struct bv_error **err)
 {
-	struct blob_sink sink = {.doc = &st->doc};
+	struct blob_sink sink = {.doc = publish ? NULL : &st->doc};
 	char hex[BV_SHA256_HEX_LEN + 1];
 	int r = 0;
-	if (!bv_store_has_blob(s, st->digest)) {
-		r = bv_store_ingest_begin(&st->in, s, st->digest, size, err);
+	if (publish) {
+		if (bv_store_has_blob(s, st->digest))
+			return 0;
+		r = bv_store_ingest_begin(&sink.in, s, st->digest, size, err);
 		/* a partial of an interrupted pull: the bundle brings the whole blob */
-		if (r >= 0 && bv_store_ingest_offset(st->in) > 0)
-			r = bv_store_ingest_reset(st->in, err);
-		if (r < 0)
+		if (r >= 0 && bv_store_ingest_offset(sink.in) > 0)
+			r = bv_store_ingest_reset(sink.in, err);
+		if (r < 0) {
+			bv_store_ingest_abort(sink.in, true);
 			return r;
+		}
 	}
-	sink.in = st->in;
 	sink.h = bv_sha256_new();
 	r = read_data(a, bundle, name, to_blob, &sink, err);
 	bv_sha256_final_hex(hex, sink.h); /* frees it */
-	if (r < 0)
-		return r;
-	if (strcmp(hex, st->digest + 7) || sink.len != size)
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "bundle '%s': blob %s is corrupt: its bytes hash to sha256:%s",
-				     bundle, st->digest, hex);
-	return 0;
+	if (r >= 0 && (strcmp(hex, st->digest + 7) || sink.len != size))
+		r = bv_error_setc(err, BV_EINVALID, 0,
+				  "bundle '%s': blob %s is corrupt: its bytes hash to sha256:%s",
+				  bundle, st->digest, hex);
+	if (sink.in && r >= 0)
+		return bv_store_ingest_commit(sink.in, err);
+	bv_store_ingest_abort(sink.in, false);
+	return r;
 }
 
 static int stage_data(const char *staging, const char *name, bool is_dir, struct archive *a,
@@ -1005,23 +1029,20 @@ static int check_copies(const struct bv_bundle *b, struct bv_error **err)
 	return 0;
 }
 
-int bv_bundle_install(struct bv_bundle *b, const struct bv_lockfile *lock, const char *staging,
-		      struct bv_error **err)
+/*
+ * Pass 1 (`publish` false) hashes every blob and keeps the small JSON ones in `st`; pass 2
+ * copies the blobs the store lacks into it and the data into `staging`.  Reading the bundle
+ * twice is what lets a bundle of any number of blobs be refused whole with no more open
+ * files than one blob needs.
+ */
+static int read_pass(struct staged **st, size_t *n, const struct bv_bundle *b, struct bv_store *s,
+		     const char *staging, bool publish, struct bv_error **err)
 {
-	struct bv_store *s = NULL;
 	struct archive *a = NULL;
 	struct archive_entry *e;
 	_cleanup_close_ int fd = -1;
-	struct staged *st = NULL;
-	size_t n = 0;
 	bool done = false;
-	int r;
-
-	r = check_copies(b, err);
-	if (r >= 0)
-		r = bv_store_open(&s, NULL, err);
-	if (r >= 0)
-		r = open_archive(&a, &fd, b->path, err);
+	int r = open_archive(&a, &fd, b->path, err);
 	while (r >= 0) {
 		enum kind k;
 		const char *name;
@@ -1031,35 +1052,52 @@ int bv_bundle_install(struct bv_bundle *b, const struct bv_lockfile *lock, const
 			break;
 		if (k == K_BLOB) {
 			_cleanup_free_ char *digest = bv_xasprintf("sha256:%s", name + 13);
-			struct staged *x = find_staged(st, n, digest);
-			if (x) /* twice: the second copy must be right too */
+			struct staged *x = find_staged(*st, *n, digest), one = {0};
+			if (x && !publish)
+				continue; /* a second copy: never read, pass 2 takes the first */
+			if (!x) {
+				*st = bv_xrealloc(*st, (*n + 1) * sizeof(**st));
+				x = &(*st)[(*n)++];
+				*x = one;
+				x->digest = TAKE_PTR(digest);
+				bv_buf_init(&x->doc, 0);
+			} else if (x->published) {
 				continue;
-			st = bv_xrealloc(st, (n + 1) * sizeof(*st));
-			x = &st[n++];
-			memset(x, 0, sizeof(*x));
-			x->digest = TAKE_PTR(digest);
-			bv_buf_init(&x->doc, 0);
-			r = stage_blob(x, a, s, b->path, name, size, err);
-		} else if (k == K_DATA && staging) {
+			}
+			r = stage_blob(x, a, s, b->path, name, size, publish, err);
+			x->published = publish;
+		} else if (k == K_DATA && staging && publish) {
 			r = stage_data(staging, name, archive_entry_filetype(e) == AE_IFDIR, a,
 				       b->path, err);
 		}
 	}
 	if (a)
 		archive_read_free(a);
+	return r;
+}
+
+int bv_bundle_install(struct bv_bundle *b, const struct bv_lockfile *lock, const char *staging,
+		      struct bv_error **err)
+{
+	struct bv_store *s = NULL;
+	struct staged *st = NULL;
+	size_t n = 0;
+	int r;
+
+	r = check_copies(b, err);
+	if (r >= 0)
+		r = bv_store_open(&s, NULL, err);
+	if (r >= 0)
+		r = read_pass(&st, &n, b, s, staging, false, err);
 	for (size_t i = 0; i < lock->n_tools && r >= 0; i++) {
 		r = check_tool(st, n, s, &lock->tools[i], b->path, err);
 		if (r < 0)
 			r = bv_error_wrap(err, r, "image '%s' of %s",
 					  lock->tools[i].image_reference, lock->tools[i].tool_id);
 	}
-	/* publish only now: a bad blob anywhere leaves the store as it was */
-	for (size_t i = 0; i < n; i++) {
-		if (st[i].in && r >= 0)
-			r = bv_store_ingest_commit(TAKE_PTR(st[i].in), err);
-		else if (st[i].in)
-			bv_store_ingest_abort(TAKE_PTR(st[i].in), false);
-	}
+	/* publish only now: a bad blob anywhere has left the store as it was */
+	if (r >= 0)
+		r = read_pass(&st, &n, b, s, staging, true, err);
 	if (r >= 0)
 		r = add_images(s, b, err);
 	if (r >= 0)

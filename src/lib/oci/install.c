@@ -110,14 +110,15 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 {
 	_cleanup_buf_ struct bv_buf top = BV_BUF_INIT, image = BV_BUF_INIT;
 	struct bv_resolved res = {0}, idx = {0};
-	const char *manifest = pin;
+	_cleanup_free_ char *manifest = bv_xstrdup(pin);
 	bool ok;
 	if (!bv_store_has_blob(store, pin) ||
 	    bv_store_read_blob(&top, store, pin, BV_REGISTRY_MANIFEST_MAX, NULL) < 0 ||
 	    bv_registry_parse_document(&idx, top.buf, top.len, platform, NULL) < 0)
 		return BV_ENOTFOUND;
 	if (!idx.config.digest) { /* an index: idx names this platform's manifest */
-		manifest = idx.manifest_digest;
+		free(manifest);
+		manifest = idx.manifest_digest ? bv_xstrdup(idx.manifest_digest) : NULL;
 		if (!manifest || !bv_store_has_blob(store, manifest) ||
 		    bv_store_read_blob(&image, store, manifest, BV_REGISTRY_MANIFEST_MAX, NULL) <
 			    0 ||
@@ -143,7 +144,7 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	free(res.top_digest);
 	free(res.manifest_digest);
 	res.top_digest = bv_xstrdup(pin);
-	res.manifest_digest = bv_xstrdup(manifest);
+	res.manifest_digest = TAKE_PTR(manifest);
 	res.manifest_size = image.len;
 	*out = res;
 	return 0;
