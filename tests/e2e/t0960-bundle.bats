@@ -121,6 +121,9 @@ PY
 
 @test "bundle: the same lock gives the same bytes, with fixed times and owners" {
 	cd "$PROJ" || return 1
+	run bv bundle
+	assert_failure 2
+	assert_output --partial "bv bundle needs -o <FILE>"
 	BV_CACHE_DIR="$BATS_FILE_TMPDIR/cache" run bv bundle -o "$BATS_TEST_TMPDIR/again.tar"
 	assert_success
 	cmp "$B" "$BATS_TEST_TMPDIR/again.tar"
@@ -140,6 +143,12 @@ PY
 	assert_success
 	assert_output --partial "samtools 1.16"
 	run bv cache verify
+	assert_success
+	# the images are named in the store as a pull names them
+	run skopeo inspect --format '{{.Digest}}' "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/bwa:0.7.17--debian-oci"
+	assert_success
+	assert_output "$(lock_field bwa image_digest)"
+	run skopeo inspect "oci:$BV_CACHE_DIR/store:quay.io/biocontainers/samtools:1.16.1--debian"
 	assert_success
 	# the same bundle again on the same project: nothing to do
 	run bv sync --from "$B"
