@@ -124,6 +124,12 @@ PY
 	run bv bundle
 	assert_failure 2
 	assert_output --partial "bv bundle needs -o <FILE>"
+	# an image missing from the cache is named, and no file is left behind
+	run bv bundle -o "$BATS_TEST_TMPDIR/none.tar"
+	assert_failure 1
+	assert_output --regexp "image 'quay.io/biocontainers/[a-z]+:[^']+' of [a-z]+: sha256:[0-9a-f]{64} is not in the store"
+	assert_output --partial "hint: run 'bv sync' first"
+	[ -z "$(ls "$BATS_TEST_TMPDIR" | grep none)" ]
 	BV_CACHE_DIR="$BATS_FILE_TMPDIR/cache" run bv bundle -o "$BATS_TEST_TMPDIR/again.tar"
 	assert_success
 	cmp "$B" "$BATS_TEST_TMPDIR/again.tar"
