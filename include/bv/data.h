@@ -132,6 +132,16 @@ int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, 
 			 struct bv_error **err);
 
 /*
+ * Publishes a dataset brought by a bundle (bv/bundle.h): the tree `staged_dir` (moved, so on
+ * the cache's file system) is hashed against `staged_record`, whose id, version and primary
+ * sha256 must be bv.lock's (`sha256`, "" to skip), then renamed into place with the record,
+ * under the dataset's lock.  Nothing is published on a mismatch (BV_EINVALID); a dataset
+ * already in the cache is kept.
+ */
+int bv_data_import(const char *cache_dir, const char *id, const char *version, const char *sha256,
+		   const char *staged_dir, const char *staged_record, struct bv_error **err);
+
+/*
  * Removes `id` at `version` (NULL: every version) under its lock; *removed counts them.
  * BV_ENOTFOUND when nothing matched.
  */

@@ -341,6 +341,7 @@ extern const struct bv_cli_command bv_cmd_export;
 extern const struct bv_cli_command bv_cmd_help;
 extern const struct bv_cli_command bv_cmd_info;
 extern const struct bv_cli_command bv_cmd_init;
+extern const struct bv_cli_command bv_cmd_bundle;
 extern const struct bv_cli_command bv_cmd_list;
 extern const struct bv_cli_command bv_cmd_lock;
 extern const struct bv_cli_command bv_cmd_logs;

@@ -1,6 +1,8 @@
 /*
  * bv sync: make this machine hold exactly what bv.lock pins.
  */
+#include <bv/bundle.h>
+#include <bv/data.h>
 #include <bv/error.h>
 #include <bv/index.h>
 #include <bv/install.h>
@@ -14,11 +16,14 @@
 #include <bv/runplan.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -29,6 +34,7 @@ static unsigned arg_jobs;
 static const char *arg_backend;
 static const char *arg_platform;
 static const char *arg_registry;
+static const char *arg_from;
 
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
@@ -146,6 +152,145 @@ static void warn_drift(struct bv_cli_ctx *ctx)
 	}
 }
 
+/*
+ * The project --from installs into: the one here, whose bv.lock must be the bundle's byte for
+ * byte (a bundle for another lock would leave images the lock does not name), or none, and
+ * then bv.toml and bv.lock come from the bundle (*create).
+ */
+static int check_project(bool *create, const struct bv_bundle *b)
+{
+	struct bv_error *err = NULL;
+	struct bv_cli_ctx ctx;
+	_cleanup_buf_ struct bv_buf mine = BV_BUF_INIT;
+	size_t len;
+	const char *text = bv_bundle_lock_text(b, &len);
+	int r = bv_cli_ctx_load(&ctx, BV_CTX_NO_PROJECT, NULL);
+	if (r)
+		return r;
+	*create = !ctx.project;
+	if (ctx.project &&
+	    (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
+	     mine.len != len || memcmp(mine.buf, text, len))) {
+		bv_error_free(err);
+		bv_cli_error("bundle '%s' was made for another bv.lock than '%s'", arg_from,
+			     ctx.project->root);
+		bv_cli_hint("run 'bv sync --from' in an empty directory, or bundle this project");
+		r = BV_EXIT_FAILURE;
+	}
+	bv_cli_ctx_release(&ctx);
+	return r;
+}
+
+/* Writes bv.toml and bv.lock of a bundle into the current directory, which has neither. */
+static int create_project(const struct bv_bundle *b)
+{
+	struct bv_error *err = NULL;
+	size_t toml_len, lock_len;
+	const char *toml = bv_bundle_toml_text(b, &toml_len);
+	const char *lock = bv_bundle_lock_text(b, &lock_len);
+	if (bv_write_file_new("bv.toml", toml, toml_len, 0644, &err) < 0 ||
+	    bv_write_file_new("bv.lock", lock, lock_len, 0644, &err) < 0)
+		return bv_cli_report(err);
+	return 0;
+}
+
+/* A staging directory for the bundle's bv/data/ entries, on the cache's file system. */
+static int data_staging(char **out)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL, *tmp = NULL;
+	char *dir;
+	if (bv_cache_dir(&cache, &err) < 0)
+		return bv_cli_report(err);
+	tmp = bv_xasprintf("%s/data/.tmp", cache);
+	if (bv_mkdir_p(tmp, 0755, &err) < 0)
+		return bv_cli_report(err);
+	dir = bv_xasprintf("%s/bundle.XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		bv_cli_error("could not create '%s': %s", dir, strerror(errno));
+		free(dir);
+		return BV_EXIT_FAILURE;
+	}
+	*out = dir;
+	return 0;
+}
+
+/* The datasets bv.lock pins that the bundle brought, checked and published. */
+static int import_data(const struct bv_lockfile *lock, const char *staging)
+{
+	struct bv_error *err = NULL;
+	for (size_t i = 0; i < lock->n_tools; i++) {
+		for (size_t k = 0; k < lock->tools[i].n_pins; k++) {
+			const struct bv_lock_data_pin *p = &lock->tools[i].pins[k];
+			_cleanup_free_ char *dir =
+				bv_xasprintf("%s/%s/%s", staging, p->id, p->version);
+			_cleanup_free_ char *rec = bv_xasprintf("%s.json", dir);
+			if (!bv_path_exists(rec))
+				continue; /* not in the bundle, or published for an earlier pin */
+			if (bv_data_import(NULL, p->id, p->version, p->sha256, dir, rec, &err) < 0)
+				return bv_cli_report(err);
+			(void)unlink(rec);
+		}
+	}
+	return 0;
+}
+
+/*
+ * --from FILE: every blob checked against its digest and the lock's pins before anything is
+ * published, then the sync of a warm store, offline: nothing here may reach a network.
+ */
+static int sync_from(void)
+{
+	struct bv_error *err = NULL;
+	struct bv_bundle *b = NULL;
+	struct bv_lockfile *lock = NULL;
+	struct bv_cli_ctx ctx = {0};
+	_cleanup_free_ char *staging = NULL;
+	bool create = false, loaded = false;
+	size_t len;
+	const char *text;
+	int r;
+
+	if ((r = bv_cli_setenv("BV_OFFLINE", "1")))
+		return r;
+	if (bv_bundle_open(&b, arg_from, &err) < 0)
+		return bv_cli_report(err);
+	text = bv_bundle_lock_text(b, &len);
+	if (bv_lockfile_parse(&lock, text, len, "bv.lock (in the bundle)", &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	if ((r = check_project(&create, b)))
+		goto out;
+	if (bv_bundle_has_data(b) && (r = data_staging(&staging)))
+		goto out;
+	if (bv_bundle_install(b, lock, staging, &err) < 0) {
+		r = bv_cli_report(err);
+		goto out;
+	}
+	if (staging && (r = import_data(lock, staging)))
+		goto out;
+	if (create && (r = create_project(b)))
+		goto out;
+	if ((r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL)))
+		goto out;
+	loaded = true;
+	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, NULL);
+	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
+	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
+		r = bv_cli_write_shims(&ctx);
+	else if (!r)
+		r = bv_cli_register_project(&ctx);
+out:
+	if (staging && bv_rm_rf(staging, &err) < 0)
+		bv_error_free(TAKE_PTR(err));
+	if (loaded)
+		bv_cli_ctx_release(&ctx);
+	bv_lockfile_free(lock);
+	bv_bundle_free(b);
+	return r;
+}
+
 static int run_sync(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
@@ -159,6 +304,13 @@ static int run_sync(int argc, char **argv)
 	 * costs no lock, works in a read-only checkout, and a long pull never holds up bv add. */
 	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
+	if (arg_from && (platform || arg_frozen || arg_data)) {
+		bv_cli_error(
+			"--from takes no --platform, --frozen or --data: the bundle says it all");
+		return BV_EXIT_USAGE;
+	}
+	if (arg_from)
+		return sync_from();
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
@@ -202,16 +354,18 @@ static const struct bv_cli_option sync_options[] = {
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH",
 	 "pull the images for os/arch[/variant] into the store (native backend; unpacked only "
 	 "when this machine can run them)"},
+	{"from", 0, BV_OPT_STRING, &arg_from, "FILE",
+	 "install from a bundle of 'bv bundle', offline, every digest checked"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
 	.usage = "[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--registry <URL>] "
-		 "[--platform <OS/ARCH[/VARIANT]>]",
+		 "[--platform <OS/ARCH[/VARIANT]>] [--from <FILE>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
-		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.  Warns when the registry's manifest of a locked\ntool changed since bv.lock was written (best effort: silent without the registry).\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.",
+		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.  Warns when the registry's manifest of a locked\ntool changed since bv.lock was written (best effort: silent without the registry).\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.\n\nWith --from the images, manifests and data come from a bundle of 'bv bundle',\nwithout any network; in a directory without a project, the bundle's bv.toml\nand bv.lock make one, else bv.lock must be the bundle's.",
 	.options = sync_options,
 	.run = run_sync,
 };

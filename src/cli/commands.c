@@ -22,6 +22,7 @@ const struct bv_cli_command *const bv_cli_commands[] = {
 	&bv_cmd_add,
 	&bv_cmd_remove,
 	&bv_cmd_sync,
+	&bv_cmd_bundle,
 	&bv_cmd_run,
 	&bv_cmd_exec,
 	&bv_cmd_shell,

@@ -1533,15 +1533,39 @@ int bv_data_list(struct bv_data_entry **out, size_t *n, const char *cache_dir,
 	return 0;
 }
 
+/* What differs between a record's file list and a tree's, or NULL when nothing does. */
+static char *compare_files(const json_t *want, const json_t *now)
+{
+	size_t i;
+	for (i = 0; i < json_array_size(want) && i < json_array_size(now); i++) {
+		const json_t *a = json_array_get(want, i), *b = json_array_get(now, i);
+		if (strcmp(jstr(a, "path"), jstr(b, "path")) != 0)
+			return bv_xasprintf("'%s' is missing or unexpected",
+					    strcmp(jstr(a, "path"), jstr(b, "path")) < 0
+						    ? jstr(a, "path")
+						    : jstr(b, "path"));
+		if (json_integer_value(json_object_get(a, "size")) !=
+			    json_integer_value(json_object_get(b, "size")) ||
+		    strcmp(jstr(a, "sha256"), jstr(b, "sha256")) != 0 ||
+		    strcmp(jstr(a, "link"), jstr(b, "link")) != 0)
+			return bv_xasprintf("'%s' has changed", jstr(a, "path"));
+	}
+	if (json_array_size(want) != json_array_size(now))
+		return bv_xasprintf(
+			"'%s' is %s",
+			jstr(json_array_get(i < json_array_size(want) ? want : now, i), "path"),
+			i < json_array_size(want) ? "missing" : "not in the record");
+	return NULL;
+}
+
 int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, const char *version,
 			 struct bv_error **err)
 {
 	_cleanup_free_ char *owned = NULL, *dir = NULL;
 	const char *cache;
 	_cleanup_close_ int fd = -1;
-	json_t *rec = NULL, *now = json_array(), *want;
+	json_t *rec = NULL, *now = json_array();
 	uint64_t total = 0;
-	size_t i;
 	int r = cache_of(&owned, &cache, cache_dir, err);
 	if (r >= 0)
 		r = load_record(&rec, cache, id, version, err);
@@ -1560,33 +1584,69 @@ int bv_data_verify_local(char **problem, const char *cache_dir, const char *id, 
 		json_decref(now);
 		return r;
 	}
-	want = json_object_get(rec, "files");
-	*problem = NULL;
-	for (i = 0; i < json_array_size(want) && i < json_array_size(now); i++) {
-		const json_t *a = json_array_get(want, i), *b = json_array_get(now, i);
-		if (strcmp(jstr(a, "path"), jstr(b, "path")) != 0) {
-			*problem = bv_xasprintf("'%s' is missing or unexpected",
-						strcmp(jstr(a, "path"), jstr(b, "path")) < 0
-							? jstr(a, "path")
-							: jstr(b, "path"));
-			break;
-		}
-		if (json_integer_value(json_object_get(a, "size")) !=
-			    json_integer_value(json_object_get(b, "size")) ||
-		    strcmp(jstr(a, "sha256"), jstr(b, "sha256")) != 0 ||
-		    strcmp(jstr(a, "link"), jstr(b, "link")) != 0) {
-			*problem = bv_xasprintf("'%s' has changed", jstr(a, "path"));
-			break;
-		}
-	}
-	if (!*problem && json_array_size(want) != json_array_size(now))
-		*problem = bv_xasprintf(
-			"'%s' is %s",
-			jstr(json_array_get(i < json_array_size(want) ? want : now, i), "path"),
-			i < json_array_size(want) ? "missing" : "not in the record");
+	*problem = compare_files(json_object_get(rec, "files"), now);
 	json_decref(rec);
 	json_decref(now);
 	return *problem ? 0 : 1;
+}
+
+int bv_data_import(const char *cache_dir, const char *id, const char *version, const char *sha256,
+		   const char *staged_dir, const char *staged_record, struct bv_error **err)
+{
+	_cleanup_free_ char *owned = NULL, *final = NULL, *record = NULL, *lockp = NULL;
+	_cleanup_free_ char *parent = NULL, *problem = NULL;
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	_cleanup_close_ int fd = -1;
+	struct bv_lock lk = BV_LOCK_INIT;
+	const char *cache;
+	json_t *rec = NULL, *now = json_array();
+	uint64_t total = 0;
+	int r = cache_of(&owned, &cache, cache_dir, err);
+	if (r >= 0)
+		r = bv_buf_read_file(&text, staged_record, RECORD_MAX, err);
+	if (r >= 0) {
+		rec = json_loadb(text.buf, text.len, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(rec) || !json_is_array(json_object_get(rec, "files")) ||
+		    strcmp(jstr(rec, "id"), id) || strcmp(jstr(rec, "version"), version) ||
+		    (sha256 && sha256[0] && strcmp(jstr(rec, "sha256"), sha256)))
+			r = bv_error_setc(err, BV_EINVALID, 0, "its record does not match bv.lock");
+	}
+	if (r >= 0) {
+		fd = open(staged_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			r = bv_error_set_errno(err, "could not open '%s'", staged_dir);
+	}
+	/* every byte against the record, the record against bv.lock: then it counts as fetched */
+	if (r >= 0)
+		r = hash_tree(now, fd, "", 0, &total, err);
+	if (r >= 0 && (problem = compare_files(json_object_get(rec, "files"), now)))
+		r = bv_error_setc(err, BV_EINVALID, 0, "%s", problem);
+	json_decref(rec);
+	json_decref(now);
+	if (r < 0)
+		return bv_error_wrap(err, r, "dataset %s %s in the bundle", id, version);
+	final = dataset_path(cache, id, version, "");
+	record = dataset_path(cache, id, version, ".json");
+	lockp = dataset_path(cache, id, version, ".lock");
+	parent = bv_xasprintf("%s/data/%s", cache, id);
+	r = bv_mkdir_p(parent, 0755, err);
+	if (r >= 0)
+		r = bv_lock_acquire(&lk, lockp, BV_LOCK_EXCLUSIVE, true, err);
+	if (r < 0)
+		return r;
+	if (bv_path_exists(final) && bv_path_exists(record))
+		goto done; /* another fetch or bundle was first */
+	if (bv_path_exists(final))
+		r = bv_rm_rf(final, err); /* a crash between the two renames */
+	if (r >= 0 && renameat2(AT_FDCWD, staged_dir, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
+		r = bv_error_set_errno(err, "could not rename '%s' to '%s'", staged_dir, final);
+	if (r >= 0 && fchmod(fd, 0555) < 0)
+		r = bv_error_set_errno(err, "could not make '%s' read-only", final);
+	if (r >= 0)
+		r = bv_write_file_atomic(record, text.buf, text.len, 0644, err);
+done:
+	bv_lock_release(&lk);
+	return r;
 }
 
 static int remove_one(const char *cache, const char *id, const char *version, struct bv_error **err)

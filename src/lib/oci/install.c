@@ -99,6 +99,57 @@ char *bv_install_config_path(const char *rootfs)
 	return bv_xasprintf("%s.json", rootfs);
 }
 
+/*
+ * Resolves a pin from the store alone: the pinned document, this platform's manifest of an
+ * index, its config and layers all present (each was verified when it was published).  That
+ * is what lets an offline sync unpack what `bv sync --from` or an earlier pull brought; any
+ * gap sends the caller to the registry.
+ */
+static int resolve_local(struct bv_resolved *out, const struct bv_store *store, const char *pin,
+			 const char *platform)
+{
+	_cleanup_buf_ struct bv_buf top = BV_BUF_INIT, image = BV_BUF_INIT;
+	struct bv_resolved res = {0}, idx = {0};
+	_cleanup_free_ char *manifest = bv_xstrdup(pin);
+	bool ok;
+	if (!bv_store_has_blob(store, pin) ||
+	    bv_store_read_blob(&top, store, pin, BV_REGISTRY_MANIFEST_MAX, NULL) < 0 ||
+	    bv_registry_parse_document(&idx, top.buf, top.len, platform, NULL) < 0)
+		return BV_ENOTFOUND;
+	if (!idx.config.digest) { /* an index: idx names this platform's manifest */
+		free(manifest);
+		manifest = idx.manifest_digest ? bv_xstrdup(idx.manifest_digest) : NULL;
+		if (!manifest || !bv_store_has_blob(store, manifest) ||
+		    bv_store_read_blob(&image, store, manifest, BV_REGISTRY_MANIFEST_MAX, NULL) <
+			    0 ||
+		    bv_registry_parse_document(&res, image.buf, image.len, platform, NULL) < 0 ||
+		    !res.config.digest) {
+			bv_resolved_release(&idx);
+			bv_resolved_release(&res);
+			return BV_ENOTFOUND;
+		}
+		res.platform = TAKE_PTR(idx.platform);
+		bv_resolved_release(&idx);
+	} else {
+		res = idx;
+		bv_buf_add(&image, top.buf, top.len);
+	}
+	ok = bv_store_has_blob(store, res.config.digest);
+	for (size_t i = 0; ok && i < res.n_layers; i++)
+		ok = bv_store_has_blob(store, res.layers[i].digest);
+	if (!ok) {
+		bv_resolved_release(&res);
+		return BV_ENOTFOUND;
+	}
+	free(res.top_digest);
+	free(res.manifest_digest);
+	res.top_digest = bv_xstrdup(pin);
+	res.manifest_digest = TAKE_PTR(manifest);
+	res.manifest_size = image.len;
+	*out = res;
+	return 0;
+}
+
 /* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
@@ -167,13 +218,21 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 		struct bv_imageref *ref = &refs[i];
 		if (it->present)
 			continue;
-		if (!client) {
-			struct bv_registry_options ro = {0};
+		if (!store) {
 			r = bv_cache_dir(&cache, err);
 			if (r >= 0)
 				r = bv_store_open(&store, NULL, err);
-			if (r >= 0)
-				r = bv_mirrors_load(&mirrors, err);
+			if (r < 0)
+				break;
+		}
+		if (o->mode == BV_INSTALL_FULL && it->pinned && it->pinned[0] &&
+		    resolve_local(&resolved[i], store, it->pinned, platform) == 0) {
+			copy_result(it, &resolved[i], platform != NULL);
+			continue;
+		}
+		if (!client) {
+			struct bv_registry_options ro = {0};
+			r = bv_mirrors_load(&mirrors, err);
 			if (r < 0)
 				break;
 			ro.store = store;
