@@ -26,7 +26,6 @@
 
 #include "util/banned.h"
 
-extern char **environ;
 
 static const char *arg_backend;
 static bool arg_warm;

@@ -320,7 +320,7 @@ int bv_service_volume_parse(struct bv_service_volume *out, const char *text, con
 		raw_ctr = bv_xstrndup(c1 + 1, clen);
 		kind = is_host_path(raw_src) ? BV_VOLUME_BIND : BV_VOLUME_NAMED;
 	}
-	if (!why && raw_ctr[0] != '/')
+	if (!why && (!raw_ctr || raw_ctr[0] != '/'))
 		why = "the container path must be absolute";
 	if (!why) {
 		container = bv_services_clean_path(raw_ctr);
