@@ -304,7 +304,8 @@ BV_LIST = "a,b"
 TOML
 	sed -i 's|^\[tool.entrypoint\]$|[tool.entrypoint]\ncache_paths = ["/cache/models"]|' \
 		"$BV_REGISTRY"/tools/samtools/1.16.1.toml
-	run bv add samtools --backend apptainer
+	# no GPU here: the hardware check would refuse the tool
+	run bv add samtools --backend apptainer --ignore-hardware
 	assert_success
 	run bv run --backend apptainer sh -c 'echo "$BV_PLAIN|$BV_LIST"; echo w >/cache/models/f'
 	assert_success
