@@ -17,13 +17,15 @@ static bool arg_allow_experimental;
 static int run_update(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	struct bv_cli_admit admit = {.allow_experimental = arg_allow_experimental,
-				     .ignore_hardware = arg_ignore_hardware};
-	struct bv_cli_update update = {.backend = arg_backend, .admit = &admit};
+	struct bv_cli_admit admit = {0};
+	struct bv_cli_update update = {.admit = &admit};
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_update, argc, argv, 0, -1, &first);
 	if (status >= 0)
 		return status;
+	admit.allow_experimental = arg_allow_experimental;
+	admit.ignore_hardware = arg_ignore_hardware;
+	update.backend = arg_backend;
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (!r)
 		r = bv_cli_relock(&ctx, BV_RELOCK_UPDATE, argv + first, (size_t)(argc - first),
