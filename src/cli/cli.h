@@ -210,7 +210,7 @@ enum bv_relock_mode {
 struct bv_cli_admit {
 	bool allow_experimental, ignore_hardware;
 	const char *hint; /* set by a refusal: what to pass to go ahead anyway */
-	bool detected;
+	bool detected, asked_nvidia_smi;
 	struct bv_hardware hw;
 };
 int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, struct bv_error **err);

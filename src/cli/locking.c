@@ -76,6 +76,7 @@ void bv_cli_print_warnings(const struct bv_strv *warnings)
 int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv notes = BV_STRV_INIT;
+	bool needs_gpu = m->gpu_required || m->gpu_count > 0;
 	int r;
 	if (!a->allow_experimental && !strcmp(m->tier, "experimental")) {
 		a->hint = "--allow-experimental";
@@ -84,10 +85,12 @@ int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, stru
 				     "--allow-experimental",
 				     m->id, m->version);
 	}
-	if (!a->detected) {
+	/* nvidia-smi takes a second or more even when it works: only for a tool needing a GPU */
+	if (!a->detected || (needs_gpu && !a->asked_nvidia_smi)) {
 		_cleanup_free_ char *cache = NULL;
-		struct bv_hardware_options o = {0};
+		struct bv_hardware_options o = {.no_nvidia_smi = !needs_gpu};
 		struct bv_error *e = NULL;
+		bv_hardware_release(&a->hw);
 		/* the tool's disk_gb goes into the cache, so that is the disk measured */
 		if (bv_cache_dir(&cache, &e) < 0)
 			bv_error_free(TAKE_PTR(e));
@@ -96,6 +99,7 @@ int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, stru
 		if (r < 0)
 			return r;
 		a->detected = true;
+		a->asked_nvidia_smi = needs_gpu;
 	}
 	r = bv_hardware_check(&notes, &a->hw, m, err);
 	bv_cli_print_warnings(&notes);
