@@ -78,6 +78,7 @@ struct bv_hardware_options {
 	const char *root;      /* NULL: BV_HARDWARE_ROOT, else "/" */
 	const char *disk_path; /* NULL: free disk stays unknown */
 	bool no_nvidia_smi;    /* read only the driver's files */
+	int nvidia_smi_ms;     /* 0: 5000, the limit of each nvidia-smi run */
 };
 
 int bv_hardware_detect(struct bv_hardware *out, const struct bv_hardware_options *o,

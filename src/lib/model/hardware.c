@@ -205,14 +205,14 @@ static void detect_disk(struct bv_hardware *hw, const char *path)
 	_cleanup_free_ char *dir = bv_xstrdup(path);
 	struct statvfs vfs;
 	/* the nearest existing ancestor holds the file system the cache will live on */
-	for (char *slash; statvfs(dir, &vfs) < 0 && (slash = strrchr(dir, '/'));) {
-		if (slash == dir) {
-			dir[1] = '\0';
-			if (statvfs(dir, &vfs) < 0)
-				return;
-			break;
-		}
-		*slash = '\0';
+	while (statvfs(dir, &vfs) < 0) {
+		char *slash = strrchr(dir, '/');
+		if (!slash || !strcmp(dir, "/"))
+			return;
+		if (slash == dir)
+			dir[1] = '\0'; /* "/x" -> "/" */
+		else
+			*slash = '\0';
 	}
 	hw->disk_free_bytes = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
 	hw->disk_path = TAKE_PTR(dir);
@@ -369,14 +369,14 @@ static int capture_bounded(struct bv_buf *out, struct bv_proc *p, int ms, struct
 	return 0;
 }
 
-static int run_nvidia_smi(struct bv_buf *out, const char *prog, const char *const *args)
+static int run_nvidia_smi(struct bv_buf *out, const char *prog, const char *const *args, int ms)
 {
 	struct bv_proc p = BV_PROC_INIT;
 	int r;
 	bv_strv_push(&p.args, prog);
 	bv_strv_pushv(&p.args, args);
 	bv_strv_push(&p.env, "LC_ALL=C");
-	r = capture_bounded(out, &p, NVIDIA_SMI_MS, NULL);
+	r = capture_bounded(out, &p, ms > 0 ? ms : NVIDIA_SMI_MS, NULL);
 	bv_proc_clear(&p);
 	return r;
 }
@@ -433,7 +433,7 @@ static char *parse_smi_cuda(const char *text)
 	return bv_xstrndup(p, n);
 }
 
-static void detect_nvidia_smi(struct bv_hardware *hw, const char *root)
+static void detect_nvidia_smi(struct bv_hardware *hw, const char *root, int ms)
 {
 	static const char *const query[] = {"--query-gpu=name,memory.total,driver_version",
 					    "--format=csv,noheader,nounits", NULL};
@@ -448,7 +448,7 @@ static void detect_nvidia_smi(struct bv_hardware *hw, const char *root)
 	} else {
 		prog = bv_xstrdup("nvidia-smi"); /* looked up in PATH; absent is no GPU */
 	}
-	if (run_nvidia_smi(&out, prog, query) < 0)
+	if (run_nvidia_smi(&out, prog, query, ms) < 0)
 		return;
 	if (!parse_smi_query(&smi, out.buf)) {
 		bv_hardware_release(&smi);
@@ -467,7 +467,7 @@ static void detect_nvidia_smi(struct bv_hardware *hw, const char *root)
 	}
 	bv_hardware_release(&smi);
 	hw->gpu_source = "nvidia-smi";
-	if (run_nvidia_smi(&head, prog, header) == 0) {
+	if (run_nvidia_smi(&head, prog, header, ms) == 0) {
 		hw->cuda_version = parse_smi_cuda(head.buf);
 	}
 }
@@ -496,7 +496,7 @@ int bv_hardware_detect(struct bv_hardware *out, const struct bv_hardware_options
 		detect_disk(&hw, o->disk_path);
 	detect_driver_gpus(&hw, root);
 	if (!o->no_nvidia_smi)
-		detect_nvidia_smi(&hw, root);
+		detect_nvidia_smi(&hw, root, o->nvidia_smi_ms);
 	if (!hw.cuda_version && hw.n_gpus && hw.driver_version) {
 		const char *cuda = cuda_of_driver(hw.driver_version);
 		if (cuda)

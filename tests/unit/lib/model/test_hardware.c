@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "test.h"
 #include "util/cleanup.h"
@@ -72,6 +73,19 @@ static void test_hardware__memory_and_cgroup_v2(void **state)
 	assert_int_equal(hw.ram_bytes, 4294967296LL);
 	assert_true(hw.ram_limited);
 	bv_hardware_release(&hw);
+
+	/* a cache that does not exist yet: its nearest existing ancestor is measured */
+	{
+		struct bv_error *err = NULL;
+		_cleanup_free_ char *missing = bv_path_join(root, "no/such/cache");
+		struct bv_hardware_options o = {
+			.root = root, .disk_path = missing, .no_nvidia_smi = true};
+		hw = (struct bv_hardware)BV_HARDWARE_INIT;
+		assert_ok(bv_hardware_detect(&hw, &o, &err), &err);
+		assert_string_equal(hw.disk_path, root);
+		assert_true(hw.disk_free_bytes >= 0);
+		bv_hardware_release(&hw);
+	}
 
 	/* a limit above MemTotal changes nothing */
 	put(root, "sys/fs/cgroup/slurm/job_7/memory.max", "99999999999999\n", 0644);
@@ -170,6 +184,20 @@ static void test_hardware__nvidia_smi(void **state)
 	assert_int_equal(hw.n_gpus, 1);
 	assert_string_equal(hw.cuda_version, "12.2");
 	bv_hardware_release(&hw);
+
+	/* one that hangs is killed at the limit; the driver's files still count */
+	put(root, "usr/bin/nvidia-smi", "#!/bin/sh\nexec sleep 30\n", 0755);
+	{
+		struct bv_error *err = NULL;
+		struct bv_hardware_options o = {.root = root, .nvidia_smi_ms = 200};
+		time_t start = time(NULL);
+		hw = (struct bv_hardware)BV_HARDWARE_INIT;
+		assert_ok(bv_hardware_detect(&hw, &o, &err), &err);
+		assert_true(time(NULL) - start < 10);
+		assert_string_equal(hw.gpu_source, "driver");
+		assert_int_equal(hw.n_gpus, 1);
+		bv_hardware_release(&hw);
+	}
 }
 
 static void test_hardware__cuda_compare(void **state)
