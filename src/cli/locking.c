@@ -76,6 +76,7 @@ void bv_cli_print_warnings(const struct bv_strv *warnings)
 int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv notes = BV_STRV_INIT;
+	struct bv_error *why = NULL;
 	bool needs_gpu = m->gpu_required || m->gpu_count > 0;
 	int r;
 	if (!a->allow_experimental && !strcmp(m->tier, "experimental")) {
@@ -101,17 +102,22 @@ int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, stru
 		a->detected = true;
 		a->asked_nvidia_smi = needs_gpu;
 	}
-	r = bv_hardware_check(&notes, &a->hw, m, err);
+	r = bv_hardware_check(&notes, &a->hw, m, &why);
 	bv_cli_print_warnings(&notes);
 	if (r < 0 && a->ignore_hardware) {
-		char *msg = bv_error_format(*err);
+		char *msg = bv_error_format(why);
 		bv_cli_warning("%s (going ahead: --ignore-hardware)", msg);
 		free(msg);
-		bv_error_free(TAKE_PTR(*err));
+		bv_error_free(why);
 		return 0;
 	}
-	if (r < 0)
+	if (r < 0) {
 		a->hint = "--ignore-hardware";
+		if (err)
+			*err = why;
+		else
+			bv_error_free(why);
+	}
 	return r;
 }
 
