@@ -524,7 +524,7 @@ static bool parse_major_minor(unsigned long *major, unsigned long *minor, const 
 
 int bv_hardware_cuda_compare(const char *a, const char *b)
 {
-	unsigned long amaj, amin, bmaj, bmin;
+	unsigned long amaj = 0, amin = 0, bmaj = 0, bmin = 0;
 	bool aok = parse_major_minor(&amaj, &amin, a), bok = parse_major_minor(&bmaj, &bmin, b);
 	if (!aok || !bok)
 		return (int)aok - (int)bok;
