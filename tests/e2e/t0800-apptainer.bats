@@ -131,6 +131,18 @@ sif_of() {
 	[ "$(calls exec)" = 1 ]
 }
 
+@test "update --backend apptainer pulls for apptainer, as add does" {
+	want=$(registry_digest samtools:1.16.1--debian)
+	run bv add samtools --backend apptainer
+	assert_success
+	rm -rf "$BV_CACHE_DIR/sif"
+	run bv update --backend apptainer
+	assert_success
+	[ "$(calls pull)" = 2 ]
+	[ -s "$(sif_of "$want")" ]
+	[ ! -e "$BV_CACHE_DIR/rootfs" ]
+}
+
 @test "bv replaces itself with apptainer: the tool runs in bv's own process" {
 	run bv add samtools --backend apptainer
 	assert_success
