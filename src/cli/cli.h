@@ -209,7 +209,8 @@ enum bv_relock_mode {
  */
 struct bv_cli_admit {
 	bool allow_experimental, ignore_hardware;
-	const char *hint; /* set by a refusal: what to pass to go ahead anyway */
+	bool skip_hardware; /* checks the tier only (bv add --platform for another platform) */
+	const char *hint;   /* set by a refusal: what to pass to go ahead anyway */
 	bool detected, asked_nvidia_smi;
 	struct bv_hardware hw;
 };

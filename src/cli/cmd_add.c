@@ -43,11 +43,15 @@ struct wanted {
  * pulled or written.
  */
 static int resolve_all(struct wanted *want, struct bv_install_item *items,
-		       const struct bv_cli_ctx *ctx, char **specs, size_t n)
+		       const struct bv_cli_ctx *ctx, char **specs, size_t n, const char *platform)
 {
 	struct bv_error *err = NULL;
+	/* a lock made here for another platform runs on other machines: this one's hardware
+	 * says nothing about them */
+	bool foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
 	struct bv_cli_admit admit = {.allow_experimental = arg_allow_experimental,
-				     .ignore_hardware = arg_ignore_hardware};
+				     .ignore_hardware = arg_ignore_hardware,
+				     .skip_hardware = foreign};
 	int r = 0;
 	for (size_t i = 0; i < n && !r; i++) {
 		struct wanted *w = &want[i];
@@ -152,7 +156,7 @@ static int run_add(int argc, char **argv)
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
 	/* nothing is written unless every tool resolved and pulled */
-	if ((r = resolve_all(want, items, &ctx, argv + first, n)) ||
+	if ((r = resolve_all(want, items, &ctx, argv + first, n, platform)) ||
 	    (r = pull_all(items, n, &ctx, platform)) || (r = record_all(&ctx, want, items, n)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {

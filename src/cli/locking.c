@@ -86,6 +86,8 @@ int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, stru
 				     "--allow-experimental",
 				     m->id, m->version);
 	}
+	if (a->skip_hardware)
+		return 0;
 	/* nvidia-smi takes a second or more even when it works: only for a tool needing a GPU */
 	if (!a->detected || (needs_gpu && !a->asked_nvidia_smi)) {
 		_cleanup_free_ char *cache = NULL;

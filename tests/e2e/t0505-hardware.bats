@@ -98,6 +98,14 @@ assert_nothing_pulled() {
 	assert_failure 1
 	assert_output --partial "nosuch"
 	cmp bv.lock bv.lock.before
+
+	# a lock made for another platform is for other machines: this one's hardware is not
+	# checked
+	mkdir ../other && cd ../other && bv init other >/dev/null 2>&1
+	run bv add --platform linux/arm64 bwa
+	assert_success
+	refute_output --partial "CPU cores"
+	assert_output --partial "for linux/arm64/v8"
 }
 
 @test "experimental tools need --allow-experimental; update leaves them alone without it" {
