@@ -66,6 +66,8 @@
 #define BV_INDEX_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 struct bv_error;
 struct bv_strv;
@@ -92,6 +94,34 @@ const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml);
  */
 int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh mode,
 		  struct bv_error **err);
+
+/* `url` with its user-info ("user:token" in https://user:token@host/x) replaced by "***". */
+char *bv_index_redact_url(const char *url);
+
+/*
+ * The directory the index is read from (borrowed), and whether it is a clone in bv's cache
+ * rather than a directory used in place.
+ */
+const char *bv_index_location(const struct bv_index *idx, bool *cloned);
+
+/* $BV_INDEX_TTL, else the default (300): seconds a clone stays fresh.  BV_EINVALID when
+ * malformed. */
+int bv_index_ttl(int64_t *out, struct bv_error **err);
+
+/* A registry clone in <cache>/index (bv doctor). */
+struct bv_index_clone {
+	char *dir;         /* absolute */
+	char *url;         /* the clone's origin, user-info redacted; NULL when unreadable */
+	int64_t refreshed; /* Unix time of the last clone or refresh, -1 when unknown */
+};
+
+/*
+ * Every clone in <cache>/index, sorted by directory (*n_out 0 when there is none).  The
+ * origin comes from the clone's .git/config, read without running git.  Free with
+ * bv_index_clones_free().
+ */
+int bv_index_list_clones(struct bv_index_clone **out, size_t *n_out, struct bv_error **err);
+void bv_index_clones_free(struct bv_index_clone *clones, size_t n);
 
 /* Why the copy in use may be out of date, or NULL. */
 const char *bv_index_warning(const struct bv_index *idx);

@@ -222,6 +222,12 @@ struct bv_lockops_relock_options {
 	bool force_all;          /* resolve every tool again (bv update, --platform) */
 	const char *const *only; /* ... or these (bv update <tool>...), which must be declared */
 	size_t n_only;
+	/* NULL, or called for each tool resolved again before any image is asked for (bv
+	 * update's experimental and hardware checks): 0 takes the new manifest, 1 keeps a locked
+	 * tool's entry as it is, a negative code stops the relock with that error. */
+	int (*admit)(const struct bv_manifest *m, bool locked, void *payload,
+		     struct bv_error **err);
+	void *admit_payload;
 };
 
 /*

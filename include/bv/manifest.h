@@ -96,6 +96,7 @@ struct bv_manifest {
 	int64_t cpu_cores;      /* -1 when absent */
 	double ram_gb, disk_gb; /* -1 when absent */
 	bool gpu_required;
+	int64_t gpu_count;        /* -1 when absent (one, when required) */
 	int64_t min_vram_gb;      /* -1 when absent */
 	const char *cuda_version; /* "major.minor" or NULL */
 

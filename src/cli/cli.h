@@ -18,6 +18,7 @@
 #ifndef BV_CLI_H
 #define BV_CLI_H
 
+#include <bv/hardware.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -228,9 +229,45 @@ enum bv_relock_mode {
 	BV_RELOCK_WRITE,  /* resolve changed tools' tags, write bv.lock */
 	BV_RELOCK_UPDATE, /* also re-resolve unchanged tools (all, or `only`), pull, write */
 };
-/* `platform` (NULL: this machine's, see bv_install_options) re-resolves every tool for it. */
+/*
+ * What bv add and bv update let into a project (locking.c): an experimental tool only with
+ * --allow-experimental; a tool whose [tool.hardware] this machine does not meet only with
+ * --ignore-hardware, and then with a warning.  The machine is looked at once, on first use.
+ *
+ *   struct bv_cli_admit a = {.allow_experimental = flag, .ignore_hardware = flag2};
+ *   if (bv_cli_admit_check(&a, manifest, &err) < 0) {
+ *           r = bv_cli_report(err);  bv_cli_admit_hint(&a);  ...
+ *   }
+ *   bv_cli_admit_release(&a);
+ */
+struct bv_cli_admit {
+	bool allow_experimental, ignore_hardware;
+	bool skip_hardware; /* checks the tier only (bv add --platform for another platform) */
+	const char *hint;   /* set by a refusal: what to pass to go ahead anyway */
+	bool detected, asked_nvidia_smi;
+	struct bv_hardware hw;
+};
+int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, struct bv_error **err);
+void bv_cli_admit_hint(const struct bv_cli_admit *a);
+void bv_cli_admit_release(struct bv_cli_admit *a);
+/* Makes `n` images resolved into bv's store available to backend `rt_name` (bv add, bv
+ * update with a backend other than native); returns an exit status, the error reported. */
+struct bv_install_item;
+int bv_cli_ensure_on_backend(const struct bv_cli_ctx *ctx, const char *backend,
+			     const struct bv_install_item *items, size_t n, unsigned jobs);
+
+/* What bv update adds to a relock. */
+struct bv_cli_update {
+	const char *backend;        /* --backend: pull for it; NULL: BV_BACKEND, bv.toml, auto */
+	struct bv_cli_admit *admit; /* checks each tool resolved again; experimental tools that
+				       are locked are kept as they are unless allowed */
+};
+/*
+ * `platform` (NULL: this machine's, see bv_install_options) re-resolves every tool for it;
+ * `update` is NULL except for bv update.
+ */
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
-		  unsigned jobs, const char *platform);
+		  unsigned jobs, const char *platform, const struct bv_cli_update *update);
 /* bv lock's write under the project lock the caller holds, then bv.lock read back into ctx. */
 /*
  * bv init's work: bv.toml in the working directory for project `name` (NULL: the directory's

@@ -28,6 +28,8 @@ static unsigned arg_jobs;
 static const char *arg_backend;
 static const char *arg_platform;
 static bool arg_fetch_data;
+static bool arg_ignore_hardware;
+static bool arg_allow_experimental;
 
 struct wanted {
 	char *id;
@@ -35,39 +37,30 @@ struct wanted {
 	struct bv_manifest *manifest;
 };
 
-static int ensure_on_backend(const struct bv_cli_ctx *ctx, const struct bv_install_item *items,
-			     size_t n)
-{
-	struct bv_error *err = NULL;
-	struct bv_runtime *rt = NULL;
-	struct bv_image_spec *images = bv_xcalloc(n + 1, sizeof(*images));
-	struct bv_cli_progress progress = {0};
-	struct bv_ensure_options o = {
-		.jobs = arg_jobs, .progress = bv_cli_pull_progress, .progress_payload = &progress};
-	int r = 0;
-	for (size_t i = 0; i < n; i++)
-		images[i] = (struct bv_image_spec){.tool_id = items[i].tool_id,
-						   .reference = items[i].reference,
-						   .digest = items[i].top_digest};
-	if (bv_runtime_select(&rt, arg_backend, ctx->project->runtime_backend, &err) < 0 ||
-	    rt->ops->ensure(rt, images, n, &o, &err) < 0)
-		r = bv_cli_report(err);
-	bv_runtime_free(rt);
-	free(images);
-	return r;
-}
-
-/* Resolves each "tool[@version]" in the registry; `items` get the images to pull. */
+/*
+ * Resolves each "tool[@version]" in the registry; `items` get the images to pull.  A tool
+ * that is experimental or that this machine cannot run is refused here, before anything is
+ * pulled or written.
+ */
 static int resolve_all(struct wanted *want, struct bv_install_item *items,
-		       const struct bv_cli_ctx *ctx, char **specs, size_t n)
+		       const struct bv_cli_ctx *ctx, char **specs, size_t n, const char *platform)
 {
 	struct bv_error *err = NULL;
-	for (size_t i = 0; i < n; i++) {
+	/* a lock made here for another platform runs on other machines: this one's hardware
+	 * says nothing about them */
+	bool foreign = platform && !bv_platform_matches(bv_registry_default_platform(), platform);
+	struct bv_cli_admit admit = {.allow_experimental = arg_allow_experimental,
+				     .ignore_hardware = arg_ignore_hardware,
+				     .skip_hardware = foreign};
+	int r = 0;
+	for (size_t i = 0; i < n && !r; i++) {
 		struct wanted *w = &want[i];
 		_cleanup_strv_ struct bv_strv warnings = BV_STRV_INIT;
 		const struct bv_project_tool *declared;
-		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0)
-			return bv_cli_report(err);
+		if (bv_tool_spec_parse(&w->id, &w->requirement, specs[i], &err) < 0) {
+			r = bv_cli_report(err);
+			break;
+		}
 		/* re-adding a tool by its bare id keeps the requirement bv.toml has for it */
 		declared = bv_project_find_tool(ctx->project, w->id);
 		if (!strchr(specs[i], '@') && declared && declared->version[0]) {
@@ -75,14 +68,22 @@ static int resolve_all(struct wanted *want, struct bv_install_item *items,
 			w->requirement = bv_xstrdup(declared->version);
 		}
 		if (bv_lockops_resolve(&w->manifest, &warnings, ctx->index, w->id, w->requirement,
-				       ctx->types, &err) < 0)
-			return bv_cli_report(err);
+				       ctx->types, &err) < 0) {
+			r = bv_cli_report(err);
+			break;
+		}
+		if (bv_cli_admit_check(&admit, w->manifest, &err) < 0) {
+			r = bv_cli_report(err);
+			bv_cli_admit_hint(&admit);
+			break;
+		}
 		bv_cli_print_warnings(&warnings);
 		items[i].tool_id = w->id;
 		items[i].reference = bv_lockops_image_reference(w->manifest);
 		items[i].pinned = bv_lockops_image_pin(w->manifest);
 	}
-	return 0;
+	bv_cli_admit_release(&admit);
+	return r;
 }
 
 /* Pulls every image at once: into bv's store and unpacked for the native backend, else
@@ -106,7 +107,7 @@ static int pull_all(struct bv_install_item *items, size_t n, const struct bv_cli
 		return bv_cli_report(err);
 	/* an image for another platform stays in bv's store: no backend here could run it */
 	if (!native && !foreign)
-		return ensure_on_backend(ctx, items, n);
+		return bv_cli_ensure_on_backend(ctx, arg_backend, items, n, arg_jobs);
 	return 0;
 }
 
@@ -165,7 +166,7 @@ static int run_add(int argc, char **argv)
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
 	/* nothing is written unless every tool resolved and pulled */
-	if ((r = resolve_all(want, items, &ctx, argv + first, n)) ||
+	if ((r = resolve_all(want, items, &ctx, argv + first, n, platform)) ||
 	    (r = pull_all(items, n, &ctx, platform)) || (r = record_all(&ctx, want, items, n)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -213,16 +214,20 @@ static const struct bv_cli_option add_options[] = {
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH", BV_CLI_PLATFORM_HELP},
 	{"fetch-data", 0, BV_OPT_FLAG, &arg_fetch_data, NULL,
 	 "also fetch the reference data the tools need (bv data fetch, without asking)"},
+	{"ignore-hardware", 0, BV_OPT_FLAG, &arg_ignore_hardware, NULL,
+	 "add tools whose [tool.hardware] this machine does not meet (with a warning)"},
+	{"allow-experimental", 0, BV_OPT_FLAG, &arg_allow_experimental, NULL,
+	 "add tools of the experimental tier"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
 const struct bv_cli_command bv_cmd_add = {
 	.name = "add",
 	.usage =
-		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       [--fetch-data] <tool[@version]>...",
+		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       [--fetch-data] [--ignore-hardware] [--allow-experimental] <tool[@version]>...",
 	.summary = "add tools to the project and pull them",
 	.description =
-		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.  Reference\ndata a tool needs is pinned in bv.lock and listed with the line that fetches it;\n--fetch-data fetches it.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
+		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.  Reference\ndata a tool needs is pinned in bv.lock and listed with the line that fetches it;\n--fetch-data fetches it.\n\nA tool whose [tool.hardware] this machine does not meet (CPU cores, RAM, free disk\nof the cache, NVIDIA GPUs, their memory, the CUDA version) is refused unless\n--ignore-hardware is given; an experimental tool is refused unless\n--allow-experimental is given.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
 	.options = add_options,
 	.run = run_add,
 };

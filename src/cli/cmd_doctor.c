@@ -5,6 +5,8 @@
  */
 #include <bv/data.h>
 #include <bv/error.h>
+#include <bv/hardware.h>
+#include <bv/index.h>
 #include <bv/lockfile.h>
 #include <bv/paths.h>
 #include <bv/project.h>
@@ -16,6 +18,7 @@
 #include "cli.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -85,6 +88,128 @@ static void doctor_cache(void)
 				   (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize);
 		printf("  free        %s\n", human);
 	}
+}
+
+/* What [tool.hardware] is checked against on bv add and bv update (bv/hardware.h). */
+static void doctor_hardware(void)
+{
+	struct bv_hardware hw = BV_HARDWARE_INIT;
+	struct bv_hardware_options o = {0};
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	char human[32], total[32];
+	printf("\nHardware\n");
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		err = NULL;
+	}
+	o.disk_path = cache;
+	if (bv_hardware_detect(&hw, &o, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  unknown     %s\n", bv_cli_text(why));
+		return;
+	}
+	if (hw.cpu_cores > 0)
+		printf("  cores       %ld\n", hw.cpu_cores);
+	else
+		printf("  cores       unknown\n");
+	if (hw.ram_bytes > 0) {
+		bv_cli_format_size(human, sizeof(human), hw.ram_bytes);
+		bv_cli_format_size(total, sizeof(total), hw.ram_total_bytes);
+		printf("  memory      %s%s%s%s\n", human, hw.ram_limited ? " (cgroup limit; " : "",
+		       hw.ram_limited ? total : "", hw.ram_limited ? " installed)" : "");
+	} else {
+		printf("  memory      unknown\n");
+	}
+	if (hw.disk_free_bytes >= 0) {
+		bv_cli_format_size(human, sizeof(human), hw.disk_free_bytes);
+		printf("  disk        %s free in %s\n", human, bv_cli_text(hw.disk_path));
+	} else {
+		printf("  disk        unknown\n");
+	}
+	if (!hw.n_gpus)
+		printf("  gpu         no NVIDIA GPU\n");
+	for (size_t i = 0; i < hw.n_gpus; i++) {
+		if (hw.gpus[i].vram_mib >= 0)
+			bv_cli_format_size(human, sizeof(human), hw.gpus[i].vram_mib * 1024 * 1024);
+		printf("  gpu %-7zu %s (%s)\n", i,
+		       hw.gpus[i].name ? bv_cli_text(hw.gpus[i].name) : "NVIDIA GPU",
+		       hw.gpus[i].vram_mib >= 0 ? human : "memory unknown");
+	}
+	if (hw.n_gpus)
+		printf("  cuda        %s (driver %s, from %s)\n",
+		       hw.cuda_version ? bv_cli_text(hw.cuda_version) : "unknown",
+		       hw.driver_version ? bv_cli_text(hw.driver_version) : "unknown",
+		       hw.gpu_source);
+	bv_hardware_release(&hw);
+}
+
+/* "42 s", "3 min", "5 h", "2 days" */
+static void format_age(char *out, size_t len, int64_t seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 120)
+		snprintf(out, len, "%lld s", (long long)seconds);
+	else if (seconds < 2 * 3600)
+		snprintf(out, len, "%lld min", (long long)(seconds / 60));
+	else if (seconds < 2 * 86400)
+		snprintf(out, len, "%lld h", (long long)(seconds / 3600));
+	else
+		snprintf(out, len, "%lld days", (long long)(seconds / 86400));
+}
+
+/* The registry this project reads, without touching the network, and every clone bv made. */
+static void doctor_index(const struct bv_cli_ctx *ctx, bool loaded)
+{
+	const char *url = bv_registry_url_choose(
+		NULL, loaded && ctx->project ? ctx->project->registry_url : NULL);
+	_cleanup_free_ char *shown = bv_index_redact_url(url);
+	struct bv_index_clone *clones = NULL;
+	struct bv_index *idx = NULL;
+	struct bv_error *err = NULL;
+	size_t n = 0;
+	int64_t ttl = -1;
+	char age[32];
+	printf("\nIndex\n");
+	if (bv_index_open(&idx, url, BV_INDEX_OFFLINE, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  registry    %s (%s)\n", bv_cli_text(shown), bv_cli_text(why));
+		err = NULL;
+	} else {
+		bool cloned;
+		const char *dir = bv_index_location(idx, &cloned);
+		if (cloned)
+			printf("  registry    %s (clone in %s)\n", bv_cli_text(shown),
+			       bv_cli_text(dir));
+		else
+			printf("  registry    %s (a local directory, used in place, never refreshed)\n",
+			       bv_cli_text(dir));
+		bv_index_free(idx);
+	}
+	if (bv_index_ttl(&ttl, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  ttl         unknown: %s\n", bv_cli_text(why));
+		err = NULL;
+	} else {
+		printf("  ttl         %lld s (BV_INDEX_TTL; a clone older than this is refreshed)\n",
+		       (long long)ttl);
+	}
+	if (bv_index_list_clones(&clones, &n, &err) < 0) {
+		_cleanup_free_ char *why = error_line(err);
+		printf("  clones      unknown: %s\n", bv_cli_text(why));
+		return;
+	}
+	printf("  clones      %zu in the cache\n", n);
+	for (size_t i = 0; i < n; i++) {
+		if (clones[i].refreshed >= 0)
+			format_age(age, sizeof(age), bv_time_now() - clones[i].refreshed);
+		printf("              %s  refreshed %s%s  %s\n",
+		       clones[i].url ? bv_cli_text(clones[i].url) : "(no origin)",
+		       clones[i].refreshed >= 0 ? age : "never",
+		       clones[i].refreshed >= 0 ? " ago" : "", bv_cli_text(clones[i].dir));
+	}
+	bv_index_clones_free(clones, n);
 }
 
 static void doctor_project(const struct bv_cli_ctx *ctx, bool loaded)
@@ -198,7 +323,9 @@ static int run_doctor(int argc, char **argv)
 	printf("  selected    %s\n",
 	       bv_runtime_selected_name(
 		       arg_backend, loaded && ctx.project ? ctx.project->runtime_backend : NULL));
+	doctor_hardware();
 	doctor_cache();
+	doctor_index(&ctx, loaded);
 	doctor_data(&ctx, loaded);
 	doctor_project(&ctx, loaded);
 	bv_cli_ctx_release(&ctx);
@@ -223,7 +350,7 @@ const struct bv_cli_command bv_cmd_doctor = {
 	.usage = "[--backend <NAME>]",
 	.summary = "check what bv can use on this machine",
 	.description =
-		"Shows each backend (native, docker, apptainer): whether it is usable here and its\nversion, or why not; the cache directory and its free space; and, inside a\nproject, bv.toml, bv.lock and how many locked images the selected backend has.\nExits 1 only when no backend is usable.",
+		"Shows each backend (native, docker, apptainer): whether it is usable here and its\nversion, or why not; the hardware tools are checked against (cores, memory, free\ndisk, NVIDIA GPUs and CUDA); the cache directory and its free space; the registry\nin use, its clones and their age; the cached datasets; and, inside a project,\nbv.toml, bv.lock and how many locked images the selected backend has.\nExits 1 only when no backend is usable.",
 	.options = doctor_options,
 	.run = run_doctor,
 };

@@ -33,7 +33,7 @@ static int run_lock(int argc, char **argv)
 			    arg_registry);
 	if (!r)
 		r = bv_cli_relock(&ctx, arg_check ? BV_RELOCK_CHECK : BV_RELOCK_WRITE, NULL, 0,
-				  arg_jobs, platform);
+				  arg_jobs, platform, NULL);
 	bv_cli_ctx_release(&ctx);
 	return r;
 }

@@ -18,11 +18,13 @@
 #include <bv/project.h>
 #include <bv/registry.h>
 #include <bv/runplan.h>
+#include <bv/runtime.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "util/cleanup.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -71,12 +73,101 @@ void bv_cli_print_warnings(const struct bv_strv *warnings)
 		bv_cli_warning("%s", *w);
 }
 
+int bv_cli_admit_check(struct bv_cli_admit *a, const struct bv_manifest *m, struct bv_error **err)
+{
+	_cleanup_strv_ struct bv_strv notes = BV_STRV_INIT;
+	struct bv_error *why = NULL;
+	bool needs_gpu = m->gpu_required || m->gpu_count > 0;
+	int r;
+	if (!a->allow_experimental && !strcmp(m->tier, "experimental")) {
+		a->hint = "--allow-experimental";
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "%s %s is experimental: experimental tools need "
+				     "--allow-experimental",
+				     m->id, m->version);
+	}
+	if (a->skip_hardware)
+		return 0;
+	/* nvidia-smi takes a second or more even when it works: only for a tool needing a GPU */
+	if (!a->detected || (needs_gpu && !a->asked_nvidia_smi)) {
+		_cleanup_free_ char *cache = NULL;
+		struct bv_hardware_options o = {.no_nvidia_smi = !needs_gpu};
+		struct bv_error *e = NULL;
+		bv_hardware_release(&a->hw);
+		/* the tool's disk_gb goes into the cache, so that is the disk measured */
+		if (bv_cache_dir(&cache, &e) < 0)
+			bv_error_free(TAKE_PTR(e));
+		o.disk_path = cache;
+		r = bv_hardware_detect(&a->hw, &o, err);
+		if (r < 0)
+			return r;
+		a->detected = true;
+		a->asked_nvidia_smi = needs_gpu;
+	}
+	r = bv_hardware_check(&notes, &a->hw, m, &why);
+	bv_cli_print_warnings(&notes);
+	if (r < 0 && a->ignore_hardware) {
+		char *msg = bv_error_format(why);
+		bv_cli_warning("%s (going ahead: --ignore-hardware)", msg);
+		free(msg);
+		bv_error_free(why);
+		return 0;
+	}
+	if (r < 0) {
+		a->hint = "--ignore-hardware";
+		if (err)
+			*err = why;
+		else
+			bv_error_free(why);
+	}
+	return r;
+}
+
+void bv_cli_admit_hint(const struct bv_cli_admit *a)
+{
+	if (a->hint)
+		bv_cli_hint("use %s to go ahead anyway", a->hint);
+}
+
+void bv_cli_admit_release(struct bv_cli_admit *a)
+{
+	bv_hardware_release(&a->hw);
+	a->detected = false;
+}
+
+int bv_cli_ensure_on_backend(const struct bv_cli_ctx *ctx, const char *backend,
+			     const struct bv_install_item *items, size_t n, unsigned jobs)
+{
+	struct bv_error *err = NULL;
+	struct bv_runtime *rt = NULL;
+	struct bv_image_spec *images = bv_xcalloc(n + 1, sizeof(*images));
+	struct bv_cli_progress progress = {0};
+	struct bv_ensure_options o = {
+		.jobs = jobs, .progress = bv_cli_pull_progress, .progress_payload = &progress};
+	int r = 0;
+	for (size_t i = 0; i < n; i++)
+		images[i] = (struct bv_image_spec){.tool_id = items[i].tool_id,
+						   .reference = items[i].reference,
+						   .digest = items[i].top_digest};
+	if (bv_runtime_select(&rt, backend, ctx->project->runtime_backend, &err) < 0 ||
+	    rt->ops->ensure(rt, images, n, &o, &err) < 0)
+		r = bv_cli_report(err);
+	bv_runtime_free(rt);
+	free(images);
+	return r;
+}
+
 /* What the relock's callback pulled: kept until the relock has copied it into the lock. */
 struct relock_pull {
 	struct bv_install_options options;
 	struct bv_install_item *items;
 	struct bv_lockops_image *images;
 	size_t n;
+	/* bv update for a backend other than native: the images go to it after the resolve */
+	const struct bv_cli_ctx *ctx;
+	const char *backend;
+	bool to_backend;
+	int status; /* the exit status of a failed hand-over, already reported */
 };
 
 static int pull_images(struct bv_lockops_image *out,
@@ -96,6 +187,10 @@ static int pull_images(struct bv_lockops_image *out,
 	r = bv_install(pull->items, n, &pull->options, err);
 	if (r < 0)
 		return r;
+	if (pull->to_backend &&
+	    (pull->status = bv_cli_ensure_on_backend(pull->ctx, pull->backend, pull->items, n,
+						     pull->options.jobs)))
+		return bv_error_setc(err, BV_EINVALID, 0, "could not pull the images");
 	for (size_t i = 0; i < n; i++) {
 		bv_cli_image_of(&pull->images[i], &pull->items[i]);
 		out[i] = pull->images[i];
@@ -129,8 +224,22 @@ static int print_diff(const struct bv_lockops_diff *diff, enum bv_relock_mode mo
 	return mode == BV_RELOCK_CHECK ? BV_EXIT_FAILURE : BV_EXIT_OK;
 }
 
+/* bv update's checks of each tool resolved again (see struct bv_cli_update). */
+static int relock_admit(const struct bv_manifest *m, bool locked, void *payload,
+			struct bv_error **err)
+{
+	struct bv_cli_admit *a = payload;
+	/* as upstream: bv update leaves experimental tools alone unless told otherwise */
+	if (locked && !a->allow_experimental && !strcmp(m->tier, "experimental")) {
+		bv_cli_warning("not updating %s: it is experimental (use --allow-experimental)",
+			       m->id);
+		return 1;
+	}
+	return bv_cli_admit_check(a, m, err);
+}
+
 int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only, size_t n_only,
-		  unsigned jobs, const char *platform)
+		  unsigned jobs, const char *platform, const struct bv_cli_update *update)
 {
 	struct bv_error *err = NULL;
 	struct bv_cli_progress progress = {0};
@@ -153,10 +262,31 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	struct bv_lockops_result res = BV_LOCKOPS_RESULT_INIT;
 	int r;
 
+	if (update) {
+		o.admit = update->admit ? relock_admit : NULL;
+		o.admit_payload = update->admit;
+		pull.ctx = ctx;
+		pull.backend = update->backend;
+		/* as bv add: the native backend runs from bv's store, any other gets its copy
+		 * from the registry once the tags are resolved */
+		pull.to_backend = strcmp(bv_runtime_selected_name(update->backend,
+								  ctx->project->runtime_backend),
+					 "native") != 0;
+		if (pull.to_backend)
+			pull.options.mode = BV_INSTALL_RESOLVE_ONLY;
+	}
 	r = bv_lockops_relock(&res, ctx->project, ctx->lock, ctx->index, ctx->types, &o, &err);
 	relock_pull_release(&pull);
-	if (r < 0)
-		return bv_cli_report(err);
+	if (r < 0 && pull.status) {
+		bv_error_free(err);
+		return pull.status;
+	}
+	if (r < 0) {
+		r = bv_cli_report(err);
+		if (update && update->admit)
+			bv_cli_admit_hint(update->admit);
+		return r;
+	}
 	if (res.lock)
 		(void)bv_lockops_fill_data_pins(res.lock, ctx->index, &res.warnings);
 	bv_cli_print_warnings(&res.warnings);
@@ -184,7 +314,7 @@ int bv_cli_relock_reload(struct bv_cli_ctx *ctx)
 	if (!r && !ctx->types)
 		r = bv_cli_ctx_load_types(ctx);
 	if (!r)
-		r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL);
+		r = bv_cli_relock(ctx, BV_RELOCK_WRITE, NULL, 0, 0, NULL, NULL);
 	if (r)
 		return r;
 	bv_lockfile_free(ctx->lock);

@@ -131,6 +131,18 @@ sif_of() {
 	[ "$(calls exec)" = 1 ]
 }
 
+@test "update --backend apptainer pulls for apptainer, as add does" {
+	want=$(registry_digest samtools:1.16.1--debian)
+	run bv add samtools --backend apptainer
+	assert_success
+	rm -rf "$BV_CACHE_DIR/sif"
+	run bv update --backend apptainer
+	assert_success
+	[ "$(calls pull)" = 2 ]
+	[ -s "$(sif_of "$want")" ]
+	[ ! -e "$BV_CACHE_DIR/rootfs" ]
+}
+
 @test "bv replaces itself with apptainer: the tool runs in bv's own process" {
 	run bv add samtools --backend apptainer
 	assert_success
@@ -304,7 +316,8 @@ BV_LIST = "a,b"
 TOML
 	sed -i 's|^\[tool.entrypoint\]$|[tool.entrypoint]\ncache_paths = ["/cache/models"]|' \
 		"$BV_REGISTRY"/tools/samtools/1.16.1.toml
-	run bv add samtools --backend apptainer
+	# no GPU here: the hardware check would refuse the tool
+	run bv add samtools --backend apptainer --ignore-hardware
 	assert_success
 	run bv run --backend apptainer sh -c 'echo "$BV_PLAIN|$BV_LIST"; echo w >/cache/models/f'
 	assert_success

@@ -47,9 +47,6 @@ const char *bv_index_root(const struct bv_index *idx);
 /* The URL as passed to bv_index_open(); may contain credentials. */
 const char *bv_index_url(const struct bv_index *idx);
 
-/* `url` with its user-info ("user:token" in https://user:token@host/x) replaced by "***". */
-char *bv_index_redact_url(const char *url);
-
 /*
  * Appends the versions of `tool` (data set `id`) in ascending order.  BV_ENOTFOUND "tool 'x'
  * is not in the registry" when tools/<tool> does not exist; an existing directory without

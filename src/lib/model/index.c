@@ -36,6 +36,7 @@
 #define SNAPSHOT_NAME  ".bv-snapshot"
 #define SNAPSHOT_MAX   (64u * 1024 * 1024)
 #define GIT_OUTPUT_MAX (256 * 1024)
+#define GIT_CONFIG_MAX (64u * 1024)
 #define SUMMARIES_MAX  (64u * 1024 * 1024)
 #define CLONE_NAME_MAX 40
 #define REASON_LINES   3
@@ -572,6 +573,98 @@ int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh 
 	}
 	*out = idx;
 	return 0;
+}
+
+const char *bv_index_location(const struct bv_index *idx, bool *cloned)
+{
+	*cloned = is_cloned(idx);
+	return idx->root;
+}
+
+int bv_index_ttl(int64_t *out, struct bv_error **err)
+{
+	return read_ttl(out, err);
+}
+
+/* The url of [remote "origin"] in a git config text, or NULL. */
+static char *origin_url(char *text)
+{
+	bool in_origin = false;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		line += strspn(line, " \t");
+		if (*line == '[') {
+			in_origin = bv_str_has_prefix(line, "[remote \"origin\"]");
+			continue;
+		}
+		if (in_origin && bv_str_has_prefix(line, "url")) {
+			char *v = line + 3;
+			v += strspn(v, " \t");
+			if (*v++ != '=')
+				continue;
+			v += strspn(v, " \t");
+			v[strcspn(v, "\r")] = '\0';
+			return *v && bv_text_is_printable(v, false) ? bv_index_redact_url(v) : NULL;
+		}
+	}
+	return NULL;
+}
+
+static int compare_clones(const void *a, const void *b)
+{
+	return strcmp(((const struct bv_index_clone *)a)->dir,
+		      ((const struct bv_index_clone *)b)->dir);
+}
+
+int bv_index_list_clones(struct bv_index_clone **out, size_t *n_out, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL, *base = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct bv_index_clone *list = NULL;
+	struct dirent *e;
+	size_t n = 0;
+	int r = bv_cache_dir(&cache, err);
+	if (r < 0)
+		return r;
+	base = bv_path_join(cache, "index");
+	d = opendir(base);
+	if (!d && errno != ENOENT)
+		return bv_error_set_errno(err, "could not open '%s'", base);
+	while (d && (e = readdir(d))) {
+		_cleanup_free_ char *dir = NULL, *config = NULL, *stamp = NULL;
+		struct bv_buf text = BV_BUF_INIT;
+		struct stat st;
+		if (e->d_name[0] == '.' || bv_str_has_suffix(e->d_name, ".lock") ||
+		    bv_str_has_suffix(e->d_name, ".tmp"))
+			continue;
+		dir = bv_path_join(base, e->d_name);
+		if (!has_clone(dir))
+			continue;
+		list = bv_xrealloc(list, (n + 1) * sizeof(*list));
+		list[n] = (struct bv_index_clone){.refreshed = -1};
+		config = bv_path_join(dir, ".git/config");
+		if (bv_buf_read_file(&text, config, GIT_CONFIG_MAX, NULL) == 0)
+			list[n].url = origin_url(text.buf);
+		bv_buf_release(&text);
+		stamp = bv_path_join(dir, STAMP_NAME);
+		if (stat(stamp, &st) == 0)
+			list[n].refreshed = (int64_t)st.st_mtime;
+		list[n++].dir = TAKE_PTR(dir);
+	}
+	if (n)
+		qsort(list, n, sizeof(*list), compare_clones);
+	*out = list;
+	*n_out = n;
+	return 0;
+}
+
+void bv_index_clones_free(struct bv_index_clone *clones, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(clones[i].dir);
+		free(clones[i].url);
+	}
+	free(clones);
 }
 
 const char *bv_index_root(const struct bv_index *idx)

@@ -571,6 +571,15 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		r = bv_resolve_tool(&manifests[i], idx, pt->id, pt->version, types, err);
 		if (r < 0)
 			goto fail;
+		if (o->admit) {
+			r = o->admit(manifests[i], locked != NULL, o->admit_payload, err);
+			if (r < 0)
+				goto fail;
+			if (r > 0 && locked) {
+				bv_manifest_free(TAKE_PTR(manifests[i]));
+				r = 0;
+			}
+		}
 	}
 	if (check && !any_change) {
 		r = diff_binary_index_only(&res, base, p, err);

@@ -200,10 +200,11 @@ static int read_hardware(struct bv_schema *s, struct bv_manifest *m,
 			 const struct bv_schema_table *tool)
 {
 	static const char *const keys[] = {"cpu_cores", "ram_gb", "disk_gb", "gpu", NULL};
-	static const char *const gpu_keys[] = {"required", "min_vram_gb", "cuda_version", NULL};
+	static const char *const gpu_keys[] = {"required", "count", "min_vram_gb", "cuda_version",
+					       NULL};
 	struct bv_schema_table t, g;
 	int r;
-	m->cpu_cores = m->min_vram_gb = -1;
+	m->cpu_cores = m->min_vram_gb = m->gpu_count = -1;
 	m->ram_gb = m->disk_gb = -1;
 	if (bv_schema_table(s, tool, "hardware", true, &t) < 0 ||
 	    bv_schema_integer(s, &t, "cpu_cores", false, &m->cpu_cores) < 0 ||
@@ -215,6 +216,7 @@ static int read_hardware(struct bv_schema *s, struct bv_manifest *m,
 	if (r <= 0)
 		return r;
 	if (bv_schema_bool(s, &g, "required", true, &m->gpu_required) < 0 ||
+	    bv_schema_integer(s, &g, "count", false, &m->gpu_count) < 0 ||
 	    bv_schema_integer(s, &g, "min_vram_gb", false, &m->min_vram_gb) < 0 ||
 	    bv_schema_string(s, &g, "cuda_version", false, &m->cuda_version) < 0 ||
 	    bv_schema_check_keys(s, &g, gpu_keys) < 0)

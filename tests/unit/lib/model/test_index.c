@@ -758,6 +758,48 @@ static void test_index__summaries(void **state)
 	drop(base);
 }
 
+/* bv doctor's list: clones only (not locks, staging directories or strays), origin redacted */
+static void test_index__list_clones(void **state)
+{
+	(void)state;
+	char *base = sandbox();
+	char *index = bv_path_join(base, "cache/index");
+	struct bv_index_clone *clones = NULL;
+	struct bv_error *err = NULL;
+	size_t n = 9;
+	int64_t ttl = 0;
+
+	assert_ok(bv_index_list_clones(&clones, &n, &err), &err);
+	assert_int_equal(n, 0);
+	bv_index_clones_free(clones, n);
+	sh("mkdir -p '%s/reg-00/.git' '%s/reg-01/.git' '%s/reg-02.tmp/.git' '%s/stray'", index,
+	   index, index, index);
+	sh("touch '%s/reg-00.lock' '%s/reg-00/.bv-refresh'", index, index);
+	sh("printf '[core]\n\turl = wrong\n[remote \"origin\"]\n\turl = "
+	   "https://user:tok@host/x.git\n' >'%s/reg-00/.git/config'",
+	   index);
+	assert_ok(bv_index_list_clones(&clones, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_true(bv_str_has_suffix(clones[0].dir, "/cache/index/reg-00"));
+	assert_string_equal(clones[0].url, "https://***@host/x.git");
+	assert_true(clones[0].refreshed > 0);
+	assert_null(clones[1].url); /* no config: no origin */
+	assert_int_equal(clones[1].refreshed, -1);
+	bv_index_clones_free(clones, n);
+
+	assert_ok(bv_index_ttl(&ttl, &err), &err);
+	assert_int_equal(ttl, 300);
+	setenv("BV_INDEX_TTL", "60", 1);
+	assert_ok(bv_index_ttl(&ttl, &err), &err);
+	assert_int_equal(ttl, 60);
+	setenv("BV_INDEX_TTL", "soon", 1);
+	assert_int_equal(bv_index_ttl(&ttl, &err), BV_EINVALID);
+	bv_error_free(err);
+	unsetenv("BV_INDEX_TTL");
+	free(index);
+	drop(base);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +817,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_index__bad_and_unknown_names),
 		cmocka_unit_test(test_index__lists_and_paths),
 		cmocka_unit_test(test_index__summaries),
+		cmocka_unit_test(test_index__list_clones),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s <sample registry>\n", argv[0]);

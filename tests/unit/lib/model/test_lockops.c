@@ -551,6 +551,77 @@ static void test_lockops__relock_errors(void **state)
 	bv_project_free(p);
 }
 
+/* bv update's checks: keep one tool as locked, refuse another before any registry is asked */
+struct admit_state {
+	const char *keep, *refuse;
+	struct bv_strv seen;
+};
+
+static int admit_some(const struct bv_manifest *m, bool locked, void *payload,
+		      struct bv_error **err)
+{
+	struct admit_state *a = payload;
+	bv_strv_pushf(&a->seen, "%s%s", m->id, locked ? " locked" : "");
+	if (a->refuse && !strcmp(m->id, a->refuse))
+		return bv_error_setc(err, BV_EINVALID, 0, "%s needs a GPU", m->id);
+	return a->keep && !strcmp(m->id, a->keep) ? 1 : 0;
+}
+
+static void test_lockops__relock_admit(void **state)
+{
+	struct fixture *f = fixture(state);
+	struct bv_project *p = project(f, "[[tools]]\nid = \"blast\"\nversion = \"^2.14\"\n\n"
+					  "[[tools]]\nid = \"samtools\"\n");
+	struct fake_registry fr = {.asked = BV_STRV_INIT};
+	struct admit_state a = {.keep = "blast", .seen = BV_STRV_INIT};
+	struct bv_lockops_result first = BV_LOCKOPS_RESULT_INIT, res = BV_LOCKOPS_RESULT_INIT;
+	struct bv_lockops_relock_options o = {.images = fake_images,
+					      .payload = &fr,
+					      .force_all = true,
+					      .admit = admit_some,
+					      .admit_payload = &a};
+	struct bv_error *err = NULL;
+	struct bv_lockfile *lock = relock_ok(f, p, NULL, &fr, &first);
+	struct bv_lock_tool *t = bv_lockfile_find(lock, "blast");
+	char *msg;
+
+	/* kept: blast's entry stays as locked (its pin is not the registry's) */
+	bv_lock_set_string(&t->image_digest, "sha256:" HEX);
+	bv_strv_clear(&fr.asked);
+	assert_ok(bv_lockops_relock(&res, p, lock, f->idx, f->types, &o, &err), &err);
+	assert_int_equal(a.seen.n, 2);
+	assert_string_equal(a.seen.v[0], "blast locked");
+	assert_int_equal(fr.asked.n, 1);
+	assert_string_equal(fr.asked.v[0], "samtools");
+	/* without the keep, blast would change (the previous test); samtools is as it was */
+	assert_null(res.lock);
+	assert_int_equal(res.diff.n_changes, 0);
+	bv_lockops_result_release(&res);
+
+	/* refused: the relock stops before any image is asked for */
+	a.refuse = "samtools";
+	fr.calls = 0;
+	assert_int_equal(bv_lockops_relock(&res, p, lock, f->idx, f->types, &o, &err), BV_EINVALID);
+	assert_int_equal(fr.calls, 0);
+	assert_null(res.lock);
+	msg = bv_error_format(err);
+	assert_string_equal(msg, "samtools needs a GPU");
+	free(msg);
+	bv_error_free(err);
+
+	/* a tool not locked yet cannot be kept: it is resolved */
+	a.refuse = NULL;
+	bv_strv_clear(&fr.asked);
+	assert_ok(bv_lockops_relock(&res, p, NULL, f->idx, f->types, &o, &err), &err);
+	assert_int_equal(fr.asked.n, 2);
+	bv_lockops_result_release(&res);
+
+	bv_lockops_result_release(&first);
+	bv_strv_clear(&fr.asked);
+	bv_strv_clear(&a.seen);
+	bv_project_free(p);
+}
+
 /* ---- removal ---- */
 
 static void test_lockops__remove(void **state)
@@ -917,6 +988,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(
 			test_lockops__relock_requirement_change_resolves_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockops__relock_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockops__relock_admit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockops__remove, setup, teardown),
 		cmocka_unit_test(test_lockops__diff_groups_lockfile_lines),
 		cmocka_unit_test_setup_teardown(test_lockops__binary_index_shadow_rule, setup,
