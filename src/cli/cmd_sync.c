@@ -108,7 +108,7 @@ static bool entry_changed(const struct bv_lockfile *lock, const struct bv_lock_t
 static void warn_drift(struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
-	_cleanup_free_ char *cache = NULL;
+	char *cache = NULL; /* freed by hand: gcc's analyzer misreads a cleanup attribute here */
 	const char *from_toml = ctx->project ? ctx->project->registry_url : NULL;
 	if (!ctx->index &&
 	    bv_index_open(&ctx->index, bv_registry_url_choose(arg_registry, from_toml),
@@ -120,6 +120,7 @@ static void warn_drift(struct bv_cli_ctx *ctx)
 	if (bv_cache_dir(&cache, &err) < 0) {
 		bv_error_free(err);
 		err = NULL;
+		cache = NULL;
 	}
 	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
 		const struct bv_lock_tool *t = &ctx->lock->tools[i];
@@ -150,6 +151,7 @@ static void warn_drift(struct bv_cli_ctx *ctx)
 				       "'bv lock' to take it",
 				       t->tool_id, t->version);
 	}
+	free(cache);
 }
 
 /*
