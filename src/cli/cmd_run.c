@@ -26,7 +26,6 @@
 
 #include "util/banned.h"
 
-
 static const char *arg_backend;
 static bool arg_warm;
 static struct bv_strv arg_env = BV_STRV_INIT;
