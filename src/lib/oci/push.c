@@ -212,26 +212,11 @@ static int read_doc(struct source *s, struct bv_registry_client *c, const char *
 	return 0;
 }
 
-static int desc_of(const json_t *obj, struct bv_descriptor *d)
-{
-	const char *mt = json_string_value(json_object_get(obj, "mediaType"));
-	const char *digest = json_string_value(json_object_get(obj, "digest"));
-	json_t *size = json_object_get(obj, "size");
-
-	if (!json_is_object(obj) || !digest || !bv_digest_valid(digest) || !json_is_integer(size) ||
-	    json_integer_value(size) < 0)
-		return BV_EINVALID;
-	d->media_type = bv_xstrdup(mt ? mt : "");
-	d->digest = bv_xstrdup(digest);
-	d->size = (uint64_t)json_integer_value(size);
-	return 0;
-}
-
 static void add_blob(struct source *s, const json_t *obj, int *bad)
 {
 	struct bv_descriptor d = {0};
 
-	if (desc_of(obj, &d) < 0) {
+	if (bv_registry_parse_descriptor(obj, &d) < 0) {
 		*bad = 1;
 		return;
 	}
@@ -295,7 +280,7 @@ static int collect(struct source *s, struct bv_registry_client *c, const char *d
 		json_array_foreach(list, i, m)
 		{
 			struct bv_descriptor child = {0};
-			if (desc_of(m, &child) < 0) {
+			if (bv_registry_parse_descriptor(m, &child) < 0) {
 				bad = 1;
 				break;
 			}

@@ -65,6 +65,7 @@
 #define BV_LIB_REGISTRY_INTERNAL_H
 
 #include <bv/registry.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +133,9 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 void bv_registry_client_free(struct bv_registry_client *c);
 
 void bv_registry_client_stats(struct bv_registry_stats *out, const struct bv_registry_client *c);
+
+/* Fills `d` (strings it owns) from an OCI descriptor object; BV_EINVALID when malformed. */
+int bv_registry_parse_descriptor(const json_t *obj, struct bv_descriptor *d);
 
 /*
  * The parsers of bv_registry_resolve() and of token responses without any network, for

@@ -986,8 +986,7 @@ static bool is_manifest_type(const char *mt)
 	return mt && (!strcmp(mt, BV_MEDIA_OCI_MANIFEST) || !strcmp(mt, BV_MEDIA_DOCKER_V2));
 }
 
-/* Fills `d` from a descriptor object; BV_EINVALID when malformed. */
-static int parse_descriptor(const json_t *obj, struct bv_descriptor *d)
+int bv_registry_parse_descriptor(const json_t *obj, struct bv_descriptor *d)
 {
 	const char *mt = json_string_value(json_object_get(obj, "mediaType"));
 	const char *digest = json_string_value(json_object_get(obj, "digest"));
@@ -1163,7 +1162,7 @@ static int pick_platform(const struct endpoint *ep, const json_t *root, const ch
 					      variant ? "/" : "", variant ? variant : "");
 			continue;
 		}
-		if (parse_descriptor(m, d) < 0) {
+		if (bv_registry_parse_descriptor(m, d) < 0) {
 			bv_buf_release(&seen);
 			return bv_error_setc(err, BV_EINVALID, 0,
 					     "index of '%s' has a malformed entry for '%s'",
@@ -1196,7 +1195,7 @@ static int parse_image_manifest(const struct endpoint *ep, const struct bv_buf *
 				     ep->display);
 	}
 	layers = json_object_get(root, "layers");
-	if (parse_descriptor(json_object_get(root, "config"), &out->config) < 0 ||
+	if (bv_registry_parse_descriptor(json_object_get(root, "config"), &out->config) < 0 ||
 	    !json_is_array(layers)) {
 		json_decref(root);
 		return bv_error_setc(err, BV_EINVALID, 0,
@@ -1208,7 +1207,7 @@ static int parse_image_manifest(const struct endpoint *ep, const struct bv_buf *
 	out->total_size = out->config.size;
 	json_array_foreach(layers, i, l)
 	{
-		if (parse_descriptor(l, &out->layers[i]) < 0) {
+		if (bv_registry_parse_descriptor(l, &out->layers[i]) < 0) {
 			ret = bv_error_setc(err, BV_EINVALID, 0,
 					    "manifest of '%s' has a malformed layer %zu",
 					    ep->display, i + 1);
