@@ -87,6 +87,9 @@ static const struct {
 	{"BV_JOBS", "How many blobs a pull or a push transfers at a time (1 to 256, default 8)."},
 	{"BV_KNOWN_PROJECTS",
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
+	{"BV_HARDWARE_ROOT",
+	 "A directory standing in for / when bv reads the machine's hardware (/proc, /sys and "
+	 "nvidia-smi), for tests."},
 	{"BV_LOG", "The level of diagnostics on stderr: debug or trace (see -v)."},
 	{"BV_MIRRORS", "Registry mirrors, such as quay.io=mirror:5000."},
 	{"BV_OFFLINE",

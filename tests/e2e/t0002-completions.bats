@@ -110,7 +110,7 @@ fish_complete() {
 	for sh in bash zsh fish; do
 		run ${sh}_complete "bv ad"
 		assert_output add
-		run ${sh}_complete "bv sync --fr"
+		run ${sh}_complete "bv sync --froz"
 		assert_output --regexp '^--frozen$'
 		run ${sh}_complete "bv cache "
 		assert_output "$(printf '%s\n' clean list prune size verify)"
