@@ -394,6 +394,7 @@ extern const struct bv_cli_command bv_cmd_show;
 extern const struct bv_cli_command bv_cmd_sync;
 extern const struct bv_cli_command bv_cmd_up;
 extern const struct bv_cli_command bv_cmd_update;
+extern const struct bv_cli_command bv_cmd_conformance;
 extern const struct bv_cli_command bv_cmd_version;
 extern const struct bv_cli_command bv_cmd_why;
 
