@@ -161,3 +161,26 @@ assert sorted(fails) == ["ghost 1.16.1", "mute 1.16.1", "refdata 1.16.1"], fails
 assert [c.get("name") for c in cases if c.find("skipped") is not None] == ["oldie 1.16.1"]
 '
 }
+
+@test "conformance: a probe that hangs is killed after --timeout" {
+	reg="$BATS_TEST_TMPDIR/sleepy"
+	mkdir -p "$reg/tools/sleepy"
+	cp "$BV_REGISTRY/types.toml" "$reg/"
+	sed -e 's/^id = "samtools"/id = "sleepy"/' -e 's/^command = "samtools"/command = "sleep"/' \
+		-e 's/^exposed = \["samtools"\]/exposed = ["sleep"]/' \
+		"$BV_REGISTRY/tools/samtools/1.16.1.toml" >"$reg/tools/sleepy/1.16.1.toml"
+	printf '\n[tool.smoke]\nprobes = { sleep = "600" }\n' >>"$reg/tools/sleepy/1.16.1.toml"
+	SECONDS=0
+	run bv conformance --registry "$reg" --timeout 1 --format json
+	assert_failure 1
+	[ "$SECONDS" -lt 30 ]
+	echo "$output" | python3 -c '
+import json, sys
+(t,) = json.load(sys.stdin)["tools"]
+(p,) = t["binaries"][0]["probes"]
+assert t["status"] == "fail" and p["timed_out"] and p["exit"] == 137, t
+'
+	# the killed group took the tool with it
+	run pgrep -f 'sleep 600'
+	assert_failure
+}
