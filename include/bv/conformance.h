@@ -18,7 +18,8 @@
  * manifest's entrypoint env), with stdin from /dev/null, no GPU (upstream forces none) and a
  * timeout after which its process group is killed.  On a backend that runs from bv's store
  * (native) each declared binary must also be an executable file along the image's PATH in
- * its root filesystem; on the others a binary that cannot be started fails its probes.
+ * its root filesystem; on the others a probe that exits 127 (how engines and shells report
+ * a command that does not exist, with a message long enough to look alive) means the same.
  *
  * Tools run in child processes, `jobs` at a time (bv uses no threads: the native backend
  * unshares, and it forks), each reporting its result as JSON through a memory file; the

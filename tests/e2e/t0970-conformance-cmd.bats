@@ -28,6 +28,9 @@ EOF
 }
 
 teardown_file() {
+	if [ -e "$BATS_FILE_TMPDIR/dockerd-started" ]; then
+		"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" stop >/dev/null 2>&1 || true
+	fi
 	fixture_images_down
 }
 
@@ -183,4 +186,22 @@ assert t["status"] == "fail" and p["timed_out"] and p["exit"] == 137, t
 	# the killed group took the tool with it
 	run pgrep -f 'sleep 600'
 	assert_failure
+}
+
+@test "conformance: --backend docker pulls into the engine and probes there" {
+	[ -x "${BV_DOCKERD:-/usr/sbin/dockerd}" ] || skip "dockerd not installed"
+	fix="$BV_SOURCE_DIR/tests/fixtures"
+	"$fix/dockerd.sh" status >/dev/null 2>&1 || touch "$BATS_FILE_TMPDIR/dockerd-started"
+	sock=$("$fix/dockerd.sh" start)
+	export DOCKER_HOST="unix://$sock"
+	run bv conformance --backend docker --registry "$EXTRA" ghost mute pinned
+	assert_failure 1
+	# the engine reports a missing command as status 127: no rootfs to look into here
+	assert_line "FAIL ghost 1.16.1: binary 'bwa-mem2' not in the image (exit status 127)"
+	assert_line "FAIL mute 1.16.1: binary 'false' is not alive: no probe exited 0 or wrote 30 bytes"
+	assert_line 'PASS pinned 1.16.1 (1 binary)'
+	want=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/biocontainers/samtools:1.16.1--debian")
+	curl -sf --unix-socket "$sock" http://localhost/v1.41/images/json |
+		python3 -c 'import json, sys; assert any(sys.argv[1] in " ".join(i.get("RepoDigests") or []) for i in json.load(sys.stdin))' "$want"
+	[ "$(curl -sf --unix-socket "$sock" 'http://localhost/v1.41/containers/json?all=1')" = "[]" ]
 }

@@ -39,6 +39,7 @@
 /* upstream's alive rule (bv-conformance runner.rs) */
 #define ALIVE_OUTPUT_BYTES      30
 #define PROBE_TIMEOUT_DEFAULT_S 30
+#define COMMAND_NOT_FOUND       127
 /* a child's result is one tool's JSON: a few hundred bytes per binary */
 #define RESULT_MAX (1u << 20)
 /* an image config is a few KiB; Docker's own limit for one is far above real ones */
@@ -238,6 +239,17 @@ static int probe_binary(json_t *binaries, struct tool_run *t, const struct bv_ma
 		json_array_append_new(tries, json_pack("{s:s, s:i, s:I, s:b}", "probe", probes[i],
 						       "exit", status, "output_bytes",
 						       (json_int_t)bytes, "timed_out", timed_out));
+		/*
+		 * 127 is how the engines and the shell say the command does not exist, with an
+		 * error message long enough to pass upstream's 30-byte rule: on a backend whose
+		 * root filesystem bv cannot look into, that is the missing-binary check.
+		 */
+		if (status == COMMAND_NOT_FOUND) {
+			json_object_set_new(b, "present", json_false());
+			return bv_error_setc(err, BV_ENOTFOUND, 0,
+					     "binary '%s' not in the image (exit status %d)",
+					     binary, COMMAND_NOT_FOUND);
+		}
 	}
 	json_object_set_new(b, "alive", json_boolean(alive));
 	if (!alive)
