@@ -229,7 +229,7 @@ static int probe_binary(json_t *binaries, struct tool_run *t, const struct bv_ma
 		struct bv_run_request req = t->plan.req;
 		size_t bytes = 0;
 		bool timed_out;
-		int status;
+		int status = 0;
 		req.argv = argv;
 		req.gpu = false;
 		r = run_probe(&status, &bytes, &timed_out, t->rt, &req, t->timeout_s, err);
@@ -438,7 +438,7 @@ int bv_conformance_run(json_t **results_out, const struct bv_index *idx,
 	for (size_t k = 0; k < jobs; k++)
 		kids[k].pid = -1;
 	while (next < n || running) {
-		int status;
+		int status = 0;
 		pid_t pid;
 		for (size_t k = 0; k < jobs && next < n && r >= 0; k++) {
 			if (kids[k].pid > 0)
