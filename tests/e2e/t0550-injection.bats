@@ -164,7 +164,7 @@ eval "$PROMPT_COMMAND"; printf "%s\n" "${PS1@P}"'
 	[ "$(jq -r '.[0].description' <<<"$output")" = "$EVIL_DESC" ] ||
 		fail "search --json changed the description: $output"
 	run bv show samtools --format json
-	[ "$(jq -r '.description' <<<"$output")" = "$EVIL_DESC" ]
+	[ "$(jq -r '.tool.description' <<<"$output")" = "$EVIL_DESC" ]
 	run bv info samtools --json
 	[ "$(jq -r '.description' <<<"$output")" = "$EVIL_DESC" ]
 }
