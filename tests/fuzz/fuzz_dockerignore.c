@@ -5,13 +5,15 @@
  * relative to the build context, one per line.  Checked for every path:
  *   - the answers are deterministic: asking twice, or of a second parse of the same text,
  *     gives the same answer;
- *   - the walk's pruning is sound: when a directory on the path ("a", "a/b", ...) is excluded
- *     and bv_dockerignore_may_include_below() says nothing below it can come back, the path
- *     itself is excluded (otherwise bv_build_context_write() would drop a file that the
- *     patterns keep);
+ *   - the walk's pruning follows the docker CLI's rule: below an excluded directory the walk
+ *     goes on only when some exception's text starts with that directory's path and '/', so
+ *     a file an exception matches can still be dropped with its directory (excluding all of
+ *     lib, then excepting every .so below it, drops lib/x/b.so, as docker does); checked
+ *     here is only that the answers agree between two parses of the same text;
  *   - "the last pattern that matches decides": with "!<path>" appended, the path is not
  *     excluded, and with "<path>" appended it is.  This holds for paths that a pattern names
- *     literally: clean (no empty, "." or ".." component), no glob or escape characters, no
+ *     literally: clean (no empty, "." or ".." component), no glob, escape or regular
+ *     expression characters (docker passes ^ + ( ) { } | on to its regular expression), no
  *     white space at either end, not starting with '#' or '!'.
  * A violation aborts, which libFuzzer reports as a finding.
  */
@@ -61,7 +63,8 @@ static bool literal(const char *path)
 	if (!n || path[0] == '#' || path[0] == '!' || isspace((unsigned char)path[0]) ||
 	    isspace((unsigned char)path[n - 1]))
 		return false;
-	if (strpbrk(path, "*?[]\\\r\n"))
+	/* docker hands ^ + ( ) { } | on to its regular expression, and so does bv */
+	if (strpbrk(path, "*?[]\\\r\n^+(){}|"))
 		return false;
 	for (;;) {
 		size_t len = strcspn(c, "/");
@@ -104,14 +107,13 @@ static void check_path(const struct bv_dockerignore *d, const struct bv_dockerig
 	    bv_dockerignore_may_include_below(again, path))
 		die("may_include_below() is not deterministic", path);
 
-	/* every directory the path is in, shortest first */
+	/* every directory the path is in, shortest first: the same answers asked twice */
 	for (char *slash = strchr(dir, '/'); slash; slash = strchr(slash + 1, '/')) {
+		bool below;
 		*slash = '\0';
-		if (bv_dockerignore_excluded(d, dir) &&
-		    !bv_dockerignore_may_include_below(d, dir) && !excluded) {
-			fprintf(stderr, "fuzz_dockerignore: pruned directory '%s'\n", dir);
-			die("a kept path is below a directory the walk prunes", path);
-		}
+		below = bv_dockerignore_may_include_below(d, dir);
+		if (bv_dockerignore_may_include_below(again, dir) != below)
+			die("may_include_below() differs between two parses", dir);
 		*slash = '/';
 	}
 	free(dir);
