@@ -125,6 +125,78 @@ static char *pattern_regex(const char *p)
 	return bv_buf_detach(&b, NULL);
 }
 
+/*
+ * Whether the regular expression is one Go's RE2, which docker uses, accepts with linear
+ * cost, as far as glibc's regcomp() is concerned: a repetition ('+', '*', '?', '{') may not
+ * follow another one or stand first (RE2 refuses "a++", "a*{2}", "+a"), and a counted
+ * repetition may not exceed 1000 (RE2's limit).  glibc accepts these and builds automata
+ * that grow without bound ("o+++++..." took gigabytes), so a hostile .dockerignore could
+ * exhaust memory; docker refuses the same patterns.
+ */
+static bool regex_tame(const char *re)
+{
+	bool after_atom = false, after_repeat = false;
+	for (const char *c = re; *c; c++) {
+		if (*c == '\\' && c[1]) {
+			c++;
+			after_atom = true;
+			after_repeat = false;
+		} else if (*c == '[') {
+			const char *end = c + 1;
+			if (*end == '^')
+				end++;
+			if (*end == ']')
+				end++;
+			while (*end && *end != ']') {
+				if (*end == '[' &&
+				    (end[1] == ':' || end[1] == '.' || end[1] == '=')) {
+					const char *close =
+						strstr(end + 2, (char[]){end[1], ']', '\0'});
+					if (!close)
+						return false;
+					end = close + 2;
+				} else {
+					end++;
+				}
+			}
+			if (!*end)
+				return false;
+			c = end;
+			after_atom = true;
+			after_repeat = false;
+		} else if (*c == '*' || *c == '+' || *c == '?' || *c == '{') {
+			if (!after_atom || after_repeat)
+				return false;
+			if (*c == '{') {
+				unsigned long n = 0;
+				const char *q = c + 1;
+				for (; *q && *q != '}'; q++) {
+					if (*q >= '0' && *q <= '9') {
+						n = n * 10 + (unsigned long)(*q - '0');
+						if (n > 1000)
+							return false;
+					} else if (*q == ',') {
+						n = 0;
+					} else {
+						return false;
+					}
+				}
+				if (!*q)
+					return false;
+				c = q;
+			}
+			after_repeat = true;
+		} else if (*c == '(' || *c == '|' || *c == '^') {
+			after_atom = false;
+			after_repeat = false;
+		} else {
+			after_atom = true;
+			after_repeat = false;
+		}
+	}
+	return true;
+}
+
 static char *trim(char *s)
 {
 	char *end = s + strlen(s);
@@ -143,7 +215,7 @@ static int add_pattern(struct bv_dockerignore *d, const char *text, bool excepti
 	BV_GROW(d->v, d->alloc, d->n + 1);
 	pat = &d->v[d->n];
 	memset(pat, 0, sizeof(*pat));
-	if (regcomp(&pat->re, re, REG_EXTENDED | REG_NOSUB) != 0)
+	if (!regex_tame(re) || regcomp(&pat->re, re, REG_EXTENDED | REG_NOSUB) != 0)
 		return -EINVAL;
 	d->n++;
 	pat->text = bv_xstrdup(text);

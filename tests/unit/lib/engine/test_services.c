@@ -697,6 +697,29 @@ static void test_services__dockerignore(void **state)
 	err = NULL;
 	assert_int_equal(bv_dockerignore_parse(&d, "trailing\\", 9, "f", &err), BV_EINVALID);
 	bv_error_free(err);
+	err = NULL;
+
+	/* what docker's RE2 refuses, and glibc would turn into an automaton without bound */
+	{
+		static const char *const refused[] = {
+			"o+++++++++++++++++++++", "a{2}{3}", "x*+", "+a", "a{1001}", "a{2", "b|+c"};
+		static const char *const accepted[] = {"a+",     "a{2,3}b", "(x|y)+z", "**/*.so",
+						       "lib/**", "[+]+",    "a\\++"};
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			assert_int_equal(bv_dockerignore_parse(&d, refused[i], strlen(refused[i]),
+							       "f", &err),
+					 BV_EINVALID);
+			bv_error_free(err);
+			err = NULL;
+		}
+		for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+			assert_ok(bv_dockerignore_parse(&d, accepted[i], strlen(accepted[i]), "f",
+							&err),
+				  &err);
+			bv_dockerignore_free(d);
+			d = NULL;
+		}
+	}
 }
 
 static void write_file(const char *dir, const char *rel, const char *text)
