@@ -1,8 +1,12 @@
 /*
  * bench_project: fixtures and timings for the project-model benchmarks of `make bench`.
  *
- *   bench_project gen <dir> <tools>          a registry of <tools> tools at <dir>/registry and
+ *   bench_project gen <dir> <tools>          a registry of <tools> tools at <dir>/registry,
  *                                            a project locking all of them at <dir>/project
+ *                                            and a warm cache at <dir>/cache: the manifest
+ *                                            copies lock and add keep, and a sealed (empty)
+ *                                            root filesystem per image, so that `bv sync`
+ *                                            there has nothing to do
  *   bench_project registry <dir> <iterations>
  *                                            loads the type vocabulary and every tool and
  *                                            dataset manifest under <dir>; prints
@@ -17,12 +21,14 @@
 #include <string.h>
 
 #include "lib/model/index-internal.h"
+#include "lib/oci/install-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/time.h"
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
@@ -35,6 +41,24 @@ static int die(struct bv_error *err)
 	return 1;
 }
 
+/*
+ * What a project that ran `bv lock` and `bv sync` leaves in the cache (BV_CACHE_DIR, set by
+ * generate): the kept manifest copy (bv/runplan.h) and a sealed root filesystem of the image.
+ * The root filesystems are empty: the benchmarks never run a tool.
+ */
+static int warm_cache(const char *dir, const char *manifest_digest, const char *image_digest,
+		      const struct bv_buf *text, struct bv_error **err)
+{
+	_cleanup_free_ char *copy = NULL, *rootfs = NULL, *seal = NULL;
+	copy = bv_xasprintf("%s/cache/manifests/%s.toml", dir, manifest_digest + 7);
+	if (bv_write_file_atomic(copy, text->buf, text->len, 0644, err) < 0 ||
+	    bv_install_rootfs_path(&rootfs, image_digest, err) < 0 ||
+	    bv_mkdir_p(rootfs, 0755, err) < 0)
+		return BV_ERR;
+	seal = bv_xasprintf("%s.seal", rootfs);
+	return bv_write_file_atomic(seal, "", 0, 0644, err);
+}
+
 static int generate(const char *dir, unsigned n)
 {
 	struct bv_error *err = NULL;
@@ -42,6 +66,14 @@ static int generate(const char *dir, unsigned n)
 	struct bv_lockfile *lock = bv_lockfile_new("0.1.29", 1790000000);
 	int r = 1;
 
+	bv_buf_printf(&path, "%s/cache", dir);
+	if (setenv("BV_CACHE_DIR", path.buf, 1) < 0) {
+		r = bv_error_set_errno(&err, "could not set BV_CACHE_DIR");
+		goto out;
+	}
+	bv_buf_puts(&path, "/manifests");
+	if (bv_mkdir_p(path.buf, 0755, &err) < 0)
+		goto out;
 	bv_buf_puts(&project, "[project]\nname = \"bench\"\n");
 	for (unsigned i = 0; i < n; i++) {
 		char id[32], digest[80], manifest_digest[72];
@@ -69,6 +101,8 @@ static int generate(const char *dir, unsigned n)
 		if (bv_write_file_atomic(path.buf, text.buf, text.len, 0644, &err) < 0)
 			goto out;
 		bv_manifest_text_digest(manifest_digest, text.buf, text.len);
+		if (warm_cache(dir, manifest_digest, digest, &text, &err) < 0)
+			goto out;
 		bv_buf_printf(&project, "\n[[tools]]\nid = \"%s\"\nversion = \"^1.0\"\n", id);
 		t = bv_lockfile_upsert(lock, id);
 		bv_lock_set_string(&t->declared_version_req, "^1.0");

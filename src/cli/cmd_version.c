@@ -1,10 +1,10 @@
 #include "config.h"
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "util/digest.h"
 
 #include "util/banned.h"
 
@@ -19,7 +19,7 @@ static int run_version(int argc, char **argv)
 	printf("bv %s\n", BV_VERSION);
 	if (arg_verbose) {
 		printf("jansson %s\n", jansson_version_str());
-		printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+		printf("%s\n", bv_crypto_version());
 	}
 	return BV_EXIT_OK;
 }

@@ -9,8 +9,8 @@
  *   bv_arena_release(&a);                                 frees every allocation
  *
  * Ownership: the arena owns every block it hands out; nothing is freed individually.
- * bv_arena_grow() leaves the old copy in the arena, so arrays that grow by doubling waste at
- * most the size of their final allocation.
+ * bv_arena_grow() keeps the block an array moved out of for the next array that needs that
+ * many bytes, so a pointer into an array is invalid once the array has grown.
  *
  * Errors: none; out-of-memory aborts.
  */
@@ -20,16 +20,18 @@
 #include <stddef.h>
 
 struct bv_arena_chunk;
+struct bv_arena_spare;
 
 struct bv_arena {
 	struct bv_arena_chunk *head;
-	char *next; /* first free byte of head */
-	char *end;  /* one past the last byte of head */
+	char *next;                   /* first free byte of head */
+	char *end;                    /* one past the last byte of head */
+	struct bv_arena_spare *spare; /* blocks arrays outgrew (arena.c) */
 };
 
-#define BV_ARENA_INIT            \
-	{                        \
-		NULL, NULL, NULL \
+#define BV_ARENA_INIT                  \
+	{                              \
+		NULL, NULL, NULL, NULL \
 	}
 
 /* Returns `size` zeroed bytes aligned to max_align_t. */

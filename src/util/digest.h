@@ -17,8 +17,13 @@
  * registry URL, a file per project root whose content is checked anyway): SHA-256 there
  * would cost a millisecond of OpenSSL start-up on commands that otherwise hash nothing.
  *
+ * libcrypto is loaded on the first call that needs it (digest.c says why); bv_base64_*_block
+ * are OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock and bv_crypto_version its OpenSSL_version
+ * string, through that same loading.
+ *
  * Ownership: a stream is owned by its caller until bv_sha256_final_hex() or bv_sha256_free().
- * Errors: none; OpenSSL failing to hash in memory means it is out of memory, which aborts.
+ * Errors: none; OpenSSL failing to hash in memory means it is out of memory, which aborts,
+ * and so does a libcrypto that cannot be loaded (with a message saying which).
  */
 #ifndef BV_UTIL_DIGEST_H
 #define BV_UTIL_DIGEST_H
@@ -33,6 +38,12 @@
 #define BV_DIGEST_LEN 71
 
 struct bv_sha256;
+
+/* EVP_EncodeBlock and EVP_DecodeBlock: the same arguments and results. */
+int bv_base64_encode_block(unsigned char *out, const unsigned char *in, int len);
+int bv_base64_decode_block(unsigned char *out, const unsigned char *in, int len);
+/* OpenSSL_version(OPENSSL_VERSION), for bv version --verbose. */
+const char *bv_crypto_version(void);
 
 void bv_sha256_hex(char out[BV_SHA256_HEX_LEN + 1], const void *data, size_t len);
 

@@ -70,16 +70,22 @@ static int get(struct bv_schema *s, const struct bv_schema_table *t, const char 
 	       enum bv_toml_type type, bool required, const struct bv_toml_kv **out)
 {
 	const struct bv_toml_kv *kv = bv_schema_find(t, key);
+	/* BV_EINVALID spelled out, not bv_schema_fail's result: gcc cannot see that it is
+	 * negative, and warns (-Wnull-dereference, release builds) that a caller's kv is NULL */
 	if (!kv) {
-		if (required)
-			return bv_schema_fail(s, t->pos, "missing key '%s' in %s", key, t->name);
-		return 0;
+		if (!required)
+			return 0;
+		(void)bv_schema_fail(s, t->pos, "missing key '%s' in %s", key, t->name);
+		return BV_EINVALID;
 	}
-	if (kv->value.type != type && !(type == BV_TOML_FLOAT && kv->value.type == BV_TOML_INTEGER))
-		return bv_schema_fail(s, kv->value.pos, "'%s' in %s must be %s %s, not %s %s", key,
-				      t->name, article(type),
-				      type == BV_TOML_FLOAT ? "number" : bv_toml_type_name(type),
-				      article(kv->value.type), bv_toml_type_name(kv->value.type));
+	if (kv->value.type != type &&
+	    !(type == BV_TOML_FLOAT && kv->value.type == BV_TOML_INTEGER)) {
+		(void)bv_schema_fail(s, kv->value.pos, "'%s' in %s must be %s %s, not %s %s", key,
+				     t->name, article(type),
+				     type == BV_TOML_FLOAT ? "number" : bv_toml_type_name(type),
+				     article(kv->value.type), bv_toml_type_name(kv->value.type));
+		return BV_EINVALID;
+	}
 	*out = kv;
 	return 1;
 }

@@ -218,6 +218,15 @@ static struct entry *find(const struct bv_types *t, const char *id)
 	return NULL;
 }
 
+/* The parent of `e`, after check_tree's first loop found every parent. */
+static struct entry *parent_of(const struct bv_types *t, const struct entry *e)
+{
+	struct entry *p = find(t, e->def.parent);
+	if (!p)
+		abort(); /* unreachable: a dangling parent link was refused */
+	return p;
+}
+
 /* Checks the parent links; afterwards every walk up the tree ends at a root. */
 static int check_tree(const struct loader *l, struct bv_types *t)
 {
@@ -232,7 +241,7 @@ static int check_tree(const struct loader *l, struct bv_types *t)
 		size_t steps = 0;
 
 		while (e->def.parent && steps <= t->n) {
-			e = find(t, e->def.parent);
+			e = parent_of(t, e);
 			steps++;
 		}
 		if (e->def.parent) {
@@ -241,14 +250,14 @@ static int check_tree(const struct loader *l, struct bv_types *t)
 			_cleanup_buf_ struct bv_buf path = BV_BUF_INIT;
 			struct entry *start = e, *c = e;
 			do {
-				c = find(t, c->def.parent);
+				c = parent_of(t, c);
 				if (c < e)
 					e = c;
 			} while (c != start);
 			c = e;
 			bv_buf_puts(&path, e->def.id);
 			do {
-				c = find(t, c->def.parent);
+				c = parent_of(t, c);
 				bv_buf_printf(&path, " -> %s", c->def.id);
 			} while (c != e);
 			return fail(l, e->parent_pos, "type '%s' is its own ancestor (%s)",
@@ -258,7 +267,7 @@ static int check_tree(const struct loader *l, struct bv_types *t)
 	for (size_t i = 0; i < t->n; i++) {
 		struct entry *e = &t->entries[i], *root = e;
 		while (root->def.parent)
-			root = find(t, root->def.parent);
+			root = parent_of(t, root);
 		e->def.kind = root->def.kind;
 	}
 	return 0;

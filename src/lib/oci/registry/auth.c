@@ -5,7 +5,6 @@
 #include <bv/error.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "lib/oci/registry/imageref-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/proc.h"
@@ -567,7 +567,7 @@ static int decode_auth(struct bv_credential *out, const char *b64)
 			return BV_EINVALID;
 	}
 	raw = bv_xmalloc(len / 4 * 3 + 1);
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	n = bv_base64_decode_block(raw, (const unsigned char *)b64, (int)len);
 	if (n < 0 || (size_t)n < pad) {
 		explicit_bzero(raw, len / 4 * 3 + 1);
 		free(raw);
@@ -718,8 +718,8 @@ char *bv_basic_auth_header(const struct bv_credential *c)
 	enc_len = 4 * ((plain.len + 2) / 3);
 	header = bv_xmalloc(strlen("Basic ") + enc_len + 1);
 	memcpy(header, "Basic ", 6);
-	EVP_EncodeBlock((unsigned char *)header + 6, (const unsigned char *)plain.buf,
-			(int)plain.len);
+	bv_base64_encode_block((unsigned char *)header + 6, (const unsigned char *)plain.buf,
+			       (int)plain.len);
 	return header;
 }
 

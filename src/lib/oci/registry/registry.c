@@ -289,7 +289,7 @@ void bv_registry_client_stats(struct bv_registry_stats *out, const struct bv_reg
 	*out = c->stats;
 }
 
-const char *bv_registry_default_platform(void)
+static const char *machine_platform(void)
 {
 	struct utsname u;
 	if (uname(&u) < 0)
@@ -309,6 +309,16 @@ const char *bv_registry_default_platform(void)
 	if (u.machine[0] == 'i' && !strcmp(u.machine + 2, "86"))
 		return "linux/386";
 	return "linux/amd64";
+}
+
+const char *bv_registry_default_platform(void)
+{
+	/* asked once: the machine does not change under a process, and `bv sync` asks for
+	 * every locked tool (a uname(2) each, 1000 on a 1000-tool project) */
+	static const char *platform;
+	if (!platform)
+		platform = machine_platform();
+	return platform;
 }
 
 static int endpoint_init(struct bv_registry_client *c, const struct bv_imageref *ref,

@@ -1,0 +1,65 @@
+#!/bin/bash
+# make bench, project scale: bv's project-wide commands on a generated 1000-tool project
+# (bench_project gen: bv.toml, bv.lock with its binary index, the kept manifest copies and a
+# sealed root filesystem per image, so `bv sync` has nothing to do), against python3 + tomllib
+# doing the same reading work (bench/scale_peer.py), both measured in this run with
+# hyperfine -N (no shell), medians, as ratios (time of python / time of bv) and against the
+# goals of issue 18.  A report, not a test: it fails nothing.
+#   scripts/bench-scale.sh <builddir>
+# BENCH_SCALE_TOOLS (default 1000) sets the project's size, BENCH_SCALE_RUNS (default 30)
+# the timed runs of each command.
+set -euo pipefail
+
+build=${1:?usage: scripts/bench-scale.sh <builddir>}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$(cd "$build" && pwd)
+bv_bin=$build/bv
+tools=${BENCH_SCALE_TOOLS:-1000}
+runs=${BENCH_SCALE_RUNS:-30}
+
+note() { echo "bench-scale: $*" >&2; }
+for c in hyperfine python3 git; do
+	command -v "$c" >/dev/null || { note "'$c' is missing (scripts/deps.sh)"; exit 0; }
+done
+python3 -c 'import tomllib' 2>/dev/null || { note "python3 with tomllib (3.11+) is needed"; exit 0; }
+[[ -x $bv_bin && -x $build/bench/bench_project ]] || { note "build $build first"; exit 0; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-scale.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+"$build/bench/bench_project" gen "$tmp" "$tools"
+# the registry is a git repository, as a real one is (sync's drift check reads it)
+git -C "$tmp/registry" init -q
+git -C "$tmp/registry" add -A
+git -C "$tmp/registry" -c user.name=bench -c user.email=bench@localhost commit -qm registry
+export BV_CACHE_DIR="$tmp/cache" BV_REGISTRY="file://$tmp/registry"
+cd "$tmp/project"
+# the first sync writes the shims; after it, sync has nothing to do
+"$bv_bin" sync >/dev/null 2>&1 || { note "the first 'bv sync' failed"; exit 0; }
+"$bv_bin" lock --check >/dev/null 2>&1 || { note "the generated project is not up to date"; exit 0; }
+last=$(printf 'tool%04u' $((tools - 1)))
+
+# Median wall time in milliseconds; a command that fails (the shim does: the root filesystems
+# are empty) is timed all the same (-i).
+median_ms() {
+	hyperfine -N -i -w 5 -r "$runs" --export-json "$tmp/hf.json" "$1" >/dev/null 2>&1 ||
+		{ echo "n/a"; return; }
+	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$tmp/hf.json"
+}
+
+peer="python3 $top/bench/scale_peer.py"
+printf '%-44s %8s %9s %8s %6s  %s\n' "project of $tools tools (median)" "bv (ms)" "py (ms)" "ratio" "goal" "bv vs goal"
+row() { # <label> <goal ms> <bv command> <python command>
+	local b p
+	b=$(median_ms "$3")
+	p=$(median_ms "$4")
+	awk -v l="$1" -v g="$2" -v b="$b" -v p="$p" 'BEGIN {
+		r = (b + 0 > 0 && p + 0 > 0) ? sprintf("%.1fx", p / b) : "n/a"
+		m = (b + 0 > 0) ? (b <= g ? "met" : sprintf("over by %.1f ms", b - g)) : "n/a"
+		printf "%-44s %8s %9s %8s %6s  %s\n", l, b, p, r, "<= " g, m }'
+}
+row "bv list --json" 10 "$bv_bin list --json" "$peer list"
+row "bv list --binaries" 10 "$bv_bin list --binaries" "$peer binaries"
+row "bv lock --check" 10 "$bv_bin lock --check" "$peer check"
+row "bv sync (nothing to do, shims current)" 5 "$bv_bin sync" "$peer sync"
+row "shim .bv/bin/$last (until the exec)" 10 "$tmp/project/.bv/bin/$last --version" "$peer shim $last"
+echo "(python reads the same files and checks less; bv's goal column is issue 18's)"
