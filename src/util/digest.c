@@ -30,7 +30,7 @@
 	X(EVP_DecodeBlock)
 
 static struct crypto_api {
-#define SLOT(f) __typeof__(f) *f;
+#define SLOT(f) __typeof__(f) *f; /* NOLINT(bugprone-macro-parentheses): f declares a member */
 	CRYPTO_FUNCTIONS(SLOT)
 #undef SLOT
 } crypto_api;
