@@ -222,15 +222,16 @@ char *bv_path_join(const char *a, const char *b)
 
 static int rm_entry(int dfd, const char *name, const char *parent, struct bv_error **err);
 
-/* Empties the directory open at `dfd` (taking ownership of it); `path` is for messages. */
-static int rm_contents(int dfd, const char *path, struct bv_error **err)
+/*
+ * Calls `fn` for every entry of the directory open at `dfd` but "." and "..", stopping at
+ * the first negative return.  Takes ownership of `dfd`; `path` is for messages.
+ */
+static int each_entry(int dfd, const char *path,
+		      int (*fn)(int dfd, const char *name, const char *parent, void *payload,
+				struct bv_error **err),
+		      void *payload, struct bv_error **err)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	struct stat st;
-
-	if (fstat(dfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
-		(void)fchmod(dfd, st.st_mode | S_IRWXU); /* if it fails, unlinkat() will say why */
-	d = fdopendir(dfd);
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
 	if (!d) {
 		int r = bv_error_set_errno(err, "could not read directory '%s'", path);
 		close(dfd);
@@ -241,18 +242,32 @@ static int rm_contents(int dfd, const char *path, struct bv_error **err)
 		int r;
 		errno = 0;
 		de = readdir(d);
-		if (!de) {
-			if (errno)
-				return bv_error_set_errno(err, "could not read directory '%s'",
-							  path);
-			return 0;
-		}
+		if (!de)
+			return errno ? bv_error_set_errno(err, "could not read directory '%s'",
+							  path)
+				     : 0;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		r = rm_entry(dirfd(d), de->d_name, path, err);
+		r = fn(dirfd(d), de->d_name, path, payload, err);
 		if (r < 0)
 			return r;
 	}
+}
+
+static int rm_each(int dfd, const char *name, const char *parent, void *payload,
+		   struct bv_error **err)
+{
+	(void)payload;
+	return rm_entry(dfd, name, parent, err);
+}
+
+/* Empties the directory open at `dfd` (taking ownership of it); `path` is for messages. */
+static int rm_contents(int dfd, const char *path, struct bv_error **err)
+{
+	struct stat st;
+	if (fstat(dfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+		(void)fchmod(dfd, st.st_mode | S_IRWXU); /* if it fails, unlinkat() will say why */
+	return each_entry(dfd, path, rm_each, NULL, err);
 }
 
 static int rm_entry(int dfd, const char *name, const char *parent, struct bv_error **err)
@@ -326,11 +341,19 @@ static bool du_seen(struct du_state *st, const struct stat *s)
 	return false;
 }
 
+struct du_walk {
+	struct du_state *state;
+	int64_t *bytes;
+};
+
+static int du_each(int dfd, const char *name, const char *parent, void *payload,
+		   struct bv_error **err);
+
 static int du_entry(struct du_state *state, int dfd, const char *name, const char *parent,
 		    int64_t *bytes, struct bv_error **err)
 {
 	_cleanup_free_ char *path = bv_path_join(parent, name);
-	_cleanup_closedir_ DIR *d = NULL;
+	struct du_walk walk = {state, bytes};
 	struct stat st;
 	int sub;
 
@@ -349,27 +372,14 @@ static int du_entry(struct du_state *state, int dfd, const char *name, const cha
 			return 0;
 		return bv_error_set_errno(err, "could not open directory '%s'", path);
 	}
-	d = fdopendir(sub);
-	if (!d) {
-		int r = bv_error_set_errno(err, "could not read directory '%s'", path);
-		close(sub);
-		return r;
-	}
-	for (;;) {
-		struct dirent *de;
-		int r;
-		errno = 0;
-		de = readdir(d);
-		if (!de)
-			return errno ? bv_error_set_errno(err, "could not read directory '%s'",
-							  path)
-				     : 0;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		r = du_entry(state, dirfd(d), de->d_name, path, bytes, err);
-		if (r < 0)
-			return r;
-	}
+	return each_entry(sub, path, du_each, &walk, err);
+}
+
+static int du_each(int dfd, const char *name, const char *parent, void *payload,
+		   struct bv_error **err)
+{
+	struct du_walk *walk = payload;
+	return du_entry(walk->state, dfd, name, parent, walk->bytes, err);
 }
 
 int bv_disk_usage(int64_t *bytes_out, const char *const *paths, struct bv_error **err)
