@@ -193,7 +193,8 @@ const struct bv_cli_command bv_cmd_exec = {
 	.usage = "[--no-sync] [--env K=V]... <cmd> [args...]",
 	.summary = "run a command with the project's tools on PATH",
 	.description =
-		"Locks again when bv.toml is newer than bv.lock, pulls missing images and writes\n"
+		"Locks again when bv.toml changed since bv.lock was made from it (newer, and its\n"
+		"content differs), pulls missing images and writes\n"
 		"the shims, then replaces itself with <cmd>, with .bv/bin first on PATH and\n"
 		"BV_PROJECT_ROOT set.",
 	.options = options,
