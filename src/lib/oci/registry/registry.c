@@ -1455,6 +1455,7 @@ struct blob {
 	uint64_t not_before, lock_deadline;
 	unsigned failures;
 	bool auth_retried;
+	bool restarted_whole; /* a resumed download failed its digest and began again at 0 */
 	struct bv_store_ingest *in;
 	int64_t offset;    /* where this attempt started */
 	uint64_t received; /* body bytes of this attempt */
@@ -1686,6 +1687,20 @@ static void blob_done(struct pull *p, struct blob *b, CURLcode rc)
 		p->running--;
 		ret = bv_store_ingest_commit(b->in, &e);
 		b->in = NULL;
+		if (ret == BV_EINVALID && b->offset > 0 && !b->restarted_whole) {
+			/*
+			 * This attempt resumed a partial left by an earlier one, whose bytes may
+			 * have come from a server that sent wrong ones: the commit deleted it, so
+			 * the blob is downloaded once more from its first byte before its digest
+			 * is called wrong.
+			 */
+			bv_error_free(e);
+			b->restarted_whole = true;
+			b->offset = 0;
+			b->done = 0;
+			b->state = BLOB_QUEUED;
+			return;
+		}
 		if (ret < 0) {
 			_cleanup_free_ char *msg = bv_error_format(e);
 			bv_error_free(e);
