@@ -197,6 +197,29 @@ print(new["bwa"]["image_digest"], new["samtools"] == old["samtools"])' "$TEMPLAT
 	assert_bwa_added
 }
 
+@test "a resumed partial whose digest fails is fetched once more from byte 0" {
+	serve_bwa
+	# The first run keeps 3000000 bytes of the base layer whose first byte is wrong (a bad
+	# server or a bad disk); resuming them cannot give the right digest.
+	fake_start "[{\"match\": \"/blobs/$BASE_LAYER\", \"times\": 1, \"action\": \"truncate\",
+		      \"after\": 3000000, \"corrupt\": true},
+		     {\"match\": \"/blobs/\", \"times\": -1, \"action\": \"reset\", \"after\": 0}]"
+	run bv add bwa
+	assert_failure
+	assert_project_unchanged
+	assert_store_consistent
+	: >"$FAKE_LOG"
+	fake_start
+	run bv add bwa
+	assert_success
+	run grep "^GET /v2/biocontainers/bwa/blobs/$BASE_LAYER " "$FAKE_LOG"
+	assert_line --index 0 "GET /v2/biocontainers/bwa/blobs/$BASE_LAYER range=bytes=3000000- auth=none"
+	assert_line --index 1 "GET /v2/biocontainers/bwa/blobs/$BASE_LAYER range=none auth=none"
+	assert_bwa_added
+	run bv cache verify
+	assert_success
+}
+
 @test "a slow pull prints a line every few seconds without a terminal; the last says what was downloaded" {
 	serve_bwa
 	# bwa's own layer (a few hundred KiB) sent 1 KiB every 3 ms: the pull lasts about a second

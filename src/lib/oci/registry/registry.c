@@ -1835,6 +1835,67 @@ static void pull_release(struct pull *p)
 	bv_error_free(p->fatal);
 }
 
+/*
+ * The one curl_multi scheduler of pulls and pushes.  Each round starts the transfers that are
+ * due while slots are free, drives libcurl, hands every finished transfer back, then sleeps
+ * in curl until a socket is ready or the next delayed transfer (a retry's back-off, a blob
+ * another process holds) becomes due, at most a second.
+ */
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+struct transfer_ops {
+	void (*start_due)(void *ctx, uint64_t now);
+	void (*transfer_done)(void *ctx, struct request *r, CURLcode result);
+	void (*round_done)(void *ctx); /* optional */
+	/* the wait until the next transfer is due, no longer than wait_ns */
+	uint64_t (*next_due)(void *ctx, uint64_t now, uint64_t wait_ns);
+	bool (*finished)(void *ctx);
+};
+
+static void run_transfers(struct bv_registry_client *c, const struct transfer_ops *ops, void *ctx,
+			  struct bv_error **fatal, const char *verb, const char *name)
+{
+	const struct bv_curl *cu = c->curl;
+
+	while (!ops->finished(ctx)) {
+		uint64_t wait_ns;
+		int still, queued;
+		CURLMsg *msg;
+		CURLMcode mc;
+
+		ops->start_due(ctx, now_ns());
+		if (ops->finished(ctx))
+			break;
+		mc = cu->multi_perform(c->multi, &still);
+		if (mc != CURLM_OK) {
+			bv_error_set(fatal, "could not %s %s: libcurl: %s", verb, name,
+				     cu->multi_strerror(mc));
+			break;
+		}
+		while (!*fatal && (msg = cu->multi_info_read(c->multi, &queued))) {
+			char *priv = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+			if (priv)
+				ops->transfer_done(ctx, (struct request *)(void *)priv,
+						   msg->data.result);
+		}
+		if (ops->round_done)
+			ops->round_done(ctx);
+		if (ops->finished(ctx))
+			break;
+		wait_ns = ops->next_due(ctx, now_ns(), 1000 * NS_PER_MS);
+		if (wait_ns &&
+		    cu->multi_poll(c->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
+				   NULL) != CURLM_OK)
+			break;
+	}
+}
+
 /* Makes sure the image manifest is in the store (the caller may not have resolved here). */
 static int ensure_manifest(struct pull *p, size_t i, struct bv_error **err)
 {
@@ -1856,60 +1917,58 @@ static int ensure_manifest(struct pull *p, size_t i, struct bv_error **err)
 	return ret;
 }
 
+static void pull_start_due(void *ctx, uint64_t now)
+{
+	struct pull *p = ctx;
+
+	for (size_t i = 0; i < p->n_blobs && !p->fatal && p->running < p->c->jobs; i++) {
+		struct blob *b = &p->blobs[i];
+		if (b->state == BLOB_QUEUED ||
+		    ((b->state == BLOB_DELAYED || b->state == BLOB_LOCKED) && b->not_before <= now))
+			blob_start(p, b);
+	}
+}
+
+static void pull_transfer_done(void *ctx, struct request *r, CURLcode result)
+{
+	if (r->blob)
+		blob_done(ctx, r->blob, result);
+}
+
+static void pull_round_done(void *ctx)
+{
+	report_progress(ctx, false);
+}
+
+static uint64_t pull_next_due(void *ctx, uint64_t now, uint64_t wait_ns)
+{
+	struct pull *p = ctx;
+
+	for (size_t i = 0; i < p->n_blobs; i++) {
+		const struct blob *b = &p->blobs[i];
+		if (b->state != BLOB_DELAYED && b->state != BLOB_LOCKED)
+			continue;
+		wait_ns = b->not_before <= now ? 0 : min_u64(wait_ns, b->not_before - now);
+	}
+	return wait_ns;
+}
+
+static bool pull_finished(void *ctx)
+{
+	const struct pull *p = ctx;
+	return p->fatal || !p->remaining;
+}
+
 static void pull_loop(struct pull *p)
 {
-	struct bv_registry_client *c = p->c;
-	const struct bv_curl *cu = c->curl;
-
-	while (!p->fatal && p->remaining) {
-		uint64_t now = now_ns(), wait_ns = 1000 * NS_PER_MS;
-		int still, queued;
-		CURLMsg *msg;
-		CURLMcode mc;
-
-		for (size_t i = 0; i < p->n_blobs && !p->fatal && p->running < c->jobs; i++) {
-			struct blob *b = &p->blobs[i];
-			if (b->state == BLOB_QUEUED ||
-			    ((b->state == BLOB_DELAYED || b->state == BLOB_LOCKED) &&
-			     b->not_before <= now))
-				blob_start(p, b);
-		}
-		if (p->fatal || !p->remaining)
-			break;
-		mc = cu->multi_perform(c->multi, &still);
-		if (mc != CURLM_OK) {
-			bv_error_set(&p->fatal, "could not pull %s: libcurl: %s", p->images[0].name,
-				     cu->multi_strerror(mc));
-			break;
-		}
-		while (!p->fatal && (msg = cu->multi_info_read(c->multi, &queued))) {
-			struct request *r;
-			char *priv = NULL;
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			r = (struct request *)(void *)priv;
-			if (r && r->blob)
-				blob_done(p, r->blob, msg->data.result);
-		}
-		report_progress(p, false);
-		if (p->fatal || !p->remaining)
-			break;
-		now = now_ns();
-		for (size_t i = 0; i < p->n_blobs; i++) {
-			struct blob *b = &p->blobs[i];
-			if (b->state != BLOB_DELAYED && b->state != BLOB_LOCKED)
-				continue;
-			if (b->not_before <= now)
-				wait_ns = 0;
-			else if (b->not_before - now < wait_ns)
-				wait_ns = b->not_before - now;
-		}
-		if (wait_ns &&
-		    cu->multi_poll(c->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
-				   NULL) != CURLM_OK)
-			break;
-	}
+	static const struct transfer_ops ops = {
+		.start_due = pull_start_due,
+		.transfer_done = pull_transfer_done,
+		.round_done = pull_round_done,
+		.next_due = pull_next_due,
+		.finished = pull_finished,
+	};
+	run_transfers(p->c, &ops, p, &p->fatal, "pull", p->images[0].name);
 }
 
 /* Docker schema 2 media types and their OCI equivalents (same bytes, other names). */
@@ -2496,59 +2555,53 @@ static void upload_done(struct push *p, struct upload *u, CURLcode rc)
 	}
 }
 
+static void push_start_due(void *ctx, uint64_t now)
+{
+	struct push *p = ctx;
+
+	for (size_t i = 0; i < p->n && !p->fatal && p->running < p->c->jobs; i++) {
+		struct upload *u = &p->ups[i];
+		if (u->state == UP_QUEUED || (u->state == UP_DELAYED && u->not_before <= now))
+			upload_start(p, u);
+	}
+}
+
+static void push_transfer_done(void *ctx, struct request *r, CURLcode result)
+{
+	if (r->upload)
+		upload_done(ctx, r->upload, result);
+}
+
+static uint64_t push_next_due(void *ctx, uint64_t now, uint64_t wait_ns)
+{
+	struct push *p = ctx;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct upload *u = &p->ups[i];
+		/* queued ones wait for a free slot, which only a transfer's end makes */
+		if (u->state == UP_QUEUED && p->running < p->c->jobs)
+			wait_ns = 0;
+		else if (u->state == UP_DELAYED)
+			wait_ns = u->not_before <= now ? 0 : min_u64(wait_ns, u->not_before - now);
+	}
+	return wait_ns;
+}
+
+static bool push_finished(void *ctx)
+{
+	const struct push *p = ctx;
+	return p->fatal || !p->remaining;
+}
+
 static void push_loop(struct push *p)
 {
-	struct bv_registry_client *c = p->c;
-	const struct bv_curl *cu = c->curl;
-
-	while (!p->fatal && p->remaining) {
-		uint64_t now = now_ns(), wait_ns = 1000 * NS_PER_MS;
-		int still, queued;
-		CURLMsg *msg;
-		CURLMcode mc;
-
-		for (size_t i = 0; i < p->n && !p->fatal && p->running < c->jobs; i++) {
-			struct upload *u = &p->ups[i];
-			if (u->state == UP_QUEUED ||
-			    (u->state == UP_DELAYED && u->not_before <= now))
-				upload_start(p, u);
-		}
-		if (p->fatal)
-			break;
-		mc = cu->multi_perform(c->multi, &still);
-		if (mc != CURLM_OK) {
-			bv_error_set(&p->fatal, "could not push %s: libcurl: %s", p->ep.display,
-				     cu->multi_strerror(mc));
-			break;
-		}
-		while (!p->fatal && (msg = cu->multi_info_read(c->multi, &queued))) {
-			struct request *r;
-			char *priv = NULL;
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			r = (struct request *)(void *)priv;
-			if (r && r->upload)
-				upload_done(p, r->upload, msg->data.result);
-		}
-		if (p->fatal || !p->remaining)
-			break;
-		now = now_ns();
-		for (size_t i = 0; i < p->n; i++) {
-			struct upload *u = &p->ups[i];
-			/* queued ones wait for a free slot, which only a transfer's end makes */
-			if (u->state == UP_QUEUED && p->running < c->jobs)
-				wait_ns = 0;
-			else if (u->state == UP_DELAYED)
-				wait_ns = u->not_before <= now            ? 0
-					  : u->not_before - now < wait_ns ? u->not_before - now
-									  : wait_ns;
-		}
-		if (wait_ns &&
-		    cu->multi_poll(c->multi, NULL, 0, (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS),
-				   NULL) != CURLM_OK)
-			break;
-	}
+	static const struct transfer_ops ops = {
+		.start_due = push_start_due,
+		.transfer_done = push_transfer_done,
+		.next_due = push_next_due,
+		.finished = push_finished,
+	};
+	run_transfers(p->c, &ops, p, &p->fatal, "push", p->ep.display);
 }
 
 int bv_registry_push_blobs(struct bv_push_stats *st, struct bv_registry_client *c,
