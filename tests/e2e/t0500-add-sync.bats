@@ -15,13 +15,7 @@ teardown_file() {
 }
 
 setup() {
-	common_setup
-	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
-	export BV_MIRRORS="quay.io=$ADDR"
-	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
-	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
-	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
-	bv init align >/dev/null 2>&1
+	fixture_project_setup align
 }
 
 registry_digest() {

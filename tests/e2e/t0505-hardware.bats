@@ -15,17 +15,11 @@ teardown_file() {
 }
 
 setup() {
-	common_setup
-	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
-	export BV_MIRRORS="quay.io=$ADDR"
-	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
-	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
+	fixture_project_setup align
 	# a machine with 8 GiB of RAM and no GPU
 	export BV_HARDWARE_ROOT="$BATS_TEST_TMPDIR/machine"
 	mkdir -p "$BV_HARDWARE_ROOT/proc"
 	echo "MemTotal:        8388608 kB" >"$BV_HARDWARE_ROOT/proc/meminfo"
-	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
-	bv init align >/dev/null 2>&1
 }
 
 # gpu <driver version>: one NVIDIA GPU as the driver describes it, without nvidia-smi

@@ -106,14 +106,8 @@ teardown_file() {
 
 setup() {
 	[[ $(uname -m) == x86_64 ]] || skip "the fixture index assumes a linux/amd64 host"
-	common_setup
-	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
-	export BV_MIRRORS="quay.io=$ADDR"
-	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
-	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
+	fixture_project_setup align
 	sed -i "s/:1.16.1--debian\"/:$TAG\"/" "$BV_REGISTRY"/tools/samtools/*.toml
-	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
-	bv init align >/dev/null 2>&1
 	INDEX=$(cat "$PLAT/index.digest")
 	AMD64=$(cat "$PLAT/amd64.digest")
 	ARM64=$(cat "$PLAT/arm64.digest")

@@ -16,12 +16,7 @@ teardown_file() {
 }
 
 setup() {
-	common_setup
-	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
-	export BV_MIRRORS="quay.io=$ADDR"
-	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
-	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
-	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
+	fixture_project_setup
 }
 
 # integration.rs add_blast_creates_toml_and_lock: `bv add` in an empty directory

@@ -34,6 +34,22 @@ fixture_images_up() {
 	export ADDR
 }
 
+# fixture_project_setup [NAME] (in setup, after fixture_images_up in setup_file): a test of
+# its own on the fixture registry: common_setup, an empty cache, quay.io mirrored to $ADDR,
+# a writable copy of tests/fixtures/bv-registry as BV_REGISTRY, and the current directory
+# $BATS_TEST_TMPDIR/proj, where `bv init NAME` ran when NAME is given.
+fixture_project_setup() {
+	common_setup
+	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	export BV_MIRRORS="quay.io=$ADDR"
+	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
+	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
+	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
+	if [[ $# -gt 0 ]]; then
+		bv init "$1" >/dev/null 2>&1
+	fi
+}
+
 # fixture_images_down (in teardown_file): stops that registry by PID; never fails.
 fixture_images_down() {
 	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null 2>&1 || true
