@@ -38,6 +38,7 @@
 #include "util/log.h"
 #include "util/strv.h"
 #include "util/time.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -97,19 +98,6 @@ static bool scheme_is(const char *url, const char *scheme_end, const char *schem
 	return (size_t)(scheme_end - url) == n && !strncasecmp(url, scheme, n);
 }
 
-static bool host_is_loopback(const char *host, size_t len)
-{
-	if ((len == 9 && !strncasecmp(host, "localhost", 9)) ||
-	    (len == 3 && !memcmp(host, "::1", 3)))
-		return true;
-	if (len < 4 || len > 15 || memcmp(host, "127.", 4) != 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
-			return false;
-	return true;
-}
-
 bool bv_data_url_allowed(const char *url, const char **why)
 {
 	const char *se, *host, *path;
@@ -126,7 +114,7 @@ bool bv_data_url_allowed(const char *url, const char **why)
 	if (scheme_is(url, se, "https") || scheme_is(url, se, "ftp") || scheme_is(url, se, "ftps"))
 		return true;
 	if (scheme_is(url, se, "http")) {
-		if (host_is_loopback(host, hl))
+		if (bv_url_host_is_loopback(host, hl))
 			return true;
 		*why = "plain http is only allowed to a loopback host; use https";
 		return false;
@@ -624,7 +612,7 @@ static bool effective_is_http(const struct bv_curl *cu, CURL *h, bool *plain_rem
 		return false;
 	plain = scheme_is(eff, se, "http");
 	if (plain_remote)
-		*plain_remote = plain && !host_is_loopback(host, hl);
+		*plain_remote = plain && !bv_url_host_is_loopback(host, hl);
 	return plain || scheme_is(eff, se, "https");
 }
 

@@ -44,6 +44,31 @@ static void test_url__encode_appends(void **state)
 	bv_buf_release(&b);
 }
 
+static bool loopback(const char *host)
+{
+	return bv_url_host_is_loopback(host, strlen(host));
+}
+
+static void test_url__loopback_hosts(void **state)
+{
+	(void)state;
+	assert_true(loopback("localhost"));
+	assert_true(loopback("LocalHost"));
+	assert_true(loopback("127.0.0.1"));
+	assert_true(loopback("127.255.3.4"));
+	assert_true(loopback("::1"));
+	assert_true(loopback("0:0:0:0:0:0:0:1"));
+	assert_false(loopback("128.0.0.1"));
+	assert_false(loopback("127.0.0.1.example.com"));
+	assert_false(loopback("localhost.example.com"));
+	assert_false(loopback("127.1")); /* not dotted-quad: inet_aton's shorthand is refused */
+	assert_false(loopback("::2"));
+	assert_false(loopback(""));
+	/* only the first len bytes count */
+	assert_true(bv_url_host_is_loopback("127.0.0.1:5000", 9));
+	assert_false(bv_url_host_is_loopback("localhost", 5));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -51,6 +76,7 @@ int main(void)
 		cmocka_unit_test(test_url__separators_and_bytes_are_encoded),
 		cmocka_unit_test(test_url__keep_for_image_references),
 		cmocka_unit_test(test_url__encode_appends),
+		cmocka_unit_test(test_url__loopback_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

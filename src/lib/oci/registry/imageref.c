@@ -18,6 +18,7 @@
 #include "util/digest.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -367,27 +368,14 @@ bool bv_imageref_same_registry(const char *a, const char *b)
 
 bool bv_imageref_host_is_loopback(const char *registry)
 {
-	size_t len = strlen(registry), host_len;
-	char host[INET6_ADDRSTRLEN];
-	struct in_addr a4;
-	struct in6_addr a6;
+	size_t len = strlen(registry);
 
 	if (!host_valid(registry, len))
 		return false;
-	if (registry[0] == '[') {
-		host_len = (size_t)(strchr(registry, ']') - registry) - 1;
-		memcpy(host, registry + 1, host_len);
-		host[host_len] = '\0';
-		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	host_len = strcspn(registry, ":");
-	if (host_len == 9 && !strncasecmp(registry, "localhost", 9))
-		return true;
-	if (host_len >= sizeof(host))
-		return false;
-	memcpy(host, registry, host_len);
-	host[host_len] = '\0';
-	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+	if (registry[0] == '[')
+		return bv_url_host_is_loopback(registry + 1,
+					       (size_t)(strchr(registry, ']') - registry) - 1);
+	return bv_url_host_is_loopback(registry, strcspn(registry, ":"));
 }
 
 /* ---- mirrors ------------------------------------------------------------------------- */
