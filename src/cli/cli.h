@@ -117,6 +117,9 @@ void bv_cli_print_man(FILE *out, const struct bv_cli_command *cmd);
 /* Output. */
 void bv_cli_init_output(void);
 bool bv_cli_color(FILE *stream);
+/* fd is a terminal that understands escape sequences (not TERM=dumb); colour also needs
+ * NO_COLOR unset, redrawn progress lines do not */
+bool bv_cli_terminal_draws(int fd);
 /* Asks "<question> [y/N] " on stderr and reads the answer from stdin: true for y or Y. */
 bool bv_cli_confirm(const char *question);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);

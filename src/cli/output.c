@@ -76,14 +76,15 @@ int bv_cli_global_option(const char *name, const char *value)
 	return 0;
 }
 
-static bool want_color(int fd)
+bool bv_cli_terminal_draws(int fd)
 {
 	const char *term = getenv("TERM");
-	if (getenv("NO_COLOR"))
-		return false;
-	if (term && !strcmp(term, "dumb"))
-		return false;
-	return isatty(fd) == 1;
+	return isatty(fd) == 1 && !(term && !strcmp(term, "dumb"));
+}
+
+static bool want_color(int fd)
+{
+	return !getenv("NO_COLOR") && bv_cli_terminal_draws(fd);
 }
 
 void bv_cli_init_output(void)

@@ -38,13 +38,6 @@ static double line_interval_s(void)
 	return BV_CLI_PROGRESS_LINE_S;
 }
 
-/* Escape sequences only on a terminal that understands them. */
-static bool draws(void)
-{
-	const char *term = getenv("TERM");
-	return isatty(STDERR_FILENO) == 1 && !(term && !strcmp(term, "dumb"));
-}
-
 void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 {
 	if (bv_cli_quiet)
@@ -52,7 +45,7 @@ void bv_cli_pull_progress(const struct bv_pull_progress *p, void *payload)
 	struct bv_cli_progress *state = payload;
 	char done[32], total[32], rate[32], fetched[32];
 	size_t layers_done, layers_total;
-	bool tty = draws();
+	bool tty = bv_cli_terminal_draws(STDERR_FILENO);
 	double t = now_s();
 	double *last_line = &state->last_line[p->image % BV_ARRAY_SIZE(state->last_line)];
 	if (!state->started)
