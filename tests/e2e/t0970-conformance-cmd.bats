@@ -165,14 +165,20 @@ assert [c.get("name") for c in cases if c.find("skipped") is not None] == ["oldi
 '
 }
 
-@test "conformance: a probe that hangs is killed after --timeout" {
-	reg="$BATS_TEST_TMPDIR/sleepy"
+# sleepy_registry DIR: a registry of one tool whose only probe, `sleep 600`, hangs.
+sleepy_registry() {
+	local reg=$1
 	mkdir -p "$reg/tools/sleepy"
 	cp "$BV_REGISTRY/types.toml" "$reg/"
 	sed -e 's/^id = "samtools"/id = "sleepy"/' -e 's/^command = "samtools"/command = "sleep"/' \
 		-e 's/^exposed = \["samtools"\]/exposed = ["sleep"]/' \
 		"$BV_REGISTRY/tools/samtools/1.16.1.toml" >"$reg/tools/sleepy/1.16.1.toml"
 	printf '\n[tool.smoke]\nprobes = { sleep = "600" }\n' >>"$reg/tools/sleepy/1.16.1.toml"
+}
+
+@test "conformance: a probe that hangs is killed after --timeout" {
+	reg="$BATS_TEST_TMPDIR/sleepy"
+	sleepy_registry "$reg"
 	SECONDS=0
 	run bv conformance --registry "$reg" --timeout 1 --format json
 	assert_failure 1
@@ -181,7 +187,7 @@ assert [c.get("name") for c in cases if c.find("skipped") is not None] == ["oldi
 import json, sys
 (t,) = json.load(sys.stdin)["tools"]
 (p,) = t["binaries"][0]["probes"]
-assert t["status"] == "fail" and p["timed_out"] and p["exit"] == 137, t
+assert t["status"] == "fail" and p["timed_out"] and p["exit"] in (137, 143), t
 '
 	# the killed group took the tool with it
 	run pgrep -f 'sleep 600'
@@ -203,5 +209,15 @@ assert t["status"] == "fail" and p["timed_out"] and p["exit"] == 137, t
 	want=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/biocontainers/samtools:1.16.1--debian")
 	curl -sf --unix-socket "$sock" http://localhost/v1.41/images/json |
 		python3 -c 'import json, sys; assert any(sys.argv[1] in " ".join(i.get("RepoDigests") or []) for i in json.load(sys.stdin))' "$want"
+	[ "$(curl -sf --unix-socket "$sock" 'http://localhost/v1.41/containers/json?all=1')" = "[]" ]
+	# a probe that hangs in the engine: its container is stopped and removed, not left running
+	sleepy_registry "$BATS_TEST_TMPDIR/sleepy"
+	run bv conformance --backend docker --registry "$BATS_TEST_TMPDIR/sleepy" --timeout 1
+	assert_failure 1
+	assert_line --partial "FAIL sleepy 1.16.1"
+	for _ in $(seq 50); do
+		[ "$(curl -sf --unix-socket "$sock" 'http://localhost/v1.41/containers/json?all=1')" = "[]" ] && break
+		sleep 0.2
+	done
 	[ "$(curl -sf --unix-socket "$sock" 'http://localhost/v1.41/containers/json?all=1')" = "[]" ]
 }

@@ -180,8 +180,23 @@ static int run_probe(int *status_out, size_t *bytes_out, bool *timed_out, struct
 			n = poll(&p, 1, (int)timeout_s * 1000);
 		while (n < 0 && errno == EINTR);
 		if (n == 0) {
+			/*
+			 * Asked twice before it is killed: bv's docker backend forwards the first
+			 * SIGTERM to the container and kills it on the second, so a probe that
+			 * hangs leaves no container behind; a SIGKILL of bv alone would.
+			 */
+			static const struct {
+				int sig, grace_ms;
+			} steps[] = {{SIGTERM, 1000}, {SIGTERM, 3000}, {SIGKILL, 0}};
 			*timed_out = true;
-			kill(-pid, SIGKILL);
+			for (size_t i = 0; i < BV_ARRAY_SIZE(steps) && n == 0; i++) {
+				kill(-pid, steps[i].sig);
+				if (!steps[i].grace_ms)
+					break;
+				do
+					n = poll(&p, 1, steps[i].grace_ms);
+				while (n < 0 && errno == EINTR);
+			}
 		}
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
