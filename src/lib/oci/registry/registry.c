@@ -1839,7 +1839,8 @@ static void pull_release(struct pull *p)
  * The one curl_multi scheduler of pulls and pushes.  Each round starts the transfers that are
  * due while slots are free, drives libcurl, hands every finished transfer back, then sleeps
  * in curl until a socket is ready or the next delayed transfer (a retry's back-off, a blob
- * another process holds) becomes due, at most a second.
+ * another process holds) becomes due, at most a second.  It ends when *remaining reaches 0
+ * or *fatal is set.
  */
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -1852,22 +1853,22 @@ struct transfer_ops {
 	void (*round_done)(void *ctx); /* optional */
 	/* the wait until the next transfer is due, no longer than wait_ns */
 	uint64_t (*next_due)(void *ctx, uint64_t now, uint64_t wait_ns);
-	bool (*finished)(void *ctx);
 };
 
 static void run_transfers(struct bv_registry_client *c, const struct transfer_ops *ops, void *ctx,
-			  struct bv_error **fatal, const char *verb, const char *name)
+			  const size_t *remaining, struct bv_error **fatal, const char *verb,
+			  const char *name)
 {
 	const struct bv_curl *cu = c->curl;
 
-	while (!ops->finished(ctx)) {
+	while (!*fatal && *remaining) {
 		uint64_t wait_ns;
 		int still, queued;
 		CURLMsg *msg;
 		CURLMcode mc;
 
 		ops->start_due(ctx, now_ns());
-		if (ops->finished(ctx))
+		if (*fatal || !*remaining)
 			break;
 		mc = cu->multi_perform(c->multi, &still);
 		if (mc != CURLM_OK) {
@@ -1886,7 +1887,7 @@ static void run_transfers(struct bv_registry_client *c, const struct transfer_op
 		}
 		if (ops->round_done)
 			ops->round_done(ctx);
-		if (ops->finished(ctx))
+		if (*fatal || !*remaining)
 			break;
 		wait_ns = ops->next_due(ctx, now_ns(), 1000 * NS_PER_MS);
 		if (wait_ns &&
@@ -1953,12 +1954,6 @@ static uint64_t pull_next_due(void *ctx, uint64_t now, uint64_t wait_ns)
 	return wait_ns;
 }
 
-static bool pull_finished(void *ctx)
-{
-	const struct pull *p = ctx;
-	return p->fatal || !p->remaining;
-}
-
 static void pull_loop(struct pull *p)
 {
 	static const struct transfer_ops ops = {
@@ -1966,9 +1961,8 @@ static void pull_loop(struct pull *p)
 		.transfer_done = pull_transfer_done,
 		.round_done = pull_round_done,
 		.next_due = pull_next_due,
-		.finished = pull_finished,
 	};
-	run_transfers(p->c, &ops, p, &p->fatal, "pull", p->images[0].name);
+	run_transfers(p->c, &ops, p, &p->remaining, &p->fatal, "pull", p->images[0].name);
 }
 
 /* Docker schema 2 media types and their OCI equivalents (same bytes, other names). */
@@ -2587,21 +2581,14 @@ static uint64_t push_next_due(void *ctx, uint64_t now, uint64_t wait_ns)
 	return wait_ns;
 }
 
-static bool push_finished(void *ctx)
-{
-	const struct push *p = ctx;
-	return p->fatal || !p->remaining;
-}
-
 static void push_loop(struct push *p)
 {
 	static const struct transfer_ops ops = {
 		.start_due = push_start_due,
 		.transfer_done = push_transfer_done,
 		.next_due = push_next_due,
-		.finished = push_finished,
 	};
-	run_transfers(p->c, &ops, p, &p->fatal, "push", p->ep.display);
+	run_transfers(p->c, &ops, p, &p->remaining, &p->fatal, "push", p->ep.display);
 }
 
 int bv_registry_push_blobs(struct bv_push_stats *st, struct bv_registry_client *c,
