@@ -485,6 +485,7 @@ static int parse(struct bv_manifest **out, const char *text, size_t len, const c
 	bv_strv_init(&m->cache_paths);
 	bv_strv_init(&m->binaries);
 	bv_strv_init(&m->smoke_skip);
+	bv_strv_init(&m->signature_keys);
 	bv_strv_init(&m->warnings);
 	s.warnings = &m->warnings;
 	m->path = bv_xstrdup(path);
