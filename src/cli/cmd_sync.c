@@ -178,8 +178,8 @@ static int check_project(bool *create, const struct bv_bundle *b)
 			     ctx.project->path);
 		r = BV_EXIT_FAILURE;
 	} else if (ctx.project &&
-	    (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
-	     mine.len != len || memcmp(mine.buf, text, len))) {
+		   (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
+		    mine.len != len || memcmp(mine.buf, text, len))) {
 		bv_error_free(err);
 		bv_cli_error("bundle '%s' was made for another bv.lock than '%s'", arg_from,
 			     ctx.project->root);

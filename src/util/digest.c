@@ -35,21 +35,21 @@
 	ECDSA_FUNCTIONS(X)
 
 /* For signatures (bv_ecdsa_p256_*): keys from PEM, DER signatures, EVP sign and verify. */
-#define ECDSA_FUNCTIONS(X)        \
-	X(BIO_new_mem_buf)        \
-	X(BIO_free)               \
-	X(PEM_read_bio_PUBKEY)    \
+#define ECDSA_FUNCTIONS(X)         \
+	X(BIO_new_mem_buf)         \
+	X(BIO_free)                \
+	X(PEM_read_bio_PUBKEY)     \
 	X(PEM_read_bio_PrivateKey) \
-	X(EVP_PKEY_free)          \
-	X(EVP_PKEY_is_a)          \
+	X(EVP_PKEY_free)           \
+	X(EVP_PKEY_is_a)           \
 	X(EVP_PKEY_get_group_name) \
-	X(EVP_DigestVerifyInit)   \
-	X(EVP_DigestVerify)       \
-	X(EVP_DigestSignInit)     \
-	X(EVP_DigestSign)         \
-	X(d2i_ECDSA_SIG)          \
-	X(i2d_ECDSA_SIG)          \
-	X(ECDSA_SIG_free)         \
+	X(EVP_DigestVerifyInit)    \
+	X(EVP_DigestVerify)        \
+	X(EVP_DigestSignInit)      \
+	X(EVP_DigestSign)          \
+	X(d2i_ECDSA_SIG)           \
+	X(i2d_ECDSA_SIG)           \
+	X(ECDSA_SIG_free)          \
 	X(ERR_clear_error)
 
 static struct crypto_api {

@@ -24,9 +24,9 @@
 
 struct bv_error;
 
-#define BV_SIGNATURE_MEDIA_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
-#define BV_SIGNATURE_ANNOTATION "dev.cosignproject.cosign/signature"
-#define BV_SIGNATURE_TYPE       "cosign container image signature"
+#define BV_SIGNATURE_MEDIA_TYPE  "application/vnd.dev.cosign.simplesigning.v1+json"
+#define BV_SIGNATURE_ANNOTATION  "dev.cosignproject.cosign/signature"
+#define BV_SIGNATURE_TYPE        "cosign container image signature"
 #define BV_SIGNATURE_PAYLOAD_MAX (64u << 10)
 #define BV_SIGNATURE_LAYERS_MAX  64
 #define BV_SIGNATURE_KEY_MAX     (16u << 10) /* a PEM key file */
@@ -47,8 +47,7 @@ void bv_signature_layers_free(struct bv_signature_layer *layers, size_t n);
  * Strict base64 (RFC 4648, padded, no blanks, unused bits zero) of at most `max` decoded
  * bytes into a new buffer; BV_EINVALID otherwise.
  */
-int bv_signature_base64_decode(unsigned char **out, size_t *out_len, const char *text,
-			       size_t max);
+int bv_signature_base64_decode(unsigned char **out, size_t *out_len, const char *text, size_t max);
 /* Base64 of `len` bytes, a new string. */
 char *bv_signature_base64_encode(const void *data, size_t len);
 

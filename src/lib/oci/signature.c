@@ -82,10 +82,11 @@ int bv_signature_parse_manifest(struct bv_signature_layer **out, size_t *n, cons
 			continue;
 		}
 		if (sig && !json_is_string(sig)) {
-			r = bv_error_setc(err, BV_EINVALID, 0,
-					  "layer %zu of the signature manifest has a signature that "
-					  "is not a string",
-					  i);
+			r = bv_error_setc(
+				err, BV_EINVALID, 0,
+				"layer %zu of the signature manifest has a signature that "
+				"is not a string",
+				i);
 			count++;
 			break;
 		}
@@ -117,8 +118,7 @@ static int b64_value(char c)
 	return -1;
 }
 
-int bv_signature_base64_decode(unsigned char **out, size_t *out_len, const char *text,
-			       size_t max)
+int bv_signature_base64_decode(unsigned char **out, size_t *out_len, const char *text, size_t max)
 {
 	size_t len = strlen(text), pad = 0, n = 0;
 	unsigned char *buf;
@@ -232,10 +232,10 @@ int bv_signature_parse_payload(char **digest_out, const char *payload, size_t le
 
 char *bv_signature_payload_new(const char *docker_reference, const char *digest)
 {
-	json_t *root = json_pack("{s:{s:{s:s},s:{s:s},s:s},s:n}", "critical", "identity",
-				 "docker-reference", docker_reference, "image",
-				 "docker-manifest-digest", digest, "type", BV_SIGNATURE_TYPE,
-				 "optional");
+	json_t *root =
+		json_pack("{s:{s:{s:s},s:{s:s},s:s},s:n}", "critical", "identity",
+			  "docker-reference", docker_reference, "image", "docker-manifest-digest",
+			  digest, "type", BV_SIGNATURE_TYPE, "optional");
 	char *text;
 	if (!root)
 		bv_oom();
@@ -333,9 +333,10 @@ int bv_signature_check(const struct bv_signature_layer *layers, size_t n, const 
 	}
 	switch (worst) {
 	case LAYER_OTHER_DIGEST:
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "the signature of %s by a trusted key is for %s, another image",
-				     label, worst_why);
+		return bv_error_setc(
+			err, BV_EINVALID, 0,
+			"the signature of %s by a trusted key is for %s, another image", label,
+			worst_why);
 	case LAYER_BAD_PAYLOAD:
 		return bv_error_setc(err, BV_EINVALID, 0, "the signature of %s: %s", label,
 				     worst_why);
@@ -472,8 +473,8 @@ static int verify_one(struct bv_registry_client *c, const struct bv_store *store
 		layers[i].payload = payloads[i].buf;
 		layers[i].payload_len = payloads[i].len;
 	}
-	r = bv_signature_check(layers, n, im->digest, (const char *const *)keys->v, keys->n,
-			       label, err);
+	r = bv_signature_check(layers, n, im->digest, (const char *const *)keys->v, keys->n, label,
+			       err);
 out:
 	for (size_t i = 0; payloads && i < n; i++)
 		bv_buf_release(&payloads[i]);
@@ -509,10 +510,11 @@ int bv_signature_verify(const struct bv_signature_image *images, size_t n, struc
 					  images[i].tool_id);
 		else if (!own.n && !m->signature_keys.n) {
 			_cleanup_free_ char *dir = bv_signature_keys_dir();
-			r = bv_error_setc(err, BV_EINVALID, 0,
-					  "no trusted key for %s: its manifest lists no "
-					  "[tool.signatures] public_keys and '%s' has no *.pub file",
-					  images[i].tool_id, dir ? dir : "~/.config/bv/keys");
+			r = bv_error_setc(
+				err, BV_EINVALID, 0,
+				"no trusted key for %s: its manifest lists no "
+				"[tool.signatures] public_keys and '%s' has no *.pub file",
+				images[i].tool_id, dir ? dir : "~/.config/bv/keys");
 		}
 		for (size_t k = 0; r >= 0 && m && k < m->signature_keys.n; k++)
 			if (!bv_ecdsa_p256_key_valid(m->signature_keys.v[k],
@@ -540,7 +542,8 @@ int bv_signature_verify(const struct bv_signature_image *images, size_t n, struc
 			bv_strv_push(&keys, *k);
 		r = verify_one(c, store, &images[i], &keys, err);
 		if (r < 0)
-			r = bv_error_wrap(err, r, "%s is not signed as required", images[i].tool_id);
+			r = bv_error_wrap(err, r, "%s is not signed as required",
+					  images[i].tool_id);
 	}
 	bv_registry_client_free(c);
 	bv_mirrors_free(mirrors);
@@ -699,14 +702,12 @@ int bv_signature_sign(char **out, const char *image, const char *key_path, struc
 	if (r < 0)
 		goto out;
 	layer = descriptor(BV_SIGNATURE_MEDIA_TYPE, payload_digest, strlen(payload));
-	json_object_set_new(layer, "annotations",
-			    json_pack("{s:s}", BV_SIGNATURE_ANNOTATION, b64));
+	json_object_set_new(layer, "annotations", json_pack("{s:s}", BV_SIGNATURE_ANNOTATION, b64));
 	json_array_append_new(layers, layer);
 
 	/* the config lists every layer as a diff id: they are stored uncompressed */
 	diff_ids = json_array();
-	json_array_foreach(layers, i, l)
-		json_array_append(diff_ids, json_object_get(l, "digest"));
+	json_array_foreach(layers, i, l) json_array_append(diff_ids, json_object_get(l, "digest"));
 	config = dump(json_pack("{s:s,s:s,s:{},s:{s:s,s:o}}", "architecture", "", "os", "",
 				"config", "rootfs", "type", "layers", "diff_ids", diff_ids),
 		      &config_len);

@@ -34,10 +34,12 @@ static const char p384_pub[] = "-----BEGIN PUBLIC KEY-----\n"
 			       "kO+bP+vp/22mU5XGJyQs0b3SjwdZAUP6\n"
 			       "-----END PUBLIC KEY-----\n";
 
-#define DIGEST_A "sha256:" \
-		 "e24ce2145784185b8bdac98de7835b529df95df9897d83e77d05991063ee8c3d"
-#define DIGEST_B "sha256:" \
-		 "14e0286828e175b21005cb8f44954dc705d51a7739fdd390591a188fb5a94345"
+#define DIGEST_A  \
+	"sha256:" \
+	"e24ce2145784185b8bdac98de7835b529df95df9897d83e77d05991063ee8c3d"
+#define DIGEST_B  \
+	"sha256:" \
+	"14e0286828e175b21005cb8f44954dc705d51a7739fdd390591a188fb5a94345"
 
 /* The message of `err` contains `want`; frees the error. */
 static void expect_message(struct bv_error *err, const char *want)
@@ -52,8 +54,8 @@ static void expect_message(struct bv_error *err, const char *want)
 static void test_signature__base64_strict(void **state)
 {
 	static const char *const bad[] = {
-		"",         "Zm9",       "Zm9v YmFy", "Zm9vYmF=y", "Zm==Zm9v", "Zm9=",
-		"Zm9vY===", "Zg==\n",    "Z!9v",      "=m9v",      "Zh==",
+		"",         "Zm9",    "Zm9v YmFy", "Zm9vYmF=y", "Zm==Zm9v", "Zm9=",
+		"Zm9vY===", "Zg==\n", "Z!9v",      "=m9v",      "Zh==",
 	};
 	unsigned char *out = NULL;
 	size_t len = 0;
@@ -124,9 +126,9 @@ static void test_signature__payload(void **state)
 	free(payload);
 	for (size_t i = 0; i < BV_ARRAY_SIZE(bad); i++) {
 		digest = NULL;
-		assert_int_equal(bv_signature_parse_payload(&digest, bad[i].json,
-							    strlen(bad[i].json), &err),
-				 BV_EINVALID);
+		assert_int_equal(
+			bv_signature_parse_payload(&digest, bad[i].json, strlen(bad[i].json), &err),
+			BV_EINVALID);
 		assert_null(digest);
 		expect_message(err, bad[i].why);
 		err = NULL;
@@ -135,8 +137,7 @@ static void test_signature__payload(void **state)
 		size_t big = BV_SIGNATURE_PAYLOAD_MAX + 1;
 		char *huge = bv_xmalloc(big);
 		memset(huge, ' ', big);
-		assert_int_equal(bv_signature_parse_payload(&digest, huge, big, &err),
-				 BV_EINVALID);
+		assert_int_equal(bv_signature_parse_payload(&digest, huge, big, &err), BV_EINVALID);
 		expect_message(err, "larger than 64 KiB");
 		err = NULL;
 		free(huge);
@@ -163,15 +164,13 @@ static void test_signature__keys_and_der(void **state)
 	assert_int_equal(bv_ecdsa_p256_verify(k2_pub, strlen(k2_pub), "data", 4, sig, len), 1);
 	assert_int_equal(bv_ecdsa_p256_verify(k1_pub, strlen(k1_pub), "data", 4, sig, len), 0);
 	assert_int_equal(bv_ecdsa_p256_verify(k2_pub, strlen(k2_pub), "datA", 4, sig, len), 0);
-	assert_int_equal(bv_ecdsa_p256_verify(p384_pub, strlen(p384_pub), "data", 4, sig, len),
-			 -1);
+	assert_int_equal(bv_ecdsa_p256_verify(p384_pub, strlen(p384_pub), "data", 4, sig, len), -1);
 	/* trailing bytes after the DER sequence, or a truncated one: not a signature */
 	memcpy(longer, sig, len);
 	longer[len] = 0;
 	assert_int_equal(bv_ecdsa_p256_verify(k2_pub, strlen(k2_pub), "data", 4, longer, len + 1),
 			 -2);
-	assert_int_equal(bv_ecdsa_p256_verify(k2_pub, strlen(k2_pub), "data", 4, sig, len - 1),
-			 -2);
+	assert_int_equal(bv_ecdsa_p256_verify(k2_pub, strlen(k2_pub), "data", 4, sig, len - 1), -2);
 	free(sig);
 	assert_int_equal(bv_ecdsa_p256_sign(&sig, &len, k1_pub, strlen(k1_pub), "data", 4), -1);
 }
@@ -299,8 +298,8 @@ static void test_signature__manifest(void **state)
 		free(many);
 	}
 	tag = bv_signature_tag(DIGEST_A);
-	assert_string_equal(tag,
-			    "sha256-e24ce2145784185b8bdac98de7835b529df95df9897d83e77d05991063ee8c3d.sig");
+	assert_string_equal(
+		tag, "sha256-e24ce2145784185b8bdac98de7835b529df95df9897d83e77d05991063ee8c3d.sig");
 	free(tag);
 }
 
