@@ -24,7 +24,8 @@ teardown_file() {
 
 setup() {
 	common_setup
-	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	# one cache for the file: every test pulls the same layers (signatures are not cached)
+	export BV_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 	export BV_MIRRORS="quay.io=$ADDR"
 	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
 	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
@@ -74,7 +75,7 @@ checksums() {
 	assert_success
 	assert_output --partial "Verified the signatures of 1 image"
 	grep -q "^image_digest = \"$DIGEST\"" bv.lock
-	rm -rf "$BV_CACHE_DIR"
+	export BV_CACHE_DIR="$BATS_TEST_TMPDIR/fresh"
 	run bv sync --require-signed
 	assert_success
 	assert_output --partial "Verified the signatures of 1 image"
@@ -103,6 +104,11 @@ checksums() {
 	run bv sync
 	assert_success
 	assert_output --partial "Verified the signatures of 1 image"
+	rm bv.lock
+	run bv lock
+	assert_success
+	assert_output --partial "Verified the signatures of 1 image"
+	grep -q "^image_digest = \"$DIGEST\"" bv.lock
 }
 
 @test "unsigned, another key's, another digest's and tampered signatures are refused" {
@@ -117,6 +123,13 @@ checksums() {
 	assert_failure
 	assert_output --partial "no signature for quay.io/$REPO@$DIGEST"
 	assert_equal "$(checksums)" "$before"
+	# a relock that would write a new bv.lock checks it before writing
+	mv bv.lock bv.lock.kept
+	run bv lock --require-signed
+	assert_failure
+	assert_output --partial "no signature for quay.io/$REPO@$DIGEST"
+	[ ! -e bv.lock ]
+	mv bv.lock.kept bv.lock
 
 	sign other
 	run bv add --require-signed samtools
