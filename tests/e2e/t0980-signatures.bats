@@ -183,10 +183,13 @@ checksums() {
 	assert_success
 	run bv lock --require-signed
 	assert_success
-	# a key that is not a private key signs nothing
-	run bv push --sign-key "$KEYS/trusted/cosign.pub" "$ADDR/$REPO@$DIGEST" "$ADDR/$REPO@$DIGEST"
+	# a key that is not a private key signs nothing, and nothing is pushed
+	run bv push --sign-key "$KEYS/trusted/cosign.pub" \
+		"docker://$ADDR/biocontainers/samtools:1.16.1--debian" "$ADDR/$REPO-2:x"
 	assert_failure
 	assert_output --partial "is not an unencrypted PEM ECDSA P-256 private key"
+	run skopeo inspect --raw --tls-verify=false "docker://$ADDR/$REPO-2:x"
+	assert_failure
 }
 
 @test "keys in ~/.config/bv/keys are trusted; a tool must declare signed images" {

@@ -623,6 +623,30 @@ static char *dump(json_t *root, size_t *len)
 	return text;
 }
 
+/* Reads the private key file into `key`; BV_EINVALID when it holds no usable key. */
+static int read_private_key(struct bv_buf *key, const char *key_path, struct bv_error **err)
+{
+	int r = bv_buf_read_file(key, key_path, BV_SIGNATURE_KEY_MAX, err);
+	if (r < 0)
+		return bv_error_wrap(err, r, "could not read the signing key");
+	if (!bv_ecdsa_p256_key_valid(key->buf, key->len, true)) {
+		explicit_bzero(key->buf, key->len);
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "'%s' is not an unencrypted PEM ECDSA P-256 private key",
+				     key_path);
+	}
+	return 0;
+}
+
+int bv_signature_check_key(const char *key_path, struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf key = BV_BUF_INIT;
+	int r = read_private_key(&key, key_path, err);
+	if (r >= 0)
+		explicit_bzero(key.buf, key.len);
+	return r;
+}
+
 int bv_signature_sign(char **out, const char *image, const char *key_path, struct bv_error **err)
 {
 	struct bv_imageref ref = {0};
@@ -653,11 +677,9 @@ int bv_signature_sign(char **out, const char *image, const char *key_path, struc
 				  image);
 		goto out;
 	}
-	r = bv_buf_read_file(&key, key_path, BV_SIGNATURE_KEY_MAX, err);
-	if (r < 0) {
-		r = bv_error_wrap(err, r, "could not read the signing key");
+	r = read_private_key(&key, key_path, err);
+	if (r < 0)
 		goto out;
-	}
 	{
 		char *tag_keep = ref.tag, *digest_keep = ref.digest;
 		ref.tag = ref.digest = NULL;
