@@ -3,8 +3,8 @@
 #   scripts/fuzz.sh <fuzz-builddir> [seconds]          the seconds are split between the targets
 #   scripts/fuzz.sh --each <fuzz-builddir> [seconds]   every target runs that long (make fuzz-long)
 # Split: each target gets seconds/N, and what is left over goes to the larger surfaces (the
-# TOML reader, unpacking, the model readers), so adding a target does not lengthen CI; 35
-# seconds give each of the seven targets 5.  FUZZ_TARGETS="fuzz_unpack fuzz_model" runs a subset.
+# TOML reader, unpacking, the model readers), so adding a target does not lengthen CI; 40
+# seconds give each of the eight targets 5.  FUZZ_TARGETS="fuzz_unpack fuzz_model" runs a subset.
 #
 # Seeds: tests/fuzz/corpus/<target>/ (committed; tests/fuzz/make_corpus.py writes them) and,
 # for fuzz_toml and fuzz_imageref, toml-test, the sample registry and a few references made
@@ -24,7 +24,7 @@ shared=${SHARED_DIR:-$top/../shared}
 seeds="$top/tests/fuzz/corpus"
 work="$build/fuzz-corpus"
 artifacts="$build/fuzz-artifacts"
-targets=${FUZZ_TARGETS:-fuzz_toml fuzz_imageref fuzz_unpack fuzz_model fuzz_dockerignore fuzz_docker_config fuzz_registry}
+targets=${FUZZ_TARGETS:-fuzz_toml fuzz_imageref fuzz_unpack fuzz_model fuzz_dockerignore fuzz_docker_config fuzz_registry fuzz_signature}
 mkdir -p "$artifacts"
 
 # Seeds for fuzz_toml: every toml-test case, valid and invalid, and the registry manifests.

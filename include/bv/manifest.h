@@ -122,6 +122,9 @@ struct bv_manifest {
 	struct bv_strv smoke_skip;
 
 	const char *signature_image, *signature_manifest; /* "sigstore" or NULL */
+	/* [tool.signatures] public_keys (bv's addition): PEM ECDSA P-256 keys that may sign the
+	 * image (bv/signature.h); checked for form only here */
+	struct bv_strv signature_keys;
 
 	struct bv_strv warnings;
 };

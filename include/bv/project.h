@@ -65,6 +65,7 @@ struct bv_project {
 	const char *description;     /* NULL when absent */
 	const char *registry_url;    /* NULL when absent */
 	const char *runtime_backend; /* NULL when absent */
+	bool require_signed;         /* [registry] require_signed (bv/signature.h) */
 
 	struct bv_project_tool *tools;
 	size_t n_tools;

@@ -168,6 +168,7 @@ struct bv_cli_ctx {
 	char *lock_path;
 	struct bv_index *index;
 	struct bv_types *types;
+	bool require_signed; /* --require-signed (set by the command after loading) */
 };
 
 enum {
@@ -299,6 +300,16 @@ bool bv_cli_is_own_name(const char *argv0);
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet,
 		       const char *platform);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
+
+/*
+ * signing.c: whether the command must check signatures (ctx->require_signed or bv.toml's
+ * [registry] require_signed), and the check of every image `lock` pins (bv/signature.h),
+ * each tool's manifest taken from `known`, else bv's kept copy, else ctx->index.  Returns an
+ * exit status, the error and a hint printed; "Verified ..." on success.
+ */
+bool bv_cli_require_signed(const struct bv_cli_ctx *ctx);
+int bv_cli_verify_signed(const struct bv_cli_ctx *ctx, const struct bv_lockfile *lock,
+			 const struct bv_manifest *const *known, size_t n_known);
 /* Records the project in the cache, so prune keeps what it pins (bv/retain.h); warns only. */
 int bv_cli_register_project(const struct bv_cli_ctx *ctx);
 /* setenv() that reports its failure; returns an exit status. */

@@ -30,6 +30,7 @@ static const char *arg_platform;
 static bool arg_fetch_data;
 static bool arg_ignore_hardware;
 static bool arg_allow_experimental;
+static bool arg_require_signed;
 
 struct wanted {
 	char *id;
@@ -128,7 +129,15 @@ static int record_all(const struct bv_cli_ctx *ctx, const struct wanted *want,
 	r = bv_lockops_add(&res, ctx->project, ctx->lock, adds, n, &err);
 	if (r < 0) {
 		r = bv_cli_report(err);
-	} else {
+	} else if (bv_cli_require_signed(ctx)) {
+		/* the whole new lock, before anything is written */
+		const struct bv_manifest **ms = bv_xcalloc(n + 1, sizeof(*ms));
+		for (size_t i = 0; i < n; i++)
+			ms[i] = want[i].manifest;
+		r = bv_cli_verify_signed(ctx, res.lock, ms, n);
+		free(ms);
+	}
+	if (!r) {
 		(void)bv_lockops_fill_data_pins(res.lock, ctx->index, &res.warnings);
 		bv_cli_print_warnings(&res.warnings);
 		r = bv_cli_commit(ctx, &res);
@@ -162,6 +171,7 @@ static int run_add(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_WRITE | BV_CTX_INDEX | BV_CTX_TYPES, arg_registry);
 	if (r)
 		goto out;
+	ctx.require_signed = arg_require_signed;
 	n = (size_t)(argc - first);
 	want = bv_xcalloc(n + 1, sizeof(*want));
 	items = bv_xcalloc(n + 1, sizeof(*items));
@@ -206,6 +216,8 @@ out:
 }
 
 static const struct bv_cli_option add_options[] = {
+	{"require-signed", 0, BV_OPT_FLAG, &arg_require_signed, NULL,
+	 "refuse images without a signature by a trusted key (as [registry] require_signed)"},
 	{"registry", 0, BV_OPT_STRING, &arg_registry, "URL",
 	 "registry to resolve in (default: BV_REGISTRY, bv.toml, the public registry)"},
 	{"jobs", 'j', BV_OPT_UINT, &arg_jobs, "N", "parallel downloads (default: BV_JOBS, else 8)"},
@@ -224,10 +236,10 @@ static const struct bv_cli_option add_options[] = {
 const struct bv_cli_command bv_cmd_add = {
 	.name = "add",
 	.usage =
-		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       [--fetch-data] [--ignore-hardware] [--allow-experimental] <tool[@version]>...",
+		"[--registry <URL>] [--backend <NAME>] [--platform <OS/ARCH[/VARIANT]>]\n       [--fetch-data] [--ignore-hardware] [--allow-experimental]\n       [--require-signed] <tool[@version]>...",
 	.summary = "add tools to the project and pull them",
 	.description =
-		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.  Reference\ndata a tool needs is pinned in bv.lock and listed with the line that fetches it;\n--fetch-data fetches it.\n\nA tool whose [tool.hardware] this machine does not meet (CPU cores, RAM, free disk\nof the cache, NVIDIA GPUs, their memory, the CUDA version) is refused unless\n--ignore-hardware is given; an experimental tool is refused unless\n--allow-experimental is given.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
+		"Resolves each tool in the registry (the latest version, or the newest matching\n@version; a bare number means ^), pulls and unpacks its image, then records it in\nbv.toml and bv.lock.  Nothing is written unless every tool was pulled.  Reference\ndata a tool needs is pinned in bv.lock and listed with the line that fetches it;\n--fetch-data fetches it.\n\nA tool whose [tool.hardware] this machine does not meet (CPU cores, RAM, free disk\nof the cache, NVIDIA GPUs, their memory, the CUDA version) is refused unless\n--ignore-hardware is given; an experimental tool is refused unless\n--allow-experimental is given.\n\nWith --require-signed (or [registry] require_signed = true in bv.toml) every image\nthe new bv.lock pins must carry a cosign-style signature by a trusted key (the\nmanifest's [tool.signatures] public_keys, ~/.config/bv/keys/*.pub) over its digest.\n\nWith --platform (a lock for other machines) bv.lock pins the digest of that\nplatform's manifest; an image for another platform than this machine's is pulled\ninto the store but not unpacked, and a native 'bv run' of it refuses to start.",
 	.options = add_options,
 	.run = run_add,
 };

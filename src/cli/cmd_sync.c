@@ -35,6 +35,7 @@ static const char *arg_backend;
 static const char *arg_platform;
 static const char *arg_registry;
 static const char *arg_from;
+static bool arg_require_signed;
 
 /* --frozen: bv.toml and bv.lock must agree, tool for tool, before anything is pulled. */
 static int check_frozen(const struct bv_cli_ctx *ctx)
@@ -170,9 +171,15 @@ static int check_project(bool *create, const struct bv_bundle *b)
 	if (r)
 		return r;
 	*create = !ctx.project;
-	if (ctx.project &&
-	    (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
-	     mine.len != len || memcmp(mine.buf, text, len))) {
+	if (ctx.project && ctx.project->require_signed) {
+		/* signatures are in registries; a bundle is installed offline */
+		bv_cli_error("'%s' requires signed images ([registry] require_signed), which 'bv "
+			     "sync --from' cannot check offline",
+			     ctx.project->path);
+		r = BV_EXIT_FAILURE;
+	} else if (ctx.project &&
+		   (!ctx.lock || bv_buf_read_file(&mine, ctx.lock_path, 64u << 20, &err) < 0 ||
+		    mine.len != len || memcmp(mine.buf, text, len))) {
 		bv_error_free(err);
 		bv_cli_error("bundle '%s' was made for another bv.lock than '%s'", arg_from,
 			     ctx.project->root);
@@ -306,9 +313,9 @@ static int run_sync(int argc, char **argv)
 	 * costs no lock, works in a read-only checkout, and a long pull never holds up bv add. */
 	if ((r = bv_cli_platform_arg(&platform, arg_platform)))
 		return r;
-	if (arg_from && (platform || arg_frozen || arg_data)) {
-		bv_cli_error(
-			"--from takes no --platform, --frozen or --data: the bundle says it all");
+	if (arg_from && (platform || arg_frozen || arg_data || arg_require_signed)) {
+		bv_cli_error("--from takes no --platform, --frozen, --data or --require-signed: "
+			     "the bundle says it all, offline");
 		return BV_EXIT_USAGE;
 	}
 	if (arg_from)
@@ -316,6 +323,7 @@ static int run_sync(int argc, char **argv)
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
 		goto out;
+	ctx.require_signed = arg_require_signed;
 	if (platform && !bv_runtime_runs_from_store(bv_runtime_selected_name(
 				arg_backend, ctx.project->runtime_backend))) {
 		bv_cli_error("--platform needs the native backend, whose store bv fills itself");
@@ -356,6 +364,8 @@ static const struct bv_cli_option sync_options[] = {
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "OS/ARCH",
 	 "pull the images for os/arch[/variant] into the store (native backend; unpacked only "
 	 "when this machine can run them)"},
+	{"require-signed", 0, BV_OPT_FLAG, &arg_require_signed, NULL,
+	 "check that every image bv.lock pins has a signature by a trusted key first"},
 	{"from", 0, BV_OPT_STRING, &arg_from, "FILE",
 	 "install from a bundle of 'bv bundle', offline, every digest checked"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
@@ -364,10 +374,10 @@ static const struct bv_cli_option sync_options[] = {
 const struct bv_cli_command bv_cmd_sync = {
 	.name = "sync",
 	.usage = "[--frozen] [--data] [--jobs <N>] [--backend <NAME>] [--registry <URL>] "
-		 "[--platform <OS/ARCH[/VARIANT]>] [--from <FILE>]",
+		 "[--platform <OS/ARCH[/VARIANT]>] [--require-signed] [--from <FILE>]",
 	.summary = "pull exactly what bv.lock pins onto the backend",
 	.description =
-		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.  Warns when the registry's manifest of a locked\ntool changed since bv.lock was written (best effort: silent without the registry).\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.\n\nWith --from the images, manifests and data come from a bundle of 'bv bundle',\nwithout any network; in a directory without a project, the bundle's bv.toml\nand bv.lock make one, else bv.lock must be the bundle's.",
+		"Pulls every image bv.lock pins, by digest, onto the selected backend and verifies\nit; the native backend unpacks each image once.  Images already there are not\ntouched.  Rewrites the shims in .bv/bin.  Warns when the registry's manifest of a locked\ntool changed since bv.lock was written (best effort: silent without the registry).\n\nWith --platform the images for that platform are pulled into the store, from an\nindex bv.lock pins or by a platform's manifest it pins, so that machines of that\nplatform sharing the cache find them there.\n\nWith --from the images, manifests and data come from a bundle of 'bv bundle',\nwithout any network; in a directory without a project, the bundle's bv.toml\nand bv.lock make one, else bv.lock must be the bundle's.\n\nWith --require-signed (or [registry] require_signed in bv.toml) every image bv.lock\npins must carry a signature by a trusted key (see bv add) before anything is pulled;\nthat asks the registry on every sync.",
 	.options = sync_options,
 	.run = run_sync,
 };

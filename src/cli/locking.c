@@ -290,6 +290,12 @@ int bv_cli_relock(struct bv_cli_ctx *ctx, enum bv_relock_mode mode, char **only,
 	if (res.lock)
 		(void)bv_lockops_fill_data_pins(res.lock, ctx->index, &res.warnings);
 	bv_cli_print_warnings(&res.warnings);
+	/* signed images: the lock to be written, or the one kept, before anything is said */
+	if (mode != BV_RELOCK_CHECK && bv_cli_require_signed(ctx) &&
+	    (r = bv_cli_verify_signed(ctx, res.lock ? res.lock : ctx->lock,
+				      (const struct bv_manifest *const *)res.manifests,
+				      res.n_manifests)))
+		goto out;
 	if (!res.lock) {
 		r = print_diff(&res.diff, mode);
 		goto out;

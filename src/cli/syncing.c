@@ -116,6 +116,9 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 		if (!available)
 			missing[n_missing++] = image;
 	}
+	/* every pin, present or not: a lock is only as good as its least checked image */
+	if (bv_cli_require_signed(ctx) && (r = bv_cli_verify_signed(ctx, ctx->lock, NULL, 0)))
+		goto out;
 	if (n_missing && rt->ops->ensure(rt, missing, n_missing, &o, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;

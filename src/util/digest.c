@@ -1,8 +1,12 @@
 #include "digest.h"
 
 #include <dlfcn.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,26 @@
 	X(EVP_DigestFinal_ex)  \
 	X(EVP_Digest)          \
 	X(EVP_EncodeBlock)     \
-	X(EVP_DecodeBlock)
+	X(EVP_DecodeBlock)     \
+	ECDSA_FUNCTIONS(X)
+
+/* For signatures (bv_ecdsa_p256_*): keys from PEM, DER signatures, EVP sign and verify. */
+#define ECDSA_FUNCTIONS(X)         \
+	X(BIO_new_mem_buf)         \
+	X(BIO_free)                \
+	X(PEM_read_bio_PUBKEY)     \
+	X(PEM_read_bio_PrivateKey) \
+	X(EVP_PKEY_free)           \
+	X(EVP_PKEY_is_a)           \
+	X(EVP_PKEY_get_group_name) \
+	X(EVP_DigestVerifyInit)    \
+	X(EVP_DigestVerify)        \
+	X(EVP_DigestSignInit)      \
+	X(EVP_DigestSign)          \
+	X(d2i_ECDSA_SIG)           \
+	X(i2d_ECDSA_SIG)           \
+	X(ECDSA_SIG_free)          \
+	X(ERR_clear_error)
 
 static struct crypto_api {
 #define SLOT(f) __typeof__(f) *f; /* NOLINT(bugprone-macro-parentheses): f declares a member */
@@ -164,6 +187,120 @@ int bv_base64_encode_block(unsigned char *out, const unsigned char *in, int len)
 int bv_base64_decode_block(unsigned char *out, const unsigned char *in, int len)
 {
 	return crypto()->EVP_DecodeBlock(out, in, len);
+}
+
+/* A passphrase callback that has none: an encrypted key fails instead of asking the tty. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* The key in `pem` if it is an EC key on P-256, else NULL. */
+static EVP_PKEY *p256_key(const char *pem, size_t len, bool private_key)
+{
+	const struct crypto_api *c = crypto();
+	EVP_PKEY *key = NULL;
+	BIO *bio;
+	char group[64];
+	size_t glen = 0;
+
+	(void)sha256(); /* OpenSSL initialised without reading openssl.cnf */
+	if (len > INT32_MAX)
+		return NULL;
+	bio = c->BIO_new_mem_buf(pem, (int)len);
+	check(bio != NULL);
+	key = private_key ? c->PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
+			  : c->PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+	c->BIO_free(bio);
+	if (key && (!c->EVP_PKEY_is_a(key, "EC") ||
+		    !c->EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) ||
+		    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0))) {
+		c->EVP_PKEY_free(key);
+		key = NULL;
+	}
+	c->ERR_clear_error();
+	return key;
+}
+
+bool bv_ecdsa_p256_key_valid(const char *pem, size_t len, bool private_key)
+{
+	EVP_PKEY *key = p256_key(pem, len, private_key);
+	crypto_api.EVP_PKEY_free(key);
+	return key != NULL;
+}
+
+int bv_ecdsa_p256_verify(const char *pem, size_t pem_len, const void *data, size_t len,
+			 const unsigned char *sig, size_t sig_len)
+{
+	const struct crypto_api *c = crypto();
+	EVP_PKEY *key = p256_key(pem, pem_len, false);
+	EVP_MD_CTX *ctx;
+	ECDSA_SIG *parsed;
+	const unsigned char *p = sig;
+	unsigned char again[BV_ECDSA_SIG_MAX + 16], *q = again;
+	int n, ok;
+
+	if (!key)
+		return -1;
+	/* strict DER: what parses must encode back to the same bytes, nothing after it */
+	parsed = sig_len <= BV_ECDSA_SIG_MAX ? c->d2i_ECDSA_SIG(NULL, &p, (long)sig_len) : NULL;
+	if (!parsed || p != sig + sig_len) {
+		c->ECDSA_SIG_free(parsed);
+		c->EVP_PKEY_free(key);
+		c->ERR_clear_error();
+		return -2;
+	}
+	n = c->i2d_ECDSA_SIG(parsed, NULL);
+	ok = n > 0 && (size_t)n == sig_len && c->i2d_ECDSA_SIG(parsed, &q) == n &&
+	     !memcmp(again, sig, sig_len);
+	c->ECDSA_SIG_free(parsed);
+	if (!ok) {
+		c->EVP_PKEY_free(key);
+		c->ERR_clear_error();
+		return -2;
+	}
+	ctx = c->EVP_MD_CTX_new();
+	check(ctx != NULL);
+	ok = c->EVP_DigestVerifyInit(ctx, NULL, sha256(), NULL, key) == 1 &&
+	     c->EVP_DigestVerify(ctx, sig, sig_len, data, len) == 1;
+	c->EVP_MD_CTX_free(ctx);
+	c->EVP_PKEY_free(key);
+	c->ERR_clear_error();
+	return ok ? 1 : 0;
+}
+
+int bv_ecdsa_p256_sign(unsigned char **sig_out, size_t *sig_len, const char *pem, size_t pem_len,
+		       const void *data, size_t len)
+{
+	const struct crypto_api *c = crypto();
+	EVP_PKEY *key = p256_key(pem, pem_len, true);
+	EVP_MD_CTX *ctx;
+	unsigned char *sig;
+	size_t n = 0;
+	int ok;
+
+	if (!key)
+		return -1;
+	ctx = c->EVP_MD_CTX_new();
+	check(ctx != NULL);
+	ok = c->EVP_DigestSignInit(ctx, NULL, sha256(), NULL, key) == 1 &&
+	     c->EVP_DigestSign(ctx, NULL, &n, data, len) == 1 && n > 0;
+	sig = ok ? bv_xmalloc(n) : NULL;
+	ok = ok && c->EVP_DigestSign(ctx, sig, &n, data, len) == 1;
+	c->EVP_MD_CTX_free(ctx);
+	c->EVP_PKEY_free(key);
+	c->ERR_clear_error();
+	if (!ok) {
+		free(sig);
+		return -2;
+	}
+	*sig_out = sig;
+	*sig_len = n;
+	return 0;
 }
 
 const char *bv_crypto_version(void)

@@ -1,5 +1,5 @@
 /*
- * digest.h - SHA-256 through OpenSSL's EVP interface.
+ * digest.h - SHA-256 and ECDSA P-256 signatures through OpenSSL's EVP interface.
  *
  * Calling sequence:
  *   char hex[BV_SHA256_HEX_LEN + 1];
@@ -42,6 +42,25 @@ struct bv_sha256;
 /* EVP_EncodeBlock and EVP_DecodeBlock: the same arguments and results. */
 int bv_base64_encode_block(unsigned char *out, const unsigned char *in, int len);
 int bv_base64_decode_block(unsigned char *out, const unsigned char *in, int len);
+/*
+ * ECDSA over NIST P-256 with SHA-256 (what cosign's keys are), keys in PEM: a public key as
+ * "BEGIN PUBLIC KEY", a private one unencrypted ("BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE
+ * KEY"; an encrypted key is refused, never asked a passphrase for).  Signatures are DER
+ * (SEQUENCE of r and s), at most BV_ECDSA_SIG_MAX bytes, and must be in their one strict
+ * encoding.  Any key that is not EC on P-256 counts as invalid.
+ *   key_valid: whether `pem` holds such a key.
+ *   verify:    1 the signature over `data` verifies, 0 it does not, -1 the key is invalid,
+ *              -2 the signature is not strict DER.
+ *   sign:      0 and a new DER signature in *sig_out (free()), -1 the key is invalid, -2
+ *              signing failed.
+ */
+#define BV_ECDSA_SIG_MAX 72
+bool bv_ecdsa_p256_key_valid(const char *pem, size_t len, bool private_key);
+int bv_ecdsa_p256_verify(const char *pem, size_t pem_len, const void *data, size_t len,
+			 const unsigned char *sig, size_t sig_len);
+int bv_ecdsa_p256_sign(unsigned char **sig_out, size_t *sig_len, const char *pem, size_t pem_len,
+		       const void *data, size_t len);
+
 /* OpenSSL_version(OPENSSL_VERSION), for bv version --verbose. */
 const char *bv_crypto_version(void);
 

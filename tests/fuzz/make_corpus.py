@@ -283,12 +283,38 @@ def docker_config_seeds():
         put(d, name, text)
 
 
+def signature_seeds():
+    """Flag byte 0: a simple-signing payload; 1: a .sig manifest; 2: a base64 annotation."""
+    d = fresh("fuzz_signature")
+    digest = "sha256:" + "ab" * 32
+    payload = ('{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/t/x"},'
+               '"image":{"docker-manifest-digest":"%s"},'
+               '"type":"cosign container image signature"},"optional":null}' % digest)
+    layer = ('{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":%d,'
+             '"digest":"%s","annotations":{"dev.cosignproject.cosign/signature":"%s"}}')
+    sig = "MEUCIQDx" + "A" * 84 + "=="
+    seeds = {
+        "payload": "\0" + payload,
+        "payload-type": "\0" + payload.replace("cosign container", "other"),
+        "manifest": "\1" + '{"schemaVersion":2,"config":{"mediaType":"x","size":2,"digest":"%s"},'
+                    '"layers":[%s,%s]}' % (digest, layer % (len(payload), digest, sig),
+                                            layer % (1, digest, "Zm9v")),
+        "manifest-other": "\1" + '{"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar",'
+                          '"size":1,"digest":"%s"}]}' % digest,
+        "base64": "\2" + sig,
+        "base64-short": "\2Zg==",
+    }
+    for name, text in seeds.items():
+        put(d, name, text)
+
+
 def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "..", "shared")
     unpack_seeds()
     model_seeds(shared)
     dockerignore_seeds()
     docker_config_seeds()
+    signature_seeds()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -39,6 +40,7 @@ void bv_manifest_free(struct bv_manifest *m)
 	bv_strv_clear(&m->cache_paths);
 	bv_strv_clear(&m->binaries);
 	bv_strv_clear(&m->smoke_skip);
+	bv_strv_clear(&m->signature_keys);
 	bv_strv_clear(&m->warnings);
 	bv_toml_doc_free(m->doc);
 	free(m->path);
@@ -352,7 +354,7 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 {
 	static const char *const binaries_keys[] = {"exposed", NULL};
 	static const char *const smoke_keys[] = {"probes", "skip", NULL};
-	static const char *const signature_keys[] = {"image", "manifest", NULL};
+	static const char *const signature_keys[] = {"image", "manifest", "public_keys", NULL};
 	struct bv_schema_table t, probes;
 	int exposed = 0;
 	int r = bv_schema_table(s, tool, "binaries", false, &t);
@@ -417,8 +419,17 @@ static int read_binaries_and_smoke(struct bv_schema *s, struct bv_manifest *m,
 		return r;
 	if (bv_schema_string(s, &t, "image", false, &m->signature_image) < 0 ||
 	    bv_schema_string(s, &t, "manifest", false, &m->signature_manifest) < 0 ||
+	    bv_schema_strings(s, &t, "public_keys", false, &m->signature_keys) < 0 ||
 	    bv_schema_check_keys(s, &t, signature_keys) < 0)
 		return BV_EINVALID;
+	/* only the form here: parsing the keys would load OpenSSL on every manifest read, and
+	 * bv run reads one; the signature check parses them (src/lib/oci/signature.c) */
+	for (size_t i = 0; i < m->signature_keys.n; i++)
+		if (!bv_str_has_prefix(m->signature_keys.v[i], "-----BEGIN PUBLIC KEY-----"))
+			return bv_schema_fail(s, *pos_of(&t, "public_keys"),
+					      "public_keys[%zu] in [tool.signatures] is not a PEM "
+					      "public key (-----BEGIN PUBLIC KEY-----)",
+					      i);
 	return 0;
 }
 
@@ -474,6 +485,7 @@ static int parse(struct bv_manifest **out, const char *text, size_t len, const c
 	bv_strv_init(&m->cache_paths);
 	bv_strv_init(&m->binaries);
 	bv_strv_init(&m->smoke_skip);
+	bv_strv_init(&m->signature_keys);
 	bv_strv_init(&m->warnings);
 	s.warnings = &m->warnings;
 	m->path = bv_xstrdup(path);

@@ -59,13 +59,15 @@ static int read_project_table(struct bv_schema *s, struct bv_project *p,
 static int read_registry_and_runtime(struct bv_schema *s, struct bv_project *p,
 				     const struct bv_schema_table *root)
 {
-	static const char *const registry_keys[] = {"url", NULL};
+	static const char *const registry_keys[] = {"url", "require_signed", NULL};
 	static const char *const runtime_keys[] = {"backend", NULL};
 	struct bv_schema_table t;
 	int r = bv_schema_table(s, root, "registry", false, &t);
 	if (r < 0)
 		return r;
+	/* url stays required: upstream bv reads [registry] as a table with a url */
 	if (r > 0 && (bv_schema_string(s, &t, "url", true, &p->registry_url) < 0 ||
+		      bv_schema_bool(s, &t, "require_signed", false, &p->require_signed) < 0 ||
 		      bv_schema_check_keys(s, &t, registry_keys) < 0))
 		return BV_EINVALID;
 	r = bv_schema_table(s, root, "runtime", false, &t);

@@ -364,7 +364,9 @@ static void test_manifest__more_fields(void **state)
 		     "[tool.subcommands]\nindex = [\"demo-index\"]\n"
 		     "[tool.smoke]\nskip = [\"demo-index\"]\n"
 		     "[tool.smoke.probes]\ndemo = \"--version\"\n"
-		     "[tool.signatures]\nimage = \"sigstore\"\nmanifest = \"sigstore\"\n");
+		     "[tool.signatures]\nimage = \"sigstore\"\nmanifest = \"sigstore\"\n"
+		     "public_keys = [\"-----BEGIN PUBLIC KEY-----\\nAA==\\n-----END PUBLIC "
+		     "KEY-----\\n\"]\n");
 	(void)state;
 	assert_string_equal(m->description, "d");
 	assert_true(m->deprecated);
@@ -407,6 +409,9 @@ static void test_manifest__more_fields(void **state)
 	assert_string_equal(m->smoke_probes[0].value, "--version");
 	assert_string_equal(m->signature_image, "sigstore");
 	assert_string_equal(m->signature_manifest, "sigstore");
+	assert_int_equal(m->signature_keys.n, 1);
+	assert_string_equal(m->signature_keys.v[0],
+			    "-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n");
 	assert_int_equal(m->warnings.n, 0);
 	bv_manifest_free(m);
 }
@@ -522,6 +527,11 @@ static void test_manifest__validation_errors(void **state)
 		{BASE, "m.toml:1:1: tool 'demo' needs [tool.entrypoint] or [tool.subcommands]"},
 		{BASE "[tool.subcommands]\n", "m.toml:1:1: tool 'demo' needs [tool.entrypoint] or "
 					      "[tool.subcommands]"},
+		{BASE EP "[tool.signatures]\nimage = \"sigstore\"\npublic_keys = [\"abc\"]\n",
+		 "m.toml:13:15: public_keys[0] in [tool.signatures] is not a PEM public key "
+		 "(-----BEGIN PUBLIC KEY-----)"},
+		{BASE EP "[tool.signatures]\npublic_keys = \"abc\"\n",
+		 "m.toml:12:15: 'public_keys' in [tool.signatures] must be an array, not a string"},
 		{BASE "[tool.entrypoint]\ncommand = \"\"\n",
 		 "m.toml:10:11: 'command' in [tool.entrypoint] must not be empty"},
 		{BASE "[tool.subcommands]\n\"-x\" = [\"a\"]\n",

@@ -248,6 +248,7 @@ static void test_project__unknown_keys_warn(void **state)
 		assert_string_equal(p->warnings.v[i], want[i]);
 	assert_string_equal(p->name, "w");
 	assert_string_equal(p->registry_url, "/srv/reg");
+	assert_false(p->require_signed);
 	assert_string_equal(p->runtime_backend, "docker");
 	assert_int_equal(p->n_tools, 1);
 	assert_string_equal(p->tools[0].version, "0.7");
@@ -286,6 +287,8 @@ static void test_project__schema_errors(void **state)
 		 PATH ":3:15: 'description' in [project] must be a string, not an array"},
 		{"[project]\nname = \"x\"\n[registry]\n",
 		 PATH ":3:1: missing key 'url' in [registry]"},
+		{"[project]\nname = \"x\"\n[registry]\nurl = \"u\"\nrequire_signed = \"yes\"\n",
+		 PATH ":5:18: 'require_signed' in [registry] must be a boolean, not a string"},
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = true\n",
 		 PATH ":4:11: 'backend' in [runtime] must be a string, not a boolean"},
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = \"podman\"\n", PATH
