@@ -65,6 +65,8 @@ struct bv_project {
 	const char *description;     /* NULL when absent */
 	const char *registry_url;    /* NULL when absent */
 	const char *runtime_backend; /* NULL when absent */
+	const char *image_mode;      /* [runtime] image_mode, checked; NULL when absent */
+	const char *local_dir;       /* [runtime] local_dir, absolute; NULL when absent */
 
 	struct bv_project_tool *tools;
 	size_t n_tools;

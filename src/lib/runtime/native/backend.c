@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
@@ -134,6 +135,20 @@ static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_
 	return 0;
 }
 
+/* local_dir mode: this node's tree, unpacked from the store on first use (install-internal.h). */
+static int local_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
+{
+	struct bv_install_item it = {
+		.tool_id = image->tool_id, .reference = image->reference, .pinned = image->digest};
+	return bv_install_local_tree(out, &it, err);
+}
+
+static bool local_dir_mode(void)
+{
+	enum bv_image_mode mode;
+	return bv_image_mode(&mode, NULL) >= 0 && mode == BV_IMAGE_LOCAL_DIR;
+}
+
 static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
 			       bool *available_out, struct bv_error **err)
 {
@@ -143,7 +158,8 @@ static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec
 	(void)rt;
 	(void)err;
 	bv_error_free(missing);
-	*available_out = r >= 0;
+	/* local_dir: a node that has no tree yet unpacks one from the store when it runs */
+	*available_out = r >= 0 || (local_dir_mode() && bv_install_in_store(image->digest));
 	return 0;
 }
 
@@ -476,9 +492,24 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	int status = -1;
 	int r = bv_install_rootfs_path(&rootfs, req->image.digest, err);
 	(void)rt;
+	if (r >= 0 && local_dir_mode()) {
+		_cleanup_free_ char *parent = bv_xstrndup(rootfs, strrchr(rootfs, '/') - rootfs);
+		r = bv_mkdir_p(parent, 0755, err);
+	}
 	/* the lease first, so that prune cannot take the tree between the check and the run */
 	if (r >= 0)
 		r = bv_retain_lease(&lease, rootfs, err);
+	if (r >= 0 && local_dir_mode()) {
+		_cleanup_free_ char *used = NULL;
+		r = local_rootfs(&used, &req->image, err);
+		if (r >= 0 && strcmp(used, rootfs)) { /* the node is full: the shared tree */
+			bv_closep(&lease);
+			lease = -1;
+			free(rootfs);
+			rootfs = TAKE_PTR(used);
+			r = bv_retain_lease(&lease, rootfs, err);
+		}
+	}
 	if (r >= 0)
 		r = check_rootfs(rootfs, &req->image, err);
 	if (r >= 0)
