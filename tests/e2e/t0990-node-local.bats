@@ -10,7 +10,12 @@ setup_file() {
 	fixture_images_up
 	# one pull for the whole file, in local_dir mode: the cache never gets a tree of its own
 	NL_CACHE="$BATS_FILE_TMPDIR/cache"
-	export NL_CACHE
+	NL_REGISTRY="$BATS_FILE_TMPDIR/bv-registry"
+	export NL_CACHE NL_REGISTRY
+	# samtools exposes the image's /bin/sh too, so tests can run shell in it (as t0600)
+	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$NL_REGISTRY"
+	sed -i 's/^exposed = \["samtools"\]$/exposed = ["samtools", "sh"]/' \
+		"$NL_REGISTRY"/tools/samtools/*.toml
 }
 
 teardown_file() {
@@ -20,7 +25,7 @@ teardown_file() {
 setup() {
 	common_setup
 	export BV_CACHE_DIR="$NL_CACHE" BV_MIRRORS="quay.io=$ADDR" BV
-	export BV_REGISTRY="$BV_SOURCE_DIR/tests/fixtures/bv-registry"
+	export BV_REGISTRY="$NL_REGISTRY"
 	export BV_IMAGE_MODE=local_dir BV_LOCAL_DIR="$BATS_TEST_TMPDIR/node1"
 	PROJ="$BATS_TEST_TMPDIR/proj"
 	mkdir -p "$PROJ" && cd "$PROJ" || return 1
