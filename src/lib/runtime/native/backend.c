@@ -31,6 +31,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -107,11 +108,19 @@ static bool local_dir_mode(void)
 	return image_mode() == BV_IMAGE_LOCAL_DIR;
 }
 
+/* The cheap stamp test; an image that fails it is said once, sync then builds it again. */
 static bool squashfs_present(const struct bv_image_spec *image)
 {
 	_cleanup_free_ char *sqfs = NULL, *record = NULL;
-	return bv_squashfs_paths(&sqfs, &record, image->digest, NULL) >= 0 &&
-	       bv_squashfs_present(sqfs, record);
+	if (bv_squashfs_paths(&sqfs, &record, image->digest, NULL) < 0)
+		return false;
+	if (bv_squashfs_present(sqfs, record))
+		return true;
+	if (bv_path_exists(sqfs))
+		bv_logf(BV_LOG_WARN,
+			"the squashfs image '%s' does not match its record (changed since bv sync built it)",
+			sqfs);
+	return false;
 }
 
 static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *images, size_t n,

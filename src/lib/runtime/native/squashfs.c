@@ -327,10 +327,6 @@ static int mount_fuse(int fd, const char *mountpoint, struct bv_error **err)
 	if (!prog)
 		return bv_error_setc(err, BV_ENOTFOUND, 0,
 				     "squashfs images need squashfuse to be mounted without root");
-	fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fuse < 0)
-		return bv_error_set_errno(
-			err, "could not open /dev/fuse (an unprivileged squashfs mount needs read and write access to it)");
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 		return bv_error_set_errno(err, "could not create a user namespace for squashfuse");
 	(void)snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
@@ -342,6 +338,11 @@ static int mount_fuse(int fd, const char *mountpoint, struct bv_error **err)
 		return bv_error_set_errno(err, "could not map the group into its namespace");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return bv_error_set_errno(err, "could not make the mounts private");
+	/* opened inside the namespace: FUSE wants the device opened where it is mounted */
+	fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fuse < 0)
+		return bv_error_set_errno(
+			err, "could not open /dev/fuse (an unprivileged squashfs mount needs read and write access to it)");
 	(void)snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
 		       uid, gid);
 	if (mount("squashfuse", mountpoint, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV,
