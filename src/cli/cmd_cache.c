@@ -336,7 +336,8 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 			       S_ISREG(st.st_mode);
 		if (de->d_name[0] == '.' || strlen(de->d_name) < 64 ||
 		    bv_str_has_suffix(de->d_name, ".lease") ||
-		    bv_str_has_suffix(de->d_name, ".seal") || bv_str_has_suffix(de->d_name, ".lock"))
+		    bv_str_has_suffix(de->d_name, ".seal") ||
+		    bv_str_has_suffix(de->d_name, ".lock"))
 			continue;
 		(void)snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
 		wanted = by_image ? bv_strv_contains(keep, digest) : bv_store_has_blob(s, digest);

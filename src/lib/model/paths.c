@@ -59,9 +59,9 @@ int bv_image_mode(enum bv_image_mode *out, struct bv_error **err)
 	const char *v = env_nonempty("BV_IMAGE_MODE");
 	int m = v ? bv_image_mode_parse(v) : BV_IMAGE_TREE;
 	if (m < 0)
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "unknown BV_IMAGE_MODE '%s'; expected tree, local_dir or squashfs",
-				     v);
+		return bv_error_setc(
+			err, BV_EINVALID, 0,
+			"unknown BV_IMAGE_MODE '%s'; expected tree, local_dir or squashfs", v);
 	*out = (enum bv_image_mode)m;
 	return 0;
 }

@@ -39,8 +39,7 @@ static char *platform_slug(void)
 }
 
 /* "<root>/rootfs/<hex>-<platform>": the trees of an image below `root` (cache or local). */
-static int rootfs_below(char **out, const char *root, const char *top_digest,
-			struct bv_error **err)
+static int rootfs_below(char **out, const char *root, const char *top_digest, struct bv_error **err)
 {
 	_cleanup_free_ char *slug = NULL;
 	if (!bv_digest_valid(top_digest))
@@ -293,7 +292,8 @@ int bv_install_local_tree(char **rootfs_out, const struct bv_install_item *image
 		}
 		damaged = r == 0;
 		if (damaged)
-			bv_logf(BV_LOG_WARN, "the node-local tree '%s' is damaged (%s); unpacking it again",
+			bv_logf(BV_LOG_WARN,
+				"the node-local tree '%s' is damaged (%s); unpacking it again",
 				it.rootfs, problem ? problem : "differs from its seal");
 	}
 	if (r >= 0)
@@ -304,7 +304,8 @@ int bv_install_local_tree(char **rootfs_out, const struct bv_install_item *image
 				  image->tool_id ? image->tool_id : image->reference,
 				  image->reference);
 	if (r >= 0 && damaged) {
-		/* a rootfs shares inodes with its layer trees: recheck those, unseal what is damaged */
+		/* a rootfs shares inodes with its layer trees: recheck those, unseal what is
+		 * damaged */
 		root = trees_root(it.rootfs);
 		for (size_t i = 0; i < res.n_layers; i++) {
 			_cleanup_free_ char *p = NULL,

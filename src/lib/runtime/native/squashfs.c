@@ -2,6 +2,8 @@
  * squashfs.c - SquashFS images of root filesystems: built by mksquashfs, recorded, checked,
  * and mounted for a run (see squashfs.h and bv/squashfs.h).
  */
+#include "lib/runtime/native/squashfs.h"
+
 #include <bv/error.h>
 #include <bv/paths.h>
 #include <dirent.h>
@@ -21,7 +23,6 @@
 #include <unistd.h>
 
 #include "lib/oci/install-internal.h"
-#include "lib/runtime/native/squashfs.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
@@ -60,8 +61,7 @@ static int64_t mtime_ns(const struct stat *st)
 }
 
 /* sha256 hex of what `fd` holds from its start. */
-static int hash_fd(int fd, char hex[BV_SHA256_HEX_LEN + 1], const char *path,
-		   struct bv_error **err)
+static int hash_fd(int fd, char hex[BV_SHA256_HEX_LEN + 1], const char *path, struct bv_error **err)
 {
 	_cleanup_free_ char *chunk = bv_xmalloc(HASH_CHUNK);
 	struct bv_sha256 *h = bv_sha256_new();
@@ -140,10 +140,10 @@ static void remove_stale_tmps(const char *image)
 
 static int run_mksquashfs(const char *rootfs, const char *tmp, struct bv_error **err)
 {
-	static const char *const fixed[] = {
-		"-noappend", "-no-progress", "-quiet",	  "-no-xattrs", "-all-root", "-mkfs-time",
-		"0",	     "-all-time",    "0",	  "-b",		"131072",    "-comp",
-		"gzip",	     "-processors",  "1",	  NULL};
+	static const char *const fixed[] = {"-noappend", "-no-progress", "-quiet", "-no-xattrs",
+					    "-all-root", "-mkfs-time",   "0",      "-all-time",
+					    "0",         "-b",           "131072", "-comp",
+					    "gzip",      "-processors",  "1",      NULL};
 	struct bv_proc p = BV_PROC_INIT;
 	int status = 0, r;
 	bv_strv_push(&p.args, "mksquashfs");
@@ -165,8 +165,8 @@ static int run_mksquashfs(const char *rootfs, const char *tmp, struct bv_error *
 }
 
 /* Writes the record of the image now at `image`, whose bytes hash to `hex`. */
-static int record_write(const char *image, const char *record, const char *hex,
-			const char *rootfs, struct bv_error **err)
+static int record_write(const char *image, const char *record, const char *hex, const char *rootfs,
+			struct bv_error **err)
 {
 	_cleanup_free_ char *config_path = bv_install_config_path(rootfs), *text = NULL;
 	json_error_t jerr;
@@ -342,9 +342,10 @@ static int mount_fuse(int fd, const char *mountpoint, struct bv_error **err)
 	fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fuse < 0)
 		return bv_error_set_errno(
-			err, "could not open /dev/fuse (an unprivileged squashfs mount needs read and write access to it)");
-	(void)snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
-		       uid, gid);
+			err,
+			"could not open /dev/fuse (an unprivileged squashfs mount needs read and write access to it)");
+	(void)snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse, uid,
+		       gid);
 	if (mount("squashfuse", mountpoint, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV,
 		  opts) < 0)
 		return bv_error_set_errno(err, "could not mount FUSE on '%s'", mountpoint);
@@ -381,7 +382,8 @@ int bv_squashfs_mount(int fd, const char *mountpoint, struct bv_error **err)
 			return bv_error_set_errno(err, "could not create a mount namespace");
 		if (mount_kernel(fd, mountpoint) == 0)
 			return 0;
-		bv_logf(BV_LOG_DEBUG, "no loop device for the squashfs image (%s); using squashfuse",
+		bv_logf(BV_LOG_DEBUG,
+			"no loop device for the squashfs image (%s); using squashfuse",
 			strerror(errno));
 	}
 	return mount_fuse(fd, mountpoint, err);
@@ -418,9 +420,10 @@ int bv_squashfs_verify(struct bv_strv *problems, const char *cache_dir, struct b
 			return BV_ERR;
 		}
 		if (strcmp(hex, json_string_value(json_object_get(rec, "sha256")))) {
-			bv_strv_pushf(problems,
-				      "squashfs image %s is damaged: sha256:%s, its record says sha256:%s (run 'bv sync' to build it again)",
-				      image, hex, json_string_value(json_object_get(rec, "sha256")));
+			bv_strv_pushf(
+				problems,
+				"squashfs image %s is damaged: sha256:%s, its record says sha256:%s (run 'bv sync' to build it again)",
+				image, hex, json_string_value(json_object_get(rec, "sha256")));
 			(void)unlink(record);
 		}
 		json_decref(rec);
