@@ -251,6 +251,38 @@ squashfs_of() {
 	assert_success
 }
 
+@test "squashfs: kill -9 during the build leaves no image; the next sync builds it" {
+	export BV_IMAGE_MODE=squashfs
+	run bv sync
+	assert_success
+	img=$(squashfs_of "$NL_CACHE")
+	rm -f "$img" "$img.record" # the next sync must build it again
+	bv sync >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 1000); do
+		compgen -G "$img.tmp-*" >/dev/null && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.01
+	done
+	compgen -G "$img.tmp-*" >/dev/null || fail "never caught a build in progress"
+	kill -9 $pid
+	wait $pid 2>/dev/null || true
+	# the orphaned mksquashfs finishes its staging file, which is never renamed
+	for _ in $(seq 500); do
+		pgrep -f "mksquashfs .*\.tmp-$pid" >/dev/null || break
+		sleep 0.02
+	done
+	[ ! -e "$img" ] || fail "a half-built image was published"
+	run bv sync
+	assert_success
+	[ -f "$img" ] && [ -f "$img.record" ] || fail "sync did not build the image"
+	! compgen -G "$img.tmp-*" >/dev/null || fail "a staging file was left behind"
+	run bv cache verify
+	assert_success
+	run bv run samtools --version
+	assert_success
+}
+
 @test "squashfs: prune removes images nothing pins, with their records" {
 	export BV_IMAGE_MODE=squashfs
 	run bv sync
