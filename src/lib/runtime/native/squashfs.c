@@ -140,10 +140,13 @@ static void remove_stale_tmps(const char *image)
 
 static int run_mksquashfs(const char *rootfs, const char *tmp, struct bv_error **err)
 {
-	static const char *const fixed[] = {"-noappend", "-no-progress", "-quiet", "-no-xattrs",
-					    "-all-root", "-mkfs-time",   "0",      "-all-time",
-					    "0",         "-b",           "131072", "-comp",
-					    "gzip",      "-processors",  "1",      NULL};
+	static const char *const fixed[] = {"-noappend", "-no-progress",
+					    "-quiet",    "-no-xattrs",
+					    "-all-root", "-mkfs-time",
+					    "0",         "-all-time",
+					    "0",         "-b",
+					    "131072",    "-comp",
+					    "gzip",      NULL};
 	struct bv_proc p = BV_PROC_INIT;
 	int status = 0, r;
 	bv_strv_push(&p.args, "mksquashfs");

@@ -18,8 +18,9 @@
  *
  * Building: mksquashfs (squashfs-tools) into "<image>.tmp-<pid>" with fixed options, so that
  * two builds of one tree are byte-identical: -noappend -no-progress -quiet -no-xattrs
- * -all-root -mkfs-time 0 -all-time 0 -b 131072 -comp gzip, entries sorted (mksquashfs sorts
- * directories), one processor-independent layout.  The file is hashed, synced and renamed
+ * -all-root -mkfs-time 0 -all-time 0 -b 131072 -comp gzip (gzip: every kernel and squashfuse
+ * read it).  mksquashfs sorts directories and, since 4.4, writes the same bytes whatever the
+ * number of processors it uses.  The file is hashed, synced and renamed
  * into place under an OFD lock, then its record is written.  Files belong to root in the
  * image (-all-root): tree mode shows the unpacking user instead, and nothing else differs.
  *
