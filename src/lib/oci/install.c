@@ -245,8 +245,10 @@ static int unpack_local(struct bv_install_item *it, const struct bv_store *store
 		rc = unpack(it, store, r, &local_err);
 	bv_lock_release(&lk);
 	if (rc >= 0 || !disk_full(local_err)) {
-		if (rc < 0)
+		if (rc < 0 && err && !*err)
 			*err = local_err;
+		else
+			bv_error_free(local_err);
 		return rc;
 	}
 	bv_logf(BV_LOG_WARN,
