@@ -303,9 +303,9 @@ static void test_project__schema_errors(void **state)
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = \"podman\"\n", PATH
 		 ":4:11: unknown backend 'podman' in [runtime]; expected auto, native, docker, "
 		 "apptainer or singularity"},
-		{"[project]\nname = \"x\"\n[runtime]\nimage_mode = \"overlay\"\n",
-		 PATH ":4:14: unknown image_mode 'overlay' in [runtime]; expected tree, local_dir or "
-		      "squashfs"},
+		{"[project]\nname = \"x\"\n[runtime]\nimage_mode = \"overlay\"\n", PATH
+		 ":4:14: unknown image_mode 'overlay' in [runtime]; expected tree, local_dir or "
+		 "squashfs"},
 		{"[project]\nname = \"x\"\n[runtime]\nlocal_dir = \"scratch\"\n",
 		 PATH ":4:13: local_dir in [runtime] must be an absolute path"},
 		{"tools = \"samtools\"\n[project]\nname = \"x\"\n",
