@@ -35,6 +35,18 @@
  * and dataset downloads, engine pulls and registry clones fail with one error saying so, and
  * registry clones are used as they are.
  *
+ * Image mode (issue 17): how the native backend keeps an image's root filesystem.
+ * BV_IMAGE_MODE, else bv.toml's [runtime] image_mode (the CLI copies it into the variable, so
+ * the bv processes a command starts agree), else "tree":
+ *   "tree"       unpacked under <cache>/rootfs, shared by every node using the cache;
+ *   "local_dir"  blobs stay in the shared cache, each node unpacks an image once into
+ *                node-local scratch (bv_local_dir()) and runs from there;
+ *   "squashfs"   bv sync also writes one SquashFS file per image into <cache>/squashfs, and a
+ *                run mounts it, so a task touches one file of the shared cache.
+ * Node-local scratch: BV_LOCAL_DIR, else [runtime] local_dir, else $TMPDIR, else /local when
+ * it is a directory, else /tmp; bv uses "<that>/bv-<uid>/<16 hex digits of the cache path>",
+ * so two caches (or two users) on one node never share scratch trees.
+ *
  * Ownership: every returned string is new and belongs to the caller.
  *
  * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
@@ -52,6 +64,22 @@ bool bv_offline(void);
 
 /* "bv is offline ..." as the reason `what` cannot be done: returns BV_EINVALID. */
 int bv_offline_error(struct bv_error **err, const char *what);
+
+enum bv_image_mode {
+	BV_IMAGE_TREE,
+	BV_IMAGE_LOCAL_DIR,
+	BV_IMAGE_SQUASHFS,
+};
+
+/* The image mode (see above); BV_EINVALID names a BV_IMAGE_MODE bv does not know. */
+int bv_image_mode(enum bv_image_mode *out, struct bv_error **err);
+
+/* The mode's name as bv.toml and BV_IMAGE_MODE spell it; -1 from the parse for others. */
+const char *bv_image_mode_name(enum bv_image_mode mode);
+int bv_image_mode_parse(const char *name);
+
+/* This cache's node-local scratch directory (see above); not created here. */
+int bv_local_dir(char **out, struct bv_error **err);
 
 /* The cache root (see above); BV_ENOTFOUND when there is no home either. */
 int bv_cache_dir(char **out, struct bv_error **err);

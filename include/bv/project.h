@@ -66,6 +66,8 @@ struct bv_project {
 	const char *registry_url;    /* NULL when absent */
 	const char *runtime_backend; /* NULL when absent */
 	bool require_signed;         /* [registry] require_signed (bv/signature.h) */
+	const char *image_mode;      /* [runtime] image_mode, checked; NULL when absent */
+	const char *local_dir;       /* [runtime] local_dir, absolute; NULL when absent */
 
 	struct bv_project_tool *tools;
 	size_t n_tools;

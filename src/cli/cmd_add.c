@@ -87,6 +87,13 @@ static int resolve_all(struct wanted *want, struct bv_install_item *items,
 	return r;
 }
 
+/* image_mode squashfs: the native backend's ensure also builds the squashfs images. */
+static bool squashfs_mode(void)
+{
+	enum bv_image_mode mode;
+	return bv_image_mode(&mode, NULL) >= 0 && mode == BV_IMAGE_SQUASHFS;
+}
+
 /* Pulls every image at once: into bv's store and unpacked for the native backend, else
  * resolved here and pulled by the backend, which keeps its own copy. */
 static int pull_all(struct bv_install_item *items, size_t n, const struct bv_cli_ctx *ctx,
@@ -107,7 +114,7 @@ static int pull_all(struct bv_install_item *items, size_t n, const struct bv_cli
 	if (bv_install(items, n, &o, &err) < 0)
 		return bv_cli_report(err);
 	/* an image for another platform stays in bv's store: no backend here could run it */
-	if (!native && !foreign)
+	if ((!native || squashfs_mode()) && !foreign)
 		return bv_cli_ensure_on_backend(ctx, arg_backend, items, n, arg_jobs);
 	return 0;
 }

@@ -11,9 +11,11 @@
 #include <bv/paths.h>
 #include <bv/project.h>
 #include <bv/retain.h>
+#include <bv/squashfs.h>
 #include <bv/store.h>
 #include <bv/unpack.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +43,12 @@ static unsigned arg_keep_recent = UINT_MAX; /* UINT_MAX: not given */
  * directory (unpacked layers, image trees hard-linked from them and counted once, datasets,
  * SIF files, registry clones, tool caches).
  */
+static char *node_local_dir(void);
+
 static int cache_size(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
-	_cleanup_free_ char *cache = NULL;
+	_cleanup_free_ char *cache = NULL, *local = node_local_dir();
 	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT, paths = BV_STRV_INIT;
 	_cleanup_free_ int64_t *bytes = NULL;
 	_cleanup_closedir_ DIR *d = NULL;
@@ -79,6 +83,14 @@ static int cache_size(struct bv_store *s)
 			printf("  (beyond the layers it links to)");
 		}
 		putchar('\n');
+	}
+	if (local) {
+		int64_t local_bytes = 0;
+		const char *const one[] = {local, NULL};
+		if (bv_disk_usage(&local_bytes, one, &err) < 0)
+			return bv_cli_report(err);
+		bv_cli_format_size(human, sizeof(human), local_bytes);
+		printf("%s on this node at %s (node-local trees)\n", human, bv_cli_text(local));
 	}
 	return BV_EXIT_OK;
 }
@@ -147,19 +159,26 @@ static void verify_sifs(struct bv_strv *problems)
 		bv_error_free(err);
 }
 
+/* The squashfs images of image_mode "squashfs" against their records, hashed in full. */
+static void verify_squashfs(struct bv_strv *problems)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL;
+	if (bv_cache_dir(&cache, &err) < 0 || bv_squashfs_verify(problems, cache, &err) < 0) {
+		_cleanup_free_ char *msg = bv_error_format(err);
+		bv_strv_pushf(problems, "%s", msg);
+		bv_error_free(err);
+	}
+}
+
 /*
  * Every unpacked tree against its seal (bv/unpack.h).  A damaged one loses its seal, so the
  * next `bv sync` (or run) unpacks it again from the verified blobs.
  */
-static void verify_trees(struct bv_strv *problems)
+static void verify_trees_in(const char *cache, struct bv_strv *problems)
 {
 	static const char *const kinds[] = {"layers", "rootfs"};
 	struct bv_error *err = NULL;
-	_cleanup_free_ char *cache = NULL;
-	if (bv_cache_dir(&cache, &err) < 0) {
-		bv_error_free(err);
-		return;
-	}
 	for (size_t k = 0; k < BV_ARRAY_SIZE(kinds); k++) {
 		_cleanup_free_ char *dir = bv_path_join(cache, kinds[k]);
 		_cleanup_closedir_ DIR *d = opendir(dir);
@@ -190,6 +209,35 @@ static void verify_trees(struct bv_strv *problems)
 	}
 }
 
+/* This node's scratch trees (local_dir mode, bv/paths.h); NULL when it has none. */
+static char *node_local_dir(void)
+{
+	struct bv_error *err = NULL;
+	char *dir = NULL;
+	if (bv_local_dir(&dir, &err) < 0) {
+		bv_error_free(err);
+		return NULL;
+	}
+	if (!bv_path_exists(dir)) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void verify_trees(struct bv_strv *problems)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *cache = NULL, *local = node_local_dir();
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		return;
+	}
+	verify_trees_in(cache, problems);
+	if (local)
+		verify_trees_in(local, problems);
+}
+
 static int cache_verify(struct bv_store *s)
 {
 	struct bv_error *err = NULL;
@@ -199,6 +247,7 @@ static int cache_verify(struct bv_store *s)
 		return bv_cli_report(err);
 	verify_manifest_copies(&problems);
 	verify_sifs(&problems);
+	verify_squashfs(&problems);
 	verify_trees(&problems);
 	bv_strv_foreach (p, &problems)
 		printf("%s\n", bv_cli_text(*p));
@@ -282,16 +331,21 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 		bool wanted;
 		_cleanup_free_ char *path = NULL;
 		int claim = -1, claimed = 1;
+		struct stat st;
+		bool is_file = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISREG(st.st_mode);
 		if (de->d_name[0] == '.' || strlen(de->d_name) < 64 ||
 		    bv_str_has_suffix(de->d_name, ".lease") ||
-		    bv_str_has_suffix(de->d_name, ".seal"))
+		    bv_str_has_suffix(de->d_name, ".seal") ||
+		    bv_str_has_suffix(de->d_name, ".lock"))
 			continue;
 		(void)snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
 		wanted = by_image ? bv_strv_contains(keep, digest) : bv_store_has_blob(s, digest);
 		if (wanted)
 			continue;
 		path = bv_path_join(dir, de->d_name);
-		if (by_image && !bv_str_has_suffix(de->d_name, ".json")) {
+		/* a root filesystem, or a squashfs image (whose runs lease "<image>.lease") */
+		if (by_image && (!is_file || bv_str_has_suffix(de->d_name, ".sqfs"))) {
 			struct bv_error *err = NULL;
 			claimed = bv_retain_claim(&claim, path, &err);
 			if (claimed < 0) {
@@ -310,8 +364,11 @@ static void prune_trees(const char *dir, const struct bv_strv *keep, bool by_ima
 		(*removed)++;
 		if (arg_dry_run) {
 			printf("would remove %s\n", bv_cli_text(path));
-		} else if (bv_str_has_suffix(de->d_name, ".json")) {
-			/* An image's saved config (bv_install_config_path) goes with its rootfs. */
+		} else if (is_file) {
+			/*
+			 * An image's saved config (bv_install_config_path) goes with its rootfs; a
+			 * squashfs image with its record and any staging file of a killed build.
+			 */
 			(void)unlink(path);
 		} else {
 			(void)bv_unpack_remove_tree(path, NULL);
@@ -502,6 +559,7 @@ static int cache_prune(struct bv_store *s, bool everything, size_t *count_out)
 	const struct bv_strv *images_keep = &keep;
 	char data_human[32];
 	_cleanup_free_ char *cache = NULL, *rootfs = NULL, *layers = NULL;
+	_cleanup_free_ char *local = node_local_dir();
 	int64_t freed = 0;
 	size_t projects = 0, trees = 0, busy = 0;
 	char human[32];
@@ -535,6 +593,16 @@ static int cache_prune(struct bv_store *s, bool everything, size_t *count_out)
 	layers = bv_path_join(cache, "layers");
 	prune_trees(rootfs, images_keep, true, s, &trees, &busy);
 	prune_trees(layers, images_keep, false, s, &trees, &busy);
+	{
+		_cleanup_free_ char *sq = bv_path_join(cache, "squashfs");
+		prune_trees(sq, images_keep, true, s, &trees, &busy);
+	}
+	if (local) { /* this node's scratch trees; other nodes prune their own */
+		_cleanup_free_ char *lr = bv_path_join(local, "rootfs");
+		_cleanup_free_ char *ll = bv_path_join(local, "layers");
+		prune_trees(lr, images_keep, true, s, &trees, &busy);
+		prune_trees(ll, images_keep, false, s, &trees, &busy);
+	}
 	if (!arg_all || projects)
 		prune_data(&keep_data, &datasets, &data_freed);
 	/* clean is about bv's own files; the engine's images stay recorded for a later prune */

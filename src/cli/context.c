@@ -96,6 +96,14 @@ static int load(struct bv_cli_ctx *ctx, unsigned what, const char *registry_flag
 	ctx->lock_path = TAKE_PTR(txn.lock_path);
 	bv_strv_foreach (w, &ctx->project->warnings)
 		bv_cli_warning("%s", *w);
+	/*
+	 * [runtime] image_mode and local_dir reach the library (and the bv processes this one
+	 * starts) as the variables, which a job script's own settings override.
+	 */
+	if (ctx->project->image_mode)
+		setenv("BV_IMAGE_MODE", ctx->project->image_mode, 0);
+	if (ctx->project->local_dir)
+		setenv("BV_LOCAL_DIR", ctx->project->local_dir, 0);
 	if (!ctx->lock && (what & BV_CTX_LOCK)) {
 		bv_cli_error("no bv.lock in '%s'", ctx->project->root);
 		bv_cli_hint("run 'bv lock' or 'bv add <tool>' first");

@@ -12,6 +12,7 @@
 
 #include "lib/model/paths-internal.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
 
@@ -36,6 +37,54 @@ bool bv_offline(void)
 {
 	const char *v = getenv("BV_OFFLINE");
 	return v && v[0] && strcmp(v, "0") && strcmp(v, "false");
+}
+
+static const char *const image_modes[] = {"tree", "local_dir", "squashfs"};
+
+const char *bv_image_mode_name(enum bv_image_mode mode)
+{
+	return image_modes[mode];
+}
+
+int bv_image_mode_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(image_modes) / sizeof(image_modes[0]); i++)
+		if (!strcmp(name, image_modes[i]))
+			return (int)i;
+	return -1;
+}
+
+int bv_image_mode(enum bv_image_mode *out, struct bv_error **err)
+{
+	const char *v = env_nonempty("BV_IMAGE_MODE");
+	int m = v ? bv_image_mode_parse(v) : BV_IMAGE_TREE;
+	if (m < 0)
+		return bv_error_setc(
+			err, BV_EINVALID, 0,
+			"unknown BV_IMAGE_MODE '%s'; expected tree, local_dir or squashfs", v);
+	*out = (enum bv_image_mode)m;
+	return 0;
+}
+
+int bv_local_dir(char **out, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL, *base = NULL;
+	const char *v = env_nonempty("BV_LOCAL_DIR");
+	struct stat st;
+	int r = bv_cache_dir(&cache, err);
+	if (r < 0)
+		return r;
+	if (!v)
+		v = env_nonempty("TMPDIR");
+	if (!v)
+		v = stat("/local", &st) == 0 && S_ISDIR(st.st_mode) ? "/local" : "/tmp";
+	if (v[0] != '/')
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "the node-local directory '%s' is not an absolute path", v);
+	base = strip_slashes(bv_xstrdup(v));
+	*out = bv_xasprintf("%s/bv-%u/%016llx", strcmp(base, "/") ? base : "", (unsigned)getuid(),
+			    (unsigned long long)bv_fnv1a64(cache, strlen(cache)));
+	return 0;
 }
 
 int bv_offline_error(struct bv_error **err, const char *what)

@@ -60,7 +60,7 @@ static int read_registry_and_runtime(struct bv_schema *s, struct bv_project *p,
 				     const struct bv_schema_table *root)
 {
 	static const char *const registry_keys[] = {"url", "require_signed", NULL};
-	static const char *const runtime_keys[] = {"backend", NULL};
+	static const char *const runtime_keys[] = {"backend", "image_mode", "local_dir", NULL};
 	struct bv_schema_table t;
 	int r = bv_schema_table(s, root, "registry", false, &t);
 	if (r < 0)
@@ -75,9 +75,21 @@ static int read_registry_and_runtime(struct bv_schema *s, struct bv_project *p,
 		return r;
 	if (r > 0) {
 		bool known = false;
-		if (bv_schema_string(s, &t, "backend", true, &p->runtime_backend) < 0 ||
+		if (bv_schema_string(s, &t, "backend", false, &p->runtime_backend) < 0 ||
+		    bv_schema_string(s, &t, "image_mode", false, &p->image_mode) < 0 ||
+		    bv_schema_string(s, &t, "local_dir", false, &p->local_dir) < 0 ||
 		    bv_schema_check_keys(s, &t, runtime_keys) < 0)
 			return BV_EINVALID;
+		if (p->image_mode && bv_image_mode_parse(p->image_mode) < 0)
+			return bv_schema_fail(
+				s, bv_schema_find(&t, "image_mode")->value.pos,
+				"unknown image_mode '%s' in [runtime]; expected tree, local_dir or squashfs",
+				p->image_mode);
+		if (p->local_dir && p->local_dir[0] != '/')
+			return bv_schema_fail(s, bv_schema_find(&t, "local_dir")->value.pos,
+					      "local_dir in [runtime] must be an absolute path");
+		if (!p->runtime_backend)
+			return 0;
 		for (const char *const *b = backends; *b; b++)
 			known = known || !strcmp(*b, p->runtime_backend);
 		if (!known)

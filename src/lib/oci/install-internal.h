@@ -22,8 +22,28 @@
 
 struct bv_error;
 
-/* Where the root filesystem of an image pinned at `top_digest` lives on this machine. */
+/*
+ * Where the root filesystem of an image pinned at `top_digest` lives on this machine: in the
+ * cache, or in the node-local directory when the image mode is local_dir (bv/paths.h).
+ */
 int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
+
+/* The one in the cache, whatever the mode (local_dir falls back to it when the node is full). */
+int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
+
+/*
+ * local_dir mode, for a run: the node-local root filesystem of `image` (its tool_id,
+ * reference and pinned digest are read) in *rootfs_out, unpacked from the store first when
+ * this node has none, under the node's lock.  A sealed tree is checked against its seal
+ * cheaply (names, types, modes, sizes; no contents) and one that differs is unpacked again,
+ * with a warning.  No registry is opened: an image whose blobs are not in the store is
+ * BV_ENOTFOUND.  A full node-local disk yields the shared tree (see bv_install()).
+ */
+int bv_install_local_tree(char **rootfs_out, const struct bv_install_item *image,
+			  struct bv_error **err);
+
+/* Whether the store holds everything to unpack the image pinned at `top_digest`. */
+bool bv_install_in_store(const char *top_digest);
 
 /*
  * The image's config blob (OCI/Docker JSON) saved beside its rootfs: "<rootfs>.json".  It is

@@ -1,6 +1,7 @@
 #include <bv/error.h>
 #include <bv/paths.h>
 #include <bv/store.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,11 +10,14 @@
 #include "lib/oci/install-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/registry/registry-internal.h"
+#include "lib/oci/store/seal.h"
 #include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/lock.h"
+#include "util/log.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -34,19 +38,35 @@ static char *platform_slug(void)
 	return slug;
 }
 
-int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
+/* "<root>/rootfs/<hex>-<platform>": the trees of an image below `root` (cache or local). */
+static int rootfs_below(char **out, const char *root, const char *top_digest, struct bv_error **err)
 {
-	_cleanup_free_ char *cache = NULL, *slug = NULL;
-	int r;
+	_cleanup_free_ char *slug = NULL;
 	if (!bv_digest_valid(top_digest))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid image digest '%s'", top_digest);
-	r = bv_cache_dir(&cache, err);
-	if (r < 0)
-		return r;
 	slug = platform_slug();
 	/* The platform is part of the name: one cache may serve amd64 and arm64 nodes. */
-	*out = bv_xasprintf("%s/rootfs/%s-%s", cache, top_digest + 7, slug);
+	*out = bv_xasprintf("%s/rootfs/%s-%s", root, top_digest + 7, slug);
 	return 0;
+}
+
+int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL;
+	int r = bv_cache_dir(&cache, err);
+	return r < 0 ? r : rootfs_below(out, cache, top_digest, err);
+}
+
+int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
+{
+	_cleanup_free_ char *root = NULL;
+	enum bv_image_mode mode;
+	int r = bv_image_mode(&mode, err);
+	if (r >= 0 && mode != BV_IMAGE_LOCAL_DIR)
+		return bv_install_shared_rootfs_path(out, top_digest, err);
+	if (r >= 0)
+		r = bv_local_dir(&root, err);
+	return r < 0 ? r : rootfs_below(out, root, top_digest, err);
 }
 
 void bv_install_item_release(struct bv_install_item *it)
@@ -150,12 +170,28 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	return 0;
 }
 
-/* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
+/* "<root>" of "<root>/rootfs/<name>": where the layer trees of that root filesystem are. */
+static char *trees_root(const char *rootfs)
+{
+	char *root = bv_xstrdup(rootfs);
+	for (int i = 0; i < 2; i++) {
+		char *slash = strrchr(root, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	return root;
+}
+
+/*
+ * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs; the layer
+ * trees go next to it ("<root>/layers", see trees_root()), in the cache or node-local.
+ */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
-		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
+		  const struct bv_resolved *r, struct bv_error **err)
 {
 	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
 	_cleanup_strv_ struct bv_strv trees = BV_STRV_INIT;
+	_cleanup_free_ char *cache = trees_root(it->rootfs);
 	int rc = 0;
 	/*
 	 * Where every run mounts the project: made in the image, a run needs no overlay to
@@ -176,6 +212,136 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);
 	return 0;
+}
+
+static bool disk_full(const struct bv_error *e)
+{
+	int no = bv_error_errno(e);
+	return no == ENOSPC || no == EDQUOT;
+}
+
+/*
+ * local_dir mode: it->rootfs is node-local.  One process per node unpacks (an OFD lock in
+ * the local directory; the others wait, then find the sealed tree).  A node-local disk that
+ * fills up sends the image to the shared tree in the cache, with one warning.
+ */
+static int unpack_local(struct bv_install_item *it, const struct bv_store *store,
+			const struct bv_resolved *r, struct bv_error **err)
+{
+	_cleanup_free_ char *root = trees_root(it->rootfs), *locks = NULL, *lock_path = NULL;
+	struct bv_lock lk = BV_LOCK_INIT;
+	struct bv_error *local_err = NULL;
+	int rc;
+	locks = bv_path_join(root, "locks");
+	lock_path = bv_xasprintf("%s/%s", locks, strrchr(it->rootfs, '/') + 1);
+	rc = bv_mkdir_p(locks, 0700, err);
+	if (rc >= 0)
+		rc = bv_lock_acquire(&lk, lock_path, BV_LOCK_EXCLUSIVE, true, err);
+	if (rc < 0)
+		return rc;
+	if (is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs))
+		rc = 0; /* another task of this node built it while we waited */
+	else
+		rc = unpack(it, store, r, &local_err);
+	bv_lock_release(&lk);
+	if (rc >= 0 || !disk_full(local_err)) {
+		if (rc < 0 && err && !*err)
+			*err = local_err;
+		else
+			bv_error_free(local_err);
+		return rc;
+	}
+	bv_logf(BV_LOG_WARN,
+		"the node-local directory '%s' is full; %s runs from the shared tree in the cache",
+		root, it->tool_id ? it->tool_id : it->reference);
+	bv_error_free(local_err);
+	free(it->rootfs);
+	it->rootfs = NULL;
+	rc = bv_install_shared_rootfs_path(&it->rootfs, it->top_digest, err);
+	if (rc < 0 || (is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs)))
+		return rc;
+	return unpack(it, store, r, err);
+}
+
+static int unpack_here(struct bv_install_item *it, const struct bv_store *store,
+		       const struct bv_resolved *r, struct bv_error **err)
+{
+	enum bv_image_mode mode;
+	int rc = bv_image_mode(&mode, err);
+	if (rc < 0)
+		return rc;
+	return mode == BV_IMAGE_LOCAL_DIR ? unpack_local(it, store, r, err)
+					  : unpack(it, store, r, err);
+}
+
+int bv_install_local_tree(char **rootfs_out, const struct bv_install_item *image,
+			  struct bv_error **err)
+{
+	struct bv_install_item it = {.tool_id = image->tool_id, .reference = image->reference};
+	struct bv_resolved res = {0};
+	struct bv_store *store = NULL;
+	_cleanup_free_ char *problem = NULL, *root = NULL;
+	bool damaged = false;
+	int r = bv_install_rootfs_path(&it.rootfs, image->pinned, err);
+	if (r < 0)
+		return r;
+	if (is_dir(it.rootfs) && bv_unpack_is_sealed(it.rootfs)) {
+		/* cheap: names, types, modes and sizes against the seal, on local metadata */
+		r = bv_seal_check(&problem, it.rootfs, true, err);
+		if (r > 0) {
+			*rootfs_out = TAKE_PTR(it.rootfs);
+			return 0;
+		}
+		damaged = r == 0;
+		if (damaged)
+			bv_logf(BV_LOG_WARN,
+				"the node-local tree '%s' is damaged (%s); unpacking it again",
+				it.rootfs, problem ? problem : "differs from its seal");
+	}
+	if (r >= 0)
+		r = bv_store_open(&store, NULL, err);
+	if (r >= 0 && resolve_local(&res, store, image->pinned, NULL) < 0)
+		r = bv_error_setc(err, BV_ENOTFOUND, 0,
+				  "the image of %s (%s) is not in the cache; run 'bv sync' first",
+				  image->tool_id ? image->tool_id : image->reference,
+				  image->reference);
+	if (r >= 0 && damaged) {
+		/* a rootfs shares inodes with its layer trees: recheck those, unseal what is
+		 * damaged */
+		root = trees_root(it.rootfs);
+		for (size_t i = 0; i < res.n_layers; i++) {
+			_cleanup_free_ char *p = NULL,
+					    *tree = bv_xasprintf("%s/layers/%s", root,
+								 res.layers[i].digest + 7);
+			if (bv_path_exists(tree))
+				(void)bv_unpack_verify(&p, tree, true, true, NULL);
+		}
+		free(problem);
+		problem = NULL;
+		r = bv_unpack_verify(&problem, it.rootfs, true, true, err);
+	}
+	if (r >= 0) {
+		it.top_digest = bv_xstrdup(image->pinned);
+		r = unpack_local(&it, store, &res, err);
+	}
+	if (r >= 0)
+		*rootfs_out = TAKE_PTR(it.rootfs);
+	bv_resolved_release(&res);
+	bv_store_free(store);
+	free(it.rootfs);
+	free(it.top_digest);
+	return r < 0 ? r : 0;
+}
+
+bool bv_install_in_store(const char *top_digest)
+{
+	struct bv_store *store = NULL;
+	struct bv_resolved res = {0};
+	bool ok = bv_store_open(&store, NULL, NULL) >= 0 &&
+		  resolve_local(&res, store, top_digest, NULL) == 0;
+	bv_resolved_release(&res);
+	bv_store_free(store);
+	return ok;
 }
 
 int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_options *o,
@@ -284,7 +450,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 		it->rootfs = NULL;
 		r = bv_install_rootfs_path(&it->rootfs, it->top_digest, err);
 		if (r >= 0)
-			r = unpack(it, store, &resolved[i], cache, err);
+			r = unpack_here(it, store, &resolved[i], err);
 	}
 out:
 	for (size_t i = 0; i < n; i++)

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <bv/error.h>
+#include <bv/paths.h>
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
@@ -26,9 +27,11 @@
 #include "lib/oci/store/unpack-internal.h"
 #include "lib/runtime/native/native-internal.h"
 #include "lib/runtime/native/nvidia.h"
+#include "lib/runtime/native/squashfs.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -86,6 +89,40 @@ static int native_health(struct bv_runtime *rt, struct bv_runtime_info *out, str
 	return 0;
 }
 
+/* local_dir mode: this node's tree, unpacked from the store on first use (install-internal.h). */
+static int local_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
+{
+	struct bv_install_item it = {
+		.tool_id = image->tool_id, .reference = image->reference, .pinned = image->digest};
+	return bv_install_local_tree(out, &it, err);
+}
+
+static enum bv_image_mode image_mode(void)
+{
+	enum bv_image_mode mode;
+	return bv_image_mode(&mode, NULL) >= 0 ? mode : BV_IMAGE_TREE;
+}
+
+static bool local_dir_mode(void)
+{
+	return image_mode() == BV_IMAGE_LOCAL_DIR;
+}
+
+/* The cheap stamp test; an image that fails it is said once, sync then builds it again. */
+static bool squashfs_present(const struct bv_image_spec *image)
+{
+	_cleanup_free_ char *sqfs = NULL, *record = NULL;
+	if (bv_squashfs_paths(&sqfs, &record, image->digest, NULL) < 0)
+		return false;
+	if (bv_squashfs_present(sqfs, record))
+		return true;
+	if (bv_path_exists(sqfs))
+		bv_logf(BV_LOG_WARN,
+			"the squashfs image '%s' does not match its record (changed since bv sync built it)",
+			sqfs);
+	return false;
+}
+
 static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *images, size_t n,
 			 const struct bv_ensure_options *o, struct bv_error **err)
 {
@@ -103,6 +140,14 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
 		items[i].pinned = images[i].digest;
 	}
 	r = bv_install(items, n, &io, err);
+	for (size_t i = 0; i < n && r >= 0 && image_mode() == BV_IMAGE_SQUASHFS; i++) {
+		_cleanup_free_ char *sqfs = NULL, *record = NULL;
+		if (!items[i].rootfs) /* another platform's image: pulled, not unpacked */
+			continue;
+		r = bv_squashfs_paths(&sqfs, &record, items[i].top_digest, err);
+		if (r >= 0)
+			r = bv_squashfs_build(items[i].rootfs, sqfs, record, err);
+	}
 	for (size_t i = 0; i < n; i++)
 		bv_install_item_release(&items[i]);
 	free(items);
@@ -143,7 +188,10 @@ static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec
 	(void)rt;
 	(void)err;
 	bv_error_free(missing);
-	*available_out = r >= 0;
+	/* local_dir: a node that has no tree yet unpacks one from the store when it runs */
+	*available_out = r >= 0 || (local_dir_mode() && bv_install_in_store(image->digest));
+	if (image_mode() == BV_IMAGE_SQUASHFS)
+		*available_out = squashfs_present(image);
 	return 0;
 }
 
@@ -349,14 +397,15 @@ static int check_platform(const json_t *config, const struct bv_run_request *req
 		req->image.tool_id ? req->image.tool_id : req->image.reference, have, host);
 }
 
-static int plan_run(struct native_run *nr, const char *rootfs, const struct bv_run_request *req,
-		    struct bv_error **err)
+/* `config` (taken) is the image config when the caller has it, else read beside `rootfs`. */
+static int plan_run(struct native_run *nr, const char *rootfs, json_t *config,
+		    const struct bv_run_request *req, struct bv_error **err)
 {
 	_cleanup_free_ char *config_path = bv_install_config_path(rootfs);
 	json_t *cfg = NULL;
 	json_error_t jerr;
 	int r;
-	nr->config = json_load_file(config_path, 0, &jerr);
+	nr->config = config ? config : json_load_file(config_path, 0, &jerr);
 	if (!nr->config && errno != ENOENT && bv_path_exists(config_path))
 		return bv_error_setc(err, BV_EINVALID, 0, "could not read image config '%s': %s",
 				     config_path, jerr.text);
@@ -461,6 +510,42 @@ static int capture_end(struct capture *c, struct bv_run_result *res, struct bv_e
 	return r;
 }
 
+/*
+ * squashfs mode: a lease on the image file, its stamp checked against the record, and the
+ * image mounted (in this process's new mount namespace, see squashfs.h) on a node-local
+ * mount point, which becomes the root filesystem of the run.
+ */
+static int squashfs_rootfs(char **rootfs_out, json_t **config_out, int *lease,
+			   const struct bv_image_spec *image, struct bv_error **err)
+{
+	_cleanup_free_ char *sqfs = NULL, *record = NULL, *local = NULL, *mnt = NULL;
+	_cleanup_close_ int fd = -1;
+	json_t *config = NULL;
+	int r = bv_squashfs_paths(&sqfs, &record, image->digest, err);
+	if (r >= 0)
+		r = bv_retain_lease(lease, sqfs, err);
+	if (r >= 0)
+		r = bv_squashfs_open(&fd, &config, sqfs, record, err);
+	if (r == BV_ENOTFOUND)
+		r = bv_error_wrap(err, r, "the image of %s is not on this machine",
+				  image->tool_id ? image->tool_id : image->reference);
+	if (r >= 0)
+		r = bv_local_dir(&local, err);
+	if (r >= 0) {
+		mnt = bv_path_join(local, "mnt");
+		r = bv_mkdir_p(mnt, 0755, err);
+	}
+	if (r >= 0)
+		r = bv_squashfs_mount(fd, mnt, err);
+	if (r < 0) {
+		json_decref(config);
+		return r;
+	}
+	*config_out = config;
+	*rootfs_out = TAKE_PTR(mnt);
+	return 0;
+}
+
 static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 		      struct bv_run_result *out, struct bv_error **err)
 {
@@ -473,16 +558,37 @@ static int native_run(struct bv_runtime *rt, const struct bv_run_request *req,
 	struct capture cap;
 	_cleanup_free_ char *rootfs = NULL;
 	_cleanup_close_ int lease = -1;
+	json_t *config = NULL;
 	int status = -1;
-	int r = bv_install_rootfs_path(&rootfs, req->image.digest, err);
+	enum bv_image_mode mode = image_mode();
+	int r = mode == BV_IMAGE_SQUASHFS ? 0
+					  : bv_install_rootfs_path(&rootfs, req->image.digest, err);
 	(void)rt;
+	if (r >= 0 && mode == BV_IMAGE_LOCAL_DIR) {
+		_cleanup_free_ char *parent =
+			bv_xstrndup(rootfs, (size_t)(strrchr(rootfs, '/') - rootfs));
+		r = bv_mkdir_p(parent, 0755, err);
+	}
 	/* the lease first, so that prune cannot take the tree between the check and the run */
-	if (r >= 0)
+	if (r >= 0 && mode != BV_IMAGE_SQUASHFS)
 		r = bv_retain_lease(&lease, rootfs, err);
-	if (r >= 0)
+	if (r >= 0 && mode == BV_IMAGE_LOCAL_DIR) {
+		_cleanup_free_ char *used = NULL;
+		r = local_rootfs(&used, &req->image, err);
+		if (r >= 0 && strcmp(used, rootfs)) { /* the node is full: the shared tree */
+			bv_closep(&lease);
+			lease = -1;
+			free(rootfs);
+			rootfs = TAKE_PTR(used);
+			r = bv_retain_lease(&lease, rootfs, err);
+		}
+	}
+	if (r >= 0 && mode == BV_IMAGE_SQUASHFS)
+		r = squashfs_rootfs(&rootfs, &config, &lease, &req->image, err);
+	else if (r >= 0)
 		r = check_rootfs(rootfs, &req->image, err);
 	if (r >= 0)
-		r = plan_run(&nr, rootfs, req, err);
+		r = plan_run(&nr, rootfs, TAKE_PTR(config), req, err);
 	if (r < 0)
 		goto out;
 	nreq.rootfs = rootfs;

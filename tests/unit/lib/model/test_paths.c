@@ -10,6 +10,7 @@
 #include "test.h"
 #include "util/fs.h"
 #include "util/parse.h"
+#include "util/xalloc.h"
 
 /* A fresh directory that is also HOME, with BV_CACHE_DIR and XDG_CACHE_HOME unset. */
 static char *fake_home(void)
@@ -119,6 +120,66 @@ static void test_paths__cache_dir_without_home(void **state)
 	if (saved)
 		setenv("HOME", saved, 1);
 	free(saved);
+}
+
+static void test_paths__image_mode(void **state)
+{
+	enum bv_image_mode mode = BV_IMAGE_SQUASHFS;
+	struct bv_error *err = NULL;
+	(void)state;
+	unsetenv("BV_IMAGE_MODE");
+	assert_int_equal(bv_image_mode(&mode, NULL), 0);
+	assert_int_equal(mode, BV_IMAGE_TREE);
+	setenv("BV_IMAGE_MODE", "local_dir", 1);
+	assert_int_equal(bv_image_mode(&mode, NULL), 0);
+	assert_int_equal(mode, BV_IMAGE_LOCAL_DIR);
+	setenv("BV_IMAGE_MODE", "squashfs", 1);
+	assert_int_equal(bv_image_mode(&mode, NULL), 0);
+	assert_string_equal(bv_image_mode_name(mode), "squashfs");
+	setenv("BV_IMAGE_MODE", "overlay", 1);
+	assert_int_equal(bv_image_mode(&mode, &err), BV_EINVALID);
+	assert_non_null(strstr(err->message, "unknown BV_IMAGE_MODE 'overlay'"));
+	bv_error_free(err);
+	assert_int_equal(bv_image_mode_parse("tree"), BV_IMAGE_TREE);
+	assert_int_equal(bv_image_mode_parse(""), -1);
+	unsetenv("BV_IMAGE_MODE");
+}
+
+/* BV_LOCAL_DIR, then TMPDIR; one directory per user and per cache below it. */
+static void test_paths__local_dir(void **state)
+{
+	char *a = NULL, *b = NULL, *c = NULL, *prefix = NULL;
+	struct bv_error *err = NULL;
+	char *saved_tmpdir = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	(void)state;
+	setenv("BV_CACHE_DIR", "/shared/cache-one", 1);
+	setenv("BV_LOCAL_DIR", "/scratch/", 1);
+	assert_int_equal(bv_local_dir(&a, NULL), 0);
+	prefix = bv_xasprintf("/scratch/bv-%u/", (unsigned)getuid());
+	assert_true(bv_str_has_prefix(a, prefix));
+	assert_int_equal(strlen(a), strlen(prefix) + 16);
+	setenv("BV_CACHE_DIR", "/shared/cache-two", 1);
+	assert_int_equal(bv_local_dir(&b, NULL), 0);
+	assert_string_not_equal(a, b); /* two caches never share scratch trees */
+	unsetenv("BV_LOCAL_DIR");
+	setenv("TMPDIR", "/node/tmp", 1);
+	assert_int_equal(bv_local_dir(&c, NULL), 0);
+	assert_true(bv_str_has_prefix(c, "/node/tmp/bv-"));
+	free(c);
+	c = NULL;
+	setenv("BV_LOCAL_DIR", "relative", 1);
+	assert_int_equal(bv_local_dir(&c, &err), BV_EINVALID);
+	bv_error_free(err);
+	unsetenv("BV_LOCAL_DIR");
+	unsetenv("BV_CACHE_DIR");
+	if (saved_tmpdir)
+		setenv("TMPDIR", saved_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved_tmpdir);
+	free(a);
+	free(b);
+	free(prefix);
 }
 
 static void test_paths__expand_home(void **state)
@@ -250,6 +311,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths__cache_dir_precedence),
 		cmocka_unit_test(test_paths__cache_dir_without_home),
+		cmocka_unit_test(test_paths__image_mode),
+		cmocka_unit_test(test_paths__local_dir),
 		cmocka_unit_test(test_paths__expand_home),
 		cmocka_unit_test(test_paths__project_container_dir),
 		cmocka_unit_test(test_paths__project_found_from_nested_dir),

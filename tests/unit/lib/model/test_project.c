@@ -200,6 +200,18 @@ static void test_project__backends(void **state)
 	}
 }
 
+/* [runtime] image_mode and local_dir (issue 17), with or without a backend */
+static void test_project__image_mode(void **state)
+{
+	struct bv_project *p = parse_ok("[project]\nname = \"x\"\n[runtime]\n"
+					"image_mode = \"squashfs\"\nlocal_dir = \"/scratch\"\n");
+	(void)state;
+	assert_null(p->runtime_backend);
+	assert_string_equal(p->image_mode, "squashfs");
+	assert_string_equal(p->local_dir, "/scratch");
+	bv_project_free(p);
+}
+
 static void test_project__unknown_keys_warn(void **state)
 {
 	static const char text[] = "colour = \"blue\"\n"       /* 1 */
@@ -294,6 +306,11 @@ static void test_project__schema_errors(void **state)
 		{"[project]\nname = \"x\"\n[runtime]\nbackend = \"podman\"\n", PATH
 		 ":4:11: unknown backend 'podman' in [runtime]; expected auto, native, docker, "
 		 "apptainer or singularity"},
+		{"[project]\nname = \"x\"\n[runtime]\nimage_mode = \"overlay\"\n", PATH
+		 ":4:14: unknown image_mode 'overlay' in [runtime]; expected tree, local_dir or "
+		 "squashfs"},
+		{"[project]\nname = \"x\"\n[runtime]\nlocal_dir = \"scratch\"\n",
+		 PATH ":4:13: local_dir in [runtime] must be an absolute path"},
 		{"tools = \"samtools\"\n[project]\nname = \"x\"\n",
 		 PATH ":1:9: 'tools' in the top level must be an array, not a string"},
 		{"tools = [\"samtools\"]\n[project]\nname = \"x\"\n",
@@ -980,6 +997,7 @@ int main(void)
 		cmocka_unit_test(test_project__every_section),
 		cmocka_unit_test(test_project__hardware_partial),
 		cmocka_unit_test(test_project__backends),
+		cmocka_unit_test(test_project__image_mode),
 		cmocka_unit_test(test_project__unknown_keys_warn),
 		cmocka_unit_test(test_project__unknown_top_level_key),
 		cmocka_unit_test(test_project__schema_errors),
