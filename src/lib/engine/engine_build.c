@@ -147,8 +147,7 @@ static int copy_layer(struct layer *l, struct archive *a, const char *blobs, str
 			return bv_error_set_errno(err, "could not write '%s'", tmp);
 		}
 	}
-	bv_sha256_final_hex(hex, h);
-	bv_sha256_free(h);
+	bv_sha256_final_hex(hex, h); /* frees h */
 	if (r != ARCHIVE_EOF) {
 		(void)unlink(tmp);
 		return bv_error_setc(err, BV_ERR, 0, "could not read the engine's export: %s",

@@ -65,8 +65,9 @@ const char *bv_publish_kind_name(enum bv_publish_kind k)
 
 void bv_publish_config_set(char **field, const char *value)
 {
+	char *copy = value && *value ? bv_xstrdup(value) : NULL; /* value may be *field */
 	free(*field);
-	*field = value && *value ? bv_xstrdup(value) : NULL;
+	*field = copy;
 }
 
 void bv_publish_config_release(struct bv_publish_config *c)
