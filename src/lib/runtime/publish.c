@@ -389,10 +389,19 @@ static void add_line(struct build_out *o, const char *line, size_t len)
 	bv_strv_push_take(&o->tail, TAKE_PTR(one));
 }
 
-/* Text that may hold several lines, or part of one. */
+/*
+ * Text that may hold several lines, or part of one.  The classic builder colours a step's
+ * stderr with ANSI escapes ("ESC[91m"): they are dropped, so messages show only the text.
+ */
 static void add_text(struct build_out *o, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\x1b' && i + 1 < len && s[i + 1] == '[') {
+			i += 2;
+			while (i < len && !(s[i] >= '@' && s[i] <= '~'))
+				i++;
+			continue;
+		}
 		if (s[i] == '\n') {
 			add_line(o, o->partial.buf ? o->partial.buf : "", o->partial.len);
 			bv_buf_reset(&o->partial);

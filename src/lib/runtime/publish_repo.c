@@ -145,6 +145,13 @@ static int open_checks(struct bv_publish_repo *r, struct bv_error **err)
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "registry checkout '%s' is not on a branch", r->dir);
 	r->base = bv_buf_detach(&out, NULL);
+	if (git(NULL, &status, r->dir,
+		(const char *const[]){"rev-parse", "--verify", "--quiet", "HEAD", NULL}, err) < 0)
+		return BV_ERR;
+	if (status)
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "registry checkout '%s' has no commit on branch '%s'", r->dir,
+				     r->base);
 	if (git(&out, NULL, r->dir,
 		(const char *const[]){"status", "--porcelain", "--untracked-files=all", NULL},
 		err) < 0)
