@@ -198,6 +198,7 @@ use_branch() {
 	if [[ $status -ne 0 && $stderr == *"buildah"*"permission"* ]]; then
 		skip "buildah cannot build here: ${stderr##*$'\n'}"
 	fi
+	[[ $status -eq 0 ]] || echo "$stderr" | tail -20 >&3
 	assert_success
 	[[ $stderr == *"Building hello 1.0.2 with buildah"* ]]
 	assert_line --index 1 "Committed tools/hello/1.0.2.toml on branch bv-publish/hello-1.0.2 of $REG"

@@ -552,6 +552,9 @@ static int build_buildah(const struct bv_publish_config *c, const char *dockerfi
 		return bv_error_wrap(err, r, "could not build tool '%s' with buildah", c->name);
 	bv_strv_pushv(&p.args, (const char *const[]){"buildah", "push", "--quiet", tag, dest,
 						     NULL});
+	/* a copy to a local layout needs no credentials, and buildah push refuses to start
+	 * when DOCKER_CONFIG names a directory without config.json */
+	bv_strv_pushv(&p.env, (const char *const[]){"DOCKER_CONFIG", "REGISTRY_AUTH_FILE", NULL});
 	r = run_lines(&status, &p, o, err);
 	bv_proc_clear(&p);
 	if (r >= 0 && status)
