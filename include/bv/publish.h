@@ -88,8 +88,7 @@ struct bv_publish_config {
 };
 
 /* Reads <source>/bv-publish.toml when it exists; BV_ENOTFOUND for a missing source. */
-int bv_publish_config_load(struct bv_publish_config *c, const char *source,
-			   struct bv_error **err);
+int bv_publish_config_load(struct bv_publish_config *c, const char *source, struct bv_error **err);
 void bv_publish_config_release(struct bv_publish_config *c);
 /* Replaces a string field (NULL or "" leaves it unset). */
 void bv_publish_config_set(char **field, const char *value);
@@ -120,9 +119,9 @@ struct bv_publish_events {
  * `buildah bud --isolation chroot`) and leaves the image as `name` in a new OCI image layout
  * at `layout`.  A failed build's error ends with the last lines of its output.
  */
-int bv_publish_build(const struct bv_publish_config *c, const char *dockerfile,
-		     const char *backend, const char *layout, const char *name,
-		     const struct bv_publish_events *ev, struct bv_error **err);
+int bv_publish_build(const struct bv_publish_config *c, const char *dockerfile, const char *backend,
+		     const char *layout, const char *name, const struct bv_publish_events *ev,
+		     struct bv_error **err);
 
 /* The repository to push to: push_to, with ":<version>" unless it names a tag (new string). */
 char *bv_publish_destination(const struct bv_publish_config *c);

@@ -145,8 +145,8 @@ static int publish(struct run *x, const char *source)
 	if (!(x->layout_dir = temp_dir("image")))
 		return BV_EXIT_FAILURE;
 	layout = bv_path_join(x->layout_dir, "oci");
-	bv_cli_status("Building %s %s with %s\n", bv_cli_text(x->c.name),
-		      bv_cli_text(x->c.version), backend);
+	bv_cli_status("Building %s %s with %s\n", bv_cli_text(x->c.name), bv_cli_text(x->c.version),
+		      backend);
 	if (bv_publish_build(&x->c, dockerfile, backend, layout, "image", &ev, &err) < 0)
 		return bv_cli_report(err);
 	if (arg_no_push) {
@@ -162,8 +162,8 @@ static int publish(struct run *x, const char *source)
 	fflush(stdout);
 	x->manifest = bv_publish_manifest_text(&x->c, x->dest, x->pushed.digest);
 	bv_cli_status("Checking the manifest and probing the image\n");
-	if (bv_publish_check(&probe, &x->c, x->manifest, bv_publish_repo_dir(x->repo), NULL,
-			     &err) < 0)
+	if (bv_publish_check(&probe, &x->c, x->manifest, bv_publish_repo_dir(x->repo), NULL, &err) <
+	    0)
 		return bv_cli_report(err);
 	json_decref(probe);
 	if (bv_publish_repo_commit(x->repo, &x->c, x->manifest, &err) < 0)
@@ -212,8 +212,7 @@ static const struct bv_cli_option publish_options[] = {
 	 "the version to publish (bv-publish.toml: version)"},
 	{"non-interactive", 0, BV_OPT_FLAG, &arg_non_interactive, NULL,
 	 "never prompt, even on a terminal"},
-	{"no-push", 0, BV_OPT_FLAG, &arg_no_push, NULL,
-	 "build only: push nothing, commit nothing"},
+	{"no-push", 0, BV_OPT_FLAG, &arg_no_push, NULL, "build only: push nothing, commit nothing"},
 	{"no-pr", 0, BV_OPT_FLAG, &arg_no_pr, NULL, "do not open a pull request"},
 	{"push-to", 0, BV_OPT_STRING, &arg_push_to, "REPO",
 	 "image repository to push to, host/path[:tag] (bv-publish.toml: push_to)"},

@@ -82,7 +82,8 @@ struct layer {
 	uint64_t size;
 };
 
-struct export {
+struct export
+{
 	const char *layout;
 	const char *ref;
 	struct bv_buf manifest;
@@ -204,7 +205,8 @@ static int read_export(struct export *x, int fd, struct bv_error **err)
 		if (layer && (archive_entry_filetype(ent) == AE_IFREG ||
 			      archive_entry_filetype(ent) == AE_IFLNK)) {
 			struct layer *l;
-			x->layers = bv_xreallocarray(x->layers, x->n_layers + 1, sizeof(*x->layers));
+			x->layers =
+				bv_xreallocarray(x->layers, x->n_layers + 1, sizeof(*x->layers));
 			l = &x->layers[x->n_layers++];
 			memset(l, 0, sizeof(*l));
 			l->name = bv_xstrdup(name);
@@ -214,7 +216,8 @@ static int read_export(struct export *x, int fd, struct bv_error **err)
 								       : "");
 			else
 				r = copy_layer(l, a, blobs, err);
-		} else if (archive_entry_filetype(ent) == AE_IFREG && !strcmp(name, "manifest.json")) {
+		} else if (archive_entry_filetype(ent) == AE_IFREG &&
+			   !strcmp(name, "manifest.json")) {
 			r = read_small(&x->manifest, a, name, err);
 		} else if (archive_entry_filetype(ent) == AE_IFREG && len > 5 &&
 			   !strchr(name, '/') && !strcmp(name + len - 5, ".json")) {

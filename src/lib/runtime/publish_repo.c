@@ -29,11 +29,11 @@
 #define INDEX_MAX      (64u << 20)
 
 struct bv_publish_repo {
-	char *dir;      /* the work tree's top level */
-	char *base;     /* the branch checked out at open */
-	char *branch;   /* bv-publish/<id>-<version> */
-	char *rel;      /* tools/<id>/<version>.toml */
-	char *remote;   /* origin's URL, or NULL */
+	char *dir;    /* the work tree's top level */
+	char *base;   /* the branch checked out at open */
+	char *branch; /* bv-publish/<id>-<version> */
+	char *rel;    /* tools/<id>/<version>.toml */
+	char *remote; /* origin's URL, or NULL */
 	bool pushed;
 };
 
@@ -44,10 +44,10 @@ struct bv_publish_repo {
 static int git(struct bv_buf *out, int *status_out, const char *dir, const char *const *args,
 	       struct bv_error **err)
 {
-	static const char *const unset[] = {"GIT_DIR",       "GIT_WORK_TREE", "GIT_INDEX_FILE",
-					    "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
-					    "GIT_NAMESPACE", "GIT_PREFIX",
-					    "GIT_ALTERNATE_OBJECT_DIRECTORIES"};
+	static const char *const unset[] = {"GIT_DIR",        "GIT_WORK_TREE",
+					    "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+					    "GIT_COMMON_DIR", "GIT_NAMESPACE",
+					    "GIT_PREFIX",     "GIT_ALTERNATE_OBJECT_DIRECTORIES"};
 	struct bv_proc p = BV_PROC_INIT;
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	int status = 0, r;
@@ -59,8 +59,8 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 	bv_strv_pushv(&p.args, args);
 	for (size_t i = 0; i < BV_ARRAY_SIZE(unset); i++)
 		bv_strv_push(&p.env, unset[i]);
-	bv_strv_pushv(&p.env, (const char *const[]){"GIT_TERMINAL_PROMPT=0", "GCM_INTERACTIVE=never",
-						    "LC_ALL=C", NULL});
+	bv_strv_pushv(&p.env, (const char *const[]){"GIT_TERMINAL_PROMPT=0",
+						    "GCM_INTERACTIVE=never", "LC_ALL=C", NULL});
 	p.no_stdin = true;
 	p.stderr_to_stdout = true;
 	r = bv_proc_capture(&text, &status, &p, GIT_OUTPUT_MAX, err);
@@ -73,7 +73,7 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 		const char *last = text.buf ? strrchr(text.buf, '\n') : NULL;
 		return bv_error_setc(err, BV_ERR, 0, "git %s failed in '%s': %s", args[0],
 				     dir ? dir : ".",
-				     last ? last + 1
+				     last       ? last + 1
 				     : text.len ? text.buf
 						: "no output");
 	}
@@ -138,8 +138,7 @@ static int open_checks(struct bv_publish_repo *r, struct bv_error **err)
 	_cleanup_free_ char *file = bv_path_join(r->dir, r->rel);
 	int status = 0;
 	if (git(&out, &status, r->dir,
-		(const char *const[]){"symbolic-ref", "--quiet", "--short", "HEAD", NULL},
-		err) < 0)
+		(const char *const[]){"symbolic-ref", "--quiet", "--short", "HEAD", NULL}, err) < 0)
 		return BV_ERR;
 	if (status || !out.len)
 		return bv_error_setc(err, BV_EINVALID, 0,
@@ -212,7 +211,8 @@ int bv_publish_repo_open(struct bv_publish_repo **out, const char *where, const 
 		bv_publish_repo_free(r);
 		if (status)
 			return bv_error_setc(err, BV_EINVALID, 0,
-					     "registry checkout '%s' is not a git work tree", where);
+					     "registry checkout '%s' is not a git work tree",
+					     where);
 		return BV_ERR;
 	}
 	r->dir = bv_buf_detach(&top, NULL);
@@ -319,8 +319,8 @@ int bv_publish_repo_commit(struct bv_publish_repo *r, const struct bv_publish_co
 	_cleanup_free_ char *tool_dir = bv_xasprintf("%s/tools/%s", r->dir, c->name);
 	_cleanup_free_ char *index = bv_path_join(r->dir, "index.json");
 	_cleanup_free_ char *message = bv_xasprintf("Add %s %s", c->name, c->version);
-	_cleanup_free_ char *refspec = bv_xasprintf("refs/heads/%s:refs/heads/%s", r->branch,
-						    r->branch);
+	_cleanup_free_ char *refspec =
+		bv_xasprintf("refs/heads/%s:refs/heads/%s", r->branch, r->branch);
 	_cleanup_buf_ struct bv_buf email = BV_BUF_INIT;
 	struct bv_strv commit = BV_STRV_INIT;
 	const char *made_dir = NULL;
