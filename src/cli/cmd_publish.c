@@ -104,7 +104,7 @@ static int publish(struct run *x, const char *source)
 	enum bv_publish_kind kind;
 	const char *dockerfile, *backend = pick_backend();
 	const char *token = arg_github_token ? arg_github_token : getenv("GITHUB_TOKEN");
-	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *reference = NULL;
+	_cleanup_free_ char *layout = NULL, *source_ref = NULL;
 	json_t *probe = NULL;
 	bool written;
 
