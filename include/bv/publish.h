@@ -159,4 +159,14 @@ int bv_publish_repo_commit(struct bv_publish_repo *r, const struct bv_publish_co
 			   const char *manifest_text, struct bv_error **err);
 void bv_publish_repo_free(struct bv_publish_repo *r);
 
+/*
+ * Opens a pull request for the pushed branch against the original one, on the GitHub
+ * repository origin names (https://github.com/o/r, git@github.com:o/r.git, ...), through the
+ * REST API at BV_GITHUB_API (default https://api.github.com).  *url_out: its html_url.
+ * BV_EINVALID when the branch was not pushed or origin is not on GitHub.
+ */
+int bv_publish_open_pr(char **url_out, const struct bv_publish_repo *r,
+		       const struct bv_publish_config *c, const char *token,
+		       struct bv_error **err);
+
 #endif

@@ -104,7 +104,7 @@ static int publish(struct run *x, const char *source)
 	enum bv_publish_kind kind;
 	const char *dockerfile, *backend = pick_backend();
 	const char *token = arg_github_token ? arg_github_token : getenv("GITHUB_TOKEN");
-	_cleanup_free_ char *layout = NULL, *source_ref = NULL;
+	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *pr = NULL;
 	json_t *probe = NULL;
 	bool written;
 
@@ -181,10 +181,10 @@ static int publish(struct run *x, const char *source)
 	if (arg_no_pr || !token || !*token)
 		bv_cli_status("No pull request opened (%s)\n",
 			      arg_no_pr ? "--no-pr" : "no --github-token or GITHUB_TOKEN");
+	else if (bv_publish_open_pr(&pr, x->repo, &x->c, token, &err) < 0)
+		return bv_cli_report(err);
 	else
-		bv_cli_warning("opening a pull request is not supported yet; open one from "
-			       "branch '%s' by hand",
-			       bv_cli_text(bv_publish_repo_branch(x->repo)));
+		printf("Opened pull request %s\n", bv_cli_text(pr));
 	return BV_EXIT_OK;
 }
 

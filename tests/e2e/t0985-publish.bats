@@ -189,6 +189,64 @@ use_branch() {
 	assert_output "greetings, you"
 }
 
+# fake_forge: a loopback stand-in for GitHub's REST API that records one request in
+# $BATS_TEST_TMPDIR/forge.req (method and path, the Authorization header, the body) and
+# answers 201 with a pull request's html_url; FORGE_PID and BV_GITHUB_API are set.
+fake_forge() {
+	python3 - "$BATS_TEST_TMPDIR" <<-'EOF' &
+		import http.server, json, sys
+		d = sys.argv[1]
+		class H(http.server.BaseHTTPRequestHandler):
+		    def do_POST(self):
+		        body = self.rfile.read(int(self.headers["Content-Length"]))
+		        with open(d + "/forge.req", "w") as f:
+		            f.write("%s %s\n%s\n%s\n" % (self.command, self.path,
+		                    self.headers["Authorization"], body.decode()))
+		        out = json.dumps({"html_url": "https://github.com/bv-test/registry/pull/7"})
+		        self.send_response(201)
+		        self.send_header("Content-Type", "application/json")
+		        self.send_header("Content-Length", str(len(out)))
+		        self.end_headers()
+		        self.wfile.write(out.encode())
+		    def log_message(self, *a):
+		        pass
+		s = http.server.HTTPServer(("127.0.0.1", 0), H)
+		open(d + "/forge.port.tmp", "w").write(str(s.server_address[1]))
+		__import__("os").rename(d + "/forge.port.tmp", d + "/forge.port")
+		s.handle_request()
+	EOF
+	FORGE_PID=$!
+	for _ in $(seq 100); do
+		[[ -s $BATS_TEST_TMPDIR/forge.port ]] && break
+		sleep 0.1
+	done
+	export BV_GITHUB_API="http://127.0.0.1:$(<"$BATS_TEST_TMPDIR/forge.port")"
+}
+
+@test "with a token, the pull request is opened through the forge's API" {
+	mkdir src
+	printf '#!/bin/sh\necho pr\n' >src/prtool
+	chmod +x src/prtool
+	printf 'FROM %s\nCOPY prtool /usr/local/bin/prtool\n' "$BASE" >src/Dockerfile
+	# origin names a GitHub repository; pushes go to the bare repository
+	git -C "$REG" remote set-url origin https://github.com/bv-test/registry.git
+	git -C "$REG" remote set-url --push origin "$REMOTE"
+	fake_forge
+	run --separate-stderr env GITHUB_TOKEN=ghp_secret123 "$BV" publish --non-interactive \
+		--tool-name prtool --tool-version 3 --push-to "$REPO" --registry-repo "$REG" src
+	kill "$FORGE_PID" 2>/dev/null || true
+	[[ $status -eq 0 ]] || echo "$stderr" | tail -5 >&3
+	assert_success
+	assert_line --index 2 "Pushed branch bv-publish/prtool-3 to origin"
+	assert_line --index 3 "Opened pull request https://github.com/bv-test/registry/pull/7"
+	[[ $output != *ghp_secret123* && $stderr != *ghp_secret123* ]]
+	run cat "$BATS_TEST_TMPDIR/forge.req"
+	assert_line --index 0 "POST /repos/bv-test/registry/pulls"
+	assert_line --index 1 "Bearer ghp_secret123"
+	[[ $(jq -r '.head + " " + .base' <<<"${lines[2]}") == "bv-publish/prtool-3 main" ]]
+	git -C "$REMOTE" rev-parse --verify -q refs/heads/bv-publish/prtool-3
+}
+
 @test "with no engine, buildah builds the tool" {
 	[[ -z $CC_SKIP ]] || skip "$CC_SKIP"
 	command -v buildah >/dev/null || skip "buildah is not installed"
@@ -270,6 +328,17 @@ use_branch() {
 	assert_failure
 	[[ $stderr == *"error: branch 'bv-publish/t-1' exists already in registry checkout '$REG'; delete it or publish another version" ]]
 	[[ $stderr != *Building* ]]
+	assert_equal "$(state)" "$before"
+}
+
+@test "an image without the tool's binary fails the conformance probe, nothing committed" {
+	mkdir src
+	printf 'FROM %s\n' "$BASE" >src/Dockerfile
+	before=$(state)
+	run --separate-stderr bv publish --non-interactive --tool-name absent --tool-version 1 \
+		--push-to "$REPO" --registry-repo "$REG" src
+	assert_failure
+	[[ $stderr == *"error: the conformance probe of 'absent' 1 failed: binary 'absent' not in the image" ]]
 	assert_equal "$(state)" "$before"
 }
 
