@@ -166,7 +166,6 @@ void bv_publish_repo_free(struct bv_publish_repo *r);
  * BV_EINVALID when the branch was not pushed or origin is not on GitHub.
  */
 int bv_publish_open_pr(char **url_out, const struct bv_publish_repo *r,
-		       const struct bv_publish_config *c, const char *token,
-		       struct bv_error **err);
+		       const struct bv_publish_config *c, const char *token, struct bv_error **err);
 
 #endif

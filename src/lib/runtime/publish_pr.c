@@ -42,7 +42,8 @@ static char *github_slug(const char *url)
 	for (size_t i = 0; i < n; i++)
 		slashes += rest[i] == '/';
 	if (!n || slashes != 1 || rest[0] == '/' || rest[n - 1] == '/' ||
-	    strspn(rest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./") < n ||
+	    strspn(rest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./") <
+		    n ||
 	    strstr(rest, ".."))
 		return NULL;
 	return bv_xstrndup(rest, n);
@@ -58,8 +59,7 @@ static size_t collect(char *data, size_t size, size_t n, void *payload)
 }
 
 int bv_publish_open_pr(char **url_out, const struct bv_publish_repo *r,
-		       const struct bv_publish_config *c, const char *token,
-		       struct bv_error **err)
+		       const struct bv_publish_config *c, const char *token, struct bv_error **err)
 {
 	const char *remote = bv_publish_repo_remote(r);
 	const char *api = getenv("BV_GITHUB_API");
@@ -84,8 +84,8 @@ int bv_publish_open_pr(char **url_out, const struct bv_publish_repo *r,
 	endpoint = bv_xasprintf("%s/repos/%s/pulls", api && *api ? api : "https://api.github.com",
 				slug);
 	title = bv_xasprintf("Add %s %s", c->name, c->version);
-	body = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "head",
-			 bv_publish_repo_branch(r), "base", bv_publish_repo_base(r), "body",
+	body = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "head", bv_publish_repo_branch(r),
+			 "base", bv_publish_repo_base(r), "body",
 			 "Published with bv publish: the manifest pins the image by digest, and "
 			 "bv's loader and conformance probe passed before the commit.");
 	if (!body)
