@@ -219,7 +219,7 @@ static const struct bv_cli_option publish_options[] = {
 	{"registry-repo", 0, BV_OPT_STRING, &arg_registry_repo, "PATH-OR-URL",
 	 "registry checkout, or a git URL to clone (bv-publish.toml: registry_repo)"},
 	{"platform", 0, BV_OPT_STRING, &arg_platform, "PLATFORM",
-	 "platform to build for (buildah; bv-publish.toml: platform)"},
+	 "platform to build for, os/arch (bv-publish.toml: platform)"},
 	{"backend", 0, BV_OPT_STRING, &arg_backend, "NAME",
 	 "docker or buildah (default: docker when an engine answers)"},
 	{"github-token", 0, BV_OPT_STRING, &arg_github_token, "TOKEN",

@@ -197,6 +197,7 @@ struct bv_engine_build {
 	json_t *buildargs;      /* object of strings, or NULL */
 	const char *target;     /* the stage to build, or NULL */
 	bool buildkit;          /* POST /build?version=2: only where bv_engine_has_buildkit() */
+	const char *platform;   /* "linux/amd64", or NULL: the engine's own */
 };
 /*
  * Builds the tar build context read from `context_fd`; events as for a pull.  With BuildKit

@@ -459,7 +459,8 @@ static int build_engine(const struct bv_publish_config *c, const char *dockerfil
 	_cleanup_free_ char *what = bv_xasprintf("tool '%s'", c->name);
 	json_t *labels = json_pack("{s:s, s:s}", "dev.bv.publish.id", c->name,
 				   "dev.bv.publish.version", c->version);
-	struct bv_engine_build b = {.tag = tag, .dockerfile = dockerfile, .labels = labels};
+	struct bv_engine_build b = {
+		.tag = tag, .dockerfile = dockerfile, .labels = labels, .platform = c->platform};
 	int r;
 	if (!labels)
 		bv_oom();
