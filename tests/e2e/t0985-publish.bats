@@ -250,6 +250,14 @@ fake_forge() {
 @test "with no engine, buildah builds the tool" {
 	[[ -z $CC_SKIP ]] || skip "$CC_SKIP"
 	command -v buildah >/dev/null || skip "buildah is not installed"
+	# a private image store, so the images buildah pulls do not pile up in the system's
+	cat >storage.conf <<-EOF
+		[storage]
+		driver = "vfs"
+		graphroot = "$BATS_TEST_TMPDIR/buildah/root"
+		runroot = "$BATS_TEST_TMPDIR/buildah/run"
+	EOF
+	export CONTAINERS_STORAGE_CONF="$PWD/storage.conf"
 	hello_source src
 	run --separate-stderr env DOCKER_HOST="unix://$BATS_TEST_TMPDIR/nothing.sock" \
 		"$BV" publish --non-interactive --tool-version 1.0.2 --registry-repo "$REG" src
