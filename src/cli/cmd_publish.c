@@ -8,6 +8,7 @@
  */
 #include <bv/engine.h>
 #include <bv/error.h>
+#include <bv/index.h>
 #include <bv/publish.h>
 #include <bv/push.h>
 #include <jansson.h>
@@ -104,7 +105,7 @@ static int publish(struct run *x, const char *source)
 	enum bv_publish_kind kind;
 	const char *dockerfile, *backend = pick_backend();
 	const char *token = arg_github_token ? arg_github_token : getenv("GITHUB_TOKEN");
-	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *pr = NULL;
+	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *pr = NULL, *shown = NULL;
 	json_t *probe = NULL;
 	bool written;
 
@@ -168,13 +169,15 @@ static int publish(struct run *x, const char *source)
 	json_decref(probe);
 	if (bv_publish_repo_commit(x->repo, &x->c, x->manifest, &err) < 0)
 		return bv_cli_report(err);
+	/* a clone is gone when bv exits: name what it was cloned from, without credentials */
+	shown = bv_publish_repo_remote(x->repo) && x->clone_dir &&
+				!strncmp(bv_publish_repo_dir(x->repo), x->clone_dir,
+					 strlen(x->clone_dir))
+			? bv_index_redact_url(bv_publish_repo_remote(x->repo))
+			: bv_xstrdup(bv_publish_repo_dir(x->repo));
 	printf("Committed tools/%s/%s.toml on branch %s of %s\n", bv_cli_text(x->c.name),
 	       bv_cli_text(x->c.version), bv_cli_text(bv_publish_repo_branch(x->repo)),
-	       bv_cli_text(bv_publish_repo_remote(x->repo) && x->clone_dir &&
-					   !strncmp(bv_publish_repo_dir(x->repo), x->clone_dir,
-						    strlen(x->clone_dir))
-				   ? bv_publish_repo_remote(x->repo)
-				   : bv_publish_repo_dir(x->repo)));
+	       bv_cli_text(shown));
 	if (bv_publish_repo_pushed(x->repo))
 		printf("Pushed branch %s to origin\n",
 		       bv_cli_text(bv_publish_repo_branch(x->repo)));

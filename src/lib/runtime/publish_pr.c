@@ -4,6 +4,7 @@
  * in a header only; no message carries it.
  */
 #include <bv/error.h>
+#include <bv/index.h>
 #include <bv/publish.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -74,11 +75,13 @@ int bv_publish_open_pr(char **url_out, const struct bv_publish_repo *r,
 	CURL *h;
 	int ret = 0;
 	*url_out = NULL;
-	if (!bv_publish_repo_pushed(r) || !slug)
+	if (!bv_publish_repo_pushed(r) || !slug) {
+		_cleanup_free_ char *shown = remote ? bv_index_redact_url(remote) : NULL;
 		return bv_error_setc(err, BV_EINVALID, 0,
 				     "cannot open a pull request: origin%s%s%s is not a GitHub "
 				     "repository",
-				     remote ? " '" : "", remote ? remote : "", remote ? "'" : "");
+				     shown ? " '" : "", shown ? shown : "", shown ? "'" : "");
+	}
 	if (!(cu = bv_curl_get(err)))
 		return BV_ERR;
 	endpoint = bv_xasprintf("%s/repos/%s/pulls", api && *api ? api : "https://api.github.com",

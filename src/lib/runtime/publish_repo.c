@@ -5,6 +5,7 @@
  * credential helper, nothing inherited from a surrounding git command.
  */
 #include <bv/error.h>
+#include <bv/index.h>
 #include <bv/publish.h>
 #include <jansson.h>
 #include <limits.h>
@@ -71,8 +72,11 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 		bv_buf_setlen(&text, text.len - 1);
 	if (status && !status_out) {
 		const char *last = text.buf ? strrchr(text.buf, '\n') : NULL;
-		return bv_error_setc(err, BV_ERR, 0, "git %s failed in '%s': %s", args[0],
-				     dir ? dir : ".",
+		size_t verb = 0;
+		while (args[verb] && args[verb + 1] && !strcmp(args[verb], "-c"))
+			verb += 2; /* "-c key=value" pairs come before the subcommand */
+		return bv_error_setc(err, BV_ERR, 0, "git %s failed%s%s%s: %s", args[verb],
+				     dir ? " in '" : "", dir ? dir : "", dir ? "'" : "",
 				     last       ? last + 1
 				     : text.len ? text.buf
 						: "no output");
@@ -82,6 +86,31 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 	if (out)
 		bv_buf_add(out, text.buf ? text.buf : "", text.len);
 	return 0;
+}
+
+/* The error's text with the user-info of `url` (user:password@, a token) replaced by "***":
+ * git quotes URLs in its messages, and they may carry credentials. */
+static char *without_userinfo(const struct bv_error *e, const char *url)
+{
+	_cleanup_free_ char *text = bv_error_format(e);
+	const char *scheme = strstr(url, "://");
+	const char *start = scheme ? scheme + 3 : NULL;
+	const char *end = start ? strchr(start, '@') : NULL;
+	const char *slash = start ? strchr(start, '/') : NULL;
+	struct bv_buf out = BV_BUF_INIT;
+	size_t n;
+	if (!end || (slash && slash < end) || end == start)
+		return TAKE_PTR(text);
+	n = (size_t)(end - start);
+	for (const char *p = text; *p;) {
+		if (!strncmp(p, start, n)) {
+			bv_buf_puts(&out, "***");
+			p += n;
+		} else {
+			bv_buf_putc(&out, *p++);
+		}
+	}
+	return bv_buf_detach(&out, NULL);
 }
 
 static bool is_url(const char *s)
@@ -192,11 +221,16 @@ int bv_publish_repo_open(struct bv_publish_repo **out, const char *where, const 
 	r->branch = bv_xasprintf("bv-publish/%s-%s", id, version);
 	r->rel = bv_xasprintf("tools/%s/%s.toml", id, version);
 	if (is_url(where)) {
+		struct bv_error *cerr = NULL;
 		if (git(NULL, NULL, NULL,
 			(const char *const[]){"clone", "--quiet", "--", where, clone_dir, NULL},
-			err) < 0) {
+			&cerr) < 0) {
+			_cleanup_free_ char *shown = bv_index_redact_url(where);
+			_cleanup_free_ char *why = without_userinfo(cerr, where);
+			bv_error_free(cerr);
 			bv_publish_repo_free(r);
-			return bv_error_wrap(err, BV_ERR, "could not clone registry '%s'", where);
+			return bv_error_setc(err, BV_ERR, 0, "could not clone registry '%s': %s",
+					     shown, why);
 		}
 		where = clone_dir;
 	}
@@ -356,13 +390,18 @@ int bv_publish_repo_commit(struct bv_publish_repo *r, const struct bv_publish_co
 		bv_strv_clear(&commit);
 	}
 	if (rc >= 0 && r->remote) {
+		struct bv_error *perr = NULL;
 		rc = git(NULL, NULL, r->dir,
-			 (const char *const[]){"push", "--quiet", "origin", refspec, NULL}, err);
-		if (rc < 0)
-			rc = bv_error_wrap(err, rc, "could not push branch '%s' to origin",
-					   r->branch);
-		else
+			 (const char *const[]){"push", "--quiet", "origin", refspec, NULL}, &perr);
+		if (rc < 0) {
+			_cleanup_free_ char *why = without_userinfo(perr, r->remote);
+			bv_error_free(perr);
+			rc = bv_error_setc(err, BV_ERR, 0,
+					   "could not push branch '%s' to origin: %s", r->branch,
+					   why);
+		} else {
 			r->pushed = true;
+		}
 	}
 	if (rc >= 0)
 		rc = git(NULL, NULL, r->dir,
