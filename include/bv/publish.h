@@ -38,13 +38,14 @@
  * the first, Dockerfile.bv is written; one that does not start with the marker line bv writes
  * is the user's (edited) file and is used as it is.
  *
- * The registry checkout: a local work tree must be clean and not have the branch
- * bv-publish/<id>-<version>; commit creates it from the current HEAD, writes
- * tools/<id>/<version>.toml (and updates index.json when there is one), commits once, pushes
- * the branch to `origin` when there is a remote, and checks out the original branch again.  Any
- * failure after the branch was made rolls back: the original branch checked out, the new
- * branch deleted, the written files removed.  git runs as a subprocess with fixed argv, no
- * prompt and no credential helper.
+ * The registry checkout: a local work tree must be clean, on a branch with a commit, and not
+ * have the branch bv-publish/<id>-<version> or tools/<id>/<version>.toml.  Commit makes one
+ * commit on top of HEAD holding tools/<id>/<version>.toml (and index.json with the tool, when
+ * the registry has one) with git's plumbing and a private index file, so the work tree, the
+ * user's index and HEAD are never touched; the branch appears in one step (update-ref, which
+ * must create it) and is pushed to `origin` when there is a remote, or deleted again when that
+ * push fails.  No failure, and no kill -9, leaves the checkout off its branch or with half a
+ * commit.  git runs as a subprocess with fixed argv, no prompt, no credential helper, no hooks.
  *
  * Ownership: a config owns its strings; inputs are borrowed; returned strings are new.
  *

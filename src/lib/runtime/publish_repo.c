@@ -1,8 +1,9 @@
 /*
  * publish_repo.c - the registry checkout of bv publish (bv/publish.h): checks before the
- * build, then one commit on a new branch, pushed when there is a remote, rolled back on any
- * failure.  git runs as a subprocess with a fixed argv (never a shell), no prompt, no
- * credential helper, nothing inherited from a surrounding git command.
+ * build, then one commit on a new branch made without touching the work tree, pushed when
+ * there is a remote, deleted again when the push fails.  git runs as a subprocess with a fixed argv
+ * (never a shell), no prompt, no credential helper, nothing inherited from a surrounding git
+ * command.
  */
 #include <bv/error.h>
 #include <bv/index.h>
@@ -26,8 +27,7 @@
 
 #include "util/banned.h"
 
-#define GIT_OUTPUT_MAX (4u << 20)
-#define INDEX_MAX      (64u << 20)
+#define GIT_OUTPUT_MAX (64u << 20) /* index.json comes through git cat-file */
 
 struct bv_publish_repo {
 	char *dir;    /* the work tree's top level */
@@ -42,8 +42,8 @@ struct bv_publish_repo {
  * Runs git in `dir`.  *out (may be NULL) gets its stdout and stderr; a non-zero exit is an
  * error quoting git's last line unless `status_out` takes it.
  */
-static int git(struct bv_buf *out, int *status_out, const char *dir, const char *const *args,
-	       struct bv_error **err)
+static int git_in(struct bv_buf *out, int *status_out, const char *dir, const char *index_file,
+		  const char *const *args, struct bv_error **err)
 {
 	static const char *const unset[] = {"GIT_DIR",        "GIT_WORK_TREE",
 					    "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
@@ -60,6 +60,8 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 	bv_strv_pushv(&p.args, args);
 	for (size_t i = 0; i < BV_ARRAY_SIZE(unset); i++)
 		bv_strv_push(&p.env, unset[i]);
+	if (index_file)
+		bv_strv_push_take(&p.env, bv_xasprintf("GIT_INDEX_FILE=%s", index_file));
 	bv_strv_pushv(&p.env, (const char *const[]){"GIT_TERMINAL_PROMPT=0",
 						    "GCM_INTERACTIVE=never", "LC_ALL=C", NULL});
 	p.no_stdin = true;
@@ -86,6 +88,12 @@ static int git(struct bv_buf *out, int *status_out, const char *dir, const char 
 	if (out)
 		bv_buf_add(out, text.buf ? text.buf : "", text.len);
 	return 0;
+}
+
+static int git(struct bv_buf *out, int *status_out, const char *dir, const char *const *args,
+	       struct bv_error **err)
+{
+	return git_in(out, status_out, dir, NULL, args, err);
 }
 
 /* The error's text with the user-info of `url` (user:password@, a token) replaced by "***":
@@ -260,23 +268,20 @@ int bv_publish_repo_open(struct bv_publish_repo **out, const char *where, const 
 
 /* ---- index.json ----------------------------------------------------------------------- */
 
-/* The registry's index.json with this version of the tool in it. */
-static int update_index(const char *path, const struct bv_publish_config *c, struct bv_error **err)
+/* The registry's index.json (text) with this version of the tool in it (new string). */
+static int update_index(char **out, const char *text, size_t len, const struct bv_publish_config *c,
+			struct bv_error **err)
 {
-	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	json_t *root, *tools, *t = NULL, *versions, *v;
-	json_error_t jerr;
 	char *dumped;
 	size_t i;
 	bool newest = true;
-	int r;
-	if (bv_buf_read_file(&text, path, INDEX_MAX, err) < 0)
-		return BV_ERR;
-	root = json_loadb(text.buf ? text.buf : "", text.len, JSON_DECODE_ANY, &jerr);
+	root = json_loadb(text, len, 0, NULL);
 	tools = json_object_get(root, "tools");
 	if (!json_is_array(tools)) {
 		json_decref(root);
-		return bv_error_setc(err, BV_EINVALID, 0, "'%s' has no \"tools\" array", path);
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "the registry's index.json has no \"tools\" array");
 	}
 	json_array_foreach(tools, i, v)
 	{
@@ -316,99 +321,123 @@ static int update_index(const char *path, const struct bv_publish_config *c, str
 	json_decref(root);
 	if (!dumped)
 		bv_oom();
-	{
-		_cleanup_free_ char *withnl = bv_xasprintf("%s\n", dumped);
-		free(dumped);
-		r = bv_write_file_atomic(path, withnl, strlen(withnl), 0644, err);
-	}
-	return r;
+	*out = bv_xasprintf("%s\n", dumped);
+	free(dumped);
+	return 0;
 }
 
 /* ---- the commit ----------------------------------------------------------------------- */
 
-/* Back to the original branch; the new branch and what was written gone. */
-static void roll_back(struct bv_publish_repo *r, const char *made_dir)
+/*
+ * The commit is made with git's plumbing, against a private index file: the work tree, the
+ * user's index and HEAD are never touched, so no failure (and no kill -9) can leave the
+ * checkout on another branch or with half a change.  The branch appears in one step,
+ * `update-ref` with the all-zero old value (it must not exist), and is deleted again when
+ * the push fails.
+ */
+
+/* Stores `text` as a blob; *oid_out: its id (new string). */
+static int put_blob(char **oid_out, const char *dir, const char *scratch, const char *text,
+		    struct bv_error **err)
 {
-	struct bv_error *e = NULL;
-	_cleanup_free_ char *file = bv_path_join(r->dir, r->rel);
-	(void)git(NULL, NULL, r->dir, (const char *const[]){"reset", "--quiet", "--hard", NULL},
-		  &e);
-	bv_error_free(e);
-	e = NULL;
-	(void)unlink(file);
-	if (made_dir)
-		(void)rmdir(made_dir);
-	(void)git(NULL, NULL, r->dir,
-		  (const char *const[]){"checkout", "--quiet", "-f", r->base, NULL}, &e);
-	bv_error_free(e);
-	e = NULL;
-	(void)git(NULL, NULL, r->dir, (const char *const[]){"branch", "-D", r->branch, NULL}, &e);
-	bv_error_free(e);
+	_cleanup_free_ char *path = bv_path_join(scratch, "blob");
+	_cleanup_buf_ struct bv_buf oid = BV_BUF_INIT;
+	if (bv_write_file_atomic(path, text, strlen(text), 0644, err) < 0 ||
+	    git(&oid, NULL, dir, (const char *const[]){"hash-object", "-w", "--", path, NULL},
+		err) < 0)
+		return BV_ERR;
+	*oid_out = bv_buf_detach(&oid, NULL);
+	return 0;
+}
+
+static int make_commit(char **commit_out, struct bv_publish_repo *r,
+		       const struct bv_publish_config *c, const char *manifest_text,
+		       const char *scratch, struct bv_error **err)
+{
+	_cleanup_free_ char *index_file = bv_path_join(scratch, "index");
+	_cleanup_free_ char *mblob = NULL, *iblob = NULL, *itext = NULL, *mentry = NULL;
+	_cleanup_free_ char *ientry = NULL;
+	_cleanup_free_ char *message = bv_xasprintf("Add %s %s", c->name, c->version);
+	_cleanup_buf_ struct bv_buf old_index = BV_BUF_INIT, tree = BV_BUF_INIT,
+				    email = BV_BUF_INIT;
+	_cleanup_strv_ struct bv_strv args = BV_STRV_INIT;
+	int status = 0;
+	if (git(&old_index, &status, r->dir,
+		(const char *const[]){"cat-file", "blob", "HEAD:index.json", NULL}, err) < 0 ||
+	    (!status &&
+	     update_index(&itext, old_index.buf ? old_index.buf : "", old_index.len, c, err) < 0))
+		return BV_ERR;
+	if (put_blob(&mblob, r->dir, scratch, manifest_text, err) < 0 ||
+	    (itext && put_blob(&iblob, r->dir, scratch, itext, err) < 0))
+		return BV_ERR;
+	mentry = bv_xasprintf("100644,%s,%s", mblob, r->rel);
+	ientry = iblob ? bv_xasprintf("100644,%s,index.json", iblob) : NULL;
+	if (git_in(NULL, NULL, r->dir, index_file, (const char *const[]){"read-tree", "HEAD", NULL},
+		   err) < 0 ||
+	    git_in(NULL, NULL, r->dir, index_file,
+		   (const char *const[]){"update-index", "--add", "--cacheinfo", mentry, NULL},
+		   err) < 0 ||
+	    (ientry &&
+	     git_in(NULL, NULL, r->dir, index_file,
+		    (const char *const[]){"update-index", "--cacheinfo", ientry, NULL}, err) < 0) ||
+	    git_in(&tree, NULL, r->dir, index_file, (const char *const[]){"write-tree", NULL},
+		   err) < 0)
+		return BV_ERR;
+	/* an identity only when git has none: a configured one is the user's to keep */
+	if (git(&email, &status, r->dir, (const char *const[]){"config", "user.email", NULL}, err) <
+	    0)
+		return BV_ERR;
+	if (status)
+		bv_strv_pushv(&args, (const char *const[]){"-c", "user.email=bv-publish@localhost",
+							   "-c", "user.name=bv publish", NULL});
+	bv_strv_pushv(&args, (const char *const[]){"commit-tree", tree.buf, "-p", "HEAD", "-m",
+						   message, NULL});
+	bv_buf_reset(&tree);
+	if (git(&tree, NULL, r->dir, (const char *const *)args.v, err) < 0)
+		return BV_ERR;
+	*commit_out = bv_buf_detach(&tree, NULL);
+	return 0;
 }
 
 int bv_publish_repo_commit(struct bv_publish_repo *r, const struct bv_publish_config *c,
 			   const char *manifest_text, struct bv_error **err)
 {
-	_cleanup_free_ char *file = bv_path_join(r->dir, r->rel);
-	_cleanup_free_ char *tool_dir = bv_xasprintf("%s/tools/%s", r->dir, c->name);
-	_cleanup_free_ char *index = bv_path_join(r->dir, "index.json");
-	_cleanup_free_ char *message = bv_xasprintf("Add %s %s", c->name, c->version);
-	_cleanup_free_ char *refspec =
-		bv_xasprintf("refs/heads/%s:refs/heads/%s", r->branch, r->branch);
-	_cleanup_buf_ struct bv_buf email = BV_BUF_INIT;
-	struct bv_strv commit = BV_STRV_INIT;
-	const char *made_dir = NULL;
-	bool has_index = bv_path_exists(index);
-	int status = 0, rc;
+	static const char zero[] = "0000000000000000000000000000000000000000";
+	const char *tmp = getenv("TMPDIR");
+	_cleanup_free_ char *scratch =
+		bv_xasprintf("%s/bv-publish-git-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	_cleanup_free_ char *ref = bv_xasprintf("refs/heads/%s", r->branch);
+	_cleanup_free_ char *refspec = bv_xasprintf("%s:%s", ref, ref);
+	_cleanup_free_ char *commit = NULL;
+	struct bv_error *e = NULL;
+	int rc;
+	if (!mkdtemp(scratch))
+		return bv_error_set_errno(err, "could not create a temporary directory");
+	rc = make_commit(&commit, r, c, manifest_text, scratch, err);
+	if (bv_rm_rf(scratch, &e) < 0)
+		bv_error_free(e);
+	if (rc < 0)
+		return rc;
 	if (git(NULL, NULL, r->dir,
-		(const char *const[]){"checkout", "--quiet", "-b", r->branch, NULL}, err) < 0)
+		(const char *const[]){"update-ref", "-m", "bv publish", ref, commit, zero, NULL},
+		err) < 0)
 		return BV_ERR;
-	if (!bv_path_exists(tool_dir))
-		made_dir = tool_dir;
-	rc = bv_mkdir_p(tool_dir, 0755, err);
-	if (rc >= 0)
-		rc = bv_write_file_atomic(file, manifest_text, strlen(manifest_text), 0644, err);
-	if (rc >= 0 && has_index)
-		rc = update_index(index, c, err);
-	if (rc >= 0)
-		rc = git(NULL, NULL, r->dir,
-			 (const char *const[]){"add", "--", r->rel, has_index ? "index.json" : NULL,
-					       NULL},
-			 err);
-	/* an identity only when git has none: a configured one is the user's to keep */
-	if (rc >= 0)
-		rc = git(&email, &status, r->dir,
-			 (const char *const[]){"config", "user.email", NULL}, err);
-	if (rc >= 0) {
-		if (status)
-			bv_strv_pushv(&commit,
-				      (const char *const[]){"-c", "user.email=bv-publish@localhost",
-							    "-c", "user.name=bv publish", NULL});
-		bv_strv_pushv(&commit, (const char *const[]){"commit", "--quiet", "--no-verify",
-							     "-m", message, NULL});
-		rc = git(NULL, NULL, r->dir, (const char *const *)commit.v, err);
-		bv_strv_clear(&commit);
-	}
-	if (rc >= 0 && r->remote) {
+	if (r->remote) {
 		struct bv_error *perr = NULL;
 		rc = git(NULL, NULL, r->dir,
 			 (const char *const[]){"push", "--quiet", "origin", refspec, NULL}, &perr);
 		if (rc < 0) {
 			_cleanup_free_ char *why = without_userinfo(perr, r->remote);
 			bv_error_free(perr);
-			rc = bv_error_setc(err, BV_ERR, 0,
-					   "could not push branch '%s' to origin: %s", r->branch,
-					   why);
-		} else {
-			r->pushed = true;
+			e = NULL;
+			(void)git(NULL, NULL, r->dir,
+				  (const char *const[]){"update-ref", "-d", ref, commit, NULL}, &e);
+			bv_error_free(e);
+			return bv_error_setc(err, BV_ERR, 0,
+					     "could not push branch '%s' to origin: %s", r->branch,
+					     why);
 		}
-	}
-	if (rc >= 0)
-		rc = git(NULL, NULL, r->dir,
-			 (const char *const[]){"checkout", "--quiet", r->base, NULL}, err);
-	if (rc < 0) {
-		roll_back(r, made_dir);
-		return rc;
+		r->pushed = true;
 	}
 	return 0;
 }
