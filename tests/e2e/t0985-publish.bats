@@ -351,6 +351,20 @@ fake_forge() {
 	assert_equal "$(state)" "$before"
 }
 
+@test "a branch origin refuses is deleted again, the checkout untouched" {
+	mkdir src
+	printf '#!/bin/sh\necho ok\n' >src/refused
+	chmod +x src/refused
+	printf 'FROM %s\nCOPY refused /usr/local/bin/refused\n' "$BASE" >src/Dockerfile
+	git -C "$REG" remote set-url origin "$BATS_TEST_TMPDIR/no-such-remote.git"
+	before=$(state)
+	run --separate-stderr bv publish --non-interactive --tool-name refused --tool-version 1 \
+		--push-to "$REPO" --registry-repo "$REG" src
+	assert_failure
+	[[ $stderr == *"error: could not push branch 'bv-publish/refused-1' to origin: "* ]]
+	assert_equal "$(state)" "$before"
+}
+
 @test "a missing version without a terminal is one clear error" {
 	mkdir src
 	printf 'FROM %s\n' "$BASE" >src/Dockerfile
