@@ -365,6 +365,21 @@ fake_forge() {
 	assert_equal "$(state)" "$before"
 }
 
+@test "on a terminal a missing value is asked for; --no-push builds only" {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	mkdir src
+	printf 'FROM %s\n' "$BASE" >src/Dockerfile
+	printf 'name = "asked"\n' >src/bv-publish.toml
+	before=$(state)
+	# script gives bv a terminal; the answer comes through it
+	run bash -c 'printf "4.5\n" | script -qec "$1" /dev/null' _ \
+		"'$BV' publish --no-push --registry-repo '$REG' src"
+	assert_success
+	assert_output --partial "Tool version: "
+	assert_output --partial "Built asked 4.5 (--no-push: nothing pushed or committed)"
+	assert_equal "$(state)" "$before"
+}
+
 @test "a missing version without a terminal is one clear error" {
 	mkdir src
 	printf 'FROM %s\n' "$BASE" >src/Dockerfile
