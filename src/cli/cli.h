@@ -397,6 +397,7 @@ extern const struct bv_cli_command bv_cmd_list;
 extern const struct bv_cli_command bv_cmd_lock;
 extern const struct bv_cli_command bv_cmd_logs;
 extern const struct bv_cli_command bv_cmd_ps;
+extern const struct bv_cli_command bv_cmd_publish;
 extern const struct bv_cli_command bv_cmd_push;
 extern const struct bv_cli_command bv_cmd_remove;
 extern const struct bv_cli_command bv_cmd_restart;

@@ -42,6 +42,7 @@ const struct bv_cli_command *const bv_cli_commands[] = {
 	&bv_cmd_export,
 	&bv_cmd_conformance,
 	&bv_cmd_push,
+	&bv_cmd_publish,
 	&bv_cmd_data,
 	&bv_cmd_cache,
 	&bv_cmd_doctor,

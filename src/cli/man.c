@@ -87,6 +87,8 @@ static const struct {
 	{"BV_JOBS", "How many blobs a pull or a push transfers at a time (1 to 256, default 8)."},
 	{"BV_KNOWN_PROJECTS",
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
+	{"BV_GITHUB_API", "The GitHub REST API bv publish opens pull requests through (default "
+			  "https://api.github.com)."},
 	{"BV_HARDWARE_ROOT",
 	 "A directory standing in for / when bv reads the machine's hardware (/proc, /sys and "
 	 "nvidia-smi), for tests."},

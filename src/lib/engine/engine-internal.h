@@ -197,6 +197,7 @@ struct bv_engine_build {
 	json_t *buildargs;      /* object of strings, or NULL */
 	const char *target;     /* the stage to build, or NULL */
 	bool buildkit;          /* POST /build?version=2: only where bv_engine_has_buildkit() */
+	const char *platform;   /* "linux/amd64", or NULL: the engine's own */
 };
 /*
  * Builds the tar build context read from `context_fd`; events as for a pull.  With BuildKit
@@ -206,6 +207,25 @@ struct bv_engine_build {
 int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, int context_fd,
 			  int (*on_event)(json_t *event, void *payload), void *payload,
 			  const char *what, struct bv_error **err);
+/*
+ * Builds directory `context` (its .dockerignore applied, o->dockerfile relative to it): the
+ * context goes to an unlinked temporary file as a tar, then to bv_engine_image_build().  The
+ * one build path of bv (services, bv publish).  "could not send the build context of <what>"
+ * when the directory cannot be read.
+ */
+int bv_engine_build_dir(struct bv_engine *e, const struct bv_engine_build *o, const char *context,
+			int (*on_event)(json_t *event, void *payload), void *payload,
+			const char *what, struct bv_error **err);
+/* An unlinked temporary file in TMPDIR (else /tmp), read-write; or a negative error. */
+int bv_engine_temp_fd(struct bv_error **err);
+/*
+ * Exports image `ref` (GET /images/{name}/get, a docker-archive) into a new OCI image layout
+ * at `layout` (created) holding that one image as `name`: the config as it is, the layers as
+ * the plain tars the archive holds (so their digests are the config's diff_ids) with the
+ * media type application/vnd.oci.image.layer.v1.tar.  For bv_push("oci:<layout>:<name>").
+ */
+int bv_engine_image_export_oci(struct bv_engine *e, const char *ref, const char *layout,
+			       const char *name, struct bv_error **err);
 /*
  * Whether the engine builds with BuildKit: dockerd from API 1.39 on (its /_ping sends
  * Builder-Version only when daemon.json turns BuildKit on by default, so that header cannot

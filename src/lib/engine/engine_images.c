@@ -128,6 +128,10 @@ int bv_engine_image_build(struct bv_engine *e, const struct bv_engine_build *o, 
 		_cleanup_free_ char *etarget = bv_url_escape(o->target, NULL);
 		bv_buf_printf(&extra, "&target=%s", etarget);
 	}
+	if (o->platform) {
+		_cleanup_free_ char *eplatform = bv_url_escape(o->platform, NULL);
+		bv_buf_printf(&extra, "&platform=%s", eplatform);
+	}
 	/* version=2 is BuildKit: dockerd serves the request's tar body to it as the context, so
 	 * no session (gRPC over a hijacked connection) is needed */
 	if (o->buildkit)

@@ -208,25 +208,6 @@ static int pull(char **id_out, struct bv_engine *e, const char *service, const c
 	return r;
 }
 
-/* An unlinked temporary file for the build context. */
-static int temp_fd(struct bv_error **err)
-{
-	const char *dir = getenv("TMPDIR");
-	_cleanup_free_ char *tmpl = NULL;
-	int fd;
-	if (!dir || !*dir)
-		dir = "/tmp";
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	tmpl = bv_xasprintf("%s/bv-context-XXXXXX", dir);
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0)
-		return bv_error_set_errno(err, "could not create a temporary file in '%s'", dir);
-	(void)unlink(tmpl);
-	return fd;
-}
-
 /* DOCKER_BUILDKIT as the docker CLI reads it (Go's strconv.ParseBool). */
 static bool buildkit_from_env(void)
 {
@@ -248,7 +229,6 @@ static int build(char **id_out, bool *told, struct bv_engine *e, const struct bv
 {
 	struct stat st;
 	struct progress p = {.ev = ev, .service = svc->name};
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *df = bv_path_join(svc->context, svc->dockerfile);
 	_cleanup_free_ char *clean = NULL, *what = NULL;
 	_cleanup_json_ json_t *label_obj = NULL, *args = NULL;
@@ -275,15 +255,6 @@ static int build(char **id_out, bool *told, struct bv_engine *e, const struct bv
 		      bv_engine_is_podman(e) ? "Podman's service" : "API too old");
 	}
 	event(ev, svc->name, "building %s%s", tag, o.buildkit ? " with BuildKit" : "");
-	fd = temp_fd(err);
-	if (fd < 0)
-		return fd;
-	r = bv_build_context_write(fd, svc->context, svc->dockerfile, err);
-	if (r < 0)
-		return bv_error_wrap(err, r, "could not send the build context of service '%s'",
-				     svc->name);
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return bv_error_set_errno(err, "could not rewind the build context");
 	/*
 	 * Not bv.project: containers inherit their image's labels, and any container made from
 	 * this image, by anyone, would then count as the project's and fall to `bv down`.
@@ -303,7 +274,7 @@ static int build(char **id_out, bool *told, struct bv_engine *e, const struct bv
 	o.dockerfile = clean;
 	o.labels = label_obj;
 	o.buildargs = args;
-	r = bv_engine_image_build(e, &o, fd, progress_event, &p, what, err);
+	r = bv_engine_build_dir(e, &o, svc->context, progress_event, &p, what, err);
 	if (r >= 0)
 		*id_out = TAKE_PTR(p.image_id);
 	free(p.image_id);
