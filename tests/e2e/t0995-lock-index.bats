@@ -130,7 +130,7 @@ opens_lock() {
 }
 
 @test "BV_LOCK_INDEX=0 neither reads nor writes the index" {
-	run env BV_LOCK_INDEX=0 bv list
+	run env BV_LOCK_INDEX=0 "$BV" list
 	assert_success
 	[ ! -e .bv/lock.idx ]
 	run bv list
@@ -138,7 +138,7 @@ opens_lock() {
 	[ -s .bv/lock.idx ]
 	sed -i 's/samtools/samtoolz/' .bv/lock.idx
 	before=$(sha256sum <.bv/lock.idx)
-	run env BV_LOCK_INDEX=0 bv list
+	run env BV_LOCK_INDEX=0 "$BV" list
 	assert_success
 	assert_line --regexp '^samtools +1\.21\.0 '
 	assert_equal "$(sha256sum <.bv/lock.idx)" "$before"
