@@ -124,22 +124,9 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return memcmp(ka, kb, sizeof(ka)) == 0;
 }
 
-/*
- * The kernel stamps files from a coarse clock, so two writes within one tick can leave the
- * same ctime: a key is trusted only for a file whose ctime is already two ticks old.
- */
 bool bv_lock_index_settled(const struct stat *st)
 {
-	struct timespec now, res;
-	if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0 ||
-	    clock_getres(CLOCK_REALTIME_COARSE, &res) < 0)
-		return false;
-	if (!st->st_ctim.tv_nsec && !st->st_mtim.tv_nsec)
-		return now.tv_sec > st->st_ctim.tv_sec;
-	/* ctime + 2 ticks < now, in nanoseconds from the ctime's second */
-	int64_t later = (int64_t)(now.tv_sec - st->st_ctim.tv_sec) * 1000000000 +
-			(now.tv_nsec - st->st_ctim.tv_nsec);
-	return later > 2 * ((int64_t)res.tv_sec * 1000000000 + res.tv_nsec);
+	return bv_stat_settled(st);
 }
 
 /* A checksum against damage (not against an adversary: .bv/ is the project's own). */
