@@ -4,15 +4,9 @@
 #include <bv/error.h>
 #include <bv/lockfile.h>
 #include <bv/toml.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "lib/model/lockindex-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
 #include "util/buf.h"
@@ -23,10 +17,6 @@
 #include "util/xalloc.h"
 
 #include "util/banned.h"
-
-#define LOCK_MAX_SIZE (64u << 20)
-/* How long a writer waits for the new bv.lock's ctime to settle before indexing it. */
-#define INDEX_SETTLE_MS 40
 
 static const char *str(const char *s)
 {
@@ -556,49 +546,6 @@ int bv_lockfile_parse(struct bv_lockfile **out, const char *text, size_t len, co
 	return 0;
 }
 
-/*
- * Reads the open bv.lock `fd` into `text`; *indexable when what was read may be indexed as
- * the file `*st` describes (see lockindex-internal.h).
- */
-static int read_lock_fd(struct bv_buf *text, int fd, const char *path, struct stat *st,
-			bool *indexable, struct bv_error **err)
-{
-	struct stat before;
-	bool settled = fstat(fd, &before) == 0 && bv_lock_index_settled(&before);
-	int r = bv_buf_read_fd(text, fd, LOCK_MAX_SIZE, err);
-	if (r < 0)
-		return bv_error_wrap(err, r, "could not read '%s'", path);
-	*indexable = settled && fstat(fd, st) == 0 && st->st_ino == before.st_ino &&
-		     st->st_size == before.st_size && st->st_ctim.tv_sec == before.st_ctim.tv_sec &&
-		     st->st_ctim.tv_nsec == before.st_ctim.tv_nsec &&
-		     st->st_mtim.tv_sec == before.st_mtim.tv_sec &&
-		     st->st_mtim.tv_nsec == before.st_mtim.tv_nsec;
-	return 0;
-}
-
-int bv_lockfile_load(struct bv_lockfile **out, const char *path, struct bv_error **err)
-{
-	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	bool indexable = false;
-	int r;
-	/* the parsed-lock cache first: a hit costs one stat(2) and one small read */
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && bv_lock_index_load(out, path, &st) == 0)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int code = errno == ENOENT ? BV_ENOTFOUND : BV_ERR;
-		return bv_error_setc(err, code, errno, "could not open '%s'", path);
-	}
-	if ((r = read_lock_fd(&text, fd, path, &st, &indexable, err)) < 0)
-		return r;
-	r = bv_lockfile_parse(out, text.buf, text.len, path, err);
-	if (r == 0 && indexable)
-		bv_lock_index_store(*out, path, &st, &st);
-	return r;
-}
-
 /* ---- writing ---- */
 
 static void build_tool(struct bv_toml_doc *doc, struct bv_toml_table *tools,
@@ -676,49 +623,6 @@ void bv_lockfile_write(struct bv_buf *out, const struct bv_lockfile *lock)
 	}
 	bv_toml_write(out, root);
 	bv_toml_doc_free(doc);
-}
-
-/*
- * Indexes the bv.lock just written with `text`: once its ctime has settled (a few ms), the
- * file is read back and indexed only when it still holds exactly `text`, so a writer that
- * replaced it meanwhile is never indexed under the wrong content.  Best effort; writers take
- * hundreds of milliseconds anyway, and the first reader after them gains the parse.
- */
-static void index_saved(const char *path, const struct bv_buf *text)
-{
-	_cleanup_buf_ struct bv_buf again = BV_BUF_INIT;
-	struct bv_lockfile *parsed = NULL;
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	bool indexable = false;
-	_cleanup_free_ char *index = bv_lock_index_path(path);
-	if (!index)
-		return;
-	for (int waited = 0; stat(path, &st) == 0 && !bv_lock_index_settled(&st); waited += 2) {
-		const struct timespec two_ms = {.tv_sec = 0, .tv_nsec = 2000000};
-		if (waited >= INDEX_SETTLE_MS)
-			return;
-		(void)nanosleep(&two_ms, NULL);
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || read_lock_fd(&again, fd, path, &st, &indexable, NULL) < 0 || !indexable ||
-	    again.len != text->len || memcmp(again.buf, text->buf, text->len) != 0)
-		return;
-	/* what a reader's parse gives, not the writer's model, which may differ in detail */
-	if (bv_lockfile_parse(&parsed, again.buf, again.len, path, NULL) == 0)
-		bv_lock_index_store(parsed, path, &st, &st);
-	bv_lockfile_free(parsed);
-}
-
-int bv_lockfile_save(const struct bv_lockfile *lock, const char *path, struct bv_error **err)
-{
-	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	int r;
-	bv_lockfile_write(&text, lock);
-	r = bv_write_file_atomic(path, text.buf, text.len, 0644, err);
-	if (r == 0)
-		index_saved(path, &text);
-	return r;
 }
 
 /* ---- binary index ---- */

@@ -1,5 +1,31 @@
 /*
- * lockindex.c - the parsed-lock cache, <project>/.bv/lock.idx (see lockindex-internal.h).
+ * lockindex.c - bv_lockfile_load() and bv_lockfile_save() (bv/lockfile.h) through the
+ * parsed-lock cache, <project>/.bv/lock.idx: bv.lock as a compact binary image, so that the
+ * commands that only read the lock (list, run and the shims, lock --check, sync with nothing
+ * to do) skip parsing 550 KB of TOML on a 1000-tool project.  lockfile.c parses and writes
+ * the text; every reader and writer of bv.lock comes through here without knowing.
+ *
+ * Loading: stat(2) bv.lock; an index whose key matches is decoded and nothing else is read.
+ * Otherwise bv.lock is opened, fstat'ed (was its ctime settled?), read, parsed and fstat'ed
+ * again; when it was settled and unchanged, the index is written for that key.
+ *
+ * Validity.  The index records the identity of the bv.lock it was made from: st_dev, st_ino,
+ * st_size, st_mtim and st_ctim (ctime: no one can set it back, so an edit by hand that
+ * restores the size and the mtime with touch -d is still seen), plus a format version and the
+ * GNU build id of the running executable (another build may lay out the lock differently), and
+ * a checksum of the payload.  Any mismatch, a short or damaged file, or anything the decoder
+ * does not expect is a miss: bv.lock is parsed as if there were no index.  An index is only
+ * written for a bv.lock whose ctime had settled (bv_stat_settled: two ticks of the kernel's
+ * file clock old) before it was read, so a later edit in place cannot keep the recorded ctime
+ * (the "racily clean" case git knows).  A writer (bv_lockfile_save) waits up to
+ * INDEX_SETTLE_MS for that, reads the file back and indexes what a reader's parse gives, only
+ * when the file still holds exactly what it wrote.  A build without a build id never reads or
+ * writes an index.  BV_LOCK_INDEX=0 in the environment turns the index off.
+ *
+ * Writing: only into an existing <dir>/.bv/ (no directory is ever created for it) of a file
+ * named bv.lock, as a temporary file renamed over lock.idx, so a reader sees a whole index,
+ * old or new, never a partial one.  Not flushed with fsync: a torn index after a crash fails
+ * its checksum and is ignored.  Errors of the index are never reported: it is best effort.
  *
  * Layout, in the machine's byte order (the build id pins the machine kind as well):
  *   "bvlkidx" NUL, then 64-bit words: format, build id length, 64 bytes of build id,
@@ -7,6 +33,7 @@
  *   then the payload: the lock's fields in declaration order, each integer a 64-bit word and
  *   each string a 64-bit length and its bytes (NULL strings have length NULL_STRING).
  */
+#include <bv/error.h>
 #include <bv/lockfile.h>
 #include <elf.h>
 #include <errno.h>
@@ -19,7 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/model/lockindex-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -28,12 +54,15 @@
 
 #include "util/banned.h"
 
-#define INDEX_NAME     ".bv/lock.idx"
-#define INDEX_FORMAT   1
-#define BUILD_ID_MAX   64
-#define NULL_STRING    UINT64_MAX
-#define INDEX_MAX_SIZE (256u << 20)
-#define N_KEY          7
+#define LOCK_MAX_SIZE (64u << 20)
+/* How long a writer waits for the new bv.lock's ctime to settle before indexing it. */
+#define INDEX_SETTLE_MS 40
+#define INDEX_NAME      ".bv/lock.idx"
+#define INDEX_FORMAT    1
+#define BUILD_ID_MAX    64
+#define NULL_STRING     UINT64_MAX
+#define INDEX_MAX_SIZE  (256u << 20)
+#define N_KEY           7
 
 static const char magic[8] = "bvlkidx";
 
@@ -124,11 +153,6 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return memcmp(ka, kb, sizeof(ka)) == 0;
 }
 
-bool bv_lock_index_settled(const struct stat *st)
-{
-	return bv_stat_settled(st);
-}
-
 /* A checksum against damage (not against an adversary: .bv/ is the project's own). */
 static uint64_t checksum(const unsigned char *p, size_t n)
 {
@@ -146,7 +170,7 @@ static uint64_t checksum(const unsigned char *p, size_t n)
 	return h ^ (h >> 33);
 }
 
-char *bv_lock_index_path(const char *lock_path)
+static char *index_path(const char *lock_path)
 {
 	const char *slash = strrchr(lock_path, '/');
 	const char *base = slash ? slash + 1 : lock_path;
@@ -351,7 +375,7 @@ static struct bv_lockfile *get_lock(struct reader *r)
 
 /* ---- reading and writing the file ---- */
 
-int bv_lock_index_load(struct bv_lockfile **out, const char *lock_path, const struct stat *st)
+static int index_load(struct bv_lockfile **out, const char *lock_path, const struct stat *st)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
@@ -361,7 +385,7 @@ int bv_lock_index_load(struct bv_lockfile **out, const char *lock_path, const st
 	struct reader r;
 	struct bv_lockfile *lock;
 
-	if (!index_enabled() || !(path = bv_lock_index_path(lock_path)))
+	if (!index_enabled() || !(path = index_path(lock_path)))
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0 || bv_buf_read_fd(&text, fd, INDEX_MAX_SIZE, NULL) < 0 || text.len < sizeof(h))
@@ -383,8 +407,8 @@ int bv_lock_index_load(struct bv_lockfile **out, const char *lock_path, const st
 	return 0;
 }
 
-void bv_lock_index_store(const struct bv_lockfile *lock, const char *lock_path,
-			 const struct stat *before, const struct stat *after)
+static void index_store(const struct bv_lockfile *lock, const char *lock_path,
+			const struct stat *before, const struct stat *after)
 {
 	/* `before` was settled when taken (the caller's check), so any change since has given
 	 * the file another key, and `after` equal to it means what was read is that file */
@@ -394,7 +418,7 @@ void bv_lock_index_store(const struct bv_lockfile *lock, const char *lock_path,
 	struct header h;
 
 	if (!index_enabled() || !same_file(before, after) || !S_ISREG(after->st_mode) ||
-	    !(path = bv_lock_index_path(lock_path)))
+	    !(path = index_path(lock_path)))
 		return;
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, magic, sizeof(magic));
@@ -417,4 +441,92 @@ void bv_lock_index_store(const struct bv_lockfile *lock, const char *lock_path,
 	if (fchmod(fd, 0644) < 0 || bv_write_all(fd, b.buf, b.len) < 0 || close(TAKE_FD(fd)) < 0 ||
 	    rename(tmp, path) < 0)
 		(void)unlink(tmp);
+}
+
+/* ---- bv.lock, through the index ---- */
+
+/*
+ * Reads the open bv.lock `fd` into `text`; *indexable when what was read may be indexed as
+ * the file `*st` describes (see the top of this file).
+ */
+static int read_lock_fd(struct bv_buf *text, int fd, const char *path, struct stat *st,
+			bool *indexable, struct bv_error **err)
+{
+	struct stat before;
+	bool settled = fstat(fd, &before) == 0 && bv_stat_settled(&before);
+	int r = bv_buf_read_fd(text, fd, LOCK_MAX_SIZE, err);
+	if (r < 0)
+		return bv_error_wrap(err, r, "could not read '%s'", path);
+	*indexable = settled && fstat(fd, st) == 0 && st->st_ino == before.st_ino &&
+		     st->st_size == before.st_size && st->st_ctim.tv_sec == before.st_ctim.tv_sec &&
+		     st->st_ctim.tv_nsec == before.st_ctim.tv_nsec &&
+		     st->st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		     st->st_mtim.tv_nsec == before.st_mtim.tv_nsec;
+	return 0;
+}
+
+int bv_lockfile_load(struct bv_lockfile **out, const char *path, struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	bool indexable = false;
+	int r;
+	/* the parsed-lock cache first: a hit costs one stat(2) and one small read */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && index_load(out, path, &st) == 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int code = errno == ENOENT ? BV_ENOTFOUND : BV_ERR;
+		return bv_error_setc(err, code, errno, "could not open '%s'", path);
+	}
+	if ((r = read_lock_fd(&text, fd, path, &st, &indexable, err)) < 0)
+		return r;
+	r = bv_lockfile_parse(out, text.buf, text.len, path, err);
+	if (r == 0 && indexable)
+		index_store(*out, path, &st, &st);
+	return r;
+}
+
+/*
+ * Indexes the bv.lock just written with `text`: once its ctime has settled (a few ms), the
+ * file is read back and indexed only when it still holds exactly `text`, so a writer that
+ * replaced it meanwhile is never indexed under the wrong content.  Best effort; writers take
+ * hundreds of milliseconds anyway, and the first reader after them gains the parse.
+ */
+static void index_saved(const char *path, const struct bv_buf *text)
+{
+	_cleanup_buf_ struct bv_buf again = BV_BUF_INIT;
+	struct bv_lockfile *parsed = NULL;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	bool indexable = false;
+	_cleanup_free_ char *index = index_path(path);
+	if (!index)
+		return;
+	for (int waited = 0; stat(path, &st) == 0 && !bv_stat_settled(&st); waited += 2) {
+		const struct timespec two_ms = {.tv_sec = 0, .tv_nsec = 2000000};
+		if (waited >= INDEX_SETTLE_MS)
+			return;
+		(void)nanosleep(&two_ms, NULL);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || read_lock_fd(&again, fd, path, &st, &indexable, NULL) < 0 || !indexable ||
+	    again.len != text->len || memcmp(again.buf, text->buf, text->len) != 0)
+		return;
+	/* what a reader's parse gives, not the writer's model, which may differ in detail */
+	if (bv_lockfile_parse(&parsed, again.buf, again.len, path, NULL) == 0)
+		index_store(parsed, path, &st, &st);
+	bv_lockfile_free(parsed);
+}
+
+int bv_lockfile_save(const struct bv_lockfile *lock, const char *path, struct bv_error **err)
+{
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	int r;
+	bv_lockfile_write(&text, lock);
+	r = bv_write_file_atomic(path, text.buf, text.len, 0644, err);
+	if (r == 0)
+		index_saved(path, &text);
+	return r;
 }
