@@ -205,3 +205,49 @@ opens_lock() {
 	run bv list --json
 	assert_output "$(cat "$BATS_TEST_TMPDIR/b.out")"
 }
+
+@test "list's tiers: <cache>/manifests/.tiers follows each kept copy, edited, removed or damaged" {
+	# a kept copy of samtools' manifest, named by its digest, pinned by bv.lock (as in t0200)
+	manifest="$REGISTRY/tools/samtools/1.21.0.toml"
+	dir="$XDG_CACHE_HOME/bv/manifests"
+	mkdir -p "$dir"
+	sed 's/^tier = .*/tier = "community"/' "$manifest" >"$dir/copy"
+	hex=$(sha256sum "$dir/copy" | cut -d' ' -f1)
+	mv "$dir/copy" "$dir/$hex.toml"
+	python3 - "$hex" <<'PY'
+import sys
+text = open("bv.lock").read()
+text = text.replace('manifest_sha256 = ""\nimage_size_bytes = 61234567', f'manifest_sha256 = "sha256:{sys.argv[1]}"\nimage_size_bytes = 61234567')
+open("bv.lock", "w").write(text)
+PY
+	sleep 0.1
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +community '
+	[ -s "$dir/.tiers" ]
+	grep -q "^$hex .* =community$" "$dir/.tiers"
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +community '
+	# the copy edited in place, same size, its mtime put back: the new tier shows
+	stamp=$(stat -c %y "$dir/$hex.toml")
+	sed 's/^tier = "community"$/tier = "core"     /' "$dir/$hex.toml" >"$BATS_TEST_TMPDIR/edited"
+	cat "$BATS_TEST_TMPDIR/edited" >"$dir/$hex.toml"
+	touch -d "$stamp" "$dir/$hex.toml"
+	run bv list
+	assert_success
+	assert_line --regexp '^samtools +1\.21\.0 +core '
+	sleep 0.1
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +core '
+	# a damaged cache file is ignored whole
+	grep -q "^$hex .* =core$" "$dir/.tiers"
+	sed -i 's/=core$/=community/' "$dir/.tiers"
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +core '
+	# no copy, no tier, whatever the cache says
+	rm "$dir/$hex.toml"
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +- '
+	run bv list --json
+	run python3 -c 'import json,sys; print({t["id"]: t["tier"] for t in json.load(sys.stdin)})' <<<"$output"
+	assert_output "{'bwa': None, 'samtools': None}"
+}
