@@ -4,11 +4,12 @@
  *
  * One line per copy: "<64 hex> <dev> <ino> <size> <mtime s> <mtime ns> <ctime s> <ctime ns>
  * <tier>", the tier as "=<name>" or "-" when the manifest has none, and a last line "sum
- * <sha256 of the lines before>".  A line counts only while the copy's stat(2) gives the very
- * same numbers; a copy is recorded only when its ctime had settled before it was read
- * (bv_stat_settled), so an edit in place always changes the numbers.  A file that does not
- * end with the right sum is ignored whole.  Written beside the copies by rename, without
- * fsync (a torn file fails its sum).
+ * <16 hex digits>", the FNV-1a hash of the lines before (against damage, and it needs no
+ * libcrypto, which a list otherwise never loads).  A line counts only while the copy's stat(2)
+ * gives the very same numbers; a copy is recorded only when its ctime had settled before it was
+ * read (bv_stat_settled), so an edit in place always changes the numbers.  A file that does not end
+ * with the right sum is ignored whole.  Written beside the copies by rename, without fsync (a torn
+ * file fails its sum).
  */
 #include <bv/lockfile.h>
 #include <bv/manifest.h>
@@ -35,6 +36,8 @@
 #define TIERS_MAX_SIZE (16u << 20)
 #define TIERS_MAX_KEEP 100000
 #define HEX_LEN        64
+#define SUM_HEX        16
+#define SUM_LINE       (4 + SUM_HEX + 1)
 
 struct entry {
 	char hex[HEX_LEN + 1];
@@ -103,18 +106,18 @@ static struct entry *load_entries(int dfd, size_t *n_out)
 	struct entry *v = NULL;
 	size_t n = 0, alloc = 0, body;
 	const char *sum, *p;
-	char hex[BV_SHA256_HEX_LEN + 1];
+	char hex[SUM_HEX + 1];
 	*n_out = 0;
-	if (fd < 0 || bv_buf_read_fd(&text, fd, TIERS_MAX_SIZE, NULL) < 0 || text.len < 70)
+	if (fd < 0 || bv_buf_read_fd(&text, fd, TIERS_MAX_SIZE, NULL) < 0 || text.len < SUM_LINE)
 		return NULL;
 	/* the last line: "sum <hex>\n" over everything before it */
-	body = text.len - (4 + BV_SHA256_HEX_LEN + 1);
+	body = text.len - SUM_LINE;
 	sum = text.buf + body;
 	if (memcmp(sum, "sum ", 4) != 0 || text.buf[text.len - 1] != '\n' ||
 	    (body && text.buf[body - 1] != '\n'))
 		return NULL;
-	bv_sha256_hex(hex, text.buf, body);
-	if (memcmp(hex, sum + 4, BV_SHA256_HEX_LEN) != 0)
+	snprintf(hex, sizeof(hex), "%016" PRIx64, bv_fnv1a64(text.buf, body));
+	if (memcmp(hex, sum + 4, SUM_HEX) != 0)
 		return NULL;
 	for (p = text.buf; p < sum;) {
 		const char *nl = memchr(p, '\n', (size_t)(sum - p));
@@ -149,7 +152,7 @@ static int compare_hex(const void *a, const void *b)
 static void store_entries(int dfd, struct entry *v, size_t n)
 {
 	_cleanup_buf_ struct bv_buf b = BV_BUF_INIT;
-	char hex[BV_SHA256_HEX_LEN + 1], tmp[32];
+	char tmp[32];
 	size_t kept = 0;
 	for (size_t i = 0; i < n && kept < TIERS_MAX_KEEP; i++) {
 		if (i && strcmp(v[i].hex, v[i - 1].hex) == 0)
@@ -157,10 +160,7 @@ static void store_entries(int dfd, struct entry *v, size_t n)
 		bv_buf_puts(&b, v[i].line);
 		kept++;
 	}
-	bv_sha256_hex(hex, b.buf, b.len);
-	bv_buf_puts(&b, "sum ");
-	bv_buf_puts(&b, hex);
-	bv_buf_putc(&b, '\n');
+	bv_buf_printf(&b, "sum %016" PRIx64 "\n", bv_fnv1a64(b.buf, b.len));
 	snprintf(tmp, sizeof(tmp), "%s.%ld", TIERS_NAME, (long)getpid());
 	_cleanup_close_ int fd =
 		openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
