@@ -174,6 +174,8 @@ static void store_entries(int dfd, struct entry *v, size_t n)
 static struct entry *find(struct entry *v, size_t n, const char *hex)
 {
 	struct entry key;
+	if (!n)
+		return NULL;
 	memcpy(key.hex, hex, sizeof(key.hex));
 	return bsearch(&key, v, n, sizeof(*v), compare_hex);
 }
@@ -190,7 +192,8 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 	if (dfd < 0)
 		return tiers; /* no copies at all */
 	v = load_entries(dfd, &n);
-	qsort(v, n, sizeof(*v), compare_hex);
+	if (n)
+		qsort(v, n, sizeof(*v), compare_hex);
 	n_old = alloc = n;
 	for (size_t i = 0; i < lock->n_tools; i++) {
 		const struct bv_lock_tool *t = &lock->tools[i];
