@@ -251,3 +251,39 @@ PY
 	run python3 -c 'import json,sys; print({t["id"]: t["tier"] for t in json.load(sys.stdin)})' <<<"$output"
 	assert_output "{'bwa': None, 'samtools': None}"
 }
+
+@test "shims: .bv/bin.ok spares the link checks only while .bv/bin is the directory it saw" {
+	exe=$(readlink -f "$BV")
+	# bv shell writes stale shims before it starts the shell (here one that exits at once)
+	run bv shell --shell /bin/true
+	assert_success
+	assert_equal "$(readlink .bv/bin/samtools)" "$exe"
+	sleep 0.1
+	run bv shell --shell /bin/true
+	assert_success
+	[ -s .bv/bin.ok ]
+	if command -v strace >/dev/null; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+			strace -f -e trace=readlinkat -o "$BATS_TEST_TMPDIR/links" "$BV" shell --shell /bin/true
+		run grep -c '^[0-9]* *readlinkat(' "$BATS_TEST_TMPDIR/links"
+		assert_output 0
+	fi
+	# a shim pointed elsewhere: seen, and written again
+	ln -sfn /bin/false .bv/bin/samtools
+	run bv shell --shell /bin/true
+	assert_success
+	assert_equal "$(readlink .bv/bin/samtools)" "$exe"
+	sleep 0.1
+	run bv shell --shell /bin/true
+	# a stray file: seen, and the directory written again without it
+	sleep 0.1
+	touch .bv/bin/stray
+	run bv shell --shell /bin/true
+	assert_success
+	[ ! -e .bv/bin/stray ]
+	# a damaged stamp only costs the full check
+	echo garbage >.bv/bin.ok
+	run bv shell --shell /bin/true
+	assert_success
+	assert_equal "$(readlink .bv/bin/samtools)" "$exe"
+}
