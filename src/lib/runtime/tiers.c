@@ -15,6 +15,7 @@
 #include <bv/manifest.h>
 #include <bv/runplan.h>
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -71,27 +72,30 @@ static bool plain_tier(const char *t)
 
 static bool parse_line(struct entry *e, const char *line, size_t len)
 {
-	char tier[80];
-	int used = 0;
+	_cleanup_free_ char *copy = NULL;
+	char *p, *end;
 	if (len < HEX_LEN + 2 || len > 400 || line[len - 1] != '\n')
 		return false;
 	memcpy(e->hex, line, HEX_LEN);
 	e->hex[HEX_LEN] = '\0';
 	if (!bv_sha256_hex_valid(e->hex) || line[HEX_LEN] != ' ')
 		return false;
-	/* sscanf over a bounded copy: the line is not NUL-terminated in the file */
-	_cleanup_free_ char *copy = bv_xstrndup(line + HEX_LEN + 1, len - HEX_LEN - 2);
-	if (sscanf(copy,
-		   "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-		   " %" SCNu64 " %79s%n",
-		   &e->key[0], &e->key[1], &e->key[2], &e->key[3], &e->key[4], &e->key[5],
-		   &e->key[6], tier, &used) != 8 ||
-	    copy[used] != '\0')
-		return false;
-	if (strcmp(tier, "-") == 0)
+	/* a NUL-terminated copy of the rest: 7 decimal numbers and the tier, one space apart */
+	copy = bv_xstrndup(line + HEX_LEN + 1, len - HEX_LEN - 2);
+	p = copy;
+	for (size_t i = 0; i < 7; i++) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		errno = 0;
+		e->key[i] = strtoull(p, &end, 10);
+		if (errno || *end != ' ')
+			return false;
+		p = end + 1;
+	}
+	if (strcmp(p, "-") == 0)
 		e->tier = NULL;
-	else if (tier[0] == '=' && plain_tier(tier + 1))
-		e->tier = bv_xstrdup(tier + 1);
+	else if (p[0] == '=' && plain_tier(p + 1))
+		e->tier = bv_xstrdup(p + 1);
 	else
 		return false;
 	e->line = bv_xstrndup(line, len);
