@@ -46,6 +46,8 @@ median_ms() {
 	hyperfine -N -i -w 5 -r "$runs" --export-json "$tmp/hf.json" "$1" >/dev/null 2>&1 ||
 		{ echo "n/a"; return; }
 	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$tmp/hf.json"
+	# the CPU time (user + system, mean) of the same runs, kept for the note below the table
+	python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % ((r["user"] + r["system"]) * 1000))' "$tmp/hf.json" >"$tmp/cpu"
 }
 
 peer="python3 $top/bench/scale_peer.py"
@@ -62,13 +64,16 @@ fi
 printf '%-44s %8s %9s %8s %6s  %s' "project of $tools tools (median)" "bv (ms)" "py (ms)" "ratio" "goal" "bv vs goal"
 [[ -z $base_bin ]] || printf '  %9s %s' "base (ms)" "base/bv"
 printf '\n'
+cpu=()
 row() { # <label> <goal ms> <bv command> <python command>
 	local b p o=""
 	b=$(median_ms "$3")
+	cpu+=("$1: bv $(cat "$tmp/cpu") ms")
 	p=$(median_ms "$4")
 	if [[ -n $base_bin ]]; then
 		o=${3//$bv_bin/$base_bin}
 		o=$(cd "$tmp/project-base" && median_ms "${o//$tmp\/project\//$tmp/project-base/}")
+		cpu[-1]+=", base $(cat "$tmp/cpu") ms"
 	fi
 	awk -v l="$1" -v g="$2" -v b="$b" -v p="$p" -v o="$o" -v base="${base_bin:+1}" 'BEGIN {
 		r = (b + 0 > 0 && p + 0 > 0) ? sprintf("%.1fx", p / b) : "n/a"
@@ -83,4 +88,6 @@ row "bv lock --check" 10 "$bv_bin lock --check" "$peer check"
 row "bv sync (nothing to do, shims current)" 5 "$bv_bin sync" "$peer sync"
 row "shim .bv/bin/$last (until the exec)" 10 "$tmp/project/.bv/bin/$last --version" "$peer shim $last"
 echo "(load: $(cut -d' ' -f1-3 /proc/loadavg); medians of $runs runs)"
+echo "CPU time (user + system, mean of the same runs; steadier than wall time on a loaded machine):"
+printf '  %s\n' "${cpu[@]}"
 echo "(python reads the same files and checks less; bv's goal column is issue 18's)"
