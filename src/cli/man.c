@@ -87,6 +87,9 @@ static const struct {
 	{"BV_JOBS", "How many blobs a pull or a push transfers at a time (1 to 256, default 8)."},
 	{"BV_KNOWN_PROJECTS",
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
+	{"BV_LOCK_INDEX",
+	 "0: neither read nor write .bv/lock.idx, the parsed copy of bv.lock that spares readers "
+	 "its parse (it is checked against bv.lock's identity on every use either way)."},
 	{"BV_HARDWARE_ROOT",
 	 "A directory standing in for / when bv reads the machine's hardware (/proc, /sys and "
 	 "nvidia-smi), for tests."},
