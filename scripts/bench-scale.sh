@@ -7,7 +7,9 @@
 # goals of issue 18.  A report, not a test: it fails nothing.
 #   scripts/bench-scale.sh <builddir>
 # BENCH_SCALE_TOOLS (default 1000) sets the project's size, BENCH_SCALE_RUNS (default 30)
-# the timed runs of each command.
+# the timed runs of each command.  BENCH_BASELINE=<builddir> adds a column for another build's
+# bv on the same project (say main's, for a before/after in one run; it keeps its own
+# .bv/lock.idx, which a different build ignores and rewrites, so both alternate fairly).
 set -euo pipefail
 
 build=${1:?usage: scripts/bench-scale.sh <builddir>}
@@ -44,22 +46,48 @@ median_ms() {
 	hyperfine -N -i -w 5 -r "$runs" --export-json "$tmp/hf.json" "$1" >/dev/null 2>&1 ||
 		{ echo "n/a"; return; }
 	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$tmp/hf.json"
+	# the CPU time (user + system, mean) of the same runs, kept for the note below the table
+	python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % ((r["user"] + r["system"]) * 1000))' "$tmp/hf.json" >"$tmp/cpu"
 }
 
 peer="python3 $top/bench/scale_peer.py"
-printf '%-44s %8s %9s %8s %6s  %s\n' "project of $tools tools (median)" "bv (ms)" "py (ms)" "ratio" "goal" "bv vs goal"
+base_bin=
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+	base_bin=$(cd "$BENCH_BASELINE" && pwd)/bv
+	[[ -x $base_bin ]] || { note "no bv in BENCH_BASELINE=$BENCH_BASELINE"; base_bin=; }
+fi
+# the baseline's own copy of the project: each build keeps the .bv/lock.idx it made
+if [[ -n $base_bin ]]; then
+	cp -a "$tmp/project" "$tmp/project-base"
+	(cd "$tmp/project-base" && "$base_bin" sync >/dev/null 2>&1) || true
+fi
+printf '%-44s %8s %9s %8s %6s  %s' "project of $tools tools (median)" "bv (ms)" "py (ms)" "ratio" "goal" "bv vs goal"
+[[ -z $base_bin ]] || printf '  %9s %s' "base (ms)" "base/bv"
+printf '\n'
+cpu=()
 row() { # <label> <goal ms> <bv command> <python command>
-	local b p
+	local b p o=""
 	b=$(median_ms "$3")
+	cpu+=("$1: bv $(cat "$tmp/cpu") ms")
 	p=$(median_ms "$4")
-	awk -v l="$1" -v g="$2" -v b="$b" -v p="$p" 'BEGIN {
+	if [[ -n $base_bin ]]; then
+		o=${3//$bv_bin/$base_bin}
+		o=$(cd "$tmp/project-base" && median_ms "${o//$tmp\/project\//$tmp/project-base/}")
+		cpu[-1]+=", base $(cat "$tmp/cpu") ms"
+	fi
+	awk -v l="$1" -v g="$2" -v b="$b" -v p="$p" -v o="$o" -v base="${base_bin:+1}" 'BEGIN {
 		r = (b + 0 > 0 && p + 0 > 0) ? sprintf("%.1fx", p / b) : "n/a"
 		m = (b + 0 > 0) ? (b <= g ? "met" : sprintf("over by %.1f ms", b - g)) : "n/a"
-		printf "%-44s %8s %9s %8s %6s  %s\n", l, b, p, r, "<= " g, m }'
+		printf "%-44s %8s %9s %8s %6s  %-16s", l, b, p, r, "<= " g, m
+		if (base) printf "  %9s %s", o, (b + 0 > 0 && o + 0 > 0) ? sprintf("%.2fx", o / b) : "n/a"
+		printf "\n" }'
 }
 row "bv list --json" 10 "$bv_bin list --json" "$peer list"
 row "bv list --binaries" 10 "$bv_bin list --binaries" "$peer binaries"
 row "bv lock --check" 10 "$bv_bin lock --check" "$peer check"
 row "bv sync (nothing to do, shims current)" 5 "$bv_bin sync" "$peer sync"
 row "shim .bv/bin/$last (until the exec)" 10 "$tmp/project/.bv/bin/$last --version" "$peer shim $last"
+echo "(load: $(cut -d' ' -f1-3 /proc/loadavg); medians of $runs runs)"
+echo "CPU time (user + system, mean of the same runs; steadier than wall time on a loaded machine):"
+printf '  %s\n' "${cpu[@]}"
 echo "(python reads the same files and checks less; bv's goal column is issue 18's)"

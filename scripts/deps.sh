@@ -19,7 +19,7 @@ PACKAGES="$BUILD_PACKAGES
 $LINT_PACKAGES
 bats bats-assert bats-support
 clang libclang-rt-14-dev
-python3 ca-certificates hyperfine git zstd
+python3 ca-certificates hyperfine git zstd strace
 docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 podman buildah catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io

@@ -28,7 +28,12 @@ struct bv_lockfile;
 
 int bv_shims_write(const char *project_root, const struct bv_lockfile *lock, struct bv_error **err);
 
-/* Whether .bv/bin holds exactly one link per binary of `lock`, each pointing at this bv. */
+/*
+ * Whether .bv/bin holds exactly one link per binary of `lock`, each pointing at this bv.  A
+ * positive answer is remembered in .bv/bin.ok (the directory's dev, inode, mtime and ctime, a
+ * hash of the names and the bv path), written only for a directory whose ctime had settled;
+ * while all of it still matches, the links are not read again.
+ */
 bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock);
 
 /*

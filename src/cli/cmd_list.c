@@ -56,13 +56,8 @@ static char **load_tiers(const struct bv_lockfile *lock)
 		bv_error_free(err);
 		return tiers;
 	}
-	for (size_t i = 0; i < lock->n_tools; i++) {
-		struct bv_manifest *m = bv_run_plan_saved_manifest(&lock->tools[i], cache);
-		if (m && m->tier)
-			tiers[i] = bv_xstrdup(m->tier);
-		bv_manifest_free(m);
-	}
-	return tiers;
+	free(tiers);
+	return bv_run_plan_saved_tiers(lock, cache);
 }
 
 static void free_tiers(char **tiers, size_t n)

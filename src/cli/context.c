@@ -153,7 +153,12 @@ int bv_cli_ctx_load_from(struct bv_cli_ctx *ctx, unsigned what, const char *star
 
 int bv_cli_print_json(json_t *j)
 {
-	int r = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* one string and one fwrite: json_dumpf() writes token by token through stdio, which
+	 * was a sixth of `bv list --json` on a 1000-tool project */
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	size_t len = text ? strlen(text) : 0;
+	int r = text && fwrite(text, 1, len, stdout) == len ? 0 : -1;
+	free(text);
 	json_decref(j);
 	if (r < 0 || fputc('\n', stdout) == EOF) {
 		bv_cli_error("could not write to standard output");

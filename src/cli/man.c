@@ -89,6 +89,9 @@ static const struct {
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
 	{"BV_GITHUB_API", "The GitHub REST API bv publish opens pull requests through (default "
 			  "https://api.github.com)."},
+	{"BV_LOCK_INDEX",
+	 "0: neither read nor write .bv/lock.idx, the parsed copy of bv.lock that spares readers "
+	 "its parse (it is checked against bv.lock's identity on every use either way)."},
 	{"BV_HARDWARE_ROOT",
 	 "A directory standing in for / when bv reads the machine's hardware (/proc, /sys and "
 	 "nvidia-smi), for tests."},

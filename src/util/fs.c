@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -482,4 +483,23 @@ int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_e
 	if (r < 0)
 		return bv_error_wrap(err, r, "could not read '%s'", path);
 	return 0;
+}
+
+/*
+ * The kernel stamps files from a coarse clock, so two writes within one tick can leave the
+ * same ctime: only a ctime two ticks old is sure to change with the next write.
+ */
+bool bv_stat_settled(const struct stat *st)
+{
+	struct timespec now, res;
+	int64_t later;
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0 ||
+	    clock_getres(CLOCK_REALTIME_COARSE, &res) < 0)
+		return false;
+	if (!st->st_ctim.tv_nsec && !st->st_mtim.tv_nsec)
+		return now.tv_sec > st->st_ctim.tv_sec;
+	/* ctime + 2 ticks < now, in nanoseconds from the ctime's second */
+	later = (int64_t)(now.tv_sec - st->st_ctim.tv_sec) * 1000000000 +
+		(now.tv_nsec - st->st_ctim.tv_nsec);
+	return later > 2 * ((int64_t)res.tv_sec * 1000000000 + res.tv_nsec);
 }

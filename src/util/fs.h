@@ -52,6 +52,15 @@ int bv_write_file_new(const char *path, const void *data, size_t len, mode_t mod
 /* Creates `path` and its missing parents with `mode` (subject to the umask); existing is ok. */
 int bv_mkdir_p(const char *path, mode_t mode, struct bv_error **err);
 
+/*
+ * Whether a file `st` describes (just taken by stat(2)) is sure to get another ctime when it
+ * next changes: its ctime is at least two ticks of the kernel's file clock old (a second on a
+ * file system that keeps no nanoseconds).  Caches keyed by a file's stat use it against the
+ * "racily clean" case: two writes in one tick that leave the same times.
+ */
+struct stat;
+bool bv_stat_settled(const struct stat *st);
+
 /* Whether anything is at `path`, without following a final symlink (a dangling link exists). */
 bool bv_path_exists(const char *path);
 

@@ -18,8 +18,6 @@
 
 #include "util/banned.h"
 
-#define LOCK_MAX_SIZE (64u << 20)
-
 static const char *str(const char *s)
 {
 	return s ? s : "";
@@ -548,15 +546,6 @@ int bv_lockfile_parse(struct bv_lockfile **out, const char *text, size_t len, co
 	return 0;
 }
 
-int bv_lockfile_load(struct bv_lockfile **out, const char *path, struct bv_error **err)
-{
-	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	int r = bv_buf_read_file(&text, path, LOCK_MAX_SIZE, err);
-	if (r < 0)
-		return r;
-	return bv_lockfile_parse(out, text.buf, text.len, path, err);
-}
-
 /* ---- writing ---- */
 
 static void build_tool(struct bv_toml_doc *doc, struct bv_toml_table *tools,
@@ -634,13 +623,6 @@ void bv_lockfile_write(struct bv_buf *out, const struct bv_lockfile *lock)
 	}
 	bv_toml_write(out, root);
 	bv_toml_doc_free(doc);
-}
-
-int bv_lockfile_save(const struct bv_lockfile *lock, const char *path, struct bv_error **err)
-{
-	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
-	bv_lockfile_write(&text, lock);
-	return bv_write_file_atomic(path, text.buf, text.len, 0644, err);
 }
 
 /* ---- binary index ---- */

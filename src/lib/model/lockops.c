@@ -223,9 +223,15 @@ const struct bv_lock_binary *bv_lockops_unallowed_shadow(const struct bv_lockfil
 	return NULL;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project *p,
 			       const struct bv_lockfile *lock)
 {
+	_cleanup_free_ const char **declared = NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_tools; i++) {
 		const struct bv_project_tool *pt = &p->tools[i];
@@ -247,8 +253,16 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 		}
 		bv_version_req_free(req);
 	}
+	/* bv.toml's ids sorted once: a lookup per locked tool was quadratic, a tenth of `bv sync`
+	 * with nothing to do on a 1000-tool project */
+	declared = bv_xcalloc(p->n_tools + 1, sizeof(*declared));
+	for (size_t i = 0; i < p->n_tools; i++)
+		declared[i] = p->tools[i].id;
+	qsort(declared, p->n_tools, sizeof(*declared), compare_ids);
 	for (size_t i = 0; i < lock->n_tools; i++) {
-		if (!bv_project_find_tool(p, lock->tools[i].tool_id)) {
+		const char *id = lock->tools[i].tool_id;
+		if (!p->n_tools ||
+		    !bsearch(&id, declared, p->n_tools, sizeof(*declared), compare_ids)) {
 			bv_strv_pushf(problems, "'%s' is locked but no longer declared in bv.toml",
 				      lock->tools[i].tool_id);
 			n++;

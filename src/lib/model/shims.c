@@ -101,15 +101,68 @@ int bv_shims_write(const char *project_root, const struct bv_lockfile *lock, str
 	return ignore_in_git(project_root, err);
 }
 
+/*
+ * The stamp of a verified .bv/bin: the directory's identity (any link added, removed or
+ * replaced in it changes its mtime and ctime, and a new directory has another inode), a hash
+ * of the binary index's names and the executable the links must point at.  Written to
+ * .bv/bin.ok only when the directory's ctime had settled before it was read (bv_stat_settled),
+ * so equal times mean the same links.
+ */
+static char *shims_stamp(const struct stat *dir, const struct bv_lockfile *lock, const char *exe)
+{
+	_cleanup_buf_ struct bv_buf names = BV_BUF_INIT;
+	for (size_t i = 0; i < lock->n_binary_index; i++)
+		bv_buf_add(&names, lock->binary_index[i].binary,
+			   strlen(lock->binary_index[i].binary) + 1);
+	return bv_xasprintf("bvshims1 %llu %llu %lld %ld %lld %ld %zu %016llx %s\n",
+			    (unsigned long long)dir->st_dev, (unsigned long long)dir->st_ino,
+			    (long long)dir->st_mtim.tv_sec, dir->st_mtim.tv_nsec,
+			    (long long)dir->st_ctim.tv_sec, dir->st_ctim.tv_nsec,
+			    lock->n_binary_index,
+			    (unsigned long long)bv_fnv1a64(names.buf, names.len), exe);
+}
+
+/* Whether .bv/bin.ok holds exactly `stamp`. */
+static bool stamp_matches(const char *dot, const char *stamp)
+{
+	_cleanup_free_ char *path = bv_path_join(dot, "bin.ok");
+	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
+	return bv_buf_read_file(&text, path, 1u << 16, NULL) == 0 && text.len == strlen(stamp) &&
+	       memcmp(text.buf, stamp, text.len) == 0;
+}
+
+/* Writes .bv/bin.ok by rename; best effort (a read-only checkout just checks every link). */
+static void stamp_write(const char *dot, const char *stamp)
+{
+	_cleanup_free_ char *path = bv_path_join(dot, "bin.ok");
+	_cleanup_free_ char *tmp = bv_xasprintf("%s.%ld", path, (long)getpid());
+	_cleanup_close_ int fd =
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return;
+	if (bv_write_all(fd, stamp, strlen(stamp)) < 0 || close(TAKE_FD(fd)) < 0 ||
+	    rename(tmp, path) < 0)
+		(void)unlink(tmp);
+}
+
 bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock)
 {
+	_cleanup_free_ char *dot = bv_xasprintf("%s/.bv", project_root);
 	_cleanup_free_ char *bin = bv_xasprintf("%s/.bv/bin", project_root);
 	_cleanup_free_ char *exe = own_executable(NULL);
+	_cleanup_free_ char *stamp = NULL;
 	_cleanup_closedir_ DIR *d = opendir(bin);
 	struct dirent *de;
+	struct stat before, after;
 	size_t entries = 0;
-	if (!d || !exe)
+	bool settled;
+	if (!d || !exe || fstat(dirfd(d), &before) < 0)
 		return false;
+	settled = bv_stat_settled(&before);
+	/* a stamp of this very directory, these names and this bv: 2000 readlinkat(2) saved */
+	stamp = shims_stamp(&before, lock, exe);
+	if (settled && !strchr(exe, '\n') && stamp_matches(dot, stamp))
+		return true;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			entries++;
@@ -127,6 +180,12 @@ bool bv_shims_current(const char *project_root, const struct bv_lockfile *lock)
 		if (strcmp(target, exe))
 			return false;
 	}
+	if (settled && !strchr(exe, '\n') && fstat(dirfd(d), &after) == 0 &&
+	    after.st_ino == before.st_ino && after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec &&
+	    after.st_ctim.tv_sec == before.st_ctim.tv_sec &&
+	    after.st_ctim.tv_nsec == before.st_ctim.tv_nsec)
+		stamp_write(dot, stamp);
 	return true;
 }
 
