@@ -86,6 +86,8 @@ struct bv_publish_config {
 	int64_t cpu_cores;
 	double ram_gb, disk_gb;
 	bool from_file; /* bv-publish.toml was read */
+	/* PEM public key of --sign-key: the manifest gets [tool.signatures] trusting it */
+	char *public_key;
 };
 
 /* Reads <source>/bv-publish.toml when it exists; BV_ENOTFOUND for a missing source. */

@@ -78,7 +78,11 @@ int bv_signature_verify(const struct bv_signature_image *images, size_t n, struc
  */
 int bv_signature_sign(char **out, const char *image, const char *key_path, struct bv_error **err);
 
-/* Whether `key_path` holds a private key bv_signature_sign() can use (before a push). */
-int bv_signature_check_key(const char *key_path, struct bv_error **err);
+/*
+ * Whether `key_path` holds a private key bv_signature_sign() can use (before a push); when
+ * `public_pem` is not NULL it gets the key's public half as PEM (a new string), what a
+ * manifest's [tool.signatures] public_keys lists.
+ */
+int bv_signature_check_key(const char *key_path, char **public_pem, struct bv_error **err);
 
 #endif

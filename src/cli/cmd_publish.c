@@ -11,6 +11,7 @@
 #include <bv/index.h>
 #include <bv/publish.h>
 #include <bv/push.h>
+#include <bv/signature.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static const char *arg_registry_repo;
 static const char *arg_platform;
 static const char *arg_backend;
 static const char *arg_github_token;
+static const char *arg_sign_key;
 static bool arg_non_interactive;
 static bool arg_no_push;
 static bool arg_no_pr;
@@ -129,6 +131,10 @@ static int publish(struct run *x, const char *source)
 	if (bv_publish_config_check(&x->c, !arg_no_push, &err) < 0 ||
 	    bv_publish_detect(&kind, x->c.source, &err) < 0)
 		return bv_cli_report(err);
+	/* a key that cannot sign is found before anything is built */
+	if (arg_sign_key && !arg_no_push &&
+	    bv_signature_check_key(arg_sign_key, &x->c.public_key, &err) < 0)
+		return bv_cli_report(err);
 	if (bv_publish_dockerfile(&dockerfile, &written, kind, &x->c, &err) < 0)
 		return bv_cli_report(err);
 	bv_cli_status("Build system: %s (%s%s)\n", bv_publish_kind_name(kind), dockerfile,
@@ -160,6 +166,12 @@ static int publish(struct run *x, const char *source)
 	if (bv_push(&x->pushed, source_ref, x->dest, &po, &err) < 0)
 		return bv_cli_report(err);
 	printf("Pushed %s\n", bv_cli_text(x->pushed.reference));
+	if (arg_sign_key) {
+		_cleanup_free_ char *sig = NULL;
+		if (bv_signature_sign(&sig, x->pushed.reference, arg_sign_key, &err) < 0)
+			return bv_cli_report(err);
+		printf("Signed %s\n", bv_cli_text(sig));
+	}
 	fflush(stdout);
 	x->manifest = bv_publish_manifest_text(&x->c, x->dest, x->pushed.digest);
 	bv_cli_status("Checking the manifest and probing the image\n");
@@ -227,6 +239,9 @@ static const struct bv_cli_option publish_options[] = {
 	 "docker or buildah (default: docker when an engine answers)"},
 	{"github-token", 0, BV_OPT_STRING, &arg_github_token, "TOKEN",
 	 "forge token for the pull request (default: GITHUB_TOKEN)"},
+	{"sign-key", 0, BV_OPT_STRING, &arg_sign_key, "FILE",
+	 "sign the pushed digest with this PEM EC P-256 private key and trust its public half "
+	 "in the manifest"},
 	{NULL, 0, BV_OPT_FLAG, NULL, NULL, NULL},
 };
 
@@ -234,7 +249,8 @@ const struct bv_cli_command bv_cmd_publish = {
 	.name = "publish",
 	.usage = "[--tool-name <NAME>] [--tool-version <VERSION>] [--non-interactive]\n"
 		 "       [--no-push] [--no-pr] [--push-to <REPO>] [--registry-repo <PATH-OR-URL>]\n"
-		 "       [--platform <PLATFORM>] [--backend docker|buildah] <source-dir>",
+		 "       [--platform <PLATFORM>] [--backend docker|buildah] [--sign-key <FILE>]\n"
+		 "       <source-dir>",
 	.summary = "build a tool, push its image and commit its manifest to a registry",
 	.description =
 		"Detects how <source-dir> builds (Dockerfile, environment.yml, pyproject.toml,\n"
@@ -245,7 +261,10 @@ const struct bv_cli_command bv_cmd_publish = {
 		"the conformance probe, as one commit on a new branch bv-publish/<id>-<version>\n"
 		"(pushed to origin when the checkout has one).  Values come from flags, then\n"
 		"bv-publish.toml in <source-dir>, then prompts when stdin is a terminal.\n"
-		"On any failure the checkout is left on its branch, without the new branch.",
+		"On any failure the checkout is left on its branch, without the new branch.\n"
+		"With --sign-key the pushed digest is signed as cosign stores signatures and the\n"
+		"manifest's [tool.signatures] trusts the key's public half, so bv add\n"
+		"--require-signed accepts the tool.",
 	.options = publish_options,
 	.run = run_publish,
 	.operands = BV_OPERANDS_FILES,

@@ -26,7 +26,7 @@ static int run_push(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	/* a key that cannot sign is found before anything is pushed */
-	if (arg_sign_key && bv_signature_check_key(arg_sign_key, &err) < 0)
+	if (arg_sign_key && bv_signature_check_key(arg_sign_key, NULL, &err) < 0)
 		return bv_cli_report(err);
 	if (bv_push(&res, argv[first], argv[first + 1], &o, &err) < 0)
 		return bv_cli_report(err);

@@ -37,7 +37,11 @@
 /* For signatures (bv_ecdsa_p256_*): keys from PEM, DER signatures, EVP sign and verify. */
 #define ECDSA_FUNCTIONS(X)         \
 	X(BIO_new_mem_buf)         \
+	X(BIO_new)                 \
+	X(BIO_s_mem)               \
+	X(BIO_ctrl)                \
 	X(BIO_free)                \
+	X(PEM_write_bio_PUBKEY)    \
 	X(PEM_read_bio_PUBKEY)     \
 	X(PEM_read_bio_PrivateKey) \
 	X(EVP_PKEY_free)           \
@@ -231,6 +235,28 @@ bool bv_ecdsa_p256_key_valid(const char *pem, size_t len, bool private_key)
 	EVP_PKEY *key = p256_key(pem, len, private_key);
 	crypto_api.EVP_PKEY_free(key);
 	return key != NULL;
+}
+
+char *bv_ecdsa_p256_public_pem(const char *pem, size_t len)
+{
+	const struct crypto_api *c = crypto();
+	EVP_PKEY *key = p256_key(pem, len, true);
+	char *data = NULL, *out = NULL;
+	BIO *bio;
+	long n;
+
+	if (!key)
+		return NULL;
+	bio = c->BIO_new(c->BIO_s_mem());
+	check(bio != NULL);
+	/* BIO_get_mem_data() is this BIO_ctrl() call spelled as a macro */
+	if (c->PEM_write_bio_PUBKEY(bio, key) == 1 &&
+	    (n = c->BIO_ctrl(bio, BIO_CTRL_INFO, 0, &data)) > 0 && data)
+		out = bv_xstrndup(data, (size_t)n);
+	c->BIO_free(bio);
+	c->EVP_PKEY_free(key);
+	c->ERR_clear_error();
+	return out;
 }
 
 int bv_ecdsa_p256_verify(const char *pem, size_t pem_len, const void *data, size_t len,

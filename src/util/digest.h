@@ -53,6 +53,8 @@ int bv_base64_decode_block(unsigned char *out, const unsigned char *in, int len)
  *              -2 the signature is not strict DER.
  *   sign:      0 and a new DER signature in *sig_out (free()), -1 the key is invalid, -2
  *              signing failed.
+ *   public_pem: the public half of a private key as a PEM "PUBLIC KEY" (a new string), NULL
+ *              when the key is invalid.
  */
 #define BV_ECDSA_SIG_MAX 72
 bool bv_ecdsa_p256_key_valid(const char *pem, size_t len, bool private_key);
@@ -60,6 +62,7 @@ int bv_ecdsa_p256_verify(const char *pem, size_t pem_len, const void *data, size
 			 const unsigned char *sig, size_t sig_len);
 int bv_ecdsa_p256_sign(unsigned char **sig_out, size_t *sig_len, const char *pem, size_t pem_len,
 		       const void *data, size_t len);
+char *bv_ecdsa_p256_public_pem(const char *pem, size_t len);
 
 /* OpenSSL_version(OPENSSL_VERSION), for bv version --verbose. */
 const char *bv_crypto_version(void);

@@ -190,6 +190,38 @@ use_branch() {
 	assert_output "greetings, you"
 }
 
+@test "with --sign-key the image is signed and the manifest trusts the key: add --require-signed runs it" {
+	python3 "$BV_SOURCE_DIR/tests/fixtures/cosign_sign.py" keygen "$BATS_TEST_TMPDIR"
+	mkdir src
+	printf '#!/bin/sh\necho "signed, ${1:-nobody}"\n' >src/greet
+	chmod +x src/greet
+	printf 'FROM %s\nCOPY greet /usr/local/bin/greet\n' "$BASE" >src/Dockerfile
+	# a key that cannot sign is refused before anything is built
+	echo "not a key" >bad.key
+	before=$(state)
+	run bv publish --non-interactive --tool-name greet --tool-version 3.0 --push-to "$REPO" \
+		--registry-repo "$REG" --no-pr --sign-key bad.key src
+	assert_failure
+	assert_output --partial "not an unencrypted PEM ECDSA P-256 private key"
+	[ "$(state)" = "$before" ]
+	run bv publish --non-interactive --tool-name greet --tool-version 3.0 --push-to "$REPO" \
+		--registry-repo "$REG" --no-pr --sign-key "$BATS_TEST_TMPDIR/cosign.key" src
+	assert_success
+	assert_line --regexp "^Signed .*:sha256-[0-9a-f]{64}\.sig$"
+	digest=$(sed -n 's/^Pushed .*@\(sha256:[0-9a-f]*\)$/\1/p' <<<"$output")
+	# an independent check of the signature bv pushed
+	python3 "$BV_SOURCE_DIR/tests/fixtures/cosign_sign.py" verify --pub "$BATS_TEST_TMPDIR/cosign.pub" \
+		"$REPO@$digest"
+	git -C "$REG" show bv-publish/greet-3.0:tools/greet/3.0.toml >published.toml
+	grep -qx 'image = "sigstore"' published.toml
+	use_branch bv-publish/greet-3.0
+	run bv add --require-signed greet
+	assert_success
+	run bv run greet you
+	assert_success
+	assert_output "signed, you"
+}
+
 # fake_forge: a loopback stand-in for GitHub's REST API that records one request in
 # $BATS_TEST_TMPDIR/forge.req (method and path, the Authorization header, the body) and
 # answers 201 with a pull request's html_url; FORGE_PID and BV_GITHUB_API are set.

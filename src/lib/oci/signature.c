@@ -638,12 +638,16 @@ static int read_private_key(struct bv_buf *key, const char *key_path, struct bv_
 	return 0;
 }
 
-int bv_signature_check_key(const char *key_path, struct bv_error **err)
+int bv_signature_check_key(const char *key_path, char **public_pem, struct bv_error **err)
 {
 	_cleanup_buf_ struct bv_buf key = BV_BUF_INIT;
 	int r = read_private_key(&key, key_path, err);
-	if (r >= 0)
-		explicit_bzero(key.buf, key.len);
+	if (r < 0)
+		return r;
+	if (public_pem && !(*public_pem = bv_ecdsa_p256_public_pem(key.buf, key.len)))
+		r = bv_error_setc(err, BV_ERR, 0, "could not derive the public key of '%s'",
+				  key_path);
+	explicit_bzero(key.buf, key.len);
 	return r;
 }
 

@@ -74,7 +74,8 @@ void bv_publish_config_release(struct bv_publish_config *c)
 {
 	char **fields[] = {&c->source,        &c->name,       &c->version,     &c->description,
 			   &c->homepage,      &c->license,    &c->entrypoint,  &c->push_to,
-			   &c->registry_repo, &c->base_image, &c->build_image, &c->platform};
+			   &c->registry_repo, &c->base_image, &c->build_image, &c->platform,
+			   &c->public_key};
 	for (size_t i = 0; i < BV_ARRAY_SIZE(fields); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;
@@ -647,6 +648,12 @@ char *bv_publish_manifest_text(const struct bv_publish_config *c, const char *re
 		bv_toml_write_string(&b, c->binaries.v[i], strlen(c->binaries.v[i]));
 	}
 	bv_buf_puts(&b, "]\n");
+	if (c->public_key) {
+		/* what bv add --require-signed checks the image's cosign signature against */
+		bv_buf_puts(&b, "\n[tool.signatures]\nimage = \"sigstore\"\npublic_keys = [");
+		bv_toml_write_string(&b, c->public_key, strlen(c->public_key));
+		bv_buf_puts(&b, "]\n");
+	}
 	return bv_buf_detach(&b, NULL);
 }
 
