@@ -84,7 +84,12 @@ static const struct {
 	 "Seconds without a byte after which a pull, build, commit, session cp or logs ends "
 	 "(default 600)."},
 	{"BV_INDEX_TTL", "Seconds a cloned registry is used before it is refreshed (default 300)."},
+	{"BV_IMAGE_MODE",
+	 "tree, local_dir or squashfs: how the native backend keeps unpacked images (wins over "
+	 "bv.toml's [runtime] image_mode)."},
 	{"BV_JOBS", "How many blobs a pull or a push transfers at a time (1 to 256, default 8)."},
+	{"BV_LOCAL_DIR", "The node-local directory of image_mode local_dir (default $TMPDIR, then "
+			 "/local, then /tmp; wins over [runtime] local_dir)."},
 	{"BV_KNOWN_PROJECTS",
 	 "More projects, colon-separated, whose bv.lock bv cache prune keeps."},
 	{"BV_GITHUB_API", "The GitHub REST API bv publish opens pull requests through (default "
