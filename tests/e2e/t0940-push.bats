@@ -139,6 +139,58 @@ login() {
 	assert_output "error: invalid BV_PUSH_CHUNK_SIZE 'lots': expected a number of bytes"
 }
 
+@test "a 300 MiB layer goes up in 64 MiB PATCH chunks and reads back with the same digest" {
+	# an image of one uncompressed 300 MiB layer of random bytes (it cannot shrink)
+	local d=$BATS_TEST_TMPDIR/big l=$BATS_TEST_TMPDIR/big-oci
+	mkdir -p "$d" "$l/blobs/sha256"
+	head -c 300M /dev/urandom >"$d/data"
+	tar -C "$d" -cf "$l/layer.tar" data
+	rm "$d/data"
+	python3 - "$l" <<-'EOF'
+		import hashlib, json, os, sys
+		l = sys.argv[1]
+		def blob(data=None, path=None):
+		    h = hashlib.sha256()
+		    if path:
+		        with open(path, "rb") as f:
+		            for chunk in iter(lambda: f.read(1 << 20), b""):
+		                h.update(chunk)
+		        size = os.path.getsize(path)
+		        os.rename(path, "%s/blobs/sha256/%s" % (l, h.hexdigest()))
+		    else:
+		        h.update(data)
+		        size = len(data)
+		        open("%s/blobs/sha256/%s" % (l, h.hexdigest()), "wb").write(data)
+		    return {"digest": "sha256:" + h.hexdigest(), "size": size}
+		layer = blob(path=l + "/layer.tar")
+		layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
+		config = blob(json.dumps({"architecture": "amd64", "os": "linux",
+		    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode())
+		config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+		manifest = blob(json.dumps({"schemaVersion": 2,
+		    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		    "config": config, "layers": [layer]}).encode())
+		manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+		manifest["annotations"] = {"org.opencontainers.image.ref.name": "big"}
+		json.dump({"schemaVersion": 2, "manifests": [manifest]}, open(l + "/index.json", "w"))
+		open(l + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+	EOF
+	want=$(layout_digest "$l" big)
+	run --separate-stderr bv push "oci:$l:big" "$ADDR/big/blob:1"
+	assert_success
+	assert_output "Pushed $ADDR/big/blob:1@$want"
+	# 300 MiB in 64 MiB chunks: four full PATCHes and a fifth with the rest, then the PUT
+	assert_equal "$(requests 'PATCH /v2/big/blob/blobs/uploads/[^ ]* HTTP/1.1" 202')" 5
+	assert_equal "$(raw_digest "$ADDR/big/blob:1")" "$want"
+	# the registry has the layer whole (it checked the digest of the PUT itself)
+	layer=$(skopeo inspect --raw --tls-verify=false "docker://$ADDR/big/blob:1" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
+	size=$(curl -sfI "http://$ADDR/v2/big/blob/blobs/$layer" | tr -d '\r' |
+		sed -n 's/^[Cc]ontent-[Ll]ength: //p')
+	assert_equal "$size" "$(stat -c %s "$l/blobs/sha256/${layer#sha256:}")"
+	[ "$size" -gt 314572800 ]
+}
+
 # auth_cases REGISTRY VARIANT: no credentials and a wrong password fail with one error line
 # that names the registry and shows no secret; the right password pushes.
 auth_cases() {
