@@ -1,0 +1,64 @@
+#!/usr/bin/env bats
+# bv under Slurm: the two-node cluster of tests/hpc/slurm.sh (slurmctld, slurmd node1 and
+# node2, each node in its own network and mount namespace) sharing one project directory and
+# one BV_CACHE_DIR, as nodes share a parallel file system.  Tools come from the fixture
+# registry (tests/fixtures/images.sh), relayed into the nodes' namespaces.
+
+load lib
+
+setup_file() {
+	hpc_up
+}
+
+teardown_file() {
+	hpc_down
+}
+
+setup() {
+	hpc_setup
+}
+
+@test "the harness: two nodes, each with its own node-local scratch and TMPDIR" {
+	run srun -N 2 -n 2 --label sh -c 'echo "$SLURMD_NODENAME $TMPDIR" >"$BV_HPC_LOCAL/who"; cat "$BV_HPC_LOCAL/who"'
+	assert_success
+	assert_line "0: node1 $BV_HPC_LOCAL/tmp"
+	assert_line "1: node2 $BV_HPC_LOCAL/tmp"
+	# one path, a different directory on every node, and none of it on the host's path
+	[ "$(cat "$BV_HPC_STATE/nodes/node1/local/who")" = "node1 $BV_HPC_LOCAL/tmp" ]
+	[ "$(cat "$BV_HPC_STATE/nodes/node2/local/who")" = "node2 $BV_HPC_LOCAL/tmp" ]
+	[ ! -e "$BV_HPC_LOCAL/who" ]
+}
+
+@test "srun on two nodes: a cold shared cache is pulled once and both tasks run samtools" {
+	mark=$(log_mark)
+	run srun -N 2 -n 2 --label sh -c 'bv sync >/dev/null 2>&1 || exit 9; bv run samtools --version | head -n 1; echo "$SLURMD_NODENAME"'
+	assert_success
+	assert_line "0: samtools 1.16.1"
+	assert_line "1: samtools 1.16.1"
+	assert_line "0: node1"
+	assert_line "1: node2"
+	# every blob of samtools and bwa fetched exactly once, however the two syncs interleaved
+	read -r total distinct < <(blob_gets "$mark")
+	[ "$distinct" -ge 4 ]
+	assert_equal "$total" "$distinct"
+	run bv cache verify
+	assert_success
+}
+
+@test "an sbatch pipeline bwa mem | samtools sort writes what the same pipeline writes locally" {
+	bv sync >/dev/null 2>&1
+	cat >job.sh <<'SH'
+#!/bin/sh
+set -e
+bv run bwa index ref.fa 2>/dev/null
+bv run bwa mem ref.fa reads.fq 2>/dev/null | bv run samtools sort -o slurm.bam - 2>/dev/null
+echo "ran on $SLURMD_NODENAME"
+SH
+	run sbatch --wait -N 1 -w node2 -o job.out job.sh
+	assert_success
+	assert_equal "$(cat job.out)" "ran on node2"
+	bv run bwa mem ref.fa reads.fq 2>/dev/null | bv run samtools sort -o local.bam - 2>/dev/null
+	cmp slurm.bam local.bam
+	run bv run samtools view -c -F 4 slurm.bam
+	assert_output 384
+}
