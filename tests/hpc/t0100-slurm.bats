@@ -47,18 +47,22 @@ setup() {
 
 @test "an sbatch pipeline bwa mem | samtools sort writes what the same pipeline writes locally" {
 	bv sync >/dev/null 2>&1
+	bv run bwa index ref.fa 2>/dev/null
+	# the same command lines in both runs (samtools and bwa record them in @PG), each run in
+	# its own directory
 	cat >job.sh <<'SH'
 #!/bin/sh
 set -e
-bv run bwa index ref.fa 2>/dev/null
-bv run bwa mem ref.fa reads.fq 2>/dev/null | bv run samtools sort -o slurm.bam - 2>/dev/null
+cd "$1"
+bv run bwa mem ../ref.fa ../reads.fq 2>/dev/null | bv run samtools sort -o aln.bam - 2>/dev/null
 echo "ran on $SLURMD_NODENAME"
 SH
-	run sbatch --wait -N 1 -w node2 -o job.out job.sh
+	mkdir slurm local
+	run sbatch --wait -N 1 -w node2 -o job.out job.sh slurm
 	assert_success
 	assert_equal "$(cat job.out)" "ran on node2"
-	bv run bwa mem ref.fa reads.fq 2>/dev/null | bv run samtools sort -o local.bam - 2>/dev/null
-	cmp slurm.bam local.bam
-	run bv run samtools view -c -F 4 slurm.bam
+	(cd local && sh ../job.sh .)
+	cmp slurm/aln.bam local/aln.bam
+	run bv run samtools view -c -F 4 slurm/aln.bam
 	assert_output 384
 }
