@@ -39,6 +39,9 @@ hpc_up() {
 	export HPC_TEMPLATE
 	mkdir -p "$HPC_TEMPLATE"
 	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BATS_FILE_TMPDIR/bv-registry"
+	# samtools also exposes the image's busybox sh, so tests can run shell in an image
+	sed -i 's/^exposed = \["samtools"\]$/exposed = ["samtools", "sh"]/' \
+		"$BATS_FILE_TMPDIR"/bv-registry/tools/samtools/*.toml
 	# locked with a throw-away cache, so each test starts from an empty shared cache
 	(
 		cd "$HPC_TEMPLATE" &&
@@ -46,6 +49,7 @@ hpc_up() {
 				BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" BV_MIRRORS="quay.io=$ADDR" &&
 			mkdir -p "$HOME" &&
 			"$BV" init align >/dev/null 2>&1 &&
+			allow_shell_binary &&
 			"$BV" add samtools bwa >/dev/null 2>&1 &&
 			python3 "$BV_SOURCE_DIR/tests/fixtures/simreads.py" . --reads 400 --length 100
 	) || fail "could not make the template project"
