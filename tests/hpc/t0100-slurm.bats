@@ -66,3 +66,22 @@ SH
 	run bv run samtools view -c -F 4 slurm/aln.bam
 	assert_output 384
 }
+
+@test "a task's CPU binding, SLURM_* and TMPDIR context reach bv run and bv doctor" {
+	bv sync >/dev/null 2>&1
+	# task/affinity binds each task to its own CPU; the tool (native backend) keeps it
+	run srun -N 1 -w node1 -n 2 -c 1 --cpu-bind=cores --label sh -c 'grep Cpus_allowed_list /proc/self/status | cut -f2; bv run sh -c "echo \$(grep Cpus_allowed_list /proc/self/status | cut -f2) \$SLURM_CPUS_PER_TASK \$SLURM_PROCID \${TMPDIR-none}"'
+	assert_success
+	assert_line "0: 0"
+	assert_line "0: 0 1 0 none"
+	assert_line "1: 1"
+	assert_line "1: 1 1 1 none"
+	run srun -N 1 -w node2 -n 1 -c 1 --cpu-bind=cores bv doctor
+	assert_success
+	assert_line --regexp '^  slurm       job [0-9]+, step 0, node node2$'
+	assert_line '  cpus        1 granted; affinity 0'
+	assert_line '  gpus        none granted'
+	assert_line "  scratch     $BV_HPC_LOCAL/tmp"
+	run env -u SLURM_JOB_ID "$BV" doctor
+	refute_line --partial 'Scheduler'
+}

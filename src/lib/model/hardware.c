@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/model/hardware-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -619,7 +620,7 @@ static const char *env_get(const char *const *env, const char *name)
 }
 
 /* This process's CPU affinity as a list of ranges ("0-3,8"), NULL when unknown. */
-static char *affinity_list(void)
+static char *affinity_list(long *count)
 {
 	for (int ncpu = 1024; ncpu <= (1 << 16); ncpu *= 2) {
 		cpu_set_t *set = CPU_ALLOC((size_t)ncpu);
@@ -647,11 +648,21 @@ static char *affinity_list(void)
 				bv_buf_printf(&b, "%d", c);
 			c = end;
 		}
+		*count = CPU_COUNT_S(size, set);
 		CPU_FREE(set);
 		bv_buf_putc(&b, 0);
 		return bv_buf_detach(&b, NULL);
 	}
 	return NULL;
+}
+
+char *bv_cpu_affinity_list(bool *restricted)
+{
+	long count = 0, online = sysconf(_SC_NPROCESSORS_ONLN);
+	char *list = affinity_list(&count);
+	if (restricted)
+		*restricted = list && online > 0 && count < online;
+	return list;
 }
 
 bool bv_scheduler_detect(struct bv_scheduler *out, const char *const *env)
@@ -673,7 +684,7 @@ bool bv_scheduler_detect(struct bv_scheduler *out, const char *const *env)
 		out->gpus = env_get(env, "SLURM_JOB_GPUS");
 	out->cuda = env_get(env, "CUDA_VISIBLE_DEVICES");
 	out->tmpdir = env_get(env, "TMPDIR");
-	out->cpu_list = affinity_list();
+	out->cpu_list = bv_cpu_affinity_list(NULL);
 	return true;
 }
 
