@@ -1,6 +1,6 @@
 # Shared set-up of the Slurm tests: the e2e helpers (lib/common: isolated HOME, bv, the
 # fixture registry and images), the two-node cluster of tests/hpc/slurm.sh with the
-# registry's port relayed into the nodes, and a project whose bv.lock pins samtools and bwa
+# registry's port relayed into the nodes, and a project whose bv.lock pins samtools, bwa and bcftools
 # while the shared cache starts empty.
 #
 #   load lib
@@ -50,7 +50,7 @@ hpc_up() {
 			mkdir -p "$HOME" &&
 			"$BV" init align >/dev/null 2>&1 &&
 			allow_shell_binary &&
-			"$BV" add samtools bwa >/dev/null 2>&1 &&
+			"$BV" add samtools bwa bcftools >/dev/null 2>&1 &&
 			python3 "$BV_SOURCE_DIR/tests/fixtures/simreads.py" . --reads 400 --length 100
 	) || fail "could not make the template project"
 	rm -rf "$BATS_FILE_TMPDIR/lock-cache"
