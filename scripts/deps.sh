@@ -24,6 +24,7 @@ docker-registry skopeo umoci apache2-utils python3-cryptography curl jq openssl
 podman buildah catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io
 samtools bwa vsftpd
+slurm-wlm munge snakemake
 zsh fish dash python3-yaml groff-base man-db
 "
 
