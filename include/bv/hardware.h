@@ -105,15 +105,15 @@ int bv_hardware_check(struct bv_strv *notes, const struct bv_hardware *hw,
  * `env` except cpu_list, which bv_scheduler_release() frees.
  */
 struct bv_scheduler {
-	const char *name;      /* "slurm" (static), NULL outside a job */
-	const char *job_id;    /* SLURM_JOB_ID */
-	const char *step_id;   /* SLURM_STEP_ID, NULL in the batch script itself */
-	const char *node;      /* SLURMD_NODENAME */
-	const char *cpus;      /* SLURM_CPUS_PER_TASK, else SLURM_JOB_CPUS_PER_NODE */
-	const char *gpus;      /* SLURM_STEP_GPUS, else SLURM_JOB_GPUS */
-	const char *cuda;      /* CUDA_VISIBLE_DEVICES */
-	const char *tmpdir;    /* TMPDIR: a job's node-local scratch, by site convention */
-	char *cpu_list;        /* this process's affinity as "0-3,8", NULL when unknown */
+	const char *name;    /* "slurm" (static), NULL outside a job */
+	const char *job_id;  /* SLURM_JOB_ID */
+	const char *step_id; /* SLURM_STEP_ID, NULL in the batch script itself */
+	const char *node;    /* SLURMD_NODENAME */
+	const char *cpus;    /* SLURM_CPUS_PER_TASK, else SLURM_JOB_CPUS_PER_NODE */
+	const char *gpus;    /* SLURM_STEP_GPUS, else SLURM_JOB_GPUS */
+	const char *cuda;    /* CUDA_VISIBLE_DEVICES */
+	const char *tmpdir;  /* TMPDIR: a job's node-local scratch, by site convention */
+	char *cpu_list;      /* this process's affinity as "0-3,8", NULL when unknown */
 };
 
 bool bv_scheduler_detect(struct bv_scheduler *out, const char *const *env);

@@ -134,8 +134,8 @@ static void test_docker__create_body(void **state)
 				     .stdio = BV_STDIO_INHERIT,
 				     .project_root = "/home/u/proj"};
 	json_t *cfg = json_pack("{s:[s]}", "Env", "PATH=/bin");
-	json_t *b =
-		bv_docker_create_body(&req, "q/b/samtools@" DIGEST, cfg, 1000, 100, "0,1", NULL, true);
+	json_t *b = bv_docker_create_body(&req, "q/b/samtools@" DIGEST, cfg, 1000, 100, "0,1", NULL,
+					  true);
 	(void)state;
 	assert_json(b, "Image", "\"q/b/samtools@" DIGEST "\"");
 	assert_json(b, "Cmd", "[\"samtools\", \"view\", \"-\"]");

@@ -174,7 +174,8 @@ static void test_runplan__scheduler_env(void **state)
 	assert_ok(bv_run_plan_build(&plan, &in, &err), &err);
 	env = joined(plan.req.env);
 	assert_string_equal(
-		env, "SLURM_JOB_ID=42 SLURM_CPUS_PER_TASK=3 CUDA_VISIBLE_DEVICES=1,3 KIT_MODE=fast");
+		env,
+		"SLURM_JOB_ID=42 SLURM_CPUS_PER_TASK=3 CUDA_VISIBLE_DEVICES=1,3 KIT_MODE=fast");
 	bv_run_plan_release(&plan);
 }
 
