@@ -18,6 +18,12 @@ setup() {
 	hpc_setup
 }
 
+teardown() {
+	if [ -e "$BATS_TEST_TMPDIR/dockerd-started" ]; then
+		"$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" stop >/dev/null 2>&1 || true
+	fi
+}
+
 @test "the harness: two nodes, each with its own node-local scratch and TMPDIR" {
 	run srun -N 2 -n 2 --label sh -c 'echo "$SLURMD_NODENAME $TMPDIR" >"$BV_HPC_LOCAL/who"; cat "$BV_HPC_LOCAL/who"'
 	assert_success
@@ -84,4 +90,19 @@ SH
 	assert_line "  scratch     $BV_HPC_LOCAL/tmp"
 	run env -u SLURM_JOB_ID "$BV" doctor
 	refute_line --partial 'Scheduler'
+}
+
+@test "the docker backend under srun: each container gets its task's CPUs (CpusetCpus)" {
+	[ -x "${BV_DOCKERD:-/usr/sbin/dockerd}" ] || skip "dockerd is not installed"
+	fix=$BV_SOURCE_DIR/tests/fixtures
+	"$fix/dockerd.sh" status >/dev/null 2>&1 || touch "$BATS_TEST_TMPDIR/dockerd-started"
+	sock=$("$fix/dockerd.sh" start)
+	# the daemon's socket is a file, so the nodes reach it through the shared file system
+	export DOCKER_HOST="unix://$sock"
+	run bv sync --backend docker
+	assert_success
+	run srun -N 1 -w node2 -n 2 -c 1 --cpu-bind=cores --label bv run --backend docker sh -c 'grep Cpus_allowed_list /proc/self/status | cut -f2'
+	assert_success
+	assert_line "0: 0"
+	assert_line "1: 1"
 }
