@@ -259,6 +259,12 @@ cmd_stop() {
 	kill_pidfile "$state/pid/slurmctld.pid" "$conf" 10
 	kill_pidfile "$state/munge/munged.pid" "$state/munge/munge.socket"
 	if [[ -s $state/netns.names ]]; then
+		# what is left in the namespaces (a job's slurmstepd and tasks after a failed test)
+		# is ours: only this script's daemons started processes there
+		while read -r name; do
+			[[ -e /run/netns/$name ]] || continue
+			ip netns pids "$name" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+		done <"$state/netns.names"
 		while read -r name; do
 			[[ -e /run/netns/$name ]] && ip netns delete "$name"
 		done <"$state/netns.names"
