@@ -119,7 +119,7 @@ EOF
 		echo "PartitionName=debug Nodes=$(
 			IFS=,
 			echo "${nodes[*]}"
-		) Default=YES MaxTime=INFINITE OverSubscribe=FORCE:64 State=UP"
+		) Default=YES MaxTime=INFINITE State=UP"
 	} >"$conf.tmp"
 	mv "$conf.tmp" "$conf"
 	for b in srun sbatch squeue scontrol scancel sinfo salloc sacct; do
