@@ -7,6 +7,7 @@
 #   setup_file()    { hpc_up; }      # skips the file, with the reason, if Slurm cannot start
 #   teardown_file() { hpc_down; }
 #   setup()         { hpc_setup; }   # cd $PROJ, BV_CACHE_DIR=$BATS_TEST_TMPDIR/cache (empty)
+#   use_warm_cache                   # BV_CACHE_DIR: the file's cache that holds every image
 
 : "${BV_SOURCE_DIR:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}"
 # lib/common loads relative to this file's directory
@@ -53,7 +54,9 @@ hpc_up() {
 			"$BV" add samtools bwa bcftools >/dev/null 2>&1 &&
 			python3 "$BV_SOURCE_DIR/tests/fixtures/simreads.py" . --reads 400 --length 100
 	) || fail "could not make the template project"
-	rm -rf "$BATS_FILE_TMPDIR/lock-cache"
+	# what the lock pulled stays as a warm cache for the tests that do not start cold
+	HPC_WARM_CACHE="$BATS_FILE_TMPDIR/lock-cache"
+	export HPC_WARM_CACHE
 }
 
 hpc_down() {
@@ -70,6 +73,11 @@ hpc_setup() {
 	cd "$PROJ" || return 1
 	PATH="$(dirname "$BV"):$PATH"
 	export PATH
+}
+
+# use_warm_cache: the file's shared cache, where every image of the template is pulled.
+use_warm_cache() {
+	export BV_CACHE_DIR="$HPC_WARM_CACHE"
 }
 
 # log_mark: the registry log's current line count, for blob_gets.

@@ -52,7 +52,7 @@ teardown() {
 }
 
 @test "an sbatch pipeline bwa mem | samtools sort writes what the same pipeline writes locally" {
-	bv sync >/dev/null 2>&1
+	use_warm_cache
 	bv run bwa index ref.fa 2>/dev/null
 	# the same command lines in both runs (samtools and bwa record them in @PG), each run in
 	# its own directory
@@ -74,7 +74,7 @@ SH
 }
 
 @test "a task's CPU binding, SLURM_* and TMPDIR context reach bv run and bv doctor" {
-	bv sync >/dev/null 2>&1
+	use_warm_cache
 	# task/affinity binds each task to its own CPU; the tool (native backend) keeps it
 	run srun -N 1 -w node1 -n 2 -c 1 --cpu-bind=cores --label sh -c 'grep Cpus_allowed_list /proc/self/status | cut -f2; bv run sh -c "echo \$(grep Cpus_allowed_list /proc/self/status | cut -f2) \$SLURM_CPUS_PER_TASK \$SLURM_PROCID \${TMPDIR-none}"'
 	assert_success
