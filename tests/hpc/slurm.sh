@@ -7,7 +7,9 @@
 #   slurm.sh stop             stop everything by PID and delete the namespaces (idempotent)
 #   slurm.sh status           "running" and each daemon's PID (exit 0), or "stopped" (exit 1)
 #   slurm.sh env              shell lines to eval: SLURM_CONF, PATH with the client wrappers,
-#                             BV_HPC_LOCAL (the node-local scratch path)
+#                             BV_HPC_LOCAL (the node-local scratch path), BV_HPC_NETNS (the
+#                             controller's network namespace, for clients run another way,
+#                             e.g. as another user: nsenter --net=... setpriv ... srun)
 #   slurm.sh forward PORT...  relay the host's 127.0.0.1:PORT into every node (the fixture
 #                             registry listens on the host's loopback only); replaces the
 #                             previous set of ports
@@ -21,7 +23,8 @@
 # be (the checkout, the project and BV_CACHE_DIR), except the node-local scratch: in each
 # node's mount namespace $STATE/local is a bind mount of $STATE/nodes/NODE/local, so one path
 # names a different directory on every node; tasks also get TMPDIR=$STATE/local/tmp (the
-# TaskProlog).  munged runs with its own key and socket (AuthInfo=socket=...), never
+# TaskProlog).  TaskPlugin=task/affinity binds tasks to CPUs (--cpu-bind) as a real cluster
+# does; there is no cgroup plugin and no accounting (sacct does not work, scontrol does).  munged runs with its own key and socket (AuthInfo=socket=...), never
 # /etc/munge; slurm.conf is the harness's own (SLURM_CONF), never /etc/slurm.
 #
 # State dir: ${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures (or <repo>/build/fixtures)}/slurm:
@@ -68,7 +71,6 @@ write_conf() {
 	cat >"$state/task-prolog.sh.tmp" <<EOF
 #!/bin/sh
 # Slurm TaskProlog: lines "export NAME=VALUE" become the task's environment.
-mkdir -p "$state/local/tmp"
 echo "export TMPDIR=$state/local/tmp"
 echo "export BV_HPC_LOCAL=$state/local"
 EOF
@@ -162,7 +164,8 @@ start_munged() {
 		(umask 077 && head -c 1024 /dev/urandom >"$m/munge.key.tmp")
 		mv "$m/munge.key.tmp" "$m/munge.key"
 	fi
-	chmod 700 "$m"
+	# 755: other users' srun and sbatch reach the socket too (the key stays 0600)
+	chmod 755 "$m"
 	rm -f "$m/munge.socket" "$m/munge.socket.lock"
 	nohup /usr/sbin/munged --foreground --force --socket="$m/munge.socket" \
 		--key-file="$m/munge.key" --pid-file="$m/munged.pid.daemon" \
@@ -186,9 +189,12 @@ start_ctld() {
 start_slurmd() {
 	local n=$1
 	pid_alive "$state/pid/slurmd-$n.pid" "$conf" && return 0
-	mkdir -p "$state/nodes/$n/local" "$state/spool/$n"
+	mkdir -p "$state/nodes/$n/local/tmp" "$state/spool/$n"
+	# scratch for every user, like /tmp
+	chmod 1777 "$state/nodes/$n/local/tmp"
 	# Own mount namespace: $state/local is this node's scratch.  sh and unshare exec, so
 	# the PID recorded is slurmd's.
+	# shellcheck disable=SC2016 # the inner sh expands its own arguments
 	SLURM_CONF=$conf nohup nsenter --net="$(ns_path "$n")" \
 		unshare --mount --propagation private \
 		sh -c 'mount --bind "$1" "$2" && exec /usr/sbin/slurmd -D -N "$3" -f "$4"' \
@@ -296,8 +302,10 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 env)
 	printf 'export SLURM_CONF=%q\n' "$conf"
+	# shellcheck disable=SC2016 # $PATH is for the shell that evals this
 	printf 'export PATH=%q:"$PATH"\n' "$state/bin"
 	printf 'export BV_HPC_LOCAL=%q\n' "$state/local"
+	printf 'export BV_HPC_NETNS=%q\n' "$(ns_path ctl)"
 	;;
 forward) cmd_forward "$@" ;;
 *) usage ;;

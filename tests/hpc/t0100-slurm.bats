@@ -106,3 +106,25 @@ SH
 	assert_line "0: 0"
 	assert_line "1: 1"
 }
+
+@test "a job of an unprivileged user syncs its own cache and runs tools as that user" {
+	command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
+	# the bats directories are private; let the other user through to the project, the
+	# cache and the tool registry
+	mkdir -p "$BV_CACHE_DIR"
+	for d in "$PROJ" "$BV_CACHE_DIR" "$BV_REGISTRY"; do
+		while [ "$d" != / ] && [ "$d" != /tmp ]; do chmod o+x "$d"; d=$(dirname "$d"); done
+	done
+	chmod -R a+rwX "$PROJ"
+	chmod -R a+rX "$BV_REGISTRY"
+	chown 65534:65534 "$BV_CACHE_DIR"
+	reachable=$(reachable_bv)
+	# the client enters the controller's namespace as root, then becomes nobody
+	run nsenter --net="$BV_HPC_NETNS" setpriv --reuid 65534 --regid 65534 --clear-groups \
+		env HOME=/tmp /usr/bin/srun -N 1 -w node1 sh -c "id -u; '$reachable' sync >/dev/null 2>&1 || exit 9; '$reachable' run samtools --version | head -n 1; '$reachable' run sh -c 'touch mine'"
+	assert_success
+	assert_line --index 0 "65534"
+	assert_line --index 1 "samtools 1.16.1"
+	[ "$(stat -c %u mine)" = 65534 ]
+	[ "$(stat -c %u "$BV_CACHE_DIR/store")" = 65534 ]
+}
