@@ -80,6 +80,21 @@ use_warm_cache() {
 	export BV_CACHE_DIR="$HPC_WARM_CACHE"
 }
 
+# job_wait JOBID: waits (up to 60 s) for a batch job to end, polling the controller every
+# 0.1 s (sbatch --wait polls every few seconds), then returns 0 when it COMPLETED.
+job_wait() {
+	local i state
+	for ((i = 0; i < 600; i++)); do
+		state=$(scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+		case $state in
+		COMPLETED) return 0 ;;
+		FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) return 1 ;;
+		esac
+		sleep 0.1
+	done
+	return 1
+}
+
 # log_mark: the registry log's current line count, for blob_gets.
 log_mark() {
 	wc -l <"$REG_LOG" | tr -d ' '

@@ -64,8 +64,9 @@ bv run bwa mem ../ref.fa ../reads.fq 2>/dev/null | bv run samtools sort -o aln.b
 echo "ran on $SLURMD_NODENAME"
 SH
 	mkdir slurm local
-	run sbatch --wait -N 1 -w node2 -o job.out job.sh slurm
+	run sbatch --parsable -N 1 -w node2 -o job.out job.sh slurm
 	assert_success
+	job_wait "$output"
 	assert_equal "$(cat job.out)" "ran on node2"
 	(cd local && sh ../job.sh .)
 	cmp slurm/aln.bam local/aln.bam
