@@ -90,7 +90,6 @@ static void doctor_cache(void)
 	}
 }
 
-/* What [tool.hardware] is checked against on bv add and bv update (bv/hardware.h). */
 /* The batch job this runs in (what a tool started here is granted); nothing outside one. */
 static void doctor_scheduler(void)
 {
@@ -116,6 +115,7 @@ static void doctor_scheduler(void)
 	bv_scheduler_release(&s);
 }
 
+/* What [tool.hardware] is checked against on bv add and bv update (bv/hardware.h). */
 static void doctor_hardware(void)
 {
 	struct bv_hardware hw = BV_HARDWARE_INIT;
