@@ -14,6 +14,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/lock.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -150,13 +151,27 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	return 0;
 }
 
-/* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
+/*
+ * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs.
+ *
+ * Under an exclusive lock per root filesystem (locks/unpack-<name>.lock in the store): the
+ * unpack itself tolerates racing processes (the loser discards its copy), but on a cluster
+ * many tasks sync one cold cache at once, and each would unpack the whole image in parallel
+ * on the shared file system.  A waiter finds the sealed trees and returns at once.
+ */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
 {
 	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
 	_cleanup_strv_ struct bv_strv trees = BV_STRV_INIT;
-	int rc = 0;
+	const char *name = strrchr(it->rootfs, '/');
+	_cleanup_free_ char *lock_path = bv_xasprintf(
+		"%s/locks/unpack-%s.lock", bv_store_dir(store), name ? name + 1 : it->rootfs);
+	struct bv_lock lk = BV_LOCK_INIT;
+	int rc = bv_lock_acquire(&lk, lock_path, BV_LOCK_EXCLUSIVE, true, err);
+	if (rc < 0)
+		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
+				     it->tool_id);
 	/*
 	 * Where every run mounts the project: made in the image, a run needs no overlay to
 	 * create it (bv_native_run), which saves a millisecond or two per run.
@@ -172,6 +187,7 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		rc = save_config(store, r, it->rootfs, err);
 	if (rc >= 0)
 		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
+	bv_lock_release(&lk);
 	if (rc < 0)
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);
