@@ -98,6 +98,7 @@ bench: deps-quiet all
 	scripts/bench-services.sh $(BUILD)
 	scripts/bench-scale.sh $(BUILD)
 	scripts/bench-nodelocal.sh $(BUILD)
+	scripts/bench-hpc.sh $(BUILD)
 
 # The unpack-only part of bench-pull.sh; BENCH_UNPACK_BASELINE=<builddir> compares two builds.
 bench-unpack: all

@@ -25,6 +25,7 @@ podman buildah catatonit time busybox-static
 charliecloud-runtime bubblewrap crun uidmap docker.io
 samtools bwa vsftpd
 squashfs-tools squashfuse strace
+slurm-wlm munge snakemake
 zsh fish dash python3-yaml groff-base man-db
 "
 

@@ -2,7 +2,8 @@
 # Runs every test against one build directory and ends with "N passed, N failed".
 #   scripts/run-tests.sh <builddir>
 # Unit and conformance tests run through meson (TAP); end-to-end tests and the differential
-# conformance suite (tests/conformance: bv against docker and umoci) through bats (TAP).
+# conformance suite (tests/conformance: bv against docker and umoci) and the Slurm tests
+# (tests/hpc) through bats (TAP).
 set -u
 build=${1:?usage: scripts/run-tests.sh <builddir>}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,8 +37,16 @@ conf_pass=$(grep -cE '^ok [0-9]+' "$log/conformance.txt" | tr -d ' ' || true)
 conf_fail=$(grep -cE '^not ok [0-9]+' "$log/conformance.txt" | tr -d ' ' || true)
 echo "conformance: $conf_pass passed, $conf_fail failed"
 
-pass=$((tap_pass + bats_pass + conf_pass))
-fail=$((tap_fail + bats_fail + conf_fail))
+# Slurm (tests/hpc): a two-node cluster in namespaces; each file skips, saying why, where
+# Slurm cannot start (not root, slurm-wlm missing).
+bats --tap "$top/tests/hpc" >"$log/hpc.txt" 2>&1 || status=1
+cat "$log/hpc.txt" | grep -E '^not ok|^#|# skip' || true
+hpc_pass=$(grep -cE '^ok [0-9]+' "$log/hpc.txt" | tr -d ' ' || true)
+hpc_fail=$(grep -cE '^not ok [0-9]+' "$log/hpc.txt" | tr -d ' ' || true)
+echo "hpc: $hpc_pass passed, $hpc_fail failed"
+
+pass=$((tap_pass + bats_pass + conf_pass + hpc_pass))
+fail=$((tap_fail + bats_fail + conf_fail + hpc_fail))
 if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
 	# A test binary that crashed before printing TAP still fails the run.
 	fail=1

@@ -11,7 +11,8 @@
  *   POST /images/create?fromImage=<repo>&tag=<digest>, each progress event through
  *   bv_docker_progress_feed(); then GET /images/<pinned>/json and
  *   bv_docker_repo_digests_match(RepoDigests, digest) must hold, else "digest mismatch".
- *   body = bv_docker_create_body(&req, pinned, config, uid, gid, getenv("NVIDIA_..."), true);
+ *   body = bv_docker_create_body(&req, pinned, config, uid, gid, getenv("NVIDIA_..."), cpus,
+ *                                true);
  *
  * Images are named on the engine by where they were pulled from and the locked digest,
  * never by tag: a tag on the engine could point at anything, the digest cannot.  So an image
@@ -29,7 +30,9 @@
  * sends); labels bv.tool and bv.project, so leftovers can be found; `init` puts the
  * engine's init (docker-init, Podman's catatonit) in as PID 1, because the kernel drops
  * signals to a PID 1 without a handler, and most tools install none: without it, Ctrl-C
- * forwarded by bv would not stop `samtools sort`.
+ * forwarded by bv would not stop `samtools sort`; `cpuset` becomes HostConfig.CpusetCpus:
+ * the daemon, not bv, forks the container, so the CPUs a scheduler (Slurm's task/affinity,
+ * taskset) granted bv must be passed on to reach the tool.
  *
  * Ownership: strings and JSON returned are new and the caller's; the request is borrowed.
  *
@@ -86,10 +89,11 @@ int bv_docker_image_name(char **repo_out, char **pinned_out, const char *referen
 bool bv_docker_repo_digests_match(json_t *repo_digests, const char *digest);
 
 /* The body of POST /containers/create.  `image_config` is the image's "Config" object (for
- * its Env), may be NULL; `nvidia_visible` is the caller's NVIDIA_VISIBLE_DEVICES or NULL. */
+ * its Env), may be NULL; `nvidia_visible` is the caller's NVIDIA_VISIBLE_DEVICES or NULL;
+ * `cpuset` the CPU list ("0-3,8") the tool is limited to, NULL for no limit. */
 json_t *bv_docker_create_body(const struct bv_run_request *req, const char *pinned,
 			      json_t *image_config, uid_t uid, gid_t gid,
-			      const char *nvidia_visible, bool init);
+			      const char *nvidia_visible, const char *cpuset, bool init);
 
 /*
  * Pull progress from the engine's event stream, as struct bv_pull_progress counts it.

@@ -95,6 +95,30 @@ void bv_hardware_release(struct bv_hardware *hw);
 int bv_hardware_check(struct bv_strv *notes, const struct bv_hardware *hw,
 		      const struct bv_manifest *m, struct bv_error **err);
 
+/*
+ * The batch scheduler context this process runs in, for `bv doctor`: today Slurm, read from
+ * the job's environment (SLURM_JOB_ID, SLURM_STEP_ID, SLURMD_NODENAME, SLURM_CPUS_PER_TASK or
+ * SLURM_JOB_CPUS_PER_NODE, SLURM_STEP_GPUS or SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES, TMPDIR)
+ * plus this process's CPU affinity, which is what Slurm actually grants and what a tool
+ * inherits.  `env` is an environ-style array (NULL: environ), so tests pass their own.
+ * Returns false, with `out` left empty, outside a scheduler's job.  Fields are borrowed from
+ * `env` except cpu_list, which bv_scheduler_release() frees.
+ */
+struct bv_scheduler {
+	const char *name;    /* "slurm" (static), NULL outside a job */
+	const char *job_id;  /* SLURM_JOB_ID */
+	const char *step_id; /* SLURM_STEP_ID, NULL in the batch script itself */
+	const char *node;    /* SLURMD_NODENAME */
+	const char *cpus;    /* SLURM_CPUS_PER_TASK, else SLURM_JOB_CPUS_PER_NODE */
+	const char *gpus;    /* SLURM_STEP_GPUS, else SLURM_JOB_GPUS */
+	const char *cuda;    /* CUDA_VISIBLE_DEVICES */
+	const char *tmpdir;  /* TMPDIR: a job's node-local scratch, by site convention */
+	char *cpu_list;      /* this process's affinity as "0-3,8", NULL when unknown */
+};
+
+bool bv_scheduler_detect(struct bv_scheduler *out, const char *const *env);
+void bv_scheduler_release(struct bv_scheduler *s);
+
 /* Compares "major.minor" versions numerically: <0, 0 or >0; a malformed one sorts first. */
 int bv_hardware_cuda_compare(const char *a, const char *b);
 

@@ -29,8 +29,10 @@
  * created as needed.
  *
  * Environment, later entries winning: the image's Env; then from host_env the names in
- * the pass-through set (TERM, COLORTERM, NO_COLOR, LANG, LANGUAGE, LC_*, TZ and the thread-count
- * variables such as OMP_NUM_THREADS) plus those BV_PASS_ENV names (comma- or colon-separated);
+ * the pass-through set (TERM, COLORTERM, NO_COLOR, LANG, LANGUAGE, LC_*, TZ, the thread-count
+ * variables such as OMP_NUM_THREADS, a scheduler's job description SLURM_* and the granted
+ * GPUs CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES, GPU_DEVICE_ORDINAL) plus those BV_PASS_ENV
+ * names (comma- or colon-separated);
  * then the manifest's entrypoint env; then env_args.  Everything else of the host stays out,
  * so a run does not depend on who starts it.
  *

@@ -90,6 +90,31 @@ static void doctor_cache(void)
 	}
 }
 
+/* The batch job this runs in (what a tool started here is granted); nothing outside one. */
+static void doctor_scheduler(void)
+{
+	struct bv_scheduler s;
+	if (!bv_scheduler_detect(&s, NULL))
+		return;
+	printf("\nScheduler\n");
+	printf("  %-10s  job %s", s.name, bv_cli_text(s.job_id));
+	if (s.step_id)
+		printf(", step %s", bv_cli_text(s.step_id));
+	if (s.node)
+		printf(", node %s", bv_cli_text(s.node));
+	printf("\n");
+	printf("  cpus        %s granted; affinity %s\n", s.cpus ? bv_cli_text(s.cpus) : "?",
+	       s.cpu_list ? s.cpu_list : "unknown");
+	if (s.gpus || s.cuda)
+		printf("  gpus        %s (CUDA_VISIBLE_DEVICES %s)\n",
+		       s.gpus ? bv_cli_text(s.gpus) : "?", s.cuda ? bv_cli_text(s.cuda) : "unset");
+	else
+		printf("  gpus        none granted\n");
+	printf("  scratch     %s\n",
+	       s.tmpdir ? bv_cli_text(s.tmpdir) : "no TMPDIR (no node-local scratch named)");
+	bv_scheduler_release(&s);
+}
+
 /* What [tool.hardware] is checked against on bv add and bv update (bv/hardware.h). */
 static void doctor_hardware(void)
 {
@@ -324,6 +349,7 @@ static int run_doctor(int argc, char **argv)
 	       bv_runtime_selected_name(
 		       arg_backend, loaded && ctx.project ? ctx.project->runtime_backend : NULL));
 	doctor_hardware();
+	doctor_scheduler();
 	doctor_cache();
 	doctor_index(&ctx, loaded);
 	doctor_data(&ctx, loaded);

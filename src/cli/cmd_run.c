@@ -192,7 +192,8 @@ const struct bv_cli_command bv_cmd_run = {
 		"pins, with the project at /workspace.  Options of bv come before the name;\n"
 		"everything after it goes to the tool unchanged.  Of bv's environment only\n"
 		"TERM, COLORTERM, NO_COLOR, LANG, LANGUAGE, LC_*, TZ, the thread counts\n"
-		"(OMP_NUM_THREADS, ...) and the names listed in BV_PASS_ENV reach the tool;\n"
+		"(OMP_NUM_THREADS, ...), Slurm's SLURM_*, the granted GPUs\n"
+		"(CUDA_VISIBLE_DEVICES, ...) and the names listed in BV_PASS_ENV reach the tool;\n"
 		"--env adds more.  The exit status is the tool's; 125 means bv could not run\n"
 		"it and 127 that the command was not found.",
 	.options = options,

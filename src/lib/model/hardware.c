@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/model/hardware-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -607,4 +608,88 @@ int bv_hardware_check(struct bv_strv *notes, const struct bv_hardware *hw,
 	bv_buf_puts(&msg, "; this machine has ");
 	join_and(&msg, &have);
 	return bv_error_setc(err, BV_EINVALID, 0, "%s", msg.buf);
+}
+
+static const char *env_get(const char *const *env, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, len) && env[i][len] == '=')
+			return env[i][len + 1] ? env[i] + len + 1 : NULL;
+	return NULL;
+}
+
+/* This process's CPU affinity as a list of ranges ("0-3,8"), NULL when unknown. */
+static char *affinity_list(long *count)
+{
+	for (int ncpu = 1024; ncpu <= (1 << 16); ncpu *= 2) {
+		cpu_set_t *set = CPU_ALLOC((size_t)ncpu);
+		size_t size = CPU_ALLOC_SIZE((size_t)ncpu);
+		struct bv_buf b = BV_BUF_INIT;
+		if (!set)
+			return NULL;
+		if (sched_getaffinity(0, size, set) < 0) {
+			CPU_FREE(set);
+			if (errno == EINVAL)
+				continue;
+			return NULL;
+		}
+		for (int c = 0; c < ncpu; c++) {
+			int end = c;
+			if (!CPU_ISSET_S((size_t)c, size, set))
+				continue;
+			while (end + 1 < ncpu && CPU_ISSET_S((size_t)end + 1, size, set))
+				end++;
+			if (b.len)
+				bv_buf_putc(&b, ',');
+			if (end > c)
+				bv_buf_printf(&b, "%d-%d", c, end);
+			else
+				bv_buf_printf(&b, "%d", c);
+			c = end;
+		}
+		*count = CPU_COUNT_S(size, set);
+		CPU_FREE(set);
+		bv_buf_putc(&b, 0);
+		return bv_buf_detach(&b, NULL);
+	}
+	return NULL;
+}
+
+char *bv_cpu_affinity_list(bool *restricted)
+{
+	long count = 0, online = sysconf(_SC_NPROCESSORS_ONLN);
+	char *list = affinity_list(&count);
+	if (restricted)
+		*restricted = list && online > 0 && count < online;
+	return list;
+}
+
+bool bv_scheduler_detect(struct bv_scheduler *out, const char *const *env)
+{
+	memset(out, 0, sizeof(*out));
+	if (!env)
+		env = (const char *const *)environ;
+	out->job_id = env_get(env, "SLURM_JOB_ID");
+	if (!out->job_id)
+		return false;
+	out->name = "slurm";
+	out->step_id = env_get(env, "SLURM_STEP_ID");
+	out->node = env_get(env, "SLURMD_NODENAME");
+	out->cpus = env_get(env, "SLURM_CPUS_PER_TASK");
+	if (!out->cpus)
+		out->cpus = env_get(env, "SLURM_JOB_CPUS_PER_NODE");
+	out->gpus = env_get(env, "SLURM_STEP_GPUS");
+	if (!out->gpus)
+		out->gpus = env_get(env, "SLURM_JOB_GPUS");
+	out->cuda = env_get(env, "CUDA_VISIBLE_DEVICES");
+	out->tmpdir = env_get(env, "TMPDIR");
+	out->cpu_list = bv_cpu_affinity_list(NULL);
+	return true;
+}
+
+void bv_scheduler_release(struct bv_scheduler *s)
+{
+	free(s->cpu_list);
+	memset(s, 0, sizeof(*s));
 }

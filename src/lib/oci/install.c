@@ -185,6 +185,12 @@ static char *trees_root(const char *rootfs)
 /*
  * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs; the layer
  * trees go next to it ("<root>/layers", see trees_root()), in the cache or node-local.
+ *
+ * Under an exclusive lock per root filesystem ("<root>/locks/unpack-<name>.lock", so on the
+ * node for node-local trees): the unpack itself tolerates racing processes (the loser
+ * discards its copy), but on a cluster many tasks sync one cold cache at once, and each would
+ * otherwise unpack the whole image in parallel on the shared file system.  A waiter finds the
+ * sealed trees and returns at once.
  */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, struct bv_error **err)
@@ -192,7 +198,17 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 	struct bv_unpack_options o = BV_UNPACK_OPTIONS_INIT;
 	_cleanup_strv_ struct bv_strv trees = BV_STRV_INIT;
 	_cleanup_free_ char *cache = trees_root(it->rootfs);
-	int rc = 0;
+	const char *name = strrchr(it->rootfs, '/');
+	_cleanup_free_ char *lock_dir = bv_path_join(cache, "locks");
+	_cleanup_free_ char *lock_path =
+		bv_xasprintf("%s/unpack-%s.lock", lock_dir, name ? name + 1 : it->rootfs);
+	struct bv_lock lk = BV_LOCK_INIT;
+	int rc = bv_mkdir_p(lock_dir, 0755, err);
+	if (rc >= 0)
+		rc = bv_lock_acquire(&lk, lock_path, BV_LOCK_EXCLUSIVE, true, err);
+	if (rc < 0)
+		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
+				     it->tool_id);
 	/*
 	 * Where every run mounts the project: made in the image, a run needs no overlay to
 	 * create it (bv_native_run), which saves a millisecond or two per run.
@@ -208,6 +224,7 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		rc = save_config(store, r, it->rootfs, err);
 	if (rc >= 0)
 		rc = bv_unpack_image((const char *const *)trees.v, trees.n, it->rootfs, &o, err);
+	bv_lock_release(&lk);
 	if (rc < 0)
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);

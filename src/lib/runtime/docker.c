@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "lib/engine/engine-internal.h"
+#include "lib/model/hardware-internal.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "lib/runtime/docker-internal.h"
 #include "util/buf.h"
@@ -107,7 +108,7 @@ static bool bind_safe(const char *path)
 
 json_t *bv_docker_create_body(const struct bv_run_request *req, const char *pinned,
 			      json_t *image_config, uid_t uid, gid_t gid,
-			      const char *nvidia_visible, bool init)
+			      const char *nvidia_visible, const char *cpuset, bool init)
 {
 	json_t *body = json_object(), *host = json_object(), *env = json_array();
 	json_t *binds = json_array(), *mounts = json_array(), *labels = json_object();
@@ -179,6 +180,8 @@ json_t *bv_docker_create_body(const struct bv_run_request *req, const char *pinn
 	json_object_set_new(host, "AutoRemove", json_false());
 	if (init)
 		json_object_set_new(host, "Init", json_true());
+	if (cpuset)
+		json_object_set_new(host, "CpusetCpus", json_string(cpuset));
 	if (req->gpu)
 		json_object_set_new(host, "DeviceRequests",
 				    json_pack("[{s:s, s:i, s:[[s]]}]", "Driver", "nvidia", "Count",
@@ -599,9 +602,13 @@ static void remove_container(struct running *c)
 static int create_container(struct docker *d, const struct bv_run_request *req, const char *pinned,
 			    json_t *image, bool init, char **id_out, struct bv_error **err)
 {
+	/* the daemon forks the container, so the CPUs a scheduler granted this process are
+	 * passed on explicitly; an unrestricted affinity adds nothing */
+	bool restricted = false;
+	_cleanup_free_ char *cpus = bv_cpu_affinity_list(&restricted);
 	json_t *body = bv_docker_create_body(
 		req, pinned, json_object_get(image, "Config"), getuid(), getgid(),
-		req->gpu ? getenv("NVIDIA_VISIBLE_DEVICES") : NULL, init);
+		req->gpu ? getenv("NVIDIA_VISIBLE_DEVICES") : NULL, restricted ? cpus : NULL, init);
 	_cleanup_free_ char *what = bv_xasprintf("a container of '%s'", pinned);
 	int r = bv_engine_container_create(id_out, d->e, NULL, body, what, err);
 	json_decref(body);

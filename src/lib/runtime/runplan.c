@@ -291,6 +291,10 @@ static const char *const passthrough_names[] = {
 	"BLIS_NUM_THREADS",
 	"VECLIB_MAXIMUM_THREADS",
 	"GOTO_NUM_THREADS",
+	/* the GPUs a scheduler granted, so CUDA and ROCm count only those */
+	"CUDA_VISIBLE_DEVICES",
+	"ROCR_VISIBLE_DEVICES",
+	"GPU_DEVICE_ORDINAL",
 	NULL,
 };
 
@@ -308,6 +312,13 @@ static bool name_in_list(const char *name, size_t len, const char *list)
 static bool passes_through(const char *entry, size_t name_len, const char *extra)
 {
 	if (name_len > 3 && !strncmp(entry, "LC_", 3))
+		return true;
+	/*
+	 * A Slurm job's description (SLURM_JOB_ID, SLURM_CPUS_PER_TASK, SLURM_NTASKS,
+	 * SLURM_PROCID, ...): tools size their threads and shards by it, and it describes the
+	 * job, not who started it.
+	 */
+	if (name_len > 6 && !strncmp(entry, "SLURM_", 6))
 		return true;
 	for (size_t i = 0; passthrough_names[i]; i++)
 		if (strlen(passthrough_names[i]) == name_len &&

@@ -1612,6 +1612,15 @@ static void blob_start(struct pull *p, struct blob *b)
 			pull_fail(p, b, ret, "%s", msg);
 			return;
 		}
+		/* Another process may have published it between the check above and taking
+		 * the blob's lock (a small config, on a cluster where 64 tasks sync at once):
+		 * fetching it again would only cost a GET. */
+		if (bv_store_has_blob(c->store, b->desc->digest)) {
+			bv_store_ingest_abort(b->in, false);
+			b->in = NULL;
+			blob_finish(p, b);
+			return;
+		}
 	}
 	b->offset = bv_store_ingest_offset(b->in);
 	b->done = (uint64_t)b->offset;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lib/model/hardware-internal.h"
 #include "test.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -222,6 +223,49 @@ static char *check_message(const struct bv_hardware *hw, const struct bv_manifes
 	return text;
 }
 
+/* The Slurm context comes from the job's variables; nothing outside a job. */
+static void test_hardware__scheduler(void **state)
+{
+	const char *const none[] = {"HOME=/root", "SLURM_JOB_ID=", NULL};
+	const char *const batch[] = {"SLURM_JOB_ID=7", "SLURM_JOB_CPUS_PER_NODE=4",
+				     "SLURMD_NODENAME=node2", NULL};
+	const char *const step[] = {"SLURM_JOB_ID=7",
+				    "SLURM_STEP_ID=3",
+				    "SLURMD_NODENAME=node2",
+				    "SLURM_CPUS_PER_TASK=2",
+				    "SLURM_JOB_CPUS_PER_NODE=4",
+				    "SLURM_JOB_GPUS=0,1",
+				    "SLURM_STEP_GPUS=1",
+				    "CUDA_VISIBLE_DEVICES=0",
+				    "TMPDIR=/local/job7",
+				    NULL};
+	struct bv_scheduler s;
+	bool restricted;
+	_cleanup_free_ char *cpus = bv_cpu_affinity_list(&restricted);
+	(void)state;
+	assert_false(bv_scheduler_detect(&s, none));
+	assert_null(s.name);
+	assert_true(bv_scheduler_detect(&s, batch));
+	assert_string_equal(s.name, "slurm");
+	assert_string_equal(s.job_id, "7");
+	assert_null(s.step_id);
+	assert_string_equal(s.cpus, "4");
+	assert_null(s.gpus);
+	assert_null(s.tmpdir);
+	bv_scheduler_release(&s);
+	assert_true(bv_scheduler_detect(&s, step));
+	assert_string_equal(s.step_id, "3");
+	assert_string_equal(s.node, "node2");
+	assert_string_equal(s.cpus, "2");
+	assert_string_equal(s.gpus, "1");
+	assert_string_equal(s.cuda, "0");
+	assert_string_equal(s.tmpdir, "/local/job7");
+	/* the affinity is this process's, in the kernel's list syntax */
+	assert_non_null(s.cpu_list);
+	assert_string_equal(s.cpu_list, cpus);
+	bv_scheduler_release(&s);
+}
+
 static void test_hardware__check(void **state)
 {
 	struct bv_gpu gpu = {.name = NULL, .vram_mib = 16160};
@@ -296,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_hardware__nvidia_smi),
 		cmocka_unit_test(test_hardware__cuda_compare),
 		cmocka_unit_test(test_hardware__check),
+		cmocka_unit_test(test_hardware__scheduler),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

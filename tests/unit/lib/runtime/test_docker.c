@@ -134,8 +134,8 @@ static void test_docker__create_body(void **state)
 				     .stdio = BV_STDIO_INHERIT,
 				     .project_root = "/home/u/proj"};
 	json_t *cfg = json_pack("{s:[s]}", "Env", "PATH=/bin");
-	json_t *b =
-		bv_docker_create_body(&req, "q/b/samtools@" DIGEST, cfg, 1000, 100, "0,1", true);
+	json_t *b = bv_docker_create_body(&req, "q/b/samtools@" DIGEST, cfg, 1000, 100, "0,1", NULL,
+					  true);
 	(void)state;
 	assert_json(b, "Image", "\"q/b/samtools@" DIGEST "\"");
 	assert_json(b, "Cmd", "[\"samtools\", \"view\", \"-\"]");
@@ -152,6 +152,7 @@ static void test_docker__create_body(void **state)
 	assert_json(b, "HostConfig.AutoRemove", "false");
 	assert_json(b, "HostConfig.Init", "true");
 	assert_null(get(b, "HostConfig.DeviceRequests"));
+	assert_null(get(b, "HostConfig.CpusetCpus"));
 	assert_json(b, "OpenStdin", "true");
 	assert_json(b, "StdinOnce", "true");
 	assert_json(b, "AttachStdin", "true");
@@ -167,7 +168,7 @@ static void test_docker__create_body(void **state)
 	req.n_mounts = 0;
 	json_decref(cfg);
 	cfg = json_pack("{s:[s]}", "Env", "HOME=/root");
-	b = bv_docker_create_body(&req, "x@" DIGEST, cfg, 0, 0, "0,1", false);
+	b = bv_docker_create_body(&req, "x@" DIGEST, cfg, 0, 0, "0,1", "2-3,6", false);
 	assert_null(get(b, "Cmd"));
 	assert_json(b, "Env", "[\"A=1\", \"PATH=/usr/bin\", \"NVIDIA_VISIBLE_DEVICES=0,1\"]");
 	assert_json(b, "WorkingDir", "\"/workspace/sub\"");
@@ -175,6 +176,7 @@ static void test_docker__create_body(void **state)
 	assert_json(b, "AttachStdin", "false");
 	assert_json(b, "User", "\"0:0\"");
 	assert_null(get(b, "HostConfig.Init"));
+	assert_json(b, "HostConfig.CpusetCpus", "\"2-3,6\"");
 	assert_json(b, "HostConfig.Binds", "[]");
 	assert_json(b, "HostConfig.DeviceRequests",
 		    "[{\"Driver\":\"nvidia\",\"Count\":-1,\"Capabilities\":[[\"gpu\"]]}]");
@@ -183,7 +185,7 @@ static void test_docker__create_body(void **state)
 	/* no workspace, no workdir: the image's own WorkingDir (none in the body) */
 	req.workdir = NULL;
 	req.env = NULL;
-	b = bv_docker_create_body(&req, "x@" DIGEST, NULL, 0, 0, NULL, false);
+	b = bv_docker_create_body(&req, "x@" DIGEST, NULL, 0, 0, NULL, NULL, false);
 	assert_null(get(b, "WorkingDir"));
 	assert_json(b, "Env", "[\"HOME=/tmp\"]");
 	json_decref(b);

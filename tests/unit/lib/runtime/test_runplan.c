@@ -151,6 +151,34 @@ static void test_runplan__tool_entrypoint_and_env(void **state)
 	bv_run_plan_release(&plan);
 }
 
+/* A Slurm job's SLURM_* and the granted GPUs reach the tool; other host variables do not. */
+static void test_runplan__scheduler_env(void **state)
+{
+	struct fixture *f = *state;
+	struct bv_run_plan plan;
+	struct bv_error *err = NULL;
+	const char *const host[] = {"SLURM_JOB_ID=42",
+				    "SLURM_CPUS_PER_TASK=3",
+				    "SLURM_=odd",
+				    "SLURMX=no",
+				    "CUDA_VISIBLE_DEVICES=1,3",
+				    "SECRET=no",
+				    NULL};
+	struct bv_run_plan_input in = {.project = f->project,
+				       .lock = f->lock,
+				       .name = "kit",
+				       .cwd = f->dir,
+				       .cache_dir = f->cache,
+				       .host_env = host};
+	_cleanup_free_ char *env = NULL;
+	assert_ok(bv_run_plan_build(&plan, &in, &err), &err);
+	env = joined(plan.req.env);
+	assert_string_equal(
+		env,
+		"SLURM_JOB_ID=42 SLURM_CPUS_PER_TASK=3 CUDA_VISIBLE_DEVICES=1,3 KIT_MODE=fast");
+	bv_run_plan_release(&plan);
+}
+
 static void test_runplan__binary_and_subcommand(void **state)
 {
 	struct fixture *f = *state;
@@ -224,6 +252,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runplan__tool_entrypoint_and_env),
+		cmocka_unit_test(test_runplan__scheduler_env),
 		cmocka_unit_test(test_runplan__binary_and_subcommand),
 		cmocka_unit_test(test_runplan__mounts),
 		cmocka_unit_test(test_runplan__unknown_name),
