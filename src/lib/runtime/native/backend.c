@@ -350,14 +350,30 @@ static void add_mount(struct native_run *nr, const char *host, const char *targe
 					 .read_only = read_only};
 }
 
-/* NVIDIA driver libraries under /.bv/nvidia/lib (the devices come with the host's /dev). */
+/*
+ * NVIDIA driver libraries under /.bv/nvidia/lib (the devices come with the host's /dev).  Under
+ * Slurm, the GPUs the job was not granted are covered with /dev/null, as Apptainer's --nv
+ * under a constrained job shows only the granted ones; only nodes the host's /dev really has,
+ * since that is the /dev the tool sees.
+ */
 static int plan_gpu(struct native_run *nr, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv devices = BV_STRV_INIT, libraries = BV_STRV_INIT;
+	_cleanup_strv_ struct bv_strv hidden = BV_STRV_INIT;
 	const char *visible = getenv("NVIDIA_VISIBLE_DEVICES");
+	const char *granted = getenv("SLURM_STEP_GPUS");
 	int r = bv_nvidia_files(&devices, &libraries, err);
 	if (r < 0 || !devices.n)
 		return r;
+	if (!granted)
+		granted = getenv("SLURM_JOB_GPUS");
+	if ((r = bv_nvidia_hidden(&hidden, &devices, granted, err)) < 0)
+		return r;
+	bv_strv_foreach (dev, &hidden) {
+		_cleanup_free_ char *target = bv_xasprintf("/dev/%s", strrchr(*dev, '/') + 1);
+		if (bv_path_exists(target))
+			add_mount(nr, "/dev/null", target, true);
+	}
 	bv_strv_foreach (lib, &libraries) {
 		_cleanup_free_ char *target =
 			bv_xasprintf(NVIDIA_DIR "/lib/%s", strrchr(*lib, '/') + 1);

@@ -16,6 +16,12 @@
  *
  * Errors: none so far (an unreadable directory counts as empty); returns 0.  With no device
  * both lists stay empty, whatever libraries exist.
+ *
+ * Granted GPUs: the native backend shares the host's /dev, so under a scheduler that granted
+ * some GPUs (Slurm's SLURM_STEP_GPUS, else SLURM_JOB_GPUS: "0,2" or "0-1,3", the indices
+ * gres.conf gives the /dev/nvidia<N> files) bv_nvidia_hidden() lists the GPU device nodes of
+ * `devices` the job was not granted, which the run covers with /dev/null.  The control
+ * nodes (nvidiactl, nvidia-uvm, ...) stay.  A grant that is not such a list is BV_EINVALID.
  */
 #ifndef BV_LIB_RUNTIME_NATIVE_NVIDIA_H
 #define BV_LIB_RUNTIME_NATIVE_NVIDIA_H
@@ -24,5 +30,9 @@ struct bv_error;
 struct bv_strv;
 
 int bv_nvidia_files(struct bv_strv *devices, struct bv_strv *libraries, struct bv_error **err);
+
+/* Appends to `hidden` the paths of `devices` that `granted` (NULL: no grant) leaves out. */
+int bv_nvidia_hidden(struct bv_strv *hidden, const struct bv_strv *devices, const char *granted,
+		     struct bv_error **err);
 
 #endif

@@ -56,10 +56,45 @@ static void test_nvidia__files(void **state)
 	bv_strv_clear(&libs);
 }
 
+static void test_nvidia__hidden_by_grant(void **state)
+{
+	_cleanup_strv_ struct bv_strv devices = BV_STRV_INIT, hidden = BV_STRV_INIT;
+	struct bv_error *err = NULL;
+	(void)state;
+	bv_strv_push(&devices, "/dev/nvidia-uvm");
+	bv_strv_push(&devices, "/dev/nvidia0");
+	bv_strv_push(&devices, "/dev/nvidia1");
+	bv_strv_push(&devices, "/dev/nvidia2");
+	bv_strv_push(&devices, "/dev/nvidia3");
+	bv_strv_push(&devices, "/dev/nvidiactl");
+	/* no grant: nothing hidden */
+	assert_ok(bv_nvidia_hidden(&hidden, &devices, NULL, &err), &err);
+	assert_int_equal(hidden.n, 0);
+	/* a list and a range; the control nodes always stay */
+	assert_ok(bv_nvidia_hidden(&hidden, &devices, "0,2-3", &err), &err);
+	assert_int_equal(hidden.n, 1);
+	assert_string_equal(hidden.v[0], "/dev/nvidia1");
+	bv_strv_clear(&hidden);
+	assert_ok(bv_nvidia_hidden(&hidden, &devices, "3", &err), &err);
+	assert_int_equal(hidden.n, 3);
+	assert_string_equal(hidden.v[2], "/dev/nvidia2");
+	bv_strv_clear(&hidden);
+	/* a malformed grant is refused, never read as "every GPU" */
+	static const char *const bad[] = {"", ",", "gpu0", "1-", "3-1", "0;1", "-1"};
+	for (size_t i = 0; i < BV_ARRAY_SIZE(bad); i++) {
+		assert_int_equal(bv_nvidia_hidden(&hidden, &devices, bad[i], &err), BV_EINVALID);
+		assert_non_null(strstr(err->message, "not a list of GPU indices"));
+		bv_error_free(err);
+		err = NULL;
+	}
+	assert_int_equal(hidden.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nvidia__files),
+		cmocka_unit_test(test_nvidia__hidden_by_grant),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
