@@ -92,11 +92,9 @@ fuzz-long: fuzz-build
 
 bench: deps-quiet all
 	scripts/bench.sh $(BUILD)
-	scripts/bench-run.sh $(BUILD)
 	scripts/bench-trust.sh $(BUILD)
 	scripts/bench-data.sh $(BUILD)
 	scripts/bench-services.sh $(BUILD)
-	scripts/bench-scale.sh $(BUILD)
 	scripts/bench-nodelocal.sh $(BUILD)
 	scripts/bench-hpc.sh $(BUILD)
 

@@ -23,20 +23,24 @@
 #    exits 1 when one is over BENCH_UNPACK_LIMIT (default 1.10: at most 10% slower).
 #
 #   scripts/bench-pull.sh <builddir> --unpack-only    part 4 alone: no registry, no pulls
+#   scripts/bench-pull.sh <builddir> --cold-only      part 1 alone (scripts/bench-issue18.sh)
 #
 # The fixture registry (tests/fixtures/registry.sh, state in $BV_FIXTURE_DIR, default
 # <builddir>/fixtures) is started if it is not running and stopped at the end only if this
 # script started it. BENCH_PULL_RUNS (default 5) sets the timed runs of the cold benchmarks.
 set -euo pipefail
 
-build=${1:?usage: scripts/bench-pull.sh <builddir> [--unpack-only]}
-unpack_only=false
+build=${1:?usage: scripts/bench-pull.sh <builddir> [--unpack-only|--cold-only]}
+unpack_only=false cold_only=false
 case ${2:-} in
 "") ;;
 --unpack-only) unpack_only=true ;;
-*) echo "usage: scripts/bench-pull.sh <builddir> [--unpack-only]" >&2 && exit 2 ;;
+--cold-only) cold_only=true ;;
+*) echo "usage: scripts/bench-pull.sh <builddir> [--unpack-only|--cold-only]" >&2 && exit 2 ;;
 esac
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 fixtures=$top/tests/fixtures
@@ -177,7 +181,7 @@ with open(os.path.join(layout, "oci-layout"), "w") as f:
 EOF
 }
 many_oci=$tmp/manyfiles-oci
-make_manyfiles "$many_oci" || die "could not write the 20,000-file image"
+$cold_only || make_manyfiles "$many_oci" || die "could not write the 20,000-file image"
 many_files=$((many_dirs * many_per_dir))
 
 if $unpack_only; then
@@ -268,6 +272,18 @@ else
 			pm_reason="podman pull failed: $(first_error "$tmp/podman.err")"
 		fi
 	fi
+fi
+
+bench_result pull_bv "$bv_cold"
+bench_result pull_skopeo_umoci "$su_cold"
+bench_result pull_podman "${pm_cold:-}"
+if $cold_only; then
+	printf '%-58s %10s %10s %8s\n' "benchmark (median of $runs, 4 tools, cold)" "bv (ms)" "peer (ms)" "peer/bv" \
+		"bv sync vs skopeo copy + umoci unpack, sequential" "$bv_cold" "$su_cell" "$su_ratio" \
+		"bv sync vs podman pull${pm_driver:+ ($pm_driver)}" "$bv_cold" "$pm_cell" "$pm_ratio"
+	[[ -z $su_reason ]] || echo "(${su_reason})"
+	[[ -z $pm_reason ]] || echo "(${pm_reason})"
+	exit 0
 fi
 
 # ---- 1'. cold pulls of the 20,000-file image -------------------------------------------------

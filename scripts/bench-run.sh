@@ -22,7 +22,8 @@
 # was not running).  As root, when crun would refuse this machine's hybrid cgroups (machine.md
 # §0), the v1 hugetlb hierarchy is mounted and left mounted (unmounting it does not give the
 # controller back to cgroup v2 anyway).  BENCH_RUN_RUNS (default 40) sets the timed runs of
-# the fast peers; the engines (podman, docker) get a quarter of that, at least 10.
+# the fast peers; the engines (podman, docker) get a quarter of that, at least 10;
+# BENCH_WARM_RUNS (default 5) the timed runs of each 20-run loop.
 set -euo pipefail
 
 build=${1:?usage: scripts/bench-run.sh <builddir>}
@@ -30,10 +31,13 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 fixtures=$top/tests/fixtures
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 export BV_FIXTURE_DIR=${BV_FIXTURE_DIR:-$build/fixtures}
 runs=${BENCH_RUN_RUNS:-40}
 engine_runs=$((runs / 4 > 10 ? runs / 4 : 10))
 warm_n=20
+warm_runs=${BENCH_WARM_RUNS:-5}
 image=samtools:1.16.1--debian
 want="samtools 1.16.1"
 export USER=${USER:-$(id -un)} # ch-run needs it
@@ -336,12 +340,23 @@ else
 	elif ! grep -qF "$want" "$tmp/bv-warm.out"; then
 		why bv-warm "bv run --warm printed '$(head -n1 "$tmp/bv-warm.out")', not '$want'"
 	else
-		warm_ms=$(cd "$tmp/proj" && want="" measure bv-warm 5 \
+		warm_ms=$(cd "$tmp/proj" && want="" measure bv-warm "$warm_runs" \
 			"sh $tmp/loop.sh $bv_bin run --warm --backend docker samtools --version" 1)
-		dockern_ms=$(want="" measure docker-n 5 \
+		dockern_ms=$(want="" measure docker-n "$warm_runs" \
 			"sh $tmp/loop.sh $docker_cli run --rm $ref samtools --version" 1)
 	fi
 fi
+
+for r in bv:"$bv_ms" ch_run:"$ch_ms" podman:"$podman_ms" docker:"$docker_ms" \
+	bv_docker:"$bvd_ms" bv_warm:"$warm_ms" docker_n:"$dockern_ms"; do
+	bench_result "run_${r%%:*}" "${r#*:}"
+done
+# CPU time (user + system, mean) of the runs whose work is all in the measured process tree
+# (an engine's daemon is not): steadier than wall time on a loaded machine.
+for r in bv:bv ch_run:ch-run; do
+	[[ -s $tmp/${r#*:}.json ]] || continue
+	bench_result "run_${r%%:*}_cpu" "$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % ((r["user"] + r["system"]) * 1000))' "$tmp/${r#*:}.json")"
+done
 
 # ---- the table --------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 tools=${BENCH_SCALE_TOOLS:-1000}
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 runs=${BENCH_SCALE_RUNS:-30}
 
 note() { echo "bench-scale: $*" >&2; }
@@ -65,11 +67,14 @@ printf '%-44s %8s %9s %8s %6s  %s' "project of $tools tools (median)" "bv (ms)" 
 [[ -z $base_bin ]] || printf '  %9s %s' "base (ms)" "base/bv"
 printf '\n'
 cpu=()
-row() { # <label> <goal ms> <bv command> <python command>
+row() { # <label> <goal ms> <bv command> <python command> <key for bench_result>
 	local b p o=""
 	b=$(median_ms "$3")
 	cpu+=("$1: bv $(cat "$tmp/cpu") ms")
+	bench_result "scale_${5}_bv_cpu" "$(cat "$tmp/cpu")"
 	p=$(median_ms "$4")
+	bench_result "scale_${5}_bv" "${b/n\/a/}"
+	bench_result "scale_${5}_py" "${p/n\/a/}"
 	if [[ -n $base_bin ]]; then
 		o=${3//$bv_bin/$base_bin}
 		o=$(cd "$tmp/project-base" && median_ms "${o//$tmp\/project\//$tmp/project-base/}")
@@ -82,11 +87,11 @@ row() { # <label> <goal ms> <bv command> <python command>
 		if (base) printf "  %9s %s", o, (b + 0 > 0 && o + 0 > 0) ? sprintf("%.2fx", o / b) : "n/a"
 		printf "\n" }'
 }
-row "bv list --json" 10 "$bv_bin list --json" "$peer list"
-row "bv list --binaries" 10 "$bv_bin list --binaries" "$peer binaries"
-row "bv lock --check" 10 "$bv_bin lock --check" "$peer check"
-row "bv sync (nothing to do, shims current)" 5 "$bv_bin sync" "$peer sync"
-row "shim .bv/bin/$last (until the exec)" 10 "$tmp/project/.bv/bin/$last --version" "$peer shim $last"
+row "bv list --json" 10 "$bv_bin list --json" "$peer list" list
+row "bv list --binaries" 10 "$bv_bin list --binaries" "$peer binaries" binaries
+row "bv lock --check" 10 "$bv_bin lock --check" "$peer check" check
+row "bv sync (nothing to do, shims current)" 5 "$bv_bin sync" "$peer sync" sync
+row "shim .bv/bin/$last (until the exec)" 10 "$tmp/project/.bv/bin/$last --version" "$peer shim $last" shim
 echo "(load: $(cut -d' ' -f1-3 /proc/loadavg); medians of $runs runs)"
 echo "CPU time (user + system, mean of the same runs; steadier than wall time on a loaded machine):"
 printf '  %s\n' "${cpu[@]}"

@@ -72,3 +72,7 @@ printf '%-58s %10s %10s\n' "bv lock --check, 1000-tool project" "$check_ms" "< 2
 printf '%-58s %10s %10s\n' "load the sample registry ($registry_n manifests + types)" "$registry_ms" "< 5"
 echo
 "$top/scripts/bench-pull.sh" "$build"
+echo
+# run latency, project scale and issue 18's summary table (it runs bench-run.sh and
+# bench-scale.sh, which the Makefile therefore no longer calls on their own)
+"$top/scripts/bench-issue18.sh" "$build"

@@ -177,10 +177,16 @@ void bv_proc_default_signals(void)
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
-	/* Handlers of bv must not run in the child; ignored signals other than SIGPIPE stay so. */
+	/*
+	 * Handlers of bv must not run in the child; ignored signals other than SIGPIPE stay so.
+	 * A signal already at its default is left alone: setting it again changes nothing, and
+	 * skipping it halves the system calls of a run (one per signal instead of two).
+	 */
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction cur;
 		if (sigaction(sig, NULL, &cur) < 0)
+			continue;
+		if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
 			continue;
 		if (sig == SIGPIPE || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_IGN)
 			sigaction(sig, &dfl, NULL);

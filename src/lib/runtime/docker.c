@@ -48,6 +48,14 @@ struct docker {
 	struct bv_mirrors *mirrors;
 	bool mirrors_loaded;
 	bool no_init; /* a Podman without an init: create without asking for one */
+	/*
+	 * The image is_available() just inspected, by its pinned name, so the run that follows
+	 * in the same process does not ask the engine again (bv run checks, then runs).  It is
+	 * used once and only for the same name; it is as fresh as the second inspect was,
+	 * since the container is created after either.
+	 */
+	char *seen_name;
+	json_t *seen;
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -302,10 +310,24 @@ static int names_of(struct docker *d, const struct bv_image_spec *img, char **re
 	return bv_docker_image_name(repo, pinned, img->reference, img->digest, d->mirrors, err);
 }
 
+static void seen_drop(struct docker *d)
+{
+	free(d->seen_name);
+	d->seen_name = NULL;
+	json_decref(d->seen);
+	d->seen = NULL;
+}
+
 /* The engine's image `pinned`: *json_out is NULL when the engine does not have it. */
 static int image_json(struct docker *d, const char *pinned, json_t **json_out,
 		      struct bv_error **err)
 {
+	if (d->seen && !strcmp(d->seen_name, pinned)) {
+		*json_out = TAKE_PTR(d->seen);
+		seen_drop(d);
+		return 0;
+	}
+	seen_drop(d);
 	return bv_engine_image_inspect(json_out, d->e, pinned, err);
 }
 
@@ -440,7 +462,11 @@ static int docker_is_available(struct bv_runtime *rt, const struct bv_image_spec
 	if ((r = bv_engine_image_find(&found, d->e, &w, err)) < 0)
 		return r;
 	*available_out = found != NULL;
-	json_decref(found);
+	seen_drop(d);
+	if (found) {
+		d->seen_name = TAKE_PTR(pinned);
+		d->seen = found;
+	}
 	return 0;
 }
 
@@ -470,6 +496,7 @@ static int docker_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 	struct docker *d = rt->state;
 	_cleanup_free_ char *repo = NULL, *pinned = NULL;
 	int r;
+	seen_drop(d);
 	if ((r = engine(d, err)) < 0 || (r = names_of(d, image, &repo, &pinned, err)) < 0)
 		return r;
 	return bv_engine_image_remove(d->e, pinned, false, err);
@@ -726,6 +753,7 @@ static void docker_free(struct bv_runtime *rt)
 	struct docker *d = rt->state;
 	if (!d)
 		return;
+	seen_drop(d);
 	bv_engine_free(d->e);
 	bv_mirrors_free(d->mirrors);
 	free(d);
