@@ -150,7 +150,11 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	return 0;
 }
 
-/* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
+/*
+ * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs.  A layer
+ * that the pull unpacked while it downloaded has its sealed tree already, which
+ * bv_unpack_layer() finds and keeps.
+ */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
 {
@@ -188,7 +192,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 	struct bv_resolved *resolved = bv_xcalloc(n + 1, sizeof(*resolved));
 	struct bv_pull_request *reqs = bv_xcalloc(n + 1, sizeof(*reqs));
 	size_t n_reqs = 0, n_refs = 0;
-	_cleanup_free_ char *cache = NULL, *platform = NULL;
+	_cleanup_free_ char *cache = NULL, *platform = NULL, *layers_dir = NULL;
 	bool unpacks = o->mode == BV_INSTALL_FULL;
 	int r = 0;
 
@@ -240,6 +244,9 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 			ro.jobs = o->jobs;
 			ro.progress = o->progress;
 			ro.progress_payload = o->progress_payload;
+			/* layer trees are made while the layers download (see unpack() below) */
+			layers_dir = unpacks ? bv_path_join(cache, "layers") : NULL;
+			ro.unpack_dir = layers_dir;
 			r = bv_registry_client_new(&client, &ro, err);
 			if (r < 0)
 				break;
