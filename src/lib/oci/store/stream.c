@@ -49,7 +49,7 @@ struct child {
 };
 
 /* Reads what the parent sent; `block`: wait for at least one byte.  < 0 on abort or EOF. */
-static int child_read(struct child *c, bool block, struct bv_error **err)
+static int child_read(struct child *c, bool block)
 {
 	char buf[512];
 	for (;;) {
@@ -60,18 +60,14 @@ static int child_read(struct child *c, bool block, struct bv_error **err)
 			return 0;
 		if (n <= 0) {
 			c->verdict = c->verdict ? c->verdict : -1;
-			if (c->verdict < 0)
-				return bv_error_set(err, "the download stopped");
-			return 0;
+			return c->verdict < 0 ? -1 : 0;
 		}
 		for (ssize_t i = 0; i < n; i++)
 			if (buf[i] == MSG_COMMIT && !c->verdict)
 				c->verdict = 1;
 			else if (buf[i] == MSG_ABORT)
 				c->verdict = -1;
-		if (c->verdict < 0)
-			return bv_error_set(err, "the download was abandoned");
-		return 0;
+		return c->verdict < 0 ? -1 : 0;
 	}
 }
 
@@ -81,22 +77,25 @@ static int child_wait(void *payload, uint64_t have, struct bv_error **err)
 	(void)have;
 	if (c->verdict > 0) /* committed, yet the file is short: cannot happen, do not hang */
 		return bv_error_set(err, "the blob ended early");
-	return child_read(c, true, err);
+	if (child_read(c, true) < 0)
+		return bv_error_set(err, "the download was abandoned");
+	return 0;
 }
 
 static int child_check(void *payload, struct bv_error **err)
 {
 	struct child *c = payload;
-	return c->verdict ? (c->verdict < 0 ? bv_error_set(err, "the download was abandoned") : 0)
-			  : child_read(c, false, err);
+	if (c->verdict < 0 || (!c->verdict && child_read(c, false) < 0))
+		return bv_error_set(err, "the download was abandoned");
+	return 0;
 }
 
 static int child_verdict(void *payload, struct bv_error **err)
 {
 	struct child *c = payload;
 	while (!c->verdict)
-		if (child_read(c, true, err) < 0)
-			return BV_ERR;
+		if (child_read(c, true) < 0)
+			break;
 	return c->verdict > 0 ? 0 : bv_error_set(err, "the blob failed verification");
 }
 

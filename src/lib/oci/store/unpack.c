@@ -1468,6 +1468,8 @@ static la_ssize_t source_read(struct archive *a, void *payload, const void **out
 	(void)a;
 	if (r->failed)
 		return -1;
+	if (r->pos >= src->size)
+		return 0; /* all read: the verdict decides now */
 	if (src->check && src->check(src->payload, &r->err) < 0) {
 		r->failed = true;
 		return -1;
