@@ -1467,10 +1467,10 @@ struct blob {
 	struct bv_store_ingest *in;
 	struct bv_unpack_stream *stream; /* the layer unpacked as it downloads, or NULL */
 	bool no_stream;                  /* the partial was rewritten: unpack from the store */
-	int64_t offset;    /* where this attempt started */
-	uint64_t received; /* body bytes of this attempt */
-	uint64_t done;     /* bytes in the store or the partial, for progress */
-	uint64_t fetched;  /* body bytes of every attempt: what this pull downloaded */
+	int64_t offset;                  /* where this attempt started */
+	uint64_t received;               /* body bytes of this attempt */
+	uint64_t done;                   /* bytes in the store or the partial, for progress */
+	uint64_t fetched; /* body bytes of every attempt: what this pull downloaded */
 	struct bv_error *write_err;
 	struct request req;
 };

@@ -1,6 +1,8 @@
 /*
  * stream.c - a child process per layer that unpacks the blob while it downloads (stream.h).
  */
+#include "lib/oci/store/stream.h"
+
 #include <bv/error.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +15,6 @@
 #include <unistd.h>
 
 #include "lib/oci/store/archive_loader.h"
-#include "lib/oci/store/stream.h"
 #include "lib/oci/store/unpack-internal.h"
 #include "util/cleanup.h"
 #include "util/proc.h"
@@ -22,11 +23,11 @@
 #include "util/banned.h"
 
 /* How many new bytes make a notification worth a system call. */
-#define NOTIFY_STEP  (256u * 1024)
-#define MESSAGE_MAX  4096
-#define MSG_MORE_    'n'
-#define MSG_COMMIT   'C'
-#define MSG_ABORT    'A'
+#define NOTIFY_STEP (256u * 1024)
+#define MESSAGE_MAX 4096
+#define MSG_MORE_   'n'
+#define MSG_COMMIT  'C'
+#define MSG_ABORT   'A'
 
 struct bv_unpack_stream {
 	pid_t pid;

@@ -1475,8 +1475,8 @@ static la_ssize_t source_read(struct archive *a, void *payload, const void **out
 		return -1;
 	}
 	while (r->pos < src->size) {
-		size_t want = src->size - r->pos < READ_BLOCK ? (size_t)(src->size - r->pos)
-							       : READ_BLOCK;
+		size_t want =
+			src->size - r->pos < READ_BLOCK ? (size_t)(src->size - r->pos) : READ_BLOCK;
 		ssize_t n = pread(src->fd, r->buf, want, (off_t)r->pos);
 		if (n < 0 && errno == EINTR)
 			continue;
