@@ -150,11 +150,7 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	return 0;
 }
 
-/*
- * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs.  A layer
- * that the pull unpacked while it downloaded has its sealed tree already, which
- * bv_unpack_layer() finds and keeps.
- */
+/* Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs. */
 static int unpack(struct bv_install_item *it, const struct bv_store *store,
 		  const struct bv_resolved *r, const char *cache, struct bv_error **err)
 {
