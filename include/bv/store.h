@@ -141,6 +141,9 @@ int bv_store_ingest_begin(struct bv_store_ingest **out, struct bv_store *s, cons
 /* The number of bytes in the partial file: where the download continues. */
 int64_t bv_store_ingest_offset(const struct bv_store_ingest *in);
 
+/* The partial file being written, for a reader that follows it (borrowed). */
+const char *bv_store_ingest_path(const struct bv_store_ingest *in);
+
 /*
  * Appends `len` bytes and feeds them to the running sha256.  More bytes than `expected_size`
  * in total is BV_EINVALID and writes nothing.  After a failed write(2) (a full disk) the

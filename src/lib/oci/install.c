@@ -120,6 +120,31 @@ char *bv_install_config_path(const char *rootfs)
 }
 
 /*
+ * Where unpack() puts layer trees ("<root>/layers" beside "<root>/rootfs/<image>"), so that
+ * the pull unpacks each layer there while it downloads; derived from the rootfs path, so it
+ * follows wherever that path is.
+ */
+static int layers_dir_for_pull(char **out, struct bv_error **err)
+{
+	static const char any[] =
+		"sha256:"
+		"0000000000000000000000000000000000000000000000000000000000000000";
+	_cleanup_free_ char *rootfs = NULL;
+	char *slash;
+	int r = bv_install_rootfs_path(&rootfs, any, err);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		slash = strrchr(rootfs, '/');
+		if (!slash || slash == rootfs)
+			return bv_error_set(err, "unexpected image path '%s'", rootfs);
+		*slash = '\0';
+	}
+	*out = bv_path_join(rootfs, "layers");
+	return 0;
+}
+
+/*
  * Resolves a pin from the store alone: the pinned document, this platform's manifest of an
  * index, its config and layers all present (each was verified when it was published).  That
  * is what lets an offline sync unpack what `bv sync --from` or an earlier pull brought; any
@@ -371,7 +396,7 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 	struct bv_resolved *resolved = bv_xcalloc(n + 1, sizeof(*resolved));
 	struct bv_pull_request *reqs = bv_xcalloc(n + 1, sizeof(*reqs));
 	size_t n_reqs = 0, n_refs = 0;
-	_cleanup_free_ char *cache = NULL, *platform = NULL;
+	_cleanup_free_ char *cache = NULL, *platform = NULL, *layers_dir = NULL;
 	bool unpacks = o->mode == BV_INSTALL_FULL;
 	int r = 0;
 
@@ -423,7 +448,12 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 			ro.jobs = o->jobs;
 			ro.progress = o->progress;
 			ro.progress_payload = o->progress_payload;
-			r = bv_registry_client_new(&client, &ro, err);
+			/* layer trees are made while the layers download (see unpack() below) */
+			if (unpacks)
+				r = layers_dir_for_pull(&layers_dir, err);
+			ro.unpack_dir = layers_dir;
+			if (r >= 0)
+				r = bv_registry_client_new(&client, &ro, err);
 			if (r < 0)
 				break;
 		}

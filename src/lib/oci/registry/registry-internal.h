@@ -98,6 +98,12 @@ struct bv_registry_options {
 	unsigned lock_wait_s;              /* waiting for another process's download; 0: 600 */
 	bv_pull_progress_fn progress;      /* may be NULL */
 	void *progress_payload;
+	/*
+	 * NULL, or where layer trees go (<cache>/layers): each layer downloaded is unpacked into
+	 * <unpack_dir>/<hex> while it arrives (src/lib/oci/store/stream.h), the tree published
+	 * only after the blob is; bv_registry_pull() returns when those unpacks are done.
+	 */
+	const char *unpack_dir;
 };
 
 struct bv_resolved {

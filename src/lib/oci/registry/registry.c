@@ -28,6 +28,8 @@
 #include "lib/oci/registry/curl_loader.h"
 #include "lib/oci/registry/imageref-internal.h"
 #include "lib/oci/registry/registry-internal.h"
+#include "lib/oci/store/stream.h"
+#include "lib/oci/store/unpack-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
@@ -74,6 +76,7 @@ struct bv_registry_client {
 	size_t n_basics, alloc_basics;
 	struct bv_registry_stats stats;
 	uint64_t rng;
+	char *unpack_dir; /* NULL: layers are not unpacked while they download */
 };
 
 /* Where the requests for one image go. */
@@ -251,6 +254,7 @@ int bv_registry_client_new(struct bv_registry_client **out, const struct bv_regi
 	c->lock_wait_s = opts->lock_wait_s ? opts->lock_wait_s : 600;
 	c->progress = opts->progress;
 	c->progress_payload = opts->progress_payload;
+	c->unpack_dir = opts->unpack_dir ? bv_xstrdup(opts->unpack_dir) : NULL;
 	c->rng = (now_ns() ^ ((uint64_t)getpid() << 32)) | 1;
 	c->tokens = bv_token_cache_new();
 	c->sync = curl->multi_init();
@@ -281,6 +285,7 @@ void bv_registry_client_free(struct bv_registry_client *c)
 	bv_strv_clear(&c->insecure);
 	free(c->certs_dir);
 	free(c->user_agent);
+	free(c->unpack_dir);
 	free(c);
 }
 
@@ -1445,7 +1450,10 @@ enum blob_state {
 	BLOB_DONE,
 };
 
+struct pull;
+
 struct blob {
+	struct pull *pull;
 	const struct bv_descriptor *desc;
 	bool is_config;
 	size_t owner; /* the image whose endpoint serves it */
@@ -1457,10 +1465,12 @@ struct blob {
 	bool auth_retried;
 	bool restarted_whole; /* a resumed download failed its digest and began again at 0 */
 	struct bv_store_ingest *in;
-	int64_t offset;    /* where this attempt started */
-	uint64_t received; /* body bytes of this attempt */
-	uint64_t done;     /* bytes in the store or the partial, for progress */
-	uint64_t fetched;  /* body bytes of every attempt: what this pull downloaded */
+	struct bv_unpack_stream *stream; /* the layer unpacked as it downloads, or NULL */
+	bool no_stream;                  /* the partial was rewritten: unpack from the store */
+	int64_t offset;                  /* where this attempt started */
+	uint64_t received;               /* body bytes of this attempt */
+	uint64_t done;                   /* bytes in the store or the partial, for progress */
+	uint64_t fetched; /* body bytes of every attempt: what this pull downloaded */
 	struct bv_error *write_err;
 	struct request req;
 };
@@ -1484,6 +1494,9 @@ struct pull {
 	uint64_t start, last_progress, bytes;
 	struct bv_error *fatal;
 	int fatal_code;
+	/* streams whose blob is verified, until their child answers; live: all of them */
+	struct bv_unpack_stream **verified;
+	size_t n_verified, alloc_verified, live_streams;
 };
 
 static const char *blob_kind(const struct blob *b)
@@ -1508,6 +1521,85 @@ __attribute__((format(printf, 4, 5))) static void pull_fail(struct pull *p, stru
 		      blob_kind(b), sd, what);
 }
 
+/*
+ * Streaming (src/lib/oci/store/stream.h): a layer is unpacked by a child process while it
+ * downloads, into <unpack_dir>/<hex>, published by the child only once the blob is.  At most
+ * `jobs` children live at once; a layer that finds no free slot, or whose partial is
+ * rewritten, is unpacked from the store afterwards as before (bv_install()).
+ */
+static void stream_begin(struct pull *p, struct blob *b)
+{
+	struct bv_registry_client *c = p->c;
+	_cleanup_free_ char *dest = NULL;
+	struct bv_error *e = NULL;
+
+	if (!c->unpack_dir || b->is_config || b->no_stream || b->stream ||
+	    p->live_streams >= c->jobs)
+		return;
+	dest = bv_xasprintf("%s/%s", c->unpack_dir, b->desc->digest + 7);
+	if (bv_unpack_is_sealed(dest))
+		return;
+	if (bv_unpack_stream_start(&b->stream, bv_store_ingest_path(b->in), b->desc->size,
+				   b->desc->media_type, dest, b->desc->digest, &e) < 0) {
+		/* not fatal: the layer is unpacked from the store after the download */
+		bv_logf(BV_LOG_DEBUG, "not unpacking %s while it downloads: %s", b->desc->digest,
+			e && e->message ? e->message : "");
+		bv_error_free(e);
+		b->stream = NULL;
+		return;
+	}
+	p->live_streams++;
+}
+
+static void stream_abort(struct blob *b)
+{
+	struct bv_error *e = NULL;
+	if (!b->stream)
+		return;
+	bv_unpack_stream_verdict(b->stream, false);
+	(void)bv_unpack_stream_finish(TAKE_PTR(b->stream), &e);
+	bv_logf(BV_LOG_DEBUG, "layer %s: the tree unpacked while it downloaded is discarded: %s",
+		b->desc->digest, e && e->message ? e->message : "done");
+	bv_error_free(e);
+	b->pull->live_streams--;
+}
+
+/* The blob is published: its child may publish the tree once it is through. */
+static void stream_verified(struct pull *p, struct blob *b)
+{
+	if (!b->stream)
+		return;
+	bv_unpack_stream_verdict(b->stream, true);
+	BV_GROW(p->verified, p->alloc_verified, p->n_verified + 1);
+	p->verified[p->n_verified++] = TAKE_PTR(b->stream);
+}
+
+/*
+ * Collects the children that answered (all of them when `wait`).  A child that failed is
+ * not an error of the pull: its layer is unpacked again from the store by bv_install(), which
+ * reports what is wrong with it in the usual words.
+ */
+static void stream_reap(struct pull *p, bool wait)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < p->n_verified; i++) {
+		struct bv_unpack_stream *s = p->verified[i];
+		struct bv_error *e = NULL;
+		if (!wait && !bv_unpack_stream_ready(s)) {
+			p->verified[kept++] = s;
+			continue;
+		}
+		if (bv_unpack_stream_finish(s, &e) < 0)
+			bv_logf(BV_LOG_DEBUG, "unpacking a layer while it downloaded failed: %s",
+				e && e->message ? e->message : "");
+		else
+			bv_logf(BV_LOG_DEBUG, "a layer was unpacked while it downloaded");
+		bv_error_free(e);
+		p->live_streams--;
+	}
+	p->n_verified = kept;
+}
+
 static int blob_write(struct request *r, const char *data, size_t len)
 {
 	struct blob *b = r->blob;
@@ -1530,6 +1622,9 @@ static int blob_write(struct request *r, const char *data, size_t len)
 			}
 		} else if (status == 200 && bv_store_ingest_offset(b->in) > 0) {
 			/* the server ignored Range and sends everything */
+			/* the child read the old bytes: it must not mix them with these */
+			stream_abort(b);
+			b->no_stream = true;
 			if (bv_store_ingest_reset(b->in, &b->write_err) < 0)
 				return -1;
 			b->offset = 0;
@@ -1543,6 +1638,7 @@ static int blob_write(struct request *r, const char *data, size_t len)
 	}
 	if (bv_store_ingest_write(b->in, data, len, &b->write_err) < 0)
 		return -1;
+	bv_unpack_stream_notify(b->stream, (uint64_t)bv_store_ingest_offset(b->in));
 	b->received += len;
 	b->fetched += len;
 	b->done += len;
@@ -1552,6 +1648,7 @@ static int blob_write(struct request *r, const char *data, size_t len)
 
 static void blob_stop(struct pull *p, struct blob *b, bool keep_partial)
 {
+	stream_abort(b);
 	if (b->req.h) {
 		p->c->curl->multi_remove_handle(p->c->multi, b->req.h);
 		request_release(&b->req);
@@ -1639,6 +1736,7 @@ static void blob_start(struct pull *p, struct blob *b)
 		return;
 	}
 
+	stream_begin(p, b);
 	url = bv_xasprintf("%s/v2/%s/blobs/%s", ep->base, ep->repository, b->desc->digest);
 	auth = auth_line(c, ep);
 	request_init(&b->req, ERROR_BODY_MAX);
@@ -1696,6 +1794,10 @@ static void blob_done(struct pull *p, struct blob *b, CURLcode rc)
 		p->running--;
 		ret = bv_store_ingest_commit(b->in, &e);
 		b->in = NULL;
+		if (ret == 0)
+			stream_verified(p, b);
+		else
+			stream_abort(b);
 		if (ret == BV_EINVALID && b->offset > 0 && !b->restarted_whole) {
 			/*
 			 * This attempt resumed a partial left by an earlier one, whose bytes may
@@ -1814,6 +1916,7 @@ static void add_blob(struct pull *p, size_t image, const struct bv_descriptor *d
 	} else {
 		b = &p->blobs[p->n_blobs++];
 		memset(b, 0, sizeof(*b));
+		b->pull = p;
 		b->desc = d;
 		b->is_config = is_config;
 		b->owner = image;
@@ -1832,9 +1935,12 @@ static void pull_release(struct pull *p)
 		struct blob *b = &p->blobs[i];
 		if (b->req.h || b->in)
 			blob_stop(p, b, true);
+		stream_abort(b);
 		bv_error_free(b->write_err);
 		free(b->users);
 	}
+	stream_reap(p, true);
+	free(p->verified);
 	free(p->blobs);
 	for (size_t i = 0; i < p->n_images; i++) {
 		endpoint_release(&p->images[i].ep);
@@ -1947,6 +2053,7 @@ static void pull_transfer_done(void *ctx, struct request *r, CURLcode result)
 
 static void pull_round_done(void *ctx)
 {
+	stream_reap(ctx, false);
 	report_progress(ctx, false);
 }
 

@@ -46,6 +46,7 @@
 #define archive_read_free                  (bv_archive_api->archive_read_free)
 #define archive_read_new                   (bv_archive_api->archive_read_new)
 #define archive_read_next_header           (bv_archive_api->archive_read_next_header)
+#define archive_read_open                  (bv_archive_api->archive_read_open)
 #define archive_read_open_fd               (bv_archive_api->archive_read_open_fd)
 #define archive_read_support_filter_bzip2  (bv_archive_api->archive_read_support_filter_bzip2)
 #define archive_read_support_filter_gzip   (bv_archive_api->archive_read_support_filter_gzip)

@@ -61,6 +61,7 @@ struct bv_error;
 	X(archive_read_free)                  \
 	X(archive_read_new)                   \
 	X(archive_read_next_header)           \
+	X(archive_read_open)                  \
 	X(archive_read_open_fd)               \
 	X(archive_read_support_filter_bzip2)  \
 	X(archive_read_support_filter_gzip)   \

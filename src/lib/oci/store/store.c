@@ -427,6 +427,11 @@ int64_t bv_store_ingest_offset(const struct bv_store_ingest *in)
 	return in->offset;
 }
 
+const char *bv_store_ingest_path(const struct bv_store_ingest *in)
+{
+	return in->partial;
+}
+
 int bv_store_ingest_write(struct bv_store_ingest *in, const void *data, size_t len,
 			  struct bv_error **err)
 {

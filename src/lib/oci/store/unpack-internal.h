@@ -126,6 +126,29 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 		    const struct bv_unpack_options *opts, struct bv_error **err);
 
 /*
+ * bv_unpack_layer() for a blob that is still being written (src/lib/oci/store/stream.h runs
+ * it in a child process while the blob downloads): the bytes are read with pread() from
+ * `fd`, up to `size`; where the file ends before that, wait() blocks until more may have
+ * been written (< 0: stop, with the reason in err).  check(), when not NULL, is called
+ * before each read and may stop the unpack the same way.  After the last entry, verdict()
+ * says whether the blob's digest matched: only then (0) is the tree published; otherwise it
+ * is discarded.  Every rule of bv_unpack_layer() applies; `label` names the layer in
+ * messages.
+ */
+struct bv_unpack_source {
+	int fd;
+	uint64_t size;
+	int (*wait)(void *payload, uint64_t have, struct bv_error **err);
+	int (*check)(void *payload, struct bv_error **err);
+	int (*verdict)(void *payload, struct bv_error **err);
+	void *payload;
+};
+
+int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
+			 const char *media_type, const char *dest_dir,
+			 const struct bv_unpack_options *opts, struct bv_error **err);
+
+/*
  * Builds the root filesystem `rootfs_dir` from `n` layer trees made by bv_unpack_layer(),
  * `layer_trees[0]` being the lowest layer.  Only `opts->rootless` matters here: without it,
  * directory and symlink ownership is copied from the layer trees.

@@ -724,32 +724,15 @@ static int archive_failed(struct archive *a, const char *label, bool plain, stru
 }
 
 /*
- * Opens the blob and a libarchive reader on it with exactly the filter its magic bytes call
- * for, and the tar formats (or "raw", to see the uncompressed stream itself).  `*fd` must
- * outlive `*out`.
+ * A libarchive reader with exactly the filter `comp` calls for, and the tar formats (or
+ * "raw", to see the uncompressed stream itself); the caller opens it on its source.
  */
-static int open_reader(const char *path, const char *media_type, const char *label, bool raw,
-		       bool plain, int *fd, struct archive **out, struct bv_error **err)
+static int new_reader(enum compression comp, const char *label, bool raw, bool plain,
+		      struct archive **out, struct bv_error **err)
 {
-	_cleanup_archive_ struct archive *a = NULL;
-	enum compression comp = COMP_NONE;
+	_cleanup_archive_ struct archive *a = archive_read_new();
 	int r;
 
-	if (!bv_archive_get(err))
-		return BV_ERR;
-
-	if (!media_type_supported(media_type))
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "layer %s has the unsupported media type '%s'", label,
-				     media_type);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
-		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
-				     "could not open %s '%s'", kind_of(plain), path);
-	r = sniff(*fd, label, plain, &comp, err);
-	if (r < 0)
-		return r;
-	a = archive_read_new();
 	if (!a)
 		bv_oom();
 	switch (comp) {
@@ -793,6 +776,37 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 		return bv_error_setc(err, BV_ERR, 0, "%s %s: %s", kind_of(plain), label,
 				     archive_error_string(a) ? archive_error_string(a)
 							     : "libarchive failed");
+	*out = TAKE_PTR(a);
+	return 0;
+}
+
+/*
+ * Opens the blob and a libarchive reader on it (new_reader() with the filter its magic bytes
+ * call for).  `*fd` must outlive `*out`.
+ */
+static int open_reader(const char *path, const char *media_type, const char *label, bool raw,
+		       bool plain, int *fd, struct archive **out, struct bv_error **err)
+{
+	_cleanup_archive_ struct archive *a = NULL;
+	enum compression comp = COMP_NONE;
+	int r;
+
+	if (!bv_archive_get(err))
+		return BV_ERR;
+
+	if (!media_type_supported(media_type))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s has the unsupported media type '%s'", label,
+				     media_type);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
+				     "could not open %s '%s'", kind_of(plain), path);
+	r = sniff(*fd, label, plain, &comp, err);
+	if (r == 0)
+		r = new_reader(comp, label, raw, plain, &a, err);
+	if (r < 0)
+		return r;
 	if (archive_read_open_fd(a, *fd, READ_BLOCK) != ARCHIVE_OK)
 		return archive_failed(a, label, plain, err);
 	*out = TAKE_PTR(a);
@@ -1375,6 +1389,20 @@ static int read_entries(struct layer *l, struct bv_error **err)
 
 static const struct bv_unpack_options default_options = BV_UNPACK_OPTIONS_INIT;
 
+static void report_drops(const struct layer *l, const struct bv_unpack_options *o)
+{
+	if (l->dropped && o->warnings)
+		bv_strv_pushf(o->warnings,
+			      "layer %s: dropped %" PRIu64
+			      " device nodes, fifos and sockets (rootless mode cannot create them)",
+			      l->label, l->dropped);
+	if (l->dropped_xattrs && o->warnings)
+		bv_strv_pushf(o->warnings, "layer %s: dropped %" PRIu64 " extended attributes (%s)",
+			      l->label, l->dropped_xattrs,
+			      o->rootless ? "rootless mode keeps none"
+					  : "only security.capability is kept");
+}
+
 int bv_unpack_layer(const char *layer_path, const char *media_type, const char *dest_dir,
 		    const struct bv_unpack_options *opts, struct bv_error **err)
 {
@@ -1416,16 +1444,149 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 		return r;
 	}
 	stage_release(&s);
-	if (l.dropped && o->warnings)
-		bv_strv_pushf(o->warnings,
-			      "layer %s: dropped %" PRIu64
-			      " device nodes, fifos and sockets (rootless mode cannot create them)",
-			      label, l.dropped);
-	if (l.dropped_xattrs && o->warnings)
-		bv_strv_pushf(o->warnings, "layer %s: dropped %" PRIu64 " extended attributes (%s)",
-			      label, l.dropped_xattrs,
-			      o->rootless ? "rootless mode keeps none"
-					  : "only security.capability is kept");
+	report_drops(&l, o);
+	return 0;
+}
+
+/*
+ * Layers read while they download (bv_unpack_layer_from()): pread() on the growing blob,
+ * waiting through the source for bytes that are not written yet.
+ */
+struct source_reader {
+	const struct bv_unpack_source *src;
+	uint64_t pos;
+	bool failed;
+	struct bv_error *err; /* why the source stopped, when it did */
+	char buf[READ_BLOCK];
+};
+
+static la_ssize_t source_read(struct archive *a, void *payload, const void **out)
+{
+	struct source_reader *r = payload;
+	const struct bv_unpack_source *src = r->src;
+
+	(void)a;
+	if (r->failed)
+		return -1;
+	if (r->pos >= src->size)
+		return 0; /* all read: the verdict decides now */
+	if (src->check && src->check(src->payload, &r->err) < 0) {
+		r->failed = true;
+		return -1;
+	}
+	while (r->pos < src->size) {
+		size_t want =
+			src->size - r->pos < READ_BLOCK ? (size_t)(src->size - r->pos) : READ_BLOCK;
+		ssize_t n = pread(src->fd, r->buf, want, (off_t)r->pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			bv_error_set_errno(&r->err, "could not read the layer");
+			r->failed = true;
+			return -1;
+		}
+		if (n > 0) {
+			r->pos += (uint64_t)n;
+			*out = r->buf;
+			return n;
+		}
+		if (src->wait(src->payload, r->pos, &r->err) < 0) {
+			r->failed = true;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
+			 const char *media_type, const char *dest_dir,
+			 const struct bv_unpack_options *opts, struct bv_error **err)
+{
+	const struct bv_unpack_options *o = opts ? opts : &default_options;
+	_cleanup_archive_ struct archive *a = NULL;
+	struct source_reader *rd = NULL;
+	enum compression comp = COMP_NONE;
+	struct stage s;
+	struct layer l = {
+		.label = label,
+		.o = o,
+		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
+		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
+		.path = BV_BUF_INIT,
+		.target = BV_BUF_INIT,
+	};
+	uint64_t head = src->size < 6 ? src->size : 6;
+	struct stat st;
+	int r;
+
+	if (!bv_archive_get(err))
+		return BV_ERR;
+	if (!media_type_supported(media_type))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s has the unsupported media type '%s'", label,
+				     media_type);
+	r = stage_begin(&s, dest_dir, err);
+	if (r != 0) {
+		if (r < 0)
+			stage_abort(&s);
+		stage_release(&s);
+		return r < 0 ? r : 0;
+	}
+	/* the magic bytes first: sniff() needs them in the file */
+	while (r == 0) {
+		if (fstat(src->fd, &st) < 0)
+			r = bv_error_set_errno(err, "could not stat layer %s", label);
+		else if ((uint64_t)st.st_size >= head)
+			break;
+		else
+			r = src->wait(src->payload, (uint64_t)st.st_size, err);
+	}
+	if (r == 0)
+		r = sniff(src->fd, label, false, &comp, err);
+	if (r == 0)
+		r = new_reader(comp, label, false, false, &a, err);
+	if (r == 0) {
+		rd = bv_xcalloc(1, sizeof(*rd));
+		rd->src = src;
+		if (archive_read_open(a, rd, NULL, source_read, NULL) != ARCHIVE_OK)
+			r = archive_failed(a, label, false, err);
+	}
+	if (r == 0) {
+		l.a = a;
+		l.root = s.root;
+		l.digests = bv_seal_map_new();
+		r = read_entries(&l, err);
+	}
+	if (r < 0 && rd && rd->err) {
+		/* the source stopped (an abort, a read error): that is the cause, not the tar */
+		if (err) {
+			bv_error_free(*err);
+			*err = TAKE_PTR(rd->err);
+		}
+		r = BV_ERR;
+	}
+	bv_buf_release(&l.path);
+	bv_buf_release(&l.target);
+	/* nothing is published before the blob's digest is known good */
+	if (r == 0)
+		r = src->verdict(src->payload, err);
+	if (r == 0)
+		r = stage_commit(&s, l.digests, err);
+	bv_seal_map_free(l.digests);
+	if (a) {
+		archive_read_free(a);
+		a = NULL;
+	}
+	if (rd) {
+		bv_error_free(rd->err);
+		free(rd);
+	}
+	if (r < 0) {
+		stage_abort(&s);
+		return r;
+	}
+	stage_release(&s);
+	report_drops(&l, o);
 	return 0;
 }
 

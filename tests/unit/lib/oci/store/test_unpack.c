@@ -476,6 +476,119 @@ static void test_unpack__hostile_layers(void **state)
 	assert_int_equal(n, 8);
 }
 
+/*
+ * bv_unpack_layer_from(): a blob that grows while it is read, as a download does.  Each
+ * wait() appends the next 100 bytes of the real blob to the file being read.
+ */
+struct growing {
+	int fd;           /* the file the unpack reads */
+	const char *data; /* the whole blob */
+	size_t len, written;
+	unsigned waits;
+	int verdict;
+};
+
+static int growing_wait(void *payload, uint64_t have, struct bv_error **err)
+{
+	struct growing *g = payload;
+	size_t n = g->len - g->written < 100 ? g->len - g->written : 100;
+	(void)err;
+	assert_int_equal(have, g->written); /* it waits only at the end of what is there */
+	assert_true(n > 0);
+	assert_int_equal(pwrite(g->fd, g->data + g->written, n, (off_t)g->written), (ssize_t)n);
+	g->written += n;
+	g->waits++;
+	return 0;
+}
+
+static int growing_verdict(void *payload, struct bv_error **err)
+{
+	struct growing *g = payload;
+	/* the tar may end before the blob does (padding): the verdict covers the whole blob */
+	return g->verdict == 0 ? 0 : bv_error_set(err, "the blob failed verification");
+}
+
+static int unpack_growing(const char *tarname, const char *media_type, const char *dest,
+			  int verdict, struct bv_error **err)
+{
+	_cleanup_free_ char *blob = tar(tarname);
+	_cleanup_free_ char *partial = bv_path_join(work, "growing.partial");
+	_cleanup_buf_ struct bv_buf data = BV_BUF_INIT;
+	struct growing g = {.verdict = verdict};
+	struct bv_unpack_source src = {
+		.wait = growing_wait, .verdict = growing_verdict, .payload = &g};
+	int r;
+
+	assert_ok(bv_buf_read_file(&data, blob, 64u << 20, err), err);
+	g.data = data.buf;
+	g.len = data.len;
+	g.fd = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(g.fd >= 0);
+	src.fd = g.fd;
+	src.size = data.len;
+	r = bv_unpack_layer_from(&src, tarname, media_type, dest, NULL, err);
+	close(g.fd);
+	unlink(partial);
+	if (r == 0)
+		assert_true(g.waits > 1);
+	return r;
+}
+
+static void test_unpack__from_growing_file(void **state)
+{
+	static const struct {
+		const char *tar, *media_type;
+	} cases_[] = {
+		{"plain.tar", OCI_TAR},
+		{"plain.tar.gz", OCI_GZIP},
+		{"plain.tar.zst", OCI_ZSTD},
+	};
+	(void)state;
+	for (size_t i = 0; i < BV_ARRAY_SIZE(cases_); i++) {
+		_cleanup_free_ char *name = bv_xasprintf("growing-%zu", i);
+		_cleanup_free_ char *dest = in_case(name);
+		struct bv_error *err = NULL;
+		/* a bad digest at the end: nothing is published, nothing is left */
+		int r = unpack_growing(cases_[i].tar, cases_[i].media_type, dest, -1, &err);
+		assert_error(r, err, BV_ERR, "failed verification");
+		assert_false(bv_path_exists(dest));
+		assert_int_equal(count_trees(cases), 0);
+		/* a good one: the same tree as bv_unpack_layer() makes */
+		assert_ok(unpack_growing(cases_[i].tar, cases_[i].media_type, dest, 0, &err), &err);
+		check_plain(dest);
+		assert_int_equal(count_trees(cases), 1);
+		remove_case(name);
+	}
+}
+
+/* The rules of bv_unpack_layer() hold for a layer read while it grows. */
+static void test_unpack__from_growing_hostile(void **state)
+{
+	_cleanup_free_ char *list_path = tar("hostile.txt");
+	_cleanup_free_ char *list = read_text(list_path);
+	char *line = list;
+	(void)state;
+
+	while (*line) {
+		char *nl = strchr(line, '\n');
+		char *tab = strchr(line, '\t');
+		_cleanup_free_ char *tarname = NULL, *dest = NULL, *needle = NULL;
+		struct bv_error *err = NULL;
+
+		*nl = '\0';
+		*tab = '\0';
+		tarname = bv_xasprintf("hostile-%s.tar", line);
+		dest = in_case(line);
+		needle = bv_xasprintf("entry '%s' ", tab + 1);
+		int r = unpack_growing(tarname, OCI_TAR, dest, 0, &err);
+		assert_error(r, err, BV_EINVALID, needle);
+		assert_false(bv_path_exists(dest));
+		assert_int_equal(count_trees(cases), 0);
+		assert_outside_untouched();
+		line = nl + 1;
+	}
+}
+
 /* Names that look hostile but stay in the root under Docker's rules. */
 static void test_unpack__contained(void **state)
 {
@@ -1116,6 +1229,8 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unpack__plain_gzip_zstd),
+		cmocka_unit_test(test_unpack__from_growing_file),
+		cmocka_unit_test(test_unpack__from_growing_hostile),
 		cmocka_unit_test(test_unpack__whiteouts_across_layers),
 		cmocka_unit_test(test_unpack__hardlinks_share_inodes),
 		cmocka_unit_test(test_unpack__long_names),
