@@ -304,7 +304,7 @@ version = "1.0.0"
 description = "Benchmark image with 20,000 small files"
 homepage = "https://example.org/bv-bench"
 license = "MIT"
-tier = "experimental"
+tier = "community"
 maintainers = ["github:bv-bench"]
 
 [[tool.inputs]]
