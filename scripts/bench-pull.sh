@@ -442,7 +442,7 @@ version = "1.0.0"
 description = "Benchmark image with one large incompressible layer"
 homepage = "https://example.org/bv-bench"
 license = "MIT"
-tier = "experimental"
+tier = "community"
 maintainers = ["github:bv-bench"]
 
 [[tool.inputs]]
