@@ -780,6 +780,18 @@ static int new_reader(enum compression comp, const char *label, bool raw, bool p
 	return 0;
 }
 
+/* libarchive is loaded and `media_type` is a layer type bv unpacks. */
+static int can_read_layer(const char *media_type, const char *label, struct bv_error **err)
+{
+	if (!bv_archive_get(err))
+		return BV_ERR;
+	if (!media_type_supported(media_type))
+		return bv_error_setc(err, BV_EINVALID, 0,
+				     "layer %s has the unsupported media type '%s'", label,
+				     media_type);
+	return 0;
+}
+
 /*
  * Opens the blob and a libarchive reader on it (new_reader() with the filter its magic bytes
  * call for).  `*fd` must outlive `*out`.
@@ -791,13 +803,8 @@ static int open_reader(const char *path, const char *media_type, const char *lab
 	enum compression comp = COMP_NONE;
 	int r;
 
-	if (!bv_archive_get(err))
-		return BV_ERR;
-
-	if (!media_type_supported(media_type))
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "layer %s has the unsupported media type '%s'", label,
-				     media_type);
+	if ((r = can_read_layer(media_type, label, err)) < 0)
+		return r;
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return bv_error_setc(err, errno == ENOENT ? BV_ENOTFOUND : BV_ERR, errno,
@@ -1519,12 +1526,8 @@ int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
 	struct stat st;
 	int r;
 
-	if (!bv_archive_get(err))
-		return BV_ERR;
-	if (!media_type_supported(media_type))
-		return bv_error_setc(err, BV_EINVALID, 0,
-				     "layer %s has the unsupported media type '%s'", label,
-				     media_type);
+	if ((r = can_read_layer(media_type, label, err)) < 0)
+		return r;
 	r = stage_begin(&s, dest_dir, err);
 	if (r != 0) {
 		if (r < 0)
