@@ -99,6 +99,23 @@ struct run {
 	struct bv_push_result pushed;
 };
 
+/* Opens the pull request when there is a token and no --no-pr, or says why it does not. */
+static int pull_request(const struct run *x, const char *token)
+{
+	struct bv_error *err = NULL;
+	char *pr = NULL; /* freed by hand: gcc's analyzer misreads a cleanup attribute here */
+	if (arg_no_pr || !token || !*token) {
+		bv_cli_status("No pull request opened (%s)\n",
+			      arg_no_pr ? "--no-pr" : "no --github-token or GITHUB_TOKEN");
+		return BV_EXIT_OK;
+	}
+	if (bv_publish_open_pr(&pr, x->repo, &x->c, token, &err) < 0)
+		return bv_cli_report(err);
+	printf("Opened pull request %s\n", bv_cli_text(pr));
+	free(pr);
+	return BV_EXIT_OK;
+}
+
 static int publish(struct run *x, const char *source)
 {
 	struct bv_publish_events ev = {.on_line = on_line};
@@ -107,7 +124,7 @@ static int publish(struct run *x, const char *source)
 	enum bv_publish_kind kind;
 	const char *dockerfile, *backend = pick_backend();
 	const char *token = arg_github_token ? arg_github_token : getenv("GITHUB_TOKEN");
-	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *pr = NULL, *shown = NULL;
+	_cleanup_free_ char *layout = NULL, *source_ref = NULL, *shown = NULL;
 	json_t *probe = NULL;
 	bool written;
 
@@ -193,14 +210,7 @@ static int publish(struct run *x, const char *source)
 	if (bv_publish_repo_pushed(x->repo))
 		printf("Pushed branch %s to origin\n",
 		       bv_cli_text(bv_publish_repo_branch(x->repo)));
-	if (arg_no_pr || !token || !*token)
-		bv_cli_status("No pull request opened (%s)\n",
-			      arg_no_pr ? "--no-pr" : "no --github-token or GITHUB_TOKEN");
-	else if (bv_publish_open_pr(&pr, x->repo, &x->c, token, &err) < 0)
-		return bv_cli_report(err);
-	else
-		printf("Opened pull request %s\n", bv_cli_text(pr));
-	return BV_EXIT_OK;
+	return pull_request(x, token);
 }
 
 static int run_publish(int argc, char **argv)

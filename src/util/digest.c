@@ -1,6 +1,7 @@
 #include "digest.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -365,4 +366,44 @@ bool bv_digest_valid(const char *s)
 {
 	return s && strncmp(s, BV_DIGEST_PREFIX, sizeof(BV_DIGEST_PREFIX) - 1) == 0 &&
 	       bv_sha256_hex_valid(s + sizeof(BV_DIGEST_PREFIX) - 1);
+}
+
+/* on the heap: 1 MiB makes few read(2) calls for large blobs */
+#define HASH_READ_SIZE (1u << 20)
+
+int bv_sha256_update_fd(struct bv_sha256 *h, int fd, uint64_t *count_out)
+{
+	char *buf = bv_xmalloc(HASH_READ_SIZE);
+	uint64_t count = 0;
+	int ret = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, HASH_READ_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+		bv_sha256_update(h, buf, (size_t)n);
+		count += (uint64_t)n;
+	}
+	free(buf);
+	if (ret == 0 && count_out)
+		*count_out = count;
+	return ret;
+}
+
+int bv_sha256_fd_hex(int fd, char hex[BV_SHA256_HEX_LEN + 1], uint64_t *count_out)
+{
+	struct bv_sha256 *h = bv_sha256_new();
+	if (bv_sha256_update_fd(h, fd, count_out) < 0) {
+		int saved = errno;
+		bv_sha256_free(h);
+		errno = saved;
+		return -1;
+	}
+	bv_sha256_final_hex(hex, h);
+	return 0;
 }

@@ -75,6 +75,15 @@ void bv_sha256_final_hex(char out[BV_SHA256_HEX_LEN + 1], struct bv_sha256 *h);
 void bv_sha256_free(struct bv_sha256 *h);
 
 /*
+ * Feeds what `fd` holds from its current position to EOF into `h` (EINTR is retried);
+ * *count_out (may be NULL) gets the number of bytes.  -1 with errno on a read error, `h`
+ * still the caller's.  bv_sha256_fd_hex() does the same into a stream of its own and gives
+ * the digest as hex.
+ */
+int bv_sha256_update_fd(struct bv_sha256 *h, int fd, uint64_t *count_out);
+int bv_sha256_fd_hex(int fd, char hex[BV_SHA256_HEX_LEN + 1], uint64_t *count_out);
+
+/*
  * Whether `s` is a digest in the one form bv accepts: "sha256:", then exactly 64 lower-case
  * hex digits, then the end of the string.  NULL is not.  Digests come from registries,
  * bv.lock, manifests and directory names and often become path components, so this is the

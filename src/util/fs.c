@@ -489,6 +489,17 @@ int bv_buf_read_file(struct bv_buf *b, const char *path, size_t max, struct bv_e
  * The kernel stamps files from a coarse clock, so two writes within one tick can leave the
  * same ctime: only a ctime two ticks old is sure to change with the next write.
  */
+void bv_stat_key(uint64_t key[BV_STAT_KEY_LEN], const struct stat *st)
+{
+	key[0] = (uint64_t)st->st_dev;
+	key[1] = (uint64_t)st->st_ino;
+	key[2] = (uint64_t)st->st_size;
+	key[3] = (uint64_t)st->st_mtim.tv_sec;
+	key[4] = (uint64_t)st->st_mtim.tv_nsec;
+	key[5] = (uint64_t)st->st_ctim.tv_sec;
+	key[6] = (uint64_t)st->st_ctim.tv_nsec;
+}
+
 bool bv_stat_settled(const struct stat *st)
 {
 	struct timespec now, res;

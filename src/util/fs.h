@@ -61,6 +61,14 @@ int bv_mkdir_p(const char *path, mode_t mode, struct bv_error **err);
 struct stat;
 bool bv_stat_settled(const struct stat *st);
 
+/*
+ * What such caches key a file by: device, inode, size, mtime and ctime (seconds and
+ * nanoseconds).  A rename, a rewrite in place, or a touch -d back to the old mtime all change
+ * it (ctime cannot be set from user space).
+ */
+#define BV_STAT_KEY_LEN 7
+void bv_stat_key(uint64_t key[BV_STAT_KEY_LEN], const struct stat *st);
+
 /* Whether anything is at `path`, without following a final symlink (a dangling link exists). */
 bool bv_path_exists(const char *path);
 

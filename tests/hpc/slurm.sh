@@ -27,7 +27,7 @@
 # does; there is no cgroup plugin and no accounting (sacct does not work, scontrol does).  munged runs with its own key and socket (AuthInfo=socket=...), never
 # /etc/munge; slurm.conf is the harness's own (SLURM_CONF), never /etc/slurm.
 #
-# State dir: ${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures (or <repo>/build/fixtures)}/slurm:
+# State dir: /tmp/bv-hpc-<hash of ${BV_FIXTURE_DIR:-$BV_BUILD_DIR/fixtures}/slurm>, mode 0755:
 #   slurm.conf  task-prolog.sh  munge/{munge.key,munge.socket,munged.pid,munged.log,seed}
 #   ctld/ spool/NODE/ log/{slurmctld,slurmd-NODE}.log  pid/*.pid  nodes/NODE/local/
 #   local/ (mount point)  bin/ (client wrappers)  portfwd.{pid,ports,log}  netns.names
@@ -36,12 +36,16 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 if [[ -n ${BV_FIXTURE_DIR:-} ]]; then
-	state=$BV_FIXTURE_DIR/slurm
+	fixtures=$BV_FIXTURE_DIR
 elif [[ -n ${BV_BUILD_DIR:-} ]]; then
-	state=$BV_BUILD_DIR/fixtures/slurm
+	fixtures=$BV_BUILD_DIR/fixtures
 else
-	state=$repo/build/fixtures/slurm
+	fixtures=$repo/build/fixtures
 fi
+# Jobs of an unprivileged user read slurm.conf, reach munged's socket and write their node's
+# scratch, and the checkout holding the fixtures may be one only its owner can enter: the
+# state lives in /tmp instead, named by the fixture dir it belongs to.
+state=/tmp/bv-hpc-$(printf '%s' "$fixtures/slurm" | sha256sum | cut -c1-12)
 nodes=(node1 node2)
 subnet=10.231.0
 
@@ -67,6 +71,7 @@ need() {
 write_conf() {
 	local host i
 	host=$(hostname -s)
+	mkdir -p -m 0755 "$state"
 	mkdir -p "$state"/{munge,ctld,log,pid,local,bin} "$state"/spool
 	cat >"$state/task-prolog.sh.tmp" <<EOF
 #!/bin/sh

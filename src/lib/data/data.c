@@ -360,26 +360,9 @@ static int cache_of(char **owned, const char **cache, const char *given, struct 
 
 static void hash_fd(int fd, char out[BV_DIGEST_LEN + 1], uint64_t *size, int *e)
 {
-	_cleanup_free_ char *buf = bv_xmalloc(WRITE_BUFFER);
-	struct bv_sha256 *h = bv_sha256_new();
-	uint64_t total = 0;
-	*e = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, WRITE_BUFFER);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*e = errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		bv_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
 	memcpy(out, BV_DIGEST_PREFIX, 7);
-	bv_sha256_final_hex(out + 7, h);
-	*size = total;
+	*size = 0;
+	*e = bv_sha256_fd_hex(fd, out + 7, size) < 0 ? errno : 0;
 }
 
 /* Appends {"path","size","sha256"} for files and {"path","link"} for symlinks below `fd`. */

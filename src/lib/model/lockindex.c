@@ -62,7 +62,7 @@
 #define BUILD_ID_MAX    64
 #define NULL_STRING     UINT64_MAX
 #define INDEX_MAX_SIZE  (256u << 20)
-#define N_KEY           7
+#define N_KEY           BV_STAT_KEY_LEN
 
 static const char magic[8] = "bvlkidx";
 
@@ -134,22 +134,11 @@ static bool index_enabled(void)
 
 /* ---- the key: which bv.lock an index was made from ---- */
 
-static void make_key(uint64_t key[N_KEY], const struct stat *st)
-{
-	key[0] = (uint64_t)st->st_dev;
-	key[1] = (uint64_t)st->st_ino;
-	key[2] = (uint64_t)st->st_size;
-	key[3] = (uint64_t)st->st_mtim.tv_sec;
-	key[4] = (uint64_t)st->st_mtim.tv_nsec;
-	key[5] = (uint64_t)st->st_ctim.tv_sec;
-	key[6] = (uint64_t)st->st_ctim.tv_nsec;
-}
-
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	uint64_t ka[N_KEY], kb[N_KEY];
-	make_key(ka, a);
-	make_key(kb, b);
+	bv_stat_key(ka, a);
+	bv_stat_key(kb, b);
 	return memcmp(ka, kb, sizeof(ka)) == 0;
 }
 
@@ -391,7 +380,7 @@ static int index_load(struct bv_lockfile **out, const char *lock_path, const str
 	if (fd < 0 || bv_buf_read_fd(&text, fd, INDEX_MAX_SIZE, NULL) < 0 || text.len < sizeof(h))
 		return -1;
 	memcpy(&h, text.buf, sizeof(h));
-	make_key(key, st);
+	bv_stat_key(key, st);
 	if (memcmp(h.magic, magic, sizeof(magic)) != 0 || h.format != INDEX_FORMAT ||
 	    h.build_id_len != build_id.len ||
 	    memcmp(h.build_id, build_id.bytes, BUILD_ID_MAX) != 0 ||
@@ -425,7 +414,7 @@ static void index_store(const struct bv_lockfile *lock, const char *lock_path,
 	h.format = INDEX_FORMAT;
 	h.build_id_len = build_id.len;
 	memcpy(h.build_id, build_id.bytes, build_id.len);
-	make_key(h.key, after);
+	bv_stat_key(h.key, after);
 	bv_buf_init(&b, (size_t)after->st_size + sizeof(h));
 	bv_buf_add(&b, &h, sizeof(h));
 	put_lock(&b, lock);

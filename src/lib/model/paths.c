@@ -72,8 +72,8 @@ int bv_local_dir(char **out, struct bv_error **err)
 	const char *v = env_nonempty("BV_LOCAL_DIR");
 	struct stat st;
 	int r = bv_cache_dir(&cache, err);
-	if (r < 0)
-		return r;
+	if (r < 0 || !cache) /* never both 0 and NULL; said for the analyzer */
+		return r < 0 ? r : BV_ERR;
 	if (!v)
 		v = env_nonempty("TMPDIR");
 	if (!v)

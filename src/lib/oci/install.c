@@ -59,14 +59,18 @@ int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_
 
 int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
 {
-	_cleanup_free_ char *root = NULL;
 	enum bv_image_mode mode;
+	char *root = NULL;
 	int r = bv_image_mode(&mode, err);
-	if (r >= 0 && mode != BV_IMAGE_LOCAL_DIR)
+	if (r < 0)
+		return r;
+	if (mode != BV_IMAGE_LOCAL_DIR)
 		return bv_install_shared_rootfs_path(out, top_digest, err);
+	r = bv_local_dir(&root, err);
 	if (r >= 0)
-		r = bv_local_dir(&root, err);
-	return r < 0 ? r : rootfs_below(out, root, top_digest, err);
+		r = root ? rootfs_below(out, root, top_digest, err) : BV_ERR;
+	free(root);
+	return r;
 }
 
 void bv_install_item_release(struct bv_install_item *it)
@@ -132,8 +136,8 @@ static int layers_dir_for_pull(char **out, struct bv_error **err)
 	_cleanup_free_ char *rootfs = NULL;
 	char *slash;
 	int r = bv_install_rootfs_path(&rootfs, any, err);
-	if (r < 0)
-		return r;
+	if (r < 0 || !rootfs) /* never both 0 and NULL; said for the analyzer */
+		return r < 0 ? r : BV_ERR;
 	for (int i = 0; i < 2; i++) {
 		slash = strrchr(rootfs, '/');
 		if (!slash || slash == rootfs)

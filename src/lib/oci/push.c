@@ -28,7 +28,6 @@
 #define INDEX_MAX BV_REGISTRY_MANIFEST_MAX
 /* an index of indexes of manifests is as deep as images get; this stops a loop of documents */
 #define DEPTH_MAX 4
-#define HASH_BUF  (64u << 10)
 
 enum source_kind {
 	SOURCE_LAYOUT, /* oci:DIR[:TAG] and store:NAME */
@@ -156,11 +155,8 @@ static int verify_file(const char *path, const struct bv_descriptor *d, const ch
 		       struct bv_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *buf = NULL;
-	struct bv_sha256 *h;
 	char hex[BV_SHA256_HEX_LEN + 1];
 	uint64_t total = 0;
-	ssize_t n;
 
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -168,14 +164,7 @@ static int verify_file(const char *path, const struct bv_descriptor *d, const ch
 					     d->digest, label);
 		return bv_error_set_errno(err, "could not open '%s'", path);
 	}
-	buf = bv_xmalloc(HASH_BUF);
-	h = bv_sha256_new();
-	while ((n = read(fd, buf, HASH_BUF)) > 0) {
-		bv_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	bv_sha256_final_hex(hex, h); /* frees h */
-	if (n < 0)
+	if (bv_sha256_fd_hex(fd, hex, &total) < 0)
 		return bv_error_set_errno(err, "could not read '%s'", path);
 	if (total != d->size || strcmp(hex, d->digest + strlen("sha256:")) != 0)
 		return bv_error_setc(err, BV_EINVALID, 0,

@@ -657,9 +657,10 @@ int bv_signature_sign(char **out, const char *image, const char *key_path, struc
 	_cleanup_buf_ struct bv_buf key = BV_BUF_INIT;
 	_cleanup_free_ char *repo = NULL, *payload = NULL, *b64 = NULL, *tag = NULL;
 	_cleanup_free_ char *config = NULL, *manifest = NULL, *dir = NULL;
-	_cleanup_free_ char *payload_path = NULL, *payload_digest = NULL;
-	_cleanup_free_ char *config_path = NULL, *config_digest = NULL;
-	_cleanup_free_ unsigned char *sig = NULL;
+	/* freed by hand at out: gcc's analyzer misreads cleanup attributes across these gotos */
+	char *payload_path = NULL, *payload_digest = NULL;
+	char *config_path = NULL, *config_digest = NULL;
+	unsigned char *sig = NULL;
 	char manifest_hex[BV_SHA256_HEX_LEN + 1];
 	_cleanup_free_ char *manifest_digest = NULL;
 	struct bv_registry_client *c = NULL;
@@ -777,5 +778,10 @@ out:
 	json_decref(layers);
 	bv_registry_client_free(c);
 	bv_imageref_release(&ref);
+	free(payload_path);
+	free(payload_digest);
+	free(config_path);
+	free(config_digest);
+	free(sig);
 	return r < 0 ? r : 0;
 }

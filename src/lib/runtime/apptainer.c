@@ -46,7 +46,6 @@
 
 #define SHA256_PREFIX     "sha256:"
 #define SHA256_PREFIX_LEN 7
-#define HASH_BUF_SIZE     (64u * 1024)
 #define RECORD_MAX        (64u * 1024)
 #define TAIL_KEEP         (16u * 1024) /* bytes of apptainer's output kept for errors */
 #define TAIL_LINES        10
@@ -355,26 +354,11 @@ static int hash_file(const char *path, bool sync,
 		     struct bv_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *chunk = NULL;
-	struct bv_sha256 *h;
 	char hex[BV_SHA256_HEX_LEN + 1];
 	if (fd < 0)
 		return bv_error_set_errno(err, "could not open '%s'", path);
-	chunk = bv_xmalloc(HASH_BUF_SIZE);
-	h = bv_sha256_new();
-	for (;;) {
-		ssize_t n = read(fd, chunk, HASH_BUF_SIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			bv_sha256_free(h);
-			return bv_error_set_errno(err, "could not read '%s'", path);
-		}
-		if (n == 0)
-			break;
-		bv_sha256_update(h, chunk, (size_t)n);
-	}
-	bv_sha256_final_hex(hex, h);
+	if (bv_sha256_fd_hex(fd, hex, NULL) < 0)
+		return bv_error_set_errno(err, "could not read '%s'", path);
 	if (sync && fsync(fd) < 0)
 		return bv_error_set_errno(err, "could not sync '%s'", path);
 	if (fstat(fd, st_out) < 0)

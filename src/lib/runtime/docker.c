@@ -322,7 +322,9 @@ static void seen_drop(struct docker *d)
 static int image_json(struct docker *d, const char *pinned, json_t **json_out,
 		      struct bv_error **err)
 {
-	if (d->seen && !strcmp(d->seen_name, pinned)) {
+	if (!pinned) /* names_of() always sets it; said for the analyzer */
+		return bv_error_setc(err, BV_ERR, 0, "no image name to look up");
+	if (d->seen && d->seen_name && !strcmp(d->seen_name, pinned)) {
 		*json_out = TAKE_PTR(d->seen);
 		seen_drop(d);
 		return 0;

@@ -42,21 +42,10 @@
 
 struct entry {
 	char hex[HEX_LEN + 1];
-	uint64_t key[7];
+	uint64_t key[BV_STAT_KEY_LEN];
 	char *line; /* the whole line, newline included */
 	char *tier; /* NULL: the manifest has none */
 };
-
-static void key_of(uint64_t key[7], const struct stat *st)
-{
-	key[0] = (uint64_t)st->st_dev;
-	key[1] = (uint64_t)st->st_ino;
-	key[2] = (uint64_t)st->st_size;
-	key[3] = (uint64_t)st->st_mtim.tv_sec;
-	key[4] = (uint64_t)st->st_mtim.tv_nsec;
-	key[5] = (uint64_t)st->st_ctim.tv_sec;
-	key[6] = (uint64_t)st->st_ctim.tv_nsec;
-}
 
 /* A tier that a line can carry as it is: short, no space, no control character. */
 static bool plain_tier(const char *t)
@@ -140,7 +129,7 @@ static struct entry *load_entries(int dfd, size_t *n_out)
 
 static void free_entries(struct entry *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; v && i < n; i++) {
 		free(v[i].line);
 		free(v[i].tier);
 	}
@@ -196,7 +185,7 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 	if (dfd < 0)
 		return tiers; /* no copies at all */
 	v = load_entries(dfd, &n);
-	if (n)
+	if (n && v)
 		qsort(v, n, sizeof(*v), compare_hex);
 	n_old = alloc = n;
 	for (size_t i = 0; i < lock->n_tools; i++) {
@@ -204,7 +193,7 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 		const char *hex = t->manifest_sha256 + 7;
 		char name[HEX_LEN + 8];
 		struct stat st;
-		uint64_t key[7];
+		uint64_t key[BV_STAT_KEY_LEN];
 		struct entry *e;
 		bool settled;
 		struct bv_manifest *m;
@@ -213,7 +202,7 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 		snprintf(name, sizeof(name), "%s.toml", hex);
 		if (fstatat(dfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode))
 			continue; /* no copy: no tier, as bv_run_plan_saved_manifest() says */
-		key_of(key, &st);
+		bv_stat_key(key, &st);
 		e = find(v, n_old, hex);
 		if (e && memcmp(e->key, key, sizeof(key)) == 0) {
 			tiers[i] = e->tier ? bv_xstrdup(e->tier) : NULL;
@@ -228,8 +217,8 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 			struct stat again;
 			_cleanup_free_ char *line = NULL;
 			if (fstatat(dfd, name, &again, 0) == 0) {
-				uint64_t key2[7];
-				key_of(key2, &again);
+				uint64_t key2[BV_STAT_KEY_LEN];
+				bv_stat_key(key2, &again);
 				if (memcmp(key, key2, sizeof(key)) == 0) {
 					line = bv_xasprintf(
 						"%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64

@@ -119,23 +119,9 @@ static void put_escaped(struct bv_buf *b, const char *s)
 static int hash_file(int dfd, const char *name, char out[BV_SHA256_HEX_LEN + 1])
 {
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct bv_sha256 *h;
-	char buf[128 * 1024];
-	ssize_t n;
 
-	if (fd < 0)
+	if (fd < 0 || bv_sha256_fd_hex(fd, out, NULL) < 0)
 		return -errno;
-	h = bv_sha256_new();
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			bv_sha256_free(h);
-			return -errno;
-		}
-		bv_sha256_update(h, buf, (size_t)n);
-	}
-	bv_sha256_final_hex(out, h);
 	return 0;
 }
 

@@ -29,7 +29,6 @@
 #define SHA256_PREFIX     "sha256:"
 #define SHA256_PREFIX_LEN 7
 #define DIGEST_LEN        (SHA256_PREFIX_LEN + BV_SHA256_HEX_LEN)
-#define HASH_BUF_SIZE     (64u * 1024)
 #define INDEX_MAX         (64u * 1024 * 1024)
 #define MANIFEST_MAX      (16u * 1024 * 1024)
 #define MANIFEST_DEPTH    8
@@ -172,44 +171,6 @@ static int fsync_dir(const char *dir, struct bv_error **err)
 	/* Some file systems cannot fsync a directory at all (EINVAL); there is nothing to do. */
 	if (fsync(fd) < 0 && errno != EINVAL)
 		return bv_error_set_errno(err, "could not flush directory '%s'", dir);
-	return 0;
-}
-
-/*
- * Feeds everything from the current position of `fd` to EOF into `h` through one 64 KiB
- * buffer; *count_out gets the number of bytes.  -1 with errno on a read error.
- */
-static int hash_stream(int fd, struct bv_sha256 *h, int64_t *count_out)
-{
-	_cleanup_free_ char *buf = bv_xmalloc(HASH_BUF_SIZE);
-	int64_t count = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, HASH_BUF_SIZE);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		bv_sha256_update(h, buf, (size_t)n);
-		count += n;
-	}
-	*count_out = count;
-	return 0;
-}
-
-static int hash_file(int fd, char hex[BV_SHA256_HEX_LEN + 1])
-{
-	struct bv_sha256 *h = bv_sha256_new();
-	int64_t count;
-	if (hash_stream(fd, h, &count) < 0) {
-		int saved = errno;
-		bv_sha256_free(h);
-		errno = saved;
-		return -1;
-	}
-	bv_sha256_final_hex(hex, h);
 	return 0;
 }
 
@@ -377,6 +338,7 @@ int bv_store_ingest_begin(struct bv_store_ingest **out, struct bv_store *s, cons
 	_cleanup_free_ char *lock_path = NULL;
 	const char *hex;
 	struct stat st;
+	uint64_t done;
 	int r;
 
 	r = check_digest(digest, err);
@@ -414,8 +376,9 @@ int bv_store_ingest_begin(struct bv_store_ingest **out, struct bv_store *s, cons
 
 	/* Re-hash what an earlier attempt left, so the digest covers exactly the file. */
 	in->h = bv_sha256_new();
-	if (lseek(in->fd, 0, SEEK_SET) < 0 || hash_stream(in->fd, in->h, &in->offset) < 0)
+	if (lseek(in->fd, 0, SEEK_SET) < 0 || bv_sha256_update_fd(in->h, in->fd, &done) < 0)
 		return bv_error_set_errno(err, "could not read '%s'", in->partial);
+	in->offset = (int64_t)done;
 	if (lseek(in->fd, in->offset, SEEK_SET) < 0)
 		return bv_error_set_errno(err, "could not seek in '%s'", in->partial);
 	*out = TAKE_PTR(in);
@@ -1060,7 +1023,7 @@ int bv_store_verify(struct bv_store *s, struct bv_strv *problems, struct bv_erro
 		}
 		if (fd < 0 && errno == ENOENT)
 			continue; /* removed meanwhile (a concurrent gc) */
-		if (fd < 0 || hash_file(fd, hex) < 0)
+		if (fd < 0 || bv_sha256_fd_hex(fd, hex, NULL) < 0)
 			return bv_error_set_errno(err, "could not read blob '%s'", path);
 		if (strcmp(hex, *name) != 0) {
 			bv_strv_pushf(&found, "blob sha256:%s is corrupt", *name);

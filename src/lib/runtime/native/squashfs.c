@@ -38,7 +38,6 @@
 
 #define IMAGE_SUFFIX  ".sqfs"
 #define RECORD_SUFFIX ".record"
-#define HASH_CHUNK    (1u << 20)
 
 int bv_squashfs_paths(char **image_out, char **record_out, const char *top_digest,
 		      struct bv_error **err)
@@ -63,23 +62,8 @@ static int64_t mtime_ns(const struct stat *st)
 /* sha256 hex of what `fd` holds from its start. */
 static int hash_fd(int fd, char hex[BV_SHA256_HEX_LEN + 1], const char *path, struct bv_error **err)
 {
-	_cleanup_free_ char *chunk = bv_xmalloc(HASH_CHUNK);
-	struct bv_sha256 *h = bv_sha256_new();
-	off_t off = 0;
-	for (;;) {
-		ssize_t n = pread(fd, chunk, HASH_CHUNK, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			bv_sha256_free(h);
-			return bv_error_set_errno(err, "could not read '%s'", path);
-		}
-		if (n == 0)
-			break;
-		bv_sha256_update(h, chunk, (size_t)n);
-		off += n;
-	}
-	bv_sha256_final_hex(hex, h);
+	if (lseek(fd, 0, SEEK_SET) < 0 || bv_sha256_fd_hex(fd, hex, NULL) < 0)
+		return bv_error_set_errno(err, "could not read '%s'", path);
 	return 0;
 }
 
