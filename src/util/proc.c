@@ -400,6 +400,29 @@ int bv_proc_run(int *status_out, struct bv_proc *p, struct bv_error **err)
 	return bv_proc_finish(status_out, p, err);
 }
 
+int bv_proc_stream(int *status_out, struct bv_proc *p,
+		   void (*on_output)(const char *data, size_t len, void *payload), void *payload,
+		   struct bv_error **err)
+{
+	char chunk[4096];
+	int r;
+	p->out = -1;
+	p->stderr_to_stdout = true;
+	p->no_stdin = true;
+	r = bv_proc_start(p, err);
+	if (r < 0)
+		return r;
+	for (;;) {
+		ssize_t n = read(p->out, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		on_output(chunk, (size_t)n, payload);
+	}
+	return bv_proc_finish(status_out, p, err);
+}
+
 int bv_proc_capture(struct bv_buf *out, int *status_out, struct bv_proc *p, size_t max,
 		    struct bv_error **err)
 {

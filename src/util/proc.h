@@ -79,6 +79,15 @@ int bv_proc_run(int *status_out, struct bv_proc *p, struct bv_error **err);
 int bv_proc_capture(struct bv_buf *out, int *status_out, struct bv_proc *p, size_t max,
 		    struct bv_error **err);
 
+/*
+ * Runs the child with stdin from /dev/null and stdout and stderr merged into one pipe, hands
+ * every chunk of that output to `on_output` as it comes (build logs shown line by line, a
+ * failure's last lines kept), then waits for it.
+ */
+int bv_proc_stream(int *status_out, struct bv_proc *p,
+		   void (*on_output)(const char *data, size_t len, void *payload), void *payload,
+		   struct bv_error **err);
+
 /* Releases args and env and closes the pipe ends start created; `p` can then be reused. */
 void bv_proc_clear(struct bv_proc *p);
 

@@ -479,30 +479,20 @@ static char *tail_lines(const char *text, size_t len)
 	return bv_buf_detach(&out, NULL);
 }
 
+static void keep_tail(const char *data, size_t len, void *payload)
+{
+	struct bv_buf *tail = payload;
+	bv_buf_add(tail, data, len);
+	if (tail->len > 2 * TAIL_KEEP) {
+		memmove(tail->buf, tail->buf + tail->len - TAIL_KEEP, TAIL_KEEP);
+		bv_buf_setlen(tail, TAIL_KEEP);
+	}
+}
+
 /* Runs `p` with stdout and stderr merged into a pipe; keeps the last TAIL_KEEP bytes. */
 static int run_tail(struct bv_proc *p, struct bv_buf *tail, int *status, struct bv_error **err)
 {
-	char chunk[4096];
-	int r;
-	p->out = -1;
-	p->stderr_to_stdout = true;
-	p->no_stdin = true;
-	r = bv_proc_start(p, err);
-	if (r < 0)
-		return r;
-	for (;;) {
-		ssize_t n = read(p->out, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		bv_buf_add(tail, chunk, (size_t)n);
-		if (tail->len > 2 * TAIL_KEEP) {
-			memmove(tail->buf, tail->buf + tail->len - TAIL_KEEP, TAIL_KEEP);
-			bv_buf_setlen(tail, TAIL_KEEP);
-		}
-	}
-	return bv_proc_finish(status, p, err);
+	return bv_proc_stream(status, p, keep_tail, tail, err);
 }
 
 /* Runs `p` with stdin from /dev/null and stdout and stderr captured separately. */

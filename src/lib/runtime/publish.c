@@ -505,27 +505,17 @@ static bool from_loopback(const char *dockerfile_path)
 	return false;
 }
 
+static void build_output(const char *data, size_t len, void *payload)
+{
+	add_text(payload, data, len);
+}
+
 /* Runs `p`, its stdout and stderr going through `o` line by line. */
 static int run_lines(int *status, struct bv_proc *p, struct build_out *o, struct bv_error **err)
 {
-	char chunk[4096];
-	ssize_t n;
-	int r;
-	p->out = -1;
-	p->stderr_to_stdout = true;
-	p->no_stdin = true;
-	r = bv_proc_start(p, err);
-	if (r < 0)
-		return r;
-	while ((n = read(p->out, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		add_text(o, chunk, (size_t)n);
-	}
+	int r = bv_proc_stream(status, p, build_output, o, err);
 	flush_text(o);
-	return bv_proc_finish(status, p, err);
+	return r;
 }
 
 static int build_buildah(const struct bv_publish_config *c, const char *dockerfile, const char *tag,

@@ -230,6 +230,27 @@ static void test_proc__no_stdin_and_sigpipe(void **state)
 	signal(SIGPIPE, old);
 }
 
+static void collect(const char *data, size_t len, void *payload)
+{
+	bv_buf_add(payload, data, len);
+}
+
+static void test_proc__stream_merges_and_waits(void **state)
+{
+	struct bv_proc p = BV_PROC_INIT;
+	struct bv_buf out = BV_BUF_INIT;
+	int status = -1;
+	(void)state;
+	/* stdout and stderr in one stream, in order; stdin is /dev/null (cat ends at once) */
+	sh(&p, "echo one; echo two >&2; cat; echo three; exit 3");
+	assert_int_equal(bv_proc_stream(&status, &p, collect, &out, NULL), 0);
+	assert_int_equal(status, 3);
+	assert_int_equal(out.len, strlen("one\ntwo\nthree\n"));
+	assert_memory_equal(out.buf, "one\ntwo\nthree\n", out.len);
+	bv_buf_release(&out);
+	bv_proc_clear(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_proc__env_and_cwd),
 		cmocka_unit_test(test_proc__pipes),
 		cmocka_unit_test(test_proc__no_stdin_and_sigpipe),
+		cmocka_unit_test(test_proc__stream_merges_and_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
