@@ -880,6 +880,19 @@ struct layer {
 	struct bv_buf target;        /* a hard link's cleaned target */
 };
 
+/* A layer read under the options `o`, its limits theirs or the defaults. */
+static struct layer layer_init(const char *label, const struct bv_unpack_options *o)
+{
+	return (struct layer){
+		.label = label,
+		.o = o,
+		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
+		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
+		.path = BV_BUF_INIT,
+		.target = BV_BUF_INIT,
+	};
+}
+
 /* "layer X: entry 'NAME' <what>" for entries that are invalid or hostile. */
 __attribute__((format(printf, 3, 4))) static int
 entry_invalid(struct bv_error **err, const struct layer *l, const char *fmt, ...)
@@ -1418,14 +1431,7 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 	_cleanup_close_ int fd = -1;
 	_cleanup_archive_ struct archive *a = NULL;
 	struct stage s;
-	struct layer l = {
-		.label = label,
-		.o = o,
-		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
-		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
-		.path = BV_BUF_INIT,
-		.target = BV_BUF_INIT,
-	};
+	struct layer l = layer_init(label, o);
 	int r = stage_begin(&s, dest_dir, err);
 
 	if (r != 0) {
@@ -1514,14 +1520,7 @@ int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
 	struct source_reader *rd = NULL;
 	enum compression comp = COMP_NONE;
 	struct stage s;
-	struct layer l = {
-		.label = label,
-		.o = o,
-		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
-		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
-		.path = BV_BUF_INIT,
-		.target = BV_BUF_INIT,
-	};
+	struct layer l = layer_init(label, o);
 	uint64_t head = src->size < 6 ? src->size : 6;
 	struct stat st;
 	int r;
@@ -1603,20 +1602,14 @@ int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
 	_cleanup_close_ int fd = -1;
 	_cleanup_archive_ struct archive *a = NULL;
 	struct bv_unpack_options plain_opts = *o;
-	struct layer l = {
-		.label = label,
-		.plain = true,
-		.o = &plain_opts,
-		.max_entries = o->max_entries ? o->max_entries : BV_UNPACK_DEFAULT_MAX_ENTRIES,
-		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
-		.path = BV_BUF_INIT,
-		.target = BV_BUF_INIT,
-		.root = dest_fd,
-	};
+	struct layer l = layer_init(label, o);
 	int r;
 
 	/* data never carries owners, setuid bits or capabilities into the cache */
 	plain_opts.rootless = true;
+	l.plain = true;
+	l.o = &plain_opts;
+	l.root = dest_fd;
 	r = open_reader(archive_path, NULL, label, false, true, &fd, &a, err);
 	if (r == 0) {
 		l.a = a;
