@@ -31,11 +31,7 @@ print(secs * 10**9 + int((m.group(2) or "0").ljust(9, "0")[:9]))' "$1"
 }
 
 setup_file() {
-	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
-	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
-	fixture_images_up
-	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
-	export ADDR SOCK DOCKER_HOST="unix://$SOCK"
+	fixture_engine_up
 	export BASE="$ADDR/biocontainers/samtools:1.16.1--debian"
 	# another Debian image, which nothing but api uses, removed so that up has to pull it
 	export API_IMAGE="$ADDR/biocontainers/bwa:0.7.17--debian"

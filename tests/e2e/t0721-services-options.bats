@@ -21,11 +21,7 @@ status() {
 }
 
 setup_file() {
-	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
-	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
-	fixture_images_up
-	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
-	export ADDR SOCK DOCKER_HOST="unix://$SOCK"
+	fixture_engine_up
 	export BASE="$ADDR/biocontainers/samtools:1.16.1--debian"
 	export SLEEP='["/bin/busybox", "sh", "-c", "trap \"exit 0\" TERM; /bin/busybox sleep 3600 & wait"]'
 	export NAME="opt-$$-$RANDOM"

@@ -57,11 +57,7 @@ assert_converged() {
 }
 
 setup_file() {
-	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
-	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
-	fixture_images_up
-	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
-	export ADDR SOCK DOCKER_HOST="unix://$SOCK"
+	fixture_engine_up
 	export IMAGE="$ADDR/biocontainers/bwa:0.7.17--debian"
 	export NAME="conc-$$-$RANDOM"
 	export PROJ="$BATS_FILE_TMPDIR/proj"

@@ -13,12 +13,8 @@
 load lib/common
 
 setup_file() {
-	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
-	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
 	command -v docker >/dev/null || skip "the docker client is not installed"
-	fixture_images_up
-	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
-	export ADDR SOCK DOCKER_HOST="unix://$SOCK"
+	fixture_engine_up
 	export BASE="$ADDR/biocontainers/samtools:1.16.1--debian"
 	export CC_IMAGE="$ADDR/bv-test/publish-cc:1"
 	local cache="${BV_FIXTURE_CACHE:-$BV_FIXTURE_DIR/cache}/publish" root

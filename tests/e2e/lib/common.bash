@@ -50,6 +50,17 @@ fixture_project_setup() {
 	fi
 }
 
+# fixture_engine_up (in setup_file): fixture_images_up, then the tests' own dockerd
+# (tests/fixtures/dockerd.sh), with SOCK and DOCKER_HOST exported.  Skips the file, saying
+# why, where dockerd is not installed.
+fixture_engine_up() {
+	BV_DOCKERD=${BV_DOCKERD:-/usr/sbin/dockerd}
+	[[ -x $BV_DOCKERD ]] || skip "dockerd ($BV_DOCKERD) is not installed"
+	fixture_images_up
+	SOCK=$("$BV_SOURCE_DIR/tests/fixtures/dockerd.sh" start)
+	export SOCK DOCKER_HOST="unix://$SOCK"
+}
+
 # fixture_images_down (in teardown_file): stops that registry by PID; never fails.
 fixture_images_down() {
 	"$BV_SOURCE_DIR/tests/fixtures/registry.sh" stop >/dev/null 2>&1 || true
