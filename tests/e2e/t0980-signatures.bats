@@ -23,14 +23,10 @@ teardown_file() {
 }
 
 setup() {
-	common_setup
+	fixture_project_setup
 	# one cache for the file: every test pulls the same layers (signatures are not cached)
 	export BV_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
-	export BV_MIRRORS="quay.io=$ADDR"
-	export BV_REGISTRY="$BATS_TEST_TMPDIR/bv-registry"
-	cp -r "$BV_SOURCE_DIR/tests/fixtures/bv-registry" "$BV_REGISTRY"
 	MANIFEST="$BV_REGISTRY/tools/samtools/1.16.1.toml"
-	mkdir -p "$BATS_TEST_TMPDIR/proj" && cd "$BATS_TEST_TMPDIR/proj" || return 1
 	bv init sig >/dev/null 2>&1
 }
 
