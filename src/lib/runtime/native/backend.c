@@ -184,14 +184,18 @@ static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec
 {
 	_cleanup_free_ char *rootfs = NULL;
 	struct bv_error *missing = NULL;
-	int r = find_rootfs(&rootfs, image, &missing);
+	int r;
 	(void)rt;
 	(void)err;
+	/* squashfs: the image file is what a run needs, whatever tree there is */
+	if (image_mode() == BV_IMAGE_SQUASHFS) {
+		*available_out = squashfs_present(image);
+		return 0;
+	}
+	r = find_rootfs(&rootfs, image, &missing);
 	bv_error_free(missing);
 	/* local_dir: a node that has no tree yet unpacks one from the store when it runs */
 	*available_out = r >= 0 || (local_dir_mode() && bv_install_in_store(image->digest));
-	if (image_mode() == BV_IMAGE_SQUASHFS)
-		*available_out = squashfs_present(image);
 	return 0;
 }
 
