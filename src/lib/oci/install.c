@@ -123,6 +123,18 @@ char *bv_install_config_path(const char *rootfs)
 	return bv_xasprintf("%s.json", rootfs);
 }
 
+/* "<root>" of "<root>/rootfs/<name>": where the layer trees of that root filesystem are. */
+static char *trees_root(const char *rootfs)
+{
+	char *root = bv_xstrdup(rootfs);
+	for (int i = 0; i < 2; i++) {
+		char *slash = strrchr(root, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	return root;
+}
+
 /*
  * Where unpack() puts layer trees ("<root>/layers" beside "<root>/rootfs/<image>"), so that
  * the pull unpacks each layer there while it downloads; derived from the rootfs path, so it
@@ -133,18 +145,12 @@ static int layers_dir_for_pull(char **out, struct bv_error **err)
 	static const char any[] =
 		"sha256:"
 		"0000000000000000000000000000000000000000000000000000000000000000";
-	_cleanup_free_ char *rootfs = NULL;
-	char *slash;
+	_cleanup_free_ char *rootfs = NULL, *root = NULL;
 	int r = bv_install_rootfs_path(&rootfs, any, err);
 	if (r < 0 || !rootfs) /* never both 0 and NULL; said for the analyzer */
 		return r < 0 ? r : BV_ERR;
-	for (int i = 0; i < 2; i++) {
-		slash = strrchr(rootfs, '/');
-		if (!slash || slash == rootfs)
-			return bv_error_set(err, "unexpected image path '%s'", rootfs);
-		*slash = '\0';
-	}
-	*out = bv_path_join(rootfs, "layers");
+	root = trees_root(rootfs);
+	*out = bv_path_join(root, "layers");
 	return 0;
 }
 
@@ -199,18 +205,6 @@ static int resolve_local(struct bv_resolved *out, const struct bv_store *store, 
 	return 0;
 }
 
-/* "<root>" of "<root>/rootfs/<name>": where the layer trees of that root filesystem are. */
-static char *trees_root(const char *rootfs)
-{
-	char *root = bv_xstrdup(rootfs);
-	for (int i = 0; i < 2; i++) {
-		char *slash = strrchr(root, '/');
-		if (slash)
-			*slash = '\0';
-	}
-	return root;
-}
-
 /*
  * Unpacks every layer of `r` once, then the image's root filesystem at it->rootfs; the layer
  * trees go next to it ("<root>/layers", see trees_root()), in the cache or node-local.
@@ -238,6 +232,10 @@ static int unpack(struct bv_install_item *it, const struct bv_store *store,
 	if (rc < 0)
 		return bv_error_wrap(err, rc, "could not unpack '%s' for %s", it->reference,
 				     it->tool_id);
+	if (is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs)) {
+		bv_lock_release(&lk); /* another process built it while we waited */
+		return 0;
+	}
 	/*
 	 * Where every run mounts the project: made in the image, a run needs no overlay to
 	 * create it (bv_native_run), which saves a millisecond or two per run.
@@ -267,29 +265,16 @@ static bool disk_full(const struct bv_error *e)
 }
 
 /*
- * local_dir mode: it->rootfs is node-local.  One process per node unpacks (an OFD lock in
- * the local directory; the others wait, then find the sealed tree).  A node-local disk that
- * fills up sends the image to the shared tree in the cache, with one warning.
+ * local_dir mode: it->rootfs is node-local, and so is the lock unpack() takes, so one
+ * process per node unpacks.  A node-local disk that fills up sends the image to the shared
+ * tree in the cache, with one warning.
  */
 static int unpack_local(struct bv_install_item *it, const struct bv_store *store,
 			const struct bv_resolved *r, struct bv_error **err)
 {
-	_cleanup_free_ char *root = trees_root(it->rootfs), *locks = NULL, *lock_path = NULL;
-	struct bv_lock lk = BV_LOCK_INIT;
+	_cleanup_free_ char *root = trees_root(it->rootfs);
 	struct bv_error *local_err = NULL;
-	int rc;
-	locks = bv_path_join(root, "locks");
-	lock_path = bv_xasprintf("%s/%s", locks, strrchr(it->rootfs, '/') + 1);
-	rc = bv_mkdir_p(locks, 0700, err);
-	if (rc >= 0)
-		rc = bv_lock_acquire(&lk, lock_path, BV_LOCK_EXCLUSIVE, true, err);
-	if (rc < 0)
-		return rc;
-	if (is_dir(it->rootfs) && bv_unpack_is_sealed(it->rootfs))
-		rc = 0; /* another task of this node built it while we waited */
-	else
-		rc = unpack(it, store, r, &local_err);
-	bv_lock_release(&lk);
+	int rc = unpack(it, store, r, &local_err);
 	if (rc >= 0 || !disk_full(local_err)) {
 		if (rc < 0 && err && !*err)
 			*err = local_err;
