@@ -21,6 +21,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 fixtures=$top/tests/fixtures
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 slurm=$top/tests/hpc/slurm.sh
 export BV_FIXTURE_DIR=${BV_FIXTURE_DIR:-$build/fixtures}
 runs=${BENCH_HPC_RUNS:-5}
@@ -37,21 +39,18 @@ if [[ ! -x /usr/sbin/slurmd || ! -x /usr/bin/samtools ]]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-hpc.XXXXXX")
-started_registry=false
 started_slurm=false
 cleanup() {
 	if $started_slurm; then "$slurm" stop >/dev/null 2>&1 || true; fi
-	if $started_registry; then "$fixtures/registry.sh" stop >/dev/null 2>&1 || true; fi
+	bench_registry_down
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$fixtures/registry.sh" status >/dev/null 2>&1 || started_registry=true
-"$fixtures/registry.sh" start >/dev/null
-"$fixtures/images.sh" push >/dev/null
-addr=$("$fixtures/registry.sh" addr)
+bench_registry_up || { echo "  n/a (the fixture registry did not start or take the images)"; exit 0; }
+addr=$BENCH_REGISTRY_ADDR
 log=$("$fixtures/registry.sh" dir)/registry.log
 "$slurm" status >/dev/null 2>&1 || started_slurm=true
 if ! out=$("$slurm" start 2>&1); then

@@ -25,6 +25,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "$build" && pwd)
 bv_bin=$build/bv
 fixtures=$top/tests/fixtures
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 export BV_FIXTURE_DIR=${BV_FIXTURE_DIR:-$build/fixtures}
 files=${BENCH_NODELOCAL_FILES:-20000}
 runs=${BENCH_NODELOCAL_RUNS:-5}
@@ -36,19 +38,14 @@ done
 [[ -x $bv_bin ]] || { note "build $build first"; exit 0; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-nodelocal.XXXXXX")
-started_registry=false
 cleanup() {
-	if $started_registry; then "$fixtures/registry.sh" stop >/dev/null 2>&1 || true; fi
+	bench_registry_down
 	chmod -R u+w "$tmp" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-if ! "$fixtures/registry.sh" addr >/dev/null 2>&1; then
-	"$fixtures/registry.sh" start >/dev/null
-	started_registry=true
-fi
-"$fixtures/images.sh" push >/dev/null
-addr=$("$fixtures/registry.sh" addr)
+bench_registry_up || { echo "  n/a (the fixture registry did not start or take the images)"; exit 0; }
+addr=$BENCH_REGISTRY_ADDR
 
 # the image: the fixture samtools plus the many-files layer and the walk script
 note "building a $files-file image"

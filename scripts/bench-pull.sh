@@ -71,11 +71,8 @@ if [[ -n $baseline ]]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-pull.XXXXXX")
-started_registry=false
 cleanup() {
-	if $started_registry; then
-		"$fixtures/registry.sh" stop >/dev/null 2>&1 || true
-	fi
+	bench_registry_down
 	if [[ -d $tmp/podman ]]; then
 		if [[ $(id -u) -eq 0 ]]; then
 			# podman may bind-mount its storage dir; a killed podman leaves the mount
@@ -193,15 +190,8 @@ fi
 
 if ! $unpack_only; then
 
-if ! "$fixtures/registry.sh" status >/dev/null; then
-	"$fixtures/registry.sh" start >/dev/null
-	started_registry=true
-fi
-addr=$("$fixtures/registry.sh" addr)
-"$fixtures/images.sh" push >/dev/null 2>"$tmp/push.err" || {
-	cat "$tmp/push.err" >&2
-	die "tests/fixtures/images.sh push failed"
-}
+bench_registry_up || die "the fixture registry did not start or take the images"
+addr=$BENCH_REGISTRY_ADDR
 
 # A writable copy of the fixture bv-registry; part 3 adds bigdata to it.
 cp -r "$fixtures/bv-registry" "$tmp/bv-registry"

@@ -53,7 +53,6 @@ done
 [[ -x $bv_bin ]] || die "$bv_bin is missing (ninja -C $build)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-run.XXXXXX")
-started_registry=false
 started_dockerd=false
 docker_before=""
 docker=()
@@ -84,9 +83,7 @@ cleanup() {
 		fi
 		"$fixtures/dockerd.sh" stop >/dev/null 2>&1 || true
 	fi
-	if $started_registry; then
-		"$fixtures/registry.sh" stop >/dev/null 2>&1 || true
-	fi
+	bench_registry_down
 	if [[ -d $tmp/crun ]] && command -v crun >/dev/null; then
 		for c in $(crun --root "$tmp/crun" list -q 2>/dev/null); do
 			crun --root "$tmp/crun" delete -f "$c" >/dev/null 2>&1 || true
@@ -160,15 +157,8 @@ row() {
 
 # ---- fixtures and the project -----------------------------------------------------------------
 
-if ! "$fixtures/registry.sh" status >/dev/null; then
-	"$fixtures/registry.sh" start >/dev/null
-	started_registry=true
-fi
-addr=$("$fixtures/registry.sh" addr)
-"$fixtures/images.sh" push >/dev/null 2>"$tmp/push.err" || {
-	cat "$tmp/push.err" >&2
-	die "tests/fixtures/images.sh push failed"
-}
+bench_registry_up || die "the fixture registry did not start or take the images"
+addr=$BENCH_REGISTRY_ADDR
 ref=$addr/biocontainers/$image
 
 cp -r "$fixtures/bv-registry" "$tmp/bv-registry"

@@ -54,7 +54,6 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-services.XXXXXX")
 [[ $tmp != *[[:space:]]* ]] || die "the temporary dir '$tmp' contains blanks"
-started_registry=false
 started_dockerd=false
 sock=""
 floor_name="bench-floor-$$"
@@ -70,9 +69,7 @@ cleanup() {
 	if $started_dockerd; then
 		"$fixtures/dockerd.sh" stop >/dev/null 2>&1 || true
 	fi
-	if $started_registry; then
-		"$fixtures/registry.sh" stop >/dev/null 2>&1 || true
-	fi
+	bench_registry_down
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -81,15 +78,8 @@ trap 'exit 143' TERM
 
 # ---- fixtures ---------------------------------------------------------------------------------
 
-if ! "$fixtures/registry.sh" status >/dev/null 2>&1; then
-	"$fixtures/registry.sh" start >/dev/null
-	started_registry=true
-fi
-addr=$("$fixtures/registry.sh" addr)
-"$fixtures/images.sh" push >/dev/null 2>"$tmp/push.err" || {
-	cat "$tmp/push.err" >&2
-	die "tests/fixtures/images.sh push failed"
-}
+bench_registry_up || die "the fixture registry did not start or take the images"
+addr=$BENCH_REGISTRY_ADDR
 if ! "$fixtures/dockerd.sh" status >/dev/null 2>&1; then
 	"$fixtures/dockerd.sh" start >/dev/null 2>"$tmp/dockerd.err" ||
 		die "tests/fixtures/dockerd.sh could not start a daemon: $(tail -n1 "$tmp/dockerd.err")"

@@ -19,6 +19,8 @@ build=$(cd "$build" && pwd)
 rev=${BENCH_BASELINE_REV:-88c809b}
 runs=${BENCH_TRUST_RUNS:-40}
 fixtures=$top/tests/fixtures
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
 export BV_FIXTURE_DIR=${BV_FIXTURE_DIR:-$build/fixtures}
 
 die() {
@@ -42,19 +44,14 @@ if [[ ! -x $base_bv || "$(cat "$base_src/.bench-rev" 2>/dev/null)" != "$rev" ]];
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bv-bench-trust.XXXXXX")
-started_registry=false
 cleanup() {
 	chmod -R u+w "$tmp" 2>/dev/null || true
 	rm -rf "$tmp"
-	if $started_registry; then "$fixtures/registry.sh" stop >/dev/null 2>&1 || true; fi
+	bench_registry_down
 }
 trap cleanup EXIT
-if ! "$fixtures/registry.sh" status >/dev/null 2>&1; then
-	"$fixtures/registry.sh" start >/dev/null
-	started_registry=true
-fi
-"$fixtures/images.sh" push >/dev/null
-addr=$("$fixtures/registry.sh" addr)
+bench_registry_up || die "the fixture registry did not start or take the images"
+addr=$BENCH_REGISTRY_ADDR
 export BV_REGISTRY=$top/tests/fixtures/bv-registry BV_MIRRORS="quay.io=$addr"
 unset BV_BACKEND BV_JOBS
 
