@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lib/engine/session-internal.h"
 #include "lib/runtime/docker-internal.h"
@@ -20,9 +21,14 @@
 #include "util/digest.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
+
+/* How long a warm run waits for another bv process that is making its container. */
+#define WARM_WAIT_NS  (60ull * 1000 * 1000 * 1000)
+#define WARM_PAUSE_NS 20000000L /* 20 ms between looks */
 
 static const char *warm_root(const struct bv_run_request *req)
 {
@@ -105,16 +111,21 @@ static void remove_others(struct bv_session_ctx *s, const char *warm_key, const 
 /*
  * The slow path: the warm session's container when it fits the request, else (re)made from
  * `image`; *id_out is its id.
+ *
+ * Another bv making it at the same time holds the name (create answers 409) before the engine
+ * shows the container (inspect answers 404 until its file system is ready), so a 409 is
+ * followed by another look a moment later, until WARM_WAIT_NS has passed.
  */
 static int warm_container(char **id_out, struct bv_session_ctx *s, const struct bv_run_request *req,
 			  json_t *image, const char *session, const char *warm_key,
 			  const char *config, struct bv_error **err)
 {
 	_cleanup_free_ char *cname = bv_session_cname(s, session);
+	uint64_t deadline = bv_time_monotonic_ns() + WARM_WAIT_NS;
 	bool others_removed = false;
-	int r = 0;
-	/* Inspect, (re)create, inspect again: twice more if other bv processes interfere. */
-	for (int attempt = 0; attempt < 4; attempt++) {
+	int removed = 0, r = 0;
+	for (;;) {
+		const struct timespec pause = {.tv_sec = 0, .tv_nsec = WARM_PAUSE_NS};
 		json_t *c = NULL, *labels, *iconf;
 		struct bv_session_create spec = {0};
 		struct bv_session_mount *mounts;
@@ -129,13 +140,17 @@ static int warm_container(char **id_out, struct bv_session_ctx *s, const struct 
 				json_decref(c);
 				return 0;
 			}
+			/* not what its name says (made by hand?): made again, 3 times at most */
+			if (removed++ == 3) {
+				json_decref(c);
+				break;
+			}
 			r = bv_session_remove_container(s->e, bv_session_jstr(c, "Id"), err);
 			json_decref(c);
 			if (r < 0)
 				return r;
+			continue;
 		}
-		if (attempt == 3)
-			break;
 		if (!others_removed) {
 			remove_others(s, warm_key, cname);
 			others_removed = true;
@@ -162,14 +177,15 @@ static int warm_container(char **id_out, struct bv_session_ctx *s, const struct 
 		r = bv_session_create_container(id_out, s, &spec, err);
 		free(mounts);
 		json_decref(labels);
-		if (r == BV_EEXISTS) {
-			/* Another bv made it first: look at theirs. */
-			bv_error_free(err ? *err : NULL);
-			if (err)
-				*err = NULL;
-			continue;
-		}
-		return r;
+		if (r != BV_EEXISTS)
+			return r;
+		/* Another bv is making it: look at theirs once the engine shows it. */
+		bv_error_free(err ? *err : NULL);
+		if (err)
+			*err = NULL;
+		if (bv_time_monotonic_ns() > deadline)
+			break;
+		nanosleep(&pause, NULL);
 	}
 	return bv_error_setc(err, BV_ERR, 0, "the warm session '%s' keeps changing", session);
 }
