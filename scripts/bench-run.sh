@@ -62,7 +62,9 @@ warm_started=false
 cleanup() {
 	local c
 	if $warm_started; then
-		(cd "$tmp/proj" && "$bv_bin" session rm "warm-${digest:7:12}" >/dev/null 2>&1) || true
+		# the warm session's name is a hash of what it was made with: take it from ls
+		(cd "$tmp/proj" && "$bv_bin" session ls 2>/dev/null | awk '$1 ~ /^warm-/ { print $1 }' |
+			xargs -r "$bv_bin" session rm >/dev/null 2>&1) || true
 	fi
 	# Containers that appeared on the fixture daemon during the bench (a --warm container
 	# bv keeps for reuse, a run killed half-way) are removed, and only those.
@@ -300,7 +302,7 @@ fi
 # ---- bv's docker backend and warm runs (when this bv has them) --------------------------------
 
 run_help=$("$bv_bin" run --help 2>&1 || true)
-bvd_ms="" warm_ms="" dockern_ms=""
+bvd_ms="" warm_ms="" dockern_ms="" dexec_ms=""
 if ! grep -q -- --backend <<<"$run_help"; then
 	why bv-docker "this bv run has no --backend"
 elif [[ -z $docker_ms ]]; then
@@ -334,11 +336,21 @@ else
 			"sh $tmp/loop.sh $bv_bin run --warm --backend docker samtools --version" 1)
 		dockern_ms=$(want="" measure docker-n "$warm_runs" \
 			"sh $tmp/loop.sh $docker_cli run --rm $ref samtools --version" 1)
+		# The floor of any exec-based warm run: the docker CLI's own exec into the same
+		# container (exec create, start attached, inspect, as bv does).
+		warm_c=$("${docker[@]}" ps -q --filter "label=bv.warm=$digest" \
+			--filter "label=bv.project=$(cd "$tmp/proj" && pwd -P)" | head -n1)
+		if [[ -n $warm_c ]]; then
+			dexec_ms=$(want="" measure docker-exec-n "$warm_runs" \
+				"sh $tmp/loop.sh $docker_cli exec $warm_c samtools --version" 1)
+		else
+			why docker-exec-n "no warm container found after bv run --warm"
+		fi
 	fi
 fi
 
 for r in bv:"$bv_ms" ch_run:"$ch_ms" podman:"$podman_ms" docker:"$docker_ms" \
-	bv_docker:"$bvd_ms" bv_warm:"$warm_ms" docker_n:"$dockern_ms"; do
+	bv_docker:"$bvd_ms" bv_warm:"$warm_ms" docker_n:"$dockern_ms" docker_exec_n:"$dexec_ms"; do
 	bench_result "run_${r%%:*}" "${r#*:}"
 done
 # CPU time (user + system, mean) of the runs whose work is all in the measured process tree
@@ -380,6 +392,8 @@ row "bv run --backend docker samtools --version" "$bvd_ms" "$docker_ms" "docker 
 row "bv run --warm x$warm_n (one process each)" "$warm_ms" "$dockern_ms" "docker run --rm x$warm_n" bv-warm
 if [[ -n $warm_ms ]]; then
 	row "docker run --rm x$warm_n" "$dockern_ms"
+	row "docker exec <bv's warm container> x$warm_n (the exec floor)" "$dexec_ms" "$warm_ms" \
+		"bv run --warm x$warm_n" docker-exec-n
 fi
 printf '%s\n' "${rows[@]}"
 for n in "${notes[@]}"; do echo "($n)"; done

@@ -429,6 +429,60 @@ lru_keys() {
 		"$BV_CACHE_DIR/sessions/cache-lru.json"
 }
 
+@test "bv run --warm: another mount means another container; first runs at once share one" {
+	# a project of its own, whose bv.toml this test edits
+	mkdir -p "$BATS_TEST_TMPDIR/wm"
+	cd "$BATS_TEST_TMPDIR/wm"
+	BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" run bv init wm
+	assert_success
+	allow_shell_binary
+	BV_REGISTRY="$BATS_FILE_TMPDIR/bv-registry" run bv add --backend docker samtools
+	assert_success
+	warm_names() { bv session ls | awk '$1 ~ /^warm-/ { print $1 }'; }
+	run bv run --warm sh -c 'touch /tmp/made-before'
+	assert_success
+	run warm_names
+	assert_success
+	assert_output --regexp '^warm-[0-9a-f]{12}$'
+	first=$output
+	# a container made without the cache mount must not serve a run that has it
+	mkdir -p "$BATS_TEST_TMPDIR/hostcache"
+	printf '\n[[cache]]\ncontainer_path = "/cache"\nhost_path = "%s"\n' \
+		"$BATS_TEST_TMPDIR/hostcache" >>bv.toml
+	run bv run --warm sh -c 'echo mounted > /cache/f; test ! -e /tmp/made-before && echo new'
+	assert_success
+	assert_output "new"
+	[ "$(cat "$BATS_TEST_TMPDIR/hostcache/f")" = mounted ]
+	# and it replaced the other one: one warm container per image per project
+	run warm_names
+	assert_success
+	assert_output --regexp '^warm-[0-9a-f]{12}$'
+	[ "$output" != "$first" ] || fail "the warm session kept its name: $output"
+	second=$output
+	run bv run --warm sh -c 'test -e /cache/f && echo same'
+	assert_output "same"
+	# four first runs at once: each runs once, and one container is left
+	run bv session rm "$second"
+	assert_success
+	for i in 1 2 3 4; do
+		"$BV" run --warm sh -c "echo run-$i" >"$BATS_TEST_TMPDIR/par.$i" 2>&1 &
+	done
+	fails=0
+	for i in 1 2 3 4; do
+		wait -n || fails=$((fails + 1))
+	done
+	for i in 1 2 3 4; do
+		[ "$(cat "$BATS_TEST_TMPDIR/par.$i")" = "run-$i" ] ||
+			fail "run $i: $(cat "$BATS_TEST_TMPDIR/par.$i")"
+	done
+	[ "$fails" -eq 0 ] || fail "$fails runs failed"
+	run warm_names
+	assert_success
+	assert_output "$second"
+	run bv session rm "$second"
+	assert_success
+}
+
 @test "exec --env K=V and K, --workdir absolute and relative, and the caller's subdirectory" {
 	run bv session start samtools --name t9
 	assert_success

@@ -177,7 +177,7 @@ static json_t *strv_json(const char *const *v)
 }
 
 /*
- * Runs one command in container `id` (starting the container first when it stopped) and
+ * Runs one command in container `id` (a name or an id; started first when it stopped) and
  * returns its exit status.  `what` names the session in messages.
  */
 int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, const char *what,
@@ -199,6 +199,14 @@ int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, con
 	/* A container that stopped is started once (see engine-internal.h). */
 	r = bv_engine_exec_create(&exec_id, e, id, body, what, err);
 	json_decref(body);
+	if (r == BV_ENOTFOUND && x->absent_ok) {
+		/* a 404 of the create, or of the start of a stopped container: nothing ran */
+		if (err) {
+			bv_error_free(*err);
+			*err = NULL;
+		}
+		return r;
+	}
 	if (r < 0)
 		return r;
 

@@ -122,10 +122,15 @@ struct bv_session_exec_req {
 	int stdin_fd;
 	struct bv_session_sink out, err;
 	bool forward_signals;
+	/*
+	 * No container `id` (or it went away before the command started): BV_ENOTFOUND with no
+	 * message, and nothing ran, so the caller may make the container and try again.
+	 */
+	bool absent_ok;
 };
 
 /*
- * Runs one command in container `id` (starting the container first when it stopped) and
+ * Runs one command in container `id` (a name or an id; started first when it stopped) and
  * returns its exit status.  `what` names the session in messages.
  */
 int bv_session_exec_in(int *status_out, struct bv_engine *e, const char *id, const char *what,

@@ -740,14 +740,30 @@ out:
 	return r;
 }
 
+/*
+ * The image is the one is_available() just found (no second call), checked against the
+ * locked digest; the warm run takes its Entrypoint and Cmd, and its id when it must make the
+ * container.
+ */
 static int docker_warm(struct bv_runtime *rt, const struct bv_run_request *req,
 		       struct bv_run_result *out, struct bv_error **err)
 {
 	struct docker *d = rt->state;
-	int r = engine(d, err);
-	if (r < 0)
+	_cleanup_free_ char *repo = NULL, *pinned = NULL;
+	json_t *image = NULL;
+	int r;
+	if ((r = engine(d, err)) < 0 || (r = names_of(d, &req->image, &repo, &pinned, err)) < 0 ||
+	    (r = image_json(d, pinned, &image, err)) < 0)
 		return r;
-	return bv_docker_warm(out, d->e, req, err);
+	if (!image)
+		return bv_error_setc(err, BV_ENOTFOUND, 0,
+				     "the image of '%s' is not on the engine at '%s' (run 'bv sync "
+				     "--backend docker')",
+				     req->image.tool_id ? req->image.tool_id : req->image.reference,
+				     bv_engine_socket(d->e));
+	r = bv_docker_warm(out, d->e, req, image, err);
+	json_decref(image);
+	return r;
 }
 
 static void docker_free(struct bv_runtime *rt)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lib/engine/session-internal.h"
 #include "lib/runtime/docker-internal.h"
@@ -20,9 +21,14 @@
 #include "util/digest.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/time.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
+
+/* How long a warm run waits for another bv process that is making its container. */
+#define WARM_WAIT_NS  (60ull * 1000 * 1000 * 1000)
+#define WARM_PAUSE_NS 20000000L /* 20 ms between looks */
 
 static const char *warm_root(const struct bv_run_request *req)
 {
@@ -34,18 +40,21 @@ static const char *warm_root(const struct bv_run_request *req)
 	return NULL;
 }
 
-/* What the warm container was made with; a different request needs a new one. */
-static char *warm_config(const struct bv_run_request *req, const char *image_id, const char *user)
+/*
+ * What the warm container is made with, hashed: the image (its pinned digest, which fixes its
+ * content, so no image id is needed), the user, the GPU request and every mount.  A request
+ * that differs in any of them needs another container, and gets another name.
+ */
+static void warm_config(char hash[BV_SHA256_HEX_LEN + 1], const struct bv_run_request *req,
+			const char *warm_key, const char *user)
 {
 	struct bv_buf b = BV_BUF_INIT;
-	char hash[BV_SHA256_HEX_LEN + 1];
-	bv_buf_printf(&b, "image %s\nuser %s\ngpu %d\n", image_id, user, req->gpu ? 1 : 0);
+	bv_buf_printf(&b, "image %s\nuser %s\ngpu %d\n", warm_key, user, req->gpu ? 1 : 0);
 	for (size_t i = 0; i < req->n_mounts; i++)
 		bv_buf_printf(&b, "mount %s%c%s%c%d\n", req->mounts[i].host, 0,
 			      req->mounts[i].target, 0, req->mounts[i].read_only ? 1 : 0);
 	bv_sha256_hex(hash, b.buf, b.len);
 	bv_buf_release(&b);
-	return bv_xstrdup(hash);
 }
 
 static bool stdin_is_data(void)
@@ -56,100 +65,10 @@ static bool stdin_is_data(void)
 	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISREG(st.st_mode);
 }
 
-static void set_json_label(json_t *labels, const char *key, json_t *array);
-
-/* The warm session's container: found when it fits the request, else (re)created. */
-static int warm_container(struct bv_session_ctx *s, const struct bv_run_request *req,
-			  const char *session, const char *warm_key, json_t **out,
-			  struct bv_error **err)
+static bool label_is(json_t *labels, const char *key, const char *want)
 {
-	_cleanup_free_ char *cname = bv_session_cname(s, session);
-	_cleanup_free_ char *config = NULL;
-	json_t *c = NULL, *img = NULL;
-	int r;
-	/* Inspect, (re)create, inspect again: twice more if other bv processes interfere. */
-	for (int attempt = 0; attempt < 4; attempt++) {
-		json_t *labels, *iconf;
-		struct bv_session_create spec = {0};
-		struct bv_session_mount *mounts;
-		r = bv_session_inspect_container(&c, s->e, cname, err);
-		if (r < 0 && r != BV_ENOTFOUND)
-			break;
-		if (r == 0) {
-			const char *have;
-			labels = json_object_get(json_object_get(c, "Config"), "Labels");
-			have = bv_session_label(labels, BV_LABEL_WARM_CONFIG);
-			if (!config) {
-				/* The image id is part of the configuration. */
-				const char *image_id = bv_session_jstr(c, "Image");
-				config = warm_config(req, image_id ? image_id : "", s->user);
-			}
-			if (have && !strcmp(have, config) &&
-			    !strcmp(bv_session_label(labels, BV_LABEL_WARM)
-					    ? bv_session_label(labels, BV_LABEL_WARM)
-					    : "",
-				    warm_key)) {
-				*out = c;
-				json_decref(img);
-				return 0;
-			}
-			r = bv_session_remove_container(s->e, bv_session_jstr(c, "Id"), err);
-			json_decref(c);
-			c = NULL;
-			free(config);
-			config = NULL;
-			if (r < 0)
-				break;
-		}
-		r = 0;
-		if (attempt == 3)
-			break;
-		if (!img) {
-			const struct bv_session_image image = {.tool_id = req->image.tool_id,
-							       .reference = req->image.reference,
-							       .digest = req->image.digest};
-			r = bv_session_ensure_image(&img, s->e, &image, err);
-			if (r < 0)
-				break;
-		}
-		free(config);
-		config = warm_config(req, bv_session_jstr(img, "Id"), s->user);
-		iconf = json_object_get(img, "Config");
-		labels = json_pack("{s:s, s:s, s:s}", BV_LABEL_WARM, warm_key, BV_LABEL_WARM_CONFIG,
-				   config, BV_LABEL_IMAGE, req->image.reference);
-		if (req->image.tool_id)
-			json_object_set_new(labels, BV_LABEL_TOOL, json_string(req->image.tool_id));
-		set_json_label(labels, BV_LABEL_ENTRYPOINT, json_object_get(iconf, "Entrypoint"));
-		set_json_label(labels, BV_LABEL_CMD, json_object_get(iconf, "Cmd"));
-		spec.session = session;
-		spec.image_id = bv_session_jstr(img, "Id");
-		spec.labels = labels;
-		mounts = bv_xcalloc(req->n_mounts + 1, sizeof(*mounts));
-		for (size_t i = 0; i < req->n_mounts; i++)
-			mounts[i] =
-				(struct bv_session_mount){.host = req->mounts[i].host,
-							  .target = req->mounts[i].target,
-							  .read_only = req->mounts[i].read_only};
-		spec.mounts = mounts;
-		spec.n_mounts = req->n_mounts;
-		spec.gpu = req->gpu;
-		r = bv_session_create_container(NULL, s, &spec, err);
-		free(mounts);
-		json_decref(labels);
-		if (r == BV_EEXISTS) {
-			/* Another bv made it first: use theirs. */
-			bv_error_free(err ? *err : NULL);
-			if (err)
-				*err = NULL;
-			continue;
-		}
-		if (r < 0)
-			break;
-	}
-	json_decref(img);
-	if (r >= 0)
-		r = bv_error_setc(err, BV_ERR, 0, "the warm session '%s' keeps changing", session);
-	return r;
+	const char *have = bv_session_label(labels, key);
+	return have && !strcmp(have, want);
 }
 
 static void set_json_label(json_t *labels, const char *key, json_t *array)
@@ -163,53 +82,157 @@ static void set_json_label(json_t *labels, const char *key, json_t *array)
 	free(text);
 }
 
-static void push_json_strings(struct bv_strv *v, const char *text)
+/*
+ * The project's other warm containers of this image, made for another configuration: one
+ * warm container per tool image per project, as before names carried the configuration.
+ * Best effort: a leftover is only a container too many.
+ */
+static void remove_others(struct bv_session_ctx *s, const char *warm_key, const char *cname)
 {
-	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+	_cleanup_free_ char *project = bv_xasprintf(BV_LABEL_PROJECT "=%s", s->root);
+	_cleanup_free_ char *warm = bv_xasprintf(BV_LABEL_WARM "=%s", warm_key);
+	_cleanup_free_ char *want = bv_xasprintf("/%s", cname);
+	const char *filter[] = {project, warm, NULL};
+	json_t *list = NULL, *c;
+	size_t i;
+	if (bv_engine_container_list(&list, s->e, filter, "the warm sessions", NULL) < 0)
+		return;
+	json_array_foreach(list, i, c)
+	{
+		const char *name =
+			json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		const char *id = bv_session_jstr(c, "Id");
+		if (id && (!name || strcmp(name, want)))
+			(void)bv_session_remove_container(s->e, id, NULL);
+	}
+	json_decref(list);
+}
+
+/*
+ * The slow path: the warm session's container when it fits the request, else (re)made from
+ * `image`; *id_out is its id.
+ *
+ * Another bv making it at the same time holds the name (create answers 409) before the engine
+ * shows the container (inspect answers 404 until its file system is ready), so a 409 is
+ * followed by another look a moment later, until WARM_WAIT_NS has passed.
+ */
+static int warm_container(char **id_out, struct bv_session_ctx *s, const struct bv_run_request *req,
+			  json_t *image, const char *session, const char *warm_key,
+			  const char *config, struct bv_error **err)
+{
+	_cleanup_free_ char *cname = bv_session_cname(s, session);
+	uint64_t deadline = bv_time_monotonic_ns() + WARM_WAIT_NS;
+	bool others_removed = false;
+	int removed = 0, r = 0;
+	for (;;) {
+		const struct timespec pause = {.tv_sec = 0, .tv_nsec = WARM_PAUSE_NS};
+		json_t *c = NULL, *labels, *iconf;
+		struct bv_session_create spec = {0};
+		struct bv_session_mount *mounts;
+		r = bv_session_inspect_container(&c, s->e, cname, err);
+		if (r < 0 && r != BV_ENOTFOUND)
+			return r;
+		if (r == 0) {
+			labels = json_object_get(json_object_get(c, "Config"), "Labels");
+			if (label_is(labels, BV_LABEL_WARM_CONFIG, config) &&
+			    label_is(labels, BV_LABEL_WARM, warm_key) && bv_session_jstr(c, "Id")) {
+				*id_out = bv_xstrdup(bv_session_jstr(c, "Id"));
+				json_decref(c);
+				return 0;
+			}
+			/* not what its name says (made by hand?): made again, 3 times at most */
+			if (removed++ == 3) {
+				json_decref(c);
+				break;
+			}
+			r = bv_session_remove_container(s->e, bv_session_jstr(c, "Id"), err);
+			json_decref(c);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!others_removed) {
+			remove_others(s, warm_key, cname);
+			others_removed = true;
+		}
+		iconf = json_object_get(image, "Config");
+		labels = json_pack("{s:s, s:s, s:s}", BV_LABEL_WARM, warm_key, BV_LABEL_WARM_CONFIG,
+				   config, BV_LABEL_IMAGE, req->image.reference);
+		if (req->image.tool_id)
+			json_object_set_new(labels, BV_LABEL_TOOL, json_string(req->image.tool_id));
+		set_json_label(labels, BV_LABEL_ENTRYPOINT, json_object_get(iconf, "Entrypoint"));
+		set_json_label(labels, BV_LABEL_CMD, json_object_get(iconf, "Cmd"));
+		spec.session = session;
+		spec.image_id = bv_session_jstr(image, "Id");
+		spec.labels = labels;
+		mounts = bv_xcalloc(req->n_mounts + 1, sizeof(*mounts));
+		for (size_t i = 0; i < req->n_mounts; i++)
+			mounts[i] =
+				(struct bv_session_mount){.host = req->mounts[i].host,
+							  .target = req->mounts[i].target,
+							  .read_only = req->mounts[i].read_only};
+		spec.mounts = mounts;
+		spec.n_mounts = req->n_mounts;
+		spec.gpu = req->gpu;
+		r = bv_session_create_container(id_out, s, &spec, err);
+		free(mounts);
+		json_decref(labels);
+		if (r != BV_EEXISTS)
+			return r;
+		/* Another bv is making it: look at theirs once the engine shows it. */
+		bv_error_free(err ? *err : NULL);
+		if (err)
+			*err = NULL;
+		if (bv_time_monotonic_ns() > deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return bv_error_setc(err, BV_ERR, 0, "the warm session '%s' keeps changing", session);
+}
+
+static void push_json_strings(struct bv_strv *v, json_t *a)
+{
 	for (size_t i = 0; i < json_array_size(a); i++)
 		if (json_string_value(json_array_get(a, i)))
 			bv_strv_push(v, json_string_value(json_array_get(a, i)));
-	json_decref(a);
 }
 
 int bv_docker_warm(struct bv_run_result *out, struct bv_engine *e, const struct bv_run_request *req,
-		   struct bv_error **err)
+		   json_t *image, struct bv_error **err)
 {
 	struct bv_session_config cfg = {0};
 	struct bv_session_ctx *s = NULL;
 	struct bv_strv argv = BV_STRV_INIT;
 	struct bv_buf cap_out = BV_BUF_INIT, cap_err = BV_BUF_INIT;
-	char hash[BV_SHA256_HEX_LEN + 1];
-	_cleanup_free_ char *session = NULL, *what = NULL, *warm_key = NULL;
+	char config[BV_SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *session = NULL, *what = NULL, *warm_key = NULL, *cname = NULL;
+	char *id = NULL; /* freed by hand: -fanalyzer loses a cleanup attribute here */
 	struct bv_session_exec_req x = {0};
-	json_t *c = NULL, *labels;
+	json_t *iconf = json_object_get(image, "Config");
 	int status = 0, r;
 
 	cfg.project_root = warm_root(req);
 	if (!cfg.project_root)
 		return bv_error_setc(err, BV_EINVALID, 0, "a warm run needs a project");
-	if (!req->image.reference)
+	if (!req->image.reference || !bv_session_jstr(image, "Id"))
 		return bv_error_setc(err, BV_EINVALID, 0, "a warm run needs an image");
-	if (req->image.digest && bv_str_has_prefix(req->image.digest, "sha256:")) {
+	if (req->image.digest && bv_str_has_prefix(req->image.digest, "sha256:"))
 		warm_key = bv_xstrdup(req->image.digest);
-		session = bv_xasprintf("warm-%.12s", req->image.digest + strlen("sha256:"));
-	} else {
-		bv_sha256_hex(hash, req->image.reference, strlen(req->image.reference));
+	else
 		warm_key = bv_xstrdup(req->image.reference);
-		session = bv_xasprintf("warm-%.12s", hash);
-	}
 	r = bv_session_open(&s, e, &cfg, err);
 	if (r < 0)
 		return r;
-	r = warm_container(s, req, session, warm_key, &c, err);
-	if (r < 0)
-		goto out;
-	labels = json_object_get(json_object_get(c, "Config"), "Labels");
-	push_json_strings(&argv, bv_session_label(labels, BV_LABEL_ENTRYPOINT));
+	warm_config(config, req, warm_key, s->user);
+	session = bv_xasprintf("warm-%.12s", config);
+	cname = bv_session_cname(s, session);
+
+	/* The image's Entrypoint and Cmd, as its container would have them. */
+	push_json_strings(&argv, json_object_get(iconf, "Entrypoint"));
 	if (req->argv && req->argv[0])
 		bv_strv_pushv(&argv, req->argv);
 	else
-		push_json_strings(&argv, bv_session_label(labels, BV_LABEL_CMD));
+		push_json_strings(&argv, json_object_get(iconf, "Cmd"));
 	if (!argv.n) {
 		r = bv_error_setc(err, BV_EINVALID, 0, "image '%s' has no command to run",
 				  req->image.reference);
@@ -230,7 +253,19 @@ int bv_docker_warm(struct bv_run_result *out, struct bv_engine *e, const struct 
 	}
 	what = bv_xasprintf("the warm session of '%s'",
 			    req->image.tool_id ? req->image.tool_id : req->image.reference);
-	r = bv_session_exec_in(&status, s->e, bv_session_jstr(c, "Id"), what, &x, err);
+	/*
+	 * The fast path: the name says everything the container was made with, so the exec goes
+	 * to it straight away (create, start attached, inspect).  Only when there is no such
+	 * container is it made, and then the exec is tried once more.
+	 */
+	x.absent_ok = true;
+	r = bv_session_exec_in(&status, s->e, cname, what, &x, err);
+	if (r == BV_ENOTFOUND) {
+		x.absent_ok = false;
+		r = warm_container(&id, s, req, image, session, warm_key, config, err);
+		if (r >= 0)
+			r = bv_session_exec_in(&status, s->e, id, what, &x, err);
+	}
 	if (r < 0)
 		goto out;
 	memset(out, 0, sizeof(*out));
@@ -240,7 +275,7 @@ int bv_docker_warm(struct bv_run_result *out, struct bv_engine *e, const struct 
 		out->err = bv_buf_detach(&cap_err, &out->err_len);
 	}
 out:
-	json_decref(c);
+	free(id);
 	bv_strv_clear(&argv);
 	bv_buf_release(&cap_out);
 	bv_buf_release(&cap_err);
