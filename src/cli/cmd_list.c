@@ -178,19 +178,25 @@ static int list_tools(const struct bv_lockfile *lock)
 		for (size_t i = 0; i < lock->n_tools; i++) {
 			const struct bv_lock_tool *t = &lock->tools[i];
 			json_t *o = json_object(), *bins = json_array();
-			json_object_set_new(o, "id", json_string(t->tool_id));
-			json_object_set_new(o, "version", json_string(t->version));
-			json_object_set_new(o, "image_reference", json_string(t->image_reference));
-			json_object_set_new(o, "image_digest", json_string(t->image_digest));
+			/* _nocheck: the keys are literals and the lock's strings were checked to be
+			 * UTF-8 when bv.lock was parsed (the tier, from a cache file, is checked)
+			 */
+			json_object_set_new_nocheck(o, "id", json_string_nocheck(t->tool_id));
+			json_object_set_new_nocheck(o, "version", json_string_nocheck(t->version));
+			json_object_set_new_nocheck(o, "image_reference",
+						    json_string_nocheck(t->image_reference));
+			json_object_set_new_nocheck(o, "image_digest",
+						    json_string_nocheck(t->image_digest));
 			if (t->image_size_bytes >= 0)
-				json_object_set_new(o, "image_size_bytes",
-						    json_integer(t->image_size_bytes));
-			json_object_set_new(o, "resolved_at", json_string(t->resolved_at));
-			json_object_set_new(o, "tier",
-					    tiers[i] ? json_string(tiers[i]) : json_null());
+				json_object_set_new_nocheck(o, "image_size_bytes",
+							    json_integer(t->image_size_bytes));
+			json_object_set_new_nocheck(o, "resolved_at",
+						    json_string_nocheck(t->resolved_at));
+			json_object_set_new_nocheck(o, "tier",
+						    tiers[i] ? json_string(tiers[i]) : json_null());
 			bv_strv_foreach (b, &t->binaries)
-				json_array_append_new(bins, json_string(*b));
-			json_object_set_new(o, "binaries", bins);
+				json_array_append_new(bins, json_string_nocheck(*b));
+			json_object_set_new_nocheck(o, "binaries", bins);
 			json_array_append_new(a, o);
 		}
 		r = bv_cli_print_json(a);

@@ -4,9 +4,12 @@
 #include <bv/error.h>
 #include <bv/lockfile.h>
 #include <bv/toml.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "lib/model/lockfile-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
 #include "util/buf.h"
@@ -25,23 +28,76 @@ static const char *str(const char *s)
 
 /* ---- memory ---- */
 
+/*
+ * The index mappings lent to live locks (lockfile-internal.h).  A process-wide table rather
+ * than a field of the lock, because bv_lock_set_string() is handed a field and not its lock;
+ * a process holds one or two locks at a time, so a few slots are plenty (when they are all
+ * taken the index is decoded with copies).
+ */
+#define N_LENT 8
+
+static struct {
+	uintptr_t start, end;
+	const struct bv_lockfile *lock;
+} lent[N_LENT];
+
+static bool is_lent(const char *s)
+{
+	uintptr_t p = (uintptr_t)s;
+	for (size_t i = 0; i < N_LENT; i++)
+		if (p >= lent[i].start && p < lent[i].end)
+			return true;
+	return false;
+}
+
+/* free() for a string of a lock, which may be lent */
+static void str_free(char *s)
+{
+	if (s && !is_lent(s))
+		free(s);
+}
+
+bool bv_lockfile_lend(struct bv_lockfile *lock, void *map, size_t len)
+{
+	for (size_t i = 0; i < N_LENT; i++) {
+		if (lent[i].lock)
+			continue;
+		lent[i].start = (uintptr_t)map;
+		lent[i].end = (uintptr_t)map + len;
+		lent[i].lock = lock;
+		return true;
+	}
+	return false;
+}
+
+/* Unmaps what was lent to `lock`, once none of its strings is used any more. */
+static void unlend(const struct bv_lockfile *lock)
+{
+	for (size_t i = 0; i < N_LENT; i++) {
+		if (lent[i].lock != lock)
+			continue;
+		(void)munmap((void *)lent[i].start, lent[i].end - lent[i].start);
+		memset(&lent[i], 0, sizeof(lent[i]));
+	}
+}
+
 static void conda_free(struct bv_lock_conda *c)
 {
 	if (!c)
 		return;
-	free(c->name);
-	free(c->version);
-	free(c->build);
-	free(c->channel);
-	free(c->sha256);
+	str_free(c->name);
+	str_free(c->version);
+	str_free(c->build);
+	str_free(c->channel);
+	str_free(c->sha256);
 	free(c);
 }
 
 void bv_lock_tool_clear_layers(struct bv_lock_tool *t)
 {
 	for (size_t i = 0; i < t->n_layers; i++) {
-		free(t->layers[i].digest);
-		free(t->layers[i].media_type);
+		str_free(t->layers[i].digest);
+		str_free(t->layers[i].media_type);
 		conda_free(t->layers[i].conda);
 	}
 	free(t->layers);
@@ -51,19 +107,19 @@ void bv_lock_tool_clear_layers(struct bv_lock_tool *t)
 
 static void tool_clear(struct bv_lock_tool *t)
 {
-	free(t->tool_id);
-	free(t->declared_version_req);
-	free(t->version);
-	free(t->image_reference);
-	free(t->image_digest);
-	free(t->manifest_sha256);
-	free(t->resolved_at);
+	str_free(t->tool_id);
+	str_free(t->declared_version_req);
+	str_free(t->version);
+	str_free(t->image_reference);
+	str_free(t->image_digest);
+	str_free(t->manifest_sha256);
+	str_free(t->resolved_at);
 	bv_lock_tool_clear_layers(t);
 	for (size_t i = 0; i < t->n_pins; i++) {
-		free(t->pins[i].key);
-		free(t->pins[i].id);
-		free(t->pins[i].version);
-		free(t->pins[i].sha256);
+		str_free(t->pins[i].key);
+		str_free(t->pins[i].id);
+		str_free(t->pins[i].version);
+		str_free(t->pins[i].sha256);
 	}
 	free(t->pins);
 	bv_strv_clear(&t->binaries);
@@ -86,8 +142,8 @@ static void tool_init(struct bv_lock_tool *t, const char *tool_id)
 static void binary_index_free(struct bv_lock_binary *index, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(index[i].binary);
-		free(index[i].tool);
+		str_free(index[i].binary);
+		str_free(index[i].tool);
 	}
 	free(index);
 }
@@ -96,13 +152,14 @@ void bv_lockfile_free(struct bv_lockfile *lock)
 {
 	if (!lock)
 		return;
-	free(lock->bv_version);
-	free(lock->generated_at);
-	free(lock->hardware_summary);
+	str_free(lock->bv_version);
+	str_free(lock->generated_at);
+	str_free(lock->hardware_summary);
 	for (size_t i = 0; i < lock->n_tools; i++)
 		tool_clear(&lock->tools[i]);
 	free(lock->tools);
 	binary_index_free(lock->binary_index, lock->n_binary_index);
+	unlend(lock);
 	free(lock);
 }
 
@@ -121,7 +178,7 @@ struct bv_lockfile *bv_lockfile_new(const char *bv_version, int64_t now)
 void bv_lock_set_string(char **field, const char *value)
 {
 	char *copy = bv_xstrdup(str(value));
-	free(*field);
+	str_free(*field);
 	*field = copy;
 }
 
@@ -306,8 +363,8 @@ static int read_layers(struct bv_schema *s, const struct bv_schema_table *tool_t
 		if (bv_schema_table_at(s, a, i, name, &t) < 0)
 			return BV_EINVALID;
 		l = bv_lock_tool_add_layer(tool);
-		free(l->digest);
-		free(l->media_type);
+		str_free(l->digest);
+		str_free(l->media_type);
 		l->digest = l->media_type = NULL;
 		if (read_string(s, &t, "digest", true, &l->digest) < 0 ||
 		    read_size(s, &t, "size", true, &l->size) < 0 ||
@@ -338,9 +395,9 @@ static int read_pins(struct bv_schema *s, const struct bv_schema_table *tool_t,
 		    check_name(s, &t, "version") < 0)
 			return BV_EINVALID;
 		p = bv_lock_tool_set_pin(tool, key);
-		free(p->id);
-		free(p->version);
-		free(p->sha256);
+		str_free(p->id);
+		str_free(p->version);
+		str_free(p->sha256);
 		p->id = p->version = p->sha256 = NULL;
 		if (read_string(s, &t, "id", true, &p->id) < 0 ||
 		    read_string(s, &t, "version", true, &p->version) < 0 ||
@@ -382,12 +439,12 @@ static int read_tool(struct bv_schema *s, const struct bv_schema_table *tools,
 				      "'tool_id' is '%s' but the table is %s", tool_id, t.name);
 	/* Keys are unique in a TOML table, so this always appends a new entry. */
 	tool = bv_lockfile_upsert(lock, tool_id);
-	free(tool->declared_version_req);
-	free(tool->version);
-	free(tool->image_reference);
-	free(tool->image_digest);
-	free(tool->manifest_sha256);
-	free(tool->resolved_at);
+	str_free(tool->declared_version_req);
+	str_free(tool->version);
+	str_free(tool->image_reference);
+	str_free(tool->image_digest);
+	str_free(tool->manifest_sha256);
+	str_free(tool->resolved_at);
 	tool->declared_version_req = tool->version = tool->image_reference = NULL;
 	tool->image_digest = tool->manifest_sha256 = tool->resolved_at = NULL;
 	if (read_string(s, &t, "declared_version_req", false, &tool->declared_version_req) < 0 ||

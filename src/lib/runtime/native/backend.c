@@ -11,6 +11,7 @@
 #include <bv/registry.h>
 #include <bv/runtime.h>
 #include <bv/version.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,6 +25,7 @@
 
 #include "lib/oci/install-internal.h"
 #include "lib/oci/store/retain-internal.h"
+#include "lib/oci/store/seal.h"
 #include "lib/oci/store/unpack-internal.h"
 #include "lib/runtime/native/native-internal.h"
 #include "lib/runtime/native/nvidia.h"
@@ -123,6 +125,8 @@ static bool squashfs_present(const struct bv_image_spec *image)
 	return false;
 }
 
+static void listing_reset(void);
+
 static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *images, size_t n,
 			 const struct bv_ensure_options *o, struct bv_error **err)
 {
@@ -134,6 +138,7 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
 					.progress_payload = o ? o->progress_payload : NULL};
 	int r;
 	(void)rt;
+	listing_reset(); /* the trees are about to change */
 	for (size_t i = 0; i < n; i++) {
 		items[i].tool_id = images[i].tool_id;
 		items[i].reference = images[i].reference;
@@ -154,13 +159,121 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
 	return r;
 }
 
+/*
+ * The entries of the directory holding the root filesystems, read once (a few getdents64
+ * calls) when one process asks about many images, as `bv sync` and `bv doctor` do on a large
+ * project, instead of two stat(2) per image: on 1000 tools that is most of a sync with nothing
+ * to do.  It answers only in this process, until ensure or remove changes the trees (both
+ * drop it); what it cannot answer for sure (a symbolic link, a file system without d_type)
+ * goes to stat(2) as before.  Another process unpacking or pruning meanwhile is the same race
+ * as with a stat(2) a moment earlier: ensure finds a tree sealed since and keeps it.
+ */
+#define LISTING_AFTER 16 /* images checked one by one before the directory is listed */
+
+struct listed {
+	char *name;
+	unsigned char type; /* DT_* */
+};
+
+static struct {
+	char *dir; /* listed, or NULL */
+	bool failed;
+	struct listed *entries; /* sorted by name */
+	size_t n;
+	unsigned checks;
+} listing;
+
+static void listing_reset(void)
+{
+	for (size_t i = 0; i < listing.n; i++)
+		free(listing.entries[i].name);
+	free(listing.entries);
+	free(listing.dir);
+	memset(&listing, 0, sizeof(listing));
+}
+
+static int compare_listed(const void *a, const void *b)
+{
+	return strcmp(((const struct listed *)a)->name, ((const struct listed *)b)->name);
+}
+
+static void listing_read(const char *dir)
+{
+	DIR *d;
+	struct dirent *e;
+	size_t alloc = 0;
+	unsigned checks = listing.checks;
+	listing_reset();
+	listing.checks = checks;
+	listing.dir = bv_xstrdup(dir);
+	d = opendir(dir); /* O_CLOEXEC in glibc */
+	if (!d) {
+		listing.failed = true;
+		return;
+	}
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' &&
+		    (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		bv_grow((void **)&listing.entries, &alloc, listing.n + 1, sizeof(*listing.entries));
+		listing.entries[listing.n].name = bv_xstrdup(e->d_name);
+		listing.entries[listing.n++].type = e->d_type;
+	}
+	if (errno) /* a partial listing would call present trees missing */
+		listing.failed = true;
+	closedir(d);
+	if (listing.n)
+		qsort(listing.entries, listing.n, sizeof(*listing.entries), compare_listed);
+}
+
+static const struct listed *listing_find(const char *name)
+{
+	struct listed key = {.name = (char *)(uintptr_t)name};
+	return listing.n ? bsearch(&key, listing.entries, listing.n, sizeof(key), compare_listed)
+			 : NULL;
+}
+
+/* From the listing: 1 when `rootfs` is a sealed directory, 0 when not, -1 to ask stat(2). */
+static int listed_rootfs(const char *rootfs)
+{
+	_cleanup_free_ char *seal = NULL, *dir = NULL;
+	const char *slash = strrchr(rootfs, '/'), *seal_slash;
+	const struct listed *tree, *sealed;
+	if (++listing.checks <= LISTING_AFTER || !slash || slash == rootfs || !slash[1])
+		return -1;
+	seal = bv_seal_path(rootfs);
+	seal_slash = strrchr(seal, '/');
+	dir = bv_xstrndup(rootfs, (size_t)(slash - rootfs));
+	/* the seal must sit beside the tree for one listing to answer for both */
+	if (!seal_slash || seal_slash - seal != slash - rootfs ||
+	    strncmp(seal, rootfs, (size_t)(slash - rootfs)))
+		return -1;
+	if (!listing.dir || strcmp(listing.dir, dir) != 0)
+		listing_read(dir);
+	if (listing.failed)
+		return -1;
+	tree = listing_find(slash + 1);
+	if (!tree)
+		return 0;
+	if (tree->type != DT_DIR)
+		return tree->type == DT_LNK || tree->type == DT_UNKNOWN ? -1 : 0;
+	/* bv_unpack_is_sealed() asks lstat(2): any entry of that name is a seal */
+	sealed = listing_find(seal_slash + 1);
+	return sealed ? 1 : 0;
+}
+
 /* Whether the root filesystem at `rootfs` is there and complete. */
 static int check_rootfs(const char *rootfs, const struct bv_image_spec *image,
 			struct bv_error **err)
 {
 	struct stat st;
+	int listed = listed_rootfs(rootfs);
+	if (listed == 1)
+		return 0;
 	/* an unsealed tree is incomplete or damaged (bv/unpack.h): sync builds it again */
-	if (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode) || !bv_unpack_is_sealed(rootfs))
+	if (listed == 0 || stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    !bv_unpack_is_sealed(rootfs))
 		return bv_error_setc(
 			err, BV_ENOTFOUND, 0, "the image of %s (%s) is not on this machine",
 			image->tool_id ? image->tool_id : image->reference, image->reference);
@@ -218,6 +331,7 @@ static int native_remove(struct bv_runtime *rt, const struct bv_image_spec *imag
 	_cleanup_free_ char *rootfs = NULL, *config = NULL;
 	int r = bv_install_rootfs_path(&rootfs, image->digest, err);
 	(void)rt;
+	listing_reset(); /* the trees are about to change */
 	if (r < 0)
 		return r;
 	config = bv_install_config_path(rootfs);

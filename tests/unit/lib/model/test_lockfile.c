@@ -1,6 +1,7 @@
 #include <bv/lockfile.h>
 #include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -617,6 +618,97 @@ static void test_lockfile__load_and_save(void **state)
 	free(dir);
 }
 
+/* Whether this process maps a file whose path ends in `suffix` (/proc/self/maps). */
+static bool maps_file(const char *suffix)
+{
+	struct bv_buf maps = BV_BUF_INIT;
+	bool found = false;
+	size_t n = strlen(suffix);
+	assert_int_equal(bv_buf_read_file(&maps, "/proc/self/maps", 1 << 24, NULL), 0);
+	for (char *line = maps.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) >= n && strcmp(line + strlen(line) - n, suffix) == 0)
+			found = true;
+	}
+	bv_buf_release(&maps);
+	return found;
+}
+
+/*
+ * A lock read through .bv/lock.idx keeps its strings in the index's mapping (lockindex.c): it
+ * is edited and freed like any other (a wrong free() is a sanitizer error), gives what the
+ * parser gives, and its mapping goes with it.
+ */
+static void test_lockfile__lent_from_index(void **state)
+{
+	(void)state;
+	char *dir = test_mkdtemp("lockfile");
+	char *path, *bv_dir;
+	struct bv_lockfile *lock = bv_lockfile_new("0.2.0", 1778061600), *back = NULL,
+			   *parsed = NULL;
+	struct bv_lockfile *copy;
+	struct bv_lock_tool *t;
+	struct bv_error *err = NULL;
+	struct bv_buf text = BV_BUF_INIT;
+	static const char *const bins[] = {"samtools", "bgzip", NULL};
+	static const char *const bwa_bins[] = {"bwa", NULL};
+
+	assert_non_null(dir);
+	bv_dir = bv_path_join(dir, ".bv");
+	assert_int_equal(mkdir(bv_dir, 0755), 0);
+	path = bv_path_join(dir, "bv.lock");
+	t = add_tool(lock, "samtools", "1.21.0", D1, bins);
+	{
+		struct bv_lock_data_pin *pin = bv_lock_tool_set_pin(t, "ref");
+		struct bv_lock_layer *l = bv_lock_tool_add_layer(t);
+		bv_lock_set_string(&pin->id, "grch38");
+		bv_lock_set_string(&pin->version, "1");
+		bv_lock_set_string(&pin->sha256, D1 + 7);
+		bv_lock_set_string(&l->digest, D2);
+		bv_lock_set_string(&l->media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+		l->size = 10;
+	}
+	add_tool(lock, "bwa", "0.7.18", D2, bwa_bins);
+	assert_ok(bv_lockfile_rebuild_binary_index(lock, NULL, NULL, 0, &err), &err);
+	/* the writer indexes what it wrote once bv.lock's ctime has settled (a few ms) */
+	assert_ok(bv_lockfile_save(lock, path, &err), &err);
+	assert_false(maps_file("/.bv/lock.idx"));
+	assert_ok(bv_lockfile_load(&back, path, &err), &err);
+	assert_true(maps_file("/.bv/lock.idx"));
+	assert_ok(bv_buf_read_file(&text, path, 1 << 20, &err), &err);
+	assert_ok(bv_lockfile_parse(&parsed, text.buf, text.len, path, &err), &err);
+	assert_lock_equal(parsed, back);
+
+	/* every way of replacing or dropping a string of the lent lock */
+	copy = bv_lockfile_clone(back);
+	t = bv_lockfile_find(back, "samtools");
+	bv_lock_set_string(&t->version, "1.22.0");
+	bv_lock_set_string(&t->pins[0].id, "hg38");
+	bv_lock_tool_clear_layers(t);
+	bv_strv_clear(&t->binaries);
+	bv_strv_push(&t->binaries, "samtools");
+	assert_ok(bv_lockfile_rebuild_binary_index(back, NULL, NULL, 0, &err), &err);
+	assert_int_equal(bv_lockfile_remove(back, "bwa"), 0);
+	assert_int_equal(back->n_binary_index, 2); /* not rebuilt since: bwa's entry stays */
+	assert_string_equal(bv_lockfile_find(back, "samtools")->version, "1.22.0");
+	assert_lock_equal(parsed, copy);
+	bv_lockfile_free(back);
+	back = NULL;
+	/* the mapping went with the lock; the clone owns copies */
+	assert_false(maps_file("/.bv/lock.idx"));
+	assert_string_equal(bv_lockfile_find(copy, "bwa")->image_digest, D2);
+	bv_lockfile_free(copy);
+	bv_lockfile_free(lock);
+	bv_lockfile_free(parsed);
+	bv_buf_release(&text);
+	assert_ok(bv_rm_rf(dir, &err), &err);
+	free(bv_dir);
+	free(path);
+	free(dir);
+}
+
 static void test_lockfile__find_upsert_remove(void **state)
 {
 	(void)state;
@@ -931,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_lockfile__numbers_and_timestamps),
 		cmocka_unit_test(test_lockfile__missing_and_mistyped_fields),
 		cmocka_unit_test(test_lockfile__load_and_save),
+		cmocka_unit_test(test_lockfile__lent_from_index),
 		cmocka_unit_test(test_lockfile__find_upsert_remove),
 		cmocka_unit_test(test_lockfile__binary_index),
 		cmocka_unit_test(test_lockfile__diff_lines),

@@ -2,17 +2,22 @@
  * Runs busybox from a tiny rootfs in real user and mount namespaces.  Nothing is skipped: on a
  * machine without working user namespaces every case fails, which is the point.
  */
+#include <bv/runtime.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/oci/install-internal.h"
 #include "lib/runtime/native/native-internal.h"
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
@@ -329,6 +334,64 @@ static void test_native__symlink_target_refused(void **state)
 	bv_error_free(err);
 }
 
+/*
+ * is_available over many images (the directory listing of backend.c takes over after the
+ * first few): each answer is what stat(2) would say, for sealed trees, unsealed ones, missing
+ * ones, files where a tree should be and trees reached through a symbolic link.
+ */
+static void test_native__is_available_many(void **state)
+{
+	(void)state;
+	char *cache = test_mkdtemp("native-cache");
+	struct bv_runtime *rt = NULL;
+	struct bv_error *err = NULL;
+	enum { N = 60 };
+	char digests[N][72];
+	bool want[N];
+
+	assert_non_null(cache);
+	assert_int_equal(setenv("BV_CACHE_DIR", cache, 1), 0);
+	assert_ok(bv_runtime_select(&rt, "native", NULL, &err), &err);
+	for (unsigned i = 0; i < N; i++) {
+		char *rootfs = NULL, *seal;
+		(void)snprintf(digests[i], sizeof(digests[i]), "sha256:%064x", i + 1);
+		assert_ok(bv_install_rootfs_path(&rootfs, digests[i], &err), &err);
+		seal = bv_xasprintf("%s.seal", rootfs);
+		want[i] = i % 5 != 1 && i % 5 != 2 && i % 7 != 3;
+		if (i % 5 == 1) /* missing */
+			;
+		else if (i % 5 == 2) /* a tree without its seal */
+			assert_ok(bv_mkdir_p(rootfs, 0755, &err), &err);
+		else if (i % 7 == 3) /* a file where the tree should be, sealed */
+			assert_ok(bv_write_file_atomic(rootfs, "", 0, 0644, &err), &err);
+		else if (i % 5 == 4) { /* a sealed tree reached through a symbolic link */
+			char *real = bv_xasprintf("%s.real", rootfs);
+			assert_ok(bv_mkdir_p(real, 0755, &err), &err);
+			assert_int_equal(symlink(real, rootfs), 0);
+			free(real);
+		} else
+			assert_ok(bv_mkdir_p(rootfs, 0755, &err), &err);
+		if (i % 5 != 1 && i % 5 != 2)
+			assert_ok(bv_write_file_atomic(seal, "", 0, 0644, &err), &err);
+		free(seal);
+		free(rootfs);
+	}
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < N; i++) {
+			struct bv_image_spec image = {
+				.tool_id = "t", .reference = "r", .digest = digests[i]};
+			bool available = !want[i];
+			assert_ok(rt->ops->is_available(rt, &image, &available, &err), &err);
+			if (available != want[i])
+				fail_msg("image %u: available %d, expected %d", i, available,
+					 want[i]);
+		}
+	bv_runtime_free(rt);
+	assert_int_equal(unsetenv("BV_CACHE_DIR"), 0);
+	assert_ok(bv_rm_rf(cache, &err), &err);
+	free(cache);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_native__system_dirs_without_image_dirs),
 		cmocka_unit_test(test_native__injected_file),
 		cmocka_unit_test(test_native__symlink_target_refused),
+		cmocka_unit_test(test_native__is_available_many),
 	};
 	return cmocka_run_group_tests(tests, setup_rootfs, teardown_rootfs);
 }
