@@ -350,7 +350,8 @@ else
 fi
 
 for r in bv:"$bv_ms" ch_run:"$ch_ms" podman:"$podman_ms" docker:"$docker_ms" \
-	bv_docker:"$bvd_ms" bv_warm:"$warm_ms" docker_n:"$dockern_ms" docker_exec_n:"$dexec_ms"; do
+	bv_docker:"$bvd_ms" bv_warm:"$warm_ms" docker_n:"$dockern_ms" docker_exec_n:"$dexec_ms" \
+	host:"$host_ms"; do
 	bench_result "run_${r%%:*}" "${r#*:}"
 done
 # CPU time (user + system, mean) of the runs whose work is all in the measured process tree
