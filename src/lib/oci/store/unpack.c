@@ -1683,6 +1683,7 @@ struct image {
 	const char *tree;              /* the layer tree being applied, for messages */
 	struct bv_seal_map *layer_map; /* its files' digests, from its seal */
 	struct bv_seal_map *image_map; /* the digest of every file the image has so far */
+	char *dirbuf;                  /* DIRBUF_SIZE bytes for list_dents() */
 };
 
 __attribute__((format(printf, 4, 5))) static int
@@ -1717,6 +1718,64 @@ static int list_names(int fd, struct bv_strv *out)
 	if (errno)
 		return -errno;
 	bv_strv_sort(out);
+	return 0;
+}
+
+/* One entry of a layer directory: its name and its type as the directory says (DT_*). */
+struct dent {
+	char *name;
+	unsigned char type; /* DT_UNKNOWN where the file system does not say */
+};
+
+struct dents {
+	struct dent *v;
+	size_t n, alloc;
+};
+
+#define DIRBUF_SIZE (32 * 1024)
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
+static void dents_release(struct dents *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	free(d->v);
+	d->v = NULL;
+	d->n = d->alloc = 0;
+}
+
+/*
+ * The entries of the directory `fd` (borrowed, just opened: read from its start), sorted, so
+ * images come out the same every time.  getdents64() on `fd` itself, where a DIR stream would
+ * cost a second descriptor and three more system calls per directory; the types it gives
+ * spare a stat of every file.  `buf` is DIRBUF_SIZE bytes of scratch.
+ */
+static int list_dents(int fd, char *buf, struct dents *out)
+{
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, DIRBUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		for (ssize_t pos = 0; pos < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
+			pos += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			BV_GROW(out->v, out->alloc, out->n + 1);
+			out->v[out->n].name = bv_xstrdup(de->d_name);
+			out->v[out->n++].type = de->d_type;
+		}
+	}
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), dent_cmp);
 	return 0;
 }
 
@@ -1763,48 +1822,92 @@ static int copy_file(int lfd, int rfd, const char *name, const struct stat *st, 
 static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
 		     struct bv_error **err);
 
-/* Adds (or replaces) the non-whiteout `name` of the layer directory `lfd` in `rfd`. */
-static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, const char *name,
-		       unsigned depth, struct bv_error **err)
+/*
+ * The layer directory `name` (a directory in the layer tree, whatever its type says in the
+ * root filesystem so far): made or kept in `rfd` with the layer's mode, then filled.
+ */
+static int apply_subdir(struct image *im, int lfd, int rfd, const char *path, const char *name,
+			unsigned depth, struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_path_join(rel, name);
+	_cleanup_close_ int lsub = -1, rsub = -1;
+	mode_t mask = im->o->rootless ? 0777 : 07777;
 	struct stat st;
-	int r;
+	int r = 0;
 
-	if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (depth >= BV_UNPACK_MAX_DEPTH)
+		return image_failed(err, im, 0, "'%s' is nested too deeply", path);
+	lsub = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lsub < 0)
+		return image_failed(err, im, errno, "could not open directory '%s'", path);
+	if (fstat(lsub, &st) < 0)
 		return image_failed(err, im, errno, "could not stat '%s'", path);
-	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int lsub = -1, rsub = -1;
-		mode_t mask = im->o->rootless ? 0777 : 07777;
-		if (depth >= BV_UNPACK_MAX_DEPTH)
-			return image_failed(err, im, 0, "'%s' is nested too deeply", path);
-		/* a directory replaces a lower non-directory, as in overlayfs */
-		r = clear_slot(rfd, name, true);
+	/* Most names are new: mkdirat() first, and only when the name is taken, look at what
+	 * holds it (a directory replaces a lower non-directory, as in overlayfs). */
+	if (mkdirat(rfd, name, 0700) < 0) {
+		r = errno == EEXIST ? clear_slot(rfd, name, true) : -errno;
 		if (r == 0 && mkdirat(rfd, name, 0700) < 0)
 			r = -errno;
 		if (r < 0)
 			return image_failed(err, im, -r, "could not create directory '%s'", path);
-		lsub = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		rsub = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (lsub < 0 || rsub < 0)
-			return image_failed(err, im, errno, "could not open directory '%s'", path);
-		if (!im->o->rootless && fchown(rsub, st.st_uid, st.st_gid) < 0)
-			return image_failed(err, im, errno, "could not chown '%s'", path);
-		if (fchmod(rsub, (st.st_mode & mask) | S_IRWXU) < 0)
-			return image_failed(err, im, errno, "could not chmod '%s'", path);
-		return apply_dir(im, lsub, rsub, path, depth + 1, err);
 	}
+	rsub = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rsub < 0)
+		return image_failed(err, im, errno, "could not open directory '%s'", path);
+	if (!im->o->rootless && fchown(rsub, st.st_uid, st.st_gid) < 0)
+		return image_failed(err, im, errno, "could not chown '%s'", path);
+	if (fchmod(rsub, (st.st_mode & mask) | S_IRWXU) < 0)
+		return image_failed(err, im, errno, "could not chmod '%s'", path);
+	return apply_dir(im, lsub, rsub, path, depth + 1, err);
+}
 
-	r = clear_slot(rfd, name, false);
-	if (r < 0)
-		return image_failed(err, im, -r, "could not replace '%s'", path);
+/*
+ * Adds (or replaces) the non-whiteout entry `de` of the layer directory `lfd` in `rfd`.
+ * The entry's type comes from the directory listing, so a file or symlink costs one
+ * linkat() when its name is free in the root filesystem so far, which it mostly is; only a
+ * taken name, an unknown type or a failed link look further.
+ */
+static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, const struct dent *de,
+		       unsigned depth, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(rel, de->name);
+	const char *name = de->name;
+	unsigned char type = de->type;
+	struct stat st;
+	int r, e;
+
+	if (type == DT_UNKNOWN) {
+		if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return image_failed(err, im, errno, "could not stat '%s'", path);
+		type = (unsigned char)IFTODT(st.st_mode);
+	}
+	if (type == DT_DIR)
+		return apply_subdir(im, lfd, rfd, path, name, depth, err);
+	if (type == DT_REG) {
+		const char *digest = bv_seal_map_get(im->layer_map, path);
+		if (digest)
+			bv_seal_map_put(im->image_map, path, digest);
+	}
 	/*
 	 * A symlink is hard-linked like a file (linkat() without AT_SYMLINK_FOLLOW links the
 	 * symlink itself): same target, same owner, and on this project's machines symlinkat()
 	 * cost 0.5 ms against linkat()'s 0.02 ms, with a busybox base layer bringing hundreds.
 	 */
-	if (S_ISLNK(st.st_mode) && linkat(lfd, name, rfd, name, 0) == 0)
+	if (linkat(lfd, name, rfd, name, 0) == 0)
 		return 0;
+	if (errno == EEXIST) {
+		/* a lower layer's entry: whatever it is goes */
+		r = clear_slot(rfd, name, false);
+		if (r < 0)
+			return image_failed(err, im, -r, "could not replace '%s'", path);
+		if (linkat(lfd, name, rfd, name, 0) == 0)
+			return 0;
+	}
+	e = errno;
+	if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return image_failed(err, im, errno, "could not stat '%s'", path);
+	r = clear_slot(rfd, name, false);
+	if (r < 0)
+		return image_failed(err, im, -r, "could not replace '%s'", path);
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -1821,33 +1924,36 @@ static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, cons
 		(void)utimensat(rfd, name, ts, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
-	if (S_ISREG(st.st_mode)) {
-		const char *digest = bv_seal_map_get(im->layer_map, path);
-		if (digest)
-			bv_seal_map_put(im->image_map, path, digest);
-	}
-	if (linkat(lfd, name, rfd, name, 0) == 0)
-		return 0;
-	if ((errno == EXDEV || errno == EMLINK) && S_ISREG(st.st_mode)) {
+	if ((e == EXDEV || e == EMLINK) && S_ISREG(st.st_mode)) {
 		r = copy_file(lfd, rfd, name, &st, im->o->rootless);
 		if (r < 0)
 			return image_failed(err, im, -r, "could not copy '%s'", path);
 		return 0;
 	}
-	return image_failed(err, im, errno, "could not link '%s'", path);
+	return image_failed(err, im, e, "could not link '%s'", path);
+}
+
+static int dent_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct dent *)elem)->name);
+}
+
+static const struct dent *dents_find(const struct dents *d, const char *name)
+{
+	return d->n ? bsearch(name, d->v, d->n, sizeof(*d->v), dent_key_cmp) : NULL;
 }
 
 /* Applies the layer directory `lfd` onto the root filesystem directory `rfd` (both borrowed). */
 static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
 		     struct bv_error **err)
 {
-	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;
-	int r = list_names(lfd, &names);
+	_cleanup_(dents_release) struct dents names = {0};
+	int r = list_dents(lfd, im->dirbuf, &names);
 
 	if (r < 0)
 		return image_failed(err, im, -r, "could not read directory '%s'", *rel ? rel : ".");
 	/* Whiteouts act on the layers below only, so they go before this layer's own files. */
-	if (bv_strv_contains(&names, OPAQUE)) {
+	if (dents_find(&names, OPAQUE)) {
 		_cleanup_strv_ struct bv_strv lower = BV_STRV_INIT;
 		r = list_names(rfd, &lower);
 		bv_strv_foreach (n, &lower) {
@@ -1858,9 +1964,10 @@ static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsign
 			return image_failed(err, im, -r, "could not empty opaque directory '%s'",
 					    *rel ? rel : ".");
 	}
-	bv_strv_foreach (n, &names) {
-		const char *victim = *n + strlen(WHITEOUT);
-		if (!bv_str_has_prefix(*n, WHITEOUT) || bv_str_has_prefix(*n, WHITEOUT_META))
+	for (size_t i = 0; i < names.n; i++) {
+		const char *n = names.v[i].name;
+		const char *victim = n + strlen(WHITEOUT);
+		if (!bv_str_has_prefix(n, WHITEOUT) || bv_str_has_prefix(n, WHITEOUT_META))
 			continue;
 		if (!valid_whiteout_target(victim))
 			continue;
@@ -1870,10 +1977,10 @@ static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsign
 			return image_failed(err, im, -r, "could not delete '%s'", path);
 		}
 	}
-	bv_strv_foreach (n, &names) {
-		if (bv_str_has_prefix(*n, WHITEOUT))
+	for (size_t i = 0; i < names.n; i++) {
+		if (bv_str_has_prefix(names.v[i].name, WHITEOUT))
 			continue;
-		r = apply_entry(im, lfd, rfd, rel, *n, depth, err);
+		r = apply_entry(im, lfd, rfd, rel, &names.v[i], depth, err);
 		if (r < 0)
 			return r;
 	}
@@ -1907,6 +2014,7 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 		return r < 0 ? r : 0;
 	}
 	im.image_map = bv_seal_map_new();
+	im.dirbuf = bv_xmalloc(DIRBUF_SIZE);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		_cleanup_close_ int lfd = open(layer_trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		im.tree = layer_trees[i];
@@ -1925,6 +2033,7 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 	if (r == 0)
 		r = stage_commit(&s, im.image_map, err);
 	bv_seal_map_free(im.image_map);
+	free(im.dirbuf);
 	if (r < 0) {
 		stage_abort(&s);
 		return r;
