@@ -606,11 +606,12 @@ static int stage_commit(struct stage *s, const struct bv_seal_map *known, struct
 	/* the top was private (0700) while it was incomplete; it ends up 0555 like the rest */
 	if (fchmod(s->root, 0755) < 0)
 		r = -errno;
-	if (r == 0)
-		r = seal_dir(s->root);
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not make '%s' read-only", s->tmp);
-	/* the seal first: a tree that appears without one is not trusted (include/bv/unpack.h) */
+	/*
+	 * The seal first: a tree that appears without one is not trusted (include/bv/unpack.h).
+	 * Listing the tree for it also takes the write bits off every directory.
+	 */
 	if (bv_seal_write(s->root, s->final, known, err) < 0)
 		return BV_ERR;
 	/* The rename must not reach the disk before the data it publishes. */
