@@ -879,6 +879,15 @@ struct layer {
 	const char *raw;             /* the current entry's name as the tar has it */
 	struct bv_buf path;          /* ... cleaned */
 	struct bv_buf target;        /* a hard link's cleaned target */
+	/*
+	 * The parent directory of the last entry, kept open for the next one, which in a tar is
+	 * mostly in the same directory: `parent_dir` (cleaned, root-relative) resolved to
+	 * `parent_fd`.  Stale once anything of the tree was removed or replaced, which could
+	 * change what that path resolves to.
+	 */
+	int parent_fd;
+	bool parent_stale;
+	struct bv_buf parent_dir;
 };
 
 /* A layer read under the options `o`, its limits theirs or the defaults. */
@@ -891,7 +900,19 @@ static struct layer layer_init(const char *label, const struct bv_unpack_options
 		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
 		.path = BV_BUF_INIT,
 		.target = BV_BUF_INIT,
+		.parent_fd = -1,
+		.parent_dir = BV_BUF_INIT,
 	};
+}
+
+static void layer_release(struct layer *l)
+{
+	if (l->parent_fd >= 0)
+		close(l->parent_fd);
+	l->parent_fd = -1;
+	bv_buf_release(&l->parent_dir);
+	bv_buf_release(&l->path);
+	bv_buf_release(&l->target);
 }
 
 /* "layer X: entry 'NAME' <what>" for entries that are invalid or hostile. */
@@ -948,12 +969,35 @@ static int parent_error(struct bv_error **err, const struct layer *l, int r, con
 }
 
 /* Opens the parent directory `dir` of the current entry, with entry-named errors. */
+/* The open parent directory of the entry (borrowed: the layer keeps it for the next one). */
 static int entry_parent(struct layer *l, const char *dir, struct bv_error **err)
 {
-	int fd = open_in_root(l->root, dir, true);
-	if (fd >= 0)
-		return fd;
-	return parent_error(err, l, fd, NULL);
+	int fd;
+	if (l->parent_fd >= 0 && !l->parent_stale && !strcmp(dir, l->parent_dir.buf))
+		return l->parent_fd;
+	if (l->parent_fd >= 0)
+		close(l->parent_fd);
+	l->parent_fd = -1;
+	fd = open_in_root(l->root, dir, true);
+	if (fd < 0)
+		return parent_error(err, l, fd, NULL);
+	l->parent_fd = fd;
+	l->parent_stale = false;
+	bv_buf_reset(&l->parent_dir);
+	bv_buf_puts(&l->parent_dir, dir);
+	return fd;
+}
+
+/*
+ * clear_slot() for an entry of the layer: what it removed may have been on the way to the
+ * parent entry_parent() keeps, which is then resolved again for the next entry.
+ */
+static int layer_clear_slot(struct layer *l, int pfd, const char *name, bool keep_dir)
+{
+	int r = clear_slot(pfd, name, keep_dir);
+	if (r <= 0)
+		l->parent_stale = true;
+	return r;
 }
 
 static mode_t entry_perm(const struct layer *l, struct archive_entry *e)
@@ -1027,12 +1071,18 @@ static int extract_dir(struct layer *l, struct archive_entry *e, int pfd, const 
 		       struct bv_error **err)
 {
 	_cleanup_close_ int fd = -1;
-	int r = check_slot(l, clear_slot(pfd, name, true), err);
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	if (r == 0 && mkdirat(pfd, name, 0700) < 0)
-		return entry_failed(err, l, errno);
+	/* the name is mostly free: only when it is not, look at what holds it */
+	if (mkdirat(pfd, name, 0700) < 0) {
+		if (errno != EEXIST)
+			return entry_failed(err, l, errno);
+		r = check_slot(l, layer_clear_slot(l, pfd, name, true), err);
+		if (r < 0)
+			return r;
+		if (r == 0 && mkdirat(pfd, name, 0700) < 0)
+			return entry_failed(err, l, errno);
+	}
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return entry_failed(err, l, errno);
@@ -1071,7 +1121,7 @@ static bool ended_in_padding(struct layer *l, uint64_t got, la_int64_t size,
 static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_t size,
 		     struct bv_error **err)
 {
-	uint64_t got = 0;
+	uint64_t got = 0, end = 0;
 	/* a file's digest for its seal, while the bytes go by; holes would need zeros */
 	struct bv_sha256 *h = fd >= 0 && l->digests ? bv_sha256_new() : NULL;
 	bool in_order = true;
@@ -1108,12 +1158,14 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 		}
 		if ((uint64_t)off != got)
 			in_order = false;
+		if ((uint64_t)off + len > end)
+			end = (uint64_t)off + len;
 		if (h && in_order)
 			bv_sha256_update(h, buf, len);
 		got += len;
 	}
 	/* sparse files may end in a hole */
-	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
+	if (fd >= 0 && end < (uint64_t)size && ftruncate(fd, (off_t)size) < 0) {
 		ret = entry_failed(err, l, errno);
 		goto out;
 	}
@@ -1146,11 +1198,14 @@ static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const
 				     "%s %s: more than %" PRIu64 " bytes of files",
 				     kind_of(l->plain), l->label, l->max_bytes);
 	l->bytes += (uint64_t)size;
-	r = check_slot(l, clear_slot(pfd, name, false), err);
-	if (r < 0)
-		return r;
-	/* O_EXCL|O_NOFOLLOW: the slot was just cleared, so this can only create a new file */
+	/* O_EXCL|O_NOFOLLOW: this only ever creates a new file; a taken name is cleared first */
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
+		if (r < 0)
+			return r;
+		fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return entry_failed(err, l, errno);
 	if (!marker) {
@@ -1220,12 +1275,16 @@ static int extract_symlink(struct layer *l, struct archive_entry *e, int pfd, co
 					     "is a symlink to '%s', which leads out of the archive",
 					     shown);
 	}
-	r = check_slot(l, clear_slot(pfd, name, false), err);
-	if (r < 0)
-		return r;
 	/* created as the image has it; it is never followed while unpacking */
-	if (symlinkat(target, pfd, name) < 0)
-		return entry_failed(err, l, errno);
+	if (symlinkat(target, pfd, name) < 0) {
+		if (errno != EEXIST)
+			return entry_failed(err, l, errno);
+		r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
+		if (r < 0)
+			return r;
+		if (symlinkat(target, pfd, name) < 0)
+			return entry_failed(err, l, errno);
+	}
 	r = entry_owner(l, e, pfd, name, -1, err);
 	if (r < 0)
 		return r;
@@ -1247,7 +1306,7 @@ static int extract_special(struct layer *l, struct archive_entry *e, int pfd, co
 		l->dropped++;
 		return 0;
 	}
-	r = check_slot(l, clear_slot(pfd, name, false), err);
+	r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
 	if (r < 0)
 		return r;
 	if (mknodat(pfd, name, type | entry_perm(l, e), archive_entry_rdev(e)) < 0)
@@ -1298,7 +1357,7 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 	/* data: a symlink checked where it was made would mean something else elsewhere */
 	if (l->plain && S_ISLNK(st.st_mode))
 		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
-	r = check_slot(l, clear_slot(pfd, name, false), err);
+	r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
 	if (r < 0)
 		return r;
 	/* flags 0: link the target itself, never what it might point to */
@@ -1317,7 +1376,7 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_error **err)
 {
 	_cleanup_free_ char *dir = NULL;
-	_cleanup_close_ int pfd = -1;
+	int pfd; /* the layer's (entry_parent()) */
 	const char *name, *link;
 	mode_t type;
 	int r;
@@ -1448,8 +1507,7 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 		l.digests = bv_seal_map_new();
 		r = read_entries(&l, err);
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	if (r == 0)
 		r = stage_commit(&s, l.digests, err);
 	bv_seal_map_free(l.digests);
@@ -1568,8 +1626,7 @@ int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
 		}
 		r = BV_ERR;
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	/* nothing is published before the blob's digest is known good */
 	if (r == 0)
 		r = src->verdict(src->payload, err);
@@ -1616,8 +1673,7 @@ int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
 		l.a = a;
 		r = read_entries(&l, err);
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	if (r == 0 && l.dropped_xattrs && o->warnings)
 		bv_strv_pushf(o->warnings, "archive %s: dropped %" PRIu64 " extended attributes",
 			      label, l.dropped_xattrs);
