@@ -968,8 +968,10 @@ static int parent_error(struct bv_error **err, const struct layer *l, int r, con
 	return entry_failed(err, l, -r);
 }
 
-/* Opens the parent directory `dir` of the current entry, with entry-named errors. */
-/* The open parent directory of the entry (borrowed: the layer keeps it for the next one). */
+/*
+ * Opens the parent directory `dir` of the current entry, with entry-named errors; borrowed:
+ * the layer keeps it for the next entry.
+ */
 static int entry_parent(struct layer *l, const char *dir, struct bv_error **err)
 {
 	int fd;
