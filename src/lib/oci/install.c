@@ -542,7 +542,8 @@ static int unpack_all(struct bv_install_item *items, size_t n, const struct bv_s
 		if (!running)
 			break;
 		for (size_t k = 0; k < slots; k++)
-			pfds[k] = (struct pollfd){.fd = bds[k].pid ? bds[k].fd : -1, .events = POLLIN};
+			pfds[k] = (struct pollfd){.fd = bds[k].pid ? bds[k].fd : -1,
+						  .events = POLLIN};
 		if (poll(pfds, (nfds_t)slots, -1) < 0 && errno != EINTR) {
 			r = bv_error_set_errno(err, "could not wait for the unpacking processes");
 			break;

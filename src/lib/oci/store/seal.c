@@ -227,7 +227,8 @@ static int list_entry(struct lister *ls, int dfd, const char *name, const char *
 		if (sub < 0)
 			return -errno;
 		r = list_dir(ls, sub, rel, depth + 1);
-		if (r == 0 && ls->read_only && (st->st_mode & 07777) != mode && fchmod(sub, mode) < 0)
+		if (r == 0 && ls->read_only && (st->st_mode & 07777) != mode &&
+		    fchmod(sub, mode) < 0)
 			r = -errno;
 		return r;
 	}
@@ -238,10 +239,8 @@ static int list_entry(struct lister *ls, int dfd, const char *name, const char *
 static int list_tree(int fd, const struct bv_seal_map *known, bool contents, bool read_only,
 		     struct bv_buf *out)
 {
-	struct lister ls = {.known = known,
-			    .contents = contents,
-			    .read_only = read_only,
-			    .out = BV_BUF_INIT};
+	struct lister ls = {
+		.known = known, .contents = contents, .read_only = read_only, .out = BV_BUF_INIT};
 	_cleanup_close_ int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 	mode_t mode = 0;
