@@ -328,25 +328,21 @@ struct wire_level {
 
 #define WIRE_MESSAGE_MAX (16u * 1024)
 #define WIRE_LEVELS_MAX  64
-
-static void wire_put(struct bv_buf *b, const void *data, size_t len)
-{
-	bv_buf_add(b, data, len);
-}
+#define WIRE_ANSWER_MAX  (1u << 20) /* more is not read: the decoder stops at a cut level */
 
 /* The answer of a builder: its result, the root filesystem it built, and its error chain. */
 static void wire_encode(struct bv_buf *b, int rc, const char *rootfs, const struct bv_error *e)
 {
 	struct wire_level head = {.code = rc, .len = rootfs ? (uint32_t)strlen(rootfs) : 0};
-	wire_put(b, &head, sizeof(head));
+	bv_buf_add(b, &head, sizeof(head));
 	if (head.len)
-		wire_put(b, rootfs, head.len);
+		bv_buf_add(b, rootfs, head.len);
 	for (unsigned depth = 0; e && depth < WIRE_LEVELS_MAX; e = e->cause, depth++) {
 		const char *msg = e->message ? e->message : "";
 		struct wire_level l = {.code = e->code, .sys_errno = e->sys_errno};
 		l.len = (uint32_t)strnlen(msg, WIRE_MESSAGE_MAX);
-		wire_put(b, &l, sizeof(l));
-		wire_put(b, msg, l.len);
+		bv_buf_add(b, &l, sizeof(l));
+		bv_buf_add(b, msg, l.len);
 	}
 }
 
@@ -401,7 +397,7 @@ struct builder {
 	struct bv_buf answer;
 };
 
-__attribute__((noreturn)) static void builder_main(int fd, struct bv_install_item *it,
+__attribute__((noreturn)) static void builder_main(int fd, pid_t parent, struct bv_install_item *it,
 						   const struct bv_store *store,
 						   const struct bv_resolved *r)
 {
@@ -409,9 +405,12 @@ __attribute__((noreturn)) static void builder_main(int fd, struct bv_install_ite
 	struct bv_buf b = BV_BUF_INIT;
 	int rc;
 
-	/* Dies with bv: a tree cut short stays "<tree>.tmp-<pid>", which the next build
-	 * removes (unpack.c), so nothing half-made is ever seen. */
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/*
+	 * Dies with bv: a tree cut short stays "<tree>.tmp-<pid>", which the next build
+	 * removes (unpack.c), so nothing half-made is ever seen.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1); /* bv is gone already: nobody waits for this tree */
 	bv_proc_default_signals();
 	rc = unpack_here(it, store, r, &e);
 	wire_encode(&b, rc, it->rootfs, rc < 0 ? e : NULL);
@@ -423,6 +422,7 @@ static int builder_start(struct builder *bd, size_t i, struct bv_install_item *i
 			 const struct bv_store *store, const struct bv_resolved *r,
 			 struct bv_error **err)
 {
+	pid_t parent = getpid();
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return bv_error_set_errno(err, "could not make a pipe");
@@ -436,7 +436,7 @@ static int builder_start(struct builder *bd, size_t i, struct bv_install_item *i
 	}
 	if (bd->pid == 0) {
 		close(p[0]);
-		builder_main(p[1], it, store, r);
+		builder_main(p[1], parent, it, store, r);
 	}
 	close(p[1]);
 	bd->fd = p[0];
@@ -460,7 +460,7 @@ static int builder_read(struct builder *bd, struct bv_install_item *it, int *rc,
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n > 0) {
-		if (bd->answer.len + (size_t)n <= 4 * WIRE_MESSAGE_MAX + 4096)
+		if (bd->answer.len + (size_t)n <= WIRE_ANSWER_MAX)
 			bv_buf_add(&bd->answer, buf, (size_t)n);
 		return 0;
 	}
@@ -477,8 +477,10 @@ static int builder_read(struct builder *bd, struct bv_install_item *it, int *rc,
 	return 1;
 }
 
-/* How many root filesystems are built at once: one per core (two at least, so that one
- * build's syncfs overlaps another's work), never more than the pull's jobs. */
+/*
+ * How many root filesystems are built at once: one per core (two at least, so that one
+ * build's syncfs overlaps another's work), never more than the pull's jobs.
+ */
 static size_t builder_slots(unsigned jobs)
 {
 	cpu_set_t set;
