@@ -40,11 +40,12 @@
 
 #include "util/banned.h"
 
-#define READ_BLOCK    (128 * 1024)
-#define WHITEOUT      ".wh."
-#define WHITEOUT_META ".wh..wh."
-#define OPAQUE        ".wh..wh..opq"
-#define XATTR_CAPS    "security.capability"
+#define READ_BLOCK     (128 * 1024)
+#define WRITEBACK_STEP (8u << 20)
+#define WHITEOUT       ".wh."
+#define WHITEOUT_META  ".wh..wh."
+#define OPAQUE         ".wh..wh..opq"
+#define XATTR_CAPS     "security.capability"
 
 static void archive_freep(struct archive **a)
 {
@@ -1123,7 +1124,7 @@ static bool ended_in_padding(struct layer *l, uint64_t got, la_int64_t size,
 static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_t size,
 		     struct bv_error **err)
 {
-	uint64_t got = 0, end = 0;
+	uint64_t got = 0, end = 0, kicked = 0;
 	/* a file's digest for its seal, while the bytes go by; holes would need zeros */
 	struct bv_sha256 *h = fd >= 0 && l->digests ? bv_sha256_new() : NULL;
 	bool in_order = true;
@@ -1162,6 +1163,16 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 			in_order = false;
 		if ((uint64_t)off + len > end)
 			end = (uint64_t)off + len;
+		/*
+		 * A large file starts its write-back as it goes, so the syncfs() before the tree
+		 * is published finds little left to write: 256 MiB in one file otherwise all go
+		 * to the disk then, after the unpack (as src/lib/data does for datasets).
+		 */
+		if (fd >= 0 && end - kicked >= WRITEBACK_STEP) {
+			(void)sync_file_range(fd, (off64_t)kicked, (off64_t)(end - kicked),
+					      SYNC_FILE_RANGE_WRITE);
+			kicked = end;
+		}
 		if (h && in_order)
 			bv_sha256_update(h, buf, len);
 		got += len;
