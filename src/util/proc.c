@@ -193,6 +193,19 @@ void bv_proc_default_signals(void)
 	}
 }
 
+bool bv_proc_single_threaded(void)
+{
+	char buf[4096];
+	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	const char *t;
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	t = strstr(buf, "\nThreads:");
+	return t && strtol(t + 9, NULL, 10) == 1;
+}
+
 static __attribute__((noreturn)) void child_exec(const struct child_plan *c)
 {
 	sigset_t none;

@@ -98,4 +98,11 @@ void bv_proc_clear(struct bv_proc *p);
  */
 void bv_proc_default_signals(void);
 
+/*
+ * Whether this process runs one thread only (from /proc/self/status), which is when it may
+ * fork() and let the child carry on in C: bv starts no threads, but libcurl's resolver may
+ * run one for a moment while it looks a host name up.  False when it cannot tell.
+ */
+bool bv_proc_single_threaded(void);
+
 #endif

@@ -2,9 +2,17 @@
 #include <bv/paths.h>
 #include <bv/store.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/oci/install-internal.h"
@@ -18,6 +26,7 @@
 #include "util/fs.h"
 #include "util/lock.h"
 #include "util/log.h"
+#include "util/proc.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -305,6 +314,278 @@ static int unpack_here(struct bv_install_item *it, const struct bv_store *store,
 					  : unpack(it, store, r, err);
 }
 
+/* ---- building several root filesystems at once ---------------------------------------- */
+
+/*
+ * The error chain of a builder process, sent whole to the parent so that what the user reads
+ * is what the same failure prints without one: per level, outermost first, the code, the
+ * errno and the message's length, then the message.
+ */
+struct wire_level {
+	int32_t code, sys_errno;
+	uint32_t len;
+};
+
+#define WIRE_MESSAGE_MAX (16u * 1024)
+#define WIRE_LEVELS_MAX  64
+#define WIRE_ANSWER_MAX  (1u << 20) /* more is not read: the decoder stops at a cut level */
+
+/* The answer of a builder: its result, the root filesystem it built, and its error chain. */
+static void wire_encode(struct bv_buf *b, int rc, const char *rootfs, const struct bv_error *e)
+{
+	struct wire_level head = {.code = rc, .len = rootfs ? (uint32_t)strlen(rootfs) : 0};
+	bv_buf_add(b, &head, sizeof(head));
+	if (head.len)
+		bv_buf_add(b, rootfs, head.len);
+	for (unsigned depth = 0; e && depth < WIRE_LEVELS_MAX; e = e->cause, depth++) {
+		const char *msg = e->message ? e->message : "";
+		struct wire_level l = {.code = e->code, .sys_errno = e->sys_errno};
+		l.len = (uint32_t)strnlen(msg, WIRE_MESSAGE_MAX);
+		bv_buf_add(b, &l, sizeof(l));
+		bv_buf_add(b, msg, l.len);
+	}
+}
+
+/* Rebuilds what wire_encode() wrote; a short or damaged answer is an error of its own. */
+static int wire_decode(const struct bv_buf *b, char **rootfs, struct bv_error **err)
+{
+	struct wire_level head, l;
+	size_t pos = sizeof(head);
+	struct bv_error *chain = NULL, **tail = &chain;
+	int rc;
+
+	if (b->len < sizeof(head))
+		return bv_error_set(err, "a process building a root filesystem stopped "
+					 "without an answer");
+	memcpy(&head, b->buf, sizeof(head));
+	if (head.len > b->len - pos)
+		return bv_error_set(err, "a process building a root filesystem sent a "
+					 "damaged answer");
+	*rootfs = head.len ? bv_xstrndup(b->buf + pos, head.len) : NULL;
+	pos += head.len;
+	rc = head.code < 0 ? head.code : 0;
+	while (rc < 0 && b->len - pos >= sizeof(l)) {
+		struct bv_error *e;
+		memcpy(&l, b->buf + pos, sizeof(l));
+		pos += sizeof(l);
+		if (l.len > b->len - pos)
+			break;
+		e = bv_xcalloc(1, sizeof(*e));
+		e->code = l.code < 0 ? l.code : BV_ERR;
+		e->sys_errno = l.sys_errno;
+		e->message = bv_xstrndup(b->buf + pos, l.len);
+		pos += l.len;
+		*tail = e;
+		tail = &e->cause;
+	}
+	if (rc < 0 && !chain)
+		return bv_error_setc(err, rc, 0, "a process building a root filesystem failed");
+	if (rc < 0 && err) {
+		/* as bv_error_setc() does: an error left in *err is replaced */
+		bv_error_free(*err);
+		*err = chain;
+	} else {
+		bv_error_free(chain);
+	}
+	return rc;
+}
+
+struct builder {
+	pid_t pid;
+	int fd; /* the read end of the builder's pipe */
+	size_t item;
+	struct bv_buf answer;
+};
+
+__attribute__((noreturn)) static void builder_main(int fd, pid_t parent, struct bv_install_item *it,
+						   const struct bv_store *store,
+						   const struct bv_resolved *r)
+{
+	struct bv_error *e = NULL;
+	struct bv_buf b = BV_BUF_INIT;
+	int rc;
+
+	/*
+	 * Dies with bv: a tree cut short stays "<tree>.tmp-<pid>", which the next build
+	 * removes (unpack.c), so nothing half-made is ever seen.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1); /* bv is gone already: nobody waits for this tree */
+	bv_proc_default_signals();
+	rc = unpack_here(it, store, r, &e);
+	wire_encode(&b, rc, it->rootfs, rc < 0 ? e : NULL);
+	(void)bv_write_all(fd, b.buf, b.len);
+	_exit(0);
+}
+
+static int builder_start(struct builder *bd, size_t i, struct bv_install_item *it,
+			 const struct bv_store *store, const struct bv_resolved *r,
+			 struct bv_error **err)
+{
+	pid_t parent = getpid();
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return bv_error_set_errno(err, "could not make a pipe");
+	fflush(NULL); /* what is buffered now is written once, by bv, not again by the child */
+	bd->pid = fork();
+	if (bd->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return bv_error_set_errno(err, "could not start a process to unpack '%s'",
+					  it->reference);
+	}
+	if (bd->pid == 0) {
+		close(p[0]);
+		builder_main(p[1], parent, it, store, r);
+	}
+	close(p[1]);
+	bd->fd = p[0];
+	bd->item = i;
+	bd->answer = (struct bv_buf)BV_BUF_INIT;
+	return 0;
+}
+
+/*
+ * Reads what the builder sent; at its end (1), reaps it and takes its result into the item:
+ * the root filesystem (local_dir mode may have moved it to the shared tree) and any error.
+ */
+static int builder_read(struct builder *bd, struct bv_install_item *it, int *rc,
+			struct bv_error **item_err)
+{
+	char buf[4096];
+	ssize_t n = read(bd->fd, buf, sizeof(buf));
+	int status;
+	char *rootfs = NULL;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n > 0) {
+		if (bd->answer.len + (size_t)n <= WIRE_ANSWER_MAX)
+			bv_buf_add(&bd->answer, buf, (size_t)n);
+		return 0;
+	}
+	close(bd->fd);
+	bd->fd = -1;
+	while (waitpid(bd->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	*rc = wire_decode(&bd->answer, &rootfs, item_err);
+	bv_buf_release(&bd->answer);
+	if (rootfs) {
+		free(it->rootfs);
+		it->rootfs = rootfs;
+	}
+	return 1;
+}
+
+/*
+ * How many root filesystems are built at once: one per core (two at least, so that one
+ * build's syncfs overlaps another's work), never more than the pull's jobs.
+ */
+static size_t builder_slots(unsigned jobs)
+{
+	cpu_set_t set;
+	size_t slots = 2;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 2)
+		slots = (size_t)CPU_COUNT(&set);
+	if (jobs && slots > jobs)
+		slots = jobs;
+	return slots > 8 ? 8 : slots;
+}
+
+/*
+ * Unpacks every item that is not present (it->rootfs set), each in a process of its own
+ * when there are several, at most builder_slots() at once: the rootfs builds are system
+ * calls and a syncfs each, which two cores do in about half the time.  Each builder takes
+ * the same per-tree lock and writes the same trees as unpack_here() in this process would.
+ * The first failing item (in item order) is the error, as when they are built one by one;
+ * after a failure no more builders start.  Sequential when there is only one to build, or
+ * when this process has a second thread and must not fork.
+ */
+static int unpack_all(struct bv_install_item *items, size_t n, const struct bv_store *store,
+		      const struct bv_resolved *resolved, unsigned jobs, struct bv_error **err)
+{
+	size_t todo = 0, slots = builder_slots(jobs), next = 0, running = 0;
+	struct builder *bds = NULL;
+	struct bv_error **errs = NULL;
+	int *rcs = NULL, r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		todo += !items[i].present;
+	if (todo < 2 || slots < 2 || !bv_proc_single_threaded()) {
+		for (size_t i = 0; i < n && r >= 0; i++)
+			if (!items[i].present)
+				r = unpack_here(&items[i], store, &resolved[i], err);
+		return r;
+	}
+	bds = bv_xcalloc(slots, sizeof(*bds));
+	errs = bv_xcalloc(n, sizeof(*errs));
+	rcs = bv_xcalloc(n, sizeof(*rcs));
+	for (;;) {
+		struct pollfd pfds[8];
+		bool failed = false;
+		for (size_t i = 0; i < n; i++)
+			failed = failed || rcs[i] < 0;
+		while (!failed && running < slots && next < n) {
+			size_t i = next++;
+			struct builder *bd = NULL;
+			if (items[i].present)
+				continue;
+			for (size_t k = 0; k < slots && !bd; k++)
+				if (!bds[k].pid)
+					bd = &bds[k];
+			rcs[i] = builder_start(bd, i, &items[i], store, &resolved[i], &errs[i]);
+			if (rcs[i] < 0) {
+				bd->pid = 0;
+				failed = true;
+			} else {
+				running++;
+			}
+		}
+		if (!running)
+			break;
+		for (size_t k = 0; k < slots; k++)
+			pfds[k] = (struct pollfd){.fd = bds[k].pid ? bds[k].fd : -1,
+						  .events = POLLIN};
+		if (poll(pfds, (nfds_t)slots, -1) < 0 && errno != EINTR) {
+			r = bv_error_set_errno(err, "could not wait for the unpacking processes");
+			break;
+		}
+		for (size_t k = 0; k < slots; k++) {
+			struct builder *bd = &bds[k];
+			if (!bd->pid || !(pfds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (builder_read(bd, &items[bd->item], &rcs[bd->item], &errs[bd->item])) {
+				bd->pid = 0;
+				running--;
+			}
+		}
+	}
+	/* a failed poll: the builders still running are told to stop, then reaped */
+	for (size_t k = 0; k < slots; k++) {
+		if (!bds[k].pid)
+			continue;
+		kill(bds[k].pid, SIGKILL);
+		close(bds[k].fd);
+		while (waitpid(bds[k].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		bv_buf_release(&bds[k].answer);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (r >= 0 && rcs[i] < 0) {
+			r = rcs[i];
+			if (err) {
+				bv_error_free(*err);
+				*err = TAKE_PTR(errs[i]);
+			}
+		}
+		bv_error_free(errs[i]);
+	}
+	free(bds);
+	free(errs);
+	free(rcs);
+	return r;
+}
+
 int bv_install_local_tree(char **rootfs_out, const struct bv_install_item *image,
 			  struct bv_error **err)
 {
@@ -485,9 +766,9 @@ int bv_install(struct bv_install_item *items, size_t n, const struct bv_install_
 		free(it->rootfs);
 		it->rootfs = NULL;
 		r = bv_install_rootfs_path(&it->rootfs, it->top_digest, err);
-		if (r >= 0)
-			r = unpack_here(it, store, &resolved[i], err);
 	}
+	if (r >= 0 && unpacks)
+		r = unpack_all(items, n, store, resolved, o->jobs, err);
 out:
 	for (size_t i = 0; i < n; i++)
 		bv_resolved_release(&resolved[i]);

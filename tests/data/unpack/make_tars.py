@@ -199,6 +199,10 @@ def main():
                                        f("evil", b"pwned\n")]),
         "hardlink-through-symlink": ("evil", [sym("dir", outside), hard("evil", "dir/canary"),
                                               f("evil", b"pwned\n")]),
+        # "p" resolves through q/r, which "p/r" then replaces: "p/evil" must not land where
+        # "p" led before (the unpacker keeps the last parent open, and must let go of it)
+        "replaced-parent": ("p/evil", [d("q/"), d("q/r/"), sym("p", "q/r/.."),
+                                       f("p/r", b"file\n"), f("p/evil", b"pwned\n")]),
     }
     lines = []
     for name, (entry, entries) in hostile.items():
@@ -221,6 +225,9 @@ def main():
         sym("link", "/tmp"), f("link/evil", b"pwned\n")]))
     write(outdir, "contained-symlink-dir.tar", tar_bytes([
         sym("link", outside), d("link/sub/"), f("link/sub/evil", b"pwned\n")]))
+    # The same with a symlink for q/r: "p" now resolves to the root, and so "p/y" is "y".
+    write(outdir, "contained-replaced-parent.tar", tar_bytes([
+        d("q/"), d("q/r/"), sym("p", "q/r/.."), sym("p/r", "/q"), f("p/y", b"y\n")]))
     write(outdir, "contained-hardlink-symlink.tar", tar_bytes([
         sym("sl", outside + "/canary"), hard("evil", "sl"), f("evil", b"pwned\n")]))
 

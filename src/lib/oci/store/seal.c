@@ -127,33 +127,46 @@ static int hash_file(int dfd, const char *name, char out[BV_SHA256_HEX_LEN + 1])
 
 struct lister {
 	const struct bv_seal_map *known;
-	bool contents; /* false: file digests are "-" */
+	bool contents;  /* false: file digests are "-" */
+	bool read_only; /* takes the write bits off each directory it lists (bv_seal_write) */
+	char *dirbuf;   /* DIRBUF_SIZE bytes of scratch for getdents64() */
 	struct bv_buf out;
 };
+
+#define DIRBUF_SIZE (32 * 1024)
+
+/* The mode a directory ends with in a sealed tree: no write bits, and its owner may enter. */
+static mode_t read_only_mode(mode_t mode)
+{
+	return ((mode & 07777) & ~(mode_t)0222) | S_IRUSR | S_IXUSR;
+}
 
 static int list_entry(struct lister *ls, int dfd, const char *name, const char *rel,
 		      const struct stat *st, unsigned depth);
 
+/*
+ * Lists the directory `fd` (borrowed, just opened: read from its start with getdents64(),
+ * which a DIR stream would do with a second descriptor and three more system calls).
+ */
 static int list_dir(struct lister *ls, int fd, const char *rel, unsigned depth)
 {
 	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;
-	_cleanup_closedir_ DIR *d = NULL;
-	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
 
-	if (own < 0)
-		return -errno;
-	d = fdopendir(own);
-	if (!d) {
-		int e = errno;
-		close(own);
-		return -e;
+	for (;;) {
+		ssize_t n = getdents64(fd, ls->dirbuf, DIRBUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		for (ssize_t pos = 0; pos < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(ls->dirbuf + pos);
+			pos += de->d_reclen;
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				bv_strv_push(&names, de->d_name);
+		}
 	}
-	while ((errno = 0, de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			bv_strv_push(&names, de->d_name);
-	if (errno)
-		return -errno;
 	bv_strv_sort(&names);
 	bv_strv_foreach (n, &names) {
 		_cleanup_free_ char *path = *rel ? bv_xasprintf("%s/%s", rel, *n) : bv_xstrdup(*n);
@@ -176,9 +189,10 @@ static int list_entry(struct lister *ls, int dfd, const char *name, const char *
 		    : S_ISREG(st->st_mode) ? 'f'
 		    : S_ISLNK(st->st_mode) ? 'l'
 					   : '?';
+	mode_t mode = type == 'd' && ls->read_only ? read_only_mode(st->st_mode) : st->st_mode;
 
 	put_escaped(b, rel);
-	bv_buf_printf(b, "\t%c\t%04o\t%lld\t", type, (unsigned)(st->st_mode & 07777),
+	bv_buf_printf(b, "\t%c\t%04o\t%lld\t", type, (unsigned)(mode & 07777),
 		      type == 'f' ? (long long)st->st_size : 0LL);
 	if (type == 'f') {
 		const char *known = bv_seal_map_get(ls->known, rel);
@@ -206,29 +220,43 @@ static int list_entry(struct lister *ls, int dfd, const char *name, const char *
 	bv_buf_putc(b, '\n');
 	if (type == 'd') {
 		_cleanup_close_ int sub = -1;
+		int r;
 		if (depth >= MAX_DEPTH)
 			return -ELOOP;
 		sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return -errno;
-		return list_dir(ls, sub, rel, depth + 1);
+		r = list_dir(ls, sub, rel, depth + 1);
+		if (r == 0 && ls->read_only && (st->st_mode & 07777) != mode &&
+		    fchmod(sub, mode) < 0)
+			r = -errno;
+		return r;
 	}
 	return 0;
 }
 
 /* The listing of the tree at `fd` (entries only, no header or end line). */
-static int list_tree(int fd, const struct bv_seal_map *known, bool contents, struct bv_buf *out)
+static int list_tree(int fd, const struct bv_seal_map *known, bool contents, bool read_only,
+		     struct bv_buf *out)
 {
-	struct lister ls = {.known = known, .contents = contents, .out = BV_BUF_INIT};
+	struct lister ls = {
+		.known = known, .contents = contents, .read_only = read_only, .out = BV_BUF_INIT};
+	_cleanup_close_ int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
+	mode_t mode = 0;
 	int r = 0;
 
-	if (fstat(fd, &st) < 0)
+	if (own < 0 || fstat(own, &st) < 0)
 		r = -errno;
-	else
-		bv_buf_printf(&ls.out, ".\td\t%04o\t0\t-\n", (unsigned)(st.st_mode & 07777));
-	if (r == 0)
-		r = list_dir(&ls, fd, "", 0);
+	if (r == 0) {
+		mode = read_only ? read_only_mode(st.st_mode) : st.st_mode;
+		bv_buf_printf(&ls.out, ".\td\t%04o\t0\t-\n", (unsigned)(mode & 07777));
+		ls.dirbuf = bv_xmalloc(DIRBUF_SIZE);
+		r = list_dir(&ls, own, "", 0);
+		free(ls.dirbuf);
+	}
+	if (r == 0 && read_only && (st.st_mode & 07777) != mode && fchmod(own, mode) < 0)
+		r = -errno;
 	if (r < 0) {
 		bv_buf_release(&ls.out);
 		return r;
@@ -285,7 +313,7 @@ int bv_seal_write(int root_fd, const char *final_tree, const struct bv_seal_map 
 	_cleanup_free_ char *path = bv_seal_path(final_tree);
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	struct bv_buf listing = BV_BUF_INIT;
-	int r = list_tree(root_fd, known, true, &listing);
+	int r = list_tree(root_fd, known, true, true, &listing);
 
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not list '%s' for its seal",
@@ -425,7 +453,7 @@ int bv_seal_check(char **problem, const char *tree, bool fast, struct bv_error *
 	fd = open(tree, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return bv_error_set_errno(err, "could not open '%s'", tree);
-	r = list_tree(fd, NULL, !fast, &got);
+	r = list_tree(fd, NULL, !fast, false, &got);
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not list '%s'", tree);
 	if (fast)

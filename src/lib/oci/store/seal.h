@@ -44,7 +44,9 @@ void bv_seal_map_load(struct bv_seal_map *m, const char *tree);
  * Lists the tree open at `root_fd` and writes "<final_tree>.seal" by a rename but without
  * fsync: the caller syncs the file system (syncfs) before it publishes the tree.  Regular files
  * whose path is in `known` take that digest instead of being read (a root filesystem's files
- * are hard links into layer trees that were just sealed).
+ * are hard links into layer trees that were just sealed).  Every directory, the top one
+ * included, is made read-only as it is listed (its write bits go, its owner keeps r-x), and
+ * the seal records that mode: one walk makes the tree read-only and lists it.
  */
 int bv_seal_write(int root_fd, const char *final_tree, const struct bv_seal_map *known,
 		  struct bv_error **err);

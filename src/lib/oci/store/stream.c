@@ -163,23 +163,6 @@ __attribute__((noreturn)) static void child_main(int sock, int fd, uint64_t size
 
 /* ---- the parent -------------------------------------------------------------------------- */
 
-/*
- * bv starts no threads, but libcurl's resolver may run one for a moment while it looks a
- * host name up; a process with a second thread does not fork (ARCHITECTURE.md).
- */
-static bool single_threaded(void)
-{
-	char buf[4096];
-	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	const char *t;
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	t = strstr(buf, "\nThreads:");
-	return t && strtol(t + 9, NULL, 10) == 1;
-}
-
 int bv_unpack_stream_start(struct bv_unpack_stream **out, const char *partial_path, uint64_t size,
 			   const char *media_type, const char *dest_dir, const char *digest,
 			   struct bv_error **err)
@@ -191,7 +174,7 @@ int bv_unpack_stream_start(struct bv_unpack_stream **out, const char *partial_pa
 	/* loaded here, not in every child */
 	if (!bv_archive_get(err))
 		return BV_ERR;
-	if (!single_threaded())
+	if (!bv_proc_single_threaded())
 		return bv_error_setc(err, BV_EEXISTS, 0, "a second thread is running");
 	fd = open(partial_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)

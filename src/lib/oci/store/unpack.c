@@ -40,11 +40,12 @@
 
 #include "util/banned.h"
 
-#define READ_BLOCK    (128 * 1024)
-#define WHITEOUT      ".wh."
-#define WHITEOUT_META ".wh..wh."
-#define OPAQUE        ".wh..wh..opq"
-#define XATTR_CAPS    "security.capability"
+#define READ_BLOCK     (128 * 1024)
+#define WRITEBACK_STEP (8u << 20)
+#define WHITEOUT       ".wh."
+#define WHITEOUT_META  ".wh..wh."
+#define OPAQUE         ".wh..wh..opq"
+#define XATTR_CAPS     "security.capability"
 
 static void archive_freep(struct archive **a)
 {
@@ -606,11 +607,12 @@ static int stage_commit(struct stage *s, const struct bv_seal_map *known, struct
 	/* the top was private (0700) while it was incomplete; it ends up 0555 like the rest */
 	if (fchmod(s->root, 0755) < 0)
 		r = -errno;
-	if (r == 0)
-		r = seal_dir(s->root);
 	if (r < 0)
 		return bv_error_setc(err, BV_ERR, -r, "could not make '%s' read-only", s->tmp);
-	/* the seal first: a tree that appears without one is not trusted (include/bv/unpack.h) */
+	/*
+	 * The seal first: a tree that appears without one is not trusted (include/bv/unpack.h).
+	 * Listing the tree for it also takes the write bits off every directory.
+	 */
 	if (bv_seal_write(s->root, s->final, known, err) < 0)
 		return BV_ERR;
 	/* The rename must not reach the disk before the data it publishes. */
@@ -878,6 +880,15 @@ struct layer {
 	const char *raw;             /* the current entry's name as the tar has it */
 	struct bv_buf path;          /* ... cleaned */
 	struct bv_buf target;        /* a hard link's cleaned target */
+	/*
+	 * The parent directory of the last entry, kept open for the next one, which in a tar is
+	 * mostly in the same directory: `parent_dir` (cleaned, root-relative) resolved to
+	 * `parent_fd`.  Stale once anything of the tree was removed or replaced, which could
+	 * change what that path resolves to.
+	 */
+	int parent_fd;
+	bool parent_stale;
+	struct bv_buf parent_dir;
 };
 
 /* A layer read under the options `o`, its limits theirs or the defaults. */
@@ -890,7 +901,19 @@ static struct layer layer_init(const char *label, const struct bv_unpack_options
 		.max_bytes = o->max_bytes ? o->max_bytes : BV_UNPACK_DEFAULT_MAX_BYTES,
 		.path = BV_BUF_INIT,
 		.target = BV_BUF_INIT,
+		.parent_fd = -1,
+		.parent_dir = BV_BUF_INIT,
 	};
+}
+
+static void layer_release(struct layer *l)
+{
+	if (l->parent_fd >= 0)
+		close(l->parent_fd);
+	l->parent_fd = -1;
+	bv_buf_release(&l->parent_dir);
+	bv_buf_release(&l->path);
+	bv_buf_release(&l->target);
 }
 
 /* "layer X: entry 'NAME' <what>" for entries that are invalid or hostile. */
@@ -946,13 +969,38 @@ static int parent_error(struct bv_error **err, const struct layer *l, int r, con
 	return entry_failed(err, l, -r);
 }
 
-/* Opens the parent directory `dir` of the current entry, with entry-named errors. */
+/*
+ * Opens the parent directory `dir` of the current entry, with entry-named errors; borrowed:
+ * the layer keeps it for the next entry.
+ */
 static int entry_parent(struct layer *l, const char *dir, struct bv_error **err)
 {
-	int fd = open_in_root(l->root, dir, true);
-	if (fd >= 0)
-		return fd;
-	return parent_error(err, l, fd, NULL);
+	int fd;
+	if (l->parent_fd >= 0 && !l->parent_stale && !strcmp(dir, l->parent_dir.buf))
+		return l->parent_fd;
+	if (l->parent_fd >= 0)
+		close(l->parent_fd);
+	l->parent_fd = -1;
+	fd = open_in_root(l->root, dir, true);
+	if (fd < 0)
+		return parent_error(err, l, fd, NULL);
+	l->parent_fd = fd;
+	l->parent_stale = false;
+	bv_buf_reset(&l->parent_dir);
+	bv_buf_puts(&l->parent_dir, dir);
+	return fd;
+}
+
+/*
+ * clear_slot() for an entry of the layer: what it removed may have been on the way to the
+ * parent entry_parent() keeps, which is then resolved again for the next entry.
+ */
+static int layer_clear_slot(struct layer *l, int pfd, const char *name, bool keep_dir)
+{
+	int r = clear_slot(pfd, name, keep_dir);
+	if (r <= 0)
+		l->parent_stale = true;
+	return r;
 }
 
 static mode_t entry_perm(const struct layer *l, struct archive_entry *e)
@@ -1026,12 +1074,18 @@ static int extract_dir(struct layer *l, struct archive_entry *e, int pfd, const 
 		       struct bv_error **err)
 {
 	_cleanup_close_ int fd = -1;
-	int r = check_slot(l, clear_slot(pfd, name, true), err);
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	if (r == 0 && mkdirat(pfd, name, 0700) < 0)
-		return entry_failed(err, l, errno);
+	/* the name is mostly free: only when it is not, look at what holds it */
+	if (mkdirat(pfd, name, 0700) < 0) {
+		if (errno != EEXIST)
+			return entry_failed(err, l, errno);
+		r = check_slot(l, layer_clear_slot(l, pfd, name, true), err);
+		if (r < 0)
+			return r;
+		if (r == 0 && mkdirat(pfd, name, 0700) < 0)
+			return entry_failed(err, l, errno);
+	}
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return entry_failed(err, l, errno);
@@ -1070,7 +1124,7 @@ static bool ended_in_padding(struct layer *l, uint64_t got, la_int64_t size,
 static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_t size,
 		     struct bv_error **err)
 {
-	uint64_t got = 0;
+	uint64_t got = 0, end = 0, kicked = 0;
 	/* a file's digest for its seal, while the bytes go by; holes would need zeros */
 	struct bv_sha256 *h = fd >= 0 && l->digests ? bv_sha256_new() : NULL;
 	bool in_order = true;
@@ -1107,12 +1161,24 @@ static int read_data(struct layer *l, struct archive_entry *e, int fd, la_int64_
 		}
 		if ((uint64_t)off != got)
 			in_order = false;
+		if ((uint64_t)off + len > end)
+			end = (uint64_t)off + len;
+		/*
+		 * A large file starts its write-back as it goes, so the syncfs() before the tree
+		 * is published finds little left to write: 256 MiB in one file otherwise all go
+		 * to the disk then, after the unpack (as src/lib/data does for datasets).
+		 */
+		if (fd >= 0 && end - kicked >= WRITEBACK_STEP) {
+			(void)sync_file_range(fd, (off64_t)kicked, (off64_t)(end - kicked),
+					      SYNC_FILE_RANGE_WRITE);
+			kicked = end;
+		}
 		if (h && in_order)
 			bv_sha256_update(h, buf, len);
 		got += len;
 	}
 	/* sparse files may end in a hole */
-	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
+	if (fd >= 0 && end < (uint64_t)size && ftruncate(fd, (off_t)size) < 0) {
 		ret = entry_failed(err, l, errno);
 		goto out;
 	}
@@ -1145,11 +1211,14 @@ static int extract_file(struct layer *l, struct archive_entry *e, int pfd, const
 				     "%s %s: more than %" PRIu64 " bytes of files",
 				     kind_of(l->plain), l->label, l->max_bytes);
 	l->bytes += (uint64_t)size;
-	r = check_slot(l, clear_slot(pfd, name, false), err);
-	if (r < 0)
-		return r;
-	/* O_EXCL|O_NOFOLLOW: the slot was just cleared, so this can only create a new file */
+	/* O_EXCL|O_NOFOLLOW: this only ever creates a new file; a taken name is cleared first */
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
+		if (r < 0)
+			return r;
+		fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return entry_failed(err, l, errno);
 	if (!marker) {
@@ -1219,12 +1288,16 @@ static int extract_symlink(struct layer *l, struct archive_entry *e, int pfd, co
 					     "is a symlink to '%s', which leads out of the archive",
 					     shown);
 	}
-	r = check_slot(l, clear_slot(pfd, name, false), err);
-	if (r < 0)
-		return r;
 	/* created as the image has it; it is never followed while unpacking */
-	if (symlinkat(target, pfd, name) < 0)
-		return entry_failed(err, l, errno);
+	if (symlinkat(target, pfd, name) < 0) {
+		if (errno != EEXIST)
+			return entry_failed(err, l, errno);
+		r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
+		if (r < 0)
+			return r;
+		if (symlinkat(target, pfd, name) < 0)
+			return entry_failed(err, l, errno);
+	}
 	r = entry_owner(l, e, pfd, name, -1, err);
 	if (r < 0)
 		return r;
@@ -1246,7 +1319,7 @@ static int extract_special(struct layer *l, struct archive_entry *e, int pfd, co
 		l->dropped++;
 		return 0;
 	}
-	r = check_slot(l, clear_slot(pfd, name, false), err);
+	r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
 	if (r < 0)
 		return r;
 	if (mknodat(pfd, name, type | entry_perm(l, e), archive_entry_rdev(e)) < 0)
@@ -1297,7 +1370,7 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 	/* data: a symlink checked where it was made would mean something else elsewhere */
 	if (l->plain && S_ISLNK(st.st_mode))
 		return entry_invalid(err, l, "is a hard link to the symlink '%s'", shown);
-	r = check_slot(l, clear_slot(pfd, name, false), err);
+	r = check_slot(l, layer_clear_slot(l, pfd, name, false), err);
 	if (r < 0)
 		return r;
 	/* flags 0: link the target itself, never what it might point to */
@@ -1316,7 +1389,7 @@ static int extract_hardlink(struct layer *l, struct archive_entry *e, const char
 static int extract_entry(struct layer *l, struct archive_entry *e, struct bv_error **err)
 {
 	_cleanup_free_ char *dir = NULL;
-	_cleanup_close_ int pfd = -1;
+	int pfd; /* the layer's (entry_parent()) */
 	const char *name, *link;
 	mode_t type;
 	int r;
@@ -1447,8 +1520,7 @@ int bv_unpack_layer(const char *layer_path, const char *media_type, const char *
 		l.digests = bv_seal_map_new();
 		r = read_entries(&l, err);
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	if (r == 0)
 		r = stage_commit(&s, l.digests, err);
 	bv_seal_map_free(l.digests);
@@ -1567,8 +1639,7 @@ int bv_unpack_layer_from(const struct bv_unpack_source *src, const char *label,
 		}
 		r = BV_ERR;
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	/* nothing is published before the blob's digest is known good */
 	if (r == 0)
 		r = src->verdict(src->payload, err);
@@ -1615,8 +1686,7 @@ int bv_unpack_archive(int dest_fd, const char *archive_path, const char *label,
 		l.a = a;
 		r = read_entries(&l, err);
 	}
-	bv_buf_release(&l.path);
-	bv_buf_release(&l.target);
+	layer_release(&l);
 	if (r == 0 && l.dropped_xattrs && o->warnings)
 		bv_strv_pushf(o->warnings, "archive %s: dropped %" PRIu64 " extended attributes",
 			      label, l.dropped_xattrs);
@@ -1683,6 +1753,7 @@ struct image {
 	const char *tree;              /* the layer tree being applied, for messages */
 	struct bv_seal_map *layer_map; /* its files' digests, from its seal */
 	struct bv_seal_map *image_map; /* the digest of every file the image has so far */
+	char *dirbuf;                  /* DIRBUF_SIZE bytes for list_dents() */
 };
 
 __attribute__((format(printf, 4, 5))) static int
@@ -1717,6 +1788,64 @@ static int list_names(int fd, struct bv_strv *out)
 	if (errno)
 		return -errno;
 	bv_strv_sort(out);
+	return 0;
+}
+
+/* One entry of a layer directory: its name and its type as the directory says (DT_*). */
+struct dent {
+	char *name;
+	unsigned char type; /* DT_UNKNOWN where the file system does not say */
+};
+
+struct dents {
+	struct dent *v;
+	size_t n, alloc;
+};
+
+#define DIRBUF_SIZE (32 * 1024)
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
+static void dents_release(struct dents *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	free(d->v);
+	d->v = NULL;
+	d->n = d->alloc = 0;
+}
+
+/*
+ * The entries of the directory `fd` (borrowed, just opened: read from its start), sorted, so
+ * images come out the same every time.  getdents64() on `fd` itself, where a DIR stream would
+ * cost a second descriptor and three more system calls per directory; the types it gives
+ * spare a stat of every file.  `buf` is DIRBUF_SIZE bytes of scratch.
+ */
+static int list_dents(int fd, char *buf, struct dents *out)
+{
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, DIRBUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		for (ssize_t pos = 0; pos < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
+			pos += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			BV_GROW(out->v, out->alloc, out->n + 1);
+			out->v[out->n].name = bv_xstrdup(de->d_name);
+			out->v[out->n++].type = de->d_type;
+		}
+	}
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), dent_cmp);
 	return 0;
 }
 
@@ -1763,48 +1892,92 @@ static int copy_file(int lfd, int rfd, const char *name, const struct stat *st, 
 static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
 		     struct bv_error **err);
 
-/* Adds (or replaces) the non-whiteout `name` of the layer directory `lfd` in `rfd`. */
-static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, const char *name,
-		       unsigned depth, struct bv_error **err)
+/*
+ * The layer directory `name` (a directory in the layer tree, whatever its type says in the
+ * root filesystem so far): made or kept in `rfd` with the layer's mode, then filled.
+ */
+static int apply_subdir(struct image *im, int lfd, int rfd, const char *path, const char *name,
+			unsigned depth, struct bv_error **err)
 {
-	_cleanup_free_ char *path = bv_path_join(rel, name);
+	_cleanup_close_ int lsub = -1, rsub = -1;
+	mode_t mask = im->o->rootless ? 0777 : 07777;
 	struct stat st;
-	int r;
+	int r = 0;
 
-	if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (depth >= BV_UNPACK_MAX_DEPTH)
+		return image_failed(err, im, 0, "'%s' is nested too deeply", path);
+	lsub = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lsub < 0)
+		return image_failed(err, im, errno, "could not open directory '%s'", path);
+	if (fstat(lsub, &st) < 0)
 		return image_failed(err, im, errno, "could not stat '%s'", path);
-	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int lsub = -1, rsub = -1;
-		mode_t mask = im->o->rootless ? 0777 : 07777;
-		if (depth >= BV_UNPACK_MAX_DEPTH)
-			return image_failed(err, im, 0, "'%s' is nested too deeply", path);
-		/* a directory replaces a lower non-directory, as in overlayfs */
-		r = clear_slot(rfd, name, true);
+	/* Most names are new: mkdirat() first, and only when the name is taken, look at what
+	 * holds it (a directory replaces a lower non-directory, as in overlayfs). */
+	if (mkdirat(rfd, name, 0700) < 0) {
+		r = errno == EEXIST ? clear_slot(rfd, name, true) : -errno;
 		if (r == 0 && mkdirat(rfd, name, 0700) < 0)
 			r = -errno;
 		if (r < 0)
 			return image_failed(err, im, -r, "could not create directory '%s'", path);
-		lsub = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		rsub = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (lsub < 0 || rsub < 0)
-			return image_failed(err, im, errno, "could not open directory '%s'", path);
-		if (!im->o->rootless && fchown(rsub, st.st_uid, st.st_gid) < 0)
-			return image_failed(err, im, errno, "could not chown '%s'", path);
-		if (fchmod(rsub, (st.st_mode & mask) | S_IRWXU) < 0)
-			return image_failed(err, im, errno, "could not chmod '%s'", path);
-		return apply_dir(im, lsub, rsub, path, depth + 1, err);
 	}
+	rsub = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rsub < 0)
+		return image_failed(err, im, errno, "could not open directory '%s'", path);
+	if (!im->o->rootless && fchown(rsub, st.st_uid, st.st_gid) < 0)
+		return image_failed(err, im, errno, "could not chown '%s'", path);
+	if (fchmod(rsub, (st.st_mode & mask) | S_IRWXU) < 0)
+		return image_failed(err, im, errno, "could not chmod '%s'", path);
+	return apply_dir(im, lsub, rsub, path, depth + 1, err);
+}
 
-	r = clear_slot(rfd, name, false);
-	if (r < 0)
-		return image_failed(err, im, -r, "could not replace '%s'", path);
+/*
+ * Adds (or replaces) the non-whiteout entry `de` of the layer directory `lfd` in `rfd`.
+ * The entry's type comes from the directory listing, so a file or symlink costs one
+ * linkat() when its name is free in the root filesystem so far, which it mostly is; only a
+ * taken name, an unknown type or a failed link look further.
+ */
+static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, const struct dent *de,
+		       unsigned depth, struct bv_error **err)
+{
+	_cleanup_free_ char *path = bv_path_join(rel, de->name);
+	const char *name = de->name;
+	unsigned char type = de->type;
+	struct stat st;
+	int r, e;
+
+	if (type == DT_UNKNOWN) {
+		if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return image_failed(err, im, errno, "could not stat '%s'", path);
+		type = (unsigned char)IFTODT(st.st_mode);
+	}
+	if (type == DT_DIR)
+		return apply_subdir(im, lfd, rfd, path, name, depth, err);
+	if (type == DT_REG) {
+		const char *digest = bv_seal_map_get(im->layer_map, path);
+		if (digest)
+			bv_seal_map_put(im->image_map, path, digest);
+	}
 	/*
 	 * A symlink is hard-linked like a file (linkat() without AT_SYMLINK_FOLLOW links the
 	 * symlink itself): same target, same owner, and on this project's machines symlinkat()
 	 * cost 0.5 ms against linkat()'s 0.02 ms, with a busybox base layer bringing hundreds.
 	 */
-	if (S_ISLNK(st.st_mode) && linkat(lfd, name, rfd, name, 0) == 0)
+	if (linkat(lfd, name, rfd, name, 0) == 0)
 		return 0;
+	if (errno == EEXIST) {
+		/* a lower layer's entry: whatever it is goes */
+		r = clear_slot(rfd, name, false);
+		if (r < 0)
+			return image_failed(err, im, -r, "could not replace '%s'", path);
+		if (linkat(lfd, name, rfd, name, 0) == 0)
+			return 0;
+	}
+	e = errno;
+	if (fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return image_failed(err, im, errno, "could not stat '%s'", path);
+	r = clear_slot(rfd, name, false);
+	if (r < 0)
+		return image_failed(err, im, -r, "could not replace '%s'", path);
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -1821,33 +1994,36 @@ static int apply_entry(struct image *im, int lfd, int rfd, const char *rel, cons
 		(void)utimensat(rfd, name, ts, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
-	if (S_ISREG(st.st_mode)) {
-		const char *digest = bv_seal_map_get(im->layer_map, path);
-		if (digest)
-			bv_seal_map_put(im->image_map, path, digest);
-	}
-	if (linkat(lfd, name, rfd, name, 0) == 0)
-		return 0;
-	if ((errno == EXDEV || errno == EMLINK) && S_ISREG(st.st_mode)) {
+	if ((e == EXDEV || e == EMLINK) && S_ISREG(st.st_mode)) {
 		r = copy_file(lfd, rfd, name, &st, im->o->rootless);
 		if (r < 0)
 			return image_failed(err, im, -r, "could not copy '%s'", path);
 		return 0;
 	}
-	return image_failed(err, im, errno, "could not link '%s'", path);
+	return image_failed(err, im, e, "could not link '%s'", path);
+}
+
+static int dent_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct dent *)elem)->name);
+}
+
+static const struct dent *dents_find(const struct dents *d, const char *name)
+{
+	return d->n ? bsearch(name, d->v, d->n, sizeof(*d->v), dent_key_cmp) : NULL;
 }
 
 /* Applies the layer directory `lfd` onto the root filesystem directory `rfd` (both borrowed). */
 static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsigned depth,
 		     struct bv_error **err)
 {
-	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;
-	int r = list_names(lfd, &names);
+	_cleanup_(dents_release) struct dents names = {0};
+	int r = list_dents(lfd, im->dirbuf, &names);
 
 	if (r < 0)
 		return image_failed(err, im, -r, "could not read directory '%s'", *rel ? rel : ".");
 	/* Whiteouts act on the layers below only, so they go before this layer's own files. */
-	if (bv_strv_contains(&names, OPAQUE)) {
+	if (dents_find(&names, OPAQUE)) {
 		_cleanup_strv_ struct bv_strv lower = BV_STRV_INIT;
 		r = list_names(rfd, &lower);
 		bv_strv_foreach (n, &lower) {
@@ -1858,9 +2034,10 @@ static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsign
 			return image_failed(err, im, -r, "could not empty opaque directory '%s'",
 					    *rel ? rel : ".");
 	}
-	bv_strv_foreach (n, &names) {
-		const char *victim = *n + strlen(WHITEOUT);
-		if (!bv_str_has_prefix(*n, WHITEOUT) || bv_str_has_prefix(*n, WHITEOUT_META))
+	for (size_t i = 0; i < names.n; i++) {
+		const char *n = names.v[i].name;
+		const char *victim = n + strlen(WHITEOUT);
+		if (!bv_str_has_prefix(n, WHITEOUT) || bv_str_has_prefix(n, WHITEOUT_META))
 			continue;
 		if (!valid_whiteout_target(victim))
 			continue;
@@ -1870,10 +2047,10 @@ static int apply_dir(struct image *im, int lfd, int rfd, const char *rel, unsign
 			return image_failed(err, im, -r, "could not delete '%s'", path);
 		}
 	}
-	bv_strv_foreach (n, &names) {
-		if (bv_str_has_prefix(*n, WHITEOUT))
+	for (size_t i = 0; i < names.n; i++) {
+		if (bv_str_has_prefix(names.v[i].name, WHITEOUT))
 			continue;
-		r = apply_entry(im, lfd, rfd, rel, *n, depth, err);
+		r = apply_entry(im, lfd, rfd, rel, &names.v[i], depth, err);
 		if (r < 0)
 			return r;
 	}
@@ -1907,6 +2084,7 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 		return r < 0 ? r : 0;
 	}
 	im.image_map = bv_seal_map_new();
+	im.dirbuf = bv_xmalloc(DIRBUF_SIZE);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		_cleanup_close_ int lfd = open(layer_trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		im.tree = layer_trees[i];
@@ -1925,6 +2103,7 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 	if (r == 0)
 		r = stage_commit(&s, im.image_map, err);
 	bv_seal_map_free(im.image_map);
+	free(im.dirbuf);
 	if (r < 0) {
 		stage_abort(&s);
 		return r;

@@ -473,7 +473,7 @@ static void test_unpack__hostile_layers(void **state)
 		n++;
 		line = nl + 1;
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 }
 
 /*
@@ -601,6 +601,8 @@ static void test_unpack__contained(void **state)
 	_cleanup_free_ char *e = unpack_ok("contained-symlink-outside.tar", OCI_TAR, "c-out", NULL);
 	_cleanup_free_ char *f = unpack_ok("contained-symlink-tmp.tar", OCI_TAR, "c-tmp", NULL);
 	_cleanup_free_ char *g = unpack_ok("contained-symlink-dir.tar", OCI_TAR, "c-dir", NULL);
+	_cleanup_free_ char *h =
+		unpack_ok("contained-replaced-parent.tar", OCI_TAR, "c-replaced", NULL);
 	_cleanup_free_ char *canary = bv_path_join(outside, "canary");
 	_cleanup_free_ char *in_e = bv_path_join(outside + 1, "evil");
 	_cleanup_free_ char *in_g = bv_path_join(outside + 1, "sub/evil");
@@ -616,6 +618,10 @@ static void test_unpack__contained(void **state)
 	assert_symlink(e, "link", outside);
 	assert_file(f, "tmp/evil", "pwned\n");
 	assert_file(g, in_g, "pwned\n");
+	assert_symlink(h, "q/r", "/q");
+	assert_file(h, "y", "y\n");
+	assert_missing(h, "q/y");
+	remove_case("c-replaced");
 	remove_case("c-out");
 	remove_case("c-tmp");
 	remove_case("c-dir");
@@ -891,7 +897,7 @@ static void test_unpack__without_openat2(void **state)
 				_exit(24);
 			n++;
 		}
-		if (n != 8)
+		if (n != 9)
 			_exit(25);
 		if (bv_unpack_layer(plain, OCI_TAR, dest, NULL, NULL) < 0)
 			_exit(26);
