@@ -232,27 +232,35 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 			       const struct bv_lockfile *lock)
 {
 	_cleanup_free_ const char **declared = NULL;
+	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
+	struct bv_version_req *req = NULL;
+	const char *req_text = NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_tools; i++) {
 		const struct bv_project_tool *pt = &p->tools[i];
 		const struct bv_lock_tool *t = bv_lockfile_find(lock, pt->id);
-		struct bv_version_req *req = NULL;
 		if (!t) {
 			bv_strv_pushf(problems, "'%s' is declared in bv.toml but not locked",
 				      pt->id);
 			n++;
 			continue;
 		}
-		/* a requirement bv cannot parse was refused when bv.toml was read */
-		if (bv_version_req_parse(&req, pt->version, NULL) == 0 &&
-		    !bv_version_req_matches(req, t->version)) {
+		if (!req_text || strcmp(req_text, pt->version)) {
+			bv_version_req_free(req);
+			req = NULL;
+			req_text = pt->version;
+			/* a requirement bv cannot parse was refused when bv.toml was read */
+			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
+				req = NULL;
+		}
+		if (req && !bv_version_req_matches(req, t->version)) {
 			bv_strv_pushf(problems,
 				      "bv.lock pins %s %s, which does not satisfy '%s' in bv.toml",
 				      pt->id, t->version, pt->version);
 			n++;
 		}
-		bv_version_req_free(req);
 	}
+	bv_version_req_free(req);
 	/* bv.toml's ids sorted once: a lookup per locked tool was quadratic, a tenth of `bv sync`
 	 * with nothing to do on a 1000-tool project */
 	declared = bv_xcalloc(p->n_tools + 1, sizeof(*declared));

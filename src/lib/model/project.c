@@ -140,6 +140,9 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 	int r = bv_schema_array(s, root, "tools", false, &a, NULL);
 	if (r <= 0)
 		return r;
+	/* the requirement last found valid: most tools of a project repeat one (or none), and a
+	 * parse allocates, so the same text is not parsed again for every tool */
+	const char *valid_req = NULL;
 	p->tools = bv_xcalloc(a->n + 1, sizeof(*p->tools));
 	for (size_t i = 0; i < a->n; i++) {
 		struct bv_project_tool *tool = &p->tools[i];
@@ -163,7 +166,7 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 		}
 		if (bv_schema_check_name(s, kv->value.pos, "tool id", "[[tools]]", tool->id) < 0)
 			return BV_EINVALID;
-		if (tool->version[0]) {
+		if (tool->version[0] && !(valid_req && !strcmp(valid_req, tool->version))) {
 			struct bv_version_req *vr = NULL;
 			if (bv_version_req_parse(&vr, tool->version, &spec_err) < 0) {
 				_cleanup_free_ char *msg = bv_error_format(spec_err);
@@ -172,6 +175,7 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 						      "%s", msg);
 			}
 			bv_version_req_free(vr);
+			valid_req = tool->version;
 		}
 		p->n_tools++;
 	}
