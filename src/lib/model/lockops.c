@@ -266,11 +266,18 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 	declared = bv_xcalloc(p->n_tools + 1, sizeof(*declared));
 	for (size_t i = 0; i < p->n_tools; i++)
 		declared[i] = p->tools[i].id;
-	qsort(declared, p->n_tools, sizeof(*declared), compare_ids);
-	for (size_t i = 0; i < lock->n_tools; i++) {
+	for (size_t i = 1; i < p->n_tools; i++) {
+		if (compare_ids(&declared[i - 1], &declared[i]) > 0) {
+			qsort(declared, p->n_tools, sizeof(*declared), compare_ids);
+			break;
+		}
+	}
+	/* bv.lock's tools are sorted by id too (bv/lockfile.h): one walk along both lists */
+	for (size_t i = 0, j = 0; i < lock->n_tools; i++) {
 		const char *id = lock->tools[i].tool_id;
-		if (!p->n_tools ||
-		    !bsearch(&id, declared, p->n_tools, sizeof(*declared), compare_ids)) {
+		while (j < p->n_tools && strcmp(declared[j], id) < 0)
+			j++;
+		if (j == p->n_tools || strcmp(declared[j], id)) {
 			bv_strv_pushf(problems, "'%s' is locked but no longer declared in bv.toml",
 				      lock->tools[i].tool_id);
 			n++;
