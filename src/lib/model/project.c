@@ -307,8 +307,9 @@ static char *dir_of(const char *path)
 	return bv_xstrndup(path, (size_t)(slash - path));
 }
 
-int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
-		     struct bv_error **err)
+/* bv_project_parse() of `text`, a heap string of `len` bytes that the project takes over. */
+static int parse_taking(struct bv_project **out, char *text, size_t len, const char *path,
+			struct bv_error **err)
 {
 	static const char *const known[] = {"project",          "registry", "runtime", "tools",
 					    "binary_overrides", "cache",    "data",    "hardware",
@@ -323,7 +324,7 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 	s.warnings = &p->warnings;
 	p->path = bv_xstrdup(path);
 	p->root = dir_of(path);
-	p->text = bv_xstrndup(text, len);
+	p->text = text;
 	p->text_len = len;
 	r = bv_toml_parse(&p->doc, text, len, path, err);
 	if (r < 0)
@@ -350,6 +351,12 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 fail:
 	bv_project_free(p);
 	return r;
+}
+
+int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
+		     struct bv_error **err)
+{
+	return parse_taking(out, bv_xstrndup(text, len), len, path, err);
 }
 
 static void put_string(struct bv_buf *b, const char *s);
@@ -389,6 +396,7 @@ int bv_project_load(struct bv_project **out, const char *root, struct bv_error *
 	_cleanup_free_ char *lock_path = NULL;
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	struct bv_error *read_err = NULL;
+	size_t len;
 	int r = bv_buf_read_file(&text, path, PROJECT_MAX_SIZE, &read_err);
 	if (r == BV_ENOTFOUND) {
 		lock_path = bv_path_join(root, "bv.lock");
@@ -404,7 +412,9 @@ int bv_project_load(struct bv_project **out, const char *root, struct bv_error *
 			bv_error_free(read_err);
 		return r;
 	}
-	return bv_project_parse(out, text.buf, text.len, path, err);
+	/* the text read is the project's own: bv.toml is not copied again */
+	len = text.len;
+	return parse_taking(out, bv_buf_detach(&text, NULL), len, path, err);
 }
 
 const struct bv_project_tool *bv_project_find_tool(const struct bv_project *p, const char *id)
