@@ -11,6 +11,7 @@
 #include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
+#include "lib/model/version-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -154,7 +155,6 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 		struct bv_project_tool *tool = &p->tools[i];
 		struct bv_schema_table t;
 		const struct bv_toml_kv *kv;
-		_cleanup_free_ char *id = NULL, *req = NULL;
 		struct bv_error *spec_err = NULL;
 		if (bv_schema_table_at(s, a, i, "[[tools]]", &t) < 0 ||
 		    bv_schema_string(s, &t, "id", true, &tool->id) < 0 ||
@@ -165,11 +165,10 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 		if (!tool->version)
 			tool->version = "";
 		kv = bv_schema_find(&t, "id");
-		if (bv_tool_spec_parse(&id, &req, tool->id, &spec_err) < 0 ||
-		    strcmp(id, tool->id)) {
-			bv_error_free(spec_err);
+		/* what bv_tool_spec_parse() accepts as an id alone ('@' is no id character),
+		 * without its two copies */
+		if (!bv_tool_id_valid(tool->id))
 			return bv_schema_fail(s, kv->value.pos, "invalid tool id '%s'", tool->id);
-		}
 		if (bv_schema_check_name(s, kv->value.pos, "tool id", "[[tools]]", tool->id) < 0)
 			return BV_EINVALID;
 		if (tool->version[0] && !(valid_req && !strcmp(valid_req, tool->version))) {
