@@ -552,6 +552,11 @@ static bool named(const char *id, const char *const *names, size_t n)
 	return false;
 }
 
+static void version_req_freep(struct bv_version_req **req)
+{
+	bv_version_req_free(*req);
+}
+
 int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		      const struct bv_lockfile *old, const struct bv_index *idx,
 		      const struct bv_types *types, const struct bv_lockops_relock_options *o,
@@ -567,6 +572,9 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 	_cleanup_free_ struct bv_lockops_image_request *requests = NULL;
 	_cleanup_free_ struct bv_lockops_image *images = NULL;
 	bool check = !o->images, any_change = false;
+	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
+	_cleanup_(version_req_freep) struct bv_version_req *req = NULL;
+	const char *req_text = NULL;
 	int r = 0;
 
 	if (!base)
@@ -591,7 +599,17 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		const struct bv_lock_tool *locked = bv_lockfile_find(base, pt->id);
 		bool forced = o->force_all || named(pt->id, o->only, o->n_only);
 		_cleanup_free_ char *version = NULL, *path = NULL;
-		r = bv_resolve_tool_version(&version, &path, idx, pt->id, pt->version, err);
+		if (!req_text || strcmp(req_text, pt->version)) {
+			bv_version_req_free(req);
+			req = NULL;
+			req_text = pt->version;
+			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
+				req = NULL;
+		}
+		/* a requirement that does not parse takes the path that says why */
+		r = req ? bv_resolve_tool_version_req(&version, &path, idx, pt->id, req,
+						      pt->version, err)
+			: bv_resolve_tool_version(&version, &path, idx, pt->id, pt->version, err);
 		if (r < 0)
 			goto fail;
 		if (!forced && unchanged(idx, locked, version, pt->version))
