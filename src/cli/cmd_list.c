@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 
@@ -22,8 +23,20 @@ static const char *short_digest(const char *digest)
 	return colon ? colon + 1 : digest;
 }
 
+#define LIST_CHUNK 4096u
+
+/* `s`, then spaces to `width` bytes (as printf's "%-*s"), then the two between columns. */
+static void add_cell(struct bv_buf *out, const char *s, size_t width)
+{
+	size_t n = strlen(s);
+	bv_buf_add(out, s, n);
+	for (; n < width + 2; n++)
+		bv_buf_putc(out, ' ');
+}
+
 static int list_binaries(const struct bv_lockfile *lock)
 {
+	_cleanup_buf_ struct bv_buf out = BV_BUF_INIT;
 	size_t width = 6;
 	if (arg_json) {
 		json_t *o = json_object();
@@ -32,13 +45,25 @@ static int list_binaries(const struct bv_lockfile *lock)
 					    json_string(lock->binary_index[i].tool));
 		return bv_cli_print_json(o);
 	}
-	for (size_t i = 0; i < lock->n_binary_index; i++)
-		if (strlen(bv_cli_text(lock->binary_index[i].binary)) > width)
-			width = strlen(bv_cli_text(lock->binary_index[i].binary));
-	printf("%-*s  %s\n", (int)width, "BINARY", "TOOL");
-	for (size_t i = 0; i < lock->n_binary_index; i++)
-		printf("%-*s  %s\n", (int)width, bv_cli_text(lock->binary_index[i].binary),
-		       bv_cli_text(lock->binary_index[i].tool));
+	for (size_t i = 0; i < lock->n_binary_index; i++) {
+		size_t n = strlen(bv_cli_text(lock->binary_index[i].binary));
+		if (n > width)
+			width = n;
+	}
+	/* the table through a buffer written every 4 KiB (as stdio would): printf("%-*s") per line
+	 * was a third of the command on a 1000-tool project; the same bytes, padded the same way */
+	add_cell(&out, "BINARY", width);
+	bv_buf_puts(&out, "TOOL\n");
+	for (size_t i = 0; i < lock->n_binary_index; i++) {
+		add_cell(&out, bv_cli_text(lock->binary_index[i].binary), width);
+		bv_buf_puts(&out, bv_cli_text(lock->binary_index[i].tool));
+		bv_buf_putc(&out, '\n');
+		if (out.len >= LIST_CHUNK) { /* a bounded buffer: fewer fresh pages to touch */
+			(void)fwrite(out.buf, 1, out.len, stdout);
+			bv_buf_reset(&out);
+		}
+	}
+	(void)fwrite(out.buf, 1, out.len, stdout);
 	return BV_EXIT_OK;
 }
 

@@ -46,6 +46,10 @@ struct key_part {
 	const char *at; /* where it was written */
 };
 
+#define RECENT_STRINGS    16
+#define RECENT_STRING_MAX 48
+_Static_assert(RECENT_STRINGS == 16, "keep_string() picks a slot from 4 bits of a hash");
+
 struct parser {
 	struct bv_toml_doc *doc;
 	const char *src;
@@ -71,9 +75,39 @@ struct parser {
 	const char *col_at;
 	uint32_t col;
 	bool ascii; /* no byte >= 0x80: a column is a byte offset */
+
+	/* Short strings copied lately (keys, and values such as a version requirement): a
+	 * document repeats the same few, and a copy is shared rather than made for each, since
+	 * the tree's strings are never changed or freed one by one. */
+	struct {
+		const char *s;
+		size_t len;
+	} recent[RECENT_STRINGS];
 };
 
 static int parse_value(struct parser *p, struct bv_toml_value *out, int depth);
+
+/*
+ * A copy of `len` bytes of `s` in the document's arena, shared with an equal recent one.  The
+ * slot is picked by length and end bytes, so a lookup is one comparison.
+ */
+static const char *keep_string(struct parser *p, const char *s, size_t len)
+{
+	uint32_t h, slot;
+	char *copy;
+	if (!len || len > RECENT_STRING_MAX)
+		return bv_arena_strndup(&p->doc->arena, s, len);
+	/* Knuth's multiplicative hash of the length and end bytes: its top 4 bits */
+	h = (uint32_t)len ^ ((uint32_t)(unsigned char)s[0] << 8) ^
+	    ((uint32_t)(unsigned char)s[len - 1] << 16);
+	slot = (h * 2654435761u) >> 28;
+	if (p->recent[slot].len == len && !memcmp(p->recent[slot].s, s, len))
+		return p->recent[slot].s;
+	copy = bv_arena_strndup(&p->doc->arena, s, len);
+	p->recent[slot].s = copy;
+	p->recent[slot].len = len;
+	return copy;
+}
 
 /* Errors and positions. */
 
@@ -405,7 +439,7 @@ static int parse_basic(struct parser *p, const char **ptr, size_t *len)
 		q++;
 	if (q < p->end && *q == '"') {
 		*len = (size_t)(q - p->p - 1);
-		*ptr = bv_arena_strndup(&p->doc->arena, p->p + 1, *len);
+		*ptr = keep_string(p, p->p + 1, *len);
 		p->p = q + 1;
 		return 0;
 	}
@@ -568,7 +602,7 @@ static int parse_key(struct parser *p)
 			while (p->p < p->end && is_bare((unsigned char)*p->p))
 				p->p++;
 			part.len = (size_t)(p->p - s);
-			part.key = bv_arena_strndup(&p->doc->arena, s, part.len);
+			part.key = keep_string(p, s, part.len);
 		} else if (c < 0) {
 			return fail(p, p->p, "expected a key, found the end of the file");
 		} else if (c == '\n' || c == '\r') {

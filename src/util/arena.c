@@ -105,7 +105,10 @@ void bv_arena_grow(struct bv_arena *a, void **items, size_t *alloc, size_t n, si
 	void *fresh;
 	if (need <= *alloc)
 		return;
-	cap = *alloc ? *alloc : 4;
+	/* from 2: most tables of a manifest or bv.toml hold one or two keys ([[tools]]: id and
+	 * version), and 4 entries of 72 bytes each were a third of a 1000-tool bv.toml's tree
+	 * (a larger array's outgrown first block is a spare for the next one) */
+	cap = *alloc ? *alloc : 2;
 	while (cap < need) {
 		if (cap > SIZE_MAX / 2 / size)
 			bv_oom();

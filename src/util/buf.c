@@ -149,7 +149,11 @@ bool bv_buf_add_printable(struct bv_buf *b, const char *s, bool keep_newlines)
 
 bool bv_text_is_printable(const char *s, bool keep_newlines)
 {
-	return !add_printable(NULL, s, keep_newlines);
+	/* printable ASCII, what names nearly always are, without decoding UTF-8 byte by byte
+	 * (asked for every name a table prints); the rest from the first other byte */
+	while ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
+		s++;
+	return !*s || !add_printable(NULL, s, keep_newlines);
 }
 
 void bv_buf_vprintf(struct bv_buf *b, const char *fmt, va_list ap)

@@ -68,8 +68,21 @@ char *bv_xstrndup(const char *s, size_t n)
 
 char *bv_xvasprintf(const char *fmt, va_list ap)
 {
-	char *p = NULL;
-	if (vasprintf(&p, fmt, ap) < 0)
+	/* most results are paths and short messages: formatted once on the stack and copied
+	 * at their size, which costs about half of vasprintf()'s growing buffer */
+	char small[256];
+	va_list cp;
+	char *p;
+	int n;
+	va_copy(cp, ap);
+	n = vsnprintf(small, sizeof(small), fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		bv_oom(); /* as vasprintf() failing was */
+	p = bv_xmalloc((size_t)n + 1);
+	if ((size_t)n < sizeof(small))
+		memcpy(p, small, (size_t)n + 1);
+	else if (vsnprintf(p, (size_t)n + 1, fmt, ap) != n)
 		bv_oom();
 	return p;
 }

@@ -47,7 +47,7 @@
 struct snapshot_entry {
 	char *tool;
 	char *version;
-	char digest[72]; /* "sha256:<hex>" of the file */
+	char *digest; /* "sha256:<hex>" of the file */
 };
 
 struct bv_index {
@@ -56,6 +56,9 @@ struct bv_index {
 	char *warning;
 	struct snapshot_entry *snap; /* sorted by tool, then version order; NULL in place */
 	size_t n_snap;
+	/* the snapshot file read, whose strings the entries point into; NULL when the entries
+	 * own theirs (a snapshot just built) */
+	char *snap_text;
 };
 
 const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml)
@@ -682,15 +685,13 @@ const char *bv_index_warning(const struct bv_index *idx)
 	return idx->warning;
 }
 
+static void drop_snapshot(struct bv_index *idx);
+
 void bv_index_free(struct bv_index *idx)
 {
 	if (!idx)
 		return;
-	for (size_t i = 0; i < idx->n_snap; i++) {
-		free(idx->snap[i].tool);
-		free(idx->snap[i].version);
-	}
-	free(idx->snap);
+	drop_snapshot(idx);
 	free(idx->url);
 	free(idx->root);
 	free(idx->warning);
@@ -855,7 +856,7 @@ int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const
 		const struct snapshot_entry *e = snapshot_find(idx, tool, &n);
 		for (size_t i = 0; e && i < n; i++) {
 			if (!strcmp(e[i].version, version)) {
-				memcpy(out, e[i].digest, sizeof(e[i].digest));
+				memcpy(out, e[i].digest, 72); /* checked: "sha256:" and 64 digits */
 				return 0;
 			}
 		}
@@ -897,19 +898,33 @@ static int compare_entries(const void *a, const void *b)
 	return c ? c : bv_version_compare(x->version, y->version);
 }
 
-static void snapshot_add(struct bv_index *idx, size_t *alloc, const char *tool, const char *version,
-			 const char *digest)
+/* The entry's strings are copied when the index owns no snapshot text, else lent from it. */
+static void snapshot_add(struct bv_index *idx, size_t *alloc, char *tool, char *version,
+			 char *digest)
 {
 	struct snapshot_entry *e;
+	bool lend = idx->snap_text != NULL;
 	BV_GROW(idx->snap, *alloc, idx->n_snap + 1);
 	e = &idx->snap[idx->n_snap++];
-	e->tool = bv_xstrdup(tool);
-	e->version = bv_xstrdup(version);
-	memcpy(e->digest, digest, sizeof(e->digest) - 1);
-	e->digest[sizeof(e->digest) - 1] = '\0';
+	e->tool = lend ? tool : bv_xstrdup(tool);
+	e->version = lend ? version : bv_xstrdup(version);
+	e->digest = lend ? digest : bv_xstrdup(digest);
 }
 
-/* Parses a snapshot file; false when it is malformed or made for another refresh. */
+/* Whether the entries are in compare_entries() order already (a snapshot is written so). */
+static bool snapshot_sorted(const struct bv_index *idx)
+{
+	for (size_t i = 1; i < idx->n_snap; i++)
+		if (compare_entries(&idx->snap[i - 1], &idx->snap[i]) > 0)
+			return false;
+	return true;
+}
+
+/*
+ * Parses a snapshot file, which idx keeps: the entries point into it rather than each
+ * holding three copies (a thousand tools were three thousand allocations and frees per
+ * command).  False when it is malformed or made for another refresh.
+ */
 static bool parse_snapshot(struct bv_index *idx, char *text, const char *want_stamp)
 {
 	size_t alloc = 0;
@@ -937,12 +952,15 @@ static bool parse_snapshot(struct bv_index *idx, char *text, const char *want_st
 
 static void drop_snapshot(struct bv_index *idx)
 {
-	for (size_t i = 0; i < idx->n_snap; i++) {
+	for (size_t i = 0; !idx->snap_text && i < idx->n_snap; i++) {
 		free(idx->snap[i].tool);
 		free(idx->snap[i].version);
+		free(idx->snap[i].digest);
 	}
 	free(idx->snap);
+	free(idx->snap_text);
 	idx->snap = NULL;
+	idx->snap_text = NULL;
 	idx->n_snap = 0;
 }
 
@@ -989,10 +1007,13 @@ static int load_snapshot(struct bv_index *idx, struct bv_error **err)
 	int r;
 	if (!stamp)
 		return 0; /* no stamp, no snapshot: list directories as they are */
-	if (bv_buf_read_file(&text, path, SNAPSHOT_MAX, NULL) == 0 &&
-	    parse_snapshot(idx, text.buf, stamp)) {
-		qsort(idx->snap, idx->n_snap, sizeof(*idx->snap), compare_entries);
-		return 0;
+	if (bv_buf_read_file(&text, path, SNAPSHOT_MAX, NULL) == 0) {
+		idx->snap_text = bv_buf_detach(&text, NULL);
+		if (parse_snapshot(idx, idx->snap_text, stamp)) {
+			if (!snapshot_sorted(idx))
+				qsort(idx->snap, idx->n_snap, sizeof(*idx->snap), compare_entries);
+			return 0;
+		}
 	}
 	drop_snapshot(idx);
 	r = build_snapshot(idx, stamp, err);

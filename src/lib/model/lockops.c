@@ -232,37 +232,52 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 			       const struct bv_lockfile *lock)
 {
 	_cleanup_free_ const char **declared = NULL;
+	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
+	struct bv_version_req *req = NULL;
+	const char *req_text = NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_tools; i++) {
 		const struct bv_project_tool *pt = &p->tools[i];
 		const struct bv_lock_tool *t = bv_lockfile_find(lock, pt->id);
-		struct bv_version_req *req = NULL;
 		if (!t) {
 			bv_strv_pushf(problems, "'%s' is declared in bv.toml but not locked",
 				      pt->id);
 			n++;
 			continue;
 		}
-		/* a requirement bv cannot parse was refused when bv.toml was read */
-		if (bv_version_req_parse(&req, pt->version, NULL) == 0 &&
-		    !bv_version_req_matches(req, t->version)) {
+		if (!req_text || strcmp(req_text, pt->version)) {
+			bv_version_req_free(req);
+			req = NULL;
+			req_text = pt->version;
+			/* a requirement bv cannot parse was refused when bv.toml was read */
+			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
+				req = NULL;
+		}
+		if (req && !bv_version_req_matches(req, t->version)) {
 			bv_strv_pushf(problems,
 				      "bv.lock pins %s %s, which does not satisfy '%s' in bv.toml",
 				      pt->id, t->version, pt->version);
 			n++;
 		}
-		bv_version_req_free(req);
 	}
+	bv_version_req_free(req);
 	/* bv.toml's ids sorted once: a lookup per locked tool was quadratic, a tenth of `bv sync`
 	 * with nothing to do on a 1000-tool project */
 	declared = bv_xcalloc(p->n_tools + 1, sizeof(*declared));
 	for (size_t i = 0; i < p->n_tools; i++)
 		declared[i] = p->tools[i].id;
-	qsort(declared, p->n_tools, sizeof(*declared), compare_ids);
-	for (size_t i = 0; i < lock->n_tools; i++) {
+	for (size_t i = 1; i < p->n_tools; i++) {
+		if (compare_ids(&declared[i - 1], &declared[i]) > 0) {
+			qsort(declared, p->n_tools, sizeof(*declared), compare_ids);
+			break;
+		}
+	}
+	/* bv.lock's tools are sorted by id too (bv/lockfile.h): one walk along both lists */
+	for (size_t i = 0, j = 0; i < lock->n_tools; i++) {
 		const char *id = lock->tools[i].tool_id;
-		if (!p->n_tools ||
-		    !bsearch(&id, declared, p->n_tools, sizeof(*declared), compare_ids)) {
+		while (j < p->n_tools && strcmp(declared[j], id) < 0)
+			j++;
+		if (j == p->n_tools || strcmp(declared[j], id)) {
 			bv_strv_pushf(problems, "'%s' is locked but no longer declared in bv.toml",
 				      lock->tools[i].tool_id);
 			n++;
@@ -537,6 +552,11 @@ static bool named(const char *id, const char *const *names, size_t n)
 	return false;
 }
 
+static void version_req_freep(struct bv_version_req **req)
+{
+	bv_version_req_free(*req);
+}
+
 int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		      const struct bv_lockfile *old, const struct bv_index *idx,
 		      const struct bv_types *types, const struct bv_lockops_relock_options *o,
@@ -552,6 +572,9 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 	_cleanup_free_ struct bv_lockops_image_request *requests = NULL;
 	_cleanup_free_ struct bv_lockops_image *images = NULL;
 	bool check = !o->images, any_change = false;
+	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
+	_cleanup_(version_req_freep) struct bv_version_req *req = NULL;
+	const char *req_text = NULL;
 	int r = 0;
 
 	if (!base)
@@ -576,7 +599,17 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		const struct bv_lock_tool *locked = bv_lockfile_find(base, pt->id);
 		bool forced = o->force_all || named(pt->id, o->only, o->n_only);
 		_cleanup_free_ char *version = NULL, *path = NULL;
-		r = bv_resolve_tool_version(&version, &path, idx, pt->id, pt->version, err);
+		if (!req_text || strcmp(req_text, pt->version)) {
+			bv_version_req_free(req);
+			req = NULL;
+			req_text = pt->version;
+			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
+				req = NULL;
+		}
+		/* a requirement that does not parse takes the path that says why */
+		r = req ? bv_resolve_tool_version_req(&version, &path, idx, pt->id, req,
+						      pt->version, err)
+			: bv_resolve_tool_version(&version, &path, idx, pt->id, pt->version, err);
 		if (r < 0)
 			goto fail;
 		if (!forced && unchanged(idx, locked, version, pt->version))

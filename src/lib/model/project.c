@@ -11,6 +11,7 @@
 #include "lib/model/paths-internal.h"
 #include "lib/model/schema.h"
 #include "lib/model/validate.h"
+#include "lib/model/version-internal.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -117,7 +118,13 @@ static int check_duplicate_tools(struct bv_schema *s, const struct bv_project *p
 	int r = 0;
 	for (size_t i = 0; i < p->n_tools; i++)
 		sorted[i] = &p->tools[i];
-	qsort(sorted, p->n_tools, sizeof(*sorted), compare_tool_ids);
+	/* bv.toml's tools are often in order already: one pass tells, cheaper than a sort */
+	for (size_t i = 1; i < p->n_tools; i++) {
+		if (compare_tool_ids(&sorted[i - 1], &sorted[i]) >= 0) {
+			qsort(sorted, p->n_tools, sizeof(*sorted), compare_tool_ids);
+			break;
+		}
+	}
 	/* Of all repeated declarations, report the one that comes first in the file. */
 	for (size_t i = 1; i < p->n_tools; i++) {
 		if (strcmp(sorted[i - 1]->id, sorted[i]->id) ||
@@ -140,12 +147,14 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 	int r = bv_schema_array(s, root, "tools", false, &a, NULL);
 	if (r <= 0)
 		return r;
+	/* the requirement last found valid: most tools of a project repeat one (or none), and a
+	 * parse allocates, so the same text is not parsed again for every tool */
+	const char *valid_req = NULL;
 	p->tools = bv_xcalloc(a->n + 1, sizeof(*p->tools));
 	for (size_t i = 0; i < a->n; i++) {
 		struct bv_project_tool *tool = &p->tools[i];
 		struct bv_schema_table t;
 		const struct bv_toml_kv *kv;
-		_cleanup_free_ char *id = NULL, *req = NULL;
 		struct bv_error *spec_err = NULL;
 		if (bv_schema_table_at(s, a, i, "[[tools]]", &t) < 0 ||
 		    bv_schema_string(s, &t, "id", true, &tool->id) < 0 ||
@@ -156,14 +165,13 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 		if (!tool->version)
 			tool->version = "";
 		kv = bv_schema_find(&t, "id");
-		if (bv_tool_spec_parse(&id, &req, tool->id, &spec_err) < 0 ||
-		    strcmp(id, tool->id)) {
-			bv_error_free(spec_err);
+		/* what bv_tool_spec_parse() accepts as an id alone ('@' is no id character),
+		 * without its two copies */
+		if (!bv_tool_id_valid(tool->id))
 			return bv_schema_fail(s, kv->value.pos, "invalid tool id '%s'", tool->id);
-		}
 		if (bv_schema_check_name(s, kv->value.pos, "tool id", "[[tools]]", tool->id) < 0)
 			return BV_EINVALID;
-		if (tool->version[0]) {
+		if (tool->version[0] && !(valid_req && !strcmp(valid_req, tool->version))) {
 			struct bv_version_req *vr = NULL;
 			if (bv_version_req_parse(&vr, tool->version, &spec_err) < 0) {
 				_cleanup_free_ char *msg = bv_error_format(spec_err);
@@ -172,6 +180,7 @@ static int read_tools(struct bv_schema *s, struct bv_project *p, const struct bv
 						      "%s", msg);
 			}
 			bv_version_req_free(vr);
+			valid_req = tool->version;
 		}
 		p->n_tools++;
 	}
@@ -297,8 +306,9 @@ static char *dir_of(const char *path)
 	return bv_xstrndup(path, (size_t)(slash - path));
 }
 
-int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
-		     struct bv_error **err)
+/* bv_project_parse() of `text`, a heap string of `len` bytes that the project takes over. */
+static int parse_taking(struct bv_project **out, char *text, size_t len, const char *path,
+			struct bv_error **err)
 {
 	static const char *const known[] = {"project",          "registry", "runtime", "tools",
 					    "binary_overrides", "cache",    "data",    "hardware",
@@ -313,7 +323,7 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 	s.warnings = &p->warnings;
 	p->path = bv_xstrdup(path);
 	p->root = dir_of(path);
-	p->text = bv_xstrndup(text, len);
+	p->text = text;
 	p->text_len = len;
 	r = bv_toml_parse(&p->doc, text, len, path, err);
 	if (r < 0)
@@ -340,6 +350,12 @@ int bv_project_parse(struct bv_project **out, const char *text, size_t len, cons
 fail:
 	bv_project_free(p);
 	return r;
+}
+
+int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
+		     struct bv_error **err)
+{
+	return parse_taking(out, bv_xstrndup(text, len), len, path, err);
 }
 
 static void put_string(struct bv_buf *b, const char *s);
@@ -379,6 +395,7 @@ int bv_project_load(struct bv_project **out, const char *root, struct bv_error *
 	_cleanup_free_ char *lock_path = NULL;
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	struct bv_error *read_err = NULL;
+	size_t len;
 	int r = bv_buf_read_file(&text, path, PROJECT_MAX_SIZE, &read_err);
 	if (r == BV_ENOTFOUND) {
 		lock_path = bv_path_join(root, "bv.lock");
@@ -394,7 +411,9 @@ int bv_project_load(struct bv_project **out, const char *root, struct bv_error *
 			bv_error_free(read_err);
 		return r;
 	}
-	return bv_project_parse(out, text.buf, text.len, path, err);
+	/* the text read is the project's own: bv.toml is not copied again */
+	len = text.len;
+	return parse_taking(out, bv_buf_detach(&text, NULL), len, path, err);
 }
 
 const struct bv_project_tool *bv_project_find_tool(const struct bv_project *p, const char *id)

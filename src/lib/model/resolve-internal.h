@@ -21,6 +21,15 @@
 struct bv_dataset;
 struct bv_error;
 struct bv_index;
+struct bv_version_req;
+
+/*
+ * bv_resolve_tool_version() with the requirement parsed already (`req`, from `requirement`,
+ * which messages quote): a caller resolving many tools parses a requirement they share once.
+ */
+int bv_resolve_tool_version_req(char **version_out, char **path_out, const struct bv_index *idx,
+				const char *id, const struct bv_version_req *req,
+				const char *requirement, struct bv_error **err);
 
 /* `version` NULL or "" means the latest. */
 int bv_resolve_dataset(struct bv_dataset **out, const struct bv_index *idx, const char *id,

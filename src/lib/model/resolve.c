@@ -25,21 +25,26 @@ static char *list_versions(const struct bv_strv *versions)
 	return bv_buf_detach(&b, NULL);
 }
 
-int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv_index *idx,
-			    const char *id, const char *requirement, struct bv_error **err)
+/* The versions of `id` and the best match of `req` (parsed by `parse` when it is NULL). */
+static int resolve_version(char **version_out, char **path_out, const struct bv_index *idx,
+			   const char *id, const struct bv_version_req *req, bool parse,
+			   const char *requirement, struct bv_error **err)
 {
 	_cleanup_strv_ struct bv_strv versions = BV_STRV_INIT;
-	struct bv_version_req *req = NULL;
+	struct bv_version_req *own = NULL;
 	int best, r;
 
 	r = bv_index_tool_versions(&versions, idx, id, err);
 	if (r < 0)
 		return r;
-	r = bv_version_req_parse(&req, requirement ? requirement : "", err);
-	if (r < 0)
-		return r;
+	if (parse) {
+		r = bv_version_req_parse(&own, requirement ? requirement : "", err);
+		if (r < 0)
+			return r;
+		req = own;
+	}
 	best = bv_version_req_best(req, (const char *const *)versions.v, versions.n);
-	bv_version_req_free(req);
+	bv_version_req_free(own);
 	if (!versions.n) {
 		bv_error_setc(err, BV_ENOTFOUND, 0, "tool '%s' has no versions in the registry",
 			      id);
@@ -55,6 +60,19 @@ int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv
 	*path_out = bv_index_tool_path(idx, id, versions.v[best]);
 	*version_out = bv_xstrdup(versions.v[best]);
 	return 0;
+}
+
+int bv_resolve_tool_version(char **version_out, char **path_out, const struct bv_index *idx,
+			    const char *id, const char *requirement, struct bv_error **err)
+{
+	return resolve_version(version_out, path_out, idx, id, NULL, true, requirement, err);
+}
+
+int bv_resolve_tool_version_req(char **version_out, char **path_out, const struct bv_index *idx,
+				const char *id, const struct bv_version_req *req,
+				const char *requirement, struct bv_error **err)
+{
+	return resolve_version(version_out, path_out, idx, id, req, false, requirement, err);
 }
 
 int bv_resolve_tool(struct bv_manifest **out, const struct bv_index *idx, const char *id,

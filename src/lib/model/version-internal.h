@@ -64,6 +64,9 @@ int bv_semver_compare(const struct bv_semver *a, const struct bv_semver *b);
 /* The total order over version strings described above: negative, 0 (a == b) or positive. */
 int bv_version_compare(const char *a, const char *b);
 
+/* Whether `id` is a tool id as "tool@req" specs take it (bv_tool_spec_parse() with no '@'). */
+bool bv_tool_id_valid(const char *id);
+
 /* The requirement as written, without surrounding whitespace; "" for any version. */
 const char *bv_version_req_text(const struct bv_version_req *req);
 bool bv_version_req_is_any(const struct bv_version_req *req);

@@ -760,7 +760,7 @@ int bv_version_req_best(const struct bv_version_req *req, const char *const *ver
 	return best;
 }
 
-static bool valid_tool_id(const char *id)
+bool bv_tool_id_valid(const char *id)
 {
 	size_t len = strlen(id);
 
@@ -784,7 +784,7 @@ int bv_tool_spec_parse(char **id_out, char **req_out, const char *spec, struct b
 	const char *r;
 	int ret;
 
-	if (!valid_tool_id(id))
+	if (!bv_tool_id_valid(id))
 		return bv_error_setc(err, BV_EINVALID, 0, "invalid tool name '%s'", id);
 	if (!at) {
 		*id_out = TAKE_PTR(id);

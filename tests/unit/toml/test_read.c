@@ -167,6 +167,33 @@ static void test_toml_read__large_table_uses_index(void **state)
 	free(text);
 }
 
+/*
+ * Short keys and strings repeated in a document share one copy (keep_string): strings of the
+ * same length and end bytes fall in one slot, and each must still read back as written.
+ */
+static void test_toml_read__repeated_strings_read_back(void **state)
+{
+	(void)state;
+	struct bv_toml_doc *doc = parse_ok("[[t]]\nid = \"tool0000\"\nv = \"^1.0\"\n"
+					   "[[t]]\nid = \"tool1110\"\nv = \"^1.0\"\n"
+					   "[[t]]\nid = \"tool0000\"\nv = \"^2.0\"\n"
+					   "[[t]]\nid = \"\"\nv = \"^1.0\"\n");
+	static const char *const ids[] = {"tool0000", "tool1110", "tool0000", ""};
+	static const char *const reqs[] = {"^1.0", "^1.0", "^2.0", "^1.0"};
+	const struct bv_toml_value *t = bv_toml_table_get(bv_toml_doc_root(doc), "t");
+	assert_non_null(t);
+	assert_int_equal(t->u.array->n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct bv_toml_table *e = t->u.array->items[i].u.table;
+		assert_string_equal(bv_toml_table_get(e, "id")->u.string.ptr, ids[i]);
+		assert_string_equal(bv_toml_table_get(e, "v")->u.string.ptr, reqs[i]);
+		assert_int_equal(e->n, 2);
+		assert_string_equal(e->items[0].key, "id");
+		assert_string_equal(e->items[1].key, "v");
+	}
+	bv_toml_doc_free(doc);
+}
+
 static void test_toml_read__missing_file(void **state)
 {
 	(void)state;
@@ -188,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_toml_read__rejects_bad_bytes),
 		cmocka_unit_test(test_toml_read__nesting_is_bounded),
 		cmocka_unit_test(test_toml_read__large_table_uses_index),
+		cmocka_unit_test(test_toml_read__repeated_strings_read_back),
 		cmocka_unit_test(test_toml_read__missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include "test.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/xalloc.h"
 
 static void test_buf__add_and_printf_growth(void **state)
 {
@@ -137,6 +138,31 @@ static void test_buf__printable(void **state)
 	expect_printable("", false, "");
 }
 
+/* bv_xasprintf() formats short results on the stack first: every length around that
+ * buffer's size (256) comes out whole, as does a long one formatted again on the heap. */
+static void test_buf__xasprintf_lengths(void **state)
+{
+	static const size_t lengths[] = {0, 1, 200, 254, 255, 256, 257, 300, 5000};
+	(void)state;
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		size_t n = lengths[i];
+		char *want = bv_xmalloc(n + 1);
+		char *got;
+		for (size_t k = 0; k < n; k++)
+			want[k] = (char)('a' + k % 26);
+		want[n] = '\0';
+		got = bv_xasprintf("%s", want);
+		assert_string_equal(got, want);
+		free(got);
+		/* the length of the whole comes from the arguments, not only the format */
+		got = bv_xasprintf("%.*s|%d", (int)(n ? n - 1 : 0), want, 7);
+		assert_int_equal(strlen(got), (n ? n - 1 : 0) + 2);
+		assert_int_equal(got[strlen(got) - 1], '7');
+		free(got);
+		free(want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +171,7 @@ int main(void)
 		cmocka_unit_test(test_buf__read_fd_limit),
 		cmocka_unit_test(test_buf__read_file),
 		cmocka_unit_test(test_buf__printable),
+		cmocka_unit_test(test_buf__xasprintf_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
