@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -207,6 +208,64 @@ static void test_proc__pipes(void **state)
 	bv_buf_release(&out);
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+static void on_signal_info(int sig, siginfo_t *info, void *context)
+{
+	(void)sig;
+	(void)info;
+	(void)context;
+}
+
+static bool disposition_is(int sig, void (*want)(int))
+{
+	struct sigaction cur;
+	return sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_handler == want;
+}
+
+/*
+ * In a child (the test's own dispositions stay as they are): handlers, an SA_SIGINFO handler
+ * and an ignored SIGPIPE go back to the default, other ignored signals stay ignored.
+ */
+static void test_proc__default_signals(void **state)
+{
+	int status;
+	pid_t pid;
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		int bad = 0;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigaction(SIGUSR1, &sa, NULL);
+		sigaction(SIGRTMIN + 3, &sa, NULL);
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGUSR2, &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		sa.sa_handler = NULL;
+		sa.sa_sigaction = on_signal_info;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGHUP, &sa, NULL);
+		bv_proc_default_signals();
+		bad |= !disposition_is(SIGUSR1, SIG_DFL);
+		bad |= !disposition_is(SIGRTMIN + 3, SIG_DFL) << 1;
+		bad |= !disposition_is(SIGHUP, SIG_DFL) << 2;
+		bad |= !disposition_is(SIGPIPE, SIG_DFL) << 3;
+		bad |= !disposition_is(SIGUSR2, SIG_IGN) << 4;
+		bad |= !disposition_is(SIGTERM, SIG_DFL) << 5;
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_proc__no_stdin_and_sigpipe(void **state)
 {
 	struct bv_proc p = BV_PROC_INIT;
@@ -261,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_proc__capture),
 		cmocka_unit_test(test_proc__env_and_cwd),
 		cmocka_unit_test(test_proc__pipes),
+		cmocka_unit_test(test_proc__default_signals),
 		cmocka_unit_test(test_proc__no_stdin_and_sigpipe),
 		cmocka_unit_test(test_proc__stream_merges_and_waits),
 	};
