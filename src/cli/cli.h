@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "exit.h"
+#include "util/buf.h"
 
 struct bv_error;
 
@@ -201,6 +202,27 @@ void bv_cli_ctx_release(struct bv_cli_ctx *ctx);
 /* Prints a JSON value to stdout, indented, with a final newline; consumes the reference. */
 struct json_t;
 int bv_cli_print_json(struct json_t *j);
+
+/*
+ * The same text as bv_cli_print_json() of an array, printed one element at a time, so a long
+ * list never holds the whole tree nor its whole text (on a 1000-tool project that memory is
+ * most of the command's page faults):
+ *
+ *	struct bv_cli_json_array a;
+ *	bv_cli_json_array_begin(&a);
+ *	for (...)
+ *		bv_cli_json_array_add(&a, element);	(consumes the reference)
+ *	return bv_cli_json_array_end(&a);		(0, or an exit status after an error)
+ */
+struct bv_cli_json_array {
+	bool any, failed;
+	char *text; /* the last element's text, its buffer reused */
+	size_t cap;
+	struct bv_buf out; /* indented text not yet written */
+};
+void bv_cli_json_array_begin(struct bv_cli_json_array *a);
+void bv_cli_json_array_add(struct bv_cli_json_array *a, struct json_t *element);
+int bv_cli_json_array_end(struct bv_cli_json_array *a);
 
 /* Progress of pulls, drawn on stderr (bv_registry_options.progress). */
 struct bv_pull_progress;

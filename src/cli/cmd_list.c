@@ -199,7 +199,8 @@ static int list_tools(const struct bv_lockfile *lock)
 	char **tiers = load_tiers(lock);
 	int r = BV_EXIT_OK;
 	if (arg_json) {
-		json_t *a = json_array();
+		struct bv_cli_json_array a;
+		bv_cli_json_array_begin(&a);
 		for (size_t i = 0; i < lock->n_tools; i++) {
 			const struct bv_lock_tool *t = &lock->tools[i];
 			json_t *o = json_object(), *bins = json_array();
@@ -222,9 +223,9 @@ static int list_tools(const struct bv_lockfile *lock)
 			bv_strv_foreach (b, &t->binaries)
 				json_array_append_new(bins, json_string_nocheck(*b));
 			json_object_set_new_nocheck(o, "binaries", bins);
-			json_array_append_new(a, o);
+			bv_cli_json_array_add(&a, o);
 		}
-		r = bv_cli_print_json(a);
+		r = bv_cli_json_array_end(&a);
 		goto out;
 	}
 	if (!lock->n_tools) {

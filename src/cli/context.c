@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
@@ -161,6 +162,71 @@ int bv_cli_print_json(json_t *j)
 	free(text);
 	json_decref(j);
 	if (r < 0 || fputc('\n', stdout) == EOF) {
+		bv_cli_error("could not write to standard output");
+		return BV_EXIT_FAILURE;
+	}
+	return 0;
+}
+
+void bv_cli_json_array_begin(struct bv_cli_json_array *a)
+{
+	*a = (struct bv_cli_json_array){.out = BV_BUF_INIT};
+}
+
+/* What is gathered goes out in pieces of this size, as stdio's own buffer would. */
+#define JSON_ARRAY_FLUSH 65536
+
+static void json_array_flush(struct bv_cli_json_array *a)
+{
+	if (!a->failed && a->out.len && fwrite(a->out.buf, 1, a->out.len, stdout) != a->out.len)
+		a->failed = true;
+	bv_buf_reset(&a->out);
+}
+
+/*
+ * The element's own indented text with two more spaces after each newline is exactly what
+ * json_dumps() of the whole array prints for it: a newline inside a JSON value is always
+ * escaped, so every raw one is the indentation's.
+ */
+void bv_cli_json_array_add(struct bv_cli_json_array *a, json_t *element)
+{
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
+	size_t len = a->failed ? 0 : json_dumpb(element, a->text, a->cap, flags);
+	const char *p, *end, *nl;
+	if (len > a->cap) { /* too long for the buffer: grow it and dump again */
+		free(a->text);
+		a->cap = len > 4096 ? len : 4096;
+		a->text = bv_xmalloc(a->cap);
+		len = json_dumpb(element, a->text, a->cap, flags);
+	}
+	json_decref(element);
+	if (!len || len > a->cap) {
+		a->failed = true;
+		return;
+	}
+	bv_buf_puts(&a->out, a->any ? ",\n  " : "[\n  ");
+	a->any = true;
+	for (p = a->text, end = a->text + len; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl) {
+			bv_buf_add(&a->out, p, (size_t)(end - p));
+			break;
+		}
+		bv_buf_add(&a->out, p, (size_t)(nl - p));
+		bv_buf_puts(&a->out, "\n  ");
+	}
+	if (a->out.len >= JSON_ARRAY_FLUSH)
+		json_array_flush(a);
+}
+
+int bv_cli_json_array_end(struct bv_cli_json_array *a)
+{
+	bv_buf_puts(&a->out, a->any ? "\n]\n" : "[]\n");
+	json_array_flush(a);
+	bv_buf_release(&a->out);
+	free(a->text);
+	a->text = NULL;
+	if (a->failed) {
 		bv_cli_error("could not write to standard output");
 		return BV_EXIT_FAILURE;
 	}

@@ -100,8 +100,15 @@ setup() {
 	assert_output "[('bwa', 'bwa'), ('samtools', 'samtools')]"
 	run bv list --json
 	assert_success
+	# printed one tool at a time, the text is still that of the whole array indented by two
+	python3 -c 'import json,sys; t = sys.stdin.read(); sys.exit(json.dumps(json.loads(t), indent=2, ensure_ascii=False) + "\n" != t)' <<<"$output"
 	run python3 -c 'import json,sys; print([t["id"] + "@" + t["version"] for t in json.load(sys.stdin)])' <<<"$output"
 	assert_output "['bwa@0.7.18', 'samtools@1.21.0']"
+	# no tools: an empty array
+	printf 'version = 1\n' >bv.lock
+	run bv list --json
+	assert_success
+	assert_output "[]"
 }
 
 @test "list: the tier from the kept manifest copy, --layers with shared and unique bytes" {
