@@ -514,3 +514,27 @@ bool bv_stat_settled(const struct stat *st)
 		(now.tv_nsec - st->st_ctim.tv_nsec);
 	return later > 2 * ((int64_t)res.tv_sec * 1000000000 + res.tv_nsec);
 }
+
+int bv_dir_each(int fd, char *buf, int (*fn)(const char *name, unsigned char type, void *payload),
+		void *payload)
+{
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, BV_DIRBUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		for (ssize_t pos = 0; pos < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
+			int r;
+			pos += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			r = fn(de->d_name, de->d_type, payload);
+			if (r < 0)
+				return r;
+		}
+	}
+}

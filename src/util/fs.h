@@ -124,4 +124,15 @@ int bv_write_all(int fd, const void *buf, size_t len);
 /* Reads until `len` bytes or EOF, retrying on EINTR; returns the count or -1 with errno. */
 ssize_t bv_read_all(int fd, void *buf, size_t len);
 
+/*
+ * Calls `fn` for every entry of the directory `fd` (borrowed, just opened: read from its
+ * start) but "." and "..", in the file system's order, with the entry's name and d_type
+ * (DT_UNKNOWN where the file system gives none).  getdents64() on `fd` itself: a DIR stream
+ * would cost a second descriptor and more system calls per directory.  `buf` is
+ * BV_DIRBUF_SIZE bytes of scratch.  Returns 0, -errno, or the first negative value of `fn`.
+ */
+#define BV_DIRBUF_SIZE (32 * 1024)
+int bv_dir_each(int fd, char *buf, int (*fn)(const char *name, unsigned char type, void *payload),
+		void *payload);
+
 #endif

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -258,6 +259,56 @@ static void test_fs__check_beneath(void **state)
 	assert_int_equal(bv_path_check_beneath(base, "abs"), -EXDEV);
 }
 
+struct seen {
+	unsigned files, dirs, links, calls;
+	int stop_at; /* return -EINTR on this call (1-based); 0: never */
+};
+
+static int see_entry(const char *name, unsigned char type, void *payload)
+{
+	struct seen *s = payload;
+	s->calls++;
+	assert_true(strcmp(name, ".") && strcmp(name, ".."));
+	s->files += type == DT_REG;
+	s->dirs += type == DT_DIR;
+	s->links += type == DT_LNK;
+	return s->stop_at && (int)s->calls == s->stop_at ? -EINTR : 0;
+}
+
+/* Every entry but "." and "..", with its type; a callback's error stops the walk. */
+static void test_fs__dir_each(void **state)
+{
+	const char *dir = *state;
+	char *buf = bv_xmalloc(BV_DIRBUF_SIZE);
+	struct seen s = {0};
+	int fd;
+	for (int i = 0; i < 300; i++) { /* more than one getdents64() buffer's worth of names */
+		char name[300];
+		snprintf(name, sizeof(name), "%s/file-%03d-%0200d", dir, i, i);
+		assert_int_equal(bv_write_file_atomic(name, "x", 1, 0644, NULL), 0);
+	}
+	_cleanup_free_ char *sub = bv_path_join(dir, "sub");
+	_cleanup_free_ char *link = bv_path_join(dir, "link");
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(symlink("sub", link), 0);
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(bv_dir_each(fd, buf, see_entry, &s), 0);
+	close(fd);
+	assert_int_equal(s.calls, 302);
+	assert_int_equal(s.files, 300);
+	assert_int_equal(s.dirs, 1);
+	assert_int_equal(s.links, 1);
+
+	s = (struct seen){.stop_at = 5};
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(bv_dir_each(fd, buf, see_entry, &s), -EINTR);
+	close(fd);
+	assert_int_equal(s.calls, 5);
+	free(buf);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_tmpdir, teardown_tmpdir)
 
 int main(void)
@@ -273,6 +324,7 @@ int main(void)
 		T(test_fs__rm_rf_does_not_follow_symlinks),
 		T(test_fs__read_write_all),
 		T(test_fs__check_beneath),
+		T(test_fs__dir_each),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,11 +129,9 @@ struct lister {
 	const struct bv_seal_map *known;
 	bool contents;  /* false: file digests are "-" */
 	bool read_only; /* takes the write bits off each directory it lists (bv_seal_write) */
-	char *dirbuf;   /* DIRBUF_SIZE bytes of scratch for getdents64() */
+	char *dirbuf;   /* BV_DIRBUF_SIZE bytes of scratch for bv_dir_each() */
 	struct bv_buf out;
 };
-
-#define DIRBUF_SIZE (32 * 1024)
 
 /* The mode a directory ends with in a sealed tree: no write bits, and its owner may enter. */
 static mode_t read_only_mode(mode_t mode)
@@ -144,34 +142,26 @@ static mode_t read_only_mode(mode_t mode)
 static int list_entry(struct lister *ls, int dfd, const char *name, const char *rel,
 		      const struct stat *st, unsigned depth);
 
+static int push_name(const char *name, unsigned char type, void *payload)
+{
+	(void)type;
+	bv_strv_push(payload, name);
+	return 0;
+}
+
 /*
- * Lists the directory `fd` (borrowed, just opened: read from its start with getdents64(),
- * which a DIR stream would do with a second descriptor and three more system calls).
+ * Lists the directory `fd` (borrowed, just opened: read from its start by bv_dir_each()).
  */
 static int list_dir(struct lister *ls, int fd, const char *rel, unsigned depth)
 {
 	_cleanup_strv_ struct bv_strv names = BV_STRV_INIT;
-
-	for (;;) {
-		ssize_t n = getdents64(fd, ls->dirbuf, DIRBUF_SIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		for (ssize_t pos = 0; pos < n;) {
-			const struct dirent64 *de = (const struct dirent64 *)(ls->dirbuf + pos);
-			pos += de->d_reclen;
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				bv_strv_push(&names, de->d_name);
-		}
-	}
+	int r = bv_dir_each(fd, ls->dirbuf, push_name, &names);
+	if (r < 0)
+		return r;
 	bv_strv_sort(&names);
 	bv_strv_foreach (n, &names) {
 		_cleanup_free_ char *path = *rel ? bv_xasprintf("%s/%s", rel, *n) : bv_xstrdup(*n);
 		struct stat st;
-		int r;
 		if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		r = list_entry(ls, fd, *n, path, &st, depth);
@@ -251,7 +241,7 @@ static int list_tree(int fd, const struct bv_seal_map *known, bool contents, boo
 	if (r == 0) {
 		mode = read_only ? read_only_mode(st.st_mode) : st.st_mode;
 		bv_buf_printf(&ls.out, ".\td\t%04o\t0\t-\n", (unsigned)(mode & 07777));
-		ls.dirbuf = bv_xmalloc(DIRBUF_SIZE);
+		ls.dirbuf = bv_xmalloc(BV_DIRBUF_SIZE);
 		r = list_dir(&ls, own, "", 0);
 		free(ls.dirbuf);
 	}

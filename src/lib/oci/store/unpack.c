@@ -1753,7 +1753,7 @@ struct image {
 	const char *tree;              /* the layer tree being applied, for messages */
 	struct bv_seal_map *layer_map; /* its files' digests, from its seal */
 	struct bv_seal_map *image_map; /* the digest of every file the image has so far */
-	char *dirbuf;                  /* DIRBUF_SIZE bytes for list_dents() */
+	char *dirbuf;                  /* BV_DIRBUF_SIZE bytes for list_dents() */
 };
 
 __attribute__((format(printf, 4, 5))) static int
@@ -1802,8 +1802,6 @@ struct dents {
 	size_t n, alloc;
 };
 
-#define DIRBUF_SIZE (32 * 1024)
-
 static int dent_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
@@ -1818,32 +1816,25 @@ static void dents_release(struct dents *d)
 	d->n = d->alloc = 0;
 }
 
+static int push_dent(const char *name, unsigned char type, void *payload)
+{
+	struct dents *out = payload;
+	BV_GROW(out->v, out->alloc, out->n + 1);
+	out->v[out->n].name = bv_xstrdup(name);
+	out->v[out->n++].type = type;
+	return 0;
+}
+
 /*
  * The entries of the directory `fd` (borrowed, just opened: read from its start), sorted, so
- * images come out the same every time.  getdents64() on `fd` itself, where a DIR stream would
- * cost a second descriptor and three more system calls per directory; the types it gives
- * spare a stat of every file.  `buf` is DIRBUF_SIZE bytes of scratch.
+ * images come out the same every time; the types bv_dir_each() gives spare a stat of every
+ * file.  `buf` is BV_DIRBUF_SIZE bytes of scratch.
  */
 static int list_dents(int fd, char *buf, struct dents *out)
 {
-	for (;;) {
-		ssize_t n = getdents64(fd, buf, DIRBUF_SIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		for (ssize_t pos = 0; pos < n;) {
-			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
-			pos += de->d_reclen;
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			BV_GROW(out->v, out->alloc, out->n + 1);
-			out->v[out->n].name = bv_xstrdup(de->d_name);
-			out->v[out->n++].type = de->d_type;
-		}
-	}
+	int r = bv_dir_each(fd, buf, push_dent, out);
+	if (r < 0)
+		return r;
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), dent_cmp);
 	return 0;
@@ -2084,7 +2075,7 @@ int bv_unpack_image(const char *const *layer_trees, size_t n, const char *rootfs
 		return r < 0 ? r : 0;
 	}
 	im.image_map = bv_seal_map_new();
-	im.dirbuf = bv_xmalloc(DIRBUF_SIZE);
+	im.dirbuf = bv_xmalloc(BV_DIRBUF_SIZE);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		_cleanup_close_ int lfd = open(layer_trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		im.tree = layer_trees[i];
