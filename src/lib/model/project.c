@@ -355,7 +355,12 @@ fail:
 int bv_project_parse(struct bv_project **out, const char *text, size_t len, const char *path,
 		     struct bv_error **err)
 {
-	return parse_taking(out, bv_xstrndup(text, len), len, path, err);
+	/* a copy of all `len` bytes: a NUL inside is the parser's to refuse, not strndup's to cut
+	 */
+	char *copy = bv_xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return parse_taking(out, copy, len, path, err);
 }
 
 static void put_string(struct bv_buf *b, const char *s);

@@ -51,6 +51,19 @@ static void parse_fail(const char *text, int code, const char *want)
 	free(msg);
 }
 
+/* All `len` bytes are parsed, a NUL inside too (a copy cut at the NUL was read past its end). */
+static void test_project__nul_inside(void **state)
+{
+	static const char text[] = "[project]\nname = \"x\"\n# a\0\0\0\0\0\0\0\0 comment\n";
+	struct bv_error *err = NULL;
+	struct bv_project *p = NULL;
+	(void)state;
+	assert_true(bv_project_parse(&p, text, sizeof(text) - 1, PATH, &err) < 0);
+	assert_null(p);
+	assert_non_null(err);
+	bv_error_free(err);
+}
+
 static void test_project__minimal(void **state)
 {
 	struct bv_project *p = parse_ok("[project]\nname = \"demo\"\n");
@@ -993,6 +1006,7 @@ static void test_project__cache_host_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_project__nul_inside),
 		cmocka_unit_test(test_project__minimal),
 		cmocka_unit_test(test_project__every_section),
 		cmocka_unit_test(test_project__hardware_partial),
