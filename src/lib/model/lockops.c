@@ -228,13 +228,38 @@ static int compare_ids(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/*
+ * The last version requirement parsed, kept while the next tools repeat its text (most do):
+ * bv.toml's tools are walked in order and parsing one is most of the walk's cost.
+ */
+struct req_memo {
+	const char *text;
+	struct bv_version_req *req;
+};
+
+/* The requirement `text` parsed, or NULL when it does not parse (bv.toml's reader said why). */
+static const struct bv_version_req *req_memo_get(struct req_memo *m, const char *text)
+{
+	if (!m->text || strcmp(m->text, text)) {
+		bv_version_req_free(m->req);
+		m->req = NULL;
+		m->text = text;
+		if (bv_version_req_parse(&m->req, text, NULL) < 0)
+			m->req = NULL;
+	}
+	return m->req;
+}
+
+static void req_memo_release(struct req_memo *m)
+{
+	bv_version_req_free(m->req);
+}
+
 size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project *p,
 			       const struct bv_lockfile *lock)
 {
 	_cleanup_free_ const char **declared = NULL;
-	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
-	struct bv_version_req *req = NULL;
-	const char *req_text = NULL;
+	_cleanup_(req_memo_release) struct req_memo reqs = {0};
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_tools; i++) {
 		const struct bv_project_tool *pt = &p->tools[i];
@@ -245,14 +270,7 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 			n++;
 			continue;
 		}
-		if (!req_text || strcmp(req_text, pt->version)) {
-			bv_version_req_free(req);
-			req = NULL;
-			req_text = pt->version;
-			/* a requirement bv cannot parse was refused when bv.toml was read */
-			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
-				req = NULL;
-		}
+		const struct bv_version_req *req = req_memo_get(&reqs, pt->version);
 		if (req && !bv_version_req_matches(req, t->version)) {
 			bv_strv_pushf(problems,
 				      "bv.lock pins %s %s, which does not satisfy '%s' in bv.toml",
@@ -260,7 +278,6 @@ size_t bv_lockops_check_frozen(struct bv_strv *problems, const struct bv_project
 			n++;
 		}
 	}
-	bv_version_req_free(req);
 	/* bv.toml's ids sorted once: a lookup per locked tool was quadratic, a tenth of `bv sync`
 	 * with nothing to do on a 1000-tool project */
 	declared = bv_xcalloc(p->n_tools + 1, sizeof(*declared));
@@ -552,11 +569,6 @@ static bool named(const char *id, const char *const *names, size_t n)
 	return false;
 }
 
-static void version_req_freep(struct bv_version_req **req)
-{
-	bv_version_req_free(*req);
-}
-
 int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		      const struct bv_lockfile *old, const struct bv_index *idx,
 		      const struct bv_types *types, const struct bv_lockops_relock_options *o,
@@ -573,8 +585,7 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 	_cleanup_free_ struct bv_lockops_image *images = NULL;
 	bool check = !o->images, any_change = false;
 	/* the last requirement parsed, kept while the next tools repeat its text (most do) */
-	_cleanup_(version_req_freep) struct bv_version_req *req = NULL;
-	const char *req_text = NULL;
+	_cleanup_(req_memo_release) struct req_memo reqs = {0};
 	int r = 0;
 
 	if (!base)
@@ -599,13 +610,7 @@ int bv_lockops_relock(struct bv_lockops_result *out, const struct bv_project *p,
 		const struct bv_lock_tool *locked = bv_lockfile_find(base, pt->id);
 		bool forced = o->force_all || named(pt->id, o->only, o->n_only);
 		_cleanup_free_ char *version = NULL, *path = NULL;
-		if (!req_text || strcmp(req_text, pt->version)) {
-			bv_version_req_free(req);
-			req = NULL;
-			req_text = pt->version;
-			if (bv_version_req_parse(&req, pt->version, NULL) < 0)
-				req = NULL;
-		}
+		const struct bv_version_req *req = req_memo_get(&reqs, pt->version);
 		/* a requirement that does not parse takes the path that says why */
 		r = req ? bv_resolve_tool_version_req(&version, &path, idx, pt->id, req,
 						      pt->version, err)
