@@ -40,6 +40,9 @@ struct bv_strv;
 int bv_retain_register_project(const char *cache_dir, const char *project_root,
 			       struct bv_error **err);
 
+/* The file that registers `project_root` in the cache (a new string, the caller's). */
+char *bv_retain_project_entry(const char *cache_dir, const char *project_root);
+
 /* The registered project roots that still have a bv.toml, sorted; dead entries removed. */
 int bv_retain_projects(const char *cache_dir, struct bv_strv *roots, struct bv_error **err);
 

@@ -46,6 +46,7 @@
 
 struct bv_error;
 struct bv_pull_progress;
+struct bv_strv;
 
 /* Which image: exactly what bv.lock records for a tool. */
 struct bv_image_spec {
@@ -144,6 +145,13 @@ struct bv_runtime_ops {
 	 */
 	int (*warm)(struct bv_runtime *rt, const struct bv_run_request *req,
 		    struct bv_run_result *out, struct bv_error **err);
+	/*
+	 * Optional.  The paths whose stat keys (bv_stat_key) change whenever is_available()
+	 * may answer otherwise for any image, appended to `out`: for a caller that remembers
+	 * its answers (bv sync's record, bv/syncrecord.h).  -1 when the backend cannot name
+	 * them (a daemon keeps the images; a mode that checks image files one by one).
+	 */
+	int (*image_sources)(struct bv_runtime *rt, struct bv_strv *out);
 	void (*free)(struct bv_runtime *rt);
 };
 

@@ -125,6 +125,8 @@ bool bv_cli_terminal_draws(int fd);
 bool bv_cli_confirm(const char *question);
 __attribute__((format(printf, 1, 2))) void bv_cli_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void bv_cli_warning(const char *fmt, ...);
+/* How many warnings this process has printed (bv sync keeps no record of a sync that warned). */
+unsigned bv_cli_warnings_shown(void);
 __attribute__((format(printf, 1, 2))) void bv_cli_hint(const char *fmt, ...);
 /* A status line on stderr ("Added ...", progress), which --quiet silences; errors stay. */
 __attribute__((format(printf, 1, 2))) void bv_cli_status(const char *fmt, ...);
@@ -318,9 +320,12 @@ bool bv_cli_is_own_name(const char *argv0);
 
 /* syncing.c: bv.lock's images onto the backend chosen by `backend` (NULL: the default
  * order); prints one summary line ("Synced ...", or "Everything is up to date" unless
- * `quiet`).  bv_cli_write_shims() rewrites .bv/bin.  Both return an exit status. */
+ * `quiet`).  With a `record` (bv sync's, bv/syncrecord.h, else NULL) the backend's image
+ * sources are recorded before anything is asked, and a pull spoils it.
+ * bv_cli_write_shims() rewrites .bv/bin.  Both return an exit status. */
+struct bv_sync_record;
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet,
-		       const char *platform);
+		       const char *platform, struct bv_sync_record *record);
 int bv_cli_write_shims(const struct bv_cli_ctx *ctx);
 
 /*

@@ -141,7 +141,7 @@ static int auto_sync(struct bv_cli_ctx *ctx)
 		if (toml_digest(digest, ctx->project->path))
 			record_toml(ctx, digest);
 	}
-	r = bv_cli_sync_images(ctx, arg_backend, 0, true, NULL);
+	r = bv_cli_sync_images(ctx, arg_backend, 0, true, NULL, NULL);
 	if (!r && !bv_shims_current(ctx->project->root, ctx->lock))
 		r = bv_cli_write_shims(ctx);
 	return r;

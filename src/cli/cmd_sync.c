@@ -16,14 +16,21 @@
 #include <bv/runplan.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
+#include <bv/syncrecord.h>
+#include <bv/retain.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -56,7 +63,7 @@ static int check_frozen(const struct bv_cli_ctx *ctx)
  * the project lock, as bv exec does: "Everything is up to date" must not hide a tool that
  * bv.toml asks for.
  */
-static int lock_declared(struct bv_cli_ctx *ctx)
+static int lock_declared(struct bv_cli_ctx *ctx, struct bv_sync_record *record)
 {
 	struct bv_strv problems = BV_STRV_INIT;
 	size_t n = bv_lockops_check_frozen(&problems, ctx->project, ctx->lock);
@@ -64,6 +71,8 @@ static int lock_declared(struct bv_cli_ctx *ctx)
 	bv_strv_clear(&problems);
 	if (!n)
 		return 0;
+	if (record)
+		bv_sync_record_spoil(record, "bv.lock is locked again");
 	if ((r = bv_cli_ctx_take_lock(ctx)))
 		return r;
 	/* bv.lock as it is under the lock: another command may have locked it meanwhile */
@@ -99,6 +108,21 @@ static bool entry_changed(const struct bv_lockfile *lock, const struct bv_lock_t
 	return changed;
 }
 
+/* The registry copy the drift check reads, as it was read, and how long it stays unrefreshed. */
+static void record_index_sources(struct bv_sync_record *record, const struct bv_index *idx)
+{
+	const char *paths[2];
+	const struct stat *stats[2];
+	int64_t fresh_until;
+	if (!bv_index_sources(idx, paths, stats, &fresh_until)) {
+		bv_sync_record_spoil(record, "the registry is used in place, or its copy is refreshed on every sync");
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		bv_sync_record_add_stat(record, paths[i], stats[i]);
+	bv_sync_record_until(record, fresh_until);
+}
+
 /*
  * The drift warning: a locked tool whose registry manifest changed since bv.lock was written
  * (the registry republished that version).  A digest bv computed itself (a kept copy carries
@@ -106,7 +130,7 @@ static bool entry_changed(const struct bv_lockfile *lock, const struct bv_lock_t
  * reproduce (upstream's) warns only when the content changed.  Best effort: no registry, no
  * network or a version the registry dropped is silence, never a failure.
  */
-static void warn_drift(struct bv_cli_ctx *ctx)
+static void warn_drift(struct bv_cli_ctx *ctx, struct bv_sync_record *record)
 {
 	struct bv_error *err = NULL;
 	char *cache = NULL; /* freed by hand: gcc's analyzer misreads a cleanup attribute here */
@@ -116,8 +140,11 @@ static void warn_drift(struct bv_cli_ctx *ctx)
 			  bv_offline() ? BV_INDEX_OFFLINE : BV_INDEX_REFRESH_STALE, &err) < 0) {
 		bv_error_free(err);
 		ctx->index = NULL;
+		/* the next sync tries again (and may reach the registry): it must not be skipped */
+		bv_sync_record_spoil(record, "the registry could not be opened");
 		return;
 	}
+	record_index_sources(record, ctx->index);
 	if (bv_cache_dir(&cache, &err) < 0) {
 		bv_error_free(err);
 		err = NULL;
@@ -141,6 +168,8 @@ static void warn_drift(struct bv_cli_ctx *ctx)
 		changed = own != NULL;
 		bv_manifest_free(own);
 		pinned = bv_xasprintf("=%s", t->version);
+		/* what follows reads files the record does not know */
+		bv_sync_record_spoil(record, "a manifest differs from the registry's");
 		if (!changed &&
 		    bv_resolve_tool(&m, ctx->index, t->tool_id, pinned, NULL, &err) == 0)
 			changed = entry_changed(ctx->lock, t, m);
@@ -284,7 +313,7 @@ static int sync_from(void)
 	if ((r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL)))
 		goto out;
 	loaded = true;
-	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, NULL);
+	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, NULL, NULL);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
 	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
 		r = bv_cli_write_shims(&ctx);
@@ -300,10 +329,105 @@ out:
 	return r;
 }
 
+/*
+ * What a sync's answer depends on besides files (bv/syncrecord.h): the arguments that change
+ * it, every BV_* variable and those that place the cache and configuration, the user, the
+ * machine (a project on a shared file system is synced from nodes of several kinds), whether
+ * user namespaces work (the default backend), and bv's own path (the shims point at it).
+ * The variables are sorted: the order of the environment says nothing.
+ */
+static char *record_context(void)
+{
+	static const char *const placing[] = {"HOME=", "XDG_CACHE_HOME=", "XDG_CONFIG_HOME="};
+	_cleanup_strv_ struct bv_strv vars = BV_STRV_INIT;
+	_cleanup_buf_ struct bv_buf b = BV_BUF_INIT;
+	_cleanup_free_ char *exe = bv_executable_path();
+	struct bv_runtime *native = NULL;
+	struct bv_error *err = NULL;
+	struct utsname u;
+	bool usable = false;
+	if (!exe || uname(&u) < 0)
+		return NULL;
+	if (bv_runtime_native_new(&native, &err) < 0)
+		bv_error_free(err);
+	else
+		usable = native->ops->is_usable(native);
+	bv_runtime_free(native);
+	for (char **e = environ; *e; e++) {
+		/* BV_LOG only says how much to tell: a debug run may use the record too */
+		bool wanted = bv_str_has_prefix(*e, "BV_") && !bv_str_has_prefix(*e, "BV_LOG=");
+		for (size_t i = 0; !wanted && i < BV_ARRAY_SIZE(placing); i++)
+			wanted = bv_str_has_prefix(*e, placing[i]);
+		if (wanted)
+			bv_strv_push(&vars, *e);
+	}
+	bv_strv_sort(&vars);
+	bv_buf_printf(&b, "exe %s\nuid %u\nhost %s %s %s\nuserns %d\n", exe, (unsigned)geteuid(),
+		      u.nodename, u.machine, u.release, usable);
+	/* "=value" when given, nothing when not: an empty value is not an absent one */
+	bv_buf_printf(&b, "backend %s%s\nregistry %s%s\n", arg_backend ? "=" : "",
+		      arg_backend ? arg_backend : "", arg_registry ? "=" : "",
+		      arg_registry ? arg_registry : "");
+	bv_strv_foreach (v, &vars)
+		bv_buf_printf(&b, "env %s\n", *v);
+	return bv_buf_detach(&b, NULL);
+}
+
+/*
+ * A plain sync (no option that asks for more than the images and the shims) whose record
+ * still holds: nothing is read but the record and the files it names.  *context is set for
+ * the record of a sync that goes the whole way; NULL when none can be kept.
+ */
+static bool nothing_changed(char **context, char **root)
+{
+	struct bv_error *err = NULL;
+	size_t n;
+	*context = NULL;
+	*root = NULL;
+	if (arg_frozen || arg_data || arg_platform || arg_require_signed || arg_from)
+		return false;
+	if (bv_project_find(root, NULL, &err) < 0) {
+		bv_error_free(err);
+		return false;
+	}
+	if (!(*context = record_context()) || !bv_sync_record_check(*root, *context, &n))
+		return false;
+	bv_cli_status("Everything is up to date (%zu tool%s)\n", n, n == 1 ? "" : "s");
+	return true;
+}
+
+/* The files a sync reads first, stat'ed before it reads them. */
+static void record_project(struct bv_sync_record *record, const char *root)
+{
+	_cleanup_free_ char *toml = bv_path_join(root, "bv.toml");
+	_cleanup_free_ char *lock = bv_path_join(root, "bv.lock");
+	bv_sync_record_add(record, toml);
+	bv_sync_record_add(record, lock);
+}
+
+/* The files the end of a sync reads: the shims, their stamp, the cache's registration. */
+static void record_shims(struct bv_sync_record *record, const struct bv_cli_ctx *ctx)
+{
+	struct bv_error *err = NULL;
+	_cleanup_free_ char *bin = bv_path_join(ctx->project->root, ".bv/bin");
+	_cleanup_free_ char *ok = bv_path_join(ctx->project->root, ".bv/bin.ok");
+	_cleanup_free_ char *cache = NULL, *entry = NULL;
+	bv_sync_record_add(record, bin);
+	bv_sync_record_add(record, ok);
+	if (bv_cache_dir(&cache, &err) < 0) {
+		bv_error_free(err);
+		bv_sync_record_spoil(record, "no cache directory");
+		return;
+	}
+	entry = bv_retain_project_entry(cache, ctx->project->root);
+	bv_sync_record_add(record, entry);
+}
+
 static int run_sync(int argc, char **argv)
 {
 	struct bv_cli_ctx ctx;
-	_cleanup_free_ char *platform = NULL;
+	_cleanup_free_ char *platform = NULL, *context = NULL, *root = NULL;
+	struct bv_sync_record *record = NULL;
 	int first = 0, r;
 	int status = bv_cli_begin(&bv_cmd_sync, argc, argv, 0, 0, &first);
 	if (status >= 0)
@@ -320,9 +444,16 @@ static int run_sync(int argc, char **argv)
 	}
 	if (arg_from)
 		return sync_from();
+	if (nothing_changed(&context, &root))
+		return BV_EXIT_OK;
+	record = bv_sync_record_new(context ? context : "");
+	if (!context)
+		bv_sync_record_spoil(record, "an option asks for more than the images and the shims");
+	else
+		record_project(record, root);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
-		goto out;
+		goto out_record;
 	ctx.require_signed = arg_require_signed;
 	if (platform && !bv_runtime_runs_from_store(bv_runtime_selected_name(
 				arg_backend, ctx.project->runtime_backend))) {
@@ -330,23 +461,34 @@ static int run_sync(int argc, char **argv)
 		r = BV_EXIT_USAGE;
 		goto out;
 	}
+	/* the project found may not be the one recorded: another bv.toml may have appeared */
+	if (!root || strcmp(root, ctx.project->root) != 0 || bv_cli_require_signed(&ctx))
+		bv_sync_record_spoil(record, "another project, or signatures to check");
 	if (arg_frozen && ((r = check_frozen(&ctx)) || (r = bv_cli_check_data_pins(ctx.lock))))
 		goto out;
-	if (!arg_frozen && (r = lock_declared(&ctx)))
+	if (!arg_frozen && (r = lock_declared(&ctx, record)))
 		goto out;
-	warn_drift(&ctx);
-	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform);
+	warn_drift(&ctx, record);
+	r = bv_cli_sync_images(&ctx, arg_backend, arg_jobs, false, platform, record);
 	/* the datasets last, from the registry the drift check opened when it could */
 	if (!r && arg_data &&
 	    (ctx.index || !(r = bv_cli_ctx_load_index(&ctx, arg_registry, false))))
 		r = bv_cli_sync_data(ctx.lock, ctx.index, arg_jobs);
+	if (!r)
+		record_shims(record, &ctx);
 	if (!r && !bv_shims_current(ctx.project->root, ctx.lock) &&
-	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock))
+	    !(r = bv_cli_ctx_take_lock(&ctx)) && !bv_shims_current(ctx.project->root, ctx.lock)) {
+		bv_sync_record_spoil(record, "the shims are written again");
 		r = bv_cli_write_shims(&ctx);
-	else if (!r)
+	} else if (!r) {
 		r = bv_cli_register_project(&ctx);
+	}
+	if (!r && !bv_cli_warnings_shown())
+		(void)bv_sync_record_write(record, ctx.project->root, ctx.lock->n_tools);
 out:
 	bv_cli_ctx_release(&ctx);
+out_record:
+	bv_sync_record_free(record);
 	return r;
 }
 

@@ -122,9 +122,17 @@ void bv_cli_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+static unsigned warnings_shown;
+
+unsigned bv_cli_warnings_shown(void)
+{
+	return warnings_shown;
+}
+
 void bv_cli_warning(const char *fmt, ...)
 {
 	va_list ap;
+	warnings_shown++;
 	va_start(ap, fmt);
 	vreport("warning:", "1;33", fmt, ap);
 	va_end(ap);

@@ -11,6 +11,7 @@
 #include <bv/retain.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
+#include <bv/syncrecord.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "cli.h"
 #include "util/cleanup.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -77,8 +79,20 @@ int bv_cli_write_shims(const struct bv_cli_ctx *ctx)
 	return bv_cli_register_project(ctx);
 }
 
+/* What the backend's answers about images come from, taken before it is asked. */
+static void record_image_sources(struct bv_sync_record *record, struct bv_runtime *rt)
+{
+	_cleanup_strv_ struct bv_strv sources = BV_STRV_INIT;
+	if (!rt->ops->image_sources || rt->ops->image_sources(rt, &sources) < 0) {
+		bv_sync_record_spoil(record, "the backend cannot name what its images depend on");
+		return;
+	}
+	bv_strv_foreach (path, &sources)
+		bv_sync_record_add(record, *path);
+}
+
 int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsigned jobs, bool quiet,
-		       const char *platform)
+		       const char *platform, struct bv_sync_record *record)
 {
 	struct bv_error *err = NULL;
 	struct bv_runtime *rt = NULL;
@@ -97,6 +111,8 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 		r = bv_cli_report(err);
 		goto out;
 	}
+	if (record)
+		record_image_sources(record, rt);
 	for (size_t i = 0; i < ctx->lock->n_tools; i++) {
 		const struct bv_lock_tool *t = &ctx->lock->tools[i];
 		struct bv_image_spec image = {.tool_id = t->tool_id,
@@ -119,6 +135,8 @@ int bv_cli_sync_images(const struct bv_cli_ctx *ctx, const char *backend, unsign
 	/* every pin, present or not: a lock is only as good as its least checked image */
 	if (bv_cli_require_signed(ctx) && (r = bv_cli_verify_signed(ctx, ctx->lock, NULL, 0)))
 		goto out;
+	if (n_missing && record)
+		bv_sync_record_spoil(record, "images are pulled");
 	if (n_missing && rt->ops->ensure(rt, missing, n_missing, &o, &err) < 0) {
 		r = bv_cli_report(err);
 		goto out;

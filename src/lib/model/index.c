@@ -59,6 +59,11 @@ struct bv_index {
 	/* the snapshot file read, whose strings the entries point into; NULL when the entries
 	 * own theirs (a snapshot just built) */
 	char *snap_text;
+	/* for bv_index_sources(): how it was opened, and the stamp and snapshot as read */
+	enum bv_index_refresh mode;
+	char *source_paths[2];
+	struct stat source_stats[2];
+	bool sources_known;
 };
 
 const char *bv_registry_url_choose(const char *flag, const char *from_bv_toml)
@@ -551,6 +556,7 @@ int bv_index_open(struct bv_index **out, const char *url, enum bv_index_refresh 
 		return bv_error_setc(err, BV_EINVALID, 0, "empty registry URL");
 	idx = bv_xcalloc(1, sizeof(*idx));
 	idx->url = bv_xstrdup(url);
+	idx->mode = mode;
 	switch (classify(url, &file_path)) {
 	case URL_PATH:
 		r = open_in_place(idx, url, err);
@@ -582,6 +588,29 @@ const char *bv_index_location(const struct bv_index *idx, bool *cloned)
 {
 	*cloned = is_cloned(idx);
 	return idx->root;
+}
+
+bool bv_index_sources(const struct bv_index *idx, const char *paths[2],
+		      const struct stat *stats[2], int64_t *fresh_until)
+{
+	int64_t ttl;
+	if (!idx->sources_known || idx->warning || idx->mode == BV_INDEX_REFRESH_ALWAYS)
+		return false;
+	if (bv_offline() || idx->mode == BV_INDEX_OFFLINE) {
+		*fresh_until = INT64_MAX;
+	} else {
+		/* is_fresh()'s rule: refreshed once the stamp is `ttl` seconds old */
+		if (read_ttl(&ttl, NULL) < 0 || ttl <= 0)
+			return false;
+		*fresh_until = (int64_t)idx->source_stats[0].st_mtime > INT64_MAX - ttl
+				       ? INT64_MAX
+				       : (int64_t)idx->source_stats[0].st_mtime + ttl;
+	}
+	for (int i = 0; i < 2; i++) {
+		paths[i] = idx->source_paths[i];
+		stats[i] = &idx->source_stats[i];
+	}
+	return true;
 }
 
 int bv_index_ttl(int64_t *out, struct bv_error **err)
@@ -692,6 +721,8 @@ void bv_index_free(struct bv_index *idx)
 	if (!idx)
 		return;
 	drop_snapshot(idx);
+	free(idx->source_paths[0]);
+	free(idx->source_paths[1]);
 	free(idx->url);
 	free(idx->root);
 	free(idx->warning);
@@ -882,13 +913,12 @@ int bv_index_manifest_digest(const struct bv_index *idx, const char *tool, const
  * the refresh stamp it was made for; any other stamp means it is out of date.  Registries
  * used in place (a local directory) may change at any time and get no snapshot.
  */
-static char *stamp_id(const char *dir)
+static char *stamp_id(const char *dir, struct stat *st)
 {
 	_cleanup_free_ char *stamp = bv_path_join(dir, STAMP_NAME);
-	struct stat st;
-	if (stat(stamp, &st) < 0)
+	if (stat(stamp, st) < 0)
 		return NULL;
-	return bv_xasprintf("%lld.%09ld", (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+	return bv_xasprintf("%lld.%09ld", (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec);
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -1003,15 +1033,22 @@ static int load_snapshot(struct bv_index *idx, struct bv_error **err)
 {
 	_cleanup_buf_ struct bv_buf text = BV_BUF_INIT;
 	_cleanup_free_ char *path = bv_path_join(idx->root, SNAPSHOT_NAME);
-	_cleanup_free_ char *stamp = stamp_id(idx->root);
+	struct stat stamp_st, snap_st;
+	_cleanup_free_ char *stamp = stamp_id(idx->root, &stamp_st);
 	int r;
 	if (!stamp)
 		return 0; /* no stamp, no snapshot: list directories as they are */
-	if (bv_buf_read_file(&text, path, SNAPSHOT_MAX, NULL) == 0) {
+	if (stat(path, &snap_st) == 0 && bv_buf_read_file(&text, path, SNAPSHOT_MAX, NULL) == 0) {
 		idx->snap_text = bv_buf_detach(&text, NULL);
 		if (parse_snapshot(idx, idx->snap_text, stamp)) {
 			if (!snapshot_sorted(idx))
 				qsort(idx->snap, idx->n_snap, sizeof(*idx->snap), compare_entries);
+			/* both stats were taken before what they describe was read */
+			idx->source_paths[0] = bv_path_join(idx->root, STAMP_NAME);
+			idx->source_paths[1] = TAKE_PTR(path);
+			idx->source_stats[0] = stamp_st;
+			idx->source_stats[1] = snap_st;
+			idx->sources_known = true;
 			return 0;
 		}
 	}

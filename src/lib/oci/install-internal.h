@@ -31,6 +31,9 @@ int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error *
 /* The one in the cache, whatever the mode (local_dir falls back to it when the node is full). */
 int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
 
+/* The directory of the cache's root filesystems and their seals: the parent of those paths. */
+int bv_install_shared_rootfs_dir(char **out, struct bv_error **err);
+
 /*
  * local_dir mode, for a run: the node-local root filesystem of `image` (its tool_id,
  * reference and pinned digest are read) in *rootfs_out, unpacked from the store first when

@@ -66,6 +66,15 @@ int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_
 	return r < 0 ? r : rootfs_below(out, cache, top_digest, err);
 }
 
+int bv_install_shared_rootfs_dir(char **out, struct bv_error **err)
+{
+	_cleanup_free_ char *cache = NULL;
+	int r = bv_cache_dir(&cache, err);
+	if (r >= 0)
+		*out = bv_path_join(cache, "rootfs");
+	return r;
+}
+
 int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err)
 {
 	enum bv_image_mode mode;

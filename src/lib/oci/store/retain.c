@@ -29,7 +29,7 @@
 #define LEASE_SUFFIX ".lease"
 
 /* "<cache>/projects/<FNV-1a of the root>": the content is checked, so a cheap name will do */
-static char *entry_path(const char *cache_dir, const char *project_root)
+char *bv_retain_project_entry(const char *cache_dir, const char *project_root)
 {
 	return bv_xasprintf("%s/" PROJECTS_DIR "/%016" PRIx64, cache_dir,
 			    bv_fnv1a64(project_root, strlen(project_root)));
@@ -38,7 +38,7 @@ static char *entry_path(const char *cache_dir, const char *project_root)
 int bv_retain_register_project(const char *cache_dir, const char *project_root,
 			       struct bv_error **err)
 {
-	_cleanup_free_ char *path = entry_path(cache_dir, project_root);
+	_cleanup_free_ char *path = bv_retain_project_entry(cache_dir, project_root);
 	_cleanup_free_ char *dir = bv_path_join(cache_dir, PROJECTS_DIR);
 	_cleanup_buf_ struct bv_buf old = BV_BUF_INIT;
 	int r;
@@ -74,7 +74,7 @@ int bv_retain_projects(const char *cache_dir, struct bv_strv *roots, struct bv_e
 		    root.buf[0] != '/' || memchr(root.buf, '\0', root.len))
 			continue;
 		/* an entry must be the one its root would get, or it is not ours to trust */
-		expected = entry_path(cache_dir, root.buf);
+		expected = bv_retain_project_entry(cache_dir, root.buf);
 		if (strcmp(expected, path))
 			continue;
 		toml = bv_path_join(root.buf, "bv.toml");

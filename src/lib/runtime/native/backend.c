@@ -356,6 +356,26 @@ static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec
 	return 0;
 }
 
+/*
+ * The trees and their seals sit side by side in one directory (listed_rootfs()), and whether
+ * an image is available is whether its entries are there: only the directory's own stat
+ * changes with that answer.  squashfs and local_dir look at files elsewhere, one by one.
+ */
+static int native_image_sources(struct bv_runtime *rt, struct bv_strv *out)
+{
+	char *dir = NULL;
+	struct bv_error *err = NULL;
+	(void)rt;
+	if (image_mode() != BV_IMAGE_TREE) /* from the variable, which bv.toml's setting fills */
+		return -1;
+	if (bv_install_shared_rootfs_dir(&dir, &err) < 0) {
+		bv_error_free(err);
+		return -1;
+	}
+	bv_strv_push_take(out, dir);
+	return 0;
+}
+
 static int native_inspect(struct bv_runtime *rt, const struct bv_image_spec *image,
 			  struct bv_image_info *out, struct bv_error **err)
 {
@@ -808,6 +828,7 @@ static const struct bv_runtime_ops native_ops = {
 	.inspect = native_inspect,
 	.run = native_run,
 	.remove = native_remove,
+	.image_sources = native_image_sources,
 	.free = NULL,
 };
 
