@@ -107,15 +107,20 @@ const char *bv_index_location(const struct bv_index *idx, bool *cloned);
 /*
  * What the index's answers about manifests come from, for a caller that keeps something it
  * concluded from them (bv sync's record, bv/syncrecord.h): the clone's refresh stamp and its
- * snapshot, each with the stat(2) taken before it was read, and the time until which
- * bv_index_open() would use this copy without refreshing it (INT64_MAX offline).  False when
- * there is no such list: a registry used in place may change at any time, a snapshot built by
- * this very open is too new to trust its times, and a copy whose refresh failed or that is
- * refreshed on every open must be opened again.  Paths and stats are borrowed from the index.
+ * snapshot, each with the stat(2) taken before it was read, and the times between which
+ * bv_index_open() would use this copy without refreshing it (from the refresh on, before it
+ * is $BV_INDEX_TTL seconds old; always when offline).  False when there is no such list: a
+ * registry used in place may change at any time, a snapshot built by this very open is too
+ * new to trust its times, and a copy whose refresh failed or that is refreshed on every open
+ * must be opened again.  Paths and stats are borrowed from the index.
  */
 struct stat;
-bool bv_index_sources(const struct bv_index *idx, const char *paths[2],
-		      const struct stat *stats[2], int64_t *fresh_until);
+struct bv_index_sources {
+	const char *paths[2];
+	const struct stat *stats[2];
+	int64_t fresh_from, fresh_until; /* seconds since the epoch, until excluded */
+};
+bool bv_index_sources(const struct bv_index *idx, struct bv_index_sources *out);
 
 /* $BV_INDEX_TTL, else the default (300): seconds a clone stays fresh.  BV_EINVALID when
  * malformed. */

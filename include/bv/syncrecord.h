@@ -7,9 +7,9 @@
  * the backend keeps its images in, the registry copy's refresh stamp and snapshot, .bv/bin
  * and its stamp, the cache's registration of the project), on its arguments and environment
  * (a context string the caller composes), on bv itself, and on time (a registry copy older
- * than its TTL is refreshed).  The record keeps the stat key (bv_stat_key: device, inode,
+ * than its TTL, or from the future, is refreshed).  The record keeps the stat key (bv_stat_key: device, inode,
  * size, mtime, ctime) of every such file as it was before the sync read it, the context,
- * the build id, the time until which it holds and the number of tools; it is valid only
+ * the build id, the times between which it holds and the number of tools; it is valid only
  * while every one of them is unchanged.  Only files whose ctime had settled (bv_stat_settled)
  * are recorded, so an edit in the same tick of the file clock cannot keep a recorded key.
  *
@@ -19,7 +19,7 @@
  *   struct bv_sync_record *rec = bv_sync_record_new(context);
  *   bv_sync_record_add(rec, path);                  before the sync reads the file
  *   bv_sync_record_add_stat(rec, path, &st);        a stat taken when it was read
- *   bv_sync_record_until(rec, fresh_until);         the registry copy's TTL
+ *   bv_sync_record_window(rec, from, until);        the registry copy's TTL
  *   bv_sync_record_spoil(rec, why);                 the sync did something, or warned
  *   bv_sync_record_write(rec, root, n_tools);       only if every file is still as recorded
  *   bv_sync_record_free(rec);
@@ -50,8 +50,8 @@ void bv_sync_record_free(struct bv_sync_record *rec);
 void bv_sync_record_add(struct bv_sync_record *rec, const char *path);
 void bv_sync_record_add_stat(struct bv_sync_record *rec, const char *path, const struct stat *st);
 
-/* The record holds until `until` (seconds since the epoch) at most. */
-void bv_sync_record_until(struct bv_sync_record *rec, int64_t until);
+/* The record holds from `from` and before `until` (seconds since the epoch) at most. */
+void bv_sync_record_window(struct bv_sync_record *rec, int64_t from, int64_t until);
 
 /* The sync this record describes did something, said something or read something the record
  * cannot vouch for (`why`, for the debug log): it must not be written. */

@@ -111,16 +111,15 @@ static bool entry_changed(const struct bv_lockfile *lock, const struct bv_lock_t
 /* The registry copy the drift check reads, as it was read, and how long it stays unrefreshed. */
 static void record_index_sources(struct bv_sync_record *record, const struct bv_index *idx)
 {
-	const char *paths[2];
-	const struct stat *stats[2];
-	int64_t fresh_until;
-	if (!bv_index_sources(idx, paths, stats, &fresh_until)) {
-		bv_sync_record_spoil(record, "the registry is used in place, or its copy is refreshed on every sync");
+	struct bv_index_sources sources;
+	if (!bv_index_sources(idx, &sources)) {
+		bv_sync_record_spoil(record, "the registry is used in place, or its copy is "
+					     "refreshed on every sync");
 		return;
 	}
 	for (int i = 0; i < 2; i++)
-		bv_sync_record_add_stat(record, paths[i], stats[i]);
-	bv_sync_record_until(record, fresh_until);
+		bv_sync_record_add_stat(record, sources.paths[i], sources.stats[i]);
+	bv_sync_record_window(record, sources.fresh_from, sources.fresh_until);
 }
 
 /*
@@ -405,15 +404,18 @@ static void record_project(struct bv_sync_record *record, const char *root)
 	bv_sync_record_add(record, lock);
 }
 
-/* The files the end of a sync reads: the shims, their stamp, the cache's registration. */
+/*
+ * The files the end of a sync reads: the shims and the cache's registration.  .bv/bin is
+ * enough for the shims: a link cannot be changed in place, only replaced, which changes the
+ * directory (its stamp .bv/bin.ok only spares reading the links, and is written by the very
+ * check that would record it).
+ */
 static void record_shims(struct bv_sync_record *record, const struct bv_cli_ctx *ctx)
 {
 	struct bv_error *err = NULL;
 	_cleanup_free_ char *bin = bv_path_join(ctx->project->root, ".bv/bin");
-	_cleanup_free_ char *ok = bv_path_join(ctx->project->root, ".bv/bin.ok");
 	_cleanup_free_ char *cache = NULL, *entry = NULL;
 	bv_sync_record_add(record, bin);
-	bv_sync_record_add(record, ok);
 	if (bv_cache_dir(&cache, &err) < 0) {
 		bv_error_free(err);
 		bv_sync_record_spoil(record, "no cache directory");

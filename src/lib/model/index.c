@@ -590,25 +590,26 @@ const char *bv_index_location(const struct bv_index *idx, bool *cloned)
 	return idx->root;
 }
 
-bool bv_index_sources(const struct bv_index *idx, const char *paths[2],
-		      const struct stat *stats[2], int64_t *fresh_until)
+bool bv_index_sources(const struct bv_index *idx, struct bv_index_sources *out)
 {
-	int64_t ttl;
+	int64_t ttl, refreshed;
 	if (!idx->sources_known || idx->warning || idx->mode == BV_INDEX_REFRESH_ALWAYS)
 		return false;
+	refreshed = (int64_t)idx->source_stats[0].st_mtime;
 	if (bv_offline() || idx->mode == BV_INDEX_OFFLINE) {
-		*fresh_until = INT64_MAX;
+		out->fresh_from = INT64_MIN;
+		out->fresh_until = INT64_MAX;
 	} else {
-		/* is_fresh()'s rule: refreshed once the stamp is `ttl` seconds old */
+		/* is_fresh()'s rule: refreshed when the stamp is `ttl` seconds old, or from the
+		 * future (a clock set back) */
 		if (read_ttl(&ttl, NULL) < 0 || ttl <= 0)
 			return false;
-		*fresh_until = (int64_t)idx->source_stats[0].st_mtime > INT64_MAX - ttl
-				       ? INT64_MAX
-				       : (int64_t)idx->source_stats[0].st_mtime + ttl;
+		out->fresh_from = refreshed;
+		out->fresh_until = refreshed > INT64_MAX - ttl ? INT64_MAX : refreshed + ttl;
 	}
 	for (int i = 0; i < 2; i++) {
-		paths[i] = idx->source_paths[i];
-		stats[i] = &idx->source_stats[i];
+		out->paths[i] = idx->source_paths[i];
+		out->stats[i] = &idx->source_stats[i];
 	}
 	return true;
 }

@@ -4,7 +4,8 @@
  * The file is text, one item per line, ending with a checksum of everything before it:
  *   bv-sync-record 1
  *   build <hex of the build id>
- *   until <seconds since the epoch>
+ *   from <seconds since the epoch>
+ *   until <seconds since the epoch, excluded>
  *   tools <n>
  *   context <length>
  *   <the context, that many bytes>
@@ -50,7 +51,7 @@ struct bv_sync_record {
 	struct recorded_file *files;
 	size_t n_files;
 	size_t alloc;
-	int64_t until;
+	int64_t from, until;
 	bool spoiled;
 };
 
@@ -65,6 +66,7 @@ struct bv_sync_record *bv_sync_record_new(const char *context)
 {
 	struct bv_sync_record *rec = bv_xcalloc(1, sizeof(*rec));
 	rec->context = bv_xstrdup(context);
+	rec->from = INT64_MIN;
 	rec->until = INT64_MAX;
 	if (!records_enabled())
 		bv_sync_record_spoil(rec, "records are off (BV_SYNC_RECORD=0, or no build id)");
@@ -122,8 +124,10 @@ void bv_sync_record_add(struct bv_sync_record *rec, const char *path)
 		bv_sync_record_add_stat(rec, path, &st);
 }
 
-void bv_sync_record_until(struct bv_sync_record *rec, int64_t until)
+void bv_sync_record_window(struct bv_sync_record *rec, int64_t from, int64_t until)
 {
+	if (from > rec->from)
+		rec->from = from;
 	if (until < rec->until)
 		rec->until = until;
 }
@@ -150,29 +154,30 @@ bool bv_sync_record_write(const struct bv_sync_record *rec, const char *project_
 	_cleanup_buf_ struct bv_buf b = BV_BUF_INIT;
 	_cleanup_free_ char *path = NULL;
 	struct bv_error *err = NULL;
+	int64_t now = bv_time_now();
 	if (rec->spoiled)
 		return false;
-	if (rec->until <= bv_time_now()) {
+	if (now < rec->from || now >= rec->until) {
 		bv_logf(BV_LOG_DEBUG, "sync record: none kept: the registry copy is due for a "
 				      "refresh");
 		return false;
 	}
 	bv_buf_puts(&b, RECORD_MAGIC);
 	add_build_line(&b);
-	bv_buf_printf(&b, "until %" PRId64 "\ntools %zu\ncontext %zu\n", rec->until, n_tools,
-		      strlen(rec->context));
+	bv_buf_printf(&b, "from %" PRId64 "\nuntil %" PRId64 "\ntools %zu\ncontext %zu\n",
+		      rec->from, rec->until, n_tools, strlen(rec->context));
 	bv_buf_puts(&b, rec->context);
 	bv_buf_putc(&b, '\n');
 	for (size_t i = 0; i < rec->n_files; i++) {
 		const struct recorded_file *f = &rec->files[i];
-		uint64_t now[BV_STAT_KEY_LEN];
+		uint64_t key[BV_STAT_KEY_LEN];
 		struct stat st;
 		/* changed while the sync read it: what the sync concluded may be about the old */
 		if (stat(f->path, &st) == 0)
-			bv_stat_key(now, &st);
+			bv_stat_key(key, &st);
 		else
-			memset(now, 0, sizeof(now));
-		if (memcmp(now, f->key, sizeof(now)) != 0) {
+			memset(key, 0, sizeof(key));
+		if (memcmp(key, f->key, sizeof(key)) != 0) {
 			bv_logf(BV_LOG_DEBUG, "sync record: none kept: '%s' changed meanwhile",
 				f->path);
 			return false;
@@ -240,7 +245,7 @@ static const char *record_misses(const char *path, const char *context, size_t *
 	char *p, *end, *sum, *line;
 	char want_sum[24];
 	uint64_t tools, len;
-	int64_t until;
+	int64_t from, until, now;
 	size_t n_files = 0;
 
 	if (bv_buf_read_file(&text, path, RECORD_MAX, NULL) < 0)
@@ -264,10 +269,12 @@ static const char *record_misses(const char *path, const char *context, size_t *
 	if (strncmp(p, expect.buf, expect.len) != 0)
 		return "made by another build of bv";
 	p += expect.len;
-	if (!(line = next_line(&p, end)) || strncmp(line, "until ", 6) != 0 ||
-	    bv_parse_i64(&until, line + 6) < 0)
+	if (!(line = next_line(&p, end)) || strncmp(line, "from ", 5) != 0 ||
+	    bv_parse_i64(&from, line + 5) < 0 || !(line = next_line(&p, end)) ||
+	    strncmp(line, "until ", 6) != 0 || bv_parse_i64(&until, line + 6) < 0)
 		return "damaged";
-	if (until <= bv_time_now())
+	now = bv_time_now();
+	if (now < from || now >= until)
 		return "the registry copy is due for a refresh";
 	if (!(line = next_line(&p, end)) || strncmp(line, "tools ", 6) != 0 ||
 	    bv_parse_u64(&tools, line + 6) < 0 || tools > SIZE_MAX)
