@@ -217,14 +217,37 @@ int bv_cli_print_json(struct json_t *j);
  *	return bv_cli_json_array_end(&a);		(0, or an exit status after an error)
  */
 struct bv_cli_json_array {
-	bool any, failed;
+	bool any, failed, members;
 	char *text; /* the last element's text, its buffer reused */
 	size_t cap;
-	struct bv_buf out; /* indented text not yet written */
+	struct bv_buf out;      /* indented text not yet written */
+	struct json_t *scratch; /* the one string value a member's string is dumped from */
 };
 void bv_cli_json_array_begin(struct bv_cli_json_array *a);
 void bv_cli_json_array_add(struct bv_cli_json_array *a, struct json_t *element);
 int bv_cli_json_array_end(struct bv_cli_json_array *a);
+
+/*
+ * Or an element that is an object, written member by member without building it (the same
+ * text again: what the object's json_dumps() would give, every value still dumped by jansson;
+ * only the braces, the indentation and keys that are plain literals are written here):
+ *
+ *	bv_cli_json_array_object_begin(&a);
+ *	bv_cli_json_array_member_string(&a, "id", t->tool_id);	(borrowed, valid UTF-8)
+ *	bv_cli_json_array_member(&a, "tier", json_null());		(consumes the reference)
+ *	bv_cli_json_array_member_strings(&a, "binaries", &t->binaries);
+ *	bv_cli_json_array_object_end(&a);
+ *
+ * A NULL value omits the member, as json_object_set_new() does.  Keys are C literals.
+ */
+struct bv_strv;
+void bv_cli_json_array_object_begin(struct bv_cli_json_array *a);
+void bv_cli_json_array_member(struct bv_cli_json_array *a, const char *key, struct json_t *value);
+void bv_cli_json_array_member_string(struct bv_cli_json_array *a, const char *key,
+				     const char *value);
+void bv_cli_json_array_member_strings(struct bv_cli_json_array *a, const char *key,
+				      const struct bv_strv *values);
+void bv_cli_json_array_object_end(struct bv_cli_json_array *a);
 
 /* Progress of pulls, drawn on stderr (bv_registry_options.progress). */
 struct bv_pull_progress;

@@ -201,29 +201,26 @@ static int list_tools(const struct bv_lockfile *lock)
 	if (arg_json) {
 		struct bv_cli_json_array a;
 		bv_cli_json_array_begin(&a);
+		/* each tool written member by member (the same text as the object's dump, without
+		 * building it): on a 1000-tool project the objects' building and dumping were more
+		 * than half of the command */
 		for (size_t i = 0; i < lock->n_tools; i++) {
 			const struct bv_lock_tool *t = &lock->tools[i];
-			json_t *o = json_object(), *bins = json_array();
-			/* _nocheck: the keys are literals and the lock's strings were checked to be
-			 * UTF-8 when bv.lock was parsed (the tier, from a cache file, is checked)
-			 */
-			json_object_set_new_nocheck(o, "id", json_string_nocheck(t->tool_id));
-			json_object_set_new_nocheck(o, "version", json_string_nocheck(t->version));
-			json_object_set_new_nocheck(o, "image_reference",
-						    json_string_nocheck(t->image_reference));
-			json_object_set_new_nocheck(o, "image_digest",
-						    json_string_nocheck(t->image_digest));
+			/* the lock's strings were checked to be UTF-8 when bv.lock was parsed; the
+			 * tier, from a cache file, is checked (json_string) */
+			bv_cli_json_array_object_begin(&a);
+			bv_cli_json_array_member_string(&a, "id", t->tool_id);
+			bv_cli_json_array_member_string(&a, "version", t->version);
+			bv_cli_json_array_member_string(&a, "image_reference", t->image_reference);
+			bv_cli_json_array_member_string(&a, "image_digest", t->image_digest);
 			if (t->image_size_bytes >= 0)
-				json_object_set_new_nocheck(o, "image_size_bytes",
-							    json_integer(t->image_size_bytes));
-			json_object_set_new_nocheck(o, "resolved_at",
-						    json_string_nocheck(t->resolved_at));
-			json_object_set_new_nocheck(o, "tier",
-						    tiers[i] ? json_string(tiers[i]) : json_null());
-			bv_strv_foreach (b, &t->binaries)
-				json_array_append_new(bins, json_string_nocheck(*b));
-			json_object_set_new_nocheck(o, "binaries", bins);
-			bv_cli_json_array_add(&a, o);
+				bv_cli_json_array_member(&a, "image_size_bytes",
+							 json_integer(t->image_size_bytes));
+			bv_cli_json_array_member_string(&a, "resolved_at", t->resolved_at);
+			bv_cli_json_array_member(&a, "tier",
+						 tiers[i] ? json_string(tiers[i]) : json_null());
+			bv_cli_json_array_member_strings(&a, "binaries", &t->binaries);
+			bv_cli_json_array_object_end(&a);
 		}
 		r = bv_cli_json_array_end(&a);
 		goto out;

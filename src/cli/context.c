@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -219,6 +220,146 @@ void bv_cli_json_array_add(struct bv_cli_json_array *a, json_t *element)
 		json_array_flush(a);
 }
 
+/*
+ * The members' text: an element is an object at depth 1 of the array, so with JSON_INDENT(2)
+ * jansson puts each member on a new line 4 spaces in ("{\n    \"k\": v,\n    ...\n  }"),
+ * "{}" when there is none, and a value's own newlines (only an array's or object's: one inside
+ * a string is escaped) 4 spaces further in than at depth 0.
+ */
+#define MEMBER_INDENT "\n    "
+
+void bv_cli_json_array_object_begin(struct bv_cli_json_array *a)
+{
+	bv_buf_puts(&a->out, a->any ? ",\n  {" : "[\n  {");
+	a->any = true;
+	a->members = false;
+}
+
+/* The length of `key` when jansson prints it as it is between quotes (nothing in it to escape),
+ * else 0. */
+static size_t plain_key(const char *key)
+{
+	const char *k = key;
+	for (; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_'))
+			return 0;
+	return (size_t)(k - key);
+}
+
+/* Appends jansson's text of `value` (any JSON value) at the end of a->out, as it is. */
+static void dump_value(struct bv_cli_json_array *a, const json_t *value)
+{
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
+	size_t room = a->out.alloc > a->out.len ? a->out.alloc - a->out.len - 1 : 0;
+	size_t len = json_dumpb(value, a->out.buf + a->out.len, room, flags);
+	if (len > room) { /* did not fit: make room and dump again */
+		bv_buf_grow(&a->out, len);
+		len = json_dumpb(value, a->out.buf + a->out.len, len, flags);
+	}
+	if (!len) {
+		a->failed = true;
+		return;
+	}
+	bv_buf_setlen(&a->out, a->out.len + len);
+}
+
+/* The separator, the indentation and `"key": ` before a member's value. */
+static void member_key(struct bv_cli_json_array *a, const char *key)
+{
+	size_t n = plain_key(key);
+	const char *sep = a->members ? "," MEMBER_INDENT : MEMBER_INDENT;
+	a->members = true;
+	if (n) { /* one copy: this runs for every member of every element */
+		size_t ns = strlen(sep);
+		char *p;
+		bv_buf_grow(&a->out, ns + n + 4);
+		p = a->out.buf + a->out.len;
+		memcpy(p, sep, ns);
+		p[ns] = '"';
+		memcpy(p + ns + 1, key, n);
+		memcpy(p + ns + 1 + n, "\": ", 3);
+		bv_buf_setlen(&a->out, a->out.len + ns + n + 4);
+		return;
+	}
+	json_t *k = json_string(key);
+	bv_buf_puts(&a->out, sep);
+	if (k)
+		dump_value(a, k);
+	else
+		a->failed = true;
+	json_decref(k);
+	bv_buf_puts(&a->out, ": ");
+}
+
+/* A string value, through the one scratch string (no new value per string). */
+static void dump_str(struct bv_cli_json_array *a, const char *value)
+{
+	if (!a->scratch)
+		a->scratch = json_string_nocheck("");
+	if (!a->scratch || json_string_setn_nocheck(a->scratch, value, strlen(value)) < 0) {
+		a->failed = true;
+		return;
+	}
+	dump_value(a, a->scratch);
+}
+
+void bv_cli_json_array_member(struct bv_cli_json_array *a, const char *key, json_t *value)
+{
+	size_t from;
+	if (!value)
+		return;
+	member_key(a, key);
+	from = a->out.len;
+	dump_value(a, value);
+	json_decref(value);
+	/* an array's or object's newlines, 4 spaces further in */
+	if (memchr(a->out.buf + from, '\n', a->out.len - from)) {
+		_cleanup_free_ char *text = bv_xstrndup(a->out.buf + from, a->out.len - from);
+		bv_buf_setlen(&a->out, from);
+		for (const char *p = text, *nl; *p; p = nl + 1) {
+			nl = strchr(p, '\n');
+			if (!nl) {
+				bv_buf_puts(&a->out, p);
+				break;
+			}
+			bv_buf_add(&a->out, p, (size_t)(nl - p));
+			bv_buf_puts(&a->out, MEMBER_INDENT);
+		}
+	}
+}
+
+void bv_cli_json_array_member_string(struct bv_cli_json_array *a, const char *key,
+				     const char *value)
+{
+	if (!value)
+		return;
+	member_key(a, key);
+	dump_str(a, value);
+}
+
+/* An array of strings at depth 2: "[\n      \"a\",\n      \"b\"\n    ]", or "[]". */
+void bv_cli_json_array_member_strings(struct bv_cli_json_array *a, const char *key,
+				      const struct bv_strv *values)
+{
+	member_key(a, key);
+	if (!values->n) {
+		bv_buf_puts(&a->out, "[]");
+		return;
+	}
+	for (size_t i = 0; i < values->n; i++) {
+		bv_buf_puts(&a->out, i ? "," MEMBER_INDENT "  " : "[" MEMBER_INDENT "  ");
+		dump_str(a, values->v[i]);
+	}
+	bv_buf_puts(&a->out, MEMBER_INDENT "]");
+}
+
+void bv_cli_json_array_object_end(struct bv_cli_json_array *a)
+{
+	bv_buf_puts(&a->out, a->members ? "\n  }" : "}");
+	if (a->out.len >= JSON_ARRAY_FLUSH)
+		json_array_flush(a);
+}
+
 int bv_cli_json_array_end(struct bv_cli_json_array *a)
 {
 	bv_buf_puts(&a->out, a->any ? "\n]\n" : "[]\n");
@@ -226,6 +367,8 @@ int bv_cli_json_array_end(struct bv_cli_json_array *a)
 	bv_buf_release(&a->out);
 	free(a->text);
 	a->text = NULL;
+	json_decref(a->scratch);
+	a->scratch = NULL;
 	if (a->failed) {
 		bv_cli_error("could not write to standard output");
 		return BV_EXIT_FAILURE;
