@@ -106,10 +106,12 @@ struct bv_manifest *bv_run_plan_saved_manifest(const struct bv_lock_tool *t, con
 
 /*
  * The tier of each tool of `lock` from its kept copy (as bv_run_plan_saved_manifest() gives
- * it; NULL where there is no copy or no tier), through <cache>/manifests/.tiers, a cache of
- * the tiers keyed by each copy's stat(2), so a 1000-tool `bv list` reads one file and stats
- * the copies instead of parsing them.  A vector of lock->n_tools strings, the caller's (free
- * each, then the vector).  Never fails; the cache is best effort (src/lib/runtime/tiers.c).
+ * it; NULL where there is no copy or no tier), through <cache>/manifests.tiers, a cache of
+ * the tiers keyed by the manifests directory's stat(2) (copies are named by their digest and
+ * only ever added or removed), else by each copy's, so a 1000-tool `bv list` reads one file
+ * and stats one directory instead of parsing the copies.  A vector of lock->n_tools strings,
+ * the caller's (free each, then the vector).  Never fails; the cache is best effort
+ * (src/lib/runtime/tiers.c).
  */
 char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache_dir);
 

@@ -206,10 +206,11 @@ opens_lock() {
 	assert_output "$(cat "$BATS_TEST_TMPDIR/b.out")"
 }
 
-@test "list's tiers: <cache>/manifests/.tiers follows each kept copy, edited, removed or damaged" {
+@test "list's tiers: <cache>/manifests.tiers follows the kept copies: added, replaced, damaged, removed" {
 	# a kept copy of samtools' manifest, named by its digest, pinned by bv.lock (as in t0200)
 	manifest="$REGISTRY/tools/samtools/1.21.0.toml"
 	dir="$XDG_CACHE_HOME/bv/manifests"
+	tiers="$XDG_CACHE_HOME/bv/manifests.tiers"
 	mkdir -p "$dir"
 	sed 's/^tier = .*/tier = "community"/' "$manifest" >"$dir/copy"
 	hex=$(sha256sum "$dir/copy" | cut -d' ' -f1)
@@ -223,33 +224,65 @@ PY
 	sleep 0.1
 	run bv list
 	assert_line --regexp '^samtools +1\.21\.0 +community '
-	[ -s "$dir/.tiers" ]
-	grep -q "^$hex .* =community$" "$dir/.tiers"
+	[ -s "$tiers" ]
+	grep -q "^$hex .* =community$" "$tiers"
+	# made once the directory had settled: its numbers head the file
+	run head -n 1 "$tiers"
+	assert_output --regexp '^tiers2( [0-9]+){7}$'
 	run bv list
 	assert_line --regexp '^samtools +1\.21\.0 +community '
-	# the copy edited in place, same size, its mtime put back: the new tier shows
-	stamp=$(stat -c %y "$dir/$hex.toml")
-	sed 's/^tier = "community"$/tier = "core"     /' "$dir/$hex.toml" >"$BATS_TEST_TMPDIR/edited"
-	cat "$BATS_TEST_TMPDIR/edited" >"$dir/$hex.toml"
-	touch -d "$stamp" "$dir/$hex.toml"
+	# while they hold, no copy is looked at: one stat of the directory, none per copy
+	if command -v strace >/dev/null; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+			strace -f -e trace=%stat,%fstat,%lstat -o "$BATS_TEST_TMPDIR/stats" "$BV" list >/dev/null
+		run grep -c "$hex" "$BATS_TEST_TMPDIR/stats"
+		assert_output 0
+	fi
+	# the copy replaced by rename (the directory changes): the new tier shows
+	sed 's/^tier = "community"$/tier = "core"/' "$dir/$hex.toml" >"$dir/new"
+	mv -f "$dir/new" "$dir/$hex.toml"
 	run bv list
 	assert_success
 	assert_line --regexp '^samtools +1\.21\.0 +core '
 	sleep 0.1
 	run bv list
 	assert_line --regexp '^samtools +1\.21\.0 +core '
+	grep -q "^$hex .* =core$" "$tiers"
 	# a damaged cache file is ignored whole
-	grep -q "^$hex .* =core$" "$dir/.tiers"
-	sed -i 's/=core$/=community/' "$dir/.tiers"
+	sed -i 's/=core$/=community/' "$tiers"
 	run bv list
 	assert_line --regexp '^samtools +1\.21\.0 +core '
-	# no copy, no tier, whatever the cache says
-	rm "$dir/$hex.toml"
+	# a new copy of another locked tool (the directory changes) is read and recorded
+	bwa_manifest="$REGISTRY/tools/bwa/0.7.18.toml"
+	sed 's/^tier = .*/tier = "experimental"/' "$bwa_manifest" >"$dir/copy"
+	bwa_hex=$(sha256sum "$dir/copy" | cut -d' ' -f1)
+	mv "$dir/copy" "$dir/$bwa_hex.toml"
+	python3 - "$bwa_hex" <<'PY'
+import re, sys
+text = open("bv.lock").read()
+text = re.sub(r'(tool_id = "bwa"\n(?:(?!\[\[).*\n)*?)manifest_sha256 = ""', lambda m: m.group(1) + f'manifest_sha256 = "sha256:{sys.argv[1]}"', text)
+open("bv.lock", "w").write(text)
+PY
+	run bv list
+	assert_line --regexp '^bwa +[^ ]+ +experimental '
+	assert_line --regexp '^samtools +1\.21\.0 +core '
+	# the copy written in place no longer matches its name: a damaged copy, which the
+	# directory's numbers do not show; bv cache verify removes it, and its tier goes
+	sleep 0.1
+	bv list >/dev/null
+	stamp=$(stat -c %y "$dir/$hex.toml")
+	sed 's/^tier = "core"$/tier = "rare"/' "$dir/$hex.toml" >"$BATS_TEST_TMPDIR/edited"
+	cat "$BATS_TEST_TMPDIR/edited" >"$dir/$hex.toml"
+	touch -d "$stamp" "$dir/$hex.toml"
+	run bv list
+	assert_line --regexp '^samtools +1\.21\.0 +core '
+	run bv cache verify
+	[ ! -e "$dir/$hex.toml" ]
 	run bv list
 	assert_line --regexp '^samtools +1\.21\.0 +- '
 	run bv list --json
 	run python3 -c 'import json,sys; print({t["id"]: t["tier"] for t in json.load(sys.stdin)})' <<<"$output"
-	assert_output "{'bwa': None, 'samtools': None}"
+	assert_output "{'bwa': 'experimental', 'samtools': None}"
 }
 
 @test "shims: .bv/bin.ok spares the link checks only while .bv/bin is the directory it saw" {
