@@ -4,14 +4,15 @@
  * nothing it depends on has changed.
  *
  * What a sync with nothing to do concluded depends on files (bv.toml, bv.lock, the directory
- * the backend keeps its images in, the registry copy's refresh stamp and snapshot, .bv/bin
- * and its stamp, the cache's registration of the project), on its arguments and environment
- * (a context string the caller composes), on bv itself, and on time (a registry copy older
- * than its TTL, or from the future, is refreshed).  The record keeps the stat key (bv_stat_key: device, inode,
- * size, mtime, ctime) of every such file as it was before the sync read it, the context,
- * the build id, the times between which it holds and the number of tools; it is valid only
- * while every one of them is unchanged.  Only files whose ctime had settled (bv_stat_settled)
- * are recorded, so an edit in the same tick of the file clock cannot keep a recorded key.
+ * the backend keeps its images in, the registry copy's refresh stamp and snapshot, .bv/bin,
+ * the cache's registration of the project), on its arguments and environment (a context
+ * string the caller composes), on bv itself, and on time (a registry copy older than its TTL,
+ * or from the future, is refreshed).  The record keeps the stat key (bv_stat_key: device,
+ * inode, size, mtime, ctime) of every such file as it was before the sync read it, the
+ * context, the build id, the times between which it holds and the number of tools; it is
+ * valid only while every one of them is unchanged.  Only files whose ctime had settled
+ * (bv_stat_settled) are recorded, so an edit in the same tick of the file clock cannot keep
+ * a recorded key.
  *
  * Calling sequence:
  *   size_t n;

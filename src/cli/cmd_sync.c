@@ -13,11 +13,11 @@
 #include <bv/project.h>
 #include <bv/registry.h>
 #include <bv/resolve.h>
+#include <bv/retain.h>
 #include <bv/runplan.h>
 #include <bv/runtime.h>
 #include <bv/shims.h>
 #include <bv/syncrecord.h>
-#include <bv/retain.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,7 +450,8 @@ static int run_sync(int argc, char **argv)
 		return BV_EXIT_OK;
 	record = bv_sync_record_new(context ? context : "");
 	if (!context)
-		bv_sync_record_spoil(record, "an option asks for more than the images and the shims");
+		bv_sync_record_spoil(record,
+				     "an option asks for more than the images and the shims");
 	else
 		record_project(record, root);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
