@@ -97,6 +97,9 @@ static const struct {
 	{"BV_LOCK_INDEX",
 	 "0: neither read nor write .bv/lock.idx, the parsed copy of bv.lock that spares readers "
 	 "its parse (it is checked against bv.lock's identity on every use either way)."},
+	{"BV_SYNC_RECORD",
+	 "0: neither read nor write .bv/sync.ok, the record that lets a plain bv sync with nothing "
+	 "to do answer without reading the project (checked against every file it depends on)."},
 	{"BV_HARDWARE_ROOT",
 	 "A directory standing in for / when bv reads the machine's hardware (/proc, /sys and "
 	 "nvidia-smi), for tests."},
