@@ -165,11 +165,22 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
  */
 #define LISTING_AFTER 16 /* images checked one by one before the directory is listed */
 
+/*
+ * A name of the directory, and whether "<name>.seal" is there too: a tree and its seal share
+ * an entry, so that one lookup answers for both and each name is kept once.
+ */
 struct listed {
 	size_t name;        /* offset in listing.names */
 	size_t len;         /* of the name */
-	unsigned char type; /* DT_* */
+	size_t hash;        /* listing_hash(), kept for growing the table */
+	unsigned char type; /* DT_* of <name>, or ONLY_SEAL */
+	bool sealed;        /* "<name>.seal" is listed: bv_unpack_is_sealed() takes any type */
 };
+
+#define ONLY_SEAL 0xff /* no DT_* value */
+
+#define LISTING_NAMES_HINT   ((256u << 10) - 1) /* and the NUL bv_buf keeps */
+#define LISTING_ENTRIES_HINT 4096u
 
 static struct {
 	char *dir; /* listed, or NULL */
@@ -177,7 +188,7 @@ static struct {
 	bool failed;
 	struct bv_buf names;    /* every name, each with its NUL */
 	struct listed *entries; /* in directory order */
-	size_t n;
+	size_t n, alloc;
 	/* open addressing by the names' hash, a power of two of slots holding an entry's index
 	 * + 1 (0: empty): a sort and a binary search per image were half of this listing */
 	uint32_t *slots;
@@ -197,52 +208,93 @@ static void listing_reset(void)
 
 /* A hash of a name eight bytes at a step (FNV-1a, a byte at a time, was as slow as the sort
  * it replaced on names of 80 bytes) */
-static size_t listing_slot(const char *name, size_t len)
+static size_t listing_hash(const char *name, size_t len)
 {
+	const char *start = name;
 	uint64_t h = (uint64_t)len * 0x9e3779b97f4a7c15u, w;
 	for (; len >= 8; name += 8, len -= 8) {
 		memcpy(&w, name, 8);
 		h = (h ^ w) * 0x9e3779b97f4a7c15u;
 		h ^= h >> 29;
 	}
-	for (; len; name++, len--)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3u;
-	h ^= h >> 32;
-	return (size_t)h & (listing.n_slots - 1);
+	if (len && name - start >= 8) { /* the last 8 bytes, some hashed already */
+		memcpy(&w, name + len - 8, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15u;
+	} else {
+		for (; len; name++, len--)
+			h = (h ^ (unsigned char)*name) * 0x100000001b3u;
+	}
+	return (size_t)(h ^ (h >> 32));
 }
 
-static void listing_index(void)
+/* Twice the slots, the entries placed again by their kept hashes. */
+static void listing_grow_slots(void)
 {
-	if (listing.n > UINT32_MAX / 4) { /* not a directory bv made: ask stat(2) */
-		listing.failed = true;
-		return;
-	}
-	listing.n_slots = 16;
-	while (listing.n_slots < 2 * listing.n)
-		listing.n_slots *= 2;
+	free(listing.slots);
+	listing.n_slots = listing.n_slots ? 2 * listing.n_slots : 1024;
 	listing.slots = bv_xcalloc(listing.n_slots, sizeof(*listing.slots));
 	for (size_t i = 0; i < listing.n; i++) {
-		size_t k = listing_slot(listing.names.buf + listing.entries[i].name,
-					listing.entries[i].len);
+		size_t k = listing.entries[i].hash & (listing.n_slots - 1);
 		while (listing.slots[k])
 			k = (k + 1) & (listing.n_slots - 1);
 		listing.slots[k] = (uint32_t)(i + 1);
 	}
 }
 
-/* bv_dir_each()'s callback: one entry more, growing the arrays only when they are full */
-static int listing_add(const char *name, unsigned char type, void *payload)
+/* The entry of `name` (len bytes), or NULL; with `add`, a new one when there is none. */
+static struct listed *listing_find(const char *name, size_t len, bool add)
 {
-	size_t len = strlen(name), *alloc = payload;
-	if (listing.n == *alloc)
-		bv_grow((void **)&listing.entries, alloc, listing.n + 1, sizeof(*listing.entries));
+	size_t h, k;
+	struct listed *e;
+	if (!listing.n_slots && !add)
+		return NULL;
+	h = listing_hash(name, len);
+	for (k = h & (listing.n_slots - 1); listing.n_slots && listing.slots[k];
+	     k = (k + 1) & (listing.n_slots - 1)) {
+		e = &listing.entries[listing.slots[k] - 1];
+		if (e->hash == h && e->len == len &&
+		    !memcmp(listing.names.buf + e->name, name, len))
+			return e;
+	}
+	if (!add)
+		return NULL;
+	if (2 * (listing.n + 1) > listing.n_slots) { /* at most half full */
+		listing_grow_slots();
+		for (k = h & (listing.n_slots - 1); listing.slots[k];)
+			k = (k + 1) & (listing.n_slots - 1);
+	}
+	if (listing.n == listing.alloc)
+		bv_grow((void **)&listing.entries, &listing.alloc, listing.n + 1,
+			sizeof(*listing.entries));
 	if (listing.names.alloc - listing.names.len <= len + 1)
 		bv_buf_grow(&listing.names, len + 1);
-	listing.entries[listing.n++] =
-		(struct listed){.name = listing.names.len, .len = len, .type = type};
-	memcpy(listing.names.buf + listing.names.len, name, len + 1);
+	e = &listing.entries[listing.n++];
+	*e = (struct listed){.name = listing.names.len, .len = len, .hash = h, .type = ONLY_SEAL};
+	memcpy(listing.names.buf + listing.names.len, name, len);
 	listing.names.len += len + 1;
+	listing.names.buf[listing.names.len - 1] = '\0';
 	listing.names.buf[listing.names.len] = '\0'; /* a bv_buf stays terminated */
+	listing.slots[k] = (uint32_t)listing.n;
+	return e;
+}
+
+static bool is_seal_name(const char *name, size_t len)
+{
+	size_t n = strlen(BV_SEAL_SUFFIX);
+	return len > n && !memcmp(name + len - n, BV_SEAL_SUFFIX, n);
+}
+
+/* bv_dir_each()'s callback: "<x>.seal" marks x's entry sealed, any other name is x's own */
+static int listing_add(const char *name, unsigned char type, void *payload)
+{
+	size_t len = strlen(name);
+	(void)payload;
+	if (listing.n >= UINT32_MAX / 4) /* not a directory bv made: ask stat(2) */
+		return -E2BIG;
+	if (is_seal_name(name, len))
+		listing_find(name, len - strlen(BV_SEAL_SUFFIX), true)->sealed = true;
+	else
+		listing_find(name, len, true)->type = type;
 	return 0;
 }
 
@@ -250,12 +302,16 @@ static void listing_read(const char *dir, size_t dir_len)
 {
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int fd = -1;
-	size_t alloc = 0;
 	unsigned checks = listing.checks;
 	listing_reset();
 	listing.checks = checks;
 	listing.dir = bv_xstrndup(dir, dir_len);
 	listing.dir_len = dir_len;
+	/* room for some 3000 images: allocations this large are mapped, and only the pages
+	 * used are ever touched, where growing by realloc() copied them again and again */
+	bv_buf_init(&listing.names, LISTING_NAMES_HINT);
+	listing.entries = bv_xmalloc(LISTING_ENTRIES_HINT * sizeof(*listing.entries));
+	listing.alloc = LISTING_ENTRIES_HINT;
 	fd = open(listing.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		listing.failed = true;
@@ -263,68 +319,52 @@ static void listing_read(const char *dir, size_t dir_len)
 	}
 	buf = bv_xmalloc(BV_DIRBUF_SIZE);
 	/* an error midway: a partial listing would call present trees missing */
-	if (bv_dir_each(fd, buf, listing_add, &alloc) < 0)
+	if (bv_dir_each(fd, buf, listing_add, NULL) < 0)
 		listing.failed = true;
-	else
-		listing_index();
-}
-
-static const struct listed *listing_find(const char *name, size_t len)
-{
-	size_t k;
-	if (!listing.n)
-		return NULL;
-	for (k = listing_slot(name, len); listing.slots[k]; k = (k + 1) & (listing.n_slots - 1)) {
-		const struct listed *e = &listing.entries[listing.slots[k] - 1];
-		if (e->len == len && !memcmp(listing.names.buf + e->name, name, len))
-			return e;
-	}
-	return NULL;
 }
 
 /*
  * From the listing of the first dir_len bytes of `rootfs` (its directory): 1 when the entry
- * after the slash, name_len bytes, is a sealed directory, 0 when not, -1 to ask stat(2).  The
- * seal is `seal`, seal_len bytes, an entry of the same directory.
+ * after the slash, name_len bytes, is a directory with its seal beside it, 0 when not, -1 to
+ * ask stat(2).
  */
-static int listed_at(const char *rootfs, size_t dir_len, size_t name_len, const char *seal,
-		     size_t seal_len)
+static int listed_at(const char *rootfs, size_t dir_len, size_t name_len)
 {
+	const char *name = rootfs + dir_len + 1;
 	const struct listed *tree;
 	if (++listing.checks <= LISTING_AFTER)
+		return -1;
+	if (is_seal_name(name, name_len)) /* its entry is the seal of another name */
 		return -1;
 	if (!listing.dir || listing.dir_len != dir_len || memcmp(listing.dir, rootfs, dir_len))
 		listing_read(rootfs, dir_len);
 	if (listing.failed)
 		return -1;
-	tree = listing_find(rootfs + dir_len + 1, name_len);
-	if (!tree)
+	tree = listing_find(name, name_len, false);
+	if (!tree || tree->type == ONLY_SEAL)
 		return 0;
 	if (tree->type != DT_DIR)
 		return tree->type == DT_LNK || tree->type == DT_UNKNOWN ? -1 : 0;
-	/* bv_unpack_is_sealed() asks lstat(2): any entry of that name is a seal */
-	return listing_find(seal, seal_len) ? 1 : 0;
+	return tree->sealed ? 1 : 0;
 }
 
-/* listed_at() for any path, its seal where bv_seal_path() says. */
+/* listed_at() for any path, whose seal must be where bv_seal_path() says: beside it. */
 static int listed_rootfs(const char *rootfs)
 {
 	_cleanup_free_ char *seal = NULL;
-	const char *slash = strrchr(rootfs, '/'), *seal_slash;
+	const char *slash = strrchr(rootfs, '/');
+	size_t len = strlen(rootfs);
 	if (!slash || slash == rootfs || !slash[1]) {
 		++listing.checks;
 		return -1;
 	}
 	seal = bv_seal_path(rootfs);
-	seal_slash = strrchr(seal, '/');
 	/* the seal must sit beside the tree for one listing to answer for both */
-	if (!seal_slash || seal_slash - seal != slash - rootfs ||
-	    strncmp(seal, rootfs, (size_t)(slash - rootfs))) {
+	if (strncmp(seal, rootfs, len) != 0 || strcmp(seal + len, BV_SEAL_SUFFIX) != 0) {
 		++listing.checks;
 		return -1;
 	}
-	return listed_at(rootfs, (size_t)(slash - rootfs), strlen(slash + 1), seal_slash + 1,
-			 strlen(seal_slash + 1));
+	return listed_at(rootfs, (size_t)(slash - rootfs), len - (size_t)(slash + 1 - rootfs));
 }
 
 /* Whether the root filesystem at `rootfs` is there and complete; `listed` from the listing. */
@@ -363,16 +403,14 @@ static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_
 
 /*
  * What is_available looks up once per runtime, not once per image: the image mode and where
- * the trees are (bv_install_rootfs_namer), and a buffer for the seal's name.  A runtime lives
- * for one command, whose settings (BV_IMAGE_MODE, the cache, the node-local directory) are
- * fixed before it first asks; a settings error is left to the per-image path, which reports
- * it as before.
+ * the trees are (bv_install_rootfs_namer).  A runtime lives for one command, whose settings
+ * (BV_IMAGE_MODE, the cache, the node-local directory) are fixed before it first asks; a
+ * settings error is left to the per-image path, which reports it as before.
  */
 struct native_state {
 	int ready; /* 0: not looked up, 1: looked up, -1: the per-image path */
 	enum bv_image_mode mode;
 	struct bv_install_rootfs_namer namer; /* unless squashfs */
-	char *seal;                           /* "<name>.seal" */
 };
 
 static struct native_state *native_state(struct bv_runtime *rt)
@@ -388,8 +426,6 @@ static struct native_state *native_state(struct bv_runtime *rt)
 	if (st->mode != BV_IMAGE_SQUASHFS) {
 		if (bv_install_rootfs_namer_init(&st->namer, NULL) < 0)
 			return st;
-		st->seal = bv_xmalloc(st->namer.name_len + sizeof(BV_SEAL_SUFFIX));
-		memcpy(st->seal + st->namer.name_len, BV_SEAL_SUFFIX, sizeof(BV_SEAL_SUFFIX));
 	}
 	st->ready = 1;
 	return st;
@@ -401,7 +437,6 @@ static void native_free(struct bv_runtime *rt)
 	if (!st)
 		return;
 	bv_install_rootfs_namer_release(&st->namer);
-	free(st->seal);
 	free(st);
 	rt->state = NULL;
 }
@@ -410,13 +445,9 @@ static void native_free(struct bv_runtime *rt)
 static bool rootfs_here(struct native_state *st, const struct bv_image_spec *image)
 {
 	const struct bv_install_rootfs_namer *n = &st->namer;
-	const char *name = n->path + n->dir_len + 1;
 	if (bv_install_rootfs_namer_path(&st->namer, image->digest, NULL) < 0)
 		return false;
-	memcpy(st->seal, name, n->name_len);
-	return check_listed(listed_at(n->path, n->dir_len, n->name_len, st->seal,
-				      n->name_len + strlen(BV_SEAL_SUFFIX)),
-			    n->path, image, NULL) == 0;
+	return check_listed(listed_at(n->path, n->dir_len, n->name_len), n->path, image, NULL) == 0;
 }
 
 static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
