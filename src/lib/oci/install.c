@@ -91,6 +91,7 @@ int bv_install_rootfs_namer_init(struct bv_install_rootfs_namer *n, struct bv_er
 	enum bv_image_mode mode;
 	_cleanup_free_ char *root = NULL;
 	int r = bv_image_mode(&mode, err);
+	memset(n, 0, sizeof(*n)); /* released safely whatever happens */
 	if (r < 0)
 		return r;
 	r = mode == BV_IMAGE_LOCAL_DIR ? bv_local_dir(&root, err) : bv_cache_dir(&root, err);
@@ -139,13 +140,14 @@ int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error *
 {
 	struct bv_install_rootfs_namer n;
 	int r = bv_install_rootfs_namer_init(&n, err);
-	if (r < 0)
-		return r;
-	r = bv_install_rootfs_namer_path(&n, top_digest, err);
+	if (r >= 0)
+		r = bv_install_rootfs_namer_path(&n, top_digest, err);
+	if (r >= 0 && !n.path) /* never: said for the analyzer */
+		r = BV_ERR;
 	if (r >= 0)
 		*out = TAKE_PTR(n.path);
 	bv_install_rootfs_namer_release(&n);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 void bv_install_item_release(struct bv_install_item *it)
