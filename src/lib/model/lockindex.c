@@ -68,7 +68,7 @@
 /* How long a writer waits for the new bv.lock's ctime to settle before indexing it. */
 #define INDEX_SETTLE_MS 40
 #define INDEX_NAME      ".bv/lock.idx"
-#define INDEX_FORMAT    2
+#define INDEX_FORMAT    3 /* 3: the checksum in four lanes */
 #define BUILD_ID_MAX    64
 #define NULL_STRING     UINT64_MAX
 #define INDEX_MAX_SIZE  (256u << 20)
@@ -152,15 +152,36 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return memcmp(ka, kb, sizeof(ka)) == 0;
 }
 
-/* A checksum against damage (not against an adversary: .bv/ is the project's own). */
+/*
+ * A checksum against damage (not against an adversary: .bv/ is the project's own).  Four
+ * words at a step in four independent lanes, folded at the end: one lane made each
+ * multiplication wait for the one before, and took 0.4M instructions on a 1000-tool lock.
+ * The shift after each multiplication carries a word's high bits down, so that the same bit
+ * flipped in two words does not cancel out.
+ */
+#define CHECKSUM_K 0xff51afd7ed558ccdull
+
+static uint64_t checksum_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * CHECKSUM_K;
+	return h ^ (h >> 29);
+}
+
 static uint64_t checksum(const unsigned char *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0x6a09e667f3bcc909ull,
+		 c = 0xbb67ae8584caa73bull, d = 0x3c6ef372fe94f82bull, h, w[4];
+	for (; n >= sizeof(w); p += sizeof(w), n -= sizeof(w)) {
+		memcpy(w, p, sizeof(w));
+		a = checksum_step(a, w[0]);
+		b = checksum_step(b, w[1]);
+		c = checksum_step(c, w[2]);
+		d = checksum_step(d, w[3]);
+	}
+	h = checksum_step(checksum_step(checksum_step(a, b), c), d);
 	for (; n >= 8; p += 8, n -= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 29;
+		memcpy(w, p, 8);
+		h = checksum_step(h, w[0]);
 	}
 	for (; n; p++, n--)
 		h = (h ^ *p) * 0x100000001b3ull;
@@ -288,8 +309,10 @@ static char *take_str(struct reader *r, bool nullable, bool copy)
 	char *s = (char *)r->p;
 	if (!r->bad && n == NULL_STRING && nullable)
 		return NULL;
-	/* n bytes without a NUL, then the NUL */
-	if (r->bad || n >= (uint64_t)(r->end - r->p) || s[n] != '\0' || strlen(s) != n) {
+	/* n bytes, then a NUL.  A NUL among the n bytes would only shorten the string; the writer
+	 * never puts one there (put_str() counts with strlen()) and the checksum stands for the
+	 * rest, so no scan for one: that strlen() was a tenth of reading the index */
+	if (r->bad || n >= (uint64_t)(r->end - r->p) || s[n] != '\0') {
 		r->bad = true;
 		return NULL;
 	}

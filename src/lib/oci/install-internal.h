@@ -10,7 +10,14 @@
  *   if (bv_install_rootfs_path(&rootfs, lock_tool->image_digest, &err) < 0) ...
  *   char *config = bv_install_config_path(rootfs);     "<rootfs>.json"
  *
- * Ownership: returned strings are new and the caller frees them.
+ * Many images in one process (is_available over a lock), the same paths without looking up
+ * the mode, the root and the platform again for each:
+ *   struct bv_install_rootfs_namer n;
+ *   if (bv_install_rootfs_namer_init(&n, &err) < 0) ...
+ *   for each image: if (bv_install_rootfs_namer_path(&n, digest, &err) < 0) ...   n.path
+ *   bv_install_rootfs_namer_release(&n);
+ *
+ * Ownership: returned strings are new and the caller frees them; a namer owns its path.
  *
  * Errors: 0 or a negative enum bv_error_code with details in `err`; outputs are written only
  * on success.
@@ -27,6 +34,25 @@ struct bv_error;
  * cache, or in the node-local directory when the image mode is local_dir (bv/paths.h).
  */
 int bv_install_rootfs_path(char **out, const char *top_digest, struct bv_error **err);
+
+/*
+ * The same path as bv_install_rootfs_path() for image after image, in one buffer.  `path` is
+ * "<dir>/<name>", NUL-terminated, dir_len bytes of directory and name_len of name, with room
+ * for ".seal" and a NUL after the name; each bv_install_rootfs_namer_path() call writes the
+ * name of its digest there (an invalid digest is BV_EINVALID as from bv_install_rootfs_path(),
+ * and leaves in `path` a name of no particular digest).  init reads the environment (the image
+ * mode, the cache or node-local directory) once: a namer answers for the settings of its time.
+ */
+struct bv_install_rootfs_namer {
+	char *path;
+	size_t dir_len;  /* "<root>/rootfs" */
+	size_t name_len; /* "<hex>-<platform>" */
+};
+
+int bv_install_rootfs_namer_init(struct bv_install_rootfs_namer *n, struct bv_error **err);
+int bv_install_rootfs_namer_path(struct bv_install_rootfs_namer *n, const char *top_digest,
+				 struct bv_error **err);
+void bv_install_rootfs_namer_release(struct bv_install_rootfs_namer *n);
 
 /* The one in the cache, whatever the mode (local_dir falls back to it when the node is full). */
 int bv_install_shared_rootfs_path(char **out, const char *top_digest, struct bv_error **err);

@@ -24,7 +24,6 @@
 
 #include "util/banned.h"
 
-#define SEAL_SUFFIX ".seal"
 #define SEAL_HEADER "bv-seal 1\n"
 #define SEAL_MAX    (512u << 20)
 #define MAX_DEPTH   256
@@ -261,7 +260,7 @@ char *bv_seal_path(const char *tree)
 	size_t n = strlen(copy);
 	while (n > 1 && copy[n - 1] == '/')
 		copy[--n] = '\0';
-	return bv_xasprintf("%s" SEAL_SUFFIX, copy);
+	return bv_xasprintf("%s" BV_SEAL_SUFFIX, copy);
 }
 
 static void end_line(const char *text, size_t len, struct bv_buf *out)

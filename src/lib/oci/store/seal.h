@@ -51,7 +51,8 @@ void bv_seal_map_load(struct bv_seal_map *m, const char *tree);
 int bv_seal_write(int root_fd, const char *final_tree, const struct bv_seal_map *known,
 		  struct bv_error **err);
 
-/* The path of the seal of `tree` (new string). */
+/* The path of the seal of `tree` (new string): the tree's, trailing slashes dropped, + this. */
+#define BV_SEAL_SUFFIX ".seal"
 char *bv_seal_path(const char *tree);
 
 /*

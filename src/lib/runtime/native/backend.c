@@ -105,11 +105,6 @@ static enum bv_image_mode image_mode(void)
 	return bv_image_mode(&mode, NULL) >= 0 ? mode : BV_IMAGE_TREE;
 }
 
-static bool local_dir_mode(void)
-{
-	return image_mode() == BV_IMAGE_LOCAL_DIR;
-}
-
 /* The cheap stamp test; an image that fails it is said once, sync then builds it again. */
 static bool squashfs_present(const struct bv_image_spec *image)
 {
@@ -170,17 +165,30 @@ static int native_ensure(struct bv_runtime *rt, const struct bv_image_spec *imag
  */
 #define LISTING_AFTER 16 /* images checked one by one before the directory is listed */
 
+/*
+ * A name of the directory, and whether "<name>.seal" is there too: a tree and its seal share
+ * an entry, so that one lookup answers for both and each name is kept once.
+ */
 struct listed {
 	size_t name;        /* offset in listing.names */
-	unsigned char type; /* DT_* */
+	size_t len;         /* of the name */
+	size_t hash;        /* listing_hash(), kept for growing the table */
+	unsigned char type; /* DT_* of <name>, or ONLY_SEAL */
+	bool sealed;        /* "<name>.seal" is listed: bv_unpack_is_sealed() takes any type */
 };
+
+#define ONLY_SEAL 0xff /* no DT_* value */
+
+#define LISTING_NAMES_HINT   ((256u << 10) - 1) /* and the NUL bv_buf keeps */
+#define LISTING_ENTRIES_HINT 4096u
 
 static struct {
 	char *dir; /* listed, or NULL */
+	size_t dir_len;
 	bool failed;
 	struct bv_buf names;    /* every name, each with its NUL */
 	struct listed *entries; /* in directory order */
-	size_t n;
+	size_t n, alloc;
 	/* open addressing by the names' hash, a power of two of slots holding an entry's index
 	 * + 1 (0: empty): a sort and a binary search per image were half of this listing */
 	uint32_t *slots;
@@ -200,119 +208,170 @@ static void listing_reset(void)
 
 /* A hash of a name eight bytes at a step (FNV-1a, a byte at a time, was as slow as the sort
  * it replaced on names of 80 bytes) */
-static size_t listing_slot(const char *name, size_t len)
+static size_t listing_hash(const char *name, size_t len)
 {
+	const char *start = name;
 	uint64_t h = (uint64_t)len * 0x9e3779b97f4a7c15u, w;
 	for (; len >= 8; name += 8, len -= 8) {
 		memcpy(&w, name, 8);
 		h = (h ^ w) * 0x9e3779b97f4a7c15u;
 		h ^= h >> 29;
 	}
-	for (; len; name++, len--)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3u;
-	h ^= h >> 32;
-	return (size_t)h & (listing.n_slots - 1);
+	if (len && name - start >= 8) { /* the last 8 bytes, some hashed already */
+		memcpy(&w, name + len - 8, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15u;
+	} else {
+		for (; len; name++, len--)
+			h = (h ^ (unsigned char)*name) * 0x100000001b3u;
+	}
+	return (size_t)(h ^ (h >> 32));
 }
 
-static void listing_index(void)
+/* Twice the slots, the entries placed again by their kept hashes. */
+static void listing_grow_slots(void)
 {
-	if (listing.n > UINT32_MAX / 4) { /* not a directory bv made: ask stat(2) */
-		listing.failed = true;
-		return;
-	}
-	listing.n_slots = 16;
-	while (listing.n_slots < 2 * listing.n)
-		listing.n_slots *= 2;
+	free(listing.slots);
+	listing.n_slots = listing.n_slots ? 2 * listing.n_slots : 1024;
 	listing.slots = bv_xcalloc(listing.n_slots, sizeof(*listing.slots));
 	for (size_t i = 0; i < listing.n; i++) {
-		const char *name = listing.names.buf + listing.entries[i].name;
-		size_t k = listing_slot(name, strlen(name));
+		size_t k = listing.entries[i].hash & (listing.n_slots - 1);
 		while (listing.slots[k])
 			k = (k + 1) & (listing.n_slots - 1);
 		listing.slots[k] = (uint32_t)(i + 1);
 	}
 }
 
-static void listing_read(const char *dir)
+/* The entry of `name` (len bytes), or NULL; with `add`, a new one when there is none. */
+static struct listed *listing_find(const char *name, size_t len, bool add)
 {
-	DIR *d;
-	struct dirent *e;
-	size_t alloc = 0;
+	size_t h, k;
+	struct listed *e;
+	if (!listing.n_slots && !add)
+		return NULL;
+	h = listing_hash(name, len);
+	for (k = h & (listing.n_slots - 1); listing.n_slots && listing.slots[k];
+	     k = (k + 1) & (listing.n_slots - 1)) {
+		e = &listing.entries[listing.slots[k] - 1];
+		if (e->hash == h && e->len == len &&
+		    !memcmp(listing.names.buf + e->name, name, len))
+			return e;
+	}
+	if (!add)
+		return NULL;
+	if (2 * (listing.n + 1) > listing.n_slots) { /* at most half full */
+		listing_grow_slots();
+		for (k = h & (listing.n_slots - 1); listing.slots[k];)
+			k = (k + 1) & (listing.n_slots - 1);
+	}
+	if (listing.n == listing.alloc)
+		bv_grow((void **)&listing.entries, &listing.alloc, listing.n + 1,
+			sizeof(*listing.entries));
+	if (listing.names.alloc - listing.names.len <= len + 1)
+		bv_buf_grow(&listing.names, len + 1);
+	e = &listing.entries[listing.n++];
+	*e = (struct listed){.name = listing.names.len, .len = len, .hash = h, .type = ONLY_SEAL};
+	memcpy(listing.names.buf + listing.names.len, name, len);
+	listing.names.len += len + 1;
+	listing.names.buf[listing.names.len - 1] = '\0';
+	listing.names.buf[listing.names.len] = '\0'; /* a bv_buf stays terminated */
+	listing.slots[k] = (uint32_t)listing.n;
+	return e;
+}
+
+static bool is_seal_name(const char *name, size_t len)
+{
+	size_t n = strlen(BV_SEAL_SUFFIX);
+	return len > n && !memcmp(name + len - n, BV_SEAL_SUFFIX, n);
+}
+
+/* bv_dir_each()'s callback: "<x>.seal" marks x's entry sealed, any other name is x's own */
+static int listing_add(const char *name, unsigned char type, void *payload)
+{
+	size_t len = strlen(name);
+	(void)payload;
+	if (listing.n >= UINT32_MAX / 4) /* not a directory bv made: ask stat(2) */
+		return -E2BIG;
+	if (is_seal_name(name, len))
+		listing_find(name, len - strlen(BV_SEAL_SUFFIX), true)->sealed = true;
+	else
+		listing_find(name, len, true)->type = type;
+	return 0;
+}
+
+static void listing_read(const char *dir, size_t dir_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
 	unsigned checks = listing.checks;
 	listing_reset();
 	listing.checks = checks;
-	listing.dir = bv_xstrdup(dir);
-	d = opendir(dir); /* O_CLOEXEC in glibc */
-	if (!d) {
+	listing.dir = bv_xstrndup(dir, dir_len);
+	listing.dir_len = dir_len;
+	/* room for some 3000 images: allocations this large are mapped, and only the pages
+	 * used are ever touched, where growing by realloc() copied them again and again */
+	bv_buf_init(&listing.names, LISTING_NAMES_HINT);
+	listing.entries = bv_xmalloc(LISTING_ENTRIES_HINT * sizeof(*listing.entries));
+	listing.alloc = LISTING_ENTRIES_HINT;
+	fd = open(listing.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
 		listing.failed = true;
 		return;
 	}
-	errno = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' &&
-		    (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-			continue;
-		bv_grow((void **)&listing.entries, &alloc, listing.n + 1, sizeof(*listing.entries));
-		listing.entries[listing.n].name = listing.names.len;
-		listing.entries[listing.n++].type = e->d_type;
-		bv_buf_add(&listing.names, e->d_name, strlen(e->d_name) + 1);
-	}
-	if (errno) /* a partial listing would call present trees missing */
+	buf = bv_xmalloc(BV_DIRBUF_SIZE);
+	/* an error midway: a partial listing would call present trees missing */
+	if (bv_dir_each(fd, buf, listing_add, NULL) < 0)
 		listing.failed = true;
-	closedir(d);
-	if (!listing.failed)
-		listing_index();
 }
 
-static const struct listed *listing_find(const char *name)
+/*
+ * From the listing of the first dir_len bytes of `rootfs` (its directory): 1 when the entry
+ * after the slash, name_len bytes, is a directory with its seal beside it, 0 when not, -1 to
+ * ask stat(2).
+ */
+static int listed_at(const char *rootfs, size_t dir_len, size_t name_len)
 {
-	size_t len = strlen(name);
-	size_t k;
-	if (!listing.n)
-		return NULL;
-	for (k = listing_slot(name, len); listing.slots[k]; k = (k + 1) & (listing.n_slots - 1)) {
-		const struct listed *e = &listing.entries[listing.slots[k] - 1];
-		if (!strcmp(listing.names.buf + e->name, name))
-			return e;
-	}
-	return NULL;
-}
-
-/* From the listing: 1 when `rootfs` is a sealed directory, 0 when not, -1 to ask stat(2). */
-static int listed_rootfs(const char *rootfs)
-{
-	_cleanup_free_ char *seal = NULL, *dir = NULL;
-	const char *slash = strrchr(rootfs, '/'), *seal_slash;
-	const struct listed *tree, *sealed;
-	if (++listing.checks <= LISTING_AFTER || !slash || slash == rootfs || !slash[1])
+	const char *name = rootfs + dir_len + 1;
+	const struct listed *tree;
+	if (++listing.checks <= LISTING_AFTER)
 		return -1;
-	seal = bv_seal_path(rootfs);
-	seal_slash = strrchr(seal, '/');
-	dir = bv_xstrndup(rootfs, (size_t)(slash - rootfs));
-	/* the seal must sit beside the tree for one listing to answer for both */
-	if (!seal_slash || seal_slash - seal != slash - rootfs ||
-	    strncmp(seal, rootfs, (size_t)(slash - rootfs)))
+	if (is_seal_name(name, name_len)) /* its entry is the seal of another name */
 		return -1;
-	if (!listing.dir || strcmp(listing.dir, dir) != 0)
-		listing_read(dir);
+	if (!listing.dir || listing.dir_len != dir_len || memcmp(listing.dir, rootfs, dir_len))
+		listing_read(rootfs, dir_len);
 	if (listing.failed)
 		return -1;
-	tree = listing_find(slash + 1);
-	if (!tree)
+	tree = listing_find(name, name_len, false);
+	if (!tree || tree->type == ONLY_SEAL)
 		return 0;
 	if (tree->type != DT_DIR)
 		return tree->type == DT_LNK || tree->type == DT_UNKNOWN ? -1 : 0;
-	/* bv_unpack_is_sealed() asks lstat(2): any entry of that name is a seal */
-	sealed = listing_find(seal_slash + 1);
-	return sealed ? 1 : 0;
+	return tree->sealed ? 1 : 0;
 }
 
-/* Whether the root filesystem at `rootfs` is there and complete. */
-static int check_rootfs(const char *rootfs, const struct bv_image_spec *image,
+/* listed_at() for any path, whose seal must be where bv_seal_path() says: beside it. */
+static int listed_rootfs(const char *rootfs)
+{
+	_cleanup_free_ char *seal = NULL;
+	const char *slash = strrchr(rootfs, '/');
+	size_t len = strlen(rootfs);
+	if (!slash || slash == rootfs || !slash[1]) {
+		++listing.checks;
+		return -1;
+	}
+	seal = bv_seal_path(rootfs);
+	/* the seal must sit beside the tree for one listing to answer for both */
+	if (strncmp(seal, rootfs, len) != 0 || strcmp(seal + len, BV_SEAL_SUFFIX) != 0) {
+		++listing.checks;
+		return -1;
+	}
+	return listed_at(rootfs, (size_t)(slash - rootfs), len - (size_t)(slash + 1 - rootfs));
+}
+
+/* Whether the root filesystem at `rootfs` is there and complete; `listed` from the listing. */
+static int check_listed(int listed, const char *rootfs, const struct bv_image_spec *image,
 			struct bv_error **err)
 {
 	struct stat st;
-	int listed = listed_rootfs(rootfs);
 	if (listed == 1)
 		return 0;
 	/* an unsealed tree is incomplete or damaged (bv/unpack.h): sync builds it again */
@@ -322,6 +381,12 @@ static int check_rootfs(const char *rootfs, const struct bv_image_spec *image,
 			err, BV_ENOTFOUND, 0, "the image of %s (%s) is not on this machine",
 			image->tool_id ? image->tool_id : image->reference, image->reference);
 	return 0;
+}
+
+static int check_rootfs(const char *rootfs, const struct bv_image_spec *image,
+			struct bv_error **err)
+{
+	return check_listed(listed_rootfs(rootfs), rootfs, image, err);
 }
 
 static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_error **err)
@@ -336,23 +401,77 @@ static int find_rootfs(char **out, const struct bv_image_spec *image, struct bv_
 	return 0;
 }
 
+/*
+ * What is_available looks up once per runtime, not once per image: the image mode and where
+ * the trees are (bv_install_rootfs_namer).  A runtime lives for one command, whose settings
+ * (BV_IMAGE_MODE, the cache, the node-local directory) are fixed before it first asks; a
+ * settings error is left to the per-image path, which reports it as before.
+ */
+struct native_state {
+	int ready; /* 0: not looked up, 1: looked up, -1: the per-image path */
+	enum bv_image_mode mode;
+	struct bv_install_rootfs_namer namer; /* unless squashfs */
+};
+
+static struct native_state *native_state(struct bv_runtime *rt)
+{
+	struct native_state *st = rt->state;
+	if (!st)
+		st = rt->state = bv_xcalloc(1, sizeof(*st));
+	if (st->ready)
+		return st;
+	st->ready = -1;
+	if (bv_image_mode(&st->mode, NULL) < 0)
+		return st;
+	if (st->mode != BV_IMAGE_SQUASHFS) {
+		if (bv_install_rootfs_namer_init(&st->namer, NULL) < 0)
+			return st;
+	}
+	st->ready = 1;
+	return st;
+}
+
+static void native_free(struct bv_runtime *rt)
+{
+	struct native_state *st = rt->state;
+	if (!st)
+		return;
+	bv_install_rootfs_namer_release(&st->namer);
+	free(st);
+	rt->state = NULL;
+}
+
+/* find_rootfs() without building a path per image: whether the tree is there, no error. */
+static bool rootfs_here(struct native_state *st, const struct bv_image_spec *image)
+{
+	const struct bv_install_rootfs_namer *n = &st->namer;
+	if (bv_install_rootfs_namer_path(&st->namer, image->digest, NULL) < 0)
+		return false;
+	return check_listed(listed_at(n->path, n->dir_len, n->name_len), n->path, image, NULL) == 0;
+}
+
 static int native_is_available(struct bv_runtime *rt, const struct bv_image_spec *image,
 			       bool *available_out, struct bv_error **err)
 {
+	struct native_state *st = native_state(rt);
 	_cleanup_free_ char *rootfs = NULL;
-	struct bv_error *missing = NULL;
-	int r;
-	(void)rt;
+	enum bv_image_mode mode = st->ready > 0 ? st->mode : image_mode();
+	bool here;
 	(void)err;
 	/* squashfs: the image file is what a run needs, whatever tree there is */
-	if (image_mode() == BV_IMAGE_SQUASHFS) {
+	if (mode == BV_IMAGE_SQUASHFS) {
 		*available_out = squashfs_present(image);
 		return 0;
 	}
-	r = find_rootfs(&rootfs, image, &missing);
-	bv_error_free(missing);
+	if (st->ready > 0) {
+		here = rootfs_here(st, image);
+	} else {
+		struct bv_error *missing = NULL;
+		here = find_rootfs(&rootfs, image, &missing) >= 0;
+		bv_error_free(missing);
+	}
 	/* local_dir: a node that has no tree yet unpacks one from the store when it runs */
-	*available_out = r >= 0 || (local_dir_mode() && bv_install_in_store(image->digest));
+	*available_out = here || (mode == BV_IMAGE_LOCAL_DIR && bv_install_in_store(image->digest));
 	return 0;
 }
 
@@ -829,7 +948,7 @@ static const struct bv_runtime_ops native_ops = {
 	.run = native_run,
 	.remove = native_remove,
 	.image_sources = native_image_sources,
-	.free = NULL,
+	.free = native_free,
 };
 
 int bv_runtime_native_new(struct bv_runtime **out, struct bv_error **err)

@@ -22,6 +22,7 @@
 #include "test.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 
 #define OCI_TAR  "application/vnd.oci.image.layer.v1.tar"
@@ -236,9 +237,75 @@ static void test_install__failure_as_one_at_a_time(void **state)
 	bv_error_free(many);
 }
 
+/*
+ * The namer (is_available's per-image path) names every image as bv_install_rootfs_path()
+ * does and refuses exactly the digests bv_digest_valid() refuses: each hex position and the
+ * prefix set to every byte, the length one short and one long, and no digest at all.
+ */
+static void test_install__namer_as_rootfs_path(void **state)
+{
+	struct bv_install_rootfs_namer n;
+	struct bv_error *err = NULL;
+	char digest[80];
+	(void)state;
+	assert_ok(bv_install_rootfs_namer_init(&n, &err), &err);
+	for (unsigned pos = 0; pos < 71; pos++)
+		for (unsigned c = 1; c < 256; c++) {
+			char *want = NULL;
+			bool valid;
+			(void)snprintf(digest, sizeof(digest), "sha256:%016x%016x%016x%016x", pos,
+				       c, pos * 2654435761u, c * 40503u);
+			digest[pos] = (char)c;
+			valid = bv_digest_valid(digest);
+			if ((bv_install_rootfs_namer_path(&n, digest, NULL) == 0) != valid)
+				fail_msg("'%s': valid %d, the namer says otherwise", digest, valid);
+			if (!valid)
+				continue;
+			assert_ok(bv_install_rootfs_path(&want, digest, &err), &err);
+			assert_string_equal(n.path, want);
+			assert_int_equal(strlen(want), n.dir_len + 1 + n.name_len);
+			assert_int_equal(want[n.dir_len], '/');
+			free(want);
+		}
+	/* the error as bv_install_rootfs_path() gives it */
+	(void)snprintf(digest, sizeof(digest), "sha256:%064x", 7);
+	digest[70] = 0;
+	assert_int_equal(bv_install_rootfs_namer_path(&n, digest, &err), BV_EINVALID);
+	assert_non_null(strstr(err->message, digest));
+	bv_error_free(err);
+	err = NULL;
+	digest[70] = '7';
+	digest[71] = '7';
+	digest[72] = 0;
+	assert_int_equal(bv_install_rootfs_namer_path(&n, digest, NULL), BV_EINVALID);
+	assert_int_equal(bv_install_rootfs_namer_path(&n, NULL, NULL), BV_EINVALID);
+	bv_install_rootfs_namer_release(&n);
+
+	/* local_dir: the node-local directory, as for bv_install_rootfs_path() */
+	setenv("BV_IMAGE_MODE", "local_dir", 1);
+	setenv("BV_LOCAL_DIR", work, 1);
+	{
+		char *want = NULL;
+		(void)snprintf(digest, sizeof(digest), "sha256:%064x", 9);
+		assert_ok(bv_install_rootfs_namer_init(&n, &err), &err);
+		assert_ok(bv_install_rootfs_namer_path(&n, digest, &err), &err);
+		assert_ok(bv_install_rootfs_path(&want, digest, &err), &err);
+		assert_string_equal(n.path, want);
+		assert_int_equal(strncmp(want, work, strlen(work)), 0);
+		free(want);
+		bv_install_rootfs_namer_release(&n);
+	}
+	setenv("BV_IMAGE_MODE", "nonsense", 1);
+	assert_int_equal(bv_install_rootfs_namer_init(&n, &err), BV_EINVALID);
+	bv_error_free(err);
+	unsetenv("BV_IMAGE_MODE");
+	unsetenv("BV_LOCAL_DIR");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_install__namer_as_rootfs_path),
 		cmocka_unit_test(test_install__several_at_once),
 		cmocka_unit_test(test_install__failure_as_one_at_a_time),
 	};

@@ -392,6 +392,100 @@ static void test_native__is_available_many(void **state)
 	free(cache);
 }
 
+/* A sealed tree (or only its seal, or only the tree) at `rootfs`. */
+static void make_tree(const char *rootfs, bool tree, bool seal)
+{
+	struct bv_error *err = NULL;
+	char *path = bv_xasprintf("%s.seal", rootfs);
+	if (tree)
+		assert_ok(bv_mkdir_p(rootfs, 0755, &err), &err);
+	if (seal)
+		assert_ok(bv_write_file_atomic(path, "", 0, 0644, &err), &err);
+	free(path);
+}
+
+/*
+ * A thousand images, the listing answering for all but the first few: one tree without its
+ * seal, one seal without its tree, and digests that are not digests (upper case, one digit
+ * short) whose names have sealed trees all the same, are each reported missing; in local_dir
+ * mode, the node-local trees count and the shared ones do not.
+ */
+static void test_native__is_available_thousand(void **state)
+{
+	(void)state;
+	char *cache = test_mkdtemp("native-cache"), *local = test_mkdtemp("native-local");
+	struct bv_error *err = NULL;
+	enum { N = 1000, NO_SEAL = 737, NO_TREE = 512, LOCAL = 300 };
+	static char digests[N][72];
+	char bad[4][80];
+	/* upper case, one digit short, a non-hex digit last, another algorithm */
+	(void)snprintf(bad[0], sizeof(bad[0]), "sha256:ABCDEF%058x", 1);
+	(void)snprintf(bad[1], sizeof(bad[1]), "sha256:%063x", 1);
+	(void)snprintf(bad[2], sizeof(bad[2]), "sha256:%063xg", 1);
+	(void)snprintf(bad[3], sizeof(bad[3]), "sha512:%064x", 1);
+
+	assert_non_null(cache);
+	assert_non_null(local);
+	assert_int_equal(setenv("BV_CACHE_DIR", cache, 1), 0);
+	assert_int_equal(setenv("BV_LOCAL_DIR", local, 1), 0);
+	for (unsigned i = 0; i < N; i++) {
+		char *rootfs = NULL;
+		(void)snprintf(digests[i], sizeof(digests[i]), "sha256:%032x%032x", i * 7919u,
+			       i + 1);
+		assert_ok(bv_install_rootfs_path(&rootfs, digests[i], &err), &err);
+		make_tree(rootfs, i != NO_TREE, i != NO_SEAL);
+		free(rootfs);
+	}
+	/* the name each bad digest would have, sealed: the digest still does not count */
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		char *rootfs = NULL, *name;
+		assert_ok(bv_install_rootfs_path(&rootfs, digests[0], &err), &err);
+		name = bv_xasprintf("%.*s/%s%s", (int)(strrchr(rootfs, '/') - rootfs), rootfs,
+				    bad[b] + 7, strrchr(rootfs, '/') + 1 + 64);
+		make_tree(name, true, true);
+		free(name);
+		free(rootfs);
+	}
+	for (unsigned mode = 0; mode < 2; mode++) {
+		struct bv_runtime *rt = NULL;
+		if (mode == 1) { /* local_dir: only LOCAL has a node-local tree */
+			char *rootfs = NULL;
+			assert_int_equal(setenv("BV_IMAGE_MODE", "local_dir", 1), 0);
+			assert_ok(bv_install_rootfs_path(&rootfs, digests[LOCAL], &err), &err);
+			assert_int_equal(strncmp(rootfs, local, strlen(local)), 0);
+			make_tree(rootfs, true, true);
+			free(rootfs);
+		}
+		assert_ok(bv_runtime_select(&rt, "native", NULL, &err), &err);
+		for (unsigned i = 0; i < N; i++) {
+			struct bv_image_spec image = {
+				.tool_id = "t", .reference = "r", .digest = digests[i]};
+			bool want = mode == 0 ? i != NO_SEAL && i != NO_TREE : i == LOCAL;
+			bool available = !want;
+			assert_ok(rt->ops->is_available(rt, &image, &available, &err), &err);
+			if (available != want)
+				fail_msg("mode %u, image %u: available %d, expected %d", mode, i,
+					 available, want);
+		}
+		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+			struct bv_image_spec image = {
+				.tool_id = "t", .reference = "r", .digest = bad[b]};
+			bool available = true;
+			assert_ok(rt->ops->is_available(rt, &image, &available, &err), &err);
+			if (available)
+				fail_msg("'%s' is no digest, yet available", bad[b]);
+		}
+		bv_runtime_free(rt);
+	}
+	assert_int_equal(unsetenv("BV_IMAGE_MODE"), 0);
+	assert_int_equal(unsetenv("BV_LOCAL_DIR"), 0);
+	assert_int_equal(unsetenv("BV_CACHE_DIR"), 0);
+	assert_ok(bv_rm_rf(cache, &err), &err);
+	assert_ok(bv_rm_rf(local, &err), &err);
+	free(cache);
+	free(local);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_native__injected_file),
 		cmocka_unit_test(test_native__symlink_target_refused),
 		cmocka_unit_test(test_native__is_available_many),
+		cmocka_unit_test(test_native__is_available_thousand),
 	};
 	return cmocka_run_group_tests(tests, setup_rootfs, teardown_rootfs);
 }
