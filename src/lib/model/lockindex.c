@@ -43,10 +43,8 @@
  */
 #include <bv/error.h>
 #include <bv/lockfile.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +55,7 @@
 
 #include "lib/model/lockfile-internal.h"
 #include "util/buf.h"
+#include "util/buildid.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -69,7 +68,7 @@
 #define INDEX_SETTLE_MS 40
 #define INDEX_NAME      ".bv/lock.idx"
 #define INDEX_FORMAT    3 /* 3: the checksum in four lanes */
-#define BUILD_ID_MAX    64
+#define BUILD_ID_MAX    BV_BUILD_ID_MAX
 #define NULL_STRING     UINT64_MAX
 #define INDEX_MAX_SIZE  (256u << 20)
 #define N_KEY           BV_STAT_KEY_LEN
@@ -86,48 +85,7 @@ struct header {
 	uint64_t checksum;
 };
 
-/* ---- the build id of the running executable ---- */
-
-struct build_id {
-	unsigned char bytes[BUILD_ID_MAX];
-	size_t len;
-	int state; /* 0: not looked up, 1: found, -1: none */
-};
-
-static struct build_id build_id;
-
-/* Reads the NT_GNU_BUILD_ID note of the main program (the first object listed). */
-static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct build_id *id = data;
-	(void)size;
-	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
-		const unsigned char *end = p + ph->p_memsz;
-		if (ph->p_type != PT_NOTE)
-			continue;
-		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
-			ElfW(Nhdr) n;
-			size_t name_len, desc_len;
-			memcpy(&n, p, sizeof(n));
-			name_len = (n.n_namesz + 3u) & ~3u;
-			desc_len = (n.n_descsz + 3u) & ~3u;
-			if ((size_t)(end - p) < sizeof(n) + name_len + desc_len)
-				break;
-			if (n.n_type == NT_GNU_BUILD_ID && n.n_namesz == 4 &&
-			    memcmp(p + sizeof(n), "GNU", 4) == 0 && n.n_descsz > 0 &&
-			    n.n_descsz <= BUILD_ID_MAX) {
-				memcpy(id->bytes, p + sizeof(n) + name_len, n.n_descsz);
-				id->len = n.n_descsz;
-				id->state = 1;
-				return 1;
-			}
-			p += sizeof(n) + name_len + desc_len;
-		}
-	}
-	return 1; /* only the main program counts */
-}
+/* ---- the build id of the running executable (util/buildid.h) ---- */
 
 /* False when there is no build id (or BV_LOCK_INDEX=0): then there is no index at all. */
 static bool index_enabled(void)
@@ -135,11 +93,8 @@ static bool index_enabled(void)
 	const char *env = getenv("BV_LOCK_INDEX");
 	if (env && strcmp(env, "0") == 0)
 		return false;
-	if (!build_id.state) {
-		build_id.state = -1;
-		dl_iterate_phdr(find_build_id, &build_id);
-	}
-	return build_id.state == 1;
+	const unsigned char *id;
+	return bv_build_id(&id) > 0;
 }
 
 /* ---- the key: which bv.lock an index was made from ---- */
@@ -424,6 +379,8 @@ static int index_load(struct bv_lockfile **out, const char *lock_path, const str
 	uint64_t key[N_KEY];
 	struct reader r;
 	struct bv_lockfile *lock;
+	const unsigned char *build_id;
+	size_t build_id_len = bv_build_id(&build_id);
 	unsigned char *map;
 	size_t len;
 
@@ -440,8 +397,7 @@ static int index_load(struct bv_lockfile **out, const char *lock_path, const str
 	memcpy(&h, map, sizeof(h));
 	bv_stat_key(key, st);
 	if (memcmp(h.magic, magic, sizeof(magic)) != 0 || h.format != INDEX_FORMAT ||
-	    h.build_id_len != build_id.len ||
-	    memcmp(h.build_id, build_id.bytes, BUILD_ID_MAX) != 0 ||
+	    h.build_id_len != build_id_len || memcmp(h.build_id, build_id, build_id_len) != 0 ||
 	    memcmp(h.key, key, sizeof(key)) != 0 || h.payload_len != len - sizeof(h) ||
 	    h.checksum != checksum(map + sizeof(h), h.payload_len)) {
 		(void)munmap(map, len);
@@ -467,6 +423,7 @@ static void index_store(const struct bv_lockfile *lock, const char *lock_path,
 	_cleanup_free_ char *path = NULL, *tmp = NULL;
 	_cleanup_buf_ struct bv_buf b = BV_BUF_INIT;
 	_cleanup_close_ int fd = -1;
+	const unsigned char *build_id;
 	struct header h;
 
 	if (!index_enabled() || !same_file(before, after) || !S_ISREG(after->st_mode) ||
@@ -475,8 +432,8 @@ static void index_store(const struct bv_lockfile *lock, const char *lock_path,
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, magic, sizeof(magic));
 	h.format = INDEX_FORMAT;
-	h.build_id_len = build_id.len;
-	memcpy(h.build_id, build_id.bytes, build_id.len);
+	h.build_id_len = bv_build_id(&build_id);
+	memcpy(h.build_id, build_id, h.build_id_len);
 	bv_stat_key(h.key, after);
 	bv_buf_init(&b, (size_t)after->st_size + sizeof(h));
 	bv_buf_add(&b, &h, sizeof(h));
