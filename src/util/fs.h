@@ -73,6 +73,15 @@ void bv_stat_key(uint64_t key[BV_STAT_KEY_LEN], const struct stat *st);
 bool bv_path_exists(const char *path);
 
 /*
+ * Marks the directory `path` as the top of unrelated trees (FS_TOPDIR_FL, chattr +T), so that
+ * ext4 places each directory made in it in a block group of its own choosing (the Orlov
+ * allocator) rather than beside its parent: the cache's layer and root filesystem trees have
+ * nothing to do with each other.  Best effort, and nothing depends on it: other file systems
+ * ignore or refuse the flag.
+ */
+void bv_dir_mark_top(const char *path);
+
+/*
  * Returns "a/b" as a new string with exactly one '/' between the parts, whatever slashes `a`
  * ends with or `b` starts with.  `b` is always appended, even when it starts with '/', so
  * joining a directory with untrusted input cannot escape to the root.  An empty part yields a

@@ -573,6 +573,7 @@ static int stage_begin(struct stage *s, const char *final, struct bv_error **err
 	parent = parent_of(s->final, &base);
 	if (bv_mkdir_p(parent, 0755, err) < 0)
 		return BV_ERR;
+	bv_dir_mark_top(parent); /* "layers" and "rootfs": their trees are unrelated */
 	s->tmp = bv_xasprintf("%s.tmp-%ld", s->final, (long)getpid());
 	if (mkdir(s->tmp, 0700) < 0) {
 		int r = bv_error_set_errno(err, "could not create directory '%s'", s->tmp);
