@@ -456,7 +456,7 @@ static int run_sync(int argc, char **argv)
 		record_project(record, root);
 	r = bv_cli_ctx_load(&ctx, BV_CTX_LOCK, NULL);
 	if (r)
-		goto out_record;
+		goto out; /* what the load took before it failed is released there */
 	ctx.require_signed = arg_require_signed;
 	if (platform && !bv_runtime_runs_from_store(bv_runtime_selected_name(
 				arg_backend, ctx.project->runtime_backend))) {
@@ -490,7 +490,6 @@ static int run_sync(int argc, char **argv)
 		(void)bv_sync_record_write(record, ctx.project->root, ctx.lock->n_tools);
 out:
 	bv_cli_ctx_release(&ctx);
-out_record:
 	bv_sync_record_free(record);
 	return r;
 }

@@ -328,7 +328,8 @@ char **bv_run_plan_saved_tiers(const struct bv_lockfile *lock, const char *cache
 		changed = true;
 	}
 	if (changed) {
-		qsort(t.v, t.n, sizeof(*t.v), compare_entries);
+		if (t.n > 1) /* none at all: qsort() must not be given a NULL array */
+			qsort(t.v, t.n, sizeof(*t.v), compare_entries);
 		store_table(&t, path, dir_settled ? dkey : NULL);
 	}
 	free_table(&t);
