@@ -235,15 +235,31 @@ void bv_cli_json_array_object_begin(struct bv_cli_json_array *a)
 	a->members = false;
 }
 
-/* The length of `key` when jansson prints it as it is between quotes (nothing in it to escape),
- * else 0. */
-static size_t plain_key(const char *key)
+/*
+ * The length of `text` when every JSON encoder, jansson included, prints it unchanged between
+ * quotes: printable ASCII without '"' or '\\' (nothing to escape; '/' is escaped only on
+ * request, and DEL and anything beyond ASCII go to jansson), else 0.  Digests, ids, versions
+ * and image references are such text; the others take jansson's path.
+ */
+static size_t plain_text(const char *text)
 {
-	const char *k = key;
-	for (; *k; k++)
-		if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_'))
+	const unsigned char *t = (const unsigned char *)text;
+	for (; *t; t++)
+		if (*t < 0x20 || *t >= 0x7f || *t == '"' || *t == '\\')
 			return 0;
-	return (size_t)(k - key);
+	return (size_t)(t - (const unsigned char *)text);
+}
+
+/* Appends "text" as it is (plain_text() said it may be). */
+static void put_quoted(struct bv_cli_json_array *a, const char *text, size_t n)
+{
+	char *p;
+	bv_buf_grow(&a->out, n + 2);
+	p = a->out.buf + a->out.len;
+	p[0] = '"';
+	memcpy(p + 1, text, n);
+	p[n + 1] = '"';
+	bv_buf_setlen(&a->out, a->out.len + n + 2);
 }
 
 /* Appends jansson's text of `value` (any JSON value) at the end of a->out, as it is. */
@@ -266,34 +282,30 @@ static void dump_value(struct bv_cli_json_array *a, const json_t *value)
 /* The separator, the indentation and `"key": ` before a member's value. */
 static void member_key(struct bv_cli_json_array *a, const char *key)
 {
-	size_t n = plain_key(key);
-	const char *sep = a->members ? "," MEMBER_INDENT : MEMBER_INDENT;
+	size_t n = plain_text(key);
+	bv_buf_puts(&a->out, a->members ? "," MEMBER_INDENT : MEMBER_INDENT);
 	a->members = true;
-	if (n) { /* one copy: this runs for every member of every element */
-		size_t ns = strlen(sep);
-		char *p;
-		bv_buf_grow(&a->out, ns + n + 4);
-		p = a->out.buf + a->out.len;
-		memcpy(p, sep, ns);
-		p[ns] = '"';
-		memcpy(p + ns + 1, key, n);
-		memcpy(p + ns + 1 + n, "\": ", 3);
-		bv_buf_setlen(&a->out, a->out.len + ns + n + 4);
-		return;
+	if (n) {
+		put_quoted(a, key, n);
+	} else {
+		json_t *k = json_string(key);
+		if (k)
+			dump_value(a, k);
+		else
+			a->failed = true;
+		json_decref(k);
 	}
-	json_t *k = json_string(key);
-	bv_buf_puts(&a->out, sep);
-	if (k)
-		dump_value(a, k);
-	else
-		a->failed = true;
-	json_decref(k);
 	bv_buf_puts(&a->out, ": ");
 }
 
 /* A string value, through the one scratch string (no new value per string). */
 static void dump_str(struct bv_cli_json_array *a, const char *value)
 {
+	size_t n = plain_text(value);
+	if (n || !*value) {
+		put_quoted(a, value, n);
+		return;
+	}
 	if (!a->scratch)
 		a->scratch = json_string_nocheck("");
 	if (!a->scratch || json_string_setn_nocheck(a->scratch, value, strlen(value)) < 0) {

@@ -104,6 +104,14 @@ setup() {
 	python3 -c 'import json,sys; t = sys.stdin.read(); sys.exit(json.dumps(json.loads(t), indent=2, ensure_ascii=False) + "\n" != t)' <<<"$output"
 	run python3 -c 'import json,sys; print([t["id"] + "@" + t["version"] for t in json.load(sys.stdin)])' <<<"$output"
 	assert_output "['bwa@0.7.18', 'samtools@1.21.0']"
+	# text that needs escaping (quote, backslash, control characters) goes through jansson,
+	# plain text is quoted as it is: both read back exactly, in the text Python makes of them
+	sed -i '0,/^image_reference = .*/s//image_reference = "a\\"b\\\\c\\u0001\\t\\u007f\/\\u00e9 end"/' bv.lock
+	run bv list --json
+	assert_success
+	python3 -c 'import json,sys; t = sys.stdin.read(); sys.exit(json.dumps(json.loads(t), indent=2, ensure_ascii=False) + "\n" != t)' <<<"$output"
+	run python3 -c 'import json,sys; print(repr([t["image_reference"] for t in json.load(sys.stdin)][0]))' <<<"$output"
+	assert_output "'a\"b\\\\c\\x01\\t\\x7f/é end'"
 	# no tools: an empty array
 	printf 'version = 1\n' >bv.lock
 	run bv list --json
