@@ -532,9 +532,10 @@ static void prune_owned(const char *cache, const struct bv_strv *keep, size_t *r
  */
 static int clean_rest(const char *cache)
 {
-	static const char *const dirs[] = {"sif", "manifests", "index"};
-	for (size_t i = 0; i < BV_ARRAY_SIZE(dirs); i++) {
-		_cleanup_free_ char *path = bv_path_join(cache, dirs[i]);
+	/* manifests.tiers is derived from manifests/ and goes with it */
+	static const char *const paths[] = {"sif", "manifests", "manifests.tiers", "index"};
+	for (size_t i = 0; i < BV_ARRAY_SIZE(paths); i++) {
+		_cleanup_free_ char *path = bv_path_join(cache, paths[i]);
 		struct bv_error *err = NULL;
 		if (!bv_path_exists(path))
 			continue;

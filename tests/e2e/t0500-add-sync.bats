@@ -153,14 +153,19 @@ print(int(float(v) * {"B": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1 << 20}[unit
 	assert_success
 	want=$(python3 -c 'import tomllib; print(tomllib.load(open("bv.lock", "rb"))["tools"]["samtools"]["image_digest"][:19])')
 	assert_line --regexp "^quay\.io/biocontainers/samtools:1\.16\.1--debian +${want} +[0-9.]+ MiB$"
+	run bv list --json
+	assert_success
+	[ -f "$BV_CACHE_DIR/manifests.tiers" ]
 	run bv cache clean --dry-run
 	assert_success
 	[ -n "$(ls "$BV_CACHE_DIR/store/blobs/sha256")" ]
+	[ -f "$BV_CACHE_DIR/manifests.tiers" ]
 	run bv cache clean
 	assert_success
 	assert_output --regexp "Removed [1-9][0-9]* blobs"
 	run find "$BV_CACHE_DIR/store/blobs/sha256" "$BV_CACHE_DIR/layers" "$BV_CACHE_DIR/rootfs" -mindepth 1 -not -name "*.lock"
 	assert_output ""
+	[ ! -e "$BV_CACHE_DIR/manifests" ] && [ ! -e "$BV_CACHE_DIR/manifests.tiers" ]
 	run bv sync
 	assert_success
 	run bv run samtools --version
