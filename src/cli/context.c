@@ -279,25 +279,6 @@ static void dump_value(struct bv_cli_json_array *a, const json_t *value)
 	bv_buf_setlen(&a->out, a->out.len + len);
 }
 
-/* The separator, the indentation and `"key": ` before a member's value. */
-static void member_key(struct bv_cli_json_array *a, const char *key)
-{
-	size_t n = plain_text(key);
-	bv_buf_puts(&a->out, a->members ? "," MEMBER_INDENT : MEMBER_INDENT);
-	a->members = true;
-	if (n) {
-		put_quoted(a, key, n);
-	} else {
-		json_t *k = json_string(key);
-		if (k)
-			dump_value(a, k);
-		else
-			a->failed = true;
-		json_decref(k);
-	}
-	bv_buf_puts(&a->out, ": ");
-}
-
 /* A string value, through the one scratch string (no new value per string). */
 static void dump_str(struct bv_cli_json_array *a, const char *value)
 {
@@ -313,6 +294,15 @@ static void dump_str(struct bv_cli_json_array *a, const char *value)
 		return;
 	}
 	dump_value(a, a->scratch);
+}
+
+/* The separator, the indentation and `"key": ` before a member's value (a key is a string). */
+static void member_key(struct bv_cli_json_array *a, const char *key)
+{
+	bv_buf_puts(&a->out, a->members ? "," MEMBER_INDENT : MEMBER_INDENT);
+	a->members = true;
+	dump_str(a, key);
+	bv_buf_puts(&a->out, ": ");
 }
 
 void bv_cli_json_array_member(struct bv_cli_json_array *a, const char *key, json_t *value)
